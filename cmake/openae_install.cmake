@@ -1,0 +1,21 @@
+# install(): headers, libraries, openaeConfig.cmake and openae.pc, so hosts can
+# find_package(openae) or pkg-config --cflags --libs openae.
+include(CMakePackageConfigHelpers)
+install(DIRECTORY include/openae DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(TARGETS ae_rt EXPORT openaeTargets
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+install(EXPORT openaeTargets NAMESPACE openae:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/openae)
+file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/openaeConfig.cmake.in
+     "@PACKAGE_INIT@\ninclude(\"\${CMAKE_CURRENT_LIST_DIR}/openaeTargets.cmake\")\n")
+configure_package_config_file(${CMAKE_CURRENT_BINARY_DIR}/openaeConfig.cmake.in
+                              ${CMAKE_CURRENT_BINARY_DIR}/openaeConfig.cmake
+                              INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/openae)
+write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/openaeConfigVersion.cmake
+                                 COMPATIBILITY SameMinorVersion)
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/openaeConfig.cmake ${CMAKE_CURRENT_BINARY_DIR}/openaeConfigVersion.cmake
+        DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/openae)
+file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/openae.pc
+     "prefix=${CMAKE_INSTALL_PREFIX}\nlibdir=\${prefix}/${CMAKE_INSTALL_LIBDIR}\nincludedir=\${prefix}/${CMAKE_INSTALL_INCLUDEDIR}\n\n"
+     "Name: openae\nDescription: ${PROJECT_DESCRIPTION}\nVersion: ${PROJECT_VERSION}\n"
+     "Cflags: -I\${includedir} -std=c++23\nLibs: -L\${libdir} -lae_rt\n")
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/openae.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

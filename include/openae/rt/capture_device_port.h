@@ -1,0 +1,45 @@
+// openae — capture_device_port: the device thread's end of a capture endpoint.
+//
+// The device thread writes what it captured, one device period at a time, and publishes timing.
+// Reconfigurations (a new format epoch) are applied here, at the start of a device period: frames
+// written after that are in the new format, in a new ring segment the engine reads once it has
+// read every frame of the old one. Called from one device thread only.
+//   Never do from here: block, allocate, log, throw.  OK: every member.
+#pragma once
+
+#include <openae/rt/device_port_base.h>
+#include <openae/rt/segment_chain.h>
+
+#include <cstdint>
+
+namespace ae {
+
+class capture_device_port : public device_port_base {
+public:
+    explicit capture_device_port(endpoint_link& link) noexcept : device_port_base(link) {}
+
+    // Call once at the start of every device period: applies pending reconfigurations. Returns true
+    // when the format changed (the device must produce the new `segment()->format` from now on).
+    // rt-safe: wait-free (bounded by the command queue's capacity)
+    bool begin_period() noexcept;
+
+    // Writes `frames` captured frames (in `segment()->format`). When the ring has no room for all
+    // of them, writes what fits, drops the rest, records an overrun and marks a gap (the engine sees
+    // `discontinuous`). Returns the frames written.
+    // rt-safe: wait-free
+    std::uint32_t write(const std::byte* data, std::uint32_t frames) noexcept;
+
+    // Zero-copy variant: a contiguous span for `frames` frames or nullptr when they do not fit.
+    // rt-safe: wait-free
+    [[nodiscard]] std::byte* try_acquire(std::uint32_t frames) noexcept;
+    // Publishes `frames` frames written at the span from try_acquire.
+    // rt-safe: wait-free
+    void commit(std::uint32_t frames) noexcept;
+
+    // Frames written into the stream so far.
+    [[nodiscard]] std::uint64_t stream_position() const noexcept {
+        return segment_ ? segment_->writer.write_position() : 0;
+    }
+};
+
+} // namespace ae

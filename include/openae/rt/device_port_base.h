@@ -1,0 +1,60 @@
+// openae — what render and capture device ports share: the device thread's side of an endpoint
+// (timing publication, glitch reports, reading the control side's state).
+#pragma once
+
+#include <openae/rt/endpoint_link.h>
+#include <openae/rt/monotonic_clock.h>
+
+#include <cstdint>
+
+namespace ae {
+
+class device_port_base {
+public:
+    device_port_base(const device_port_base&) = delete;
+    device_port_base& operator=(const device_port_base&) = delete;
+
+    // The device reached `device_position` frames (played or captured) at `time`. Runs the
+    // position clock's rate estimator and publishes a snapshot to the engine.
+    // rt-safe: wait-free
+    void observe(std::uint64_t device_position, hns time) noexcept {
+        link_->clock.observe(device_position, time, gap_count_);
+    }
+    // Marks a gap in the stream (silence played, frames lost, a clock jump): the engine's next
+    // position record says `discontinuous`.
+    // rt-safe: wait-free
+    void mark_gap() noexcept { ++gap_count_; }
+    // Queues a glitch record for the control thread.
+    // rt-safe: wait-free
+    void report(glitch_kind kind, std::uint64_t stream_position, std::uint64_t frames) noexcept {
+        link_->device_glitches.report(
+            glitch_record{kind, link_->id, segment_ ? segment_->epoch : 0, stream_position, frames, monotonic_now()});
+    }
+    // Restarts the rate estimator (new device, new rate).
+    // rt-safe: wait-free
+    void restart_clock(const rate_estimator::options& opts) noexcept { link_->clock.restart(opts); }
+
+    [[nodiscard]] bool running() const noexcept { return link_->running.load(std::memory_order_acquire); }
+    [[nodiscard]] bool pin_active() const noexcept { return link_->pin_active.load(std::memory_order_acquire); }
+    // The segment (format, epoch) this side is working in; nullptr before the buffer exists.
+    [[nodiscard]] const ring_segment* segment() const noexcept { return segment_; }
+    [[nodiscard]] std::uint32_t gap_count() const noexcept { return gap_count_; }
+    [[nodiscard]] std::uint32_t endpoint_id() const noexcept { return link_->id; }
+
+protected:
+    explicit device_port_base(endpoint_link& link) noexcept : link_(&link) {}
+    ~device_port_base() = default;
+
+    [[nodiscard]] bool attach() noexcept {
+        if (segment_) return true;
+        // acquire: the segment was fully built before it was published.
+        segment_ = link_->initial_segment.load(std::memory_order_acquire);
+        return segment_ != nullptr;
+    }
+
+    endpoint_link* link_;
+    ring_segment* segment_ = nullptr;
+    std::uint32_t gap_count_ = 0;
+};
+
+} // namespace ae

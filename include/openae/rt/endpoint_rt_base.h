@@ -1,0 +1,75 @@
+// openae — what the render and capture RT views have in common: the endpoint's identity on the
+// RT side (epoch, format, packet size), position records, pin state and the end-of-pass pulse.
+// Not used on its own; see render_endpoint_rt.h and capture_endpoint_rt.h.
+#pragma once
+
+#include <openae/rt/endpoint_link.h>
+#include <openae/rt/errc.h>
+#include <openae/rt/types.h>
+
+#include <cstdint>
+
+namespace ae {
+
+class endpoint_rt_base {
+public:
+    endpoint_rt_base(const endpoint_rt_base&) = delete;
+    endpoint_rt_base& operator=(const endpoint_rt_base&) = delete;
+
+    // End of pass in event mode: signals the eventfd registered with set_event_handle (if any).
+    // The fd is non-blocking (set_event_handle makes it so), so this never waits.
+    // rt-safe: wait-free (one non-blocking write)
+    void pulse() noexcept;
+
+    // The engine stops (inactive) or resumes (active) feeding this endpoint. The device side may
+    // pause meanwhile; positions stay valid. `not_initialized` before the buffer exists.
+    // rt-safe: wait-free
+    [[nodiscard]] errc set_pin_inactive() noexcept;
+    [[nodiscard]] errc set_pin_active() noexcept;
+
+    // The format and packet limit in effect for this pass (they change only at processing_complete).
+    // rt-safe: wait-free
+    [[nodiscard]] frame_format format() const noexcept { return segment_ ? segment_->format : frame_format{}; }
+    [[nodiscard]] std::uint32_t frames_per_packet() const noexcept { return segment_ ? segment_->frames_per_packet : 0; }
+    // The current epoch: 1 for the first configuration, +1 at each reconfiguration (0 before any).
+    [[nodiscard]] std::uint32_t epoch() const noexcept { return epoch_; }
+    // Get/Release misuse seen so far (release without get, more frames than acquired, ...).
+    [[nodiscard]] std::uint64_t misuse_count() const noexcept { return misuse_count_; }
+
+protected:
+    explicit endpoint_rt_base(endpoint_link& link) noexcept : link_(&link) {}
+    ~endpoint_rt_base() = default;
+
+    // Picks up the first segment once the control side has published it. False until then.
+    [[nodiscard]] bool attach() noexcept {
+        if (segment_) return true;
+        // acquire: the segment was fully built before the control thread published it.
+        segment_ = link_->initial_segment.load(std::memory_order_acquire);
+        if (!segment_) return false;
+        epoch_ = segment_->epoch;
+        return true;
+    }
+    [[nodiscard]] bool running() const noexcept {
+        // acquire: start() happens after everything the control thread prepared for it.
+        return link_->running.load(std::memory_order_acquire);
+    }
+
+    // Fills `out` from the device's latest clock snapshot and the given stream figures.
+    void fill_position(position& out, std::uint64_t stream_position, std::uint64_t padding_frames) noexcept;
+    void report(glitch_kind kind, std::uint64_t stream_position, std::uint64_t frames) noexcept;
+    // Discards every unread frame when the control side asked for a reset (reading side only).
+    void apply_reset_if_requested(frame_ring_reader& reader, std::uint64_t stream_position) noexcept;
+
+    endpoint_link* link_;
+    ring_segment* segment_ = nullptr;
+    std::uint32_t epoch_ = 0;
+    bool pair_open_ = false;
+    bool discontinuity_pending_ = false;
+    std::uint32_t seen_gap_count_ = 0;
+    std::uint32_t seen_reset_generation_ = 0;
+    std::uint64_t misuse_count_ = 0;
+    clock_snapshot snapshot_{};
+    bool has_snapshot_ = false;
+};
+
+} // namespace ae

@@ -1,0 +1,55 @@
+// openae — render_device_port: the device thread's end of a render endpoint.
+//
+// The device thread drains what the engine wrote, one device period at a time, and publishes
+// timing. Frames come out in runs of one format: at an epoch seam `acquire` stops at the last frame
+// of the old format, and the next call continues in the new one (the old ring is then retired to
+// the control thread). Called from one device thread only.
+//   Never do from here: block, allocate, log, throw.  OK: every member.
+#pragma once
+
+#include <openae/rt/device_port_base.h>
+#include <openae/rt/segment_chain.h>
+
+#include <cstdint>
+
+namespace ae {
+
+class render_device_port : public device_port_base {
+public:
+    explicit render_device_port(endpoint_link& link) noexcept : device_port_base(link) {}
+
+    struct frames_view {
+        const std::byte* data = nullptr;
+        std::uint32_t frames = 0;
+        const ring_segment* segment = nullptr; // format and epoch of these frames
+    };
+
+    // Call once at the start of every device period, running or not: applies a pending reset.
+    // rt-safe: wait-free
+    void begin_period() noexcept;
+
+    // Up to `max_frames` contiguous frames of one format, at the read position.
+    // rt-safe: wait-free
+    [[nodiscard]] frames_view acquire(std::uint32_t max_frames) noexcept;
+
+    // Consumes `frames` of the run from `acquire`.
+    // rt-safe: wait-free
+    void release(std::uint32_t frames) noexcept;
+
+    // Frames the device has consumed from the stream so far.
+    [[nodiscard]] std::uint64_t stream_position() const noexcept {
+        return segment_ ? segment_->reader.read_position() : 0;
+    }
+    // Frames queued in the current segment (up to the seam).
+    // rt-safe: wait-free
+    [[nodiscard]] std::uint64_t available_frames() noexcept;
+
+private:
+    // Switches to the next segment when the current one is read up to its seam.
+    void advance_segment() noexcept;
+
+    segment_follower follower_;
+    std::uint32_t seen_reset_generation_ = 0;
+};
+
+} // namespace ae

@@ -1,0 +1,68 @@
+// openae — the two ends of an endpoint's chain of ring segments (one segment per format epoch).
+//
+// The writing side *leads*: when a reconfiguration arrives it rebases the new segment at its write
+// position (so the stream position runs on without a jump), hands it to the reading side and
+// writes on in it. The reading side *follows*: it reads the old segment up to that seam, then
+// switches, and retires the old segment to the control thread. No frame is dropped or repeated at
+// the seam, and no run of frames ever mixes two formats.
+#pragma once
+
+#include <openae/rt/endpoint_link.h>
+
+#include <cstdint>
+#include <memory>
+
+namespace ae {
+
+// Writer side. `current` is the segment being written.
+// Returns the new segment, or nullptr when the handoff queue was full (the command's segment is
+// then leaked, not freed on this thread; the core's in-flight limit makes that unreachable).
+// rt-safe: wait-free
+[[nodiscard]] inline ring_segment* lead_to(ring_segment& current, reconfigure_command& command,
+                                          spsc_queue<segment_handoff>& handoffs) noexcept {
+    ring_segment* next = command.segment.get();
+    if (!next) return nullptr;
+    const std::uint64_t seam = current.writer.write_position();
+    next->writer.rebase(seam);
+    segment_handoff handoff{std::move(command.segment), seam};
+    if (!handoffs.try_push(std::move(handoff))) {
+        [[maybe_unused]] ring_segment* leaked = handoff.segment.release();
+        return nullptr;
+    }
+    return next;
+}
+
+// Reader side: follows the writer from segment to segment.
+class segment_follower {
+public:
+    // Switches to the next segment(s) whose seam the reader has reached, updating `current`, and
+    // retires the ones left behind (never the first: the control side owns it). True if it switched.
+    // rt-safe: wait-free (bounded by the handoff queue's capacity)
+    bool follow(ring_segment*& current, spsc_queue<segment_handoff>& handoffs,
+                spsc_queue<retired_object>& retired) noexcept {
+        bool switched = false;
+        for (std::size_t i = 0; i <= handoffs.capacity(); ++i) {
+            if (!pending_.segment && !handoffs.try_pop(pending_)) break;
+            if (current->reader.read_position() != pending_.start_position) break;
+            if (owned_) {
+                retired_object old{std::move(owned_)};
+                if (!retired.try_push(std::move(old))) {
+                    [[maybe_unused]] ring_segment* leaked = old.segment.release();
+                }
+            }
+            owned_ = std::move(pending_.segment);
+            current = owned_.get();
+            current->reader.sync_after_rebase();
+            switched = true;
+        }
+        return switched;
+    }
+    // True while a next segment is waiting for the reader to reach its seam.
+    [[nodiscard]] bool has_pending() const noexcept { return pending_.segment != nullptr; }
+
+private:
+    segment_handoff pending_{};
+    std::unique_ptr<ring_segment> owned_; // segments after the first belong to the reader side
+};
+
+} // namespace ae

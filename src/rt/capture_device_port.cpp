@@ -1,0 +1,47 @@
+#include <openae/rt/capture_device_port.h>
+
+#include <cstring>
+
+namespace ae {
+
+bool capture_device_port::begin_period() noexcept { // rt-safe
+    if (!attach()) return false;
+    bool changed = false;
+    const std::size_t bound = link_->reconfigures.capacity();
+    reconfigure_command command;
+    for (std::size_t i = 0; i < bound && link_->reconfigures.try_pop(command); ++i) {
+        if (ring_segment* next = lead_to(*segment_, command, link_->handoffs)) {
+            segment_ = next;
+            changed = true;
+            if (command.rebase_device_position) mark_gap();
+        }
+    }
+    return changed;
+}
+
+std::uint32_t capture_device_port::write(const std::byte* data, std::uint32_t frames) noexcept { // rt-safe
+    if (!attach() || frames == 0) return 0;
+    frame_ring_writer& writer = segment_->writer;
+    const std::uint64_t free = writer.free_frames();
+    const auto fitting = static_cast<std::uint32_t>(free < frames ? free : frames);
+    if (fitting != 0) {
+        std::memcpy(writer.try_acquire(fitting), data, std::size_t{fitting} * segment_->format.bytes_per_frame());
+        writer.commit(fitting);
+    }
+    if (fitting < frames) {
+        report(glitch_kind::overrun, writer.write_position(), frames - fitting);
+        mark_gap();
+    }
+    return fitting;
+}
+
+std::byte* capture_device_port::try_acquire(std::uint32_t frames) noexcept { // rt-safe
+    if (!attach()) return nullptr;
+    return segment_->writer.try_acquire(frames);
+}
+
+void capture_device_port::commit(std::uint32_t frames) noexcept { // rt-safe
+    if (segment_) segment_->writer.commit(frames);
+}
+
+} // namespace ae

@@ -1,0 +1,71 @@
+#include <openae/rt/endpoint_rt_base.h>
+#include <openae/rt/monotonic_clock.h>
+
+#include <unistd.h>
+
+namespace ae {
+
+void endpoint_rt_base::pulse() noexcept { // rt-safe
+    // acquire: the fd was set up before it was published.
+    const int fd = link_->event_fd.load(std::memory_order_acquire);
+    if (fd < 0) return;
+    const std::uint64_t one = 1;
+    // EAGAIN (counter saturated) only means the event is already signalled.
+    [[maybe_unused]] const auto written = ::write(fd, &one, sizeof one);
+}
+
+errc endpoint_rt_base::set_pin_inactive() noexcept { // rt-safe
+    if (!attach()) return errc::not_initialized;
+    // release: what the engine did before going inactive is visible to the device side.
+    link_->pin_active.store(false, std::memory_order_release);
+    return errc{};
+}
+
+errc endpoint_rt_base::set_pin_active() noexcept { // rt-safe
+    if (!attach()) return errc::not_initialized;
+    link_->pin_active.store(true, std::memory_order_release);
+    return errc{};
+}
+
+void endpoint_rt_base::fill_position(position& out, std::uint64_t stream_position,
+                                     std::uint64_t padding_frames) noexcept { // rt-safe
+    if (link_->clock.try_read(snapshot_)) has_snapshot_ = true;
+    out.stream_position = stream_position;
+    out.padding_frames = padding_frames;
+    out.epoch = epoch_;
+    if (!has_snapshot_) {
+        // No device timing yet: the stream figures hold, the timing does not.
+        out.device_position = 0;
+        out.time = hns{0};
+        out.frames_per_second = static_cast<float>(segment_ ? segment_->format.sample_rate : 0);
+        out.flags = position_flags::invalid;
+        out.time_error = hns{0};
+        return;
+    }
+    out.device_position = snapshot_.device_position;
+    out.time = snapshot_.time;
+    out.frames_per_second = static_cast<float>(snapshot_.frames_per_second);
+    out.time_error = snapshot_.time_error;
+    out.flags = position_flags::continuous;
+    if (snapshot_.uncertain != 0) out.flags |= position_flags::time_error;
+    if (snapshot_.gap_count != seen_gap_count_ || discontinuity_pending_) {
+        out.flags = (out.flags & ~position_flags::continuous) | position_flags::discontinuous;
+        seen_gap_count_ = snapshot_.gap_count;
+        discontinuity_pending_ = false;
+    }
+}
+
+void endpoint_rt_base::report(glitch_kind kind, std::uint64_t stream_position, std::uint64_t frames) noexcept { // rt-safe
+    link_->rt_glitches.report(glitch_record{kind, link_->id, epoch_, stream_position, frames, monotonic_now()});
+}
+
+void endpoint_rt_base::apply_reset_if_requested(frame_ring_reader& reader, std::uint64_t stream_position) noexcept { // rt-safe
+    // acquire: pairs with the control thread's bump after it stopped the endpoint.
+    const std::uint32_t generation = link_->reset_generation.load(std::memory_order_acquire);
+    if (generation == seen_reset_generation_) return;
+    seen_reset_generation_ = generation;
+    const std::uint64_t dropped = reader.discard_all();
+    if (dropped != 0) report(glitch_kind::dropped, stream_position, dropped);
+}
+
+} // namespace ae

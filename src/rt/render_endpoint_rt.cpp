@@ -1,0 +1,88 @@
+#include <openae/rt/render_endpoint_rt.h>
+#include <openae/rt/segment_chain.h>
+
+#include <cstring>
+
+namespace ae {
+
+std::uint64_t render_endpoint_rt::current_padding(position* pos) noexcept { // rt-safe
+    if (!attach()) {
+        if (pos) *pos = position{};
+        return 0;
+    }
+    const std::uint64_t written = segment_->writer.write_position();
+    // acquire: the device's consumption is published after it finished reading.
+    const std::uint64_t consumed = link_->consumer_position.load(std::memory_order_acquire);
+    const std::uint64_t padding = written - consumed;
+    if (pos) fill_position(*pos, written, padding);
+    return padding;
+}
+
+std::expected<std::byte*, errc>
+render_endpoint_rt::output_data_pointer(std::uint32_t frames, const position* /*timestamp*/) noexcept { // rt-safe
+    if (!attach()) return std::unexpected(errc::not_initialized);
+    if (!running()) return std::unexpected(errc::not_running);
+    if (pair_open_) {
+        ++misuse_count_;
+        return std::unexpected(errc::busy);
+    }
+    if (frames > segment_->frames_per_packet) return std::unexpected(errc::too_many_frames);
+    std::byte* span = segment_->writer.try_acquire(frames);
+    if (!span) {
+        report(glitch_kind::overrun, segment_->writer.write_position(), frames);
+        return std::unexpected(errc::busy);
+    }
+    pair_open_ = true;
+    acquired_ = span;
+    acquired_frames_ = frames;
+    return span;
+}
+
+errc render_endpoint_rt::try_release_output_data_pointer(const connection_property& property) noexcept { // rt-safe
+    if (!pair_open_) {
+        ++misuse_count_;
+        return errc::bad_argument;
+    }
+    pair_open_ = false;
+    if (property.valid_frames > acquired_frames_) {
+        ++misuse_count_;
+        return errc::bad_argument;
+    }
+    if (property.flags == buffer_flags::invalid || property.valid_frames == 0) return errc{};
+    if (property.flags == buffer_flags::silent) {
+        // Every encoding openae carries is signed: all-zero bytes are silence.
+        std::memset(acquired_, 0, std::size_t{property.valid_frames} * segment_->format.bytes_per_frame());
+    }
+    segment_->writer.commit(property.valid_frames);
+    return errc{};
+}
+
+void render_endpoint_rt::processing_complete() noexcept { // rt-safe
+    if (!attach()) return;
+    if (pair_open_) {
+        // A pass that took a pointer and never released it commits nothing.
+        pair_open_ = false;
+        ++misuse_count_;
+    }
+    // A pass that comes after the device had to play silence since the previous pass was late.
+    if (has_snapshot_ && snapshot_.gap_count != pass_gap_count_) {
+        pass_gap_count_ = snapshot_.gap_count;
+        report(glitch_kind::late_pass, segment_->writer.write_position(), 0);
+    }
+    const std::size_t bound = link_->reconfigures.capacity();
+    reconfigure_command command;
+    for (std::size_t i = 0; i < bound && link_->reconfigures.try_pop(command); ++i) apply(command);
+}
+
+void render_endpoint_rt::apply(reconfigure_command& command) noexcept { // rt-safe
+    ring_segment* next = lead_to(*segment_, command, link_->handoffs);
+    if (!next) {
+        ++misuse_count_;
+        return;
+    }
+    segment_ = next;
+    epoch_ = next->epoch;
+    if (command.rebase_device_position) discontinuity_pending_ = true;
+}
+
+} // namespace ae
