@@ -49,7 +49,9 @@ using ae::test::rt_guard;
 #if defined(OPENAE_SANITIZED)
 
 // The sanitizer runtime owns malloc & co.; its hooks see every allocation, including operator new.
-#include <sanitizer/allocator_interface.h>
+// Declared here: g++ ships the runtime (libasan, libtsan) but not compiler-rt's header.
+extern "C" int __sanitizer_install_malloc_and_free_hooks(void (*on_malloc)(const volatile void*, std::size_t),
+                                                          void (*on_free)(const volatile void*));
 
 namespace {
 void on_malloc(const volatile void*, std::size_t) { rt_guard::note(rt_guard::kind::allocation, "malloc"); }

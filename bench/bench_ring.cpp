@@ -1,0 +1,179 @@
+// Ring cost side by side: ae::frame_ring, JACK's jack_ringbuffer and PipeWire's spa_ringbuffer,
+// same capacity (8192 stereo f32 frames = 64 KiB), two threads, chunks of 128/512/2048 frames.
+// The producer (benchmark thread) writes a counting sequence straight into ring memory; a consumer
+// thread reads and verifies it. One iteration = one chunk written. Counters: producer and consumer
+// ns per chunk (median, p99.9; TSC-timed, timer cost subtracted), frames/s, verification errors.
+#include <openae/rt/frame_ring.h>
+
+#include "tsc_timer.h"
+
+#include <benchmark/benchmark.h>
+#include <jack/ringbuffer.h>
+#include <spa/utils/ringbuffer.h>
+
+#include <atomic>
+#include <cstring>
+#include <memory>
+#include <thread>
+
+namespace {
+
+constexpr std::uint32_t frame_bytes = 8; // stereo f32
+constexpr std::uint32_t capacity_frames = 8192;
+
+inline void fill(std::byte* at, std::uint64_t first, std::uint32_t frames) noexcept {
+    auto* words = reinterpret_cast<std::uint32_t*>(at);
+    for (std::uint32_t i = 0; i < frames; ++i) {
+        words[2 * i] = static_cast<std::uint32_t>(first + i);
+        words[2 * i + 1] = ~static_cast<std::uint32_t>(first + i);
+    }
+}
+inline std::uint64_t verify(const std::byte* at, std::uint64_t first, std::uint32_t frames) noexcept {
+    const auto* words = reinterpret_cast<const std::uint32_t*>(at);
+    std::uint64_t bad = 0;
+    for (std::uint32_t i = 0; i < frames; ++i) {
+        bad += (words[2 * i] != static_cast<std::uint32_t>(first + i)) | (words[2 * i + 1] != ~static_cast<std::uint32_t>(first + i));
+    }
+    return bad;
+}
+
+struct ae_ring {
+    ae::frame_ring ring = *ae::frame_ring::create(capacity_frames, frame_bytes);
+    ae::frame_ring_writer writer;
+    ae::frame_ring_reader reader;
+    ae_ring() { std::tie(writer, reader) = ring.split(); }
+
+    bool try_write(std::uint32_t frames, std::uint64_t first) noexcept {
+        std::byte* span = writer.try_acquire(frames);
+        if (!span) return false;
+        fill(span, first, frames); // one contiguous span, always
+        writer.commit(frames);
+        return true;
+    }
+    std::uint32_t try_read(std::uint32_t max, std::uint64_t first, std::uint64_t& bad) noexcept {
+        const std::uint64_t available = reader.available_frames();
+        const auto frames = static_cast<std::uint32_t>(available < max ? available : max);
+        if (frames == 0) return 0;
+        bad += verify(reader.try_acquire(frames), first, frames);
+        reader.commit(frames);
+        return frames;
+    }
+};
+
+struct jack_ring {
+    jack_ringbuffer_t* rb = jack_ringbuffer_create(capacity_frames * frame_bytes); // 64 KiB, one byte kept free
+    jack_ring() { jack_ringbuffer_mlock(rb); }
+    ~jack_ring() { jack_ringbuffer_free(rb); }
+
+    bool try_write(std::uint32_t frames, std::uint64_t first) noexcept {
+        const std::size_t bytes = std::size_t{frames} * frame_bytes;
+        if (jack_ringbuffer_write_space(rb) < bytes) return false;
+        jack_ringbuffer_data_t vec[2];
+        jack_ringbuffer_get_write_vector(rb, vec);
+        const auto head = static_cast<std::uint32_t>(std::min(vec[0].len, bytes) / frame_bytes);
+        fill(reinterpret_cast<std::byte*>(vec[0].buf), first, head);
+        if (head < frames) fill(reinterpret_cast<std::byte*>(vec[1].buf), first + head, frames - head);
+        jack_ringbuffer_write_advance(rb, bytes);
+        return true;
+    }
+    std::uint32_t try_read(std::uint32_t max, std::uint64_t first, std::uint64_t& bad) noexcept {
+        jack_ringbuffer_data_t vec[2];
+        jack_ringbuffer_get_read_vector(rb, vec);
+        const std::size_t available = (vec[0].len + vec[1].len) / frame_bytes;
+        const auto frames = static_cast<std::uint32_t>(available < max ? available : max);
+        if (frames == 0) return 0;
+        const auto head = static_cast<std::uint32_t>(std::min<std::size_t>(vec[0].len / frame_bytes, frames));
+        bad += verify(reinterpret_cast<const std::byte*>(vec[0].buf), first, head);
+        if (head < frames) bad += verify(reinterpret_cast<const std::byte*>(vec[1].buf), first + head, frames - head);
+        jack_ringbuffer_read_advance(rb, std::size_t{frames} * frame_bytes);
+        return frames;
+    }
+};
+
+struct spa_ring {
+    static constexpr std::uint32_t size = capacity_frames * frame_bytes; // power of two
+    spa_ringbuffer rb = SPA_RINGBUFFER_INIT();
+    std::unique_ptr<std::byte[]> data = std::make_unique<std::byte[]>(size);
+
+    bool try_write(std::uint32_t frames, std::uint64_t first) noexcept {
+        const std::uint32_t bytes = frames * frame_bytes;
+        std::uint32_t index = 0;
+        const std::int32_t filled = spa_ringbuffer_get_write_index(&rb, &index);
+        if (size - static_cast<std::uint32_t>(filled) < bytes) return false;
+        const std::uint32_t offset = index & (size - 1);
+        const std::uint32_t head = std::min(bytes, size - offset) / frame_bytes;
+        fill(data.get() + offset, first, head);
+        if (head < frames) fill(data.get(), first + head, frames - head);
+        spa_ringbuffer_write_update(&rb, index + bytes);
+        return true;
+    }
+    std::uint32_t try_read(std::uint32_t max, std::uint64_t first, std::uint64_t& bad) noexcept {
+        std::uint32_t index = 0;
+        const std::int32_t available_bytes = spa_ringbuffer_get_read_index(&rb, &index);
+        const std::uint32_t available = static_cast<std::uint32_t>(available_bytes) / frame_bytes;
+        const std::uint32_t frames = available < max ? available : max;
+        if (frames == 0) return 0;
+        const std::uint32_t offset = index & (size - 1);
+        const std::uint32_t head = std::min(frames * frame_bytes, size - offset) / frame_bytes;
+        bad += verify(data.get() + offset, first, head);
+        if (head < frames) bad += verify(data.get(), first + head, frames - head);
+        spa_ringbuffer_read_update(&rb, index + frames * frame_bytes);
+        return frames;
+    }
+};
+
+template <typename Ring>
+void ring(benchmark::State& state) {
+    const auto chunk = static_cast<std::uint32_t>(state.range(0));
+    Ring ring;
+    std::atomic<bool> stop{false};
+    std::uint64_t bad = 0;
+    std::vector<std::uint64_t> consumer_samples;
+    consumer_samples.reserve(1 << 22);
+    std::thread consumer([&] {
+        std::uint64_t next = 0;
+        while (!stop.load(std::memory_order_relaxed)) {
+            const auto t0 = ae::bench::tsc_begin();
+            const std::uint32_t frames = ring.try_read(chunk, next, bad);
+            const auto t1 = ae::bench::tsc_end();
+            if (frames == 0) {
+                _mm_pause();
+                continue;
+            }
+            if (frames == chunk && consumer_samples.size() < consumer_samples.capacity()) consumer_samples.push_back(t1 - t0);
+            next += frames;
+        }
+    });
+    std::vector<std::uint64_t> samples;
+    samples.reserve(1 << 22);
+    std::uint64_t produced = 0;
+    for (auto _ : state) {
+        for (;;) {
+            const auto t0 = ae::bench::tsc_begin();
+            const bool written = ring.try_write(chunk, produced);
+            const auto t1 = ae::bench::tsc_end();
+            if (written) {
+                if (samples.size() < samples.capacity()) samples.push_back(t1 - t0);
+                break;
+            }
+            _mm_pause();
+        }
+        produced += chunk;
+    }
+    stop.store(true);
+    consumer.join();
+    const double overhead = ae::bench::timer_overhead_ns();
+    state.SetItemsProcessed(static_cast<std::int64_t>(produced)); // frames/s
+    state.counters["write_med_ns"] = ae::bench::quantile_ns(samples, 0.5) - overhead;
+    state.counters["write_p999_ns"] = ae::bench::quantile_ns(samples, 0.999) - overhead;
+    state.counters["read_med_ns"] = ae::bench::quantile_ns(consumer_samples, 0.5) - overhead;
+    state.counters["read_p999_ns"] = ae::bench::quantile_ns(consumer_samples, 0.999) - overhead;
+    state.counters["bad_frames"] = static_cast<double>(bad);
+}
+
+} // namespace
+
+BENCHMARK(ring<ae_ring>)->Name("frame_ring")->Arg(128)->Arg(512)->Arg(2048)->MinTime(1.0)->UseRealTime();
+BENCHMARK(ring<jack_ring>)->Name("jack_ringbuffer")->Arg(128)->Arg(512)->Arg(2048)->MinTime(1.0)->UseRealTime();
+BENCHMARK(ring<spa_ring>)->Name("spa_ringbuffer")->Arg(128)->Arg(512)->Arg(2048)->MinTime(1.0)->UseRealTime();
+BENCHMARK_MAIN();
