@@ -47,22 +47,25 @@ void run_engine(ae::render_endpoint_rt& rt, double tone_hz, ae::hns period, cons
         stats.padding_max = std::max(stats.padding_max, padding);
         stats.padding_sum += padding;
         ++stats.passes;
-        const auto frames = static_cast<std::uint32_t>(
-            std::min<std::uint64_t>(rt.frames_per_packet(), rt.buffer_frames() - padding));
-        if (frames > 0) {
-            if (auto span = rt.output_data_pointer(frames)) {
-                auto* samples = reinterpret_cast<float*>(*span);
-                const double step = 2 * std::numbers::pi * tone_hz / rt.format().sample_rate;
-                for (std::uint32_t i = 0; i < frames; ++i) {
-                    const auto value = static_cast<float>(0.25 * std::sin(phase));
-                    samples[2 * i] = samples[2 * i + 1] = value;
-                    phase = std::fmod(phase + step, 2 * std::numbers::pi);
-                }
-                rt.release_output_data_pointer({*span, frames, ae::buffer_flags::valid});
-                stats.frames_rendered += frames;
-            } else {
+        // Top the buffer up, a packet at a time (bounded: buffer / packet packets at most).
+        std::uint64_t free = rt.buffer_frames() - padding;
+        while (free > 0) {
+            const auto frames = static_cast<std::uint32_t>(std::min<std::uint64_t>(rt.frames_per_packet(), free));
+            auto span = rt.output_data_pointer(frames);
+            if (!span) {
                 ++stats.errors;
+                break;
             }
+            auto* samples = reinterpret_cast<float*>(*span);
+            const double step = 2 * std::numbers::pi * tone_hz / rt.format().sample_rate;
+            for (std::uint32_t i = 0; i < frames; ++i) {
+                const auto value = static_cast<float>(0.25 * std::sin(phase));
+                samples[2 * i] = samples[2 * i + 1] = value;
+                phase = std::fmod(phase + step, 2 * std::numbers::pi);
+            }
+            rt.release_output_data_pointer({*span, frames, ae::buffer_flags::valid});
+            stats.frames_rendered += frames;
+            free -= frames;
         }
         rt.processing_complete();
         next += period;
