@@ -57,8 +57,6 @@ public:
         }
         return switched;
     }
-    // True while a next segment is waiting for the reader to reach its seam.
-    [[nodiscard]] bool has_pending() const noexcept { return pending_.segment != nullptr; }
 
 private:
     segment_handoff pending_{};
