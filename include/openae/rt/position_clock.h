@@ -9,12 +9,10 @@
 #pragma once
 
 #include <openae/rt/rate_estimator.h>
+#include <openae/rt/seqlock.h>
 #include <openae/rt/types.h>
 
-#include <array>
-#include <atomic>
 #include <cstdint>
-#include <bit>
 #include <type_traits>
 
 namespace ae {
@@ -33,7 +31,7 @@ static_assert(sizeof(clock_snapshot) % 8 == 0, "published as whole 64-bit words"
 
 class position_clock {
 public:
-    static constexpr int max_read_attempts = 16;
+    static constexpr int max_read_attempts = seqlock<clock_snapshot>::max_read_attempts;
 
     position_clock() noexcept = default;
     position_clock(const position_clock&) = delete;
@@ -41,37 +39,14 @@ public:
 
     // Publishes `snapshot`. One writer thread only.
     // rt-safe: wait-free
-    void publish(const clock_snapshot& snapshot) noexcept {
-        const auto words = std::bit_cast<std::array<std::uint64_t, word_count>>(snapshot);
-        const std::uint32_t seq = sequence_.load(std::memory_order_relaxed);
-        sequence_.store(seq + 1, std::memory_order_relaxed); // odd: a write is under way
-        // release on each word: a reader that sees any new word also sees the odd sequence.
-        for (std::size_t i = 0; i < word_count; ++i) words_[i].store(words[i], std::memory_order_release);
-        // release: the words are visible before the even sequence that vouches for them.
-        sequence_.store(seq + 2, std::memory_order_release);
-    }
+    void publish(const clock_snapshot& snapshot) noexcept { snapshots_.publish(snapshot); }
 
     // Copies the latest snapshot into `out`; false when nothing was published yet or a publish
     // overlapped every attempt (then `out` is untouched).
     // rt-safe: wait-free (bounded retries)
-    [[nodiscard]] bool try_read(clock_snapshot& out) const noexcept {
-        for (int attempt = 0; attempt < max_read_attempts; ++attempt) {
-            // acquire: the words read below are at least as new as this sequence.
-            const std::uint32_t before = sequence_.load(std::memory_order_acquire);
-            if (before == 0) return false;
-            if (before & 1u) continue;
-            std::array<std::uint64_t, word_count> words{};
-            // acquire on each word keeps the second sequence load after them.
-            for (std::size_t i = 0; i < word_count; ++i) words[i] = words_[i].load(std::memory_order_acquire);
-            if (sequence_.load(std::memory_order_relaxed) == before) {
-                out = std::bit_cast<clock_snapshot>(words);
-                return true;
-            }
-        }
-        return false;
-    }
+    [[nodiscard]] bool try_read(clock_snapshot& out) const noexcept { return snapshots_.try_read(out); }
 
-    // Publishes an observation run through the writer's delay-locked loop: the device reached
+    // Publishes an observation run through the writer's rate estimator: the device reached
     // `device_position` at `time` (raw), `gap_count` gaps so far. One writer thread only.
     // rt-safe: wait-free
     void observe(std::uint64_t device_position, hns time, std::uint32_t gap_count) noexcept {
@@ -86,15 +61,13 @@ public:
         publish(snapshot);
     }
 
-    // Restarts the writer's loop (new device, new rate). Writer thread only.
+    // Restarts the writer's estimator (new device, new rate). Writer thread only.
     // rt-safe: wait-free
     void restart(const rate_estimator::options& opts) noexcept { estimator_.reset(opts); }
     [[nodiscard]] const rate_estimator& estimator() const noexcept { return estimator_; }
 
 private:
-    static constexpr std::size_t word_count = sizeof(clock_snapshot) / 8;
-    std::atomic<std::uint32_t> sequence_{0};
-    std::array<std::atomic<std::uint64_t>, word_count> words_{};
+    seqlock<clock_snapshot> snapshots_;
     rate_estimator estimator_{}; // writer-owned
 };
 

@@ -1,0 +1,89 @@
+#include <openae/pipeline/resampler.h>
+
+#include <openae/rt/errc.h>
+
+#include <soxr.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace ae::pipeline {
+namespace {
+soxr_t as_soxr(void* handle) noexcept { return static_cast<soxr_t>(handle); }
+constexpr double max_adjust_ppm = 1000;
+constexpr std::size_t slew_frames = 4800; // a ratio change glides over 100 ms at 48 kHz
+} // namespace
+
+void resampler::soxr_deleter::operator()(void* handle) const noexcept { soxr_delete(as_soxr(handle)); }
+
+resampler::resampler(void* handle, double input_rate, double output_rate, std::uint32_t channels, mode how) noexcept
+    : handle_(handle), input_rate_(input_rate), output_rate_(output_rate), channels_(channels), mode_(how) {}
+resampler::resampler(resampler&&) noexcept = default;
+resampler& resampler::operator=(resampler&&) noexcept = default;
+resampler::~resampler() = default;
+
+std::expected<resampler, std::error_code> resampler::create(double input_rate, double output_rate, std::uint32_t channels,
+                                                            mode how, std::uint32_t max_input_frames) {
+    if (!(input_rate > 0) || !(output_rate > 0) || channels == 0 || max_input_frames == 0)
+        return std::unexpected(make_error_code(errc::bad_argument));
+    const soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
+    const soxr_quality_spec_t quality = how == mode::fixed ? soxr_quality_spec(SOXR_HQ, 0)
+                                                           : soxr_quality_spec(SOXR_HQ, SOXR_VR);
+    const soxr_runtime_spec_t runtime = soxr_runtime_spec(1); // no OpenMP threads
+    soxr_error_t error = nullptr;
+    soxr_t handle = nullptr;
+    if (how == mode::fixed) {
+        handle = soxr_create(input_rate, output_rate, channels, &error, &io, &quality, &runtime);
+    } else {
+        // Variable rate: created with the largest input/output ratio it may see; the actual
+        // ratio is set below (soxr example 5).
+        const double io_ratio = input_rate / output_rate;
+        handle = soxr_create(io_ratio * (1 + 2 * max_adjust_ppm * 1e-6), 1, channels, &error, &io, &quality, &runtime);
+        if (handle && !error) error = soxr_set_io_ratio(handle, io_ratio, 0);
+    }
+    if (error || !handle) {
+        if (handle) soxr_delete(handle);
+        return std::unexpected(make_error_code(errc::unsupported_format));
+    }
+    resampler r(handle, input_rate, output_rate, channels, how);
+    // Prime: let soxr reserve its buffers for blocks this size now, off the RT thread (its fifos
+    // grow with realloc on the first calls). Clearing would free them again, so the filter keeps
+    // the silence: it comes out as the first `leading_silence_frames()` output frames, the same
+    // latency a fresh resampler has before its first output.
+    std::vector<float> in(std::size_t{max_input_frames} * channels, 0.0f);
+    std::vector<float> out(r.max_output_for(max_input_frames) * channels);
+    std::size_t primed_in = 0, primed_out = 0;
+    for (int block = 0; block < 16; ++block) {
+        const auto result = r.process(in.data(), max_input_frames, out.data(), out.size() / channels);
+        primed_in += result.consumed;
+        primed_out += result.produced;
+    }
+    // The primed silence still inside the filter comes out first: the pipeline's latency.
+    r.leading_silence_ = static_cast<std::size_t>(
+        std::llround(static_cast<double>(primed_in) * output_rate / input_rate - static_cast<double>(primed_out)));
+    return r;
+}
+
+resampler::result resampler::process(const float* in, std::size_t in_frames, float* out, std::size_t out_capacity) noexcept { // rt-safe
+    std::size_t consumed = 0;
+    std::size_t produced = 0;
+    soxr_process(as_soxr(handle_.get()), in, in ? in_frames : 0, &consumed, out, out_capacity, &produced);
+    return {consumed, produced};
+}
+
+bool resampler::set_ratio_adjust(double ppm) noexcept { // rt-safe
+    if (mode_ != mode::variable) return false;
+    adjust_ppm_ = std::clamp(ppm, -max_adjust_ppm, max_adjust_ppm);
+    soxr_set_io_ratio(as_soxr(handle_.get()), input_rate_ / output_rate_ * (1 + adjust_ppm_ * 1e-6), slew_frames);
+    return true;
+}
+
+double resampler::delay_frames() const noexcept { return soxr_delay(as_soxr(handle_.get())); }
+
+std::size_t resampler::max_output_for(std::size_t in_frames) const noexcept {
+    const double most = static_cast<double>(in_frames) * output_rate_ / input_rate_ * (1 + 2 * max_adjust_ppm * 1e-6);
+    return static_cast<std::size_t>(std::ceil(most)) + 64;
+}
+
+} // namespace ae::pipeline

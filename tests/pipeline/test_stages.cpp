@@ -1,0 +1,222 @@
+// The pipeline's stages: remix, gain (+ mix_add), meter, resampler.
+#include <openae/pipeline/gain.h>
+#include <openae/pipeline/meter.h>
+#include <openae/pipeline/remix.h>
+#include <openae/pipeline/resampler.h>
+#include <openae/rt/errc.h>
+
+#include "rt_guard.h"
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <numbers>
+#include <optional>
+#include <string>
+#include <vector>
+
+using ae::pipeline::remix;
+
+TEST_CASE("remix") {
+    SUBCASE("mono to stereo copies, stereo to mono averages") {
+        const auto up = remix::between(1, 2);
+        REQUIRE(up);
+        const float mono[] = {0.5f, -0.25f};
+        float stereo[4] = {};
+        up->process(mono, stereo, 2);
+        CHECK(stereo[0] == 0.5f);
+        CHECK(stereo[1] == 0.5f);
+        CHECK(stereo[2] == -0.25f);
+        CHECK(stereo[3] == -0.25f);
+        const auto down = remix::between(2, 1);
+        REQUIRE(down);
+        const float pair[] = {1.0f, 0.5f, -1.0f, 0.0f};
+        float out[2] = {};
+        down->process(pair, out, 2);
+        CHECK(out[0] == 0.75f);
+        CHECK(out[1] == -0.5f);
+    }
+    SUBCASE("5.1 to stereo uses the documented ITU coefficients, scaled not to clip") {
+        const auto down = remix::between(6, 2);
+        REQUIRE(down);
+        const double scale = 1.0 / (1.0 + std::numbers::sqrt2);
+        CHECK(down->gain(0, 0) == doctest::Approx(scale));                          // L
+        CHECK(down->gain(0, 2) == doctest::Approx(scale * std::numbers::sqrt2 / 2)); // C
+        CHECK(down->gain(0, 3) == 0.0f);                                            // LFE dropped
+        CHECK(down->gain(0, 4) == doctest::Approx(scale * std::numbers::sqrt2 / 2)); // Ls
+        CHECK(down->gain(0, 1) == 0.0f);
+        CHECK(down->gain(1, 5) == doctest::Approx(scale * std::numbers::sqrt2 / 2)); // Rs
+        const float full[] = {1, 1, 1, 1, 1, 1};
+        float out[2] = {};
+        down->process(full, out, 1);
+        CHECK(out[0] == doctest::Approx(1.0f)); // full scale everywhere: exactly full scale
+        CHECK(out[1] == doctest::Approx(1.0f));
+        const float centre_only[] = {0, 0, 1, 0, 0, 0};
+        down->process(centre_only, out, 1);
+        CHECK(out[0] == doctest::Approx(0.2928932f));
+    }
+    SUBCASE("an arbitrary map swaps and silences channels") {
+        const int map[] = {1, 0, -1};
+        const auto r = remix::from_map(2, map);
+        REQUIRE(r);
+        CHECK_FALSE(r->is_identity());
+        const float in[] = {0.1f, 0.2f};
+        float out[3] = {9, 9, 9};
+        r->process(in, out, 1);
+        CHECK(out[0] == 0.2f);
+        CHECK(out[1] == 0.1f);
+        CHECK(out[2] == 0.0f);
+    }
+    SUBCASE("bad maps are refused") {
+        const int out_of_range[] = {2};
+        CHECK(remix::from_map(2, out_of_range).error() == ae::errc::bad_argument);
+        CHECK(remix::between(0, 2).error() == ae::errc::bad_argument);
+        CHECK(remix::between(2, 9).error() == ae::errc::bad_argument);
+        CHECK(remix::between(2, 2)->is_identity());
+    }
+}
+
+TEST_CASE("gain_stage ramps without steps") {
+    ae::pipeline::gain_stage gain(2, 480, 0.0f);
+    std::vector<float> ones(2 * 1000, 1.0f);
+    gain.set_target(1.0f);
+    gain.process(ones.data(), 1000);
+    // Linear ramp: frame f has gain (f + 1) / 480 until it reaches 1, then stays there.
+    float largest_step = 0;
+    for (std::size_t f = 1; f < 1000; ++f) largest_step = std::max(largest_step, std::abs(ones[2 * f] - ones[2 * (f - 1)]));
+    CHECK(largest_step <= 1.0f / 480 + 1e-6f);
+    CHECK(ones[0] == doctest::Approx(1.0 / 480));
+    CHECK(ones[2 * 479] == 1.0f); // lands exactly
+    CHECK(ones[2 * 999 + 1] == 1.0f);
+    CHECK(ones[2 * 10] == ones[2 * 10 + 1]); // both channels alike
+
+    SUBCASE("a new target mid-ramp turns around from where the gain is") {
+        ae::pipeline::gain_stage g(1, 100, 1.0f);
+        std::vector<float> block(50, 1.0f);
+        g.set_target(0.0f);
+        g.process(block.data(), 50);
+        const float middle = g.current();
+        CHECK(middle == doctest::Approx(0.5f));
+        g.set_target(1.0f);
+        std::vector<float> next(100, 1.0f);
+        g.process(next.data(), 100);
+        CHECK(std::abs(next[0] - middle) <= 0.011f); // continuous across the turn
+        CHECK(g.current() == 1.0f);
+    }
+    SUBCASE("mix_add sums") {
+        const float a[] = {0.25f, -0.5f};
+        float out[] = {0.5f, 0.5f};
+        ae::pipeline::mix_add(a, out, 2);
+        CHECK(out[0] == 0.75f);
+        CHECK(out[1] == 0.0f);
+    }
+}
+
+TEST_CASE("meter publishes per-channel peak and RMS") {
+    ae::pipeline::meter m(2, 480);
+    CHECK(m.read().windows == 0);
+    std::vector<float> block(2 * 480);
+    for (std::size_t f = 0; f < 480; ++f) {
+        block[2 * f] = static_cast<float>(0.5 * std::sin(2 * std::numbers::pi * 1000.0 * f / 48000.0));
+        block[2 * f + 1] = (f == 100) ? -0.9f : 0.0f;
+    }
+    ae::test::rt_guard guard;
+    {
+        auto armed = guard.arm();
+        m.process(block.data(), 480);
+    }
+    CHECK(guard.violations() == 0);
+    const auto reading = m.read();
+    CHECK(reading.windows == 1);
+    CHECK(reading.channels == 2);
+    CHECK(reading.peak[0] == doctest::Approx(0.5).epsilon(0.001));
+    CHECK(reading.rms[0] == doctest::Approx(0.5 / std::numbers::sqrt2).epsilon(0.001)); // 10 whole cycles
+    CHECK(reading.peak[1] == doctest::Approx(0.9f));
+    CHECK(reading.rms[1] == doctest::Approx(0.9 / std::sqrt(480.0)).epsilon(0.001));
+}
+
+namespace {
+// Resamples `seconds` of a sine at `hz` from `in_rate` to `out_rate` in blocks of `block`
+// frames and returns the output (mono).
+std::vector<float> resample_sine(ae::pipeline::resampler& r, double in_rate, double hz, double seconds, std::size_t block,
+                                 ae::test::rt_guard* guard) {
+    const auto total = static_cast<std::size_t>(in_rate * seconds);
+    std::vector<float> in(total);
+    for (std::size_t i = 0; i < total; ++i) in[i] = static_cast<float>(0.5 * std::sin(2 * std::numbers::pi * hz * i / in_rate));
+    std::vector<float> out(r.max_output_for(total) + 4096);
+    std::size_t produced = 0;
+    {
+        std::optional<ae::test::rt_guard::armed_scope> armed;
+        if (guard) armed.emplace(*guard);
+        for (std::size_t at = 0; at < total; at += block) {
+            const std::size_t n = std::min(block, total - at);
+            const auto result = r.process(in.data() + at, n, out.data() + produced, r.max_output_for(n));
+            CHECK(result.consumed == n);
+            produced += result.produced;
+        }
+    }
+    produced += r.process(nullptr, 0, out.data() + produced, out.size() - produced).produced;
+    out.resize(produced);
+    return out;
+}
+
+// SNR of `signal` against the best-fitting sine at `hz` (amplitude and phase fitted), skipping
+// `skip` frames at each end.
+double snr_db(const std::vector<float>& signal, double rate, double hz, std::size_t skip) {
+    double ss = 0, sc = 0, cc = 0, xs = 0, xc = 0;
+    for (std::size_t i = skip; i + skip < signal.size(); ++i) {
+        const double s = std::sin(2 * std::numbers::pi * hz * i / rate), c = std::cos(2 * std::numbers::pi * hz * i / rate);
+        ss += s * s; sc += s * c; cc += c * c; xs += signal[i] * s; xc += signal[i] * c;
+    }
+    const double det = ss * cc - sc * sc;
+    const double a = (xs * cc - xc * sc) / det, b = (xc * ss - xs * sc) / det;
+    double power = 0, noise = 0;
+    for (std::size_t i = skip; i + skip < signal.size(); ++i) {
+        const double fit = a * std::sin(2 * std::numbers::pi * hz * i / rate) + b * std::cos(2 * std::numbers::pi * hz * i / rate);
+        power += fit * fit;
+        noise += (signal[i] - fit) * (signal[i] - fit);
+    }
+    return 10 * std::log10(power / noise);
+}
+} // namespace
+
+TEST_CASE("resampler (libsoxr)") {
+    SUBCASE("48 kHz to 44.1 kHz: length and SNR, no allocation after priming") {
+        auto r = ae::pipeline::resampler::create(48000, 44100, 1, ae::pipeline::resampler::mode::fixed, 480);
+        REQUIRE(r);
+        ae::test::rt_guard guard;
+        const auto out = resample_sine(*r, 48000, 997, 1.0, 480, &guard);
+        const std::string first = guard.first_violation();
+        CAPTURE(first);
+        CHECK(guard.allocations() == 0);
+        CHECK(r->leading_silence_frames() > 0);
+        CHECK(std::abs(static_cast<long>(out.size() - r->leading_silence_frames()) - 44100) <= 1);
+        CHECK(std::abs(out[100]) < 1e-6f); // silence first (the linear-phase filter pre-rings just before the signal)
+        CHECK(std::abs(out[r->leading_silence_frames() + 20]) > 0.05f);
+        const double snr = snr_db(out, 44100, 997, 2000);
+        MESSAGE("fixed 48k->44.1k SNR ", snr, " dB");
+        CHECK(snr >= 120);
+        MESSAGE("latency ", r->leading_silence_frames(), " frames");
+    }
+    SUBCASE("variable ratio follows a nudge without a click") {
+        auto r = ae::pipeline::resampler::create(48000, 48000, 1, ae::pipeline::resampler::mode::variable, 480);
+        REQUIRE(r);
+        CHECK(r->set_ratio_adjust(500)); // consume 500 ppm more input per output frame
+        const auto out = resample_sine(*r, 48000, 1000, 2.0, 480, nullptr);
+        // 96,000 input frames at 500 ppm faster make ~48 fewer output frames.
+        const auto length = static_cast<long>(out.size() - r->leading_silence_frames());
+        CHECK(length < 96000 - 20);
+        CHECK(length > 96000 - 80);
+        // No click: the largest sample-to-sample step stays that of a 1 kHz sine at 0.5.
+        float largest = 0;
+        for (std::size_t i = 2000; i + 2000 < out.size(); ++i) largest = std::max(largest, std::abs(out[i] - out[i - 1]));
+        CHECK(largest <= 0.5 * 2 * std::numbers::pi * 1000.5 / 48000 * 1.01);
+        CHECK(snr_db(out, 48000 / (1 + 500e-6), 1000, 6000) >= 80);
+        auto fixed = ae::pipeline::resampler::create(48000, 44100, 1);
+        REQUIRE(fixed);
+        CHECK_FALSE(fixed->set_ratio_adjust(10));
+    }
+    SUBCASE("bad rates are refused") {
+        CHECK(ae::pipeline::resampler::create(0, 44100, 2).error() == ae::errc::bad_argument);
+    }
+}
