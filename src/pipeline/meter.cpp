@@ -34,6 +34,15 @@ void meter::process(const float* samples, std::uint32_t frames) noexcept { // rt
     }
 }
 
+void meter::set_channels(std::uint32_t channels) noexcept { // rt-safe
+    if (channels == channels_) return;
+    channels_ = channels;
+    measured_channels_ = std::min(channels, meter_reading::max_channels);
+    frames_in_window_ = 0;
+    peak_ = {};
+    sum_squares_ = {};
+}
+
 meter_reading meter::read() const noexcept { // rt-safe
     meter_reading reading;
     (void)published_.try_read(reading);

@@ -1,4 +1,5 @@
 #include <openae/rt/capture_endpoint_rt.h>
+#include <openae/rt/event_signal.h>
 
 #include <cstring>
 
@@ -87,6 +88,8 @@ void capture_endpoint_rt::processing_complete() noexcept { // rt-safe
                          link_->rt_retired)) {
         epoch_ = segment_->epoch;
     }
+    // An offline device waits for the engine to make room.
+    signal_eventfd(link_->device_wake_fd.load(std::memory_order_acquire));
 }
 
 } // namespace ae

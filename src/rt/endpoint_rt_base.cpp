@@ -1,17 +1,12 @@
 #include <openae/rt/endpoint_rt_base.h>
+#include <openae/rt/event_signal.h>
 #include <openae/rt/monotonic_clock.h>
-
-#include <unistd.h>
 
 namespace ae {
 
 void endpoint_rt_base::pulse() noexcept { // rt-safe
     // acquire: the fd was set up before it was published.
-    const int fd = link_->event_fd.load(std::memory_order_acquire);
-    if (fd < 0) return;
-    const std::uint64_t one = 1;
-    // EAGAIN (counter saturated) only means the event is already signalled.
-    [[maybe_unused]] const auto written = ::write(fd, &one, sizeof one);
+    signal_eventfd(link_->event_fd.load(std::memory_order_acquire));
 }
 
 errc endpoint_rt_base::set_pin_inactive() noexcept { // rt-safe

@@ -1,3 +1,4 @@
+#include <openae/rt/event_signal.h>
 #include <openae/rt/render_endpoint_rt.h>
 #include <openae/rt/segment_chain.h>
 
@@ -72,6 +73,8 @@ void render_endpoint_rt::processing_complete() noexcept { // rt-safe
     const std::size_t bound = link_->reconfigures.capacity();
     reconfigure_command command;
     for (std::size_t i = 0; i < bound && link_->reconfigures.try_pop(command); ++i) apply(command);
+    // An offline device waits for the engine's frames.
+    signal_eventfd(link_->device_wake_fd.load(std::memory_order_acquire));
 }
 
 void render_endpoint_rt::apply(reconfigure_command& command) noexcept { // rt-safe

@@ -29,6 +29,8 @@ public:
     // The gain applied to the last frame processed. Device thread only.
     [[nodiscard]] float current() const noexcept { return current_; }
     [[nodiscard]] std::uint32_t channels() const noexcept { return channels_; }
+    // The stream's channel count changed (an epoch seam). Device thread only.
+    void set_channels(std::uint32_t channels) noexcept { channels_ = channels; }
 
 private:
     std::uint32_t channels_;

@@ -30,6 +30,10 @@ public:
     // rt-safe: wait-free
     void process(const float* samples, std::uint32_t frames) noexcept;
 
+    // The stream's channel count changed (an epoch seam): starts a new window. Device thread only.
+    // rt-safe: wait-free
+    void set_channels(std::uint32_t channels) noexcept;
+
     // The last complete window's reading; windows == 0 before the first. Any thread.
     // rt-safe: wait-free
     [[nodiscard]] meter_reading read() const noexcept;

@@ -36,6 +36,10 @@ public:
     // rt-safe: wait-free
     void commit(std::uint32_t frames) noexcept;
 
+    // Room left in the current segment, in frames.
+    // rt-safe: wait-free
+    [[nodiscard]] std::uint64_t free_frames() noexcept { return attach() ? segment_->writer.free_frames() : 0; }
+
     // Frames written into the stream so far.
     [[nodiscard]] std::uint64_t stream_position() const noexcept {
         return segment_ ? segment_->writer.write_position() : 0;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <openae/rt/endpoint_link.h>
+#include <openae/rt/event_signal.h>
 #include <openae/rt/monotonic_clock.h>
 
 #include <cstdint>
@@ -30,6 +31,12 @@ public:
         link_->device_glitches.report(
             glitch_record{kind, link_->id, segment_ ? segment_->epoch : 0, stream_position, frames, monotonic_now()});
     }
+    // Signals the engine's event (event-driven engines wake once per device period).
+    // rt-safe: wait-free (a non-blocking eventfd write)
+    void signal_engine() noexcept { signal_eventfd(link_->event_fd.load(std::memory_order_acquire)); }
+    // Registers the eventfd (non-blocking) an offline device waits on; -1 removes it. The
+    // engine's processing_complete() signals it.
+    void set_wake_fd(int fd) noexcept { link_->device_wake_fd.store(fd, std::memory_order_release); }
     // Restarts the rate estimator (new device, new rate).
     // rt-safe: wait-free
     void restart_clock(const rate_estimator::options& opts) noexcept { link_->clock.restart(opts); }

@@ -66,7 +66,8 @@ struct endpoint_link {
     // control → everyone (release by control, acquire by readers).
     std::atomic<bool> running{false};
     std::atomic<ring_segment*> initial_segment{nullptr}; // written once, then read-only
-    std::atomic<int> event_fd{-1};
+    std::atomic<int> event_fd{-1};       // the engine's event: pulse() and the device's period end
+    std::atomic<int> device_wake_fd{-1}; // set by an offline device: processing_complete() wakes it
     std::atomic<std::uint32_t> reset_generation{0}; // bumped by control; the reading side discards
     // RT → device: the engine's pin state (the device may pause its side while inactive).
     std::atomic<bool> pin_active{true};

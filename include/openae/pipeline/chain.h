@@ -1,0 +1,151 @@
+// openae — chains: one endpoint's stages between its ring and a device thread's mix.
+//
+// A render chain pulls the endpoint's frames (in the endpoint's format), converts them to f32,
+// remixes them to the device's channels, resamples them to the device's rate (libsoxr, only when
+// the rates differ), applies the endpoint's gain and meters them; the device thread then adds
+// them into its mix. A capture chain is the mirror: device f32 → remix → resample → gain → meter
+// → the endpoint's sample type → the endpoint's ring.
+//
+// A chain is an actor owned by one device thread: built (allocating) on the control side, moved
+// to the device thread as a std::unique_ptr through a queue, and moved back to the control side
+// to die. Its member functions other than create / gain() / meter() are for the device thread.
+//
+// Where the stream's format changes at an epoch seam, sample type and channel count follow at
+// once (conversion and remix are rebuilt without allocating); a new sample *rate* needs a new
+// resampler, which the control plane builds (issue 5: a new chain swapped at the seam) — until
+// then such frames are dropped and counted.
+#pragma once
+
+#include <openae/pipeline/device.h>
+#include <openae/pipeline/gain.h>
+#include <openae/pipeline/meter.h>
+#include <openae/pipeline/remix.h>
+#include <openae/pipeline/resampler.h>
+#include <openae/rt/endpoint_core.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+namespace ae::pipeline {
+
+struct chain_options {
+    float gain = 1.0f;
+    std::uint32_t gain_ramp_frames = 480;
+    // Frames of silence a device may be fed before the endpoint's first frames without that
+    // counting as an underrun (a stream's start is not a glitch).
+    bool count_underruns_before_first_frames = false;
+};
+
+// What both directions share: the endpoint's clock, seen through the device's timing.
+class chain_base {
+public:
+    chain_base(const chain_base&) = delete;
+    chain_base& operator=(const chain_base&) = delete;
+    virtual ~chain_base() = default;
+
+    [[nodiscard]] std::uint32_t endpoint_id() const noexcept { return endpoint_id_; }
+    // Control side: the gain to ramp to.
+    [[nodiscard]] gain_stage& gain() noexcept { return gain_; }
+    // Any thread: the endpoint's level after gain.
+    [[nodiscard]] const meter& levels() const noexcept { return meter_; }
+
+protected:
+    chain_base(std::uint32_t endpoint_id, std::uint32_t endpoint_rate, const frame_format& device_format,
+               const chain_options& options, std::uint32_t gain_channels);
+
+    // Device positions in the endpoint's frames: the device's frames since the chain started,
+    // scaled by the rates. rt-safe
+    [[nodiscard]] std::uint64_t endpoint_position(std::uint64_t device_position) const noexcept;
+    void anchor(std::uint64_t device_position) noexcept { anchor_ = device_position; anchored_ = true; }
+
+    std::uint32_t endpoint_id_;
+    std::uint32_t endpoint_rate_;
+    frame_format device_format_;
+    chain_options options_;
+    gain_stage gain_;
+    meter meter_;
+    std::uint64_t anchor_ = 0;
+    bool anchored_ = false;
+    std::uint64_t lost_frames_ = 0; // device_lost frames not reported yet
+};
+
+class render_chain final : public chain_base {
+public:
+    // `max_device_frames`: the largest block render() is asked for.
+    [[nodiscard]] static std::expected<std::unique_ptr<render_chain>, std::error_code>
+    create(render_endpoint_core& endpoint, const frame_format& device_format, std::uint32_t max_device_frames,
+           const chain_options& options = {});
+
+    // Writes `frames` device frames (device channels, f32) to `out`: the endpoint's frames after
+    // every stage, silence where it had none (an underrun, counted, once it has started).
+    // rt-safe: wait-free
+    void render(float* out, std::uint32_t frames) noexcept;
+    // The device is gone: consumes `frames` device frames' worth of the endpoint's frames so the
+    // engine keeps going, and counts them as device_lost. rt-safe
+    void drain_lost(std::uint32_t frames) noexcept;
+    // Publishes the endpoint's position for the device's `timing`, and signals an event-driven
+    // engine. rt-safe
+    void observe(const device_timing& timing) noexcept;
+    // Reports what is still pending (device_lost frames). rt-safe
+    void flush_reports() noexcept;
+    // Offline devices: the endpoint has the frames for `frames` device frames (or is not
+    // running). rt-safe
+    [[nodiscard]] bool ready(std::uint32_t frames) noexcept;
+    // The device changed channel count. rt-safe
+    void set_device_channels(std::uint16_t channels) noexcept;
+    [[nodiscard]] render_device_port& port() noexcept { return *port_; }
+
+private:
+    render_chain(render_endpoint_core& endpoint, const frame_format& device_format, const chain_options& options);
+    // Converts and remixes `run` into `out` (device channels); false when it cannot (new rate).
+    bool stage_in(const render_device_port::frames_view& run, float* out) noexcept;
+    [[nodiscard]] bool active() noexcept { return port_->running() && port_->pin_active(); }
+    [[nodiscard]] std::uint64_t to_endpoint_frames(std::uint64_t device_frames) const noexcept;
+
+    render_device_port* port_;
+    std::optional<resampler> resampler_;
+    remix remix_;
+    std::uint32_t max_in_chunk_ = 0;
+    std::vector<float> in_f32_;   // one run, endpoint channels
+    std::vector<float> remixed_;  // one run, device channels
+    std::vector<float> fifo_;     // resampled, device channels
+    std::size_t fifo_frames_ = 0;
+    bool started_ = false;        // the endpoint's first frames have been seen
+    std::uint64_t dropped_pending_ = 0;
+};
+
+class capture_chain final : public chain_base {
+public:
+    [[nodiscard]] static std::expected<std::unique_ptr<capture_chain>, std::error_code>
+    create(capture_endpoint_core& endpoint, const frame_format& device_format, std::uint32_t max_device_frames,
+           const chain_options& options = {});
+
+    // Takes `frames` device frames (device channels, f32) into the endpoint's ring.
+    // rt-safe: wait-free
+    void capture(const float* in, std::uint32_t frames) noexcept;
+    // The device is gone: writes silence for `frames` device frames and counts them as device_lost.
+    // rt-safe
+    void fill_lost(std::uint32_t frames) noexcept;
+    void observe(const device_timing& timing) noexcept;
+    void flush_reports() noexcept;
+    // Offline devices: the endpoint's ring has room for `frames` device frames (or it is not running).
+    [[nodiscard]] bool ready(std::uint32_t frames) noexcept;
+    void set_device_channels(std::uint16_t channels) noexcept;
+    [[nodiscard]] capture_device_port& port() noexcept { return *port_; }
+
+private:
+    capture_chain(capture_endpoint_core& endpoint, const frame_format& device_format, const chain_options& options);
+    [[nodiscard]] bool active() noexcept { return port_->running() && port_->pin_active(); }
+
+    capture_device_port* port_;
+    std::optional<resampler> resampler_;
+    remix remix_;
+    std::vector<float> remixed_;   // endpoint channels, device rate
+    std::vector<float> resampled_; // endpoint channels, endpoint rate
+    std::vector<std::byte> encoded_;
+    std::vector<float> silence_;
+};
+
+} // namespace ae::pipeline

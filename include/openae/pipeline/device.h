@@ -1,0 +1,94 @@
+// openae — device: what a device thread drives, one period at a time.
+//
+// A device has one direction (render: it plays frames; capture: it records them), a native
+// format and a period. The device thread calls, in a loop: `wait_period()` (its one wait point),
+// then `play` or `record` for `period_frames()` frames, then reads `timing()`. Nothing but
+// `wait_period` may wait; nothing on the device thread may allocate, lock or log — a device
+// that needs slow I/O (a file) does it on its own non-RT thread behind a ring.
+// `start`/`stop` run on the control side, before and after the device thread's loop.
+#pragma once
+
+#include <openae/pipeline/device_error.h>
+#include <openae/rt/types.h>
+
+#include <cstdint>
+#include <expected>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace ae::pipeline {
+
+enum class device_direction : std::uint8_t { render, capture };
+
+enum class device_status : std::uint8_t {
+    ok,
+    lost,           // the device went away (unplugged, server gone); no more periods from it
+    format_changed, // the device now runs in a new format(): the thread must adapt before playing
+    end_of_stream,  // a source has nothing more (the frames of this period are silence-padded)
+};
+
+// Where the device was at one instant: `position` frames played or recorded at `time`
+// (CLOCK_MONOTONIC; offline devices give stream time). `discontinuity`: the device's clock
+// jumped or it skipped frames since the previous period.
+struct device_timing {
+    std::uint64_t position = 0;
+    hns time{0};
+    bool discontinuity = false;
+};
+
+class device {
+public:
+    virtual ~device() = default;
+    device(const device&) = delete;
+    device& operator=(const device&) = delete;
+
+    [[nodiscard]] const std::string& spec() const noexcept { return spec_; }
+    [[nodiscard]] device_direction direction() const noexcept { return direction_; }
+    // The device's native format; changes only when wait_period() says format_changed.
+    [[nodiscard]] const frame_format& format() const noexcept { return format_; }
+    [[nodiscard]] std::uint32_t period_frames() const noexcept { return period_frames_; }
+    // Paced in real time; false: offline, as fast as the CPU and the endpoints allow.
+    [[nodiscard]] bool realtime() const noexcept { return realtime_; }
+    // The device's own latency (frames it holds between play() and the listener).
+    [[nodiscard]] virtual hns latency() const noexcept;
+
+    // Control side, before the device thread starts: opens files, starts clocks.
+    [[nodiscard]] virtual std::expected<void, device_error> start() { return {}; }
+    // Control side, after the device thread ended: flushes and closes.
+    virtual void stop() noexcept {}
+
+    // Device thread: waits until the device wants the next period. The one wait point.
+    // rt-safe: waits for the device only
+    [[nodiscard]] virtual device_status wait_period() noexcept = 0;
+    // Device thread, render: `frames` frames in format().
+    // rt-safe: wait-free
+    [[nodiscard]] virtual device_status play(const std::byte* data, std::uint32_t frames) noexcept;
+    // Device thread, capture: fills `frames` frames in format(); silence where it has none.
+    // rt-safe: wait-free
+    [[nodiscard]] virtual device_status record(std::byte* data, std::uint32_t frames) noexcept;
+    // Device thread: the timing of the period just waited for.
+    // rt-safe: wait-free
+    [[nodiscard]] virtual device_timing timing() const noexcept = 0;
+
+    // Control side, any time: a fault to inject (faulty devices only; `bad_argument` elsewhere).
+    [[nodiscard]] virtual std::expected<void, device_error> inject(std::string_view fault);
+
+    // Frames the device itself had to drop or pad (its I/O could not keep up); device thread
+    // reads it to report glitches.
+    [[nodiscard]] virtual std::uint64_t device_dropped_frames() const noexcept { return 0; }
+
+protected:
+    device(std::string spec, device_direction direction, const frame_format& format, std::uint32_t period_frames,
+           bool realtime)
+        : spec_(std::move(spec)), direction_(direction), format_(format), period_frames_(period_frames),
+          realtime_(realtime) {}
+
+    std::string spec_;
+    device_direction direction_;
+    frame_format format_;
+    std::uint32_t period_frames_;
+    bool realtime_;
+};
+
+} // namespace ae::pipeline

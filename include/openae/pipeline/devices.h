@@ -1,0 +1,39 @@
+// openae — making devices from spec strings (shared/API.md), and the devices openae ships:
+//
+//   null[?rate=48000&channels=2&sample=f32&period=10&drift_ppm=0&jitter_us=0&seed=1]
+//       the virtual-clock device, the embedded default: plays into nothing / records silence,
+//       paced by virtual_clock (period in ms; drift and jitter to test rate estimation).
+//   wav:PATH[?realtime=0|1&rate=48000&channels=2&sample=s16&period=10]
+//       libsndfile. Render: writes PATH (format from the options). Capture: reads PATH (format
+//       from the file; rate/channels/sample options are refused). realtime=0 (the default) runs
+//       as fast as the endpoints allow — offline render and capture; realtime=1 paces like null.
+//   faulty:INNER[?FAULT OPTIONS&INNER OPTIONS]
+//       wraps INNER and injects faults on a script (times in ms of device stream time) or on
+//       command (device::inject): unplug_at_ms, replug_at_ms, stall_at_ms + stall_ms, jump_at_ms +
+//       jump_ms, late_at_ms + late_count + late_ms, format_at_ms + format_rate /
+//       format_channels / format_sample, open_delay_ms (start() hangs that long). Commands:
+//       "unplug", "replug", "stall:MS", "jump:MS", "late:COUNT:MS", "format:RATE[:CHANNELS[:SAMPLE]]".
+#pragma once
+
+#include <openae/pipeline/device.h>
+#include <openae/pipeline/device_spec.h>
+
+#include <expected>
+#include <memory>
+#include <string_view>
+
+namespace ae::pipeline {
+
+// Makes the device `spec` names, for `direction`. Nothing is opened until start().
+// Errors name the spec and the reason: `bad_argument` (syntax, unknown option, bad value),
+// `unsupported_format`, `device_unavailable` (unknown kind).
+[[nodiscard]] std::expected<std::unique_ptr<device>, device_error> make_device(std::string_view spec,
+                                                                               device_direction direction);
+[[nodiscard]] std::expected<std::unique_ptr<device>, device_error> make_null_device(device_spec spec,
+                                                                                    device_direction direction);
+[[nodiscard]] std::expected<std::unique_ptr<device>, device_error> make_wav_device(device_spec spec,
+                                                                                   device_direction direction);
+[[nodiscard]] std::expected<std::unique_ptr<device>, device_error> make_faulty_device(device_spec spec,
+                                                                                      device_direction direction);
+
+} // namespace ae::pipeline

@@ -1,0 +1,310 @@
+#include <openae/pipeline/chain.h>
+
+#include <openae/pipeline/convert.h>
+#include <openae/rt/errc.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace ae::pipeline {
+namespace {
+constexpr std::uint32_t max_channels = remix::max_channels;
+
+const ring_segment* initial_segment(endpoint_core& endpoint) noexcept {
+    return endpoint.link().initial_segment.load(std::memory_order_acquire);
+}
+} // namespace
+
+chain_base::chain_base(std::uint32_t endpoint_id, std::uint32_t endpoint_rate, const frame_format& device_format,
+                       const chain_options& options, std::uint32_t gain_channels)
+    : endpoint_id_(endpoint_id), endpoint_rate_(endpoint_rate), device_format_(device_format), options_(options),
+      gain_(gain_channels, options.gain_ramp_frames, options.gain),
+      meter_(gain_channels, std::max<std::uint32_t>(device_format.sample_rate / 10, 1)) {}
+
+std::uint64_t chain_base::endpoint_position(std::uint64_t device_position) const noexcept { // rt-safe
+    const std::uint64_t frames = device_position - anchor_;
+    if (endpoint_rate_ == device_format_.sample_rate) return frames;
+    return static_cast<std::uint64_t>(static_cast<unsigned __int128>(frames) * endpoint_rate_ / device_format_.sample_rate);
+}
+
+// ---------------------------------------------------------------------------------------------
+// render
+
+render_chain::render_chain(render_endpoint_core& endpoint, const frame_format& device_format, const chain_options& options)
+    : chain_base(endpoint.id(), initial_segment(endpoint)->format.sample_rate, device_format, options, device_format.channels),
+      port_(&endpoint.device()), remix_(device_format.channels) {}
+
+std::expected<std::unique_ptr<render_chain>, std::error_code>
+render_chain::create(render_endpoint_core& endpoint, const frame_format& device_format, std::uint32_t max_device_frames,
+                     const chain_options& options) {
+    const ring_segment* segment = initial_segment(endpoint);
+    if (!segment) return std::unexpected(make_error_code(errc::not_initialized));
+    if (device_format.channels < 1 || device_format.channels > max_channels || segment->format.channels > max_channels ||
+        max_device_frames == 0) {
+        return std::unexpected(make_error_code(errc::unsupported_format));
+    }
+    std::unique_ptr<render_chain> chain(new render_chain(endpoint, device_format, options));
+    auto r = remix::between(segment->format.channels, device_format.channels);
+    if (!r) return std::unexpected(r.error());
+    chain->remix_ = *r;
+    const double er = segment->format.sample_rate;
+    const double dr = device_format.sample_rate;
+    chain->max_in_chunk_ = static_cast<std::uint32_t>(std::ceil(max_device_frames * er / dr)) + 64;
+    chain->in_f32_.assign(std::size_t{chain->max_in_chunk_} * max_channels, 0.0f);
+    chain->remixed_.assign(std::size_t{chain->max_in_chunk_} * device_format.channels, 0.0f);
+    if (segment->format.sample_rate != device_format.sample_rate) {
+        auto res = resampler::create(er, dr, device_format.channels, resampler::mode::fixed, chain->max_in_chunk_);
+        if (!res) return std::unexpected(res.error());
+        chain->fifo_.assign((max_device_frames + res->max_output_for(chain->max_in_chunk_)) * std::size_t{device_format.channels}, 0.0f);
+        chain->resampler_.emplace(std::move(*res));
+    }
+    // Channel counts up to 8 either way: size for the widest device a format change may bring.
+    chain->remixed_.resize(std::size_t{chain->max_in_chunk_} * max_channels);
+    if (chain->resampler_) chain->fifo_.resize(chain->fifo_.size() / device_format.channels * max_channels);
+    return chain;
+}
+
+std::uint64_t render_chain::to_endpoint_frames(std::uint64_t device_frames) const noexcept { // rt-safe
+    if (endpoint_rate_ == device_format_.sample_rate) return device_frames;
+    return (device_frames * endpoint_rate_ + device_format_.sample_rate - 1) / device_format_.sample_rate;
+}
+
+void render_chain::set_device_channels(std::uint16_t channels) noexcept { // rt-safe
+    if (channels < 1 || channels > max_channels || channels == device_format_.channels) return;
+    device_format_.channels = channels;
+    if (auto r = remix::between(remix_.in_channels(), channels)) remix_ = *r;
+    gain_.set_channels(channels);
+    meter_.set_channels(channels);
+    // The resampler keeps its channel count: a different device width needs a rebuilt chain.
+    fifo_frames_ = 0;
+}
+
+bool render_chain::stage_in(const render_device_port::frames_view& run, float* out) noexcept { // rt-safe
+    const frame_format& format = run.segment->format;
+    if (format.sample_rate != endpoint_rate_ || format.channels > max_channels ||
+        (resampler_ && device_format_.channels != resampler_->channels())) {
+        return false;
+    }
+    if (format.channels != remix_.in_channels()) {
+        if (auto r = remix::between(format.channels, device_format_.channels)) remix_ = *r;
+    }
+    const float* source = reinterpret_cast<const float*>(run.data);
+    if (format.sample != sample_type::f32) {
+        convert_samples(run.data, format.sample, reinterpret_cast<std::byte*>(in_f32_.data()), sample_type::f32,
+                        std::size_t{run.frames} * format.channels);
+        source = in_f32_.data();
+    }
+    remix_.process(source, out, run.frames);
+    return true;
+}
+
+void render_chain::render(float* out, std::uint32_t frames) noexcept { // rt-safe
+    port_->begin_period();
+    const std::uint32_t channels = device_format_.channels;
+    std::uint32_t filled = 0;
+    if (!resampler_) {
+        // Bounded: every run returns at least one frame or ends the loop; at most one run per seam.
+        while (filled < frames) {
+            const auto run = port_->acquire(std::min(frames - filled, max_in_chunk_));
+            if (run.frames == 0) break;
+            if (stage_in(run, out + std::size_t{filled} * channels)) {
+                filled += run.frames;
+            } else {
+                dropped_pending_ += run.frames;
+            }
+            port_->release(run.frames);
+        }
+    } else {
+        const std::size_t fifo_capacity = fifo_.size() / channels;
+        while (fifo_frames_ < frames) {
+            const auto wanted = static_cast<std::uint32_t>(std::clamp<std::uint64_t>(
+                to_endpoint_frames(frames - fifo_frames_), 1, max_in_chunk_));
+            const auto run = port_->acquire(wanted);
+            if (run.frames == 0) break;
+            if (!stage_in(run, remixed_.data())) {
+                dropped_pending_ += run.frames;
+                port_->release(run.frames);
+                continue;
+            }
+            const auto result = resampler_->process(remixed_.data(), run.frames, fifo_.data() + fifo_frames_ * channels,
+                                                    fifo_capacity - fifo_frames_);
+            fifo_frames_ += result.produced;
+            port_->release(static_cast<std::uint32_t>(result.consumed));
+            if (result.consumed == 0) break; // the fifo is full (cannot happen with the sizes above)
+        }
+        filled = static_cast<std::uint32_t>(std::min<std::size_t>(fifo_frames_, frames));
+        std::memcpy(out, fifo_.data(), sizeof(float) * filled * channels);
+        fifo_frames_ -= filled;
+        std::memmove(fifo_.data(), fifo_.data() + std::size_t{filled} * channels, sizeof(float) * fifo_frames_ * channels);
+    }
+    if (filled > 0) started_ = true;
+    if (filled < frames) {
+        std::memset(out + std::size_t{filled} * channels, 0, sizeof(float) * (frames - filled) * channels);
+        if (active() && (started_ || options_.count_underruns_before_first_frames)) {
+            port_->report(glitch_kind::underrun, port_->stream_position(), to_endpoint_frames(frames - filled));
+            port_->mark_gap();
+        }
+    }
+    if (dropped_pending_ != 0) {
+        port_->report(glitch_kind::dropped, port_->stream_position(), dropped_pending_);
+        dropped_pending_ = 0;
+    }
+    gain_.process(out, frames);
+    meter_.process(out, frames);
+}
+
+void render_chain::drain_lost(std::uint32_t frames) noexcept { // rt-safe
+    port_->begin_period();
+    std::uint64_t wanted = to_endpoint_frames(frames) ;
+    if (fifo_frames_ != 0) {
+        // What was already resampled for the device is lost too.
+        lost_frames_ += to_endpoint_frames(fifo_frames_);
+        fifo_frames_ = 0;
+    }
+    for (int runs = 0; wanted > 0 && runs < 4; ++runs) {
+        const auto run = port_->acquire(static_cast<std::uint32_t>(std::min<std::uint64_t>(wanted, max_in_chunk_)));
+        if (run.frames == 0) break;
+        port_->release(run.frames);
+        lost_frames_ += run.frames;
+        wanted -= run.frames;
+    }
+    // Report about ten times a second, not every period: glitch queues are for events, not streams.
+    if (lost_frames_ >= endpoint_rate_ / 10) flush_reports();
+}
+
+void render_chain::flush_reports() noexcept { // rt-safe
+    if (lost_frames_ == 0) return;
+    port_->report(glitch_kind::device_lost, port_->stream_position(), lost_frames_);
+    port_->mark_gap();
+    lost_frames_ = 0;
+}
+
+bool render_chain::ready(std::uint32_t frames) noexcept { // rt-safe
+    if (!active()) return true;
+    const std::uint64_t buffered = fifo_frames_ >= frames ? 0 : to_endpoint_frames(frames - fifo_frames_);
+    // A resampler holds a few frames back: ask for a little more than the exact ratio.
+    const std::uint64_t margin = resampler_ ? 32 : 0;
+    return port_->available_frames() >= buffered + margin;
+}
+
+void render_chain::observe(const device_timing& timing) noexcept { // rt-safe
+    if (!anchored_) {
+        anchor(timing.position);
+        port_->restart_clock({.nominal_rate = static_cast<double>(endpoint_rate_)});
+    }
+    if (timing.discontinuity) port_->mark_gap();
+    port_->observe(endpoint_position(timing.position), timing.time);
+    port_->signal_engine();
+}
+
+// ---------------------------------------------------------------------------------------------
+// capture
+
+capture_chain::capture_chain(capture_endpoint_core& endpoint, const frame_format& device_format, const chain_options& options)
+    : chain_base(endpoint.id(), initial_segment(endpoint)->format.sample_rate, device_format, options,
+                 initial_segment(endpoint)->format.channels),
+      port_(&endpoint.device()), remix_(device_format.channels) {}
+
+std::expected<std::unique_ptr<capture_chain>, std::error_code>
+capture_chain::create(capture_endpoint_core& endpoint, const frame_format& device_format, std::uint32_t max_device_frames,
+                      const chain_options& options) {
+    const ring_segment* segment = initial_segment(endpoint);
+    if (!segment) return std::unexpected(make_error_code(errc::not_initialized));
+    if (device_format.channels < 1 || device_format.channels > max_channels || segment->format.channels > max_channels ||
+        max_device_frames == 0) {
+        return std::unexpected(make_error_code(errc::unsupported_format));
+    }
+    std::unique_ptr<capture_chain> chain(new capture_chain(endpoint, device_format, options));
+    auto r = remix::between(device_format.channels, segment->format.channels);
+    if (!r) return std::unexpected(r.error());
+    chain->remix_ = *r;
+    chain->remixed_.assign(std::size_t{max_device_frames} * max_channels, 0.0f);
+    std::size_t max_out = max_device_frames;
+    if (segment->format.sample_rate != device_format.sample_rate) {
+        auto res = resampler::create(device_format.sample_rate, segment->format.sample_rate, segment->format.channels,
+                                     resampler::mode::fixed, max_device_frames);
+        if (!res) return std::unexpected(res.error());
+        max_out = res->max_output_for(max_device_frames);
+        chain->resampler_.emplace(std::move(*res));
+    }
+    chain->resampled_.assign(max_out * max_channels, 0.0f);
+    chain->encoded_.assign(max_out * max_channels * sizeof(float), std::byte{0});
+    chain->silence_.assign(std::size_t{max_device_frames} * max_channels, 0.0f);
+    return chain;
+}
+
+void capture_chain::set_device_channels(std::uint16_t channels) noexcept { // rt-safe
+    if (channels < 1 || channels > max_channels || channels == device_format_.channels) return;
+    device_format_.channels = channels;
+    if (auto r = remix::between(channels, remix_.out_channels())) remix_ = *r;
+}
+
+void capture_chain::capture(const float* in, std::uint32_t frames) noexcept { // rt-safe
+    port_->begin_period();
+    const ring_segment* segment = port_->segment();
+    if (!segment) return;
+    const frame_format& format = segment->format;
+    if (format.sample_rate != endpoint_rate_ || format.channels > max_channels ||
+        (resampler_ && format.channels != resampler_->channels())) {
+        // A new rate needs a new chain (control plane); count what cannot be delivered.
+        if (active()) port_->report(glitch_kind::dropped, port_->stream_position(), frames);
+        return;
+    }
+    if (format.channels != remix_.out_channels()) {
+        if (auto r = remix::between(device_format_.channels, format.channels)) remix_ = *r;
+        gain_.set_channels(format.channels);
+        meter_.set_channels(format.channels);
+    }
+    remix_.process(in, remixed_.data(), frames);
+    const float* staged = remixed_.data();
+    std::uint32_t staged_frames = frames;
+    if (resampler_) {
+        const auto result = resampler_->process(remixed_.data(), frames, resampled_.data(), resampled_.size() / format.channels);
+        staged = resampled_.data();
+        staged_frames = static_cast<std::uint32_t>(result.produced);
+    }
+    float* scaled = resampled_.data();
+    if (staged != scaled) std::memcpy(scaled, staged, sizeof(float) * staged_frames * format.channels);
+    gain_.process(scaled, staged_frames);
+    meter_.process(scaled, staged_frames);
+    if (!active() || staged_frames == 0) return;
+    const std::byte* bytes = reinterpret_cast<const std::byte*>(scaled);
+    if (format.sample != sample_type::f32) {
+        convert_samples(bytes, sample_type::f32, encoded_.data(), format.sample, std::size_t{staged_frames} * format.channels);
+        bytes = encoded_.data();
+    }
+    (void)port_->write(bytes, staged_frames); // overruns are counted by the port
+}
+
+void capture_chain::fill_lost(std::uint32_t frames) noexcept { // rt-safe
+    const std::uint64_t before = port_->stream_position();
+    capture(silence_.data(), frames);
+    lost_frames_ += port_->stream_position() - before;
+    if (lost_frames_ >= endpoint_rate_ / 10) flush_reports();
+}
+
+void capture_chain::flush_reports() noexcept { // rt-safe
+    if (lost_frames_ == 0) return;
+    port_->report(glitch_kind::device_lost, port_->stream_position(), lost_frames_);
+    port_->mark_gap();
+    lost_frames_ = 0;
+}
+
+bool capture_chain::ready(std::uint32_t frames) noexcept { // rt-safe
+    if (!active()) return true;
+    const std::uint64_t needed = static_cast<std::uint64_t>(frames) * endpoint_rate_ / device_format_.sample_rate + 64;
+    return port_->free_frames() >= needed;
+}
+
+void capture_chain::observe(const device_timing& timing) noexcept { // rt-safe
+    if (!anchored_) {
+        anchor(timing.position);
+        port_->restart_clock({.nominal_rate = static_cast<double>(endpoint_rate_)});
+    }
+    if (timing.discontinuity) port_->mark_gap();
+    port_->observe(endpoint_position(timing.position), timing.time);
+    port_->signal_engine();
+}
+
+} // namespace ae::pipeline

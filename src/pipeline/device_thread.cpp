@@ -1,0 +1,385 @@
+#include <openae/pipeline/device_thread.h>
+
+#include <openae/pipeline/convert.h>
+#include <openae/rt/errc.h>
+#include <openae/rt/monotonic_clock.h>
+#include <openae/rt/thread_name.h>
+
+#include <readerwriterqueue/readerwriterqueue.h>
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+namespace ae::pipeline {
+namespace {
+constexpr std::size_t max_commands_per_period = 64;
+constexpr int offline_poll_ms = 20;
+constexpr std::uint32_t max_channels = remix::max_channels;
+} // namespace
+
+const char* to_string(device_event_kind kind) noexcept {
+    switch (kind) {
+    case device_event_kind::lost: return "device_lost";
+    case device_event_kind::format_changed: return "format_changed";
+    case device_event_kind::end_of_stream: return "end_of_stream";
+    case device_event_kind::finished: return "finished";
+    case device_event_kind::realtime_refused: return "realtime_refused";
+    case device_event_kind::device_dropped: return "device_dropped";
+    }
+    return "unknown";
+}
+
+struct device_thread::command {
+    enum class kind : std::uint8_t { attach_render, attach_capture, detach } what = kind::detach;
+    std::unique_ptr<render_chain> render;
+    std::unique_ptr<capture_chain> capture;
+    std::uint32_t endpoint_id = 0;
+};
+
+device_thread::device_thread(std::unique_ptr<device> dev, const device_thread_options& options)
+    : device_(std::move(dev)), options_(options), direction_(device_->direction()),
+      commands_(std::make_unique<moodycamel::ReaderWriterQueue<command, 512>>(options.max_endpoints + 64)),
+      retired_(options.max_endpoints + 64), events_(256),
+      device_meter_(device_->format().channels, std::max<std::uint32_t>(device_->format().sample_rate / 10, 1)) {}
+
+device_thread::~device_thread() {
+    stop();
+    collect_retired();
+    if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+std::expected<std::unique_ptr<device_thread>, device_error> device_thread::create(std::unique_ptr<device> dev,
+                                                                                 const device_thread_options& options) {
+    if (!dev) return std::unexpected(device_error{make_error_code(errc::bad_argument), "device_thread: no device"});
+    if (options.max_endpoints == 0) {
+        return std::unexpected(device_error{make_error_code(errc::bad_argument), "device_thread: max_endpoints is 0"});
+    }
+    std::unique_ptr<device_thread> thread(new device_thread(std::move(dev), options));
+    const frame_format& format = thread->device_->format();
+    const std::size_t period = thread->device_->period_frames();
+    thread->render_chains_.reserve(options.max_endpoints);
+    thread->capture_chains_.reserve(options.max_endpoints);
+    thread->attached_.reserve(options.max_endpoints);
+    // Sized for the widest format a device may switch to.
+    thread->mix_.assign(period * max_channels, 0.0f);
+    thread->scratch_.assign(period * max_channels, 0.0f);
+    thread->device_buffer_.assign(period * max_channels * sizeof(std::int32_t), std::byte{0});
+    thread->lost_clock_ = virtual_clock({.rate = static_cast<double>(format.sample_rate),
+                                         .period_frames = thread->device_->period_frames()});
+    if (!thread->device_->realtime()) {
+        thread->wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (thread->wake_fd_ < 0) {
+            return std::unexpected(device_error{make_error_code(errc::io_error), "device_thread: cannot create an eventfd"});
+        }
+    }
+    return thread;
+}
+
+std::expected<void, device_error> device_thread::send(command&& c) {
+    if (!commands_->try_enqueue(std::move(c))) {
+        return std::unexpected(device_error{make_error_code(errc::busy), "device '" + device_->spec() + "': command queue full"});
+    }
+    return {};
+}
+
+std::expected<void, device_error> device_thread::attach(render_endpoint_core& endpoint, const chain_options& options) {
+    if (direction_ != device_direction::render) {
+        return std::unexpected(device_error{make_error_code(errc::bad_argument),
+                                            "device '" + device_->spec() + "' records: a render endpoint cannot use it"});
+    }
+    const std::lock_guard lock(control_mutex_);
+    if (attached_.size() >= options_.max_endpoints) {
+        return std::unexpected(device_error{make_error_code(errc::busy), "device '" + device_->spec() + "': endpoint limit reached"});
+    }
+    auto chain = render_chain::create(endpoint, device_->format(), device_->period_frames(), options);
+    if (!chain) return std::unexpected(device_error{chain.error(), "device '" + device_->spec() + "': cannot build the chain: " + chain.error().message()});
+    if (wake_fd_ >= 0) endpoint.device().set_wake_fd(wake_fd_);
+    chain_base* raw = chain->get();
+    command c;
+    c.what = command::kind::attach_render;
+    c.render = std::move(*chain);
+    if (auto sent = send(std::move(c)); !sent) return sent;
+    attached_.push_back(raw);
+    return {};
+}
+
+std::expected<void, device_error> device_thread::attach(capture_endpoint_core& endpoint, const chain_options& options) {
+    if (direction_ != device_direction::capture) {
+        return std::unexpected(device_error{make_error_code(errc::bad_argument),
+                                            "device '" + device_->spec() + "' plays: a capture endpoint cannot use it"});
+    }
+    const std::lock_guard lock(control_mutex_);
+    if (attached_.size() >= options_.max_endpoints) {
+        return std::unexpected(device_error{make_error_code(errc::busy), "device '" + device_->spec() + "': endpoint limit reached"});
+    }
+    auto chain = capture_chain::create(endpoint, device_->format(), device_->period_frames(), options);
+    if (!chain) return std::unexpected(device_error{chain.error(), "device '" + device_->spec() + "': cannot build the chain: " + chain.error().message()});
+    if (wake_fd_ >= 0) endpoint.device().set_wake_fd(wake_fd_);
+    chain_base* raw = chain->get();
+    command c;
+    c.what = command::kind::attach_capture;
+    c.capture = std::move(*chain);
+    if (auto sent = send(std::move(c)); !sent) return sent;
+    attached_.push_back(raw);
+    return {};
+}
+
+std::error_code device_thread::detach(std::uint32_t endpoint_id) {
+    const std::lock_guard lock(control_mutex_);
+    const auto it = std::find_if(attached_.begin(), attached_.end(), [&](chain_base* c) { return c->endpoint_id() == endpoint_id; });
+    if (it == attached_.end()) return make_error_code(errc::unknown_endpoint);
+    command c;
+    c.what = command::kind::detach;
+    c.endpoint_id = endpoint_id;
+    if (auto sent = send(std::move(c)); !sent) return sent.error().code;
+    attached_.erase(it);
+    return {};
+}
+
+std::error_code device_thread::set_gain(std::uint32_t endpoint_id, float gain) {
+    const std::lock_guard lock(control_mutex_);
+    for (chain_base* c : attached_) {
+        if (c->endpoint_id() == endpoint_id) {
+            c->gain().set_target(gain);
+            return {};
+        }
+    }
+    return make_error_code(errc::unknown_endpoint);
+}
+
+std::expected<meter_reading, std::error_code> device_thread::endpoint_levels(std::uint32_t endpoint_id) const {
+    const std::lock_guard lock(const_cast<std::mutex&>(control_mutex_));
+    for (const chain_base* c : attached_) {
+        if (c->endpoint_id() == endpoint_id) return c->levels().read();
+    }
+    return std::unexpected(make_error_code(errc::unknown_endpoint));
+}
+
+std::size_t device_thread::attached() const {
+    const std::lock_guard lock(const_cast<std::mutex&>(control_mutex_));
+    return attached_.size();
+}
+
+std::expected<void, device_error> device_thread::start() {
+    if (started_) return std::unexpected(device_error{make_error_code(errc::already_running), "device '" + device_->spec() + "' already started"});
+    if (auto ok = device_->start(); !ok) return ok;
+    started_ = true;
+    thread_ = std::thread([this] { run(); });
+    return {};
+}
+
+void device_thread::stop() {
+    if (!thread_.joinable()) return;
+    stop_.store(true, std::memory_order_release);
+    thread_.join();
+    device_->stop();
+}
+
+std::size_t device_thread::collect_retired() {
+    std::size_t count = 0;
+    retired r;
+    while (retired_.try_pop(r)) {
+        r = retired{};
+        ++count;
+    }
+    return count;
+}
+
+void device_thread::emit(device_event_kind kind, std::uint64_t frames) noexcept { // rt-safe
+    device_event event;
+    event.kind = kind;
+    event.time = monotonic_now();
+    event.device_position = last_timing_.position;
+    event.frames = frames;
+    event.format = device_->format();
+    (void)events_.try_push(event); // full: the control side is far behind; the state is still readable
+}
+
+void device_thread::apply_commands() noexcept { // rt-safe
+    command c;
+    for (std::size_t i = 0; i < max_commands_per_period && commands_->try_dequeue(c); ++i) {
+        switch (c.what) {
+        case command::kind::attach_render:
+            // Within the reserved capacity: never reallocates.
+            if (render_chains_.size() < render_chains_.capacity()) render_chains_.push_back(std::move(c.render));
+            break;
+        case command::kind::attach_capture:
+            if (capture_chains_.size() < capture_chains_.capacity()) capture_chains_.push_back(std::move(c.capture));
+            break;
+        case command::kind::detach: {
+            auto leave = [&](auto& chains, auto member) {
+                for (std::size_t k = 0; k < chains.size(); ++k) {
+                    if (chains[k]->endpoint_id() != c.endpoint_id) continue;
+                    chains[k]->flush_reports();
+                    retired r;
+                    r.*member = std::move(chains[k]);
+                    chains[k] = std::move(chains.back());
+                    chains.pop_back();
+                    // Sized for every chain there can be: cannot fail.
+                    (void)retired_.try_push(std::move(r));
+                    return;
+                }
+            };
+            leave(render_chains_, &retired::render);
+            leave(capture_chains_, &retired::capture);
+            break;
+        }
+        }
+        c = command{};
+    }
+}
+
+bool device_thread::endpoints_ready(std::uint32_t frames) noexcept { // rt-safe
+    for (auto& chain : render_chains_) {
+        if (!chain->ready(frames)) return false;
+    }
+    for (auto& chain : capture_chains_) {
+        if (!chain->ready(frames)) return false;
+    }
+    return true;
+}
+
+void device_thread::wait() noexcept { // rt-safe: the one wait point
+    if (options_.hooks.wait_begin) options_.hooks.wait_begin(options_.hooks.context);
+    if (lost_) {
+        device_timing at = lost_clock_.wait_next();
+        at.position += lost_base_position_;
+        last_timing_ = at;
+        last_status_ = device_status::ok;
+    } else {
+        last_status_ = device_->wait_period();
+        if (last_status_ != device_status::lost) last_timing_ = device_->timing();
+        // Offline: the device is as fast as the CPU; wait for the engines instead.
+        if (!device_->realtime() && last_status_ == device_status::ok) {
+            const std::uint32_t frames = device_->period_frames();
+            while (!stop_.load(std::memory_order_acquire) && !endpoints_ready(frames)) {
+                pollfd p{wake_fd_, POLLIN, 0};
+                if (::poll(&p, 1, offline_poll_ms) > 0) {
+                    std::uint64_t count = 0;
+                    [[maybe_unused]] const auto got = ::read(wake_fd_, &count, sizeof count);
+                }
+                apply_commands();
+            }
+        }
+    }
+    if (options_.hooks.wait_end) options_.hooks.wait_end(options_.hooks.context);
+}
+
+void device_thread::enter_lost(device_event_kind why) noexcept { // rt-safe
+    if (lost_) return;
+    lost_ = true;
+    lost_flag_.store(true, std::memory_order_release);
+    lost_base_position_ = last_timing_.position;
+    lost_clock_.start(monotonic_now());
+    emit(why);
+}
+
+void device_thread::render_period(std::uint32_t frames) noexcept { // rt-safe
+    if (lost_) {
+        for (auto& chain : render_chains_) chain->drain_lost(frames);
+        return;
+    }
+    const frame_format& format = device_->format();
+    const std::size_t samples = std::size_t{frames} * format.channels;
+    std::fill_n(mix_.data(), samples, 0.0f);
+    for (auto& chain : render_chains_) {
+        chain->render(scratch_.data(), frames);
+        mix_add(scratch_.data(), mix_.data(), samples);
+    }
+    device_meter_.process(mix_.data(), frames);
+    const std::byte* out = reinterpret_cast<const std::byte*>(mix_.data());
+    if (format.sample != sample_type::f32) {
+        convert_samples(out, sample_type::f32, device_buffer_.data(), format.sample, samples);
+        out = device_buffer_.data();
+    }
+    if (device_->play(out, frames) == device_status::lost) enter_lost(device_event_kind::lost);
+}
+
+void device_thread::capture_period(std::uint32_t frames) noexcept { // rt-safe
+    if (lost_) {
+        for (auto& chain : capture_chains_) chain->fill_lost(frames);
+        return;
+    }
+    const frame_format& format = device_->format();
+    const std::size_t samples = std::size_t{frames} * format.channels;
+    const device_status status = device_->record(device_buffer_.data(), frames);
+    if (status == device_status::lost) {
+        enter_lost(device_event_kind::lost);
+        for (auto& chain : capture_chains_) chain->fill_lost(frames);
+        return;
+    }
+    const float* in = reinterpret_cast<const float*>(device_buffer_.data());
+    if (format.sample != sample_type::f32) {
+        convert_samples(device_buffer_.data(), format.sample, reinterpret_cast<std::byte*>(mix_.data()), sample_type::f32, samples);
+        in = mix_.data();
+    }
+    device_meter_.process(in, frames);
+    for (auto& chain : capture_chains_) chain->capture(in, frames);
+    if (status == device_status::end_of_stream) last_status_ = device_status::end_of_stream;
+}
+
+void device_thread::run() noexcept {
+    const std::string name = "ae-rt-dev-" + device_->spec().substr(0, device_->spec().find_first_of(":?"));
+    set_current_thread_name(name.c_str());
+    if (options_.realtime_priority > 0 && !try_set_realtime_priority(options_.realtime_priority)) {
+        emit(device_event_kind::realtime_refused);
+    }
+    if (options_.hooks.started) options_.hooks.started(options_.hooks.context);
+    std::uint64_t done = 0;
+    while (!stop_.load(std::memory_order_acquire)) {
+        apply_commands();
+        wait();
+        if (stop_.load(std::memory_order_acquire)) break;
+        if (last_status_ == device_status::lost) {
+            enter_lost(device_event_kind::lost);
+            continue; // the next wait paces on the virtual clock
+        }
+        if (last_status_ == device_status::format_changed) {
+            const frame_format& format = device_->format();
+            if (format.sample_rate != lost_clock_.settings().rate || format.channels > max_channels) {
+                // A new rate needs rebuilt chains (the control plane's job): until then the
+                // endpoints run on the virtual clock and their frames count as device_lost.
+                enter_lost(device_event_kind::format_changed);
+                continue;
+            }
+            for (auto& chain : render_chains_) chain->set_device_channels(format.channels);
+            for (auto& chain : capture_chains_) chain->set_device_channels(format.channels);
+            emit(device_event_kind::format_changed);
+        }
+        std::uint32_t frames = device_->period_frames();
+        if (options_.stop_after_frames != 0) {
+            frames = static_cast<std::uint32_t>(std::min<std::uint64_t>(frames, options_.stop_after_frames - done));
+        }
+        if (direction_ == device_direction::render) {
+            render_period(frames);
+        } else {
+            capture_period(frames);
+        }
+        for (auto& chain : render_chains_) chain->observe(last_timing_);
+        for (auto& chain : capture_chains_) chain->observe(last_timing_);
+        done += frames;
+        frames_.store(done, std::memory_order_release);
+        periods_.fetch_add(1, std::memory_order_relaxed);
+        if (const std::uint64_t drops = device_->device_dropped_frames(); drops != reported_device_drops_) {
+            emit(device_event_kind::device_dropped, drops - reported_device_drops_);
+            reported_device_drops_ = drops;
+        }
+        if (last_status_ == device_status::end_of_stream) {
+            emit(device_event_kind::end_of_stream);
+            break;
+        }
+        if (options_.stop_after_frames != 0 && done >= options_.stop_after_frames) break;
+    }
+    for (auto& chain : render_chains_) chain->flush_reports();
+    for (auto& chain : capture_chains_) chain->flush_reports();
+    if (stop_.load(std::memory_order_acquire) == false) emit(device_event_kind::finished);
+    finished_.store(true, std::memory_order_release);
+    if (options_.hooks.stopping) options_.hooks.stopping(options_.hooks.context);
+}
+
+} // namespace ae::pipeline

@@ -1,0 +1,45 @@
+#include <openae/pipeline/virtual_clock.h>
+
+#include <openae/rt/monotonic_clock.h>
+
+#include <cerrno>
+#include <cmath>
+#include <ctime>
+
+namespace ae::pipeline {
+namespace {
+constexpr int max_interruptions = 8; // EINTR retries before giving up on one wait
+} // namespace
+
+void virtual_clock::start(hns now) noexcept { // rt-safe
+    origin_ = now;
+    periods_ = 0;
+    extra_lateness_ = hns{0};
+    time_offset_ = hns{0};
+    random_state_ = options_.seed == 0 ? 1u : options_.seed;
+}
+
+std::uint32_t virtual_clock::next_random() noexcept { // rt-safe: xorshift32
+    random_state_ ^= random_state_ << 13;
+    random_state_ ^= random_state_ >> 17;
+    random_state_ ^= random_state_ << 5;
+    return random_state_;
+}
+
+device_timing virtual_clock::wait_next() noexcept { // rt-safe
+    ++periods_;
+    const double seconds = static_cast<double>(periods_) * options_.period_frames / true_rate();
+    hns wake = origin_ + hns{static_cast<std::int64_t>(std::llround(seconds * 1e7))} + extra_lateness_;
+    if (options_.jitter_us > 0) {
+        const double late_us = options_.jitter_us * (static_cast<double>(next_random()) / 4294967296.0);
+        wake += hns{static_cast<std::int64_t>(late_us * 10)};
+    }
+    const timespec at = to_timespec(wake);
+    for (int i = 0; i < max_interruptions && ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, nullptr) == EINTR; ++i) {}
+    const hns now = monotonic_now();
+    const double elapsed = static_cast<double>((now - origin_).count()) / 1e7;
+    const auto position = static_cast<std::uint64_t>(std::floor(elapsed * true_rate()));
+    return {position, now + time_offset_, false};
+}
+
+} // namespace ae::pipeline
