@@ -183,8 +183,8 @@ void render_chain::flush_reports() noexcept { // rt-safe
 bool render_chain::ready(std::uint32_t frames) noexcept { // rt-safe
     if (!active()) return true;
     const std::uint64_t buffered = fifo_frames_ >= frames ? 0 : to_endpoint_frames(frames - fifo_frames_);
-    // A resampler holds a few frames back: ask for a little more than the exact ratio.
-    const std::uint64_t margin = resampler_ ? 32 : 0;
+    // A resampler delivers in blocks: ask for a block more than the exact ratio.
+    const std::uint64_t margin = resampler_ ? max_in_chunk_ : 0;
     return port_->available_frames() >= buffered + margin;
 }
 
@@ -293,7 +293,8 @@ void capture_chain::flush_reports() noexcept { // rt-safe
 
 bool capture_chain::ready(std::uint32_t frames) noexcept { // rt-safe
     if (!active()) return true;
-    const std::uint64_t needed = static_cast<std::uint64_t>(frames) * endpoint_rate_ / device_format_.sample_rate + 64;
+    // A resampler delivers in blocks: leave room for twice the most one period can bring.
+    const std::uint64_t needed = resampler_ ? 2 * resampler_->max_output_for(frames) : frames;
     return port_->free_frames() >= needed;
 }
 

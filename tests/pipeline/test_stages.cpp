@@ -6,6 +6,7 @@
 #include <openae/rt/errc.h>
 
 #include "rt_guard.h"
+#include "signal_checks.h"
 
 #include <doctest/doctest.h>
 
@@ -160,24 +161,6 @@ std::vector<float> resample_sine(ae::pipeline::resampler& r, double in_rate, dou
     return out;
 }
 
-// SNR of `signal` against the best-fitting sine at `hz` (amplitude and phase fitted), skipping
-// `skip` frames at each end.
-double snr_db(const std::vector<float>& signal, double rate, double hz, std::size_t skip) {
-    double ss = 0, sc = 0, cc = 0, xs = 0, xc = 0;
-    for (std::size_t i = skip; i + skip < signal.size(); ++i) {
-        const double s = std::sin(2 * std::numbers::pi * hz * i / rate), c = std::cos(2 * std::numbers::pi * hz * i / rate);
-        ss += s * s; sc += s * c; cc += c * c; xs += signal[i] * s; xc += signal[i] * c;
-    }
-    const double det = ss * cc - sc * sc;
-    const double a = (xs * cc - xc * sc) / det, b = (xc * ss - xs * sc) / det;
-    double power = 0, noise = 0;
-    for (std::size_t i = skip; i + skip < signal.size(); ++i) {
-        const double fit = a * std::sin(2 * std::numbers::pi * hz * i / rate) + b * std::cos(2 * std::numbers::pi * hz * i / rate);
-        power += fit * fit;
-        noise += (signal[i] - fit) * (signal[i] - fit);
-    }
-    return 10 * std::log10(power / noise);
-}
 } // namespace
 
 TEST_CASE("resampler (libsoxr)") {
@@ -193,7 +176,7 @@ TEST_CASE("resampler (libsoxr)") {
         CHECK(std::abs(static_cast<long>(out.size() - r->leading_silence_frames()) - 44100) <= 1);
         CHECK(std::abs(out[100]) < 1e-6f); // silence first (the linear-phase filter pre-rings just before the signal)
         CHECK(std::abs(out[r->leading_silence_frames() + 20]) > 0.05f);
-        const double snr = snr_db(out, 44100, 997, 2000);
+        const double snr = ae::test::snr_db(out, 44100, 997, 2000, 2000);
         MESSAGE("fixed 48k->44.1k SNR ", snr, " dB");
         CHECK(snr >= 120);
         MESSAGE("latency ", r->leading_silence_frames(), " frames");
@@ -211,7 +194,7 @@ TEST_CASE("resampler (libsoxr)") {
         float largest = 0;
         for (std::size_t i = 2000; i + 2000 < out.size(); ++i) largest = std::max(largest, std::abs(out[i] - out[i - 1]));
         CHECK(largest <= 0.5 * 2 * std::numbers::pi * 1000.5 / 48000 * 1.01);
-        CHECK(snr_db(out, 48000 / (1 + 500e-6), 1000, 6000) >= 80);
+        CHECK(ae::test::snr_db(out, 48000 / (1 + 500e-6), 1000, 6000, 6000) >= 80);
         auto fixed = ae::pipeline::resampler::create(48000, 44100, 1);
         REQUIRE(fixed);
         CHECK_FALSE(fixed->set_ratio_adjust(10));

@@ -20,6 +20,11 @@ rt_guard::wait_scope::~wait_scope() { --t_wait_allowed; }
 rt_guard::untracked::untracked() noexcept { ++t_inside; }
 rt_guard::untracked::~untracked() { --t_inside; }
 
+void rt_guard::arm_current_thread() noexcept { t_armed = this; }
+void rt_guard::disarm_current_thread() noexcept { t_armed = nullptr; }
+void rt_guard::begin_wait() noexcept { ++t_wait_allowed; }
+void rt_guard::end_wait() noexcept { --t_wait_allowed; }
+
 bool rt_guard::wait_allowed() noexcept { return t_wait_allowed > 0; }
 
 const char* rt_guard::first_violation() const noexcept {

@@ -45,6 +45,13 @@ public:
         wait_scope& operator=(const wait_scope&) = delete;
     };
 
+    // The same as the scopes, for callbacks that cannot hold an object across calls (a device
+    // thread's hooks): arm / disarm the calling thread, open / close a wait point.
+    void arm_current_thread() noexcept;
+    static void disarm_current_thread() noexcept;
+    static void begin_wait() noexcept;
+    static void end_wait() noexcept;
+
     [[nodiscard]] std::uint64_t violations() const noexcept {
         return allocations() + locks() + blocking_calls();
     }

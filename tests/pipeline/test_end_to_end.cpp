@@ -1,0 +1,233 @@
+// End to end through the RT API: engine thread ↔ endpoint ↔ chain ↔ device thread ↔ device.
+#include <openae/openae.hpp>
+#include <openae/pipeline/devices.h>
+#include <openae/pipeline/device_thread.h>
+
+#include "rt_guard.h"
+#include "signal_checks.h"
+#include "test_engine.h"
+
+#include <doctest/doctest.h>
+#include <sndfile.h>
+#include <unistd.h>
+
+#include <array>
+#include <cmath>
+#include <numbers>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace ae::pipeline;
+using ae::test::event_fd;
+
+namespace {
+
+constexpr double tone_hz = 997;
+
+// Frame n of the test signal: left a counting marker (exact in s16), right a sine.
+float marker(std::uint64_t n) { return static_cast<float>(static_cast<int>(n % 65536) - 32768) / 32768.0f; }
+float sine(std::uint64_t n, double rate) {
+    return static_cast<float>(0.8 * std::sin(2 * std::numbers::pi * tone_hz * static_cast<double>(n) / rate));
+}
+// What openae's f32 → s16 conversion makes of `value` (nearest, ties to even, clipped).
+std::int16_t to_s16(float value) {
+    const double scaled = std::nearbyint(static_cast<double>(value) * 32768.0);
+    return static_cast<std::int16_t>(std::clamp(scaled, -32768.0, 32767.0));
+}
+
+std::string temp_path(const char* name) { return "/tmp/openae-test-" + std::to_string(::getpid()) + "-" + name + ".wav"; }
+
+struct wav_contents {
+    int rate = 0;
+    int channels = 0;
+    std::vector<std::int16_t> s16; // interleaved
+    std::vector<float> f32;        // interleaved
+};
+wav_contents read_wav(const std::string& path) {
+    SF_INFO info{};
+    SNDFILE* file = sf_open(path.c_str(), SFM_READ, &info);
+    REQUIRE(file != nullptr);
+    wav_contents out{info.samplerate, info.channels, {}, {}};
+    out.s16.resize(static_cast<std::size_t>(info.frames * info.channels));
+    sf_readf_short(file, out.s16.data(), info.frames);
+    sf_seek(file, 0, SEEK_SET);
+    out.f32.resize(out.s16.size());
+    sf_readf_float(file, out.f32.data(), info.frames);
+    sf_close(file);
+    return out;
+}
+
+// Renders `seconds` of the test signal from a 48 kHz f32 stereo endpoint into `device_spec`
+// (an offline wav sink), exactly `device_frames` device frames.
+void render_to_wav(const std::string& device_text, std::uint64_t device_frames, std::uint64_t engine_frames) {
+    ae::render_endpoint_core endpoint{1};
+    REQUIRE_FALSE(endpoint.set_buffer({48000, 2, ae::sample_type::f32}, 480, 1920));
+    event_fd wake;
+    REQUIRE_FALSE(endpoint.set_event_handle(wake.get()));
+    auto dev = make_device(device_text, device_direction::render);
+    REQUIRE(dev);
+    auto thread = device_thread::create(std::move(*dev), {.stop_after_frames = device_frames, .realtime_priority = 0});
+    REQUIRE(thread);
+    REQUIRE((*thread)->attach(endpoint));
+    REQUIRE_FALSE(endpoint.start());
+    REQUIRE((*thread)->start());
+
+    ae::test::rt_guard guard;
+    std::uint64_t written = 0;
+    bool ok = true;
+    int timeouts = 0;
+    {
+        auto armed = guard.arm();
+        // The engine: a pass per device period until the device has taken everything it needs.
+        while (!(*thread)->finished() && timeouts < 50) {
+            ok = ae::test::render_pass(endpoint.rt(), written, engine_frames, [](std::uint64_t n, float* frame) {
+                     frame[0] = marker(n);
+                     frame[1] = sine(n, 48000);
+                 }) && ok;
+            if (!wake.wait(100)) ++timeouts;
+        }
+    }
+    CHECK(ok);
+    CHECK(timeouts < 50);
+    const std::string first = guard.first_violation();
+    CAPTURE(first);
+    CHECK(guard.violations() == 0);
+    CHECK((*thread)->frames_processed() == device_frames);
+    std::size_t underruns = 0;
+    endpoint.drain_glitches([&](const ae::glitch_record& r) { underruns += r.kind == ae::glitch_kind::underrun; });
+    CHECK(underruns == 0);
+    (*thread)->stop();
+}
+
+} // namespace
+
+TEST_CASE("render end to end: engine → endpoint → chain → offline wav") {
+    SUBCASE("48 kHz f32 → 48 kHz s16: sample-exact") {
+        const std::string path = temp_path("render-exact");
+        render_to_wav("wav:" + path + "?rate=48000&sample=s16", 48000, 48000);
+        const auto wav = read_wav(path);
+        std::remove(path.c_str());
+        CHECK(wav.rate == 48000);
+        REQUIRE(wav.channels == 2);
+        REQUIRE(wav.s16.size() == 2u * 48000);
+        std::size_t mismatches = 0;
+        for (std::uint64_t n = 0; n < 48000; ++n) {
+            mismatches += wav.s16[2 * n] != static_cast<std::int16_t>(static_cast<int>(n % 65536) - 32768);
+            mismatches += wav.s16[2 * n + 1] != to_s16(sine(n, 48000));
+        }
+        CHECK(mismatches == 0);
+    }
+    SUBCASE("48 kHz f32 → 44.1 kHz s16: resampled, SNR >= 90 dB") {
+        const std::string path = temp_path("render-resampled");
+        render_to_wav("wav:" + path + "?rate=44100&sample=s16", 44100, 48000 + 4800);
+        const auto wav = read_wav(path);
+        std::remove(path.c_str());
+        CHECK(wav.rate == 44100);
+        REQUIRE(wav.f32.size() == 2u * 44100);
+        std::vector<float> right(44100);
+        for (std::size_t n = 0; n < right.size(); ++n) right[n] = wav.f32[2 * n + 1];
+        // Skip the resampler's latency (185 frames of silence) and a margin at both ends.
+        const double snr = ae::test::snr_db(right, 44100, tone_hz, 2000, 500);
+        MESSAGE("48k f32 -> 44.1k s16 through the pipeline: SNR ", snr, " dB");
+        CHECK(snr >= 90);
+    }
+}
+
+namespace {
+// Writes `frames` frames of the test signal as a stereo s16 wav at `rate`.
+void write_wav(const std::string& path, int rate, std::uint64_t frames) {
+    SF_INFO info{};
+    info.samplerate = rate;
+    info.channels = 2;
+    info.format = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
+    SNDFILE* file = sf_open(path.c_str(), SFM_WRITE, &info);
+    REQUIRE(file != nullptr);
+    std::vector<std::int16_t> samples(2 * frames);
+    for (std::uint64_t n = 0; n < frames; ++n) {
+        samples[2 * n] = static_cast<std::int16_t>(static_cast<int>(n % 65536) - 32768);
+        samples[2 * n + 1] = to_s16(sine(n, rate));
+    }
+    sf_writef_short(file, samples.data(), static_cast<sf_count_t>(frames));
+    sf_close(file);
+}
+
+// Captures everything `device_text` (an offline wav source) delivers into a 48 kHz f32 stereo
+// endpoint and returns the interleaved frames.
+std::vector<float> capture_from_wav(const std::string& device_text) {
+    ae::capture_endpoint_core endpoint{2};
+    REQUIRE_FALSE(endpoint.set_buffer({48000, 2, ae::sample_type::f32}, 480, 1920));
+    event_fd wake;
+    REQUIRE_FALSE(endpoint.set_event_handle(wake.get()));
+    auto dev = make_device(device_text, device_direction::capture);
+    REQUIRE(dev);
+    auto thread = device_thread::create(std::move(*dev), {.realtime_priority = 0});
+    REQUIRE(thread);
+    REQUIRE((*thread)->attach(endpoint));
+    REQUIRE_FALSE(endpoint.start());
+    REQUIRE((*thread)->start());
+
+    std::vector<float> received;
+    received.reserve(2 * 60000);
+    ae::test::rt_guard guard;
+    std::uint64_t read = 0;
+    bool ok = true;
+    int timeouts = 0;
+    {
+        auto armed = guard.arm();
+        for (;;) {
+            const bool finished = (*thread)->finished(); // read before draining: nothing comes after
+            ok = ae::test::capture_pass(endpoint.rt(), read, [&](std::uint64_t, const float* frame) {
+                     if (received.size() + 2 <= received.capacity()) received.insert(received.end(), frame, frame + 2);
+                 }) && ok;
+            if (finished && endpoint.rt().current_padding() == 0) break;
+            if (!wake.wait(100) && ++timeouts >= 50) break;
+        }
+    }
+    CHECK(ok);
+    CHECK(timeouts < 50);
+    const std::string first = guard.first_violation();
+    CAPTURE(first);
+    CHECK(guard.violations() == 0);
+    ae::pipeline::device_event event;
+    bool end_of_stream = false;
+    while ((*thread)->try_pop_event(event)) end_of_stream |= event.kind == device_event_kind::end_of_stream;
+    CHECK(end_of_stream);
+    std::size_t overruns = 0;
+    endpoint.drain_glitches([&](const ae::glitch_record& r) { overruns += r.kind == ae::glitch_kind::overrun; });
+    CHECK(overruns == 0);
+    (*thread)->stop();
+    return received;
+}
+} // namespace
+
+TEST_CASE("capture end to end: offline wav → chain → endpoint → engine") {
+    SUBCASE("48 kHz s16 file → 48 kHz f32 endpoint: sample-exact") {
+        const std::string path = temp_path("capture-exact");
+        write_wav(path, 48000, 48000);
+        const auto received = capture_from_wav("wav:" + path);
+        std::remove(path.c_str());
+        REQUIRE(received.size() >= 2u * 48000);
+        std::size_t mismatches = 0;
+        for (std::uint64_t n = 0; n < 48000; ++n) {
+            mismatches += received[2 * n] != marker(n);
+            mismatches += received[2 * n + 1] != static_cast<float>(to_s16(sine(n, 48000))) / 32768.0f;
+        }
+        CHECK(mismatches == 0);
+        // Past the end of the file, only the last period's silence padding.
+        CHECK(received.size() <= 2u * (48000 + 480));
+    }
+    SUBCASE("44.1 kHz s16 file → 48 kHz f32 endpoint: resampled, SNR >= 90 dB") {
+        const std::string path = temp_path("capture-resampled");
+        write_wav(path, 44100, 44100);
+        const auto received = capture_from_wav("wav:" + path);
+        std::remove(path.c_str());
+        REQUIRE(received.size() >= 2u * 47000);
+        std::vector<float> right(received.size() / 2);
+        for (std::size_t n = 0; n < right.size(); ++n) right[n] = received[2 * n + 1];
+        right.resize(47000); // the file's end (and the filter's tail) are not a steady sine
+        const double snr = ae::test::snr_db(right, 48000, tone_hz, 2000, 500);
+        MESSAGE("44.1k s16 -> 48k f32 through the pipeline: SNR ", snr, " dB");
+        CHECK(snr >= 90);
+    }
+}
