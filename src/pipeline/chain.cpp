@@ -54,14 +54,14 @@ render_chain::create(render_endpoint_core& endpoint, const frame_format& device_
     chain->in_f32_.assign(std::size_t{chain->max_in_chunk_} * max_channels, 0.0f);
     chain->remixed_.assign(std::size_t{chain->max_in_chunk_} * device_format.channels, 0.0f);
     if (segment->format.sample_rate != device_format.sample_rate) {
-        auto res = resampler::create(er, dr, device_format.channels, resampler::mode::fixed, chain->max_in_chunk_);
+        // The fifo holds at most a period plus what one run's blocks can bring.
+        const std::size_t most = max_device_frames + static_cast<std::size_t>(std::ceil(chain->max_in_chunk_ * dr / er)) + 64;
+        auto res = block_resampler::create(er, dr, device_format.channels, most);
         if (!res) return std::unexpected(res.error());
-        chain->fifo_.assign((max_device_frames + res->max_output_for(chain->max_in_chunk_)) * std::size_t{device_format.channels}, 0.0f);
         chain->resampler_.emplace(std::move(*res));
     }
     // Channel counts up to 8 either way: size for the widest device a format change may bring.
     chain->remixed_.resize(std::size_t{chain->max_in_chunk_} * max_channels);
-    if (chain->resampler_) chain->fifo_.resize(chain->fifo_.size() / device_format.channels * max_channels);
     return chain;
 }
 
@@ -77,7 +77,7 @@ void render_chain::set_device_channels(std::uint16_t channels) noexcept { // rt-
     gain_.set_channels(channels);
     meter_.set_channels(channels);
     // The resampler keeps its channel count: a different device width needs a rebuilt chain.
-    fifo_frames_ = 0;
+    if (resampler_) dropped_pending_ += to_endpoint_frames(resampler_->clear_output());
 }
 
 bool render_chain::stage_in(const render_device_port::frames_view& run, float* out) noexcept { // rt-safe
@@ -116,10 +116,12 @@ void render_chain::render(float* out, std::uint32_t frames) noexcept { // rt-saf
             port_->release(run.frames);
         }
     } else {
-        const std::size_t fifo_capacity = fifo_.size() / channels;
-        while (fifo_frames_ < frames) {
-            const auto wanted = static_cast<std::uint32_t>(std::clamp<std::uint64_t>(
-                to_endpoint_frames(frames - fifo_frames_), 1, max_in_chunk_));
+        // Bounded: each run is taken whole or ends the loop; the fifo fills within a few runs.
+        for (int runs = 0; runs < 64 && resampler_->output_frames() < frames; ++runs) {
+            // At least what completes the staged block: soxr produces nothing for less.
+            const std::uint64_t needed = std::max<std::uint64_t>(to_endpoint_frames(frames - resampler_->output_frames()),
+                                                                 resampler_->block_frames() - resampler_->staged_frames());
+            const auto wanted = static_cast<std::uint32_t>(std::clamp<std::uint64_t>(needed, 1, max_in_chunk_));
             const auto run = port_->acquire(wanted);
             if (run.frames == 0) break;
             if (!stage_in(run, remixed_.data())) {
@@ -127,16 +129,11 @@ void render_chain::render(float* out, std::uint32_t frames) noexcept { // rt-saf
                 port_->release(run.frames);
                 continue;
             }
-            const auto result = resampler_->process(remixed_.data(), run.frames, fifo_.data() + fifo_frames_ * channels,
-                                                    fifo_capacity - fifo_frames_);
-            fifo_frames_ += result.produced;
-            port_->release(static_cast<std::uint32_t>(result.consumed));
-            if (result.consumed == 0) break; // the fifo is full (cannot happen with the sizes above)
+            const std::uint32_t taken = resampler_->push(remixed_.data(), run.frames);
+            port_->release(taken);
+            if (taken < run.frames) break; // the fifo is full
         }
-        filled = static_cast<std::uint32_t>(std::min<std::size_t>(fifo_frames_, frames));
-        std::memcpy(out, fifo_.data(), sizeof(float) * filled * channels);
-        fifo_frames_ -= filled;
-        std::memmove(fifo_.data(), fifo_.data() + std::size_t{filled} * channels, sizeof(float) * fifo_frames_ * channels);
+        filled = resampler_->pop(out, frames);
     }
     if (filled > 0) started_ = true;
     if (filled < frames) {
@@ -156,12 +153,9 @@ void render_chain::render(float* out, std::uint32_t frames) noexcept { // rt-saf
 
 void render_chain::drain_lost(std::uint32_t frames) noexcept { // rt-safe
     port_->begin_period();
-    std::uint64_t wanted = to_endpoint_frames(frames) ;
-    if (fifo_frames_ != 0) {
-        // What was already resampled for the device is lost too.
-        lost_frames_ += to_endpoint_frames(fifo_frames_);
-        fifo_frames_ = 0;
-    }
+    std::uint64_t wanted = to_endpoint_frames(frames);
+    // What was already resampled for the device is lost too.
+    if (resampler_) lost_frames_ += to_endpoint_frames(resampler_->clear_output());
     for (int runs = 0; wanted > 0 && runs < 4; ++runs) {
         const auto run = port_->acquire(static_cast<std::uint32_t>(std::min<std::uint64_t>(wanted, max_in_chunk_)));
         if (run.frames == 0) break;
@@ -182,8 +176,9 @@ void render_chain::flush_reports() noexcept { // rt-safe
 
 bool render_chain::ready(std::uint32_t frames) noexcept { // rt-safe
     if (!active()) return true;
-    const std::uint64_t buffered = fifo_frames_ >= frames ? 0 : to_endpoint_frames(frames - fifo_frames_);
-    // A resampler delivers in blocks: ask for a block more than the exact ratio.
+    const std::size_t held = resampler_ ? resampler_->output_frames() : 0;
+    const std::uint64_t buffered = held >= frames ? 0 : to_endpoint_frames(frames - held);
+    // A resampler delivers in blocks: ask for a run more than the exact ratio.
     const std::uint64_t margin = resampler_ ? max_in_chunk_ : 0;
     return port_->available_frames() >= buffered + margin;
 }
@@ -222,10 +217,14 @@ capture_chain::create(capture_endpoint_core& endpoint, const frame_format& devic
     chain->remixed_.assign(std::size_t{max_device_frames} * max_channels, 0.0f);
     std::size_t max_out = max_device_frames;
     if (segment->format.sample_rate != device_format.sample_rate) {
-        auto res = resampler::create(device_format.sample_rate, segment->format.sample_rate, segment->format.channels,
-                                     resampler::mode::fixed, max_device_frames);
+        // soxr delivers in DFT blocks: a period's output varies by up to ±35% around the ratio
+        // (measured, 256-frame blocks); room for two periods and a burst means a push is never
+        // refused.
+        max_out = 2 * static_cast<std::size_t>(std::ceil(max_device_frames * static_cast<double>(segment->format.sample_rate) /
+                                                         device_format.sample_rate)) + 512;
+        auto res = block_resampler::create(device_format.sample_rate, segment->format.sample_rate, segment->format.channels,
+                                           max_out);
         if (!res) return std::unexpected(res.error());
-        max_out = res->max_output_for(max_device_frames);
         chain->resampler_.emplace(std::move(*res));
     }
     chain->resampled_.assign(max_out * max_channels, 0.0f);
@@ -260,21 +259,36 @@ void capture_chain::capture(const float* in, std::uint32_t frames) noexcept { //
     const float* staged = remixed_.data();
     std::uint32_t staged_frames = frames;
     if (resampler_) {
-        const auto result = resampler_->process(remixed_.data(), frames, resampled_.data(), resampled_.size() / format.channels);
+        // The fifo is emptied every period and sized for two periods' output: it takes them all.
+        if (const std::uint32_t taken = resampler_->push(remixed_.data(), frames); taken < frames && active()) {
+            port_->report(glitch_kind::dropped, port_->stream_position(), frames - taken);
+        }
         staged = resampled_.data();
-        staged_frames = static_cast<std::uint32_t>(result.produced);
+        staged_frames = resampler_->pop(resampled_.data(), static_cast<std::uint32_t>(resampled_.size() / format.channels));
     }
+    if (staged != resampled_.data()) std::memcpy(resampled_.data(), staged, sizeof(float) * staged_frames * format.channels);
+    deliver(staged_frames, format);
+}
+
+void capture_chain::deliver(std::uint32_t frames, const frame_format& format) noexcept { // rt-safe
     float* scaled = resampled_.data();
-    if (staged != scaled) std::memcpy(scaled, staged, sizeof(float) * staged_frames * format.channels);
-    gain_.process(scaled, staged_frames);
-    meter_.process(scaled, staged_frames);
-    if (!active() || staged_frames == 0) return;
+    gain_.process(scaled, frames);
+    meter_.process(scaled, frames);
+    if (!active() || frames == 0) return;
     const std::byte* bytes = reinterpret_cast<const std::byte*>(scaled);
     if (format.sample != sample_type::f32) {
-        convert_samples(bytes, sample_type::f32, encoded_.data(), format.sample, std::size_t{staged_frames} * format.channels);
+        convert_samples(bytes, sample_type::f32, encoded_.data(), format.sample, std::size_t{frames} * format.channels);
         bytes = encoded_.data();
     }
-    (void)port_->write(bytes, staged_frames); // overruns are counted by the port
+    (void)port_->write(bytes, frames); // overruns are counted by the port
+}
+
+void capture_chain::finish_stream() noexcept {
+    const ring_segment* segment = port_->segment();
+    if (!resampler_ || !segment || resampler_->channels() != segment->format.channels) return;
+    resampler_->finish();
+    const auto capacity = static_cast<std::uint32_t>(resampled_.size() / segment->format.channels);
+    for (int i = 0; i < 16 && resampler_->output_frames() > 0; ++i) deliver(resampler_->pop(resampled_.data(), capacity), segment->format);
 }
 
 void capture_chain::fill_lost(std::uint32_t frames) noexcept { // rt-safe
@@ -293,8 +307,10 @@ void capture_chain::flush_reports() noexcept { // rt-safe
 
 bool capture_chain::ready(std::uint32_t frames) noexcept { // rt-safe
     if (!active()) return true;
-    // A resampler delivers in blocks: leave room for twice the most one period can bring.
-    const std::uint64_t needed = resampler_ ? 2 * resampler_->max_output_for(frames) : frames;
+    // A resampler delivers in blocks: leave room for what a period can bring, and a block more.
+    const std::uint64_t needed =
+        resampler_ ? std::uint64_t{frames} * endpoint_rate_ / device_format_.sample_rate + 2 * block_resampler::default_block_frames
+                   : frames;
     return port_->free_frames() >= needed;
 }
 

@@ -320,7 +320,10 @@ void device_thread::capture_period(std::uint32_t frames) noexcept { // rt-safe
     }
     device_meter_.process(in, frames);
     for (auto& chain : capture_chains_) chain->capture(in, frames);
-    if (status == device_status::end_of_stream) last_status_ = device_status::end_of_stream;
+    if (status == device_status::end_of_stream) {
+        last_status_ = device_status::end_of_stream;
+        for (auto& chain : capture_chains_) chain->finish_stream();
+    }
 }
 
 void device_thread::run() noexcept {

@@ -24,8 +24,8 @@ resampler& resampler::operator=(resampler&&) noexcept = default;
 resampler::~resampler() = default;
 
 std::expected<resampler, std::error_code> resampler::create(double input_rate, double output_rate, std::uint32_t channels,
-                                                            mode how, std::uint32_t max_input_frames) {
-    if (!(input_rate > 0) || !(output_rate > 0) || channels == 0 || max_input_frames == 0)
+                                                            mode how, std::uint32_t block_frames) {
+    if (!(input_rate > 0) || !(output_rate > 0) || channels == 0 || block_frames == 0)
         return std::unexpected(make_error_code(errc::bad_argument));
     const soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
     const soxr_quality_spec_t quality = how == mode::fixed ? soxr_quality_spec(SOXR_HQ, 0)
@@ -51,15 +51,19 @@ std::expected<resampler, std::error_code> resampler::create(double input_rate, d
         return std::unexpected(make_error_code(errc::unsupported_format));
     }
     resampler r(handle, input_rate, output_rate, channels, how);
+    r.block_frames_ = block_frames;
     // Prime: let soxr reserve its buffers for blocks this size now, off the RT thread (its fifos
     // grow with realloc on the first calls). Clearing would free them again, so the filter keeps
     // the silence: it comes out as the first `leading_silence_frames()` output frames, the same
     // latency a fresh resampler has before its first output.
-    std::vector<float> in(std::size_t{max_input_frames} * channels, 0.0f);
-    std::vector<float> out(r.max_output_for(max_input_frames) * channels);
+    std::vector<float> in(std::size_t{block_frames} * channels, 0.0f);
+    std::vector<float> out(r.max_output_for(block_frames) * channels);
     std::size_t primed_in = 0, primed_out = 0;
-    for (int block = 0; block < 16; ++block) {
-        const auto result = r.process(in.data(), max_input_frames, out.data(), out.size() / channels);
+    // soxr's fifos (fifo.h) grow with realloc until they hold FIFO_MIN (16 KiB) beyond their
+    // content; after that they compact with memmove instead. Push enough through to get there.
+    const std::size_t prime_blocks = std::max<std::size_t>(64, (std::size_t{1} << 16) / block_frames);
+    for (std::size_t block = 0; block < prime_blocks; ++block) {
+        const auto result = r.process(in.data(), block_frames, out.data(), out.size() / channels);
         primed_in += result.consumed;
         primed_out += result.produced;
     }

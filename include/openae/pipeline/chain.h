@@ -16,6 +16,7 @@
 // then such frames are dropped and counted.
 #pragma once
 
+#include <openae/pipeline/block_resampler.h>
 #include <openae/pipeline/device.h>
 #include <openae/pipeline/gain.h>
 #include <openae/pipeline/meter.h>
@@ -105,13 +106,11 @@ private:
     [[nodiscard]] std::uint64_t to_endpoint_frames(std::uint64_t device_frames) const noexcept;
 
     render_device_port* port_;
-    std::optional<resampler> resampler_;
+    std::optional<block_resampler> resampler_;
     remix remix_;
     std::uint32_t max_in_chunk_ = 0;
     std::vector<float> in_f32_;   // one run, endpoint channels
     std::vector<float> remixed_;  // one run, device channels
-    std::vector<float> fifo_;     // resampled, device channels
-    std::size_t fifo_frames_ = 0;
     bool started_ = false;        // the endpoint's first frames have been seen
     std::uint64_t dropped_pending_ = 0;
 };
@@ -125,6 +124,8 @@ public:
     // Takes `frames` device frames (device channels, f32) into the endpoint's ring.
     // rt-safe: wait-free
     void capture(const float* in, std::uint32_t frames) noexcept;
+    // The source ended: delivers what the resampler still holds (its tail). Once, at the end.
+    void finish_stream() noexcept;
     // The device is gone: writes silence for `frames` device frames and counts them as device_lost.
     // rt-safe
     void fill_lost(std::uint32_t frames) noexcept;
@@ -137,10 +138,12 @@ public:
 
 private:
     capture_chain(capture_endpoint_core& endpoint, const frame_format& device_format, const chain_options& options);
+    // Gain, meter, encode and write `frames` endpoint-rate frames staged in resampled_.
+    void deliver(std::uint32_t frames, const frame_format& format) noexcept;
     [[nodiscard]] bool active() noexcept { return port_->running() && port_->pin_active(); }
 
     capture_device_port* port_;
-    std::optional<resampler> resampler_;
+    std::optional<block_resampler> resampler_;
     remix remix_;
     std::vector<float> remixed_;   // endpoint channels, device rate
     std::vector<float> resampled_; // endpoint channels, endpoint rate

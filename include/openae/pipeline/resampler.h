@@ -6,9 +6,9 @@
 //   ratio can be nudged by a few hundred ppm at any time, soxr slews to it over `slew_frames`
 //   output frames, so a correction is never a step in pitch or a click.
 // - fixed ratio uses soxr's high-quality (20-bit) linear-phase filter: SNR 134 dB at
-//   48 kHz → 44.1 kHz with 185 output frames (4.2 ms) of latency (small DFT blocks, see the
-//   .cpp); very high quality (28-bit) doubled the latency for nothing a 16- or 24-bit device
-//   could reproduce.
+//   48 kHz → 44.1 kHz with about 300 output frames (6.7 ms) of latency (small DFT blocks, see
+//   the .cpp); very high quality (28-bit) had four times the latency for nothing a 16- or
+//   24-bit device could reproduce.
 // soxr runs single-threaded (its OpenMP threads are turned off: they would wake other cores
 // from an RT thread). Built off-RT; `process` on the device thread. soxr reserves its buffers
 // on the first calls, so `create` primes it with silence and the device thread's calls do not
@@ -27,10 +27,10 @@ class resampler {
 public:
     enum class mode { fixed, variable };
 
-    // `max_input_frames`: the largest block `process` will be given (sizes the priming).
+    // `block_frames`: the input block `process` is given, always this size (see process()).
     [[nodiscard]] static std::expected<resampler, std::error_code>
     create(double input_rate, double output_rate, std::uint32_t channels, mode how = mode::fixed,
-           std::uint32_t max_input_frames = 4096);
+           std::uint32_t block_frames = 480);
 
     resampler(resampler&&) noexcept;
     resampler& operator=(resampler&&) noexcept;
@@ -40,9 +40,13 @@ public:
         std::size_t consumed = 0; // input frames taken
         std::size_t produced = 0; // output frames written
     };
-    // Converts up to `in_frames` from `in`, writing at most `out_capacity` frames to `out`.
+    // Converts `in_frames` from `in`, writing at most `out_capacity` frames to `out`.
     // `in == nullptr` flushes the filter's tail (end of stream).
-    // rt-safe: wait-free after priming (bounded by the block sizes)
+    // Give it exactly block_frames() input frames per call (and out_capacity of at least
+    // max_output_for(block_frames())): soxr's internal fifos then cycle through sizes the priming
+    // has already reserved. Blocks of varying size made them grow with realloc on the RT thread
+    // (tests/pipeline/test_stages.cpp shows both).
+    // rt-safe: wait-free, allocation-free with fixed blocks
     result process(const float* in, std::size_t in_frames, float* out, std::size_t out_capacity) noexcept;
 
     // Variable mode only: runs the conversion `ppm` parts per million faster (positive: consumes
@@ -57,6 +61,7 @@ public:
     // Frames of silence the output starts with (the priming's tail; see create()).
     [[nodiscard]] std::size_t leading_silence_frames() const noexcept { return leading_silence_; }
     [[nodiscard]] std::uint32_t channels() const noexcept { return channels_; }
+    [[nodiscard]] std::uint32_t block_frames() const noexcept { return block_frames_; }
     // The most output frames `process` can write for `in_frames` input frames (size buffers by it).
     [[nodiscard]] std::size_t max_output_for(std::size_t in_frames) const noexcept;
 
@@ -73,6 +78,7 @@ private:
     mode mode_ = mode::fixed;
     double adjust_ppm_ = 0;
     std::size_t leading_silence_ = 0;
+    std::uint32_t block_frames_ = 0;
 };
 
 } // namespace ae::pipeline

@@ -1,0 +1,58 @@
+// openae — block_resampler: a resampler fed in fixed blocks, with an output fifo.
+//
+// soxr must be given blocks of one size to stay allocation-free (see resampler.h); streams come
+// in runs of any size. This stage collects input into `block_frames` blocks, runs each through
+// the resampler into a fifo, and hands out any number of output frames. Buffers are sized at
+// construction; nothing allocates afterwards. Device thread only (after creation).
+#pragma once
+
+#include <openae/pipeline/resampler.h>
+
+#include <cstdint>
+#include <expected>
+#include <system_error>
+#include <vector>
+
+namespace ae::pipeline {
+
+class block_resampler {
+public:
+    static constexpr std::uint32_t default_block_frames = 64;
+
+    // `max_output_frames`: the most output frames that will be kept waiting in the fifo.
+    [[nodiscard]] static std::expected<block_resampler, std::error_code>
+    create(double input_rate, double output_rate, std::uint32_t channels, std::size_t max_output_frames,
+           std::uint32_t block_frames = default_block_frames);
+
+    // Takes up to `frames` input frames; returns how many it took (fewer only when the fifo is
+    // too full to run another block).
+    // rt-safe: wait-free
+    std::uint32_t push(const float* in, std::uint32_t frames) noexcept;
+    // Moves up to `frames` output frames to `out`; returns how many.
+    // rt-safe: wait-free
+    std::uint32_t pop(float* out, std::uint32_t frames) noexcept;
+    // End of stream: runs the staged partial block (padded with silence) and the filter's tail
+    // into the fifo. Afterwards the stage takes no more input. Ends a stream, so it may do what
+    // a period must not: soxr's flush is not known to be allocation-free.
+    void finish() noexcept;
+    // Drops everything held (the stream was lost or reset); returns the output frames dropped.
+    std::size_t clear_output() noexcept;
+
+    [[nodiscard]] std::size_t output_frames() const noexcept { return fifo_frames_; }
+    [[nodiscard]] std::uint32_t staged_frames() const noexcept { return staged_; }
+    [[nodiscard]] std::uint32_t channels() const noexcept { return resampler_.channels(); }
+    [[nodiscard]] std::uint32_t block_frames() const noexcept { return resampler_.block_frames(); }
+    [[nodiscard]] const resampler& stage() const noexcept { return resampler_; }
+
+private:
+    explicit block_resampler(resampler r) noexcept : resampler_(std::move(r)) {}
+
+    resampler resampler_;
+    std::vector<float> block_;
+    std::uint32_t staged_ = 0;
+    std::vector<float> fifo_;
+    std::size_t fifo_frames_ = 0;
+    std::size_t fifo_capacity_ = 0;
+};
+
+} // namespace ae::pipeline

@@ -1,0 +1,81 @@
+#include <openae/pipeline/block_resampler.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace ae::pipeline {
+
+std::expected<block_resampler, std::error_code> block_resampler::create(double input_rate, double output_rate,
+                                                                         std::uint32_t channels, std::size_t max_output_frames,
+                                                                         std::uint32_t block_frames) {
+    auto r = resampler::create(input_rate, output_rate, channels, resampler::mode::fixed, block_frames);
+    if (!r) return std::unexpected(r.error());
+    block_resampler stage(std::move(*r));
+    stage.block_.assign(std::size_t{block_frames} * channels, 0.0f);
+    stage.fifo_capacity_ = max_output_frames + stage.resampler_.max_output_for(block_frames);
+    stage.fifo_.assign(stage.fifo_capacity_ * channels, 0.0f);
+    return stage;
+}
+
+std::uint32_t block_resampler::push(const float* in, std::uint32_t frames) noexcept { // rt-safe
+    const std::uint32_t channels = resampler_.channels();
+    const std::uint32_t block = resampler_.block_frames();
+    const std::size_t block_output = resampler_.max_output_for(block);
+    std::uint32_t taken = 0;
+    while (taken < frames) {
+        if (staged_ == block) {
+            if (fifo_capacity_ - fifo_frames_ < block_output) break; // no room for another block
+            const auto result = resampler_.process(block_.data(), block, fifo_.data() + fifo_frames_ * channels,
+                                                   fifo_capacity_ - fifo_frames_);
+            fifo_frames_ += result.produced;
+            staged_ = 0;
+        }
+        const std::uint32_t n = std::min(frames - taken, block - staged_);
+        std::memcpy(block_.data() + std::size_t{staged_} * channels, in + std::size_t{taken} * channels,
+                    sizeof(float) * n * channels);
+        staged_ += n;
+        taken += n;
+    }
+    // Run a just-completed block at once, so its output is available now.
+    if (staged_ == block && fifo_capacity_ - fifo_frames_ >= block_output) {
+        const auto result = resampler_.process(block_.data(), block, fifo_.data() + fifo_frames_ * channels,
+                                               fifo_capacity_ - fifo_frames_);
+        fifo_frames_ += result.produced;
+        staged_ = 0;
+    }
+    return taken;
+}
+
+std::uint32_t block_resampler::pop(float* out, std::uint32_t frames) noexcept { // rt-safe
+    const std::uint32_t channels = resampler_.channels();
+    const auto n = static_cast<std::uint32_t>(std::min<std::size_t>(frames, fifo_frames_));
+    std::memcpy(out, fifo_.data(), sizeof(float) * n * channels);
+    fifo_frames_ -= n;
+    std::memmove(fifo_.data(), fifo_.data() + std::size_t{n} * channels, sizeof(float) * fifo_frames_ * channels);
+    return n;
+}
+
+void block_resampler::finish() noexcept {
+    const std::uint32_t channels = resampler_.channels();
+    const std::uint32_t block = resampler_.block_frames();
+    if (staged_ > 0) {
+        std::fill(block_.begin() + static_cast<std::ptrdiff_t>(std::size_t{staged_} * channels), block_.end(), 0.0f);
+        fifo_frames_ += resampler_.process(block_.data(), block, fifo_.data() + fifo_frames_ * channels,
+                                           fifo_capacity_ - fifo_frames_).produced;
+        staged_ = 0;
+    }
+    for (int i = 0; i < 16 && fifo_frames_ < fifo_capacity_; ++i) {
+        const std::size_t produced =
+            resampler_.process(nullptr, 0, fifo_.data() + fifo_frames_ * channels, fifo_capacity_ - fifo_frames_).produced;
+        if (produced == 0) break;
+        fifo_frames_ += produced;
+    }
+}
+
+std::size_t block_resampler::clear_output() noexcept { // rt-safe
+    const std::size_t dropped = fifo_frames_;
+    fifo_frames_ = 0;
+    return dropped;
+}
+
+} // namespace ae::pipeline
