@@ -5,8 +5,6 @@
 #include <openae/rt/monotonic_clock.h>
 #include <openae/rt/thread_name.h>
 
-#include <readerwriterqueue/readerwriterqueue.h>
-
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -34,16 +32,9 @@ const char* to_string(device_event_kind kind) noexcept {
     return "unknown";
 }
 
-struct device_thread::command {
-    enum class kind : std::uint8_t { attach_render, attach_capture, detach } what = kind::detach;
-    std::unique_ptr<render_chain> render;
-    std::unique_ptr<capture_chain> capture;
-    std::uint32_t endpoint_id = 0;
-};
-
 device_thread::device_thread(std::unique_ptr<device> dev, const device_thread_options& options)
     : device_(std::move(dev)), options_(options), direction_(device_->direction()),
-      commands_(std::make_unique<moodycamel::ReaderWriterQueue<command, 512>>(options.max_endpoints + 64)),
+      commands_(options.max_endpoints + 64),
       retired_(options.max_endpoints + 64), events_(256),
       device_meter_(device_->format().channels, std::max<std::uint32_t>(device_->format().sample_rate / 10, 1)) {}
 
@@ -81,7 +72,7 @@ std::expected<std::unique_ptr<device_thread>, device_error> device_thread::creat
 }
 
 std::expected<void, device_error> device_thread::send(command&& c) {
-    if (!commands_->try_enqueue(std::move(c))) {
+    if (!commands_.try_push(std::move(c))) {
         return std::unexpected(device_error{make_error_code(errc::busy), "device '" + device_->spec() + "': command queue full"});
     }
     return {};
@@ -202,7 +193,7 @@ void device_thread::emit(device_event_kind kind, std::uint64_t frames) noexcept 
 
 void device_thread::apply_commands() noexcept { // rt-safe
     command c;
-    for (std::size_t i = 0; i < max_commands_per_period && commands_->try_dequeue(c); ++i) {
+    for (std::size_t i = 0; i < max_commands_per_period && commands_.try_pop(c); ++i) {
         switch (c.what) {
         case command::kind::attach_render:
             // Within the reserved capacity: never reallocates.

@@ -6,7 +6,7 @@
 // SCHED_FIFO when the system allows it; an event says when it does not) waits in one place —
 // for the device — and otherwise never blocks, allocates or logs.
 //
-// It is an actor: the control side talks to it only through queues. Chains arrive built (attach)
+// It is an actor: the control side talks to it only through SPSC queues. Chains arrive built (attach)
 // and leave whole (detach → retire queue → freed by collect_retired() on the control side);
 // what happens to the device comes back as device_events. When the device is lost, the thread
 // carries on with a virtual clock of the same rate and period: the engines' passes never stall,
@@ -26,11 +26,6 @@
 #include <mutex>
 #include <thread>
 #include <vector>
-
-namespace moodycamel {
-template <typename T, std::size_t MaxBlockSize>
-class ReaderWriterQueue;
-}
 
 namespace ae::pipeline {
 
@@ -112,7 +107,12 @@ public:
     [[nodiscard]] std::size_t attached() const;
 
 private:
-    struct command;
+    struct command {
+        enum class kind : std::uint8_t { attach_render, attach_capture, detach } what = kind::detach;
+        std::unique_ptr<render_chain> render;
+        std::unique_ptr<capture_chain> capture;
+        std::uint32_t endpoint_id = 0;
+    };
     // A chain the thread let go of, on its way to be freed on the control side.
     struct retired {
         std::unique_ptr<render_chain> render;
@@ -133,9 +133,11 @@ private:
     std::unique_ptr<device> device_;
     device_thread_options options_;
     device_direction direction_;
-    std::unique_ptr<moodycamel::ReaderWriterQueue<command, 512>> commands_; // control → thread
-    spsc_queue<retired> retired_;                                            // thread → control
-    spsc_queue<device_event> events_;                                        // thread → control
+    // Our own SPSC queues rather than moodycamel's ReaderWriterQueue: its ordering rests on
+    // std::atomic_thread_fence, which ThreadSanitizer cannot see (g++ refuses it under -Werror).
+    spsc_queue<command> commands_;    // control → thread (control callers serialised by control_mutex_)
+    spsc_queue<retired> retired_;     // thread → control
+    spsc_queue<device_event> events_; // thread → control
     std::mutex control_mutex_; // serialises control-side callers; never taken by the thread
 
     // Thread-owned.
