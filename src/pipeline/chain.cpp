@@ -188,7 +188,14 @@ void render_chain::observe(const device_timing& timing) noexcept { // rt-safe
         anchor(timing.position);
         port_->restart_clock({.nominal_rate = static_cast<double>(endpoint_rate_)});
     }
-    if (timing.discontinuity) port_->mark_gap();
+    if (timing.discontinuity) {
+        port_->mark_gap();
+        restart_estimator_ = true;
+    }
+    if (restart_estimator_) {
+        restart_estimator_ = false;
+        port_->restart_clock({.nominal_rate = static_cast<double>(endpoint_rate_)});
+    }
     port_->observe(endpoint_position(timing.position), timing.time);
     port_->signal_engine();
 }
@@ -319,7 +326,14 @@ void capture_chain::observe(const device_timing& timing) noexcept { // rt-safe
         anchor(timing.position);
         port_->restart_clock({.nominal_rate = static_cast<double>(endpoint_rate_)});
     }
-    if (timing.discontinuity) port_->mark_gap();
+    if (timing.discontinuity) {
+        port_->mark_gap();
+        restart_estimator_ = true;
+    }
+    if (restart_estimator_) {
+        restart_estimator_ = false;
+        port_->restart_clock({.nominal_rate = static_cast<double>(endpoint_rate_)});
+    }
     port_->observe(endpoint_position(timing.position), timing.time);
     port_->signal_engine();
 }

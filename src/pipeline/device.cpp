@@ -11,7 +11,10 @@ hns device::latency() const noexcept {
 }
 
 device_status device::play(const std::byte*, std::uint32_t) noexcept { return device_status::ok; } // rt-safe
-device_status device::record(std::byte*, std::uint32_t) noexcept { return device_status::ok; }     // rt-safe
+device_status device::record(std::byte*, std::uint32_t frames) noexcept { // rt-safe
+    last_record_frames_ = frames;
+    return device_status::ok;
+}
 
 std::expected<void, device_error> device::inject(std::string_view) {
     return std::unexpected(device_error{make_error_code(errc::bad_argument),

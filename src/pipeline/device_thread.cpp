@@ -267,6 +267,8 @@ void device_thread::enter_lost(device_event_kind why) noexcept { // rt-safe
     lost_flag_.store(true, std::memory_order_release);
     lost_base_position_ = last_timing_.position;
     lost_clock_.start(monotonic_now());
+    for (auto& chain : render_chains_) chain->restart_timing();
+    for (auto& chain : capture_chains_) chain->restart_timing();
     emit(why);
 }
 
@@ -297,12 +299,17 @@ void device_thread::capture_period(std::uint32_t frames) noexcept { // rt-safe
         return;
     }
     const frame_format& format = device_->format();
-    const std::size_t samples = std::size_t{frames} * format.channels;
+    std::size_t samples = std::size_t{frames} * format.channels;
     const device_status status = device_->record(device_buffer_.data(), frames);
     if (status == device_status::lost) {
         enter_lost(device_event_kind::lost);
         for (auto& chain : capture_chains_) chain->fill_lost(frames);
         return;
+    }
+    if (status == device_status::end_of_stream) {
+        // The source's last frames: pass on only what it really had, not its padding.
+        frames = std::min(frames, device_->recorded_frames());
+        samples = std::size_t{frames} * format.channels;
     }
     const float* in = reinterpret_cast<const float*>(device_buffer_.data());
     if (format.sample != sample_type::f32) {
@@ -310,7 +317,9 @@ void device_thread::capture_period(std::uint32_t frames) noexcept { // rt-safe
         in = mix_.data();
     }
     device_meter_.process(in, frames);
-    for (auto& chain : capture_chains_) chain->capture(in, frames);
+    if (frames > 0) {
+        for (auto& chain : capture_chains_) chain->capture(in, frames);
+    }
     if (status == device_status::end_of_stream) {
         last_status_ = device_status::end_of_stream;
         for (auto& chain : capture_chains_) chain->finish_stream();

@@ -26,6 +26,7 @@ public:
     }
     device_status record(std::byte* data, std::uint32_t frames) noexcept override { // rt-safe
         std::memset(data, 0, std::size_t{frames} * format_.bytes_per_frame());
+        last_record_frames_ = frames;
         return device_status::ok;
     }
     device_timing timing() const noexcept override { return timing_; } // rt-safe

@@ -159,8 +159,10 @@ public:
             signal_eventfd(data_fd_.get());
         }
         position_ += frames;
+        last_record_frames_ = frames;
         if (got < frames) {
             std::memset(data + std::size_t{got} * bytes_per_frame, 0, std::size_t{frames - got} * bytes_per_frame);
+            last_record_frames_ = got;
             // acquire: eof is set after the last frames were committed.
             if (eof_.load(std::memory_order_acquire) && reader_.available_frames() == 0) return device_status::end_of_stream;
             dropped_.fetch_add(frames - got, std::memory_order_relaxed);

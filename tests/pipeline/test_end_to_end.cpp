@@ -222,8 +222,8 @@ TEST_CASE("capture end to end: offline wav → chain → endpoint → engine") {
             mismatches += received[2 * n + 1] != static_cast<float>(to_s16(sine(n, 48000))) / 32768.0f;
         }
         CHECK(mismatches == 0);
-        // Past the end of the file, only the last period's silence padding.
-        CHECK(received.size() <= 2u * (48000 + 480));
+        // Exactly the file: the last period's padding is not part of the stream.
+        CHECK(received.size() == 2u * 48000);
     }
     SUBCASE("44.1 kHz s16 file → 48 kHz f32 endpoint: resampled, SNR >= 90 dB") {
         const std::string path = temp_path("capture-resampled");

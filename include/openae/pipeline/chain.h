@@ -51,6 +51,9 @@ public:
     [[nodiscard]] gain_stage& gain() noexcept { return gain_; }
     // Any thread: the endpoint's level after gain.
     [[nodiscard]] const meter& levels() const noexcept { return meter_; }
+    // The device's clock changed (lost → virtual clock, a jump): the endpoint's rate estimate
+    // starts over at the next observation instead of fitting a line across the kink. rt-safe
+    void restart_timing() noexcept { restart_estimator_ = true; }
 
 protected:
     chain_base(std::uint32_t endpoint_id, std::uint32_t endpoint_rate, const frame_format& device_format,
@@ -69,6 +72,7 @@ protected:
     meter meter_;
     std::uint64_t anchor_ = 0;
     bool anchored_ = false;
+    bool restart_estimator_ = false;
     std::uint64_t lost_frames_ = 0; // device_lost frames not reported yet
 };
 

@@ -67,6 +67,10 @@ public:
     // Device thread, capture: fills `frames` frames in format(); silence where it has none.
     // rt-safe: wait-free
     [[nodiscard]] virtual device_status record(std::byte* data, std::uint32_t frames) noexcept;
+    // Device thread, capture: how many of the frames the last record() filled are real (fewer
+    // only with end_of_stream: the rest is padding the stream does not contain).
+    // rt-safe: wait-free
+    [[nodiscard]] virtual std::uint32_t recorded_frames() const noexcept { return last_record_frames_; }
     // Device thread: the timing of the period just waited for.
     // rt-safe: wait-free
     [[nodiscard]] virtual device_timing timing() const noexcept = 0;
@@ -89,6 +93,7 @@ protected:
     frame_format format_;
     std::uint32_t period_frames_;
     bool realtime_;
+    std::uint32_t last_record_frames_ = 0; // set by record()
 };
 
 } // namespace ae::pipeline

@@ -1,0 +1,23 @@
+# Runs ae-host as a subprocess and checks what it did.
+#   -DAE_HOST=path -DARGS="a|b|c" -DEXPECT_EXIT=0 -DEXPECT_OUTPUT=regex [-DEXPECT_FILE=path -DEXPECT_BYTES=n]
+# (ARGS separated by '|': a ';' list would be split on its way through add_test.)
+string(REPLACE "|" ";" arg_list "${ARGS}")
+if(EXPECT_FILE)
+    file(REMOVE "${EXPECT_FILE}")
+endif()
+execute_process(COMMAND "${AE_HOST}" ${arg_list}
+                RESULT_VARIABLE exit_code OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 60)
+message("exit ${exit_code}\nstdout:\n${out}\nstderr:\n${err}")
+if(NOT "${exit_code}" STREQUAL "${EXPECT_EXIT}")
+    message(FATAL_ERROR "ae-host exited ${exit_code}, expected ${EXPECT_EXIT}")
+endif()
+if(EXPECT_OUTPUT AND NOT "${out}${err}" MATCHES "${EXPECT_OUTPUT}")
+    message(FATAL_ERROR "ae-host output does not match '${EXPECT_OUTPUT}'")
+endif()
+if(EXPECT_FILE)
+    file(SIZE "${EXPECT_FILE}" bytes)
+    file(REMOVE "${EXPECT_FILE}")
+    if(NOT bytes EQUAL EXPECT_BYTES)
+        message(FATAL_ERROR "${EXPECT_FILE} has ${bytes} bytes, expected ${EXPECT_BYTES}")
+    endif()
+endif()
