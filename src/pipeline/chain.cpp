@@ -197,7 +197,6 @@ void render_chain::observe(const device_timing& timing) noexcept { // rt-safe
         port_->restart_clock({.nominal_rate = static_cast<double>(endpoint_rate_)});
     }
     port_->observe(endpoint_position(timing.position), timing.time);
-    port_->signal_engine();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -335,7 +334,6 @@ void capture_chain::observe(const device_timing& timing) noexcept { // rt-safe
         port_->restart_clock({.nominal_rate = static_cast<double>(endpoint_rate_)});
     }
     port_->observe(endpoint_position(timing.position), timing.time);
-    port_->signal_engine();
 }
 
 } // namespace ae::pipeline

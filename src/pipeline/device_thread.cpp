@@ -2,6 +2,7 @@
 
 #include <openae/pipeline/convert.h>
 #include <openae/rt/errc.h>
+#include <openae/rt/event_signal.h>
 #include <openae/rt/monotonic_clock.h>
 #include <openae/rt/thread_name.h>
 
@@ -326,6 +327,19 @@ void device_thread::capture_period(std::uint32_t frames) noexcept { // rt-safe
     }
 }
 
+void device_thread::signal_engines() noexcept { // rt-safe
+    // Event-driven engines wake once per period. Endpoints of one engine usually share its fd:
+    // signal each run of equal fds once (a write is a syscall; a thousand of them a period is not).
+    int last = -1;
+    auto signal = [&](int fd) {
+        if (fd < 0 || fd == last) return;
+        signal_eventfd(fd);
+        last = fd;
+    };
+    for (auto& chain : render_chains_) signal(chain->port().engine_event_fd());
+    for (auto& chain : capture_chains_) signal(chain->port().engine_event_fd());
+}
+
 void device_thread::run() noexcept {
     const std::string name = "ae-rt-dev-" + device_->spec().substr(0, device_->spec().find_first_of(":?"));
     set_current_thread_name(name.c_str());
@@ -365,6 +379,7 @@ void device_thread::run() noexcept {
         }
         for (auto& chain : render_chains_) chain->observe(last_timing_);
         for (auto& chain : capture_chains_) chain->observe(last_timing_);
+        signal_engines();
         done += frames;
         frames_.store(done, std::memory_order_release);
         periods_.fetch_add(1, std::memory_order_relaxed);

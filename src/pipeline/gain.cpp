@@ -28,7 +28,7 @@ void gain_stage::process(float* samples, std::uint32_t frames) noexcept { // rt-
     for (std::size_t i = std::size_t{f} * channels_, end = std::size_t{frames} * channels_; i < end; ++i) samples[i] *= gain;
 }
 
-void mix_add(const float* in, float* out, std::size_t samples) noexcept { // rt-safe
+void mix_add(const float* __restrict in, float* __restrict out, std::size_t samples) noexcept { // rt-safe
     for (std::size_t i = 0; i < samples; ++i) out[i] += in[i];
 }
 

@@ -90,8 +90,7 @@ public:
     // The device is gone: consumes `frames` device frames' worth of the endpoint's frames so the
     // engine keeps going, and counts them as device_lost. rt-safe
     void drain_lost(std::uint32_t frames) noexcept;
-    // Publishes the endpoint's position for the device's `timing`, and signals an event-driven
-    // engine. rt-safe
+    // Publishes the endpoint's position for the device's `timing`. rt-safe
     void observe(const device_timing& timing) noexcept;
     // Reports what is still pending (device_lost frames). rt-safe
     void flush_reports() noexcept;

@@ -128,6 +128,7 @@ private:
     void render_period(std::uint32_t frames) noexcept;
     void capture_period(std::uint32_t frames) noexcept;
     void enter_lost(device_event_kind why) noexcept;
+    void signal_engines() noexcept;
     void emit(device_event_kind kind, std::uint64_t frames = 0) noexcept;
 
     std::unique_ptr<device> device_;

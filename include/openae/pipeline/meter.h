@@ -39,6 +39,9 @@ public:
     [[nodiscard]] meter_reading read() const noexcept;
 
 private:
+    void measure_packed(const float* block, std::uint32_t frames) noexcept;
+    void measure_strided(const float* block, std::uint32_t frames) noexcept;
+
     std::uint32_t channels_;
     std::uint32_t measured_channels_;
     std::uint32_t window_frames_;

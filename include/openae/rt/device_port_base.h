@@ -33,7 +33,9 @@ public:
     }
     // Signals the engine's event (event-driven engines wake once per device period).
     // rt-safe: wait-free (a non-blocking eventfd write)
-    void signal_engine() noexcept { signal_eventfd(link_->event_fd.load(std::memory_order_acquire)); }
+    void signal_engine() noexcept { signal_eventfd(engine_event_fd()); }
+    // The engine's eventfd (-1: none), for a device thread that signals each fd once per period.
+    [[nodiscard]] int engine_event_fd() const noexcept { return link_->event_fd.load(std::memory_order_acquire); }
     // Registers the eventfd (non-blocking) an offline device waits on; -1 removes it. The
     // engine's processing_complete() signals it.
     void set_wake_fd(int fd) noexcept { link_->device_wake_fd.store(fd, std::memory_order_release); }
