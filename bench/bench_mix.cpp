@@ -3,8 +3,8 @@
 // A null device at 48 kHz with 128-frame periods (2.67 ms); N render endpoints (48 kHz stereo
 // f32, 128-frame packets, 512-frame buffers) attached to its one device thread; one engine thread
 // tops every endpoint up on each period event. For each N: run `--seconds`, count underruns and
-// late passes, and measure the device thread's CPU time. The knee is the last N with zero
-// glitches. SCHED_FIFO for both threads (root).
+// late passes and device periods missed (the device thread fell behind real time: an xrun on a
+// sound card), and measure the device thread's CPU time. The knee is the last N with none. SCHED_FIFO for both threads (root).
 //
 //   bench_mix [--seconds S] [N...]       (default sweep 250 500 1000 1500 2000 3000 4000)
 #include <openae/openae.hpp>
@@ -44,6 +44,7 @@ struct result {
     std::uint64_t underruns = 0;
     std::uint64_t late = 0;
     std::uint64_t periods = 0;
+    std::uint64_t behind = 0; // device periods missed
     double device_cpu = 0; // seconds of device-thread CPU per second of audio
     double engine_cpu = 0;
 };
@@ -111,11 +112,17 @@ result run(std::size_t endpoints, double seconds) {
     while (!device_clock.known.load()) std::this_thread::yield();
     const double cpu_before = cpu_seconds(device_clock.id.load());
     const std::uint64_t frames_before = (*thread)->frames_processed();
+    const double wall_before = cpu_seconds(CLOCK_MONOTONIC);
     const timespec pause{static_cast<time_t>(seconds), static_cast<long>((seconds - static_cast<time_t>(seconds)) * 1e9)};
     nanosleep(&pause, nullptr); // the benchmark's duration (this is not a test)
     const double cpu_after = cpu_seconds(device_clock.id.load());
     const std::uint64_t frames_after = (*thread)->frames_processed();
+    const double wall = cpu_seconds(CLOCK_MONOTONIC) - wall_before;
     result r;
+    // Periods the device should have played in the window but had not: it fell behind real time
+    // (on a sound card, an xrun).
+    const double behind = wall * 48000.0 / 128.0 - static_cast<double>(frames_after - frames_before) / 128.0;
+    r.behind = behind > 1.5 ? static_cast<std::uint64_t>(behind) : 0;
     r.endpoints = endpoints;
     r.periods = (*thread)->periods();
     (*thread)->stop();
@@ -147,12 +154,13 @@ int main(int argc, char** argv) {
         }
     }
     if (sweep.empty()) sweep = {250, 500, 1000, 1500, 2000, 3000, 4000};
-    std::printf("endpoints  periods  underruns  late_passes  device_cpu  device_us_per_endpoint_period  engine_cpu\n");
+    std::printf("endpoints  periods  periods_behind  underruns  late_passes  device_cpu  device_us_per_endpoint_period  engine_cpu\n");
     for (std::size_t n : sweep) {
         const result r = run(n, seconds);
         const double periods_per_second = 48000.0 / 128.0;
-        std::printf("%9zu  %7llu  %9llu  %11llu  %9.1f%%  %29.3f  %9.1f%%\n", r.endpoints,
-                    static_cast<unsigned long long>(r.periods), static_cast<unsigned long long>(r.underruns),
+        std::printf("%9zu  %7llu  %14llu  %9llu  %11llu  %9.1f%%  %29.3f  %9.1f%%\n", r.endpoints,
+                    static_cast<unsigned long long>(r.periods), static_cast<unsigned long long>(r.behind),
+                    static_cast<unsigned long long>(r.underruns),
                     static_cast<unsigned long long>(r.late), 100 * r.device_cpu,
                     1e6 * r.device_cpu / periods_per_second / static_cast<double>(n), 100 * r.engine_cpu);
         std::fflush(stdout);
