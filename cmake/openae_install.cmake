@@ -2,11 +2,13 @@
 # find_package(openae) or pkg-config --cflags --libs openae.
 include(CMakePackageConfigHelpers)
 install(DIRECTORY include/openae DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(TARGETS ae_rt EXPORT openaeTargets
+install(TARGETS ae_rt ae_pipeline EXPORT openaeTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(EXPORT openaeTargets NAMESPACE openae:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/openae)
 file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/openaeConfig.cmake.in
-     "@PACKAGE_INIT@\ninclude(\"\${CMAKE_CURRENT_LIST_DIR}/openaeTargets.cmake\")\n")
+     "@PACKAGE_INIT@\ninclude(CMakeFindDependencyMacro)\nfind_dependency(Threads)\nfind_dependency(PkgConfig)\n"
+     "pkg_check_modules(SOXR REQUIRED IMPORTED_TARGET soxr)\npkg_check_modules(SNDFILE REQUIRED IMPORTED_TARGET sndfile)\n"
+     "include(\"\${CMAKE_CURRENT_LIST_DIR}/openaeTargets.cmake\")\n")
 configure_package_config_file(${CMAKE_CURRENT_BINARY_DIR}/openaeConfig.cmake.in
                               ${CMAKE_CURRENT_BINARY_DIR}/openaeConfig.cmake
                               INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/openae)
@@ -17,5 +19,6 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/openaeConfig.cmake ${CMAKE_CURRENT_BIN
 file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/openae.pc
      "prefix=${CMAKE_INSTALL_PREFIX}\nlibdir=\${prefix}/${CMAKE_INSTALL_LIBDIR}\nincludedir=\${prefix}/${CMAKE_INSTALL_INCLUDEDIR}\n\n"
      "Name: openae\nDescription: ${PROJECT_DESCRIPTION}\nVersion: ${PROJECT_VERSION}\n"
-     "Cflags: -I\${includedir} -std=c++23\nLibs: -L\${libdir} -lae_rt\n")
+     "Requires.private: soxr sndfile\n"
+     "Cflags: -I\${includedir} -std=c++23\nLibs: -L\${libdir} -lae_pipeline -lae_rt -lpthread\n")
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/openae.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -1,14 +1,28 @@
 // openae — the whole C++ API. See shared/API.md for the contract these names implement.
 #pragma once
 
+#include <openae/pipeline/block_resampler.h>
+#include <openae/pipeline/chain.h>
+#include <openae/pipeline/convert.h>
+#include <openae/pipeline/device.h>
+#include <openae/pipeline/device_spec.h>
+#include <openae/pipeline/device_thread.h>
+#include <openae/pipeline/devices.h>
+#include <openae/pipeline/gain.h>
+#include <openae/pipeline/meter.h>
+#include <openae/pipeline/remix.h>
+#include <openae/pipeline/resampler.h>
+#include <openae/pipeline/virtual_clock.h>
 #include <openae/rt/capture_device_port.h>
 #include <openae/rt/capture_endpoint_rt.h>
 #include <openae/rt/endpoint_core.h>
 #include <openae/rt/errc.h>
+#include <openae/rt/event_signal.h>
 #include <openae/rt/frame_ring.h>
 #include <openae/rt/glitch.h>
 #include <openae/rt/monotonic_clock.h>
 #include <openae/rt/position_clock.h>
+#include <openae/rt/seqlock.h>
 #include <openae/rt/rate_estimator.h>
 #include <openae/rt/render_device_port.h>
 #include <openae/rt/render_endpoint_rt.h>
