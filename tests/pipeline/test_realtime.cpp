@@ -295,3 +295,91 @@ TEST_CASE("faulty unplug: the endpoint keeps answering, positions advance, lost 
         CHECK(discontinuity_seen); // the engine was told the stream has a gap
     }
 }
+
+namespace {
+struct faulty_run {
+    bool discontinuity_seen = false;
+    bool ok = true;
+    bool lost = false;
+    glitch_totals glitches;
+    std::vector<device_event> events;
+    ae::clock_snapshot last{};
+};
+// Runs a 48 kHz stereo render endpoint on `spec` for `seconds` of device time, the test thread
+// as its event-driven engine.
+faulty_run run_render(const std::string& spec, double seconds) {
+    faulty_run result;
+    ae::render_endpoint_core endpoint{1};
+    REQUIRE_FALSE(endpoint.set_buffer({48000, 2, ae::sample_type::f32}, 240, 960));
+    event_fd wake;
+    REQUIRE_FALSE(endpoint.set_event_handle(wake.get()));
+    auto thread = open_thread(spec, device_direction::render);
+    REQUIRE(thread->attach(endpoint));
+    REQUIRE_FALSE(endpoint.start());
+    REQUIRE(thread->start());
+    std::uint64_t written = 0;
+    int timeouts = 0;
+    const auto frames = static_cast<std::uint64_t>(seconds * 48000);
+    while (timeouts < 20 && thread->frames_processed() < frames) {
+        result.ok = ae::test::render_pass(endpoint.rt(), written, ~std::uint64_t{0}, [](std::uint64_t, float* f) { f[0] = f[1] = 0.1f; }) &&
+                    result.ok;
+        ae::position pos;
+        (void)endpoint.rt().current_padding(&pos);
+        result.discontinuity_seen =
+            result.discontinuity_seen || (pos.flags & ae::position_flags::discontinuous) != ae::position_flags{};
+        if (!wake.wait(200)) ++timeouts;
+    }
+    thread->stop();
+    CHECK(timeouts < 20);
+    result.lost = thread->lost();
+    device_event event;
+    while (thread->try_pop_event(event)) result.events.push_back(event);
+    endpoint.drain_glitches([&](const ae::glitch_record& r) { result.glitches.add(r); });
+    REQUIRE(endpoint.link().clock.try_read(result.last));
+    return result;
+}
+double ppm_off(double rate) { return (rate - 48000.0) / 48000.0 * 1e6; }
+} // namespace
+
+TEST_CASE("faulty: clock jump, stall, late wake-ups, format change") {
+    SUBCASE("a clock jump is a discontinuity, and the rate estimate starts over cleanly") {
+        const auto run = run_render("faulty:null?period=5&jump_at_ms=200&jump_ms=30", 0.8);
+        CHECK(run.ok);
+        CHECK(run.discontinuity_seen);
+        MESSAGE("after a 30 ms jump: rate ", run.last.frames_per_second, " Hz (", ppm_off(run.last.frames_per_second), " ppm)");
+        CHECK(std::abs(ppm_off(run.last.frames_per_second)) < 50);
+    }
+    SUBCASE("a stalled device thread is not a clock jump: no discontinuity, the rate holds") {
+        const auto run = run_render("faulty:null?period=5&stall_at_ms=200&stall_ms=40", 0.8);
+        CHECK(run.ok);
+        CHECK_FALSE(run.lost);
+        MESSAGE("after a 40 ms stall: rate ", run.last.frames_per_second, " Hz (", ppm_off(run.last.frames_per_second),
+                " ppm), underruns ", run.glitches.count(ae::glitch_kind::underrun));
+        CHECK(std::abs(ppm_off(run.last.frames_per_second)) < 20);
+        CHECK(run.glitches.count(ae::glitch_kind::device_lost) == 0);
+    }
+    SUBCASE("a burst of late wake-ups: the rate holds") {
+        const auto run = run_render("faulty:null?period=5&late_at_ms=100&late_count=20&late_ms=3", 0.8);
+        CHECK(run.ok);
+        CHECK(std::abs(ppm_off(run.last.frames_per_second)) < 20);
+    }
+    SUBCASE("the device changes its rate: an event, and the endpoint carries on, its frames counted lost") {
+        const auto run = run_render("faulty:null?period=5&format_at_ms=200&format_rate=44100", 0.6);
+        CHECK(run.ok);
+        bool changed = false;
+        for (const auto& e : run.events) changed |= e.kind == device_event_kind::format_changed && e.format.sample_rate == 44100;
+        CHECK(changed);
+        CHECK(run.lost); // until the control plane rebuilds the chain (issue 5)
+        CHECK(run.glitches.frames_of(ae::glitch_kind::device_lost) > 9000);
+    }
+    SUBCASE("the device changes its channel count at the same rate: the chain follows, nothing lost") {
+        const auto run = run_render("faulty:null?period=5&format_at_ms=200&format_rate=48000&format_channels=1", 0.6);
+        CHECK(run.ok);
+        bool changed = false;
+        for (const auto& e : run.events) changed |= e.kind == device_event_kind::format_changed && e.format.channels == 1;
+        CHECK(changed);
+        CHECK_FALSE(run.lost);
+        CHECK(run.glitches.count(ae::glitch_kind::device_lost) == 0);
+        CHECK(run.glitches.count(ae::glitch_kind::underrun) == 0);
+    }
+}
