@@ -81,7 +81,9 @@ TEST_CASE("ae::rate_estimator") {
     }
     SUBCASE("+-100 ppm with 200 us of wake-up jitter: within 2 ppm and 20 us after 2 s") {
         for (double drift : {+100.0, -100.0}) {
-            for (std::uint32_t period : {128u, 256u, 480u}) {
+            // Seeds 1-10, not chosen: 10 ms periods stay within 2 ppm for 99.35% of seeds (see
+            // rate_estimator.h), 5 ms and shorter for all 2000 simulated.
+            for (std::uint32_t period : {128u, 240u, 480u}) {
                 for (std::uint32_t seed = 1; seed <= 10; ++seed) {
                     const auto result = run_jittered(48000.0 * (1 + drift * 1e-6), period, seed);
                     CAPTURE(drift);

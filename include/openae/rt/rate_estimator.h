@@ -4,8 +4,10 @@
 //
 // Why not the plain second-order DLL: its rate integrator is driven by every observation's error,
 // so a device that reports positions quantised to one frame at jittered wake-ups leaves it 2–6 ppm
-// off after 2 s. A weighted least-squares fit of time against position is the optimal line for
-// that noise: within 1.6 ppm after 2 s at 10 ms periods (see tests/rt/test_rate_estimator.cpp).
+// off after 2 s. A weighted least-squares fit of time against position does better with that
+// noise: after 2 s of a ±100 ppm clock with 200 µs of wake-up jitter (2000 seeded runs each), the
+// rate is off 0.52 ppm RMS (worst 1.72) at 5 ms periods and 0.75 ppm RMS (worst 2.73; 99.35%
+// within 2 ppm) at 10 ms periods (see tests/rt/test_rate_estimator.cpp).
 // Forgetting (`memory_seconds` of stream time) lets it follow a clock that drifts slowly; a jump
 // of more than 250 ms (suspend, a device that skipped) re-anchors it. Observations may come at
 // irregular intervals. One thread owns an estimator; nothing allocates.
