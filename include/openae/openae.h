@@ -64,7 +64,8 @@ typedef enum ae_error {
     AE_ERR_BUSY,
     AE_ERR_UNKNOWN_ENDPOINT,
     AE_ERR_BAD_REQUEST,
-    AE_ERR_IO_ERROR
+    AE_ERR_IO_ERROR,
+    AE_ERR_WRONG_THREAD
 } ae_error;
 
 /* A short stable name for `error` ("busy", "not_running", ...). */

@@ -14,6 +14,7 @@ static_assert(sizeof(ae_frame_format) == sizeof(ae::frame_format));
 static_assert(offsetof(ae_frame_format, sample) == offsetof(ae::frame_format, sample));
 static_assert(sizeof(ae_connection_property) == sizeof(ae::connection_property));
 static_assert(AE_ERR_IO_ERROR == static_cast<int>(ae::errc::io_error));
+static_assert(AE_ERR_WRONG_THREAD == static_cast<int>(ae::errc::wrong_thread));
 static_assert(AE_ERR_BUSY == static_cast<int>(ae::errc::busy));
 
 extern "C" const char* ae_error_name(int error) {

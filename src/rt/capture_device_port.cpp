@@ -6,17 +6,14 @@ namespace ae {
 
 bool capture_device_port::begin_period() noexcept { // rt-safe
     if (!attach()) return false;
-    bool changed = false;
-    const std::size_t bound = link_->reconfigures.capacity();
+    // One reconfiguration per period: every epoch gets its own segment, one more than the last.
     reconfigure_command command;
-    for (std::size_t i = 0; i < bound && link_->reconfigures.try_pop(command); ++i) {
-        if (ring_segment* next = lead_to(*segment_, command, link_->handoffs)) {
-            segment_ = next;
-            changed = true;
-            if (command.rebase_device_position) mark_gap();
-        }
-    }
-    return changed;
+    if (!link_->reconfigures.try_pop(command)) return false;
+    ring_segment* next = lead_to(*segment_, command, link_->handoffs);
+    if (!next) return false;
+    segment_ = next;
+    if (command.rebase_device_position) mark_gap();
+    return true;
 }
 
 std::uint32_t capture_device_port::write(const std::byte* data, std::uint32_t frames) noexcept { // rt-safe

@@ -25,6 +25,7 @@ public:
         case errc::unknown_endpoint: return "unknown endpoint: list endpoints to see their names";
         case errc::bad_request: return "bad request: the control message is malformed";
         case errc::io_error: return "input/output error";
+        case errc::wrong_thread: return "blocking call on the control thread (use the async_ form there)";
         }
         return "unknown openae error " + std::to_string(value);
     }
@@ -53,6 +54,7 @@ const char* to_string(errc code) noexcept {
     case errc::unknown_endpoint: return "unknown_endpoint";
     case errc::bad_request: return "bad_request";
     case errc::io_error: return "io_error";
+    case errc::wrong_thread: return "wrong_thread";
     }
     return "unknown";
 }

@@ -70,9 +70,9 @@ void render_endpoint_rt::processing_complete() noexcept { // rt-safe
         pass_gap_count_ = snapshot_.gap_count;
         report(glitch_kind::late_pass, segment_->writer.write_position(), 0);
     }
-    const std::size_t bound = link_->reconfigures.capacity();
+    // One reconfiguration per pass: the engine sees every epoch, each one more than the last.
     reconfigure_command command;
-    for (std::size_t i = 0; i < bound && link_->reconfigures.try_pop(command); ++i) apply(command);
+    if (link_->reconfigures.try_pop(command)) apply(command);
     // An offline device waits for the engine's frames.
     signal_eventfd(link_->device_wake_fd.load(std::memory_order_acquire));
 }

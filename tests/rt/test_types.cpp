@@ -14,7 +14,7 @@ TEST_CASE("ae::errc") {
         CHECK(ec.message().find("busy") != std::string::npos);
     }
     SUBCASE("no enumerator is zero and each has a message and a name") {
-        for (int value = 1; value <= static_cast<int>(ae::errc::io_error); ++value) {
+        for (int value = 1; value <= static_cast<int>(ae::errc::wrong_thread); ++value) {
             const auto code = static_cast<ae::errc>(value);
             CHECK(code != ae::errc{});
             CHECK(make_error_code(code).message().find("unknown openae error") == std::string::npos);

@@ -23,6 +23,7 @@ enum class errc : int {
     unknown_endpoint,      // no endpoint of that name
     bad_request,           // a malformed control request
     io_error,              // a file or socket operation failed
+    wrong_thread,          // a blocking control call made on the control thread itself (it would deadlock)
 };
 
 // The category of `ae::errc`; its name is "openae".
