@@ -76,6 +76,7 @@ std::expected<void, device_error> device_thread::send(command&& c) {
     if (!commands_.try_push(std::move(c))) {
         return std::unexpected(device_error{make_error_code(errc::busy), "device '" + device_->spec() + "': command queue full"});
     }
+    sent_.fetch_add(1, std::memory_order_acq_rel);
     return {};
 }
 
@@ -223,6 +224,8 @@ void device_thread::apply_commands() noexcept { // rt-safe
         }
         }
         c = command{};
+        // release: whatever the command changed is done before the control side sees it applied.
+        applied_.fetch_add(1, std::memory_order_release);
     }
 }
 

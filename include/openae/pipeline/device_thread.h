@@ -91,6 +91,10 @@ public:
     void stop();
 
     [[nodiscard]] bool try_pop_event(device_event& out) noexcept { return events_.try_pop(out); }
+    // Commands sent (attach, detach) and commands the thread has applied: once applied() reaches
+    // the value sent() had after a detach, the thread no longer touches that endpoint.
+    [[nodiscard]] std::uint64_t commands_sent() const noexcept { return sent_.load(std::memory_order_acquire); }
+    [[nodiscard]] std::uint64_t commands_applied() const noexcept { return applied_.load(std::memory_order_acquire); }
     // Frees the chains the thread let go of. Returns how many.
     std::size_t collect_retired();
 
@@ -165,6 +169,8 @@ private:
     std::atomic<bool> lost_flag_{false};
     std::atomic<std::uint64_t> frames_{0};
     std::atomic<std::uint64_t> periods_{0};
+    std::atomic<std::uint64_t> sent_{0};
+    std::atomic<std::uint64_t> applied_{0};
     bool started_ = false;
 };
 

@@ -1,0 +1,47 @@
+// openae — what the control side is configured with: endpoints, routing, the context.
+#pragma once
+
+#include <openae/rt/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace ae {
+
+// What an endpoint does when its device goes away.
+enum class routing_policy : std::uint8_t {
+    follow_default, // move to the context's default device
+    pinned,         // keep retrying the same device, with exponential backoff
+    fail,           // stay on the virtual clock and report the endpoint in error
+};
+[[nodiscard]] const char* to_string(routing_policy policy) noexcept;
+[[nodiscard]] std::optional<routing_policy> parse_routing_policy(std::string_view text) noexcept;
+
+enum class endpoint_direction : std::uint8_t { render, capture };
+[[nodiscard]] const char* to_string(endpoint_direction direction) noexcept;
+
+// created: no buffer yet (set_buffer, or a period in the config, makes it `stopped`).
+enum class endpoint_state : std::uint8_t { created, stopped, running };
+[[nodiscard]] const char* to_string(endpoint_state state) noexcept;
+
+struct endpoint_config {
+    std::string name;                // unique within a context
+    std::string device;              // a device spec; empty: the context's default device
+    frame_format format{48'000, 2, sample_type::f32};
+    hns period{0};                   // non-zero: set_buffer(period, 2) at creation
+    routing_policy routing = routing_policy::follow_default;
+};
+
+struct context_options {
+    std::string log_level = "info";    // trace, debug, info, warn, error, critical, off
+    std::string log_file;              // empty: stderr; otherwise a rotating file
+    std::size_t log_file_max_bytes = 10u << 20;
+    std::size_t log_file_count = 3;
+    std::string default_device = "null";
+    hns drain_interval{200'000};       // how often RT event queues are drained (20 ms)
+    hns repeat_window{10'000'000};     // identical events within it are logged once, with a count
+};
+
+} // namespace ae

@@ -1,0 +1,102 @@
+// openae — ae::context: the control actor. It owns an asio::io_context run on one thread named
+// "ae-ctl", the device registry (one device thread per device spec in use), the endpoints' control
+// state and the logs (spdlog, one JSON object per line). All state changes happen on that thread;
+// public calls post to it. It drains the RT side's glitch and retire queues on a timer, turns them
+// into events for subscribers and into log lines (repeats within a window folded into one line
+// with a count).
+#pragma once
+
+#include <openae/control/config.h>
+#include <openae/control/detail/context_core.h>
+#include <openae/control/endpoint.h>
+#include <openae/control/event.h>
+
+#include <asio/async_result.hpp>
+
+#include <expected>
+#include <functional>
+#include <memory>
+#include <system_error>
+
+namespace ae {
+
+class context {
+public:
+    // Logs to stderr at `info`, default device `null`, no socket.
+    context();
+    explicit context(context_options options);
+    // Stops every endpoint and device thread, then the control thread.
+    ~context();
+    context(const context&) = delete;
+    context& operator=(const context&) = delete;
+
+    [[nodiscard]] std::expected<render_endpoint, std::error_code> create_render_endpoint(const endpoint_config& config);
+    [[nodiscard]] std::expected<capture_endpoint, std::error_code> create_capture_endpoint(const endpoint_config& config);
+    // Stops and removes an endpoint (its handles then answer `unknown_endpoint`).
+    std::error_code destroy(const std::string& name);
+
+    template <typename Token>
+    auto async_create_render_endpoint(endpoint_config config, Token&& token) {
+        return async_create<render_endpoint>(endpoint_direction::render, std::move(config), std::forward<Token>(token));
+    }
+    template <typename Token>
+    auto async_create_capture_endpoint(endpoint_config config, Token&& token) {
+        return async_create<capture_endpoint>(endpoint_direction::capture, std::move(config), std::forward<Token>(token));
+    }
+
+    // `fn` runs on the control thread for every event from now on. Returns an id for unsubscribe.
+    std::uint64_t subscribe(std::function<void(const event&)> fn);
+    void unsubscribe(std::uint64_t id);
+
+    // Completes with the next event.
+    template <typename Token>
+    auto async_wait_event(Token&& token) {
+        return asio::async_initiate<Token, void(std::error_code, event)>(
+            [core = core_](auto handler) {
+                auto executor = asio::get_associated_executor(handler, core->executor());
+                auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+                asio::post(core->executor(), [core, shared, executor] {
+                    auto id = std::make_shared<std::uint64_t>(0);
+                    *id = core->subscribe([core, shared, executor, id](const event& e) {
+                        if (*id == 0) return;
+                        core->unsubscribe(*id);
+                        *id = 0;
+                        asio::post(executor, [shared, e] { std::move (*shared)(std::error_code{}, e); });
+                    });
+                });
+            },
+            token);
+    }
+
+    [[nodiscard]] asio::any_io_executor executor() const { return core_->executor(); }
+    [[nodiscard]] bool on_control_thread() const noexcept { return core_->on_control_thread(); }
+    [[nodiscard]] const std::shared_ptr<detail::context_core>& core() const noexcept { return core_; }
+
+private:
+    template <typename Endpoint, typename Token>
+    auto async_create(endpoint_direction direction, endpoint_config config, Token&& token) {
+        return asio::async_initiate<Token, void(std::error_code, std::optional<Endpoint>)>(
+            [core = core_, direction, config = std::move(config)](auto handler) mutable {
+                auto executor = asio::get_associated_executor(handler, core->executor());
+                asio::post(core->executor(), [core, direction, config = std::move(config), executor,
+                                              handler = std::move(handler)]() mutable {
+                    auto made = core->create(direction, config);
+                    std::error_code ec;
+                    std::optional<Endpoint> endpoint;
+                    if (made) {
+                        endpoint.emplace(core, *made);
+                    } else {
+                        ec = made.error();
+                    }
+                    asio::post(executor, [handler = std::move(handler), ec, endpoint = std::move(endpoint)]() mutable {
+                        std::move(handler)(ec, std::move(endpoint));
+                    });
+                });
+            },
+            token);
+    }
+
+    std::shared_ptr<detail::context_core> core_;
+};
+
+} // namespace ae

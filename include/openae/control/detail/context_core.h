@@ -1,0 +1,128 @@
+// openae — the control actor behind ae::context (not for direct use).
+//
+// Every member but executor(), on_control_thread() and call() runs on the control thread
+// ("ae-ctl") only: they are what the public async_* operations post there.
+#pragma once
+
+#include <openae/control/config.h>
+#include <openae/control/event.h>
+#include <openae/rt/capture_endpoint_rt.h>
+#include <openae/rt/errc.h>
+#include <openae/rt/render_endpoint_rt.h>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/post.hpp>
+
+#include <expected>
+#include <functional>
+#include <future>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <type_traits>
+
+namespace ae::detail {
+
+struct endpoint_block; // one endpoint's control state (src/control)
+
+// What the endpoint getters read: a copy kept up to date by the control thread.
+struct endpoint_summary {
+    endpoint_state state = endpoint_state::created;
+    frame_format format{};
+    std::uint32_t frames_per_packet = 0;
+    std::uint64_t buffer_frames = 0;
+    hns period{0};
+    hns latency{0};
+    std::uint32_t epoch = 0;
+    std::string device; // the actual route
+};
+
+class context_core : public std::enable_shared_from_this<context_core> {
+public:
+    explicit context_core(context_options options);
+    ~context_core();
+    context_core(const context_core&) = delete;
+    context_core& operator=(const context_core&) = delete;
+
+    void start_thread();
+    void stop_thread();
+
+    [[nodiscard]] asio::any_io_executor executor() const;
+    [[nodiscard]] bool on_control_thread() const noexcept;
+
+    // Runs `fn` on the control thread and waits for its result. `wrong_thread` when called there.
+    template <typename Fn>
+    auto call(Fn fn) -> decltype(fn()) {
+        using result = decltype(fn());
+        if (on_control_thread()) return result(std::unexpected(make_error_code(errc::wrong_thread)));
+        std::promise<result> done;
+        auto future = done.get_future();
+        asio::post(executor(), [&done, &fn] { done.set_value(fn()); });
+        return future.get();
+    }
+    template <typename Fn>
+    std::error_code call_ec(Fn fn) {
+        if (on_control_thread()) return make_error_code(errc::wrong_thread);
+        std::promise<std::error_code> done;
+        auto future = done.get_future();
+        asio::post(executor(), [&done, &fn] { done.set_value(fn()); });
+        return future.get();
+    }
+
+    // Control thread only.
+    [[nodiscard]] std::expected<std::shared_ptr<endpoint_block>, std::error_code> create(endpoint_direction direction,
+                                                                                         const endpoint_config& config);
+    std::error_code destroy(const std::string& name);
+    std::error_code set_buffer(endpoint_block& e, hns max_period, std::uint32_t latency_coefficient);
+    std::error_code set_stream_flags(endpoint_block& e, stream_flags flags);
+    std::error_code set_event_handle(endpoint_block& e, int eventfd);
+    std::error_code start(endpoint_block& e);
+    std::error_code stop(endpoint_block& e);
+    std::error_code reset(endpoint_block& e);
+    std::error_code set_format(endpoint_block& e, const frame_format& format);
+    std::error_code set_period(endpoint_block& e, hns period);
+    std::error_code move_to(endpoint_block& e, const std::string& device);
+    [[nodiscard]] std::shared_ptr<endpoint_block> find(const std::string& name) const;
+
+    // Any thread.
+    [[nodiscard]] static endpoint_summary summary(const endpoint_block& e);
+    [[nodiscard]] static const std::string& name(const endpoint_block& e) noexcept;
+    [[nodiscard]] static render_endpoint_rt* render_rt(endpoint_block& e) noexcept;
+    [[nodiscard]] static capture_endpoint_rt* capture_rt(endpoint_block& e) noexcept;
+
+    // Events: `fn` runs on the control thread for every event from now on.
+    std::uint64_t subscribe(std::function<void(const event&)> fn);
+    void unsubscribe(std::uint64_t id);
+
+    struct impl;
+    struct device_entry;
+    struct repeat_state;
+
+private:
+    void emit(event e);
+    void log_event(const event& e, std::uint64_t count, std::uint64_t frames);
+    void log_repeat(repeat_state& state);
+    void flush_repeats(bool all);
+    void schedule_drain();
+    void drain();
+    void publish(endpoint_block& e);
+    void state_changed(endpoint_block& e, endpoint_state state);
+    [[nodiscard]] std::expected<device_entry*, std::error_code> open_device(const std::string& spec, endpoint_direction direction);
+    void release_device(const std::string& spec, endpoint_direction direction);
+    void wait_detached(std::shared_ptr<endpoint_block> e, device_entry* entry, std::function<void()> then);
+
+    std::unique_ptr<impl> impl_;
+};
+
+// Posts `op` (returning std::error_code) to the control thread and completes `handler` with its
+// result on the handler's own executor.
+template <typename Handler, typename Op>
+void post_op(const std::shared_ptr<context_core>& core, Handler&& handler, Op op) {
+    auto executor = asio::get_associated_executor(handler, core->executor());
+    asio::post(core->executor(), [core, op = std::move(op), executor, handler = std::forward<Handler>(handler)]() mutable {
+        const std::error_code ec = op(*core);
+        asio::post(executor, [handler = std::move(handler), ec]() mutable { std::move(handler)(ec); });
+    });
+}
+
+} // namespace ae::detail

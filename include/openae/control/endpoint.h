@@ -1,0 +1,137 @@
+// openae — ae::render_endpoint / ae::capture_endpoint: the control side's view of an endpoint
+// (IAudioEndpoint + IAudioEndpointControl + IAudioDeviceEndpoint, shared/API.md).
+//
+// Cheap handles (copyable) onto an endpoint owned by its ae::context. Every operation exists as
+// `async_*(token)` — an Asio completion token: a callback `void(std::error_code)`,
+// `asio::use_future`, `asio::use_awaitable` — and as a blocking call of the same name without
+// `async_`, which answers `wrong_thread` on the control thread itself (it would wait for itself).
+// Changes are made on the control thread; the engine sees them at a pass boundary (`rt()`).
+#pragma once
+
+#include <openae/control/detail/context_core.h>
+
+#include <asio/async_result.hpp>
+
+#include <memory>
+#include <string>
+#include <system_error>
+
+namespace ae {
+
+template <typename Rt>
+class basic_endpoint {
+public:
+    using rt_type = Rt;
+
+    [[nodiscard]] const std::string& name() const noexcept { return detail::context_core::name(*block_); }
+    [[nodiscard]] ae::frame_format frame_format() const { return detail::context_core::summary(*block_).format; }
+    [[nodiscard]] std::uint32_t frames_per_packet() const { return detail::context_core::summary(*block_).frames_per_packet; }
+    // Endpoint buffer plus the device's own latency.
+    [[nodiscard]] hns latency() const { return detail::context_core::summary(*block_).latency; }
+    [[nodiscard]] endpoint_state state() const { return detail::context_core::summary(*block_).state; }
+    // The device the endpoint actually plays to / records from.
+    [[nodiscard]] std::string device() const { return detail::context_core::summary(*block_).device; }
+    [[nodiscard]] std::uint32_t epoch() const { return detail::context_core::summary(*block_).epoch; }
+    [[nodiscard]] bool event_driven_capable() const noexcept { return true; }
+    [[nodiscard]] bool rt_capable() const noexcept { return true; }
+
+    // The engine's RT view. For the engine's RT thread.
+    [[nodiscard]] Rt& rt() noexcept;
+
+
+    std::error_code set_buffer(hns max_period, std::uint32_t latency_coefficient) {
+        return core_->call_ec([&] { return core_->set_buffer(*block_, max_period, latency_coefficient); });
+    }
+    std::error_code set_stream_flags(stream_flags flags) {
+        return core_->call_ec([&] { return core_->set_stream_flags(*block_, flags); });
+    }
+    std::error_code set_event_handle(int eventfd) {
+        return core_->call_ec([&] { return core_->set_event_handle(*block_, eventfd); });
+    }
+    std::error_code start() { return core_->call_ec([&] { return core_->start(*block_); }); }
+    std::error_code stop() { return core_->call_ec([&] { return core_->stop(*block_); }); }
+    std::error_code reset() { return core_->call_ec([&] { return core_->reset(*block_); }); }
+    std::error_code set_format(const ae::frame_format& format) {
+        return core_->call_ec([&] { return core_->set_format(*block_, format); });
+    }
+    std::error_code set_period(hns period) { return core_->call_ec([&] { return core_->set_period(*block_, period); }); }
+    std::error_code move_to(const std::string& device) {
+        return core_->call_ec([&] { return core_->move_to(*block_, device); });
+    }
+
+    template <typename Token>
+    auto async_set_buffer(hns max_period, std::uint32_t latency_coefficient, Token&& token) {
+        return run(std::forward<Token>(token), [max_period, latency_coefficient](detail::context_core& c, detail::endpoint_block& e) {
+            return c.set_buffer(e, max_period, latency_coefficient);
+        });
+    }
+    template <typename Token>
+    auto async_set_stream_flags(stream_flags flags, Token&& token) {
+        return run(std::forward<Token>(token),
+                   [flags](detail::context_core& c, detail::endpoint_block& e) { return c.set_stream_flags(e, flags); });
+    }
+    template <typename Token>
+    auto async_set_event_handle(int eventfd, Token&& token) {
+        return run(std::forward<Token>(token),
+                   [eventfd](detail::context_core& c, detail::endpoint_block& e) { return c.set_event_handle(e, eventfd); });
+    }
+    template <typename Token>
+    auto async_start(Token&& token) {
+        return run(std::forward<Token>(token), [](detail::context_core& c, detail::endpoint_block& e) { return c.start(e); });
+    }
+    template <typename Token>
+    auto async_stop(Token&& token) {
+        return run(std::forward<Token>(token), [](detail::context_core& c, detail::endpoint_block& e) { return c.stop(e); });
+    }
+    template <typename Token>
+    auto async_reset(Token&& token) {
+        return run(std::forward<Token>(token), [](detail::context_core& c, detail::endpoint_block& e) { return c.reset(e); });
+    }
+    template <typename Token>
+    auto async_set_format(const ae::frame_format& format, Token&& token) {
+        return run(std::forward<Token>(token),
+                   [format](detail::context_core& c, detail::endpoint_block& e) { return c.set_format(e, format); });
+    }
+    template <typename Token>
+    auto async_set_period(hns period, Token&& token) {
+        return run(std::forward<Token>(token),
+                   [period](detail::context_core& c, detail::endpoint_block& e) { return c.set_period(e, period); });
+    }
+    template <typename Token>
+    auto async_move_to(std::string device, Token&& token) {
+        return run(std::forward<Token>(token), [device = std::move(device)](detail::context_core& c, detail::endpoint_block& e) {
+            return c.move_to(e, device);
+        });
+    }
+
+    basic_endpoint(std::shared_ptr<detail::context_core> core, std::shared_ptr<detail::endpoint_block> block) noexcept
+        : core_(std::move(core)), block_(std::move(block)) {}
+
+private:
+    template <typename Token, typename Op>
+    auto run(Token&& token, Op op) {
+        return asio::async_initiate<Token, void(std::error_code)>(
+            [core = core_, block = block_, op = std::move(op)](auto handler) mutable {
+                detail::post_op(core, std::move(handler),
+                                [block, op = std::move(op)](detail::context_core& c) mutable { return op(c, *block); });
+            },
+            token);
+    }
+
+    std::shared_ptr<detail::context_core> core_;
+    std::shared_ptr<detail::endpoint_block> block_;
+};
+
+template <>
+inline render_endpoint_rt& basic_endpoint<render_endpoint_rt>::rt() noexcept {
+    return *detail::context_core::render_rt(*block_);
+}
+template <>
+inline capture_endpoint_rt& basic_endpoint<capture_endpoint_rt>::rt() noexcept {
+    return *detail::context_core::capture_rt(*block_);
+}
+
+using render_endpoint = basic_endpoint<render_endpoint_rt>;
+using capture_endpoint = basic_endpoint<capture_endpoint_rt>;
+
+} // namespace ae

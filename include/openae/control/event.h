@@ -1,0 +1,47 @@
+// openae — events the control side reports (shared/API.md "Events").
+#pragma once
+
+#include <openae/control/config.h>
+#include <openae/rt/glitch.h>
+#include <openae/rt/types.h>
+
+#include <cstdint>
+#include <string>
+
+namespace ae {
+
+enum class event_kind : std::uint8_t {
+    glitch,
+    state_changed,
+    format_changed,
+    latency_changed,
+    device_lost,
+    rerouted,
+    device_unresponsive,
+};
+[[nodiscard]] const char* to_string(event_kind kind) noexcept;
+
+struct event {
+    event_kind kind = event_kind::glitch;
+    std::string endpoint;              // empty for device-wide events
+    std::uint32_t epoch = 0;
+    hns time{0};                       // CLOCK_MONOTONIC
+    // glitch
+    glitch_kind glitch = glitch_kind::underrun;
+    std::uint64_t stream_position = 0;
+    std::uint64_t frames = 0;
+    // state_changed / format_changed / latency_changed
+    endpoint_state state = endpoint_state::created;
+    frame_format format{};
+    hns latency{0};
+    // device_lost / rerouted / device_unresponsive
+    std::string device;                // the device concerned (rerouted: `from`)
+    std::string to;                    // rerouted: the new device
+    std::string message;
+};
+
+// One JSON object (no newline): {"event":"glitch","endpoint":...,...} — the wire protocol's and
+// the logs' shape.
+[[nodiscard]] std::string to_json(const event& e);
+
+} // namespace ae

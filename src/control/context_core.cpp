@@ -1,0 +1,668 @@
+#include <openae/control/context.h>
+
+#include "event_json.h"
+#include "json_log.h"
+
+#include <openae/pipeline/device_thread.h>
+#include <openae/pipeline/devices.h>
+#include <openae/rt/endpoint_core.h>
+#include <openae/rt/monotonic_clock.h>
+#include <openae/rt/thread_name.h>
+
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <mutex>
+#include <thread>
+
+namespace ae::detail {
+
+struct endpoint_block {
+    std::string name;
+    endpoint_direction direction = endpoint_direction::render;
+    endpoint_config config;
+    std::uint32_t id = 0;
+    std::unique_ptr<render_endpoint_core> render;
+    std::unique_ptr<capture_endpoint_core> capture;
+    std::string device; // the actual route (a key of the device registry)
+    endpoint_state state = endpoint_state::created;
+    frame_format format{};
+    std::uint32_t frames_per_packet = 0;
+    std::uint64_t buffer_frames = 0;
+    std::uint32_t latency_coefficient = 2;
+    hns period{0};
+    bool attached = false;
+    bool destroyed = false;
+    bool moving = false;
+    std::array<std::uint64_t, glitch_kind_count + 1> glitch_count{};
+    std::array<std::uint64_t, glitch_kind_count + 1> glitch_frames{};
+
+    mutable std::mutex summary_mutex; // the getters' copy (control side only, never RT)
+    endpoint_summary published;
+
+    [[nodiscard]] endpoint_core& core() noexcept {
+        return render ? static_cast<endpoint_core&>(*render) : static_cast<endpoint_core&>(*capture);
+    }
+};
+
+struct context_core::device_entry {
+    std::string spec;
+    endpoint_direction direction = endpoint_direction::render;
+    std::unique_ptr<pipeline::device_thread> thread;
+    std::size_t users = 0;
+    bool lost = false;
+};
+
+struct context_core::repeat_state {
+    std::uint64_t count = 0; // repeats folded since the line that opened the window
+    std::uint64_t frames = 0;
+    std::chrono::steady_clock::time_point opened;
+    event last;
+};
+
+struct context_core::impl {
+    explicit impl(context_options opts) : options(std::move(opts)), drain_timer(io) {}
+
+    context_options options;
+    asio::io_context io;
+    asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
+    std::thread thread;
+    std::atomic<std::thread::id> control_thread_id{};
+    std::shared_ptr<spdlog::logger> logger;
+    std::map<std::string, std::shared_ptr<endpoint_block>> endpoints;
+    std::map<std::pair<std::string, endpoint_direction>, std::unique_ptr<device_entry>> devices;
+    std::map<std::uint64_t, std::function<void(const event&)>> subscribers;
+    std::map<std::string, repeat_state> repeats;
+    std::uint64_t next_subscriber = 1;
+    std::uint32_t next_endpoint_id = 1;
+    asio::steady_timer drain_timer;
+    bool stopping = false;
+};
+
+namespace {
+
+bool valid_format(const frame_format& f) noexcept {
+    const bool known_type = f.sample == sample_type::s16 || f.sample == sample_type::s24 || f.sample == sample_type::s32 ||
+                            f.sample == sample_type::f32;
+    return known_type && f.channels >= 1 && f.channels <= 8 && f.sample_rate >= min_sample_rate &&
+           f.sample_rate <= max_sample_rate;
+}
+
+std::uint32_t frames_in(hns duration, std::uint32_t rate) noexcept {
+    return static_cast<std::uint32_t>(std::max<long long>(1, std::llround(static_cast<double>(duration.count()) * rate / 1e7)));
+}
+
+hns duration_of(std::uint64_t frames, std::uint32_t rate) noexcept {
+    return hns{static_cast<std::int64_t>(std::llround(static_cast<double>(frames) * 1e7 / rate))};
+}
+
+std::string repeat_key(const event& e) {
+    std::string key = std::string(to_string(e.kind)) + '|' + e.endpoint;
+    if (e.kind == event_kind::glitch) key += std::string("|") + to_string(e.glitch);
+    return key;
+}
+
+} // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+context_core::context_core(context_options options) : impl_(std::make_unique<impl>(std::move(options))) {
+    impl_->logger = control_detail::make_json_logger(impl_->options);
+}
+
+context_core::~context_core() { stop_thread(); }
+
+asio::any_io_executor context_core::executor() const { return impl_->io.get_executor(); }
+
+bool context_core::on_control_thread() const noexcept {
+    return impl_->control_thread_id.load(std::memory_order_acquire) == std::this_thread::get_id();
+}
+
+void context_core::start_thread() {
+    std::promise<void> running;
+    auto started = running.get_future();
+    impl_->thread = std::thread([this, &running] {
+        set_current_thread_name("ae-ctl");
+        impl_->control_thread_id.store(std::this_thread::get_id(), std::memory_order_release);
+        running.set_value();
+        impl_->io.run();
+    });
+    started.wait();
+    asio::post(impl_->io, [self = shared_from_this()] {
+        control_detail::log_json(*self->impl_->logger, spdlog::level::info,
+                                 {{"component", "context"}, {"event", "started"}, {"default_device", self->impl_->options.default_device}});
+        self->schedule_drain();
+    });
+}
+
+void context_core::stop_thread() {
+    if (!impl_->thread.joinable()) return;
+    if (on_control_thread()) return; // the destructor of the last handle ran on ae-ctl: let run() end
+    std::promise<void> done;
+    asio::post(impl_->io, [this, &done] {
+        impl_->stopping = true;
+        impl_->drain_timer.cancel();
+        for (auto& [name, e] : impl_->endpoints) {
+            if (e->state == endpoint_state::running) (void)e->core().stop();
+        }
+        drain();
+        for (auto& [key, entry] : impl_->devices) entry->thread->stop();
+        drain();
+        flush_repeats(true);
+        control_detail::log_json(*impl_->logger, spdlog::level::info, {{"component", "context"}, {"event", "stopped"}});
+        impl_->endpoints.clear();
+        impl_->devices.clear();
+        done.set_value();
+    });
+    done.get_future().wait();
+    impl_->work.reset();
+    impl_->io.stop();
+    impl_->thread.join();
+    impl_->logger->flush();
+}
+
+// ---------------------------------------------------------------------------------------------
+// events and logs
+
+std::uint64_t context_core::subscribe(std::function<void(const event&)> fn) {
+    if (!on_control_thread()) {
+        std::promise<std::uint64_t> done;
+        asio::post(impl_->io, [&] { done.set_value(subscribe(std::move(fn))); });
+        return done.get_future().get();
+    }
+    const std::uint64_t id = impl_->next_subscriber++;
+    impl_->subscribers.emplace(id, std::move(fn));
+    return id;
+}
+
+void context_core::unsubscribe(std::uint64_t id) {
+    if (!on_control_thread()) {
+        asio::post(impl_->io, [self = shared_from_this(), id] { self->impl_->subscribers.erase(id); });
+        return;
+    }
+    impl_->subscribers.erase(id);
+}
+
+void context_core::emit(event e) {
+    if (e.time == hns{0}) e.time = monotonic_now();
+    // Subscribers see every event; a subscriber may unsubscribe itself while called.
+    for (auto it = impl_->subscribers.begin(); it != impl_->subscribers.end();) {
+        auto next = std::next(it);
+        auto fn = it->second;
+        fn(e);
+        it = next;
+    }
+    // The log folds identical events within the repeat window into one line with a count.
+    const std::string key = repeat_key(e);
+    const auto now = std::chrono::steady_clock::now();
+    auto found = impl_->repeats.find(key);
+    const auto window = std::chrono::microseconds(impl_->options.repeat_window.count() / 10);
+    if (found != impl_->repeats.end() && now - found->second.opened < window) {
+        ++found->second.count;
+        found->second.frames += e.frames;
+        found->second.last = std::move(e);
+        return;
+    }
+    if (found != impl_->repeats.end() && found->second.count > 0) log_repeat(found->second);
+    impl_->repeats[key] = repeat_state{0, 0, now, e};
+    log_event(e, 1, e.frames);
+}
+
+void context_core::log_event(const event& e, std::uint64_t count, std::uint64_t frames) {
+    nlohmann::json fields = control_detail::event_json(e);
+    fields["component"] = e.kind == event_kind::device_lost || e.kind == event_kind::device_unresponsive ? "device" : "endpoint";
+    if (count > 1) {
+        fields["repeated"] = count;
+        if (e.kind == event_kind::glitch) fields["frames"] = frames;
+    }
+    const auto level = e.kind == event_kind::glitch || e.kind == event_kind::device_lost || e.kind == event_kind::device_unresponsive
+                           ? spdlog::level::warn
+                           : spdlog::level::info;
+    control_detail::log_json(*impl_->logger, level, fields);
+}
+
+void context_core::log_repeat(repeat_state& state) {
+    log_event(state.last, state.count, state.frames);
+    state.count = 0;
+    state.frames = 0;
+}
+
+void context_core::flush_repeats(bool all) {
+    const auto now = std::chrono::steady_clock::now();
+    const auto window = std::chrono::microseconds(impl_->options.repeat_window.count() / 10);
+    for (auto it = impl_->repeats.begin(); it != impl_->repeats.end();) {
+        if (all || now - it->second.opened >= window) {
+            if (it->second.count > 0) log_repeat(it->second);
+            it = impl_->repeats.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
+void context_core::schedule_drain() {
+    if (impl_->stopping) return;
+    impl_->drain_timer.expires_after(std::chrono::microseconds(impl_->options.drain_interval.count() / 10));
+    impl_->drain_timer.async_wait([self = shared_from_this()](const std::error_code& ec) {
+        if (ec || self->impl_->stopping) return;
+        self->drain();
+        self->flush_repeats(false);
+        self->schedule_drain();
+    });
+}
+
+void context_core::drain() {
+    for (auto& [name, e] : impl_->endpoints) {
+        e->core().drain_glitches([&](const glitch_record& r) {
+            ++e->glitch_count[static_cast<int>(r.kind)];
+            e->glitch_frames[static_cast<int>(r.kind)] += r.frames;
+            event ev;
+            ev.kind = event_kind::glitch;
+            ev.endpoint = e->name;
+            ev.epoch = r.epoch;
+            ev.time = r.time;
+            ev.glitch = r.kind;
+            ev.stream_position = r.stream_position;
+            ev.frames = r.frames;
+            emit(std::move(ev));
+        });
+        e->core().collect_retired();
+    }
+    for (auto& [key, entry] : impl_->devices) {
+        entry->thread->collect_retired();
+        pipeline::device_event de;
+        while (entry->thread->try_pop_event(de)) {
+            if (de.kind == pipeline::device_event_kind::lost ||
+                (de.kind == pipeline::device_event_kind::format_changed && entry->thread->lost())) {
+                entry->lost = true;
+                for (auto& [name, e] : impl_->endpoints) {
+                    if (e->device != entry->spec || e->direction != entry->direction) continue;
+                    event ev;
+                    ev.kind = event_kind::device_lost;
+                    ev.endpoint = e->name;
+                    ev.epoch = e->core().requested_epoch();
+                    ev.device = entry->spec;
+                    ev.message = de.kind == pipeline::device_event_kind::lost ? "device went away; on the virtual clock"
+                                                                              : "device changed its rate; on the virtual clock";
+                    emit(std::move(ev));
+                }
+            } else if (de.kind == pipeline::device_event_kind::realtime_refused) {
+                control_detail::log_json(*impl_->logger, spdlog::level::warn,
+                                         {{"component", "device"}, {"event", "realtime_refused"}, {"device", entry->spec},
+                                          {"message", "device thread runs without SCHED_FIFO"}});
+            } else if (de.kind == pipeline::device_event_kind::device_dropped) {
+                control_detail::log_json(*impl_->logger, spdlog::level::warn,
+                                         {{"component", "device"}, {"event", "device_dropped"}, {"device", entry->spec},
+                                          {"frames", de.frames}});
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// endpoints
+
+std::shared_ptr<endpoint_block> context_core::find(const std::string& name) const {
+    const auto it = impl_->endpoints.find(name);
+    return it == impl_->endpoints.end() ? nullptr : it->second;
+}
+
+std::expected<context_core::device_entry*, std::error_code> context_core::open_device(const std::string& spec,
+                                                                                          endpoint_direction direction) {
+    const auto key = std::make_pair(spec, direction);
+    if (auto it = impl_->devices.find(key); it != impl_->devices.end()) return it->second.get();
+    const auto device_direction =
+        direction == endpoint_direction::render ? pipeline::device_direction::render : pipeline::device_direction::capture;
+    auto dev = pipeline::make_device(spec, device_direction);
+    auto fail = [&](const pipeline::device_error& error) {
+        control_detail::log_json(*impl_->logger, spdlog::level::err,
+                                 {{"component", "device"}, {"event", "open_failed"}, {"device", spec},
+                                  {"code", to_string(static_cast<errc>(error.code.value()))}, {"message", error.message}});
+        return std::unexpected(error.code);
+    };
+    if (!dev) return fail(dev.error());
+    auto thread = pipeline::device_thread::create(std::move(*dev));
+    if (!thread) return fail(thread.error());
+    if (auto started = (*thread)->start(); !started) return fail(started.error());
+    auto entry = std::make_unique<device_entry>();
+    entry->spec = spec;
+    entry->direction = direction;
+    entry->thread = std::move(*thread);
+    control_detail::log_json(*impl_->logger, spdlog::level::info,
+                             {{"component", "device"}, {"event", "opened"}, {"device", spec},
+                              {"format", control_detail::format_json(entry->thread->dev().format())},
+                              {"period_frames", entry->thread->dev().period_frames()}});
+    auto* raw = entry.get();
+    impl_->devices.emplace(key, std::move(entry));
+    return raw;
+}
+
+void context_core::release_device(const std::string& spec, endpoint_direction direction) {
+    const auto key = std::make_pair(spec, direction);
+    auto it = impl_->devices.find(key);
+    if (it == impl_->devices.end()) return;
+    if (it->second->users > 0) --it->second->users;
+    if (it->second->users == 0) {
+        it->second->thread->stop();
+        it->second->thread->collect_retired();
+        control_detail::log_json(*impl_->logger, spdlog::level::info,
+                                 {{"component", "device"}, {"event", "closed"}, {"device", spec}});
+        impl_->devices.erase(it);
+    }
+}
+
+void context_core::publish(endpoint_block& e) {
+    endpoint_summary s;
+    s.state = e.state;
+    s.format = e.format;
+    s.frames_per_packet = e.frames_per_packet;
+    s.buffer_frames = e.buffer_frames;
+    s.period = e.period;
+    s.epoch = e.core().requested_epoch();
+    s.device = e.device;
+    s.latency = hns{0};
+    if (e.buffer_frames != 0) {
+        s.latency = duration_of(e.buffer_frames, e.format.sample_rate);
+        if (auto it = impl_->devices.find({e.device, e.direction}); it != impl_->devices.end()) {
+            s.latency += it->second->thread->dev().latency();
+        }
+    }
+    const std::lock_guard lock(e.summary_mutex);
+    e.published = s;
+}
+
+endpoint_summary context_core::summary(const endpoint_block& e) {
+    const std::lock_guard lock(e.summary_mutex);
+    return e.published;
+}
+
+const std::string& context_core::name(const endpoint_block& e) noexcept { return e.name; }
+render_endpoint_rt* context_core::render_rt(endpoint_block& e) noexcept { return e.render ? &e.render->rt() : nullptr; }
+capture_endpoint_rt* context_core::capture_rt(endpoint_block& e) noexcept { return e.capture ? &e.capture->rt() : nullptr; }
+
+void context_core::state_changed(endpoint_block& e, endpoint_state state) {
+    e.state = state;
+    publish(e);
+    event ev;
+    ev.kind = event_kind::state_changed;
+    ev.endpoint = e.name;
+    ev.epoch = e.core().requested_epoch();
+    ev.state = state;
+    emit(std::move(ev));
+}
+
+std::expected<std::shared_ptr<endpoint_block>, std::error_code> context_core::create(endpoint_direction direction,
+                                                                                     const endpoint_config& config) {
+    if (config.name.empty() || config.name.size() > 256) return std::unexpected(make_error_code(errc::bad_argument));
+    if (impl_->endpoints.contains(config.name)) return std::unexpected(make_error_code(errc::already_initialized));
+    if (!valid_format(config.format)) return std::unexpected(make_error_code(errc::unsupported_format));
+    if (config.period < hns{0}) return std::unexpected(make_error_code(errc::bad_argument));
+    auto e = std::make_shared<endpoint_block>();
+    e->name = config.name;
+    e->direction = direction;
+    e->config = config;
+    e->format = config.format;
+    e->id = impl_->next_endpoint_id++;
+    e->device = config.device.empty() ? impl_->options.default_device : config.device;
+    if (direction == endpoint_direction::render) {
+        e->render = std::make_unique<render_endpoint_core>(e->id);
+    } else {
+        e->capture = std::make_unique<capture_endpoint_core>(e->id);
+    }
+    // The device is opened now, so a bad spec fails the creation, not a later set_buffer.
+    auto device = open_device(e->device, direction);
+    if (!device) return std::unexpected(device.error());
+    ++(*device)->users;
+    impl_->endpoints.emplace(e->name, e);
+    publish(*e);
+    control_detail::log_json(*impl_->logger, spdlog::level::info,
+                             {{"component", "endpoint"}, {"endpoint", e->name}, {"event", "created"},
+                              {"direction", to_string(direction)}, {"device", e->device},
+                              {"format", control_detail::format_json(e->format)}, {"routing", to_string(config.routing)}});
+    if (config.period > hns{0}) {
+        if (auto ec = set_buffer(*e, config.period, 2)) {
+            (void)destroy(e->name);
+            return std::unexpected(ec);
+        }
+    }
+    return e;
+}
+
+std::error_code context_core::destroy(const std::string& name) {
+    auto e = find(name);
+    if (!e) return make_error_code(errc::unknown_endpoint);
+    if (e->state == endpoint_state::running) (void)e->core().stop();
+    if (e->attached) {
+        if (auto it = impl_->devices.find({e->device, e->direction}); it != impl_->devices.end()) {
+            (void)it->second->thread->detach(e->id);
+            // The device thread lets go of the chain at its next period; the endpoint's memory
+            // must outlive that, so the block stays alive until the thread confirms.
+            wait_detached(e, it->second.get(), [this, e] {
+                release_device(e->device, e->direction);
+                e->attached = false;
+            });
+        }
+    } else {
+        release_device(e->device, e->direction);
+    }
+    e->destroyed = true;
+    impl_->endpoints.erase(name);
+    control_detail::log_json(*impl_->logger, spdlog::level::info, {{"component", "endpoint"}, {"endpoint", name}, {"event", "destroyed"}});
+    return {};
+}
+
+void context_core::wait_detached(std::shared_ptr<endpoint_block> e, device_entry* entry, std::function<void()> then) {
+    const std::uint64_t target = entry->thread->commands_sent();
+    auto timer = std::make_shared<asio::steady_timer>(impl_->io);
+    auto check = std::make_shared<std::function<void()>>();
+    *check = [this, e, entry, target, timer, check, then = std::move(then)]() {
+        if (impl_->stopping) { // the context tears everything down itself
+            *check = nullptr;
+            return;
+        }
+        if (entry->thread->commands_applied() >= target || entry->thread->finished()) {
+            then();
+            *check = nullptr; // break the cycle
+            return;
+        }
+        timer->expires_after(std::chrono::milliseconds(1));
+        timer->async_wait([check](const std::error_code&) {
+            if (*check) (*check)();
+        });
+    };
+    (*check)();
+}
+
+std::error_code context_core::set_buffer(endpoint_block& e, hns max_period, std::uint32_t latency_coefficient) {
+    if (e.destroyed) return make_error_code(errc::unknown_endpoint);
+    if (e.state != endpoint_state::created) return make_error_code(errc::already_initialized);
+    if (max_period <= hns{0} || max_period > hns{10'000'000} || latency_coefficient == 0 || latency_coefficient > 64)
+        return make_error_code(errc::bad_argument);
+    auto device = open_device(e.device, e.direction);
+    if (!device) return device.error();
+    const frame_format device_format = (*device)->thread->dev().format();
+    const std::uint32_t packet = frames_in(max_period, e.format.sample_rate);
+    // The device's minimum: two of its periods, in the endpoint's frames, and a resampler's
+    // block margin when the rates differ.
+    const std::uint64_t device_period = (std::uint64_t{(*device)->thread->dev().period_frames()} * e.format.sample_rate +
+                                         device_format.sample_rate - 1) / device_format.sample_rate;
+    std::uint64_t minimum = 2 * device_period;
+    if (device_format.sample_rate != e.format.sample_rate) minimum += device_period + 128;
+    const std::uint64_t buffer = std::max<std::uint64_t>(std::uint64_t{packet} * latency_coefficient, std::max<std::uint64_t>(minimum, packet));
+    if (auto ec = e.core().set_buffer(e.format, packet, buffer)) return ec;
+    std::expected<void, pipeline::device_error> attached =
+        e.render ? (*device)->thread->attach(*e.render) : (*device)->thread->attach(*e.capture);
+    if (!attached) return attached.error().code;
+    e.attached = true;
+    e.frames_per_packet = packet;
+    e.buffer_frames = buffer;
+    e.period = max_period;
+    e.latency_coefficient = latency_coefficient;
+    state_changed(e, endpoint_state::stopped);
+    return {};
+}
+
+std::error_code context_core::set_stream_flags(endpoint_block& e, stream_flags flags) {
+    if (e.destroyed) return make_error_code(errc::unknown_endpoint);
+    if (flags != stream_flags::none && flags != stream_flags::event_callback) return make_error_code(errc::bad_argument);
+    return {};
+}
+
+std::error_code context_core::set_event_handle(endpoint_block& e, int eventfd) {
+    if (e.destroyed) return make_error_code(errc::unknown_endpoint);
+    return e.core().set_event_handle(eventfd);
+}
+
+std::error_code context_core::start(endpoint_block& e) {
+    if (e.destroyed) return make_error_code(errc::unknown_endpoint);
+    if (auto ec = e.core().start()) return ec;
+    state_changed(e, endpoint_state::running);
+    return {};
+}
+
+std::error_code context_core::stop(endpoint_block& e) {
+    if (e.destroyed) return make_error_code(errc::unknown_endpoint);
+    if (auto ec = e.core().stop()) return ec;
+    state_changed(e, endpoint_state::stopped);
+    return {};
+}
+
+std::error_code context_core::reset(endpoint_block& e) {
+    if (e.destroyed) return make_error_code(errc::unknown_endpoint);
+    if (e.state == endpoint_state::created) return make_error_code(errc::not_initialized);
+    return e.core().reset();
+}
+
+std::error_code context_core::set_format(endpoint_block& e, const frame_format& format) {
+    if (e.destroyed) return make_error_code(errc::unknown_endpoint);
+    if (!valid_format(format)) return make_error_code(errc::unsupported_format);
+    if (e.state == endpoint_state::created) {
+        // Before set_buffer the format is just configuration.
+        e.format = format;
+        publish(e);
+        return {};
+    }
+    if (format == e.format) return {};
+    // A new rate needs a chain built for it, swapped at the seam: not there yet.
+    if (format.sample_rate != e.format.sample_rate) return make_error_code(errc::unsupported_format);
+    e.core().collect_retired();
+    if (auto ec = e.core().reconfigure(format, e.frames_per_packet, e.buffer_frames)) return ec;
+    e.format = format;
+    publish(e);
+    event ev;
+    ev.kind = event_kind::format_changed;
+    ev.endpoint = e.name;
+    ev.epoch = e.core().requested_epoch();
+    ev.format = format;
+    emit(std::move(ev));
+    return {};
+}
+
+std::error_code context_core::set_period(endpoint_block& e, hns period) {
+    if (e.destroyed) return make_error_code(errc::unknown_endpoint);
+    if (e.state == endpoint_state::created) return make_error_code(errc::not_initialized);
+    if (period <= hns{0} || period > hns{10'000'000}) return make_error_code(errc::bad_argument);
+    const std::uint32_t packet = frames_in(period, e.format.sample_rate);
+    // Keep at least the buffer the device needs; grow with the packet.
+    const std::uint64_t buffer = std::max<std::uint64_t>(std::uint64_t{packet} * e.latency_coefficient, e.buffer_frames);
+    e.core().collect_retired();
+    if (auto ec = e.core().reconfigure(e.format, packet, buffer)) return ec;
+    const hns before = summary(e).latency;
+    e.frames_per_packet = packet;
+    e.buffer_frames = buffer;
+    e.period = period;
+    publish(e);
+    if (const hns after = summary(e).latency; after != before) {
+        event ev;
+        ev.kind = event_kind::latency_changed;
+        ev.endpoint = e.name;
+        ev.epoch = e.core().requested_epoch();
+        ev.latency = after;
+        emit(std::move(ev));
+    }
+    return {};
+}
+
+std::error_code context_core::move_to(endpoint_block& e, const std::string& device) {
+    if (e.destroyed) return make_error_code(errc::unknown_endpoint);
+    if (device.empty()) return make_error_code(errc::bad_argument);
+    if (device == e.device) return {};
+    if (e.moving) return make_error_code(errc::busy);
+    auto target = open_device(device, e.direction);
+    if (!target) return target.error();
+    ++(*target)->users;
+    const std::string from = e.device;
+    if (!e.attached) {
+        release_device(from, e.direction);
+        e.device = device;
+        publish(e);
+        return {};
+    }
+    auto old = impl_->devices.find({from, e.direction});
+    (void)old->second->thread->detach(e.id);
+    e.moving = true;
+    auto block = find(e.name);
+    // The old device thread must have let go before the new one reads the same ring.
+    wait_detached(block, old->second.get(), [this, block, from, device] {
+        auto entry = impl_->devices.find({device, block->direction});
+        block->moving = false;
+        if (block->destroyed || entry == impl_->devices.end()) return;
+        std::expected<void, pipeline::device_error> attached =
+            block->render ? entry->second->thread->attach(*block->render) : entry->second->thread->attach(*block->capture);
+        block->attached = attached.has_value();
+        block->device = device;
+        release_device(from, block->direction);
+        publish(*block);
+        event ev;
+        ev.kind = event_kind::rerouted;
+        ev.endpoint = block->name;
+        ev.epoch = block->core().requested_epoch();
+        ev.device = from;
+        ev.to = device;
+        if (!attached) ev.message = attached.error().message;
+        emit(std::move(ev));
+    });
+    return {};
+}
+
+} // namespace ae::detail
+
+namespace ae {
+
+context::context() : context(context_options{}) {}
+
+context::context(context_options options) : core_(std::make_shared<detail::context_core>(std::move(options))) {
+    core_->start_thread();
+}
+
+context::~context() { core_->stop_thread(); }
+
+std::expected<render_endpoint, std::error_code> context::create_render_endpoint(const endpoint_config& config) {
+    auto made = core_->call([&]() -> std::expected<std::shared_ptr<detail::endpoint_block>, std::error_code> {
+        return core_->create(endpoint_direction::render, config);
+    });
+    if (!made) return std::unexpected(made.error());
+    return render_endpoint(core_, *made);
+}
+
+std::expected<capture_endpoint, std::error_code> context::create_capture_endpoint(const endpoint_config& config) {
+    auto made = core_->call([&]() -> std::expected<std::shared_ptr<detail::endpoint_block>, std::error_code> {
+        return core_->create(endpoint_direction::capture, config);
+    });
+    if (!made) return std::unexpected(made.error());
+    return capture_endpoint(core_, *made);
+}
+
+std::error_code context::destroy(const std::string& name) {
+    return core_->call_ec([&] { return core_->destroy(name); });
+}
+
+std::uint64_t context::subscribe(std::function<void(const event&)> fn) { return core_->subscribe(std::move(fn)); }
+void context::unsubscribe(std::uint64_t id) { core_->unsubscribe(id); }
+
+} // namespace ae
