@@ -157,11 +157,13 @@ void context_core::stop_thread() {
         control_detail::log_json(*impl_->logger, spdlog::level::info, {{"component", "context"}, {"event", "stopped"}});
         impl_->endpoints.clear();
         impl_->devices.clear();
+        impl_->subscribers.clear(); // they may hold the core (async_wait_event does)
         done.set_value();
     });
     done.get_future().wait();
+    // No io.stop(): run() returns once the cancelled timers' handlers have run, so nothing
+    // queued keeps the core alive.
     impl_->work.reset();
-    impl_->io.stop();
     impl_->thread.join();
     impl_->logger->flush();
 }
