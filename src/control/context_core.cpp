@@ -22,6 +22,14 @@
 
 namespace ae::detail {
 
+struct context_core::device_entry {
+    std::string spec;
+    endpoint_direction direction = endpoint_direction::render;
+    std::unique_ptr<pipeline::device_thread> thread;
+    std::size_t users = 0;
+    bool lost = false;
+};
+
 struct endpoint_block {
     std::string name;
     endpoint_direction direction = endpoint_direction::render;
@@ -29,7 +37,9 @@ struct endpoint_block {
     std::uint32_t id = 0;
     std::unique_ptr<render_endpoint_core> render;
     std::unique_ptr<capture_endpoint_core> capture;
-    std::string device; // the actual route (a key of the device registry)
+    std::string device;                           // the actual route (a device spec)
+    context_core::device_entry* entry = nullptr;  // its device thread (registry-owned)
+    int reroute_attempts = 0;
     endpoint_state state = endpoint_state::created;
     frame_format format{};
     std::uint32_t frames_per_packet = 0;
@@ -50,14 +60,6 @@ struct endpoint_block {
     }
 };
 
-struct context_core::device_entry {
-    std::string spec;
-    endpoint_direction direction = endpoint_direction::render;
-    std::unique_ptr<pipeline::device_thread> thread;
-    std::size_t users = 0;
-    bool lost = false;
-};
-
 struct context_core::repeat_state {
     std::uint64_t count = 0; // repeats folded since the line that opened the window
     std::uint64_t frames = 0;
@@ -75,7 +77,7 @@ struct context_core::impl {
     std::atomic<std::thread::id> control_thread_id{};
     std::shared_ptr<spdlog::logger> logger;
     std::map<std::string, std::shared_ptr<endpoint_block>> endpoints;
-    std::map<std::pair<std::string, endpoint_direction>, std::unique_ptr<device_entry>> devices;
+    std::vector<std::unique_ptr<device_entry>> devices; // lost ones stay until their endpoints left
     std::map<std::uint64_t, std::function<void(const event&)>> subscribers;
     std::map<std::string, repeat_state> repeats;
     std::uint64_t next_subscriber = 1;
@@ -151,7 +153,7 @@ void context_core::stop_thread() {
             if (e->state == endpoint_state::running) (void)e->core().stop();
         }
         drain();
-        for (auto& [key, entry] : impl_->devices) entry->thread->stop();
+        for (auto& entry : impl_->devices) entry->thread->stop();
         drain();
         flush_repeats(true);
         control_detail::log_json(*impl_->logger, spdlog::level::info, {{"component", "context"}, {"event", "stopped"}});
@@ -275,24 +277,20 @@ void context_core::drain() {
         });
         e->core().collect_retired();
     }
-    for (auto& [key, entry] : impl_->devices) {
+    struct loss {
+        device_entry* entry;
+        const char* why;
+        hns time; // when the device thread saw it
+    };
+    std::vector<loss> lost;
+    for (auto& entry : impl_->devices) {
         entry->thread->collect_retired();
         pipeline::device_event de;
         while (entry->thread->try_pop_event(de)) {
-            if (de.kind == pipeline::device_event_kind::lost ||
-                (de.kind == pipeline::device_event_kind::format_changed && entry->thread->lost())) {
-                entry->lost = true;
-                for (auto& [name, e] : impl_->endpoints) {
-                    if (e->device != entry->spec || e->direction != entry->direction) continue;
-                    event ev;
-                    ev.kind = event_kind::device_lost;
-                    ev.endpoint = e->name;
-                    ev.epoch = e->core().requested_epoch();
-                    ev.device = entry->spec;
-                    ev.message = de.kind == pipeline::device_event_kind::lost ? "device went away; on the virtual clock"
-                                                                              : "device changed its rate; on the virtual clock";
-                    emit(std::move(ev));
-                }
+            if (de.kind == pipeline::device_event_kind::lost && !entry->lost) {
+                lost.push_back({entry.get(), "device went away; its endpoints run on the virtual clock", de.time});
+            } else if (de.kind == pipeline::device_event_kind::format_changed && entry->thread->lost() && !entry->lost) {
+                lost.push_back({entry.get(), "device changed its rate; its endpoints run on the virtual clock", de.time});
             } else if (de.kind == pipeline::device_event_kind::realtime_refused) {
                 control_detail::log_json(*impl_->logger, spdlog::level::warn,
                                          {{"component", "device"}, {"event", "realtime_refused"}, {"device", entry->spec},
@@ -304,6 +302,8 @@ void context_core::drain() {
             }
         }
     }
+    // Handled after the loop: rerouting opens devices (the registry grows).
+    for (const auto& l : lost) on_device_lost(*l.entry, l.why, l.time);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -314,47 +314,122 @@ std::shared_ptr<endpoint_block> context_core::find(const std::string& name) cons
     return it == impl_->endpoints.end() ? nullptr : it->second;
 }
 
-std::expected<context_core::device_entry*, std::error_code> context_core::open_device(const std::string& spec,
-                                                                                          endpoint_direction direction) {
-    const auto key = std::make_pair(spec, direction);
-    if (auto it = impl_->devices.find(key); it != impl_->devices.end()) return it->second.get();
+namespace {
+// Makes and starts a device thread: blocking (files, servers, a device that hangs) — never on
+// ae-ctl for a reroute or a move (open_device_async), only for creation's first open.
+std::expected<std::unique_ptr<pipeline::device_thread>, pipeline::device_error> open_blocking(const std::string& spec,
+                                                                                               endpoint_direction direction) {
     const auto device_direction =
         direction == endpoint_direction::render ? pipeline::device_direction::render : pipeline::device_direction::capture;
     auto dev = pipeline::make_device(spec, device_direction);
-    auto fail = [&](const pipeline::device_error& error) {
-        control_detail::log_json(*impl_->logger, spdlog::level::err,
-                                 {{"component", "device"}, {"event", "open_failed"}, {"device", spec},
-                                  {"code", to_string(static_cast<errc>(error.code.value()))}, {"message", error.message}});
-        return std::unexpected(error.code);
-    };
-    if (!dev) return fail(dev.error());
+    if (!dev) return std::unexpected(dev.error());
     auto thread = pipeline::device_thread::create(std::move(*dev));
-    if (!thread) return fail(thread.error());
-    if (auto started = (*thread)->start(); !started) return fail(started.error());
+    if (!thread) return std::unexpected(thread.error());
+    if (auto started = (*thread)->start(); !started) return std::unexpected(started.error());
+    return std::move(*thread);
+}
+} // namespace
+
+context_core::device_entry* context_core::find_device(const std::string& spec, endpoint_direction direction) const {
+    for (const auto& entry : impl_->devices) {
+        if (!entry->lost && entry->spec == spec && entry->direction == direction) return entry.get();
+    }
+    return nullptr;
+}
+
+context_core::device_entry* context_core::adopt_device(const std::string& spec, endpoint_direction direction,
+                                                       std::unique_ptr<pipeline::device_thread> thread) {
+    if (device_entry* existing = find_device(spec, direction)) {
+        // Opened twice at once (two reroutes): keep the first, let this one go.
+        thread->stop();
+        return existing;
+    }
     auto entry = std::make_unique<device_entry>();
     entry->spec = spec;
     entry->direction = direction;
-    entry->thread = std::move(*thread);
+    entry->thread = std::move(thread);
     control_detail::log_json(*impl_->logger, spdlog::level::info,
                              {{"component", "device"}, {"event", "opened"}, {"device", spec},
                               {"format", control_detail::format_json(entry->thread->dev().format())},
                               {"period_frames", entry->thread->dev().period_frames()}});
-    auto* raw = entry.get();
-    impl_->devices.emplace(key, std::move(entry));
-    return raw;
+    impl_->devices.push_back(std::move(entry));
+    return impl_->devices.back().get();
 }
 
-void context_core::release_device(const std::string& spec, endpoint_direction direction) {
-    const auto key = std::make_pair(spec, direction);
-    auto it = impl_->devices.find(key);
-    if (it == impl_->devices.end()) return;
-    if (it->second->users > 0) --it->second->users;
-    if (it->second->users == 0) {
-        it->second->thread->stop();
-        it->second->thread->collect_retired();
+std::error_code context_core::log_open_failure(const std::string& spec, const pipeline::device_error& error) {
+    control_detail::log_json(*impl_->logger, spdlog::level::err,
+                             {{"component", "device"}, {"event", "open_failed"}, {"device", spec},
+                              {"code", to_string(static_cast<errc>(error.code.value()))}, {"message", error.message}});
+    return error.code;
+}
+
+std::expected<context_core::device_entry*, std::error_code> context_core::open_device(const std::string& spec,
+                                                                                    endpoint_direction direction) {
+    if (device_entry* existing = find_device(spec, direction)) return existing;
+    auto thread = open_blocking(spec, direction);
+    if (!thread) return std::unexpected(log_open_failure(spec, thread.error()));
+    return adopt_device(spec, direction, std::move(*thread));
+}
+
+void context_core::open_device_async(const std::string& spec, endpoint_direction direction,
+                                     std::function<void(std::expected<device_entry*, std::error_code>)> done) {
+    if (device_entry* existing = find_device(spec, direction)) {
+        done(existing);
+        return;
+    }
+    struct pending {
+        bool finished = false;
+        std::function<void(std::expected<device_entry*, std::error_code>)> done;
+        asio::steady_timer timer;
+        explicit pending(asio::io_context& io) : timer(io) {}
+    };
+    auto state = std::make_shared<pending>(impl_->io);
+    state->done = std::move(done);
+    auto self = shared_from_this();
+    state->timer.expires_after(std::chrono::microseconds(impl_->options.open_timeout.count() / 10));
+    state->timer.async_wait([self, state, spec](const std::error_code& ec) {
+        if (ec || state->finished || self->impl_->stopping) return;
+        state->finished = true;
+        event ev;
+        ev.kind = event_kind::device_unresponsive;
+        ev.device = spec;
+        ev.message = "open did not finish within " + std::to_string(self->impl_->options.open_timeout.count() / 10'000) + " ms";
+        self->emit(std::move(ev));
+        state->done(std::unexpected(make_error_code(errc::timeout)));
+    });
+    // A helper thread, not ae-ctl: an open may hang. It holds the core alive until it ends.
+    std::thread([self, state, spec, direction] {
+        set_current_thread_name("ae-open");
+        auto opened = open_blocking(spec, direction);
+        auto result = std::make_shared<decltype(opened)>(std::move(opened));
+        asio::post(self->impl_->io, [self, state, spec, direction, result] {
+            if (state->finished || self->impl_->stopping) {
+                if (*result) (**result)->stop(); // too late: the caller was told `timeout`
+                return;
+            }
+            state->finished = true;
+            state->timer.cancel();
+            if (!*result) {
+                state->done(std::unexpected(self->log_open_failure(spec, result->error())));
+                return;
+            }
+            state->done(self->adopt_device(spec, direction, std::move(**result)));
+        });
+    }).detach();
+}
+
+void context_core::release_device(device_entry* entry) {
+    if (!entry) return;
+    if (entry->users > 0) --entry->users;
+    if (entry->users != 0) return;
+    for (auto it = impl_->devices.begin(); it != impl_->devices.end(); ++it) {
+        if (it->get() != entry) continue;
+        entry->thread->stop();
+        entry->thread->collect_retired();
         control_detail::log_json(*impl_->logger, spdlog::level::info,
-                                 {{"component", "device"}, {"event", "closed"}, {"device", spec}});
+                                 {{"component", "device"}, {"event", "closed"}, {"device", entry->spec}});
         impl_->devices.erase(it);
+        return;
     }
 }
 
@@ -370,9 +445,7 @@ void context_core::publish(endpoint_block& e) {
     s.latency = hns{0};
     if (e.buffer_frames != 0) {
         s.latency = duration_of(e.buffer_frames, e.format.sample_rate);
-        if (auto it = impl_->devices.find({e.device, e.direction}); it != impl_->devices.end()) {
-            s.latency += it->second->thread->dev().latency();
-        }
+        if (e.entry) s.latency += e.entry->thread->dev().latency();
     }
     const std::lock_guard lock(e.summary_mutex);
     e.published = s;
@@ -419,7 +492,8 @@ std::expected<std::shared_ptr<endpoint_block>, std::error_code> context_core::cr
     // The device is opened now, so a bad spec fails the creation, not a later set_buffer.
     auto device = open_device(e->device, direction);
     if (!device) return std::unexpected(device.error());
-    ++(*device)->users;
+    e->entry = *device;
+    ++e->entry->users;
     impl_->endpoints.emplace(e->name, e);
     publish(*e);
     control_detail::log_json(*impl_->logger, spdlog::level::info,
@@ -439,18 +513,18 @@ std::error_code context_core::destroy(const std::string& name) {
     auto e = find(name);
     if (!e) return make_error_code(errc::unknown_endpoint);
     if (e->state == endpoint_state::running) (void)e->core().stop();
-    if (e->attached) {
-        if (auto it = impl_->devices.find({e->device, e->direction}); it != impl_->devices.end()) {
-            (void)it->second->thread->detach(e->id);
-            // The device thread lets go of the chain at its next period; the endpoint's memory
-            // must outlive that, so the block stays alive until the thread confirms.
-            wait_detached(e, it->second.get(), [this, e] {
-                release_device(e->device, e->direction);
-                e->attached = false;
-            });
-        }
-    } else {
-        release_device(e->device, e->direction);
+    if (e->attached && e->entry) {
+        (void)e->entry->thread->detach(e->id);
+        // The device thread lets go of the chain at its next period; the endpoint's memory
+        // must outlive that, so the block stays alive until the thread confirms.
+        wait_detached(e, e->entry, [this, e] {
+            release_device(e->entry);
+            e->entry = nullptr;
+            e->attached = false;
+        });
+    } else if (!e->moving) {
+        release_device(e->entry);
+        e->entry = nullptr;
     }
     e->destroyed = true;
     impl_->endpoints.erase(name);
@@ -485,20 +559,20 @@ std::error_code context_core::set_buffer(endpoint_block& e, hns max_period, std:
     if (e.state != endpoint_state::created) return make_error_code(errc::already_initialized);
     if (max_period <= hns{0} || max_period > hns{10'000'000} || latency_coefficient == 0 || latency_coefficient > 64)
         return make_error_code(errc::bad_argument);
-    auto device = open_device(e.device, e.direction);
-    if (!device) return device.error();
-    const frame_format device_format = (*device)->thread->dev().format();
+    if (!e.entry) return make_error_code(errc::device_unavailable);
+    device_entry* const device = e.entry;
+    const frame_format device_format = device->thread->dev().format();
     const std::uint32_t packet = frames_in(max_period, e.format.sample_rate);
     // The device's minimum: two of its periods, in the endpoint's frames, and a resampler's
     // block margin when the rates differ.
-    const std::uint64_t device_period = (std::uint64_t{(*device)->thread->dev().period_frames()} * e.format.sample_rate +
+    const std::uint64_t device_period = (std::uint64_t{device->thread->dev().period_frames()} * e.format.sample_rate +
                                          device_format.sample_rate - 1) / device_format.sample_rate;
     std::uint64_t minimum = 2 * device_period;
     if (device_format.sample_rate != e.format.sample_rate) minimum += device_period + 128;
     const std::uint64_t buffer = std::max<std::uint64_t>(std::uint64_t{packet} * latency_coefficient, std::max<std::uint64_t>(minimum, packet));
     if (auto ec = e.core().set_buffer(e.format, packet, buffer)) return ec;
     std::expected<void, pipeline::device_error> attached =
-        e.render ? (*device)->thread->attach(*e.render) : (*device)->thread->attach(*e.capture);
+        e.render ? device->thread->attach(*e.render) : device->thread->attach(*e.capture);
     if (!attached) return attached.error().code;
     e.attached = true;
     e.frames_per_packet = packet;
@@ -590,46 +664,132 @@ std::error_code context_core::set_period(endpoint_block& e, hns period) {
     return {};
 }
 
-std::error_code context_core::move_to(endpoint_block& e, const std::string& device) {
-    if (e.destroyed) return make_error_code(errc::unknown_endpoint);
-    if (device.empty()) return make_error_code(errc::bad_argument);
-    if (device == e.device) return {};
-    if (e.moving) return make_error_code(errc::busy);
-    auto target = open_device(device, e.direction);
-    if (!target) return target.error();
-    ++(*target)->users;
-    const std::string from = e.device;
-    if (!e.attached) {
-        release_device(from, e.direction);
-        e.device = device;
-        publish(e);
-        return {};
+void context_core::route_to(const std::shared_ptr<endpoint_block>& e, device_entry* entry,
+                            std::function<void(std::error_code)> done) {
+    if (e->destroyed) {
+        done(make_error_code(errc::unknown_endpoint));
+        return;
     }
-    auto old = impl_->devices.find({from, e.direction});
-    (void)old->second->thread->detach(e.id);
-    e.moving = true;
-    auto block = find(e.name);
-    // The old device thread must have let go before the new one reads the same ring.
-    wait_detached(block, old->second.get(), [this, block, from, device] {
-        auto entry = impl_->devices.find({device, block->direction});
-        block->moving = false;
-        if (block->destroyed || entry == impl_->devices.end()) return;
-        std::expected<void, pipeline::device_error> attached =
-            block->render ? entry->second->thread->attach(*block->render) : entry->second->thread->attach(*block->capture);
-        block->attached = attached.has_value();
-        block->device = device;
-        release_device(from, block->direction);
-        publish(*block);
+    if (entry == e->entry) {
+        done({});
+        return;
+    }
+    ++entry->users; // held from now, so nothing closes it while the old device lets go
+    device_entry* const from = e->entry;
+    auto finish = [this, e, entry, from, done = std::move(done)]() {
+        e->moving = false;
+        if (e->destroyed || impl_->stopping) {
+            release_device(entry);
+            done(make_error_code(errc::unknown_endpoint));
+            return;
+        }
+        std::error_code ec;
+        if (e->state != endpoint_state::created) {
+            std::expected<void, pipeline::device_error> attached =
+                e->render ? entry->thread->attach(*e->render) : entry->thread->attach(*e->capture);
+            e->attached = attached.has_value();
+            if (!attached) ec = attached.error().code;
+        }
+        const std::string from_spec = from ? from->spec : std::string{};
+        e->entry = entry;
+        e->device = entry->spec;
+        release_device(from);
+        publish(*e);
         event ev;
         ev.kind = event_kind::rerouted;
-        ev.endpoint = block->name;
-        ev.epoch = block->core().requested_epoch();
-        ev.device = from;
-        ev.to = device;
-        if (!attached) ev.message = attached.error().message;
+        ev.endpoint = e->name;
+        ev.epoch = e->core().requested_epoch();
+        ev.device = from_spec;
+        ev.to = entry->spec;
+        if (ec) ev.message = ec.message();
         emit(std::move(ev));
+        done(ec);
+    };
+    e->moving = true;
+    if (e->attached && from) {
+        (void)from->thread->detach(e->id);
+        e->attached = false;
+        // The old device thread must have let go before the new one reads the same ring.
+        wait_detached(e, from, std::move(finish));
+    } else {
+        finish();
+    }
+}
+
+void context_core::move_to(endpoint_block& block, const std::string& device, std::function<void(std::error_code)> done) {
+    if (block.destroyed) return done(make_error_code(errc::unknown_endpoint));
+    if (device.empty()) return done(make_error_code(errc::bad_argument));
+    if (block.moving) return done(make_error_code(errc::busy));
+    if (block.entry && !block.entry->lost && device == block.device) return done({});
+    auto e = find(block.name);
+    block.moving = true; // until route_to finishes: no second move, no destroy of the route under it
+    open_device_async(device, e->direction, [this, e, done = std::move(done)](std::expected<device_entry*, std::error_code> opened) mutable {
+        if (!opened) {
+            e->moving = false;
+            done(opened.error());
+            return;
+        }
+        route_to(e, *opened, std::move(done));
     });
-    return {};
+}
+
+void context_core::on_device_lost(device_entry& entry, const char* why, hns when) {
+    entry.lost = true; // a new open of this spec makes a new device thread
+    control_detail::log_json(*impl_->logger, spdlog::level::warn,
+                             {{"component", "device"}, {"event", "device_lost"}, {"device", entry.spec}, {"message", why}});
+    std::vector<std::shared_ptr<endpoint_block>> affected;
+    for (auto& [name, e] : impl_->endpoints) {
+        if (e->entry == &entry) affected.push_back(e);
+    }
+    for (auto& e : affected) {
+        event ev;
+        ev.kind = event_kind::device_lost;
+        ev.endpoint = e->name;
+        ev.epoch = e->core().requested_epoch();
+        ev.device = entry.spec;
+        ev.message = why;
+        ev.time = when;
+        emit(std::move(ev));
+        e->reroute_attempts = 0;
+        reroute(e, 0);
+    }
+}
+
+void context_core::reroute(const std::shared_ptr<endpoint_block>& e, int attempt) {
+    if (e->destroyed || impl_->stopping || !e->entry || !e->entry->lost || e->moving) return;
+    const routing_policy policy = e->config.routing;
+    if (policy == routing_policy::fail) {
+        control_detail::log_json(*impl_->logger, spdlog::level::err,
+                                 {{"component", "endpoint"}, {"endpoint", e->name}, {"event", "route_failed"},
+                                  {"device", e->device}, {"message", "routing=fail: the endpoint stays on the virtual clock"}});
+        return;
+    }
+    // follow_default goes to the context's default device — unless that is what was lost, then
+    // (like pinned) it keeps retrying the same device.
+    std::string target = e->entry->spec;
+    if (policy == routing_policy::follow_default && e->entry->spec != impl_->options.default_device) {
+        target = impl_->options.default_device;
+    }
+    e->moving = true;
+    open_device_async(target, e->direction, [this, e, target, attempt](std::expected<device_entry*, std::error_code> opened) {
+        e->moving = false;
+        if (opened) {
+            route_to(e, *opened, [](std::error_code) {});
+            return;
+        }
+        // Exponential backoff: first, 2 x first, 4 x first... capped.
+        const auto first = impl_->options.retry_first.count();
+        const auto cap = impl_->options.retry_max.count();
+        const std::int64_t delay = attempt >= 30 ? cap : std::min<std::int64_t>(cap, first << attempt);
+        control_detail::log_json(*impl_->logger, spdlog::level::warn,
+                                 {{"component", "endpoint"}, {"endpoint", e->name}, {"event", "reopen_scheduled"},
+                                  {"device", target}, {"attempt", attempt + 1}, {"delay_ms", static_cast<double>(delay) / 1e4},
+                                  {"code", to_string(static_cast<errc>(opened.error().value()))}});
+        auto timer = std::make_shared<asio::steady_timer>(impl_->io, std::chrono::microseconds(delay / 10));
+        timer->async_wait([this, self = shared_from_this(), e, attempt, timer](const std::error_code& ec) {
+            if (!ec) reroute(e, attempt + 1);
+        });
+    });
 }
 
 } // namespace ae::detail

@@ -42,6 +42,9 @@ struct context_options {
     std::string default_device = "null";
     hns drain_interval{200'000};       // how often RT event queues are drained (20 ms)
     hns repeat_window{10'000'000};     // identical events within it are logged once, with a count
+    hns open_timeout{20'000'000};      // a device open taking longer is `device_unresponsive` (2 s)
+    hns retry_first{500'000};          // pinned routing: first retry after 50 ms...
+    hns retry_max{50'000'000};         // ...doubling up to 5 s
 };
 
 } // namespace ae

@@ -55,8 +55,14 @@ public:
         return core_->call_ec([&] { return core_->set_format(*block_, format); });
     }
     std::error_code set_period(hns period) { return core_->call_ec([&] { return core_->set_period(*block_, period); }); }
+    // Completes once the endpoint plays on `device`: the new device is opened off the control
+    // thread (with a timeout), the old one lets go, the new one takes over at its next period.
     std::error_code move_to(const std::string& device) {
-        return core_->call_ec([&] { return core_->move_to(*block_, device); });
+        if (core_->on_control_thread()) return make_error_code(errc::wrong_thread);
+        std::promise<std::error_code> done;
+        auto future = done.get_future();
+        asio::post(core_->executor(), [&] { core_->move_to(*block_, device, [&done](std::error_code ec) { done.set_value(ec); }); });
+        return future.get();
     }
 
     template <typename Token>
@@ -99,9 +105,17 @@ public:
     }
     template <typename Token>
     auto async_move_to(std::string device, Token&& token) {
-        return run(std::forward<Token>(token), [device = std::move(device)](detail::context_core& c, detail::endpoint_block& e) {
-            return c.move_to(e, device);
-        });
+        return asio::async_initiate<Token, void(std::error_code)>(
+            [core = core_, block = block_, device = std::move(device)](auto handler) mutable {
+                auto executor = asio::get_associated_executor(handler, core->executor());
+                auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+                asio::post(core->executor(), [core, block, device = std::move(device), executor, shared]() mutable {
+                    core->move_to(*block, device, [executor, shared](std::error_code ec) {
+                        asio::post(executor, [shared, ec] { std::move(*shared)(ec); });
+                    });
+                });
+            },
+            token);
     }
 
     basic_endpoint(std::shared_ptr<detail::context_core> core, std::shared_ptr<detail::endpoint_block> block) noexcept

@@ -21,6 +21,11 @@
 #include <system_error>
 #include <type_traits>
 
+namespace ae::pipeline {
+class device_thread;
+struct device_error;
+} // namespace ae::pipeline
+
 namespace ae::detail {
 
 struct endpoint_block; // one endpoint's control state (src/control)
@@ -81,7 +86,8 @@ public:
     std::error_code reset(endpoint_block& e);
     std::error_code set_format(endpoint_block& e, const frame_format& format);
     std::error_code set_period(endpoint_block& e, hns period);
-    std::error_code move_to(endpoint_block& e, const std::string& device);
+    // Completes `done` once the endpoint plays on `device` (or could not be moved).
+    void move_to(endpoint_block& e, const std::string& device, std::function<void(std::error_code)> done);
     [[nodiscard]] std::shared_ptr<endpoint_block> find(const std::string& name) const;
 
     // Any thread.
@@ -108,8 +114,20 @@ private:
     void publish(endpoint_block& e);
     void state_changed(endpoint_block& e, endpoint_state state);
     [[nodiscard]] std::expected<device_entry*, std::error_code> open_device(const std::string& spec, endpoint_direction direction);
-    void release_device(const std::string& spec, endpoint_direction direction);
+    [[nodiscard]] device_entry* find_device(const std::string& spec, endpoint_direction direction) const;
+    device_entry* adopt_device(const std::string& spec, endpoint_direction direction,
+                               std::unique_ptr<pipeline::device_thread> thread);
+    std::error_code log_open_failure(const std::string& spec, const pipeline::device_error& error);
+    void release_device(device_entry* entry);
     void wait_detached(std::shared_ptr<endpoint_block> e, device_entry* entry, std::function<void()> then);
+    // Opens `spec` on a helper thread; `done` runs on ae-ctl with the entry, or an error —
+    // `timeout` (and a device_unresponsive event) when the open takes longer than open_timeout.
+    void open_device_async(const std::string& spec, endpoint_direction direction,
+                           std::function<void(std::expected<device_entry*, std::error_code>)> done);
+    // Moves `e` onto the opened `entry` (detach handshake with the old device thread first).
+    void route_to(const std::shared_ptr<endpoint_block>& e, device_entry* entry, std::function<void(std::error_code)> done);
+    void on_device_lost(device_entry& entry, const char* why, hns when);
+    void reroute(const std::shared_ptr<endpoint_block>& e, int attempt);
 
     std::unique_ptr<impl> impl_;
 };
