@@ -1,6 +1,10 @@
 // openae — the whole C++ API. See shared/API.md for the contract these names implement.
 #pragma once
 
+#include <openae/control/config.h>
+#include <openae/control/context.h>
+#include <openae/control/endpoint.h>
+#include <openae/control/event.h>
 #include <openae/pipeline/block_resampler.h>
 #include <openae/pipeline/chain.h>
 #include <openae/pipeline/convert.h>

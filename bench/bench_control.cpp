@@ -1,0 +1,157 @@
+// Control-plane figures: format-change latency (request → the engine's next pass runs in the new
+// epoch) and glitches per change, device loss → rerouted time, and blocking control calls per
+// second (in-process; the socket API is not there yet).
+//
+//   bench_control [changes] [losses]
+#include <openae/control/context.h>
+#include <openae/pipeline/convert.h>
+#include <openae/rt/monotonic_clock.h>
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <vector>
+
+namespace {
+
+double ms_between(ae::hns a, ae::hns b) { return static_cast<double>((b - a).count()) / 1e4; }
+
+void wait_fd(int fd, int timeout_ms) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, timeout_ms) > 0) {
+        std::uint64_t n = 0;
+        [[maybe_unused]] auto got = ::read(fd, &n, sizeof n);
+    }
+}
+
+// Tops the endpoint up (silence in its current encoding) and ends the pass; returns the epoch.
+std::uint32_t pass(ae::render_endpoint_rt& rt) {
+    ae::position pos;
+    const std::uint64_t padding = rt.current_padding(&pos);
+    std::uint64_t free = rt.buffer_frames() - padding;
+    while (free > 0) {
+        const auto frames = static_cast<std::uint32_t>(std::min<std::uint64_t>(rt.frames_per_packet(), free));
+        auto span = rt.output_data_pointer(frames);
+        if (!span) break;
+        rt.release_output_data_pointer({*span, frames, ae::buffer_flags::silent});
+        free -= frames;
+    }
+    rt.processing_complete();
+    return pos.epoch;
+}
+
+void print_stats(const char* what, std::vector<double> values) {
+    std::sort(values.begin(), values.end());
+    double sum = 0;
+    for (double v : values) sum += v;
+    std::printf("%s: n=%zu median %.3f ms, mean %.3f ms, p99 %.3f ms, max %.3f ms\n", what, values.size(),
+                values[values.size() / 2], sum / static_cast<double>(values.size()), values[values.size() * 99 / 100], values.back());
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    const int changes = argc > 1 ? std::atoi(argv[1]) : 1000;
+    const int losses = argc > 2 ? std::atoi(argv[2]) : 20;
+    ae::context_options options;
+    options.log_level = "off";
+    options.default_device = "null?period=2.6667";
+    ae::context ctx(options);
+    const int wake = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+
+    // 1. Format changes while the engine renders: request → the engine's first pass in the new
+    //    epoch (it takes effect at processing_complete, so "live" = the next pass starts in it).
+    {
+        std::atomic<std::uint64_t> underruns{0};
+        const auto id = ctx.subscribe([&](const ae::event& e) {
+            if (e.kind == ae::event_kind::glitch) underruns.fetch_add(1);
+        });
+        auto ep = ctx.create_render_endpoint({.name = "fmt", .device = "null?period=2.6667", .period = ae::hns{26'667}});
+        (void)ep->set_event_handle(wake);
+        (void)ep->start();
+        for (int i = 0; i < 8; ++i) { pass(ep->rt()); wait_fd(wake, 100); }
+        const std::array<ae::frame_format, 2> formats{ae::frame_format{48000, 2, ae::sample_type::s16},
+                                                      ae::frame_format{48000, 2, ae::sample_type::f32}};
+        std::vector<double> call_ms, live_ms;
+        std::uint32_t epoch = pass(ep->rt());
+        for (int change = 0; change < changes; ++change) {
+            const ae::hns asked = ae::monotonic_now();
+            if (ep->set_format(formats[static_cast<std::size_t>(change) % 2])) {
+                std::fprintf(stderr, "set_format failed\n");
+                return 1;
+            }
+            const ae::hns answered = ae::monotonic_now();
+            // The engine's next pass applies it at its end; the pass after runs in it.
+            std::uint32_t seen = epoch;
+            for (int p = 0; p < 4 && seen == epoch; ++p) {
+                pass(ep->rt());
+                seen = ep->rt().epoch();
+                if (seen == epoch) wait_fd(wake, 100);
+            }
+            const ae::hns live = ae::monotonic_now();
+            epoch = seen;
+            call_ms.push_back(ms_between(asked, answered));
+            live_ms.push_back(ms_between(asked, live));
+            wait_fd(wake, 100); // the engine's own pace: one pass per device period
+            pass(ep->rt());
+        }
+        for (int i = 0; i < 8; ++i) { pass(ep->rt()); wait_fd(wake, 100); }
+        (void)ep->stop();
+        (void)ctx.destroy("fmt"); // a round trip: the last drain has run
+        ctx.unsubscribe(id);
+        print_stats("set_format call (blocking, request -> queued)", call_ms);
+        print_stats("format change request -> live in the engine", live_ms);
+        std::printf("glitches during %d changes: %llu (%.4f per change)\n", changes,
+                    static_cast<unsigned long long>(underruns.load()), static_cast<double>(underruns.load()) / changes);
+    }
+
+    // 2. Device loss → rerouted (follow_default), `losses` times.
+    {
+        std::vector<double> reroute_ms;
+        for (int i = 0; i < losses; ++i) {
+            std::mutex m;
+            ae::hns lost_at{0}, rerouted_at{0};
+            const auto id = ctx.subscribe([&](const ae::event& e) {
+                const std::lock_guard lock(m);
+                if (e.kind == ae::event_kind::device_lost) lost_at = e.time;
+                if (e.kind == ae::event_kind::rerouted) rerouted_at = e.time;
+            });
+            const std::string name = "loss" + std::to_string(i);
+            auto ep = ctx.create_render_endpoint(
+                {.name = name, .device = "faulty:null?period=2.6667&unplug_at_ms=50", .period = ae::hns{26'667}});
+            (void)ep->set_event_handle(wake);
+            (void)ep->start();
+            for (int p = 0; p < 400; ++p) {
+                pass(ep->rt());
+                wait_fd(wake, 20);
+                const std::lock_guard lock(m);
+                if (rerouted_at != ae::hns{0}) break;
+            }
+            ctx.unsubscribe(id);
+            (void)ctx.destroy(name);
+            const std::lock_guard lock(m);
+            if (rerouted_at != ae::hns{0}) reroute_ms.push_back(ms_between(lost_at, rerouted_at));
+        }
+        print_stats("device loss (seen by the device thread) -> rerouted to the default device", reroute_ms);
+    }
+
+    // 3. Blocking control calls per second: set_period back and forth on a stopped endpoint.
+    {
+        auto ep = ctx.create_render_endpoint({.name = "ops", .device = "null?period=2.6667", .period = ae::hns{26'667}});
+        const int calls = 20000;
+        const ae::hns begin = ae::monotonic_now();
+        for (int i = 0; i < calls; ++i) (void)ep->reset();
+        const double seconds = static_cast<double>((ae::monotonic_now() - begin).count()) / 1e7;
+        std::printf("blocking control calls (reset on a stopped endpoint): %d in %.3f s = %.0f per second, %.2f us each\n", calls,
+                    seconds, calls / seconds, seconds / calls * 1e6);
+    }
+    ::close(wake);
+    return 0;
+}
