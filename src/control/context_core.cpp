@@ -13,6 +13,7 @@
 #include <asio/steady_timer.hpp>
 
 #include <array>
+#include <bit>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -49,8 +50,7 @@ struct endpoint_block {
     bool attached = false;
     bool destroyed = false;
     bool moving = false;
-    std::array<std::uint64_t, glitch_kind_count + 1> glitch_count{};
-    std::array<std::uint64_t, glitch_kind_count + 1> glitch_frames{};
+    endpoint_stats stats;
 
     mutable std::mutex summary_mutex; // the getters' copy (control side only, never RT)
     endpoint_summary published;
@@ -262,9 +262,19 @@ void context_core::schedule_drain() {
 
 void context_core::drain() {
     for (auto& [name, e] : impl_->endpoints) {
+        if (e->state == endpoint_state::running) {
+            const std::uint64_t padding = e->core().link().last_padding.load(std::memory_order_relaxed);
+            const int bucket = padding == 0 ? 0 : std::min(endpoint_stats::padding_buckets - 1, static_cast<int>(std::bit_width(padding)));
+            auto& st = e->stats;
+            ++st.padding_histogram[static_cast<std::size_t>(bucket)];
+            st.padding_min = st.padding_samples == 0 ? padding : std::min(st.padding_min, padding);
+            st.padding_max = std::max(st.padding_max, padding);
+            ++st.padding_samples;
+        }
         e->core().drain_glitches([&](const glitch_record& r) {
-            ++e->glitch_count[static_cast<int>(r.kind)];
-            e->glitch_frames[static_cast<int>(r.kind)] += r.frames;
+            ++e->stats.glitch_count[static_cast<int>(r.kind)];
+            e->stats.glitch_frames[static_cast<int>(r.kind)] += r.frames;
+            e->stats.last_glitch = r.time;
             event ev;
             ev.kind = event_kind::glitch;
             ev.endpoint = e->name;
@@ -449,6 +459,11 @@ void context_core::publish(endpoint_block& e) {
     }
     const std::lock_guard lock(e.summary_mutex);
     e.published = s;
+}
+
+std::expected<endpoint_stats, std::error_code> context_core::stats(const endpoint_block& e) const {
+    if (e.destroyed) return std::unexpected(make_error_code(errc::unknown_endpoint));
+    return e.stats;
 }
 
 endpoint_summary context_core::summary(const endpoint_block& e) {

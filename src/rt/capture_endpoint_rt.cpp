@@ -12,6 +12,8 @@ std::uint64_t capture_endpoint_rt::current_padding(position* pos) noexcept { // 
     }
     const std::uint64_t available = segment_->reader.available_frames();
     if (pos) fill_position(*pos, segment_->reader.read_position(), available);
+    // relaxed: a statistic the control thread samples.
+    link_->last_padding.store(available, std::memory_order_relaxed);
     return available;
 }
 

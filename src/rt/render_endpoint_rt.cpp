@@ -16,6 +16,8 @@ std::uint64_t render_endpoint_rt::current_padding(position* pos) noexcept { // r
     const std::uint64_t consumed = link_->consumer_position.load(std::memory_order_acquire);
     const std::uint64_t padding = written - consumed;
     if (pos) fill_position(*pos, written, padding);
+    // relaxed: a statistic the control thread samples.
+    link_->last_padding.store(padding, std::memory_order_relaxed);
     return padding;
 }
 

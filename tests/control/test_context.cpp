@@ -239,6 +239,7 @@ TEST_CASE("context: events to subscribers and JSON-lines logs with repeats folde
     std::remove(log_path.c_str());
     std::vector<ae::event> seen;
     std::mutex seen_mutex;
+    std::uint64_t stats_underruns = 0;
     {
         ae::context_options options;
         options.log_file = log_path;
@@ -261,6 +262,17 @@ TEST_CASE("context: events to subscribers and JSON-lines logs with repeats folde
             ep->rt().processing_complete(); // passes that bring nothing
         }
         REQUIRE_FALSE(ep->stop());
+        // A round trip through ae-ctl after the stop: the stats hold what the drains counted.
+        auto stats = ep->stats();
+        REQUIRE(stats);
+        std::uint64_t histogram_total = 0;
+        for (auto n : stats->padding_histogram) histogram_total += n;
+        CHECK(stats->padding_samples > 0);
+        CHECK(histogram_total == stats->padding_samples);
+        CHECK(stats->padding_max <= 960);
+        CHECK(stats->glitch_count[static_cast<int>(ae::glitch_kind::underrun)] > 0);
+        CHECK(stats->last_glitch > ae::hns{0});
+        stats_underruns = stats->glitch_count[static_cast<int>(ae::glitch_kind::underrun)];
     } // the context stops: everything drained and flushed
     std::size_t underrun_events = 0, state_events = 0;
     for (const auto& e : seen) {
@@ -269,6 +281,7 @@ TEST_CASE("context: events to subscribers and JSON-lines logs with repeats folde
     }
     CHECK(state_events == 3); // stopped (set_buffer), running, stopped
     CHECK(underrun_events >= 40);
+    CHECK(stats_underruns <= underrun_events); // the last drain (at shutdown) may add some
 
     std::ifstream in(log_path);
     std::string line;

@@ -35,6 +35,11 @@ public:
     [[nodiscard]] bool event_driven_capable() const noexcept { return true; }
     [[nodiscard]] bool rt_capable() const noexcept { return true; }
 
+    // Glitch counts by kind, padding histogram (a round trip through the control thread).
+    [[nodiscard]] std::expected<endpoint_stats, std::error_code> stats() const {
+        return core_->call([&] { return core_->stats(*block_); });
+    }
+
     // The engine's RT view. For the engine's RT thread.
     [[nodiscard]] Rt& rt() noexcept;
 

@@ -5,6 +5,7 @@
 #include <openae/rt/glitch.h>
 #include <openae/rt/types.h>
 
+#include <array>
 #include <cstdint>
 #include <string>
 
@@ -38,6 +39,20 @@ struct event {
     std::string device;                // the device concerned (rerouted: `from`)
     std::string to;                    // rerouted: the new device
     std::string message;
+};
+
+// What the control thread has counted for one endpoint since it was created.
+struct endpoint_stats {
+    std::array<std::uint64_t, glitch_kind_count + 1> glitch_count{};  // by glitch_kind value
+    std::array<std::uint64_t, glitch_kind_count + 1> glitch_frames{};
+    hns last_glitch{0};                                                // CLOCK_MONOTONIC, 0: none
+    // The engine's padding, sampled at every drain: bucket 0 counts 0 frames, bucket i
+    // (1..15) counts [2^(i-1), 2^i) frames, the last bucket everything above.
+    static constexpr int padding_buckets = 17;
+    std::array<std::uint64_t, padding_buckets> padding_histogram{};
+    std::uint64_t padding_samples = 0;
+    std::uint64_t padding_min = 0;
+    std::uint64_t padding_max = 0;
 };
 
 // One JSON object (no newline): {"event":"glitch","endpoint":...,...} — the wire protocol's and

@@ -73,6 +73,8 @@ struct endpoint_link {
     std::atomic<bool> pin_active{true};
     // the reading side → the writing side: frames consumed so far, across segments.
     std::atomic<std::uint64_t> consumer_position{0};
+    // RT → control: the padding the engine's last current_padding() saw (sampled for statistics).
+    std::atomic<std::uint64_t> last_padding{0};
 
     position_clock clock;         // device writes, RT and control read
     glitch_queue rt_glitches;     // RT → control

@@ -89,6 +89,7 @@ public:
     // Completes `done` once the endpoint plays on `device` (or could not be moved).
     void move_to(endpoint_block& e, const std::string& device, std::function<void(std::error_code)> done);
     [[nodiscard]] std::shared_ptr<endpoint_block> find(const std::string& name) const;
+    [[nodiscard]] std::expected<endpoint_stats, std::error_code> stats(const endpoint_block& e) const;
 
     // Any thread.
     [[nodiscard]] static endpoint_summary summary(const endpoint_block& e);
