@@ -706,6 +706,7 @@ void context_core::route_to(const std::shared_ptr<endpoint_block>& e, device_ent
             if (!attached) ec = attached.error().code;
         }
         const std::string from_spec = from ? from->spec : std::string{};
+        const hns latency_before = summary(*e).latency;
         e->entry = entry;
         e->device = entry->spec;
         release_device(from);
@@ -718,6 +719,15 @@ void context_core::route_to(const std::shared_ptr<endpoint_block>& e, device_ent
         ev.to = entry->spec;
         if (ec) ev.message = ec.message();
         emit(std::move(ev));
+        // A device with another period (or rate) changes what the engine's frames take to be heard.
+        if (const hns latency_after = summary(*e).latency; latency_after != latency_before) {
+            event changed;
+            changed.kind = event_kind::latency_changed;
+            changed.endpoint = e->name;
+            changed.epoch = e->core().requested_epoch();
+            changed.latency = latency_after;
+            emit(std::move(changed));
+        }
         done(ec);
     };
     e->moving = true;

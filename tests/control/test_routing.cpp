@@ -52,7 +52,7 @@ TEST_CASE("device loss: follow_default reroutes to the default device, frames co
     recorder rec;
     ae::context_options options;
     options.log_level = "off";
-    options.default_device = "null?period=5";
+    options.default_device = "null?period=10"; // a longer period than the lost device's: more latency
     ae::context ctx(options);
     ctx.subscribe(std::ref(rec));
     ae::endpoint_config config;
@@ -72,8 +72,13 @@ TEST_CASE("device loss: follow_default reroutes to the default device, frames co
     REQUIRE(lost.size() == 1);
     REQUIRE(rerouted.size() == 1);
     CHECK(rerouted[0].device == "faulty:null?period=5&unplug_at_ms=200");
-    CHECK(rerouted[0].to == "null?period=5");
-    CHECK(ep->device() == "null?period=5");
+    CHECK(rerouted[0].to == "null?period=10");
+    CHECK(ep->device() == "null?period=10");
+    // 20 ms of buffer + the device's period: 5 ms before, 10 ms after.
+    const auto latency = rec.of(ae::event_kind::latency_changed);
+    REQUIRE(latency.size() == 1);
+    CHECK(latency[0].latency == ae::hns{300'000});
+    CHECK(ep->latency() == ae::hns{300'000});
     const double ms = static_cast<double>((rerouted[0].time - lost[0].time).count()) / 1e4;
     MESSAGE("device loss -> audio on the fallback: ", ms, " ms (the device thread seeing the loss -> rerouted)");
     CHECK(ms < 500);
