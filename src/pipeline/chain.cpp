@@ -16,9 +16,9 @@ const ring_segment* initial_segment(endpoint_core& endpoint) noexcept {
 }
 } // namespace
 
-chain_base::chain_base(std::uint32_t endpoint_id, std::uint32_t endpoint_rate, const frame_format& device_format,
-                       const chain_options& options, std::uint32_t gain_channels)
-    : endpoint_id_(endpoint_id), endpoint_rate_(endpoint_rate), device_format_(device_format), options_(options),
+chain_base::chain_base(device_port_base& port, std::uint32_t endpoint_id, std::uint32_t endpoint_rate,
+                       const frame_format& device_format, const chain_options& options, std::uint32_t gain_channels)
+    : base_port_(&port), endpoint_id_(endpoint_id), endpoint_rate_(endpoint_rate), device_format_(device_format), options_(options),
       gain_(gain_channels, options.gain_ramp_frames, options.gain),
       meter_(gain_channels, std::max<std::uint32_t>(device_format.sample_rate / 10, 1)) {}
 
@@ -28,11 +28,36 @@ std::uint64_t chain_base::endpoint_position(std::uint64_t device_position) const
     return static_cast<std::uint64_t>(static_cast<unsigned __int128>(frames) * endpoint_rate_ / device_format_.sample_rate);
 }
 
+void chain_base::observe(const device_timing& timing) noexcept { // rt-safe
+    if (!anchored_) {
+        anchored_ = true;
+        anchor_ = timing.position;
+        restart_estimator_ = true; // the first observation starts the endpoint's rate estimate
+    }
+    if (timing.discontinuity) {
+        base_port_->mark_gap();
+        restart_estimator_ = true;
+    }
+    if (restart_estimator_) {
+        restart_estimator_ = false;
+        base_port_->restart_clock({.nominal_rate = static_cast<double>(endpoint_rate_)});
+    }
+    base_port_->observe(endpoint_position(timing.position), timing.time);
+}
+
+void chain_base::flush_reports() noexcept { // rt-safe
+    if (lost_frames_ == 0) return;
+    base_port_->report(glitch_kind::device_lost, stream_position(), lost_frames_);
+    base_port_->mark_gap();
+    lost_frames_ = 0;
+}
+
 // ---------------------------------------------------------------------------------------------
 // render
 
 render_chain::render_chain(render_endpoint_core& endpoint, const frame_format& device_format, const chain_options& options)
-    : chain_base(endpoint.id(), initial_segment(endpoint)->format.sample_rate, device_format, options, device_format.channels),
+    : chain_base(endpoint.device(), endpoint.id(), initial_segment(endpoint)->format.sample_rate, device_format, options,
+                 device_format.channels),
       port_(&endpoint.device()), remix_(device_format.channels) {}
 
 std::expected<std::unique_ptr<render_chain>, std::error_code>
@@ -167,12 +192,6 @@ void render_chain::drain_lost(std::uint32_t frames) noexcept { // rt-safe
     if (lost_frames_ >= endpoint_rate_ / 10) flush_reports();
 }
 
-void render_chain::flush_reports() noexcept { // rt-safe
-    if (lost_frames_ == 0) return;
-    port_->report(glitch_kind::device_lost, port_->stream_position(), lost_frames_);
-    port_->mark_gap();
-    lost_frames_ = 0;
-}
 
 bool render_chain::ready(std::uint32_t frames) noexcept { // rt-safe
     if (!active()) return true;
@@ -183,27 +202,11 @@ bool render_chain::ready(std::uint32_t frames) noexcept { // rt-safe
     return port_->available_frames() >= buffered + margin;
 }
 
-void render_chain::observe(const device_timing& timing) noexcept { // rt-safe
-    if (!anchored_) {
-        anchor(timing.position);
-        port_->restart_clock({.nominal_rate = static_cast<double>(endpoint_rate_)});
-    }
-    if (timing.discontinuity) {
-        port_->mark_gap();
-        restart_estimator_ = true;
-    }
-    if (restart_estimator_) {
-        restart_estimator_ = false;
-        port_->restart_clock({.nominal_rate = static_cast<double>(endpoint_rate_)});
-    }
-    port_->observe(endpoint_position(timing.position), timing.time);
-}
-
 // ---------------------------------------------------------------------------------------------
 // capture
 
 capture_chain::capture_chain(capture_endpoint_core& endpoint, const frame_format& device_format, const chain_options& options)
-    : chain_base(endpoint.id(), initial_segment(endpoint)->format.sample_rate, device_format, options,
+    : chain_base(endpoint.device(), endpoint.id(), initial_segment(endpoint)->format.sample_rate, device_format, options,
                  initial_segment(endpoint)->format.channels),
       port_(&endpoint.device()), remix_(device_format.channels) {}
 
@@ -304,12 +307,6 @@ void capture_chain::fill_lost(std::uint32_t frames) noexcept { // rt-safe
     if (lost_frames_ >= endpoint_rate_ / 10) flush_reports();
 }
 
-void capture_chain::flush_reports() noexcept { // rt-safe
-    if (lost_frames_ == 0) return;
-    port_->report(glitch_kind::device_lost, port_->stream_position(), lost_frames_);
-    port_->mark_gap();
-    lost_frames_ = 0;
-}
 
 bool capture_chain::ready(std::uint32_t frames) noexcept { // rt-safe
     if (!active()) return true;
@@ -318,22 +315,6 @@ bool capture_chain::ready(std::uint32_t frames) noexcept { // rt-safe
         resampler_ ? std::uint64_t{frames} * endpoint_rate_ / device_format_.sample_rate + 2 * block_resampler::default_block_frames
                    : frames;
     return port_->free_frames() >= needed;
-}
-
-void capture_chain::observe(const device_timing& timing) noexcept { // rt-safe
-    if (!anchored_) {
-        anchor(timing.position);
-        port_->restart_clock({.nominal_rate = static_cast<double>(endpoint_rate_)});
-    }
-    if (timing.discontinuity) {
-        port_->mark_gap();
-        restart_estimator_ = true;
-    }
-    if (restart_estimator_) {
-        restart_estimator_ = false;
-        port_->restart_clock({.nominal_rate = static_cast<double>(endpoint_rate_)});
-    }
-    port_->observe(endpoint_position(timing.position), timing.time);
 }
 
 } // namespace ae::pipeline

@@ -54,15 +54,22 @@ public:
     // The device's clock changed (lost → virtual clock, a jump): the endpoint's rate estimate
     // starts over at the next observation instead of fitting a line across the kink. rt-safe
     void restart_timing() noexcept { restart_estimator_ = true; }
+    // Publishes the endpoint's position for the device's `timing` (the device's frames since the
+    // chain started, scaled by the rates). rt-safe
+    void observe(const device_timing& timing) noexcept;
+    // Reports what is still pending (device_lost frames). rt-safe
+    void flush_reports() noexcept;
 
 protected:
-    chain_base(std::uint32_t endpoint_id, std::uint32_t endpoint_rate, const frame_format& device_format,
-               const chain_options& options, std::uint32_t gain_channels);
+    chain_base(device_port_base& port, std::uint32_t endpoint_id, std::uint32_t endpoint_rate,
+               const frame_format& device_format, const chain_options& options, std::uint32_t gain_channels);
 
-    // Device positions in the endpoint's frames: the device's frames since the chain started,
-    // scaled by the rates. rt-safe
+    // Device positions in the endpoint's frames. rt-safe
     [[nodiscard]] std::uint64_t endpoint_position(std::uint64_t device_position) const noexcept;
-    void anchor(std::uint64_t device_position) noexcept { anchor_ = device_position; anchored_ = true; }
+    // Where the stream is on this chain's side (render: frames taken, capture: frames written).
+    [[nodiscard]] virtual std::uint64_t stream_position() const noexcept = 0;
+
+    device_port_base* base_port_;
 
     std::uint32_t endpoint_id_;
     std::uint32_t endpoint_rate_;
@@ -90,10 +97,6 @@ public:
     // The device is gone: consumes `frames` device frames' worth of the endpoint's frames so the
     // engine keeps going, and counts them as device_lost. rt-safe
     void drain_lost(std::uint32_t frames) noexcept;
-    // Publishes the endpoint's position for the device's `timing`. rt-safe
-    void observe(const device_timing& timing) noexcept;
-    // Reports what is still pending (device_lost frames). rt-safe
-    void flush_reports() noexcept;
     // Offline devices: the endpoint has the frames for `frames` device frames (or is not
     // running). rt-safe
     [[nodiscard]] bool ready(std::uint32_t frames) noexcept;
@@ -102,6 +105,7 @@ public:
     [[nodiscard]] render_device_port& port() noexcept { return *port_; }
 
 private:
+    [[nodiscard]] std::uint64_t stream_position() const noexcept override { return port_->stream_position(); }
     render_chain(render_endpoint_core& endpoint, const frame_format& device_format, const chain_options& options);
     // Converts and remixes `run` into `out` (device channels); false when it cannot (new rate).
     bool stage_in(const render_device_port::frames_view& run, float* out) noexcept;
@@ -132,14 +136,13 @@ public:
     // The device is gone: writes silence for `frames` device frames and counts them as device_lost.
     // rt-safe
     void fill_lost(std::uint32_t frames) noexcept;
-    void observe(const device_timing& timing) noexcept;
-    void flush_reports() noexcept;
     // Offline devices: the endpoint's ring has room for `frames` device frames (or it is not running).
     [[nodiscard]] bool ready(std::uint32_t frames) noexcept;
     void set_device_channels(std::uint16_t channels) noexcept;
     [[nodiscard]] capture_device_port& port() noexcept { return *port_; }
 
 private:
+    [[nodiscard]] std::uint64_t stream_position() const noexcept override { return port_->stream_position(); }
     capture_chain(capture_endpoint_core& endpoint, const frame_format& device_format, const chain_options& options);
     // Gain, meter, encode and write `frames` endpoint-rate frames staged in resampled_.
     void deliver(std::uint32_t frames, const frame_format& format) noexcept;
