@@ -328,12 +328,18 @@ namespace {
 // Makes and starts a device thread: blocking (files, servers, a device that hangs) — never on
 // ae-ctl for a reroute or a move (open_device_async), only for creation's first open.
 std::expected<std::unique_ptr<pipeline::device_thread>, pipeline::device_error> open_blocking(const std::string& spec,
-                                                                                               endpoint_direction direction) {
+                                                                                               endpoint_direction direction,
+                                                                                               hns offline_stop_after) {
     const auto device_direction =
         direction == endpoint_direction::render ? pipeline::device_direction::render : pipeline::device_direction::capture;
     auto dev = pipeline::make_device(spec, device_direction);
     if (!dev) return std::unexpected(dev.error());
-    auto thread = pipeline::device_thread::create(std::move(*dev));
+    pipeline::device_thread_options options;
+    if (!(*dev)->realtime() && offline_stop_after > hns{0}) {
+        options.stop_after_frames = static_cast<std::uint64_t>(
+            std::llround(static_cast<double>(offline_stop_after.count()) * (*dev)->format().sample_rate / 1e7));
+    }
+    auto thread = pipeline::device_thread::create(std::move(*dev), options);
     if (!thread) return std::unexpected(thread.error());
     if (auto started = (*thread)->start(); !started) return std::unexpected(started.error());
     return std::move(*thread);
@@ -376,7 +382,7 @@ std::error_code context_core::log_open_failure(const std::string& spec, const pi
 std::expected<context_core::device_entry*, std::error_code> context_core::open_device(const std::string& spec,
                                                                                     endpoint_direction direction) {
     if (device_entry* existing = find_device(spec, direction)) return existing;
-    auto thread = open_blocking(spec, direction);
+    auto thread = open_blocking(spec, direction, impl_->options.offline_stop_after);
     if (!thread) return std::unexpected(log_open_failure(spec, thread.error()));
     return adopt_device(spec, direction, std::move(*thread));
 }
@@ -410,7 +416,7 @@ void context_core::open_device_async(const std::string& spec, endpoint_direction
     // A helper thread, not ae-ctl: an open may hang. It holds the core alive until it ends.
     std::thread([self, state, spec, direction] {
         set_current_thread_name("ae-open");
-        auto opened = open_blocking(spec, direction);
+        auto opened = open_blocking(spec, direction, self->impl_->options.offline_stop_after);
         auto result = std::make_shared<decltype(opened)>(std::move(opened));
         asio::post(self->impl_->io, [self, state, spec, direction, result] {
             if (state->finished || self->impl_->stopping) {
@@ -472,6 +478,53 @@ endpoint_summary context_core::summary(const endpoint_block& e) {
 }
 
 const std::string& context_core::name(const endpoint_block& e) noexcept { return e.name; }
+endpoint_direction context_core::direction(const endpoint_block& e) noexcept { return e.direction; }
+routing_policy context_core::routing(const endpoint_block& e) noexcept { return e.config.routing; }
+
+std::vector<std::shared_ptr<endpoint_block>> context_core::endpoints() const {
+    std::vector<std::shared_ptr<endpoint_block>> out;
+    out.reserve(impl_->endpoints.size());
+    for (const auto& [name, e] : impl_->endpoints) out.push_back(e);
+    return out;
+}
+
+std::vector<device_info> context_core::devices() const {
+    std::vector<device_info> out;
+    for (const auto& entry : impl_->devices) {
+        const auto& dev = entry->thread->dev();
+        device_info d;
+        d.spec = entry->spec;
+        d.direction = entry->direction;
+        d.format = dev.format();
+        d.period_frames = dev.period_frames();
+        d.latency = dev.latency();
+        d.realtime = dev.realtime();
+        d.lost = entry->lost || entry->thread->lost();
+        d.finished = entry->thread->finished();
+        d.users = entry->users;
+        d.frames = entry->thread->frames_processed();
+        d.periods = entry->thread->periods();
+        out.push_back(std::move(d));
+    }
+    return out;
+}
+
+std::error_code context_core::inject(endpoint_block& e, const std::string& fault, std::string& message) {
+    if (e.destroyed) return make_error_code(errc::unknown_endpoint);
+    if (!e.entry) {
+        message = "endpoint '" + e.name + "' has no device right now";
+        return make_error_code(errc::device_unavailable);
+    }
+    auto done = e.entry->thread->dev().inject(fault);
+    if (!done) {
+        message = done.error().message;
+        return done.error().code;
+    }
+    control_detail::log_json(*impl_->logger, spdlog::level::info,
+                             {{"component", "device"}, {"event", "injected"}, {"endpoint", e.name}, {"device", e.entry->spec},
+                              {"fault", fault}});
+    return {};
+}
 render_endpoint_rt* context_core::render_rt(endpoint_block& e) noexcept { return e.render ? &e.render->rt() : nullptr; }
 capture_endpoint_rt* context_core::capture_rt(endpoint_block& e) noexcept { return e.capture ? &e.capture->rt() : nullptr; }
 

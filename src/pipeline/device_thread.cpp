@@ -229,14 +229,19 @@ void device_thread::apply_commands() noexcept { // rt-safe
     }
 }
 
+// An offline device has no clock of its own: it moves when every running endpoint is ready,
+// and holds while none runs (a file records what endpoints played, not the time before them).
 bool device_thread::endpoints_ready(std::uint32_t frames) noexcept { // rt-safe
+    bool any_active = false;
     for (auto& chain : render_chains_) {
+        any_active = any_active || chain->active();
         if (!chain->ready(frames)) return false;
     }
     for (auto& chain : capture_chains_) {
+        any_active = any_active || chain->active();
         if (!chain->ready(frames)) return false;
     }
-    return true;
+    return any_active;
 }
 
 void device_thread::wait() noexcept { // rt-safe: the one wait point

@@ -45,6 +45,8 @@ struct context_options {
     hns open_timeout{20'000'000};      // a device open taking longer is `device_unresponsive` (2 s)
     hns retry_first{500'000};          // pinned routing: first retry after 50 ms...
     hns retry_max{50'000'000};         // ...doubling up to 5 s
+    // Offline devices (wav:PATH?realtime=0) stop after this much audio (0: never): an exact render.
+    hns offline_stop_after{0};
 };
 
 } // namespace ae

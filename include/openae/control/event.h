@@ -55,6 +55,21 @@ struct endpoint_stats {
     std::uint64_t padding_max = 0;
 };
 
+// A device in the registry, as the control thread sees it.
+struct device_info {
+    std::string spec;
+    endpoint_direction direction = endpoint_direction::render;
+    frame_format format{};
+    std::uint32_t period_frames = 0;
+    hns latency{0};
+    bool realtime = true;
+    bool lost = false;
+    bool finished = false;
+    std::size_t users = 0; // endpoints on it
+    std::uint64_t frames = 0;
+    std::uint64_t periods = 0;
+};
+
 // One JSON object (no newline): {"event":"glitch","endpoint":...,...} — the wire protocol's and
 // the logs' shape.
 [[nodiscard]] std::string to_json(const event& e);

@@ -103,13 +103,14 @@ public:
     // The device changed channel count. rt-safe
     void set_device_channels(std::uint16_t channels) noexcept;
     [[nodiscard]] render_device_port& port() noexcept { return *port_; }
+    // Started, and its first frames written (render) / its pin is active.
+    [[nodiscard]] bool active() noexcept { return port_->running() && port_->pin_active(); }
 
 private:
     [[nodiscard]] std::uint64_t stream_position() const noexcept override { return port_->stream_position(); }
     render_chain(render_endpoint_core& endpoint, const frame_format& device_format, const chain_options& options);
     // Converts and remixes `run` into `out` (device channels); false when it cannot (new rate).
     bool stage_in(const render_device_port::frames_view& run, float* out) noexcept;
-    [[nodiscard]] bool active() noexcept { return port_->running() && port_->pin_active(); }
     [[nodiscard]] std::uint64_t to_endpoint_frames(std::uint64_t device_frames) const noexcept;
 
     render_device_port* port_;
@@ -140,13 +141,13 @@ public:
     [[nodiscard]] bool ready(std::uint32_t frames) noexcept;
     void set_device_channels(std::uint16_t channels) noexcept;
     [[nodiscard]] capture_device_port& port() noexcept { return *port_; }
+    [[nodiscard]] bool active() noexcept { return port_->running() && port_->pin_active(); }
 
 private:
     [[nodiscard]] std::uint64_t stream_position() const noexcept override { return port_->stream_position(); }
     capture_chain(capture_endpoint_core& endpoint, const frame_format& device_format, const chain_options& options);
     // Gain, meter, encode and write `frames` endpoint-rate frames staged in resampled_.
     void deliver(std::uint32_t frames, const frame_format& format) noexcept;
-    [[nodiscard]] bool active() noexcept { return port_->running() && port_->pin_active(); }
 
     capture_device_port* port_;
     std::optional<block_resampler> resampler_;

@@ -20,6 +20,7 @@
 #include <string>
 #include <system_error>
 #include <type_traits>
+#include <vector>
 
 namespace ae::pipeline {
 class device_thread;
@@ -89,11 +90,17 @@ public:
     // Completes `done` once the endpoint plays on `device` (or could not be moved).
     void move_to(endpoint_block& e, const std::string& device, std::function<void(std::error_code)> done);
     [[nodiscard]] std::shared_ptr<endpoint_block> find(const std::string& name) const;
+    [[nodiscard]] std::vector<std::shared_ptr<endpoint_block>> endpoints() const;
+    [[nodiscard]] std::vector<device_info> devices() const;
+    // A fault for the endpoint's device (faulty devices only). `message` says why on failure.
+    std::error_code inject(endpoint_block& e, const std::string& fault, std::string& message);
     [[nodiscard]] std::expected<endpoint_stats, std::error_code> stats(const endpoint_block& e) const;
 
     // Any thread.
     [[nodiscard]] static endpoint_summary summary(const endpoint_block& e);
     [[nodiscard]] static const std::string& name(const endpoint_block& e) noexcept;
+    [[nodiscard]] static endpoint_direction direction(const endpoint_block& e) noexcept;
+    [[nodiscard]] static routing_policy routing(const endpoint_block& e) noexcept;
     [[nodiscard]] static render_endpoint_rt* render_rt(endpoint_block& e) noexcept;
     [[nodiscard]] static capture_endpoint_rt* capture_rt(endpoint_block& e) noexcept;
 

@@ -1,0 +1,113 @@
+// openae — ae::engine: an audio engine thread that plays sources into render endpoints and records
+// capture endpoints into sinks, through the RT contract only (what a host's own engine does).
+//
+// ae-host drives every endpoint it makes (from its command line, its config file, or `create` over
+// the control socket) with one engine. One thread, "ae-rt-engine", serves them all: woken by the
+// device threads' period events on one eventfd (every endpoint's event handle), it tops each render
+// endpoint up and drains each capture endpoint, then waits again. It never allocates, locks or does
+// file I/O: wav sources are read into memory when added, wav sinks are written by an I/O thread
+// behind a ring. Endpoints are added and removed while it runs through SPSC queues; a removed slot
+// comes back on a retire queue and is freed on the control side.
+#pragma once
+
+#include <openae/control/endpoint.h>
+#include <openae/pipeline/device_error.h>
+#include <openae/pipeline/device_thread.h>
+#include <openae/rt/seqlock.h>
+
+#include <atomic>
+#include <cstdint>
+#include <expected>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace ae {
+
+using engine_error = pipeline::device_error;
+
+// What a render endpoint plays: `tone:HZ`, `silence`, `wav:PATH` (the file read into memory).
+struct engine_source {
+    enum class kind : std::uint8_t { tone, silence, wav } what = kind::tone;
+    double tone_hz = 440;
+    double phase = 0;              // radians, advanced at the current rate: continuous across rate changes
+    std::vector<float> samples;    // wav: interleaved f32
+    std::uint32_t channels = 2;    // wav: the file's
+    std::uint32_t sample_rate = 0; // wav: the file's
+    std::size_t next_frame = 0;
+
+    // Parses (and for wav reads) a source. Errors name the source and the reason.
+    [[nodiscard]] static std::expected<engine_source, engine_error> parse(const std::string& text);
+};
+
+// What the engine counts per endpoint (written on the engine thread, read anywhere).
+struct engine_slot_stats {
+    std::uint64_t frames = 0;   // rendered or captured
+    std::uint64_t passes = 0;
+    std::uint64_t errors = 0;   // RT calls that failed (other than not_running)
+    std::uint64_t padding_min = 0;
+    std::uint64_t padding_max = 0;
+    double padding_avg = 0;
+    bool have_position = false;
+    position last_position{};   // the record of the engine's last pass
+};
+
+struct engine_options {
+    std::size_t max_endpoints = 1024;
+    int realtime_priority = 60;           // SCHED_FIFO priority when allowed; 0: do not ask
+    pipeline::device_thread_hooks hooks{}; // called on the engine thread (test harnesses)
+};
+
+class engine {
+public:
+    [[nodiscard]] static std::expected<std::unique_ptr<engine>, engine_error> create(engine_options options = {});
+    ~engine();
+    engine(const engine&) = delete;
+    engine& operator=(const engine&) = delete;
+
+    // The eventfd endpoints signal: give it to set_event_handle.
+    [[nodiscard]] int event_fd() const noexcept { return wake_fd_; }
+
+    // Control side (one thread at a time). The endpoint must have its buffer (set_buffer) and
+    // this engine's event handle; the engine drives it from its next pass.
+    [[nodiscard]] std::expected<void, engine_error> add_render(render_endpoint endpoint, engine_source source);
+    // `sink`: `null` or `wav:PATH` (an f32 file at the endpoint's rate and channels as created).
+    [[nodiscard]] std::expected<void, engine_error> add_capture(capture_endpoint endpoint, const std::string& sink);
+    // The engine lets go of the endpoint at its next pass; false if it does not drive it.
+    bool remove(const std::string& name);
+    // Frees slots the engine let go of.
+    void collect();
+
+    [[nodiscard]] bool drives(const std::string& name) const;
+    [[nodiscard]] std::string source_or_sink(const std::string& name) const;
+    [[nodiscard]] std::expected<engine_slot_stats, std::error_code> stats(const std::string& name) const;
+    [[nodiscard]] std::uint64_t passes() const noexcept { return passes_.load(std::memory_order_relaxed); }
+
+    struct slot;
+
+private:
+    explicit engine(engine_options options);
+    void run() noexcept;
+    void apply_commands() noexcept;
+    [[nodiscard]] std::expected<void, engine_error> add(std::unique_ptr<slot> s);
+
+    struct command {
+        slot* add = nullptr;
+        slot* remove = nullptr;
+    };
+
+    engine_options options_;
+    int wake_fd_ = -1;
+    std::map<std::string, std::unique_ptr<slot>> slots_;   // control side owns every slot
+    std::vector<std::unique_ptr<slot>> leaving_;           // removed, until the engine lets go
+    std::unique_ptr<spsc_queue<command>> commands_;
+    std::unique_ptr<spsc_queue<slot*>> retired_;
+    std::vector<slot*> active_;                            // engine thread only; reserved up front
+    std::atomic<std::uint64_t> passes_{0};
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+};
+
+} // namespace ae
