@@ -119,6 +119,8 @@ context_core::context_core(context_options options) : impl_(std::make_unique<imp
 
 context_core::~context_core() { stop_thread(); }
 
+spdlog::logger& context_core::logger() const noexcept { return *impl_->logger; }
+
 asio::any_io_executor context_core::executor() const { return impl_->io.get_executor(); }
 
 bool context_core::on_control_thread() const noexcept {

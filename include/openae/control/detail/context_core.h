@@ -22,6 +22,10 @@
 #include <type_traits>
 #include <vector>
 
+namespace spdlog {
+class logger;
+} // namespace spdlog
+
 namespace ae::pipeline {
 class device_thread;
 struct device_error;
@@ -95,6 +99,9 @@ public:
     // A fault for the endpoint's device (faulty devices only). `message` says why on failure.
     std::error_code inject(endpoint_block& e, const std::string& fault, std::string& message);
     [[nodiscard]] std::expected<endpoint_stats, std::error_code> stats(const endpoint_block& e) const;
+
+    // The JSON-lines logger (control thread only: services built on the context log through it).
+    [[nodiscard]] spdlog::logger& logger() const noexcept;
 
     // Any thread.
     [[nodiscard]] static endpoint_summary summary(const endpoint_block& e);
