@@ -1,23 +1,125 @@
 // ae-host — the openae demo host.
 //
-//   ae-host [--seconds N] [--render SOURCE@DEVICE]... [--capture DEVICE@SINK]...
+//   ae-host [--config FILE.json] [--socket PATH|none] [--log FILE|-] [--seconds N]
+//           [--render SOURCE@DEVICE]... [--capture DEVICE@SINK]...
 //
-// With no --render / --capture it plays a 440 Hz tone on the default device (`null`, a virtual
-// clock: no sound hardware needed). Endpoints naming the same device are mixed onto one device
-// thread. --seconds bounds the run: wall time on real-time devices, exactly N seconds of audio on
-// offline ones (wav:PATH?realtime=0). SIGINT / SIGTERM stop it cleanly. The main thread is the
-// control thread ("ae-ctl"): it drains glitch records and device events and prints the summary.
-#include "host.h"
+// With no endpoints from the command line or a config file it plays a 440 Hz tone on the default
+// device (`null`, a virtual clock: no sound hardware needed). Everything goes through the control
+// service — the command line and the config file are turned into the same `create` requests the
+// socket takes — so `aectl` sees and steers every endpoint. One engine thread ("ae-rt-engine")
+// drives them all; the control actor ("ae-ctl") owns devices, rerouting, events and the JSON logs.
+// --seconds bounds the run: wall time on real-time devices, exactly N seconds of audio on offline
+// ones (wav:PATH?realtime=0). SIGINT / SIGTERM stop it cleanly: endpoints stopped, files closed,
+// socket removed, summary printed.
+#include <openae/control/server.h>
+#include <openae/openae.hpp>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include <csignal>
 #include <cstdio>
 #include <ctime>
+#include <fstream>
 
 namespace {
+
+using nlohmann::json;
+
 std::atomic<bool> g_stop{false};
 extern "C" void on_signal(int) { g_stop.store(true, std::memory_order_relaxed); }
+
+std::pair<std::string, std::string> split_last_at(const std::string& text) {
+    const auto at = text.rfind('@');
+    if (at == std::string::npos) return {text, ""};
+    return {text.substr(0, at), text.substr(at + 1)};
+}
+
+struct host_config {
+    std::string default_device = "null";
+    std::string log_level = "info";
+    std::optional<std::string> socket;
+    std::vector<json> endpoints; // create requests (without "op")
+};
+
+// The config file: {"default_device": SPEC, "log_level": LEVEL, "socket": PATH|"none",
+// "endpoints": [{create fields}, ...]}. Unknown keys are errors.
+std::expected<host_config, std::string> read_config(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) return std::unexpected("config " + path + ": cannot open it");
+    json doc = json::parse(in, nullptr, false);
+    if (doc.is_discarded()) return std::unexpected("config " + path + ": not valid JSON");
+    if (!doc.is_object()) return std::unexpected("config " + path + ": the top level must be an object");
+    host_config config;
+    for (const auto& [key, value] : doc.items()) {
+        if (key == "default_device" || key == "log_level" || key == "socket") {
+            if (!value.is_string()) return std::unexpected("config " + path + ": '" + key + "' must be a string");
+            if (key == "default_device") config.default_device = value.get<std::string>();
+            if (key == "log_level") config.log_level = value.get<std::string>();
+            if (key == "socket") config.socket = value.get<std::string>();
+        } else if (key == "endpoints") {
+            if (!value.is_array()) return std::unexpected("config " + path + ": 'endpoints' must be an array");
+            for (const auto& e : value) {
+                if (!e.is_object()) return std::unexpected("config " + path + ": each endpoint must be an object");
+                config.endpoints.push_back(e);
+            }
+        } else {
+            return std::unexpected("config " + path + ": unknown key '" + key + "'");
+        }
+    }
+    return config;
+}
+
+std::string error_of(const json& response) {
+    return response.value("/error/message"_json_pointer, std::string{"unknown error"});
+}
+
+std::string glitch_line(const json& glitches) {
+    std::string out;
+    for (int k = 1; k <= ae::glitch_kind_count; ++k) {
+        const char* kind = ae::to_string(static_cast<ae::glitch_kind>(k));
+        const json& v = glitches.contains(kind) ? glitches[kind] : json::object();
+        out += std::string(" ") + kind + "=" + std::to_string(v.value("count", 0ull));
+        if (v.value("frames", 0ull) != 0) out += " (" + std::to_string(v.value("frames", 0ull)) + " frames)";
+    }
+    return out;
+}
+
+void print_summary(ae::control_service& service) {
+    const json status = json::parse(service.request(R"({"op":"status"})"));
+    const json stats = json::parse(service.request(R"({"op":"stats"})"));
+    const json list = json::parse(service.request(R"({"op":"list"})"));
+    std::printf("ae-host: summary\n");
+    for (std::size_t i = 0; i < status["endpoints"].size(); ++i) {
+        const json& s = status["endpoints"][i];
+        const json& st = stats["endpoints"][i];
+        const bool render = s["direction"] == "render";
+        const std::string route = render ? s.value("source", "") + "@" + s["device"].get<std::string>()
+                                         : s["device"].get<std::string>() + "@" + s.value("sink", "");
+        std::printf("  %s (%s)\n", s["endpoint"].get<std::string>().c_str(), route.c_str());
+        if (st.contains("engine")) {
+            const json& e = st["engine"];
+            std::printf("    frames %s: %llu in %llu passes (%llu errors)\n", render ? "rendered" : "captured",
+                        e["frames"].get<unsigned long long>(), e["passes"].get<unsigned long long>(),
+                        e["errors"].get<unsigned long long>());
+            std::printf("    padding frames: min %llu  avg %.1f  max %llu\n", e["padding_min"].get<unsigned long long>(),
+                        e["padding_avg"].get<double>(), e["padding_max"].get<unsigned long long>());
+        }
+        if (s["position"].is_object()) {
+            std::printf("    measured rate:  %.3f Hz at device position %llu (epoch %u)\n", s["position"]["frames_per_second"].get<double>(),
+                        s["position"]["device_position"].get<unsigned long long>(), s["epoch"].get<unsigned>());
+        } else {
+            std::printf("    measured rate:  (no device period yet)\n");
+        }
+        std::printf("    glitches:%s\n", glitch_line(st["glitches"]).c_str());
+    }
+    for (const auto& d : list["devices"]) {
+        std::printf("  device %s (%s): %llu frames%s%s\n", d["device"].get<std::string>().c_str(),
+                    d["direction"].get<std::string>().c_str(), d["frames"].get<unsigned long long>(),
+                    d["lost"].get<bool>() ? ", lost" : "", d["finished"].get<bool>() ? ", finished" : "");
+    }
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -26,60 +128,155 @@ int main(int argc, char** argv) {
     double period_ms = 10;
     std::vector<std::string> renders;
     std::vector<std::string> captures;
+    std::string config_path;
+    std::string socket_path;
+    std::string log_target = "-";
+    std::string log_level;
     app.add_option("--seconds", seconds, "Stop after N seconds of stream time (default: until SIGINT/SIGTERM)")
         ->check(CLI::NonNegativeNumber);
     app.add_option("--render", renders, "SOURCE@DEVICE: tone:HZ | wav:PATH | silence, played on a device (default null)");
     app.add_option("--capture", captures, "DEVICE@SINK: a device recorded into wav:PATH or null");
-    app.add_option("--period-ms", period_ms, "The engine's packet (and endpoint period) in milliseconds")
-        ->check(CLI::Range(1.0, 100.0));
+    app.add_option("--period-ms", period_ms, "The endpoints' period in milliseconds")->check(CLI::Range(1.0, 100.0));
+    app.add_option("--config", config_path, "A JSON file: default_device, log_level, socket, endpoints (create requests)");
+    app.add_option("--socket", socket_path, "The control socket's path, or 'none' (default: $XDG_RUNTIME_DIR/openae/control.sock)");
+    app.add_option("--log", log_target, "JSON-lines log: a file (rotating) or '-' for stderr")->capture_default_str();
+    app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off (default info)");
     CLI11_PARSE(app, argc, argv);
-    if (renders.empty() && captures.empty()) renders.push_back("tone:440@null");
+
+    host_config config;
+    if (!config_path.empty()) {
+        auto read = read_config(config_path);
+        if (!read) {
+            std::fprintf(stderr, "ae-host: %s\n", read.error().c_str());
+            return 2;
+        }
+        config = std::move(*read);
+    }
+    if (!log_level.empty()) config.log_level = log_level;
+    if (!socket_path.empty()) config.socket = socket_path;
+    if (renders.empty() && captures.empty() && config.endpoints.empty()) renders.push_back("tone:440@null");
 
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
-    ae::set_current_thread_name("ae-ctl");
+    std::signal(SIGPIPE, SIG_IGN); // a client that hangs up is the socket's business, not a signal
 
-    ae_host::host host;
-    host.seconds = seconds;
-    for (const auto& text : renders) {
-        if (auto added = host.add_render(text, period_ms); !added) {
-            std::fprintf(stderr, "ae-host: --render %s: %s\n", text.c_str(), added.error().c_str());
-            return 2;
-        }
-    }
-    for (const auto& text : captures) {
-        if (auto added = host.add_capture(text, period_ms); !added) {
-            std::fprintf(stderr, "ae-host: --capture %s: %s\n", text.c_str(), added.error().c_str());
-            return 2;
-        }
-    }
-    if (auto started = host.start(); !started) {
-        std::fprintf(stderr, "ae-host: cannot start: %s\n", started.error().c_str());
+    ae::context_options options;
+    options.log_level = config.log_level;
+    options.log_file = log_target == "-" ? std::string{} : log_target;
+    options.default_device = config.default_device;
+    options.offline_stop_after = ae::hns{static_cast<std::int64_t>(std::llround(seconds * 1e7))};
+    ae::context ctx(options);
+    auto eng = ae::engine::create();
+    if (!eng) {
+        std::fprintf(stderr, "ae-host: %s\n", eng.error().message.c_str());
         return 1;
     }
-    std::printf("ae-host: %zu render and %zu capture endpoint(s) running%s\n", renders.size(), captures.size(),
-                seconds > 0 ? "" : " (SIGINT or SIGTERM stops)");
+    ae::control_service service(ctx, **eng);
+
+    // Every endpoint, from the config and the command line, as a create request.
+    std::vector<json> creates = config.endpoints;
+    std::vector<std::string> origins(config.endpoints.size());
+    for (std::size_t i = 0; i < origins.size(); ++i) origins[i] = "config " + config_path + ": endpoints[" + std::to_string(i) + "]";
+    const long period_hundredths = std::lround(period_ms * 100);
+    for (std::size_t i = 0; i < renders.size(); ++i) {
+        auto [source, device] = split_last_at(renders[i]);
+        creates.push_back({{"endpoint", "render" + std::to_string(i + 1)}, {"direction", "render"}, {"device", device.empty() ? "null" : device},
+                           {"source", source}, {"period_ms", static_cast<double>(period_hundredths) / 100.0}});
+        origins.push_back("--render " + renders[i]);
+    }
+    for (std::size_t i = 0; i < captures.size(); ++i) {
+        auto [device, sink] = split_last_at(captures[i]);
+        creates.push_back({{"endpoint", "capture" + std::to_string(i + 1)}, {"direction", "capture"},
+                           {"device", device.empty() ? "null" : device}, {"sink", sink.empty() ? "null" : sink},
+                           {"period_ms", static_cast<double>(period_hundredths) / 100.0}});
+        origins.push_back("--capture " + captures[i]);
+    }
+    std::vector<std::string> names;
+    for (std::size_t i = 0; i < creates.size(); ++i) {
+        json request = creates[i];
+        request["op"] = "create";
+        request.erase("start");
+        const json response = json::parse(service.request(request.dump()));
+        if (!response.value("ok", false)) {
+            std::fprintf(stderr, "ae-host: %s: %s\n", origins[i].c_str(), error_of(response).c_str());
+            return 2;
+        }
+        names.push_back(response["endpoint"]["endpoint"].get<std::string>());
+    }
+    // An offline render device has no clock: without --seconds it would render forever.
+    const json devices = json::parse(service.request(R"({"op":"list"})"))["devices"];
+    bool realtime = false;
+    for (const auto& d : devices) {
+        realtime = realtime || d["realtime"].get<bool>();
+        if (!d["realtime"].get<bool>() && d["direction"] == "render" && seconds <= 0) {
+            std::fprintf(stderr, "ae-host: device '%s' is offline (realtime=0): give --seconds N to say how much to render\n",
+                         d["device"].get<std::string>().c_str());
+            return 2;
+        }
+    }
+    for (const auto& name : names) {
+        const json response = json::parse(service.request(json{{"op", "start"}, {"endpoint", name}}.dump()));
+        if (!response.value("ok", false)) {
+            std::fprintf(stderr, "ae-host: cannot start %s: %s\n", name.c_str(), error_of(response).c_str());
+            return 1;
+        }
+    }
+
+    std::unique_ptr<ae::control_server> server;
+    if (config.socket.value_or("") != "none") {
+        ae::server_options server_options;
+        server_options.path = config.socket.value_or("");
+        auto made = ae::control_server::create(service, server_options);
+        if (!made) {
+            std::fprintf(stderr, "ae-host: control socket: %s\n", made.error().message.c_str());
+            return 1;
+        }
+        server = std::move(*made);
+    }
+    std::printf("ae-host: %zu endpoint(s) running%s; control socket: %s\n", names.size(),
+                seconds > 0 ? "" : " (SIGINT or SIGTERM stops)", server ? server->path().c_str() : "none");
+    std::fflush(stdout);
 
     const ae::hns begin = ae::monotonic_now();
     ae::hns next_print = begin + ae::hns{10'000'000};
-    const bool realtime = host.any_realtime();
     while (!g_stop.load(std::memory_order_relaxed)) {
         const ae::hns now = ae::monotonic_now();
         const double elapsed = static_cast<double>((now - begin).count()) / 1e7;
         if (realtime && seconds > 0 && elapsed >= seconds) break;
-        if (host.all_finished()) break;
-        host.poll();
+        // Offline runs end when every device has rendered its N seconds.
+        if (!realtime && seconds > 0) {
+            const json list = json::parse(service.request(R"({"op":"list"})"))["devices"];
+            bool all_finished = !list.empty();
+            for (const auto& d : list) all_finished = all_finished && d["finished"].get<bool>();
+            if (all_finished) break;
+        }
         if (realtime && now >= next_print) {
-            host.print_progress(elapsed);
+            const json status = json::parse(service.request(R"({"op":"status"})"));
+            for (const auto& s : status["endpoints"]) {
+                if (!s["position"].is_object()) continue;
+                std::printf("  t=%6.2f s  %s  device_position=%9llu  rate=%.3f Hz\n", elapsed, s["endpoint"].get<std::string>().c_str(),
+                            s["position"]["device_position"].get<unsigned long long>(), s["position"]["frames_per_second"].get<double>());
+            }
+            std::fflush(stdout);
             next_print += ae::hns{10'000'000};
         }
-        const timespec tick = ae::to_timespec(now + ae::hns{200'000}); // the control thread's 20 ms tick
+        const timespec tick = ae::to_timespec(now + ae::hns{200'000}); // 20 ms
         ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &tick, nullptr);
     }
-    host.stop();
-    host.print_summary();
-    if (host.engine_failed()) {
-        std::fprintf(stderr, "ae-host: %llu RT calls failed\n", static_cast<unsigned long long>(host.engine_errors()));
+    server.reset(); // no new requests while stopping
+    const json all = json::parse(service.request(R"({"op":"list"})"))["endpoints"];
+    for (const auto& e : all) {
+        if (e["state"] == "running") (void)service.request(json{{"op", "stop"}, {"endpoint", e["endpoint"]}}.dump());
+    }
+    print_summary(service);
+    std::uint64_t errors = 0;
+    const json stats = json::parse(service.request(R"({"op":"stats"})"));
+    for (const auto& st : stats["endpoints"]) {
+        if (st.contains("engine")) errors += st["engine"]["errors"].get<std::uint64_t>();
+    }
+    for (const auto& e : all) (void)service.request(json{{"op", "destroy"}, {"endpoint", e["endpoint"]}}.dump());
+    if (errors != 0) {
+        std::fprintf(stderr, "ae-host: %llu RT calls failed\n", static_cast<unsigned long long>(errors));
         return 1;
     }
     return 0;

@@ -84,6 +84,7 @@ struct context_core::impl {
     std::uint32_t next_endpoint_id = 1;
     asio::steady_timer drain_timer;
     bool stopping = false;
+    std::string last_open_error;
 };
 
 namespace {
@@ -106,6 +107,7 @@ hns duration_of(std::uint64_t frames, std::uint32_t rate) noexcept {
 std::string repeat_key(const event& e) {
     std::string key = std::string(to_string(e.kind)) + '|' + e.endpoint;
     if (e.kind == event_kind::glitch) key += std::string("|") + to_string(e.glitch);
+    if (e.kind == event_kind::state_changed) key += std::string("|") + to_string(e.state);
     return key;
 }
 
@@ -118,6 +120,8 @@ context_core::context_core(context_options options) : impl_(std::make_unique<imp
 }
 
 context_core::~context_core() { stop_thread(); }
+
+const std::string& context_core::last_open_error() const noexcept { return impl_->last_open_error; }
 
 spdlog::logger& context_core::logger() const noexcept { return *impl_->logger; }
 
@@ -378,6 +382,7 @@ std::error_code context_core::log_open_failure(const std::string& spec, const pi
     control_detail::log_json(*impl_->logger, spdlog::level::err,
                              {{"component", "device"}, {"event", "open_failed"}, {"device", spec},
                               {"code", to_string(static_cast<errc>(error.code.value()))}, {"message", error.message}});
+    impl_->last_open_error = error.message;
     return error.code;
 }
 
@@ -543,6 +548,7 @@ void context_core::state_changed(endpoint_block& e, endpoint_state state) {
 
 std::expected<std::shared_ptr<endpoint_block>, std::error_code> context_core::create(endpoint_direction direction,
                                                                                      const endpoint_config& config) {
+    impl_->last_open_error.clear();
     if (config.name.empty() || config.name.size() > 256) return std::unexpected(make_error_code(errc::bad_argument));
     if (impl_->endpoints.contains(config.name)) return std::unexpected(make_error_code(errc::already_initialized));
     if (!valid_format(config.format)) return std::unexpected(make_error_code(errc::unsupported_format));

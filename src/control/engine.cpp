@@ -66,6 +66,7 @@ struct engine::slot {
 
 std::expected<engine_source, engine_error> engine_source::parse(const std::string& text) {
     engine_source src;
+    src.text = text;
     if (text == "silence") {
         src.what = kind::silence;
         return src;
@@ -162,6 +163,9 @@ engine::~engine() {
     for (auto& [name, s] : slots_) {
         if (s->sink) s->sink->stop();
     }
+    for (auto& s : leaving_) {
+        if (s->sink) s->sink->stop();
+    }
     if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
@@ -179,9 +183,7 @@ std::expected<void, engine_error> engine::add(std::unique_ptr<slot> s) {
 std::expected<void, engine_error> engine::add_render(render_endpoint endpoint, engine_source source) {
     auto s = std::make_unique<slot>();
     s->name = endpoint.name();
-    s->text = source.what == engine_source::kind::tone      ? "tone:" + std::to_string(source.tone_hz)
-              : source.what == engine_source::kind::silence ? "silence"
-                                                            : "wav";
+    s->text = source.text;
     s->render_rt = &endpoint.rt();
     s->render.emplace(std::move(endpoint));
     s->source = std::move(source);

@@ -295,7 +295,8 @@ std::expected<json, request_error> control_service::impl::create(const json& req
     auto made = core.create(direction, config);
     if (!made) {
         const std::string device = config.device.empty() ? "the default device" : "device '" + config.device + "'";
-        return std::unexpected(from_code(made.error(), "cannot create '" + config.name + "' on " + device + ": " + made.error().message()));
+        const std::string why = core.last_open_error().empty() ? made.error().message() : core.last_open_error();
+        return std::unexpected(from_code(made.error(), "cannot create '" + config.name + "' on " + device + ": " + why));
     }
     auto block = *made;
     auto undo = [&] { (void)core.destroy(config.name); };

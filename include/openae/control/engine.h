@@ -37,6 +37,7 @@ struct engine_source {
     std::uint32_t channels = 2;    // wav: the file's
     std::uint32_t sample_rate = 0; // wav: the file's
     std::size_t next_frame = 0;
+    std::string text;              // as given
 
     // Parses (and for wav reads) a source. Errors name the source and the reason.
     [[nodiscard]] static std::expected<engine_source, engine_error> parse(const std::string& text);

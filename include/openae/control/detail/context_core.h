@@ -102,6 +102,8 @@ public:
 
     // The JSON-lines logger (control thread only: services built on the context log through it).
     [[nodiscard]] spdlog::logger& logger() const noexcept;
+    // Why the last device open failed (the device's own words: file, reason).
+    [[nodiscard]] const std::string& last_open_error() const noexcept;
 
     // Any thread.
     [[nodiscard]] static endpoint_summary summary(const endpoint_block& e);
