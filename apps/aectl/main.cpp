@@ -1,0 +1,357 @@
+// aectl — the openae control client: one JSON-lines request per command over the control socket
+// (shared/API.md "Wire protocol"), answers as tables, or as the server's JSON with --json.
+//
+// Exit status: 0 done; 1 the server refused (its error code and message are printed); 2 bad
+// usage; 3 no server at the socket; 4 the connection failed or timed out mid-request.
+#include <openae/control/server.h>
+#include <openae/rt/glitch.h>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+using nlohmann::json;
+
+enum exit_code { ok = 0, refused = 1, usage = 2, no_server = 3, broken = 4 };
+
+struct failure {
+    int code;
+    std::string message;
+};
+
+class connection {
+public:
+    ~connection() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    std::optional<failure> open(const std::string& path) {
+        fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd_ < 0) return failure{broken, std::string("socket: ") + std::strerror(errno)};
+        sockaddr_un address{};
+        address.sun_family = AF_UNIX;
+        if (path.size() >= sizeof address.sun_path) return failure{usage, "socket path too long: " + path};
+        std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+        if (::connect(fd_, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0)
+            return failure{no_server, "no openae server at " + path + " (" + std::strerror(errno) + ")"};
+        return std::nullopt;
+    }
+    std::optional<failure> send_line(const std::string& line) {
+        std::string text = line + "\n";
+        std::size_t sent = 0;
+        while (sent < text.size()) {
+            const ssize_t n = ::send(fd_, text.data() + sent, text.size() - sent, MSG_NOSIGNAL);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) return failure{broken, std::string("send: ") + std::strerror(errno)};
+            sent += static_cast<std::size_t>(n);
+        }
+        return std::nullopt;
+    }
+    // The next line; timeout_ms < 0 waits forever.
+    std::expected<std::string, failure> read_line(int timeout_ms) {
+        for (;;) {
+            if (auto nl = buffer_.find('\n'); nl != std::string::npos) {
+                std::string line = buffer_.substr(0, nl);
+                buffer_.erase(0, nl + 1);
+                return line;
+            }
+            pollfd p{fd_, POLLIN, 0};
+            const int ready = ::poll(&p, 1, timeout_ms);
+            if (ready < 0 && errno == EINTR) continue;
+            if (ready == 0) return std::unexpected(failure{broken, "no answer within " + std::to_string(timeout_ms) + " ms"});
+            char chunk[8192];
+            const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) return std::unexpected(failure{broken, "the server closed the connection"});
+            buffer_.append(chunk, static_cast<std::size_t>(n));
+        }
+    }
+
+private:
+    int fd_ = -1;
+    std::string buffer_;
+};
+
+// Sends `request` and returns the answer with its id (events that come before it are skipped).
+std::expected<json, failure> call(connection& c, json request, int timeout_ms) {
+    request["id"] = 1;
+    if (auto f = c.send_line(request.dump())) return std::unexpected(*f);
+    for (;;) {
+        auto line = c.read_line(timeout_ms);
+        if (!line) return std::unexpected(line.error());
+        json answer = json::parse(*line, nullptr, false);
+        if (answer.is_discarded()) return std::unexpected(failure{broken, "the server answered something that is not JSON"});
+        if (answer.contains("id") && answer["id"] == 1) return answer;
+    }
+}
+
+std::string format_text(const json& f) {
+    if (!f.is_object()) return "-";
+    return std::to_string(f.value("sample_rate", 0)) + "/" + std::to_string(f.value("channels", 0)) + "/" + f.value("sample", "?");
+}
+
+// A plain text table: columns as wide as their widest cell.
+void print_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
+    std::vector<std::size_t> width(header.size());
+    for (std::size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
+    for (const auto& row : rows) {
+        for (std::size_t i = 0; i < row.size() && i < width.size(); ++i) width[i] = std::max(width[i], row[i].size());
+    }
+    auto line = [&](const std::vector<std::string>& cells) {
+        std::string out;
+        for (std::size_t i = 0; i < cells.size(); ++i) {
+            out += cells[i];
+            if (i + 1 < cells.size()) out += std::string(width[i] - cells[i].size() + 2, ' ');
+        }
+        std::printf("%s\n", out.c_str());
+    };
+    line(header);
+    for (const auto& row : rows) line(row);
+}
+
+std::string number(double value, int decimals) {
+    char text[64];
+    std::snprintf(text, sizeof text, "%.*f", decimals, value);
+    return text;
+}
+
+void print_list(const json& answer) {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& e : answer["endpoints"])
+        rows.push_back({e["endpoint"], e["direction"], e["state"], e["device"]});
+    print_table({"ENDPOINT", "DIRECTION", "STATE", "DEVICE"}, rows);
+    rows.clear();
+    for (const auto& d : answer["devices"]) {
+        const std::string state = d["lost"].get<bool>() ? "lost" : d["finished"].get<bool>() ? "finished" : "ok";
+        rows.push_back({d["device"], d["direction"], format_text(d["format"]), std::to_string(d["period_frames"].get<unsigned>()),
+                        d["realtime"].get<bool>() ? "yes" : "no", state, std::to_string(d["endpoints"].get<unsigned>())});
+    }
+    std::printf("\n");
+    print_table({"DEVICE", "DIRECTION", "FORMAT", "PERIOD", "REALTIME", "STATE", "ENDPOINTS"}, rows);
+}
+
+void print_status(const json& answer) {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& e : answer["endpoints"]) {
+        std::uint64_t glitches = 0;
+        for (const auto& [kind, count] : e["glitches"].items()) glitches += count.get<std::uint64_t>();
+        const json& p = e["position"];
+        rows.push_back({e["endpoint"], e["direction"], e["state"], e["device"], format_text(e["format"]),
+                        number(e["period_ms"].get<double>(), 2), std::to_string(e["epoch"].get<unsigned>()),
+                        number(e["latency_ms"].get<double>(), 2),
+                        p.is_object() ? std::to_string(p["stream_position"].get<std::uint64_t>()) : "-",
+                        p.is_object() ? number(p["frames_per_second"].get<double>(), 3) : "-", std::to_string(glitches)});
+    }
+    print_table({"ENDPOINT", "DIRECTION", "STATE", "DEVICE", "FORMAT", "PERIOD_MS", "EPOCH", "LATENCY_MS", "POSITION", "RATE_HZ",
+                 "GLITCHES"},
+                rows);
+}
+
+void print_stats(const json& answer) {
+    std::vector<std::string> header{"ENDPOINT"};
+    for (int k = 1; k <= ae::glitch_kind_count; ++k) header.push_back(ae::to_string(static_cast<ae::glitch_kind>(k)));
+    header.insert(header.end(), {"PADDING_MIN", "PADDING_MAX", "FRAMES"});
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& e : answer["endpoints"]) {
+        std::vector<std::string> row{e["endpoint"]};
+        for (int k = 1; k <= ae::glitch_kind_count; ++k) {
+            const json& g = e["glitches"][ae::to_string(static_cast<ae::glitch_kind>(k))];
+            std::string cell = std::to_string(g["count"].get<std::uint64_t>());
+            if (g["frames"].get<std::uint64_t>() != 0) cell += " (" + std::to_string(g["frames"].get<std::uint64_t>()) + "f)";
+            row.push_back(cell);
+        }
+        row.push_back(std::to_string(e["padding"]["min"].get<std::uint64_t>()));
+        row.push_back(std::to_string(e["padding"]["max"].get<std::uint64_t>()));
+        row.push_back(e.contains("engine") ? std::to_string(e["engine"]["frames"].get<std::uint64_t>()) : "-");
+        rows.push_back(std::move(row));
+    }
+    print_table(header, rows);
+}
+
+void print_endpoint_line(const json& answer) {
+    if (!answer.contains("endpoint")) return;
+    const json& e = answer["endpoint"];
+    if (!e.is_object()) {
+        std::printf("%s\n", e.dump().c_str());
+        return;
+    }
+    std::printf("%s: %s, %s on %s, %s, period %.2f ms, epoch %u, latency %.2f ms\n", e["endpoint"].get<std::string>().c_str(),
+                e["direction"].get<std::string>().c_str(), e["state"].get<std::string>().c_str(), e["device"].get<std::string>().c_str(),
+                format_text(e["format"]).c_str(), e["period_ms"].get<double>(), e["epoch"].get<unsigned>(), e["latency_ms"].get<double>());
+}
+
+std::string event_text(const json& e) {
+    std::string out = e.value("event", "?");
+    if (e.contains("endpoint")) out += " " + e["endpoint"].get<std::string>();
+    for (const auto& [key, value] : e.items()) {
+        if (key == "event" || key == "endpoint" || key == "time_ns") continue;
+        out += " " + key + "=" + (value.is_string() ? value.get<std::string>() : value.dump());
+    }
+    return out;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"aectl: control an openae host over its socket"};
+    app.require_subcommand(1);
+    std::string socket_path = ae::default_socket_path();
+    bool as_json = false;
+    int timeout_ms = 15'000;
+    app.add_option("--socket", socket_path, "The control socket")->capture_default_str();
+    app.add_flag("--json", as_json, "Print the server's JSON answers (one per line) instead of tables");
+    app.add_option("--timeout-ms", timeout_ms, "How long to wait for an answer")->check(CLI::Range(1, 600'000))->capture_default_str();
+
+    json request;
+    std::string endpoint;
+    auto* list = app.add_subcommand("list", "Endpoints and devices");
+    auto* status = app.add_subcommand("status", "State, route, format, epoch, position, latency, glitches");
+    status->add_option("endpoint", endpoint, "One endpoint (default: all)");
+    auto* stats = app.add_subcommand("stats", "Glitch counts and frames by kind, padding");
+    stats->add_option("endpoint", endpoint, "One endpoint (default: all)");
+
+    auto* create = app.add_subcommand("create", "Create an endpoint driven by the host's engine");
+    std::string direction = "render", device, source, sink, routing, sample = "f32";
+    unsigned rate = 0, channels = 0;
+    double period_ms = 0;
+    bool start = false;
+    create->add_option("endpoint", endpoint, "Its name")->required();
+    create->add_option("--direction", direction, "render or capture")->check(CLI::IsMember({"render", "capture"}))->capture_default_str();
+    create->add_option("--device", device, "A device spec (default: the host's default device)");
+    create->add_option("--source", source, "render: tone:HZ, wav:PATH or silence (default tone:440)");
+    create->add_option("--sink", sink, "capture: wav:PATH or null (default null)");
+    create->add_option("--rate", rate, "Sample rate in Hz");
+    create->add_option("--channels", channels, "Channels");
+    create->add_option("--sample", sample, "s16, s24, s32 or f32")->capture_default_str();
+    create->add_option("--period-ms", period_ms, "Period in milliseconds (default 10)");
+    create->add_option("--routing", routing, "follow_default, pinned or fail");
+    create->add_flag("--start", start, "Start it too");
+
+    std::vector<CLI::App*> simple;
+    for (const char* name : {"start", "stop", "reset", "destroy"}) {
+        auto* sub = app.add_subcommand(name, std::string(name) + " an endpoint");
+        sub->add_option("endpoint", endpoint)->required();
+        simple.push_back(sub);
+    }
+    auto* set_format = app.add_subcommand("set-format", "Change an endpoint's format (a barrier: the next pass sees it)");
+    set_format->add_option("endpoint", endpoint)->required();
+    set_format->add_option("rate", rate)->required();
+    set_format->add_option("channels", channels)->required();
+    set_format->add_option("type", sample, "s16, s24, s32 or f32")->required();
+    auto* set_period = app.add_subcommand("set-period", "Change an endpoint's period");
+    set_period->add_option("endpoint", endpoint)->required();
+    set_period->add_option("ms", period_ms)->required();
+    auto* move = app.add_subcommand("move", "Move an endpoint to another device");
+    move->add_option("endpoint", endpoint)->required();
+    move->add_option("device", device)->required();
+    auto* watch = app.add_subcommand("watch", "Stream events until interrupted (or --count)");
+    watch->add_option("endpoint", endpoint, "Only this endpoint's events");
+    int count = 0;
+    watch->add_option("--count", count, "Stop after N events");
+    auto* inject = app.add_subcommand("inject", "Inject a fault into an endpoint's device (faulty devices only)");
+    std::string fault;
+    inject->add_option("endpoint", endpoint)->required();
+    inject->add_option("fault", fault, "unplug, replug, stall:MS, jump:MS, late:N:MS, format:RATE[:CH[:TYPE]]")->required();
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        const int code = app.exit(e);
+        return code == 0 ? ok : usage;
+    }
+
+    if (list->parsed()) request = {{"op", "list"}};
+    if (status->parsed()) request = {{"op", "status"}};
+    if (stats->parsed()) request = {{"op", "stats"}};
+    if ((status->parsed() || stats->parsed()) && !endpoint.empty()) request["endpoint"] = endpoint;
+    if (create->parsed()) {
+        request = {{"op", "create"}, {"endpoint", endpoint}, {"direction", direction}};
+        if (!device.empty()) request["device"] = device;
+        if (!source.empty()) request["source"] = source;
+        if (!sink.empty()) request["sink"] = sink;
+        if (!routing.empty()) request["routing"] = routing;
+        if (period_ms != 0) request["period_ms"] = period_ms;
+        if (rate != 0 || channels != 0 || create->count("--sample") != 0) {
+            json format = {{"sample", sample}};
+            if (rate != 0) format["sample_rate"] = rate;
+            if (channels != 0) format["channels"] = channels;
+            request["format"] = format;
+        }
+        if (start) request["start"] = true;
+    }
+    for (auto* sub : simple) {
+        if (sub->parsed()) request = {{"op", sub->get_name()}, {"endpoint", endpoint}};
+    }
+    if (set_format->parsed())
+        request = {{"op", "set_format"}, {"endpoint", endpoint}, {"format", {{"sample_rate", rate}, {"channels", channels}, {"sample", sample}}}};
+    if (set_period->parsed()) request = {{"op", "set_period"}, {"endpoint", endpoint}, {"period_ms", period_ms}};
+    if (move->parsed()) request = {{"op", "move"}, {"endpoint", endpoint}, {"device", device}};
+    if (inject->parsed()) request = {{"op", "inject"}, {"endpoint", endpoint}, {"fault", fault}};
+    if (watch->parsed()) {
+        request = {{"op", "watch"}};
+        if (!endpoint.empty()) request["endpoint"] = endpoint;
+    }
+
+    connection c;
+    if (auto f = c.open(socket_path)) {
+        std::fprintf(stderr, "aectl: %s\n", f->message.c_str());
+        return f->code;
+    }
+    auto answer = call(c, request, timeout_ms);
+    if (!answer) {
+        std::fprintf(stderr, "aectl: %s\n", answer.error().message.c_str());
+        return answer.error().code;
+    }
+    if (!answer->value("ok", false)) {
+        if (as_json) std::printf("%s\n", answer->dump().c_str());
+        std::fprintf(stderr, "aectl: %s: %s\n", answer->value("/error/code"_json_pointer, std::string{"error"}).c_str(),
+                     answer->value("/error/message"_json_pointer, std::string{}).c_str());
+        return refused;
+    }
+    if (watch->parsed()) {
+        if (!as_json) std::printf("watching %s\n", endpoint.empty() ? "all endpoints" : endpoint.c_str());
+        std::fflush(stdout);
+        for (int seen = 0; count == 0 || seen < count; ++seen) {
+            auto line = c.read_line(-1);
+            if (!line) {
+                std::fprintf(stderr, "aectl: %s\n", line.error().message.c_str());
+                return broken;
+            }
+            if (as_json) {
+                std::printf("%s\n", line->c_str());
+            } else {
+                json e = json::parse(*line, nullptr, false);
+                std::printf("%s\n", e.is_discarded() ? line->c_str() : event_text(e).c_str());
+            }
+            std::fflush(stdout);
+        }
+        return ok;
+    }
+    if (as_json) {
+        std::printf("%s\n", answer->dump().c_str());
+    } else if (list->parsed()) {
+        print_list(*answer);
+    } else if (status->parsed()) {
+        print_status(*answer);
+    } else if (stats->parsed()) {
+        print_stats(*answer);
+    } else if (inject->parsed()) {
+        std::printf("injected '%s' into %s\n", fault.c_str(), (*answer)["device"].get<std::string>().c_str());
+    } else if (answer->contains("endpoint") && (*answer)["endpoint"].is_string()) {
+        std::printf("%s: %s\n", (*answer)["endpoint"].get<std::string>().c_str(), request["op"].get<std::string>().c_str());
+    } else {
+        print_endpoint_line(*answer);
+    }
+    return ok;
+}
