@@ -335,12 +335,14 @@ namespace {
 // ae-ctl for a reroute or a move (open_device_async), only for creation's first open.
 std::expected<std::unique_ptr<pipeline::device_thread>, pipeline::device_error> open_blocking(const std::string& spec,
                                                                                                endpoint_direction direction,
-                                                                                               hns offline_stop_after) {
+                                                                                               hns offline_stop_after,
+                                                                                               const pipeline::device_thread_hooks& hooks) {
     const auto device_direction =
         direction == endpoint_direction::render ? pipeline::device_direction::render : pipeline::device_direction::capture;
     auto dev = pipeline::make_device(spec, device_direction);
     if (!dev) return std::unexpected(dev.error());
     pipeline::device_thread_options options;
+    options.hooks = hooks;
     if (!(*dev)->realtime() && offline_stop_after > hns{0}) {
         options.stop_after_frames = static_cast<std::uint64_t>(
             std::llround(static_cast<double>(offline_stop_after.count()) * (*dev)->format().sample_rate / 1e7));
@@ -389,7 +391,7 @@ std::error_code context_core::log_open_failure(const std::string& spec, const pi
 std::expected<context_core::device_entry*, std::error_code> context_core::open_device(const std::string& spec,
                                                                                     endpoint_direction direction) {
     if (device_entry* existing = find_device(spec, direction)) return existing;
-    auto thread = open_blocking(spec, direction, impl_->options.offline_stop_after);
+    auto thread = open_blocking(spec, direction, impl_->options.offline_stop_after, impl_->options.device_hooks);
     if (!thread) return std::unexpected(log_open_failure(spec, thread.error()));
     return adopt_device(spec, direction, std::move(*thread));
 }
@@ -423,7 +425,7 @@ void context_core::open_device_async(const std::string& spec, endpoint_direction
     // A helper thread, not ae-ctl: an open may hang. It holds the core alive until it ends.
     std::thread([self, state, spec, direction] {
         set_current_thread_name("ae-open");
-        auto opened = open_blocking(spec, direction, self->impl_->options.offline_stop_after);
+        auto opened = open_blocking(spec, direction, self->impl_->options.offline_stop_after, self->impl_->options.device_hooks);
         auto result = std::make_shared<decltype(opened)>(std::move(opened));
         asio::post(self->impl_->io, [self, state, spec, direction, result] {
             if (state->finished || self->impl_->stopping) {

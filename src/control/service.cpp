@@ -387,6 +387,8 @@ std::expected<json, request_error> control_service::impl::dispatch(const std::st
     }
     if (op == "set_format") {
         if (auto e = check_fields(req, {endpoint_required, {"format", json_type::object, true}}, "request")) return std::unexpected(*e);
+        // The request is checked whole before the endpoint is looked up.
+        if (auto checked = parse_format(req["format"], frame_format{}); !checked) return std::unexpected(checked.error());
         auto e = endpoint_of(req);
         if (!e) return std::unexpected(e.error());
         auto format = parse_format(req["format"], detail::context_core::summary(**e).format);
@@ -396,10 +398,10 @@ std::expected<json, request_error> control_service::impl::dispatch(const std::st
     }
     if (op == "set_period") {
         if (auto e = check_fields(req, {endpoint_required, {"period_ms", json_type::number, true}}, "request")) return std::unexpected(*e);
-        auto e = endpoint_of(req);
-        if (!e) return std::unexpected(e.error());
         auto period = parse_period(req["period_ms"]);
         if (!period) return std::unexpected(period.error());
+        auto e = endpoint_of(req);
+        if (!e) return std::unexpected(e.error());
         if (auto ec = core.set_period(**e, *period)) return std::unexpected(from_code(ec));
         return json{{"endpoint", status_json(*e)}};
     }

@@ -1,6 +1,7 @@
 // openae — what the control side is configured with: endpoints, routing, the context.
 #pragma once
 
+#include <openae/pipeline/device_thread.h>
 #include <openae/rt/types.h>
 
 #include <cstdint>
@@ -47,6 +48,8 @@ struct context_options {
     hns retry_max{50'000'000};         // ...doubling up to 5 s
     // Offline devices (wav:PATH?realtime=0) stop after this much audio (0: never): an exact render.
     hns offline_stop_after{0};
+    // Called on every device thread the context opens (test harnesses, profilers).
+    pipeline::device_thread_hooks device_hooks{};
 };
 
 } // namespace ae

@@ -1,0 +1,358 @@
+// The control socket: every op, every error code, malformed input, long lines, 100 clients, a
+// watcher that does not read, file permissions — with the RT harness armed on the engine thread
+// and every device thread throughout.
+#include <openae/control/server.h>
+
+#include "socket_client.h"
+#include "test_engine.h"
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using nlohmann::json;
+using ae::test::code_of;
+using ae::test::socket_client;
+
+std::string temp_dir() {
+    char path[] = "/tmp/openae-server-test-XXXXXX";
+    REQUIRE(::mkdtemp(path) != nullptr);
+    return path;
+}
+
+// A context, an engine and a server on a fresh socket, RT harness armed on every RT thread.
+struct served {
+    explicit served(ae::server_options server_options = {}) : dir(temp_dir()) {
+        ae::context_options options;
+        options.log_file = dir + "/log.jsonl";
+        options.device_hooks = ae::test::armed_hooks(device_guard);
+        options.open_timeout = ae::hns{5'000'000};
+        ctx = std::make_unique<ae::context>(options);
+        ae::engine_options engine_options;
+        engine_options.hooks = ae::test::armed_hooks(engine_guard);
+        auto made = ae::engine::create(engine_options);
+        REQUIRE(made);
+        eng = std::move(*made);
+        service = std::make_unique<ae::control_service>(*ctx, *eng);
+        server_options.path = dir + "/sock/control.sock";
+        auto s = ae::control_server::create(*service, server_options);
+        REQUIRE(s);
+        server = std::move(*s);
+    }
+    ~served() {
+        server.reset();
+        service.reset();
+        eng.reset();
+        ctx.reset();
+        std::filesystem::remove_all(dir);
+    }
+    [[nodiscard]] std::string path() const { return server->path(); }
+    [[nodiscard]] std::vector<json> log_lines() const {
+        std::vector<json> out;
+        std::ifstream in(dir + "/log.jsonl");
+        for (std::string line; std::getline(in, line);) out.push_back(json::parse(line, nullptr, false));
+        return out;
+    }
+    void check_rt_clean() const {
+        CHECK(engine_guard.violations() == 0);
+        CHECK(device_guard.violations() == 0);
+    }
+
+    std::string dir;
+    ae::test::rt_guard engine_guard;
+    ae::test::rt_guard device_guard;
+    std::unique_ptr<ae::context> ctx;
+    std::unique_ptr<ae::engine> eng;
+    std::unique_ptr<ae::control_service> service;
+    std::unique_ptr<ae::control_server> server;
+};
+
+} // namespace
+
+TEST_CASE("socket: mode 0600 in a 0700 directory; a stale file is replaced, a live server is not") {
+    served s;
+    const std::string path = s.path();
+    struct stat st{};
+    REQUIRE(::stat(path.c_str(), &st) == 0);
+    CHECK(S_ISSOCK(st.st_mode));
+    CHECK((st.st_mode & 0777) == 0600);
+    REQUIRE(::stat(std::filesystem::path(path).parent_path().c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0700);
+
+    // A second server on the same path: busy, and the first keeps serving.
+    ae::server_options second;
+    second.path = path;
+    auto other = ae::control_server::create(*s.service, second);
+    REQUIRE_FALSE(other);
+    CHECK(other.error().code == ae::errc::busy);
+    socket_client c(path);
+    REQUIRE(c.connected());
+    CHECK(code_of(c.call({{"op", "list"}})) == "ok");
+
+    // Gone: the file is removed. A stale socket file (nobody listening) is replaced.
+    s.server.reset();
+    CHECK_FALSE(std::filesystem::exists(path));
+    {
+        const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+        sockaddr_un address{};
+        address.sun_family = AF_UNIX;
+        std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+        REQUIRE(::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0);
+        ::close(fd); // bound, never listening: stale
+    }
+    auto again = ae::control_server::create(*s.service, second);
+    REQUIRE(again);
+    socket_client d(path);
+    REQUIRE(d.connected());
+    CHECK(code_of(d.call({{"op", "list"}})) == "ok");
+    // Not a socket: left alone, with an error.
+    again->reset();
+    { std::ofstream(path) << "not a socket"; }
+    auto refused = ae::control_server::create(*s.service, second);
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().message.find("not a socket") != std::string::npos);
+    s.check_rt_clean();
+}
+
+TEST_CASE("socket: every op, and the error code of every way to get it wrong") {
+    served s;
+    socket_client c(s.path());
+    REQUIRE(c.connected());
+
+    json a = c.call({{"id", 7}, {"op", "create"}, {"endpoint", "music"}, {"direction", "render"}, {"device", "faulty:null?period=5"},
+                     {"source", "tone:1000"}, {"period_ms", 5}, {"start", true}});
+    REQUIRE(code_of(a) == "ok");
+    CHECK(a["id"] == 7);
+    CHECK(a["endpoint"]["state"] == "running");
+    CHECK(a["endpoint"]["device"] == "faulty:null?period=5");
+    CHECK(a["endpoint"]["source"] == "tone:1000");
+    CHECK(a["endpoint"]["period_ms"] == doctest::Approx(5.0));
+    a = c.call({{"id", "s"}, {"op", "create"}, {"endpoint", "mic"}, {"direction", "capture"},
+                {"format", {{"sample_rate", 48000}, {"channels", 1}, {"sample", "s16"}}}, {"sink", "null"}});
+    REQUIRE(code_of(a) == "ok");
+    CHECK(a["id"] == "s");
+    CHECK(a["endpoint"]["state"] == "stopped");
+    CHECK(a["endpoint"]["format"]["channels"] == 1);
+
+    a = c.call({{"op", "list"}});
+    REQUIRE(code_of(a) == "ok");
+    CHECK(a["endpoints"].size() == 2);
+    CHECK(a["devices"].size() == 2);
+
+    CHECK(code_of(c.call({{"op", "start"}, {"endpoint", "mic"}})) == "ok");
+    CHECK(code_of(c.call({{"op", "start"}, {"endpoint", "mic"}})) == "already_running");
+    CHECK(code_of(c.call({{"op", "stop"}, {"endpoint", "mic"}})) == "ok");
+    CHECK(code_of(c.call({{"op", "stop"}, {"endpoint", "mic"}})) == "not_running");
+    CHECK(code_of(c.call({{"op", "reset"}, {"endpoint", "mic"}})) == "ok");
+    CHECK(code_of(c.call({{"op", "reset"}, {"endpoint", "music"}})) == "already_running"); // reset needs a stopped endpoint
+
+    a = c.call({{"op", "set_format"}, {"endpoint", "music"}, {"format", {{"channels", 1}, {"sample", "s16"}}}});
+    REQUIRE(code_of(a) == "ok");
+    CHECK(a["endpoint"]["epoch"] == 2);
+    CHECK(a["endpoint"]["format"]["sample"] == "s16");
+    a = c.call({{"op", "set_period"}, {"endpoint", "music"}, {"period_ms", 2.5}});
+    REQUIRE(code_of(a) == "ok");
+    CHECK(a["endpoint"]["epoch"] == 3);
+    CHECK(a["endpoint"]["frames_per_packet"] == 120);
+
+    // The engine plays it: a pass has published a position (bounded wait on the engine's passes).
+    json status;
+    for (int i = 0; i < 500; ++i) {
+        status = c.call({{"op", "status"}, {"endpoint", "music"}});
+        if (status["endpoints"][0]["position"].is_object() && status["endpoints"][0]["position"]["epoch"] == 3) break;
+        std::uint64_t passes = s.eng->passes();
+        while (s.eng->passes() == passes) std::this_thread::yield();
+    }
+    const json& st = status["endpoints"][0];
+    REQUIRE(st["position"].is_object());
+    CHECK(st["position"]["epoch"] == 3);
+    CHECK(st["position"]["stream_position"].get<std::uint64_t>() > 0);
+    for (const char* field : {"state", "device", "format", "period_ms", "epoch", "position", "latency_ms", "glitches"})
+        CHECK_MESSAGE(st.contains(field), field);
+
+    a = c.call({{"op", "stats"}});
+    REQUIRE(code_of(a) == "ok");
+    CHECK(a["endpoints"].size() == 2);
+    CHECK(a["endpoints"][0].contains("padding"));
+
+    a = c.call({{"op", "move"}, {"endpoint", "music"}, {"device", "null?period=5"}});
+    REQUIRE(code_of(a) == "ok");
+    CHECK(a["endpoint"]["device"] == "null?period=5");
+    CHECK(code_of(c.call({{"op", "move"}, {"endpoint", "music"}, {"device", "theremin"}})) == "device_unavailable");
+    CHECK(code_of(c.call({{"op", "move"}, {"endpoint", "music"}, {"device", "wav:/nonexistent/x.wav"}})) == "device_unavailable");
+
+    // inject: only faulty devices take faults.
+    CHECK(code_of(c.call({{"op", "inject"}, {"endpoint", "music"}, {"fault", "unplug"}})) == "bad_argument");
+    CHECK(code_of(c.call({{"op", "move"}, {"endpoint", "music"}, {"device", "faulty:null?period=5"}})) == "ok");
+    CHECK(code_of(c.call({{"op", "inject"}, {"endpoint", "music"}, {"fault", "sing"}})) == "bad_argument");
+    CHECK(code_of(c.call({{"op", "inject"}, {"endpoint", "music"}, {"fault", "stall:5"}})) == "ok");
+
+    CHECK(code_of(c.call({{"op", "status"}, {"endpoint", "nobody"}})) == "unknown_endpoint");
+    CHECK(code_of(c.call({{"op", "start"}, {"endpoint", "nobody"}})) == "unknown_endpoint");
+    CHECK(code_of(c.call({{"op", "create"}, {"endpoint", "music"}, {"direction", "render"}})) == "already_initialized");
+    CHECK(code_of(c.call({{"op", "create"}, {"endpoint", "x"}, {"direction", "render"}, {"device", "theremin"}})) == "device_unavailable");
+    a = c.call({{"op", "create"}, {"endpoint", "x"}, {"direction", "render"}, {"source", "wav:/nonexistent.wav"}});
+    CHECK(code_of(a) == "device_unavailable");
+    CHECK(a["error"]["message"].get<std::string>().find("/nonexistent.wav") != std::string::npos);
+    CHECK(code_of(c.call({{"op", "create"}, {"endpoint", "x"}, {"direction", "capture"}, {"sink", "wav:/nonexistent/dir/x.wav"}})) ==
+          "device_unavailable");
+    CHECK(code_of(c.call({{"op", "set_format"}, {"endpoint", "music"}, {"format", {{"sample_rate", 44100}}}})) == "unsupported_format");
+
+    CHECK(code_of(c.call({{"op", "destroy"}, {"endpoint", "mic"}})) == "ok");
+    CHECK(code_of(c.call({{"op", "destroy"}, {"endpoint", "mic"}})) == "unknown_endpoint");
+    a = c.call({{"op", "list"}});
+    CHECK(a["endpoints"].size() == 1);
+    s.check_rt_clean();
+}
+
+TEST_CASE("socket: malformed requests get bad_request naming the problem; the connection stays usable") {
+    served s;
+    socket_client c(s.path());
+    REQUIRE(c.connected());
+    struct bad_case {
+        std::string line;
+        std::string mentions;
+    };
+    const std::vector<bad_case> cases = {
+        {"{not json", "invalid JSON"},
+        {"[1,2]", "JSON object"},
+        {R"({"id":1})", "'op'"},
+        {R"({"id":1,"op":5})", "'op'"},
+        {R"({"id":[1],"op":"list"})", "'id'"},
+        {R"({"id":1,"op":"dance"})", "unknown op 'dance'"},
+        {R"({"id":1,"op":"list","verbose":true})", "unknown field 'verbose'"},
+        {R"({"id":1,"op":"status","endpoint":5})", "field 'endpoint' must be a string"},
+        {R"({"id":1,"op":"start"})", "missing field 'endpoint'"},
+        {R"({"id":1,"op":"create","endpoint":"a","direction":"sideways"})", "'direction'"},
+        {R"({"id":1,"op":"create","endpoint":"a","direction":"render","period_ms":"10"})", "field 'period_ms' must be a number"},
+        {R"({"id":1,"op":"create","endpoint":"a","direction":"render","period_ms":0})", "'period_ms' must be within"},
+        {R"({"id":1,"op":"create","endpoint":"a","direction":"render","format":{"channels":9}})", "'channels' must be within"},
+        {R"({"id":1,"op":"create","endpoint":"a","direction":"render","format":{"sample":"u8"}})", "'sample' must be one of"},
+        {R"({"id":1,"op":"create","endpoint":"a","direction":"render","format":{"bits":16}})", "unknown field 'bits' in format"},
+        {R"({"id":1,"op":"create","endpoint":"a","direction":"render","sink":"null"})", "'sink' is for capture"},
+        {R"({"id":1,"op":"create","endpoint":"a","direction":"capture","sink":"speaker"})", "'sink'"},
+        {R"({"id":1,"op":"create","endpoint":"a b","direction":"render"})", "'endpoint'"},
+        {R"({"id":1,"op":"create","endpoint":"a","direction":"render","routing":"sometimes"})", "'routing'"},
+        {R"({"id":1,"op":"set_period","endpoint":"a","period_ms":-1})", "'period_ms'"},
+    };
+    for (const auto& bad : cases) {
+        CAPTURE(bad.line);
+        REQUIRE(c.send_raw(bad.line + "\n"));
+        auto answer = c.read_json();
+        REQUIRE(answer);
+        CHECK(code_of(*answer) == "bad_request");
+        CHECK((*answer)["error"]["message"].get<std::string>().find(bad.mentions) != std::string::npos);
+    }
+    // A line of 1 MiB: answered once, never held whole; the next request is fine.
+    const std::string huge = R"({"op":"list","pad":")" + std::string(1u << 20, 'x') + "\"}\n";
+    REQUIRE(c.send_raw(huge));
+    auto answer = c.read_json();
+    REQUIRE(answer);
+    CHECK(code_of(*answer) == "bad_request");
+    CHECK((*answer)["error"]["message"].get<std::string>().find("line over 65536 bytes") != std::string::npos);
+    // Just under the limit is a request like any other (here: an unknown field).
+    const std::string big = R"({"op":"list","pad":")" + std::string(60'000, 'x') + "\"}\n";
+    REQUIRE(c.send_raw(big));
+    answer = c.read_json();
+    REQUIRE(answer);
+    CHECK((*answer)["error"]["message"].get<std::string>().find("unknown field 'pad'") != std::string::npos);
+    // Several requests in one write, answered in order.
+    REQUIRE(c.send_raw("{\"id\":1,\"op\":\"list\"}\n{\"id\":2,\"op\":\"list\"}\r\n\n{\"id\":3,\"op\":\"list\"}\n"));
+    for (int id = 1; id <= 3; ++id) {
+        answer = c.read_json();
+        REQUIRE(answer);
+        CHECK((*answer)["id"] == id);
+        CHECK(code_of(*answer) == "ok");
+    }
+    const auto counters = s.server->counters();
+    CHECK(counters.bad_requests == cases.size() + 2);
+    s.check_rt_clean();
+}
+
+TEST_CASE("socket: 100 clients at once; silent and half-line clients stall nobody") {
+    served s;
+    socket_client silent(s.path());
+    socket_client half(s.path());
+    REQUIRE(silent.connected());
+    REQUIRE(half.connected());
+    REQUIRE(half.send_raw(R"({"op":"li)"));
+    std::vector<std::unique_ptr<socket_client>> clients;
+    for (int i = 0; i < 100; ++i) {
+        clients.push_back(std::make_unique<socket_client>(s.path()));
+        REQUIRE(clients.back()->connected());
+    }
+    // All send before any reads.
+    for (int i = 0; i < 100; ++i) REQUIRE(clients[static_cast<std::size_t>(i)]->send({{"id", i}, {"op", "list"}}));
+    int answered = 0;
+    for (int i = 0; i < 100; ++i) {
+        auto answer = clients[static_cast<std::size_t>(i)]->read_json();
+        REQUIRE(answer);
+        CHECK((*answer)["id"] == i);
+        answered += code_of(*answer) == "ok";
+    }
+    CHECK(answered == 100);
+    CHECK(s.server->counters().connected == 102);
+    // The half line completes later and is answered.
+    REQUIRE(half.send_raw("st\"}\n"));
+    auto answer = half.read_json();
+    REQUIRE(answer);
+    CHECK(code_of(*answer) == "ok");
+    s.check_rt_clean();
+}
+
+TEST_CASE("socket: watch streams events; a watcher that stops reading is dropped, counted and logged") {
+    ae::server_options options;
+    options.max_pending_bytes = 16 * 1024;
+    served s(options);
+    socket_client control(s.path());
+    REQUIRE(control.connected());
+    REQUIRE(code_of(control.call({{"op", "create"}, {"endpoint", "ep"}, {"direction", "render"}, {"period_ms", 5}})) == "ok");
+
+    socket_client reader(s.path());
+    socket_client sleeper(s.path());
+    REQUIRE(code_of(reader.call({{"op", "watch"}, {"endpoint", "ep"}})) == "ok");
+    REQUIRE(code_of(sleeper.call({{"op", "watch"}})) == "ok");
+    CHECK(code_of(control.call({{"op", "watch"}, {"endpoint", "nobody"}})) == "unknown_endpoint");
+
+    // 2000 start/stop cycles: 4000 state_changed events, far more than the sleeper's socket
+    // buffer and its 16 KiB allowance hold.
+    constexpr int cycles = 2000;
+    std::atomic<int> seen{0};
+    std::thread reading([&] {
+        while (seen.load() < 2 * cycles) {
+            auto line = reader.read_json(10'000);
+            if (!line) break;
+            if ((*line)["event"] == "state_changed") ++seen;
+        }
+    });
+    for (int i = 0; i < cycles; ++i) {
+        REQUIRE(code_of(control.call({{"op", "start"}, {"endpoint", "ep"}})) == "ok");
+        REQUIRE(code_of(control.call({{"op", "stop"}, {"endpoint", "ep"}})) == "ok");
+    }
+    reading.join();
+    CHECK(seen.load() == 2 * cycles); // the reading watcher got every one
+
+    const auto counters = s.server->counters();
+    CHECK(counters.dropped_slow == 1);
+    CHECK(counters.connected == 2); // control and reader
+    // The sleeper finds its connection closed once it reads what the kernel still held.
+    while (sleeper.read_line(2000)) {
+    }
+    CHECK(sleeper.closed_by_peer());
+    int dropped_lines = 0;
+    for (const auto& line : s.log_lines()) dropped_lines += line.value("event", "") == "client_dropped";
+    CHECK(dropped_lines == 1);
+    // The server still serves.
+    CHECK(code_of(control.call({{"op", "status"}})) == "ok");
+    s.check_rt_clean();
+}
