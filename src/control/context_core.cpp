@@ -41,6 +41,7 @@ struct endpoint_block {
     std::string device;                           // the actual route (a device spec)
     context_core::device_entry* entry = nullptr;  // its device thread (registry-owned)
     int reroute_attempts = 0;
+    std::vector<std::chrono::steady_clock::time_point> recent_losses; // storm detection
     endpoint_state state = endpoint_state::created;
     frame_format format{};
     std::uint32_t frames_per_packet = 0;
@@ -156,7 +157,7 @@ void context_core::stop_thread() {
         impl_->stopping = true;
         impl_->drain_timer.cancel();
         for (auto& [name, e] : impl_->endpoints) {
-            if (e->state == endpoint_state::running) (void)e->core().stop();
+            if (e->state == endpoint_state::running || e->state == endpoint_state::error) (void)e->core().stop();
         }
         drain();
         for (auto& entry : impl_->devices) entry->thread->stop();
@@ -268,7 +269,7 @@ void context_core::schedule_drain() {
 
 void context_core::drain() {
     for (auto& [name, e] : impl_->endpoints) {
-        if (e->state == endpoint_state::running) {
+        if (e->state == endpoint_state::running || e->state == endpoint_state::error) {
             const std::uint64_t padding = e->core().link().last_padding.load(std::memory_order_relaxed);
             const int bucket = padding == 0 ? 0 : std::min(endpoint_stats::padding_buckets - 1, static_cast<int>(std::bit_width(padding)));
             auto& st = e->stats;
@@ -590,7 +591,7 @@ std::expected<std::shared_ptr<endpoint_block>, std::error_code> context_core::cr
 std::error_code context_core::destroy(const std::string& name) {
     auto e = find(name);
     if (!e) return make_error_code(errc::unknown_endpoint);
-    if (e->state == endpoint_state::running) (void)e->core().stop();
+    if (e->state == endpoint_state::running || e->state == endpoint_state::error) (void)e->core().stop();
     if (e->attached && e->entry) {
         (void)e->entry->thread->detach(e->id);
         // The device thread lets go of the chain at its next period; the endpoint's memory
@@ -632,6 +633,17 @@ void context_core::wait_detached(std::shared_ptr<endpoint_block> e, device_entry
     (*check)();
 }
 
+// The buffer a device needs: two of its periods, in the endpoint's frames, and a resampler's
+// block margin when the rates differ.
+std::uint64_t context_core::minimum_buffer(const frame_format& format, const device_entry& device) {
+    const frame_format device_format = device.thread->dev().format();
+    const std::uint64_t device_period = (std::uint64_t{device.thread->dev().period_frames()} * format.sample_rate +
+                                         device_format.sample_rate - 1) / device_format.sample_rate;
+    std::uint64_t minimum = 2 * device_period;
+    if (device_format.sample_rate != format.sample_rate) minimum += device_period + 128;
+    return minimum;
+}
+
 std::error_code context_core::set_buffer(endpoint_block& e, hns max_period, std::uint32_t latency_coefficient) {
     if (e.destroyed) return make_error_code(errc::unknown_endpoint);
     if (e.state != endpoint_state::created) return make_error_code(errc::already_initialized);
@@ -639,15 +651,9 @@ std::error_code context_core::set_buffer(endpoint_block& e, hns max_period, std:
         return make_error_code(errc::bad_argument);
     if (!e.entry) return make_error_code(errc::device_unavailable);
     device_entry* const device = e.entry;
-    const frame_format device_format = device->thread->dev().format();
     const std::uint32_t packet = frames_in(max_period, e.format.sample_rate);
-    // The device's minimum: two of its periods, in the endpoint's frames, and a resampler's
-    // block margin when the rates differ.
-    const std::uint64_t device_period = (std::uint64_t{device->thread->dev().period_frames()} * e.format.sample_rate +
-                                         device_format.sample_rate - 1) / device_format.sample_rate;
-    std::uint64_t minimum = 2 * device_period;
-    if (device_format.sample_rate != e.format.sample_rate) minimum += device_period + 128;
-    const std::uint64_t buffer = std::max<std::uint64_t>(std::uint64_t{packet} * latency_coefficient, std::max<std::uint64_t>(minimum, packet));
+    const std::uint64_t buffer =
+        std::max<std::uint64_t>(std::uint64_t{packet} * latency_coefficient, std::max<std::uint64_t>(minimum_buffer(e.format, *device), packet));
     if (auto ec = e.core().set_buffer(e.format, packet, buffer)) return ec;
     std::expected<void, pipeline::device_error> attached =
         e.render ? device->thread->attach(*e.render) : device->thread->attach(*e.capture);
@@ -773,6 +779,20 @@ void context_core::route_to(const std::shared_ptr<endpoint_block>& e, device_ent
         e->entry = entry;
         e->device = entry->spec;
         release_device(from);
+        // A device with longer periods needs a bigger buffer: grown through the barrier (a new
+        // epoch the engine takes at its next pass), never shrunk.
+        if (e->state != endpoint_state::created) {
+            const std::uint64_t needed = minimum_buffer(e->format, *entry);
+            if (needed > e->buffer_frames) {
+                e->core().collect_retired();
+                if (!e->core().reconfigure(e->format, e->frames_per_packet, needed)) {
+                    control_detail::log_json(*impl_->logger, spdlog::level::info,
+                                             {{"component", "endpoint"}, {"endpoint", e->name}, {"event", "buffer_resized"},
+                                              {"device", entry->spec}, {"from_frames", e->buffer_frames}, {"to_frames", needed}});
+                    e->buffer_frames = needed;
+                }
+            }
+        }
         publish(*e);
         event ev;
         ev.kind = event_kind::rerouted;
@@ -791,6 +811,7 @@ void context_core::route_to(const std::shared_ptr<endpoint_block>& e, device_ent
             changed.latency = latency_after;
             emit(std::move(changed));
         }
+        if (!ec && e->state == endpoint_state::error) state_changed(*e, endpoint_state::running);
         done(ec);
     };
     e->moving = true;
@@ -839,6 +860,28 @@ void context_core::on_device_lost(device_entry& entry, const char* why, hns when
         ev.time = when;
         emit(std::move(ev));
         e->reroute_attempts = 0;
+        // Storm debounce: the endpoint stays on the virtual clock while its device flaps.
+        const auto now = std::chrono::steady_clock::now();
+        const auto window = std::chrono::microseconds(impl_->options.storm_window.count() / 10);
+        std::erase_if(e->recent_losses, [&](auto t) { return now - t > window; });
+        e->recent_losses.push_back(now);
+        const std::size_t losses = e->recent_losses.size();
+        if (impl_->options.storm_losses != 0 && losses >= impl_->options.storm_losses) {
+            const std::size_t extra = losses - impl_->options.storm_losses;
+            const auto first = impl_->options.storm_hold_down.count();
+            const std::int64_t delay = extra >= 30 ? impl_->options.retry_max.count()
+                                                   : std::min<std::int64_t>(impl_->options.retry_max.count(), first << extra);
+            control_detail::log_json(*impl_->logger, spdlog::level::warn,
+                                     {{"component", "endpoint"}, {"endpoint", e->name}, {"event", "reroute_debounced"},
+                                      {"device", entry.spec}, {"losses_in_window", losses}, {"delay_ms", static_cast<double>(delay) / 1e4}});
+            e->moving = true; // no move or second reroute while held down
+            auto timer = std::make_shared<asio::steady_timer>(impl_->io, std::chrono::microseconds(delay / 10));
+            timer->async_wait([this, self = shared_from_this(), e, timer](const std::error_code& ec) {
+                e->moving = false;
+                if (!ec) reroute(e, 0);
+            });
+            continue;
+        }
         reroute(e, 0);
     }
 }
@@ -850,6 +893,7 @@ void context_core::reroute(const std::shared_ptr<endpoint_block>& e, int attempt
         control_detail::log_json(*impl_->logger, spdlog::level::err,
                                  {{"component", "endpoint"}, {"endpoint", e->name}, {"event", "route_failed"},
                                   {"device", e->device}, {"message", "routing=fail: the endpoint stays on the virtual clock"}});
+        if (e->state == endpoint_state::running) state_changed(*e, endpoint_state::error);
         return;
     }
     // follow_default goes to the context's default device — unless that is what was lost, then
@@ -914,5 +958,13 @@ std::error_code context::destroy(const std::string& name) {
 
 std::uint64_t context::subscribe(std::function<void(const event&)> fn) { return core_->subscribe(std::move(fn)); }
 void context::unsubscribe(std::uint64_t id) { core_->unsubscribe(id); }
+
+std::vector<device_info> context::devices() const {
+    if (core_->on_control_thread()) return core_->devices();
+    std::promise<std::vector<device_info>> done;
+    auto future = done.get_future();
+    asio::post(core_->executor(), [&] { done.set_value(core_->devices()); });
+    return future.get();
+}
 
 } // namespace ae

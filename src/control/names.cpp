@@ -29,6 +29,7 @@ const char* to_string(endpoint_state state) noexcept {
     case endpoint_state::created: return "created";
     case endpoint_state::stopped: return "stopped";
     case endpoint_state::running: return "running";
+    case endpoint_state::error: return "error";
     }
     return "unknown";
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <thread>
 #include <fstream>
 #include <future>
 #include <mutex>
@@ -208,4 +209,158 @@ TEST_CASE("device loss: a fallback whose open hangs is device_unresponsive; the 
     CHECK(after_ms < 1500); // reported at the timeout, not when the open finally returns
     CHECK(ep->state() == ae::endpoint_state::running);
     CHECK(rec.of(ae::event_kind::rerouted).empty());
+}
+
+TEST_CASE("device loss: routing=fail puts the endpoint in error, passes go on, move_to brings it back") {
+    recorder rec;
+    ae::context_options options;
+    options.log_level = "off";
+    ae::context ctx(options);
+    ctx.subscribe(std::ref(rec));
+    ae::endpoint_config config;
+    config.name = "strict";
+    config.device = "faulty:null?period=5&unplug_at_ms=100";
+    config.period = ae::hns{50'000};
+    config.routing = ae::routing_policy::fail;
+    auto ep = ctx.create_render_endpoint(config);
+    REQUIRE(ep);
+    ae::test::event_fd wake;
+    REQUIRE_FALSE(ep->set_event_handle(wake.get()));
+    REQUIRE_FALSE(ep->start());
+    auto in_error = [&] {
+        for (const auto& e : rec.of(ae::event_kind::state_changed)) {
+            if (e.state == ae::endpoint_state::error) return true;
+        }
+        return false;
+    };
+    render_until(*ep, wake, in_error, 400);
+    REQUIRE(in_error());
+    CHECK(ep->state() == ae::endpoint_state::error);
+    CHECK(rec.of(ae::event_kind::rerouted).empty());
+    // The engine's passes still run (on the virtual clock): the stream moves on.
+    ae::position before;
+    (void)ep->rt().current_padding(&before);
+    CHECK(render_until(*ep, wake, [] { return false; }, 20) == 20);
+    ae::position after;
+    (void)ep->rt().current_padding(&after);
+    CHECK(after.stream_position > before.stream_position);
+    CHECK(ep->start() == ae::errc::already_running);
+    // Moving it by hand heals it.
+    REQUIRE_FALSE(ep->move_to("null?period=5"));
+    CHECK(ep->state() == ae::endpoint_state::running);
+    CHECK(ep->device() == "null?period=5");
+    REQUIRE(rec.of(ae::event_kind::rerouted).size() == 1);
+    REQUIRE_FALSE(ep->stop());
+    CHECK(ep->state() == ae::endpoint_state::stopped);
+}
+
+TEST_CASE("device loss: a fallback with longer periods grows the buffer through the barrier; no underruns there") {
+    recorder rec;
+    ae::context_options options;
+    options.log_level = "off";
+    options.default_device = "null?period=40";
+    ae::context ctx(options);
+    ctx.subscribe(std::ref(rec));
+    ae::endpoint_config config;
+    config.name = "grow";
+    config.device = "faulty:null?period=5&unplug_at_ms=100";
+    config.period = ae::hns{50'000}; // 5 ms packets, 480-frame buffer: too small for 40 ms periods
+    auto ep = ctx.create_render_endpoint(config);
+    REQUIRE(ep);
+    ae::test::event_fd wake;
+    REQUIRE_FALSE(ep->set_event_handle(wake.get()));
+    REQUIRE_FALSE(ep->start());
+    render_until(*ep, wake, [] { return false; }, 2);
+    const std::uint32_t epoch_before = ep->epoch();
+    CHECK(ep->rt().buffer_frames() == 480);
+    render_until(*ep, wake, [&] { return !rec.of(ae::event_kind::rerouted).empty(); }, 400);
+    REQUIRE(rec.of(ae::event_kind::rerouted).size() == 1);
+    // Two periods of the new device: 2 x 1920 frames, live from the engine's next pass.
+    render_until(*ep, wake, [] { return false; }, 2);
+    CHECK(ep->rt().buffer_frames() == 3840);
+    CHECK(ep->epoch() == epoch_before + 1);
+    const auto latency = rec.of(ae::event_kind::latency_changed);
+    REQUIRE_FALSE(latency.empty());
+    CHECK(latency.back().latency == ae::hns{1'200'000}); // 80 ms of buffer + the device's 40 ms
+    // Settled on the new device: no underruns over the next 20 periods (0.8 s).
+    render_until(*ep, wake, [] { return false; }, 5);
+    const auto settled = ep->stats();
+    REQUIRE(settled);
+    render_until(*ep, wake, [] { return false; }, 20);
+    const auto later = ep->stats();
+    REQUIRE(later);
+    CHECK(later->glitch_count[static_cast<int>(ae::glitch_kind::underrun)] ==
+          settled->glitch_count[static_cast<int>(ae::glitch_kind::underrun)]);
+}
+
+TEST_CASE("device loss: a storm of 50 unplugs in one second ends in one stable route") {
+    recorder rec;
+    ae::context_options options;
+    options.log_level = "off";
+    options.retry_first = ae::hns{200'000};    // 20 ms
+    options.storm_hold_down = ae::hns{1'000'000}; // 100 ms, doubling
+    ae::context ctx(options);
+    ctx.subscribe(std::ref(rec));
+    ae::endpoint_config config;
+    config.name = "flappy";
+    config.device = "faulty:null?period=5";
+    config.period = ae::hns{50'000};
+    config.routing = ae::routing_policy::pinned;
+    auto ep = ctx.create_render_endpoint(config);
+    REQUIRE(ep);
+    ae::test::event_fd wake;
+    REQUIRE_FALSE(ep->set_event_handle(wake.get()));
+    REQUIRE_FALSE(ep->start());
+    // 50 unplugs, one every 20 ms, into whichever instance of the device the endpoint is on.
+    std::atomic<int> sent{0};
+    std::atomic<bool> storm_over{false};
+    std::thread storm([&] {
+        const ae::hns begin = ae::monotonic_now();
+        for (int i = 0; i < 50; ++i) {
+            const timespec at = ae::to_timespec(begin + ae::hns{200'000} * i);
+            ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, nullptr); // the storm's own pace
+            (void)ep->inject("unplug");
+            ++sent;
+        }
+        storm_over = true;
+    });
+    std::uint64_t written = 0;
+    int passes = 0;
+    int failed_passes = 0;
+    // The engine keeps passing through the storm; then until the route has been stable 500 ms.
+    ae::hns stable_since{0};
+    std::size_t reroutes_seen = 0;
+    for (; passes < 5000; ++passes) {
+        if (!ae::test::render_pass(ep->rt(), written, ~std::uint64_t{0}, [](std::uint64_t, float* f) { f[0] = f[1] = 0.1f; }))
+            ++failed_passes;
+        (void)wake.wait(50);
+        if (!storm_over) continue;
+        const std::size_t reroutes = rec.of(ae::event_kind::rerouted).size();
+        const ae::hns now = ae::monotonic_now();
+        if (reroutes != reroutes_seen || stable_since == ae::hns{0}) {
+            reroutes_seen = reroutes;
+            stable_since = now;
+        }
+        const bool on_live_device = [&] {
+            for (const auto& d : ctx.devices()) {
+                if (d.spec == config.device && !d.lost) return true;
+            }
+            return false;
+        }();
+        // Stable: every loss has ended in a route, the route's device is alive, for 500 ms.
+        const bool settled = reroutes == rec.of(ae::event_kind::device_lost).size();
+        if (settled && on_live_device && now - stable_since > ae::hns{5'000'000}) break;
+    }
+    storm.join();
+    CHECK(sent == 50);
+    const auto rerouted = rec.of(ae::event_kind::rerouted);
+    const auto lost = rec.of(ae::event_kind::device_lost);
+    MESSAGE("50 unplugs in 1 s: ", lost.size(), " losses seen, ", rerouted.size(), " reroutes");
+    CHECK(lost.size() >= 3);
+    CHECK(rerouted.size() <= 10); // held down, not a reopen per flap
+    CHECK(rerouted.size() == lost.size()); // each loss ended in one route, the last one stands
+    CHECK(ep->device() == config.device);
+    CHECK(ep->state() == ae::endpoint_state::running);
+    CHECK(failed_passes == 0);
+    CHECK(passes < 5000);
 }

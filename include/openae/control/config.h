@@ -24,7 +24,9 @@ enum class endpoint_direction : std::uint8_t { render, capture };
 [[nodiscard]] const char* to_string(endpoint_direction direction) noexcept;
 
 // created: no buffer yet (set_buffer, or a period in the config, makes it `stopped`).
-enum class endpoint_state : std::uint8_t { created, stopped, running };
+// error: its device is lost and routing=fail keeps it there (the engine's passes still run, on the
+// virtual clock); `move_to` a device brings it back to running, `stop` to stopped.
+enum class endpoint_state : std::uint8_t { created, stopped, running, error };
 [[nodiscard]] const char* to_string(endpoint_state state) noexcept;
 
 struct endpoint_config {
@@ -46,6 +48,12 @@ struct context_options {
     hns open_timeout{20'000'000};      // a device open taking longer is `device_unresponsive` (2 s)
     hns retry_first{500'000};          // pinned routing: first retry after 50 ms...
     hns retry_max{50'000'000};         // ...doubling up to 5 s
+    // Storms: an endpoint whose device was lost `storm_losses` times within `storm_window` waits
+    // before its next reroute (hold_down, doubling with every further loss, up to retry_max) so a
+    // flapping device settles into one stable route instead of a reopen per flap.
+    std::uint32_t storm_losses = 3;
+    hns storm_window{10'000'000};      // 1 s
+    hns storm_hold_down{1'000'000};    // 100 ms
     // Offline devices (wav:PATH?realtime=0) stop after this much audio (0: never): an exact render.
     hns offline_stop_after{0};
     // Called on every device thread the context opens (test harnesses, profilers).

@@ -17,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <system_error>
+#include <vector>
 
 namespace ae {
 
@@ -43,6 +44,9 @@ public:
     auto async_create_capture_endpoint(endpoint_config config, Token&& token) {
         return async_create<capture_endpoint>(endpoint_direction::capture, std::move(config), std::forward<Token>(token));
     }
+
+    // The device registry: every device thread open, its route state and counters.
+    [[nodiscard]] std::vector<device_info> devices() const;
 
     // `fn` runs on the control thread for every event from now on. Returns an id for unsubscribe.
     std::uint64_t subscribe(std::function<void(const event&)> fn);

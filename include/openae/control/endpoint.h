@@ -70,6 +70,15 @@ public:
         return future.get();
     }
 
+    // A fault for the endpoint's current device (faulty devices only; `bad_argument` elsewhere):
+    // "unplug", "replug", "stall:MS", "jump:MS", "late:N:MS", "format:RATE[:CH[:TYPE]]".
+    std::error_code inject(const std::string& fault) {
+        return core_->call_ec([&] {
+            std::string message;
+            return core_->inject(*block_, fault, message);
+        });
+    }
+
     template <typename Token>
     auto async_set_buffer(hns max_period, std::uint32_t latency_coefficient, Token&& token) {
         return run(std::forward<Token>(token), [max_period, latency_coefficient](detail::context_core& c, detail::endpoint_block& e) {

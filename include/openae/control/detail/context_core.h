@@ -144,6 +144,7 @@ private:
     // Moves `e` onto the opened `entry` (detach handshake with the old device thread first).
     void route_to(const std::shared_ptr<endpoint_block>& e, device_entry* entry, std::function<void(std::error_code)> done);
     void on_device_lost(device_entry& entry, const char* why, hns when);
+    [[nodiscard]] static std::uint64_t minimum_buffer(const frame_format& format, const device_entry& device);
     void reroute(const std::shared_ptr<endpoint_block>& e, int attempt);
 
     std::unique_ptr<impl> impl_;
