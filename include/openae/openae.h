@@ -1,9 +1,15 @@
-/* openae — the C API. Value types and error codes of the endpoint contract (shared/API.md) with
- * the same layout as their C++ counterparts in <openae/openae.hpp>, for hosts in any language.
- * The endpoint functions arrive with the control plane; a C file can already include this. */
+/* openae — the C API, for hosts in any language. Value types and error codes of the endpoint
+ * contract (shared/API.md) with the same layout as their C++ counterparts in <openae/openae.hpp>;
+ * opaque handles onto an ae::context (the control thread "ae-ctl", devices, logs) and its endpoints.
+ *
+ * Functions named ae_rt_* are the engine's real-time calls: no allocation, lock, blocking syscall or
+ * log — call them from the engine's RT thread. Every other function is a control call: it may
+ * block (a round trip through "ae-ctl") and must not be called from an RT thread.
+ * Functions returning int return 0 (AE_OK) or an ae_error. */
 #ifndef OPENAE_OPENAE_H
 #define OPENAE_OPENAE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -70,6 +76,113 @@ typedef enum ae_error {
 
 /* A short stable name for `error` ("busy", "not_running", ...). */
 const char* ae_error_name(int error);
+
+/* ---- control side ---------------------------------------------------------------------- */
+
+typedef struct ae_context ae_context;
+typedef struct ae_endpoint ae_endpoint;
+
+typedef enum ae_direction { AE_DIRECTION_RENDER = 0, AE_DIRECTION_CAPTURE = 1 } ae_direction;
+typedef enum ae_routing_policy { AE_ROUTING_FOLLOW_DEFAULT = 0, AE_ROUTING_PINNED = 1, AE_ROUTING_FAIL = 2 } ae_routing_policy;
+typedef enum ae_endpoint_state {
+    AE_STATE_CREATED = 0,
+    AE_STATE_STOPPED = 1,
+    AE_STATE_RUNNING = 2,
+    AE_STATE_ERROR = 3
+} ae_endpoint_state;
+
+typedef struct ae_context_options {
+    const char* log_level;      /* NULL: "info" */
+    const char* log_file;       /* NULL or "": stderr */
+    const char* default_device; /* NULL: "null" */
+} ae_context_options;
+
+typedef struct ae_endpoint_config {
+    const char* name;           /* unique within the context */
+    const char* device;         /* a device spec; NULL or "": the default device */
+    ae_frame_format format;
+    ae_hns period;              /* non-zero: set_buffer(period, 2) at creation */
+    int routing;                /* ae_routing_policy */
+} ae_endpoint_config;
+
+/* `options` may be NULL. */
+int ae_context_create(const ae_context_options* options, ae_context** out);
+/* Stops every endpoint and device, then the control thread. Endpoint handles must be freed first. */
+void ae_context_destroy(ae_context* context);
+
+int ae_endpoint_create(ae_context* context, int direction, const ae_endpoint_config* config, ae_endpoint** out);
+/* Stops and removes the endpoint and frees the handle. */
+int ae_endpoint_destroy(ae_endpoint* endpoint);
+
+int ae_endpoint_set_buffer(ae_endpoint* endpoint, ae_hns max_period, uint32_t latency_coefficient);
+int ae_endpoint_set_stream_flags(ae_endpoint* endpoint, uint32_t flags);
+int ae_endpoint_set_event_handle(ae_endpoint* endpoint, int eventfd);
+int ae_endpoint_start(ae_endpoint* endpoint);
+int ae_endpoint_stop(ae_endpoint* endpoint);
+int ae_endpoint_reset(ae_endpoint* endpoint);
+int ae_endpoint_set_format(ae_endpoint* endpoint, const ae_frame_format* format);
+int ae_endpoint_set_period(ae_endpoint* endpoint, ae_hns period);
+/* Completes when the endpoint plays on `device`. */
+int ae_endpoint_move_to(ae_endpoint* endpoint, const char* device);
+/* A fault for a faulty device ("unplug", "stall:MS", ...). */
+int ae_endpoint_inject(ae_endpoint* endpoint, const char* fault);
+
+void ae_endpoint_frame_format(const ae_endpoint* endpoint, ae_frame_format* out);
+uint32_t ae_endpoint_frames_per_packet(const ae_endpoint* endpoint);
+ae_hns ae_endpoint_latency(const ae_endpoint* endpoint);
+int ae_endpoint_state_of(const ae_endpoint* endpoint); /* ae_endpoint_state */
+uint32_t ae_endpoint_epoch(const ae_endpoint* endpoint);
+/* The device it actually plays on, as a spec; returns the length (copies at most size - 1 bytes). */
+size_t ae_endpoint_device(const ae_endpoint* endpoint, char* buffer, size_t size);
+/* Glitches of one kind (1 underrun .. 6 dropped) counted so far, and their frames. */
+int ae_endpoint_glitches(const ae_endpoint* endpoint, int kind, uint64_t* count, uint64_t* frames);
+
+/* Events (shared/API.md "Events"), queued for polling: at most 4096 are held; `missed` counts the
+ * ones that did not fit. */
+typedef enum ae_event_kind {
+    AE_EVENT_GLITCH = 0,
+    AE_EVENT_STATE_CHANGED,
+    AE_EVENT_FORMAT_CHANGED,
+    AE_EVENT_LATENCY_CHANGED,
+    AE_EVENT_DEVICE_LOST,
+    AE_EVENT_REROUTED,
+    AE_EVENT_DEVICE_UNRESPONSIVE
+} ae_event_kind;
+
+typedef struct ae_event {
+    int kind;                 /* ae_event_kind */
+    char endpoint[128];
+    uint32_t epoch;
+    ae_hns time;
+    int glitch;               /* glitch kind: 1 underrun, 2 overrun, 3 late_pass, 4 discontinuity, 5 device_lost, 6 dropped */
+    uint64_t stream_position;
+    uint64_t frames;
+    int state;                /* ae_endpoint_state */
+    ae_frame_format format;
+    ae_hns latency;
+    char device[256];         /* device_lost, device_unresponsive; rerouted: from */
+    char to[256];             /* rerouted */
+} ae_event;
+
+/* 1 and fills `*out` when an event is queued, 0 otherwise; waits up to timeout_ms (0: no wait). */
+int ae_context_poll_event(ae_context* context, ae_event* out, int timeout_ms, uint64_t* missed);
+
+/* ---- RT side (the engine's thread) ----------------------------------------------------- */
+
+uint64_t ae_rt_current_padding(ae_endpoint* endpoint, ae_position* position);
+void ae_rt_processing_complete(ae_endpoint* endpoint);
+void ae_rt_pulse(ae_endpoint* endpoint);
+int ae_rt_set_pin_inactive(ae_endpoint* endpoint);
+int ae_rt_set_pin_active(ae_endpoint* endpoint);
+void ae_rt_format(ae_endpoint* endpoint, ae_frame_format* out);
+uint32_t ae_rt_frames_per_packet(ae_endpoint* endpoint);
+uint64_t ae_rt_buffer_frames(ae_endpoint* endpoint);
+/* Render endpoints. */
+int ae_rt_output_data_pointer(ae_endpoint* endpoint, uint32_t frames, void** out);
+int ae_rt_release_output_data_pointer(ae_endpoint* endpoint, const ae_connection_property* property);
+/* Capture endpoints. */
+int ae_rt_input_data_pointer(ae_endpoint* endpoint, ae_connection_property* property, ae_position* timestamp);
+int ae_rt_release_input_data_pointer(ae_endpoint* endpoint, uint32_t frames_consumed, const void* buffer);
 
 #ifdef __cplusplus
 }

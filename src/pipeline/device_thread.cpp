@@ -42,7 +42,6 @@ device_thread::device_thread(std::unique_ptr<device> dev, const device_thread_op
 device_thread::~device_thread() {
     stop();
     collect_retired();
-    if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
 std::expected<std::unique_ptr<device_thread>, device_error> device_thread::create(std::unique_ptr<device> dev,
@@ -68,6 +67,11 @@ std::expected<std::unique_ptr<device_thread>, device_error> device_thread::creat
         if (thread->wake_fd_ < 0) {
             return std::unexpected(device_error{make_error_code(errc::io_error), "device_thread: cannot create an eventfd"});
         }
+        thread->wake_fd_owner_ = std::shared_ptr<const void>(new int(thread->wake_fd_), [](const void* p) {
+            const int* fd = static_cast<const int*>(p);
+            ::close(*fd);
+            delete fd;
+        });
     }
     return thread;
 }
@@ -91,7 +95,10 @@ std::expected<void, device_error> device_thread::attach(render_endpoint_core& en
     }
     auto chain = render_chain::create(endpoint, device_->format(), device_->period_frames(), options);
     if (!chain) return std::unexpected(device_error{chain.error(), "device '" + device_->spec() + "': cannot build the chain: " + chain.error().message()});
-    if (wake_fd_ >= 0) endpoint.device().set_wake_fd(wake_fd_);
+    if (wake_fd_ >= 0) {
+        endpoint.hold(wake_fd_owner_);
+        endpoint.device().set_wake_fd(wake_fd_);
+    }
     chain_base* raw = chain->get();
     command c;
     c.what = command::kind::attach_render;
@@ -112,7 +119,10 @@ std::expected<void, device_error> device_thread::attach(capture_endpoint_core& e
     }
     auto chain = capture_chain::create(endpoint, device_->format(), device_->period_frames(), options);
     if (!chain) return std::unexpected(device_error{chain.error(), "device '" + device_->spec() + "': cannot build the chain: " + chain.error().message()});
-    if (wake_fd_ >= 0) endpoint.device().set_wake_fd(wake_fd_);
+    if (wake_fd_ >= 0) {
+        endpoint.hold(wake_fd_owner_);
+        endpoint.device().set_wake_fd(wake_fd_);
+    }
     chain_base* raw = chain->get();
     command c;
     c.what = command::kind::attach_capture;

@@ -86,4 +86,11 @@ std::size_t endpoint_core::collect_retired() {
     return freed;
 }
 
+void endpoint_core::hold(std::shared_ptr<const void> resource) {
+    for (const auto& held : held_) {
+        if (held == resource) return;
+    }
+    held_.push_back(std::move(resource));
+}
+
 } // namespace ae

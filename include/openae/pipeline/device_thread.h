@@ -158,6 +158,9 @@ private:
     device_status last_status_ = device_status::ok;
     std::uint64_t reported_device_drops_ = 0;
     int wake_fd_ = -1;
+    // Closes wake_fd_ once the thread and every endpoint that was given it are gone: an engine
+    // may still signal it after its endpoint left (endpoint_core::hold).
+    std::shared_ptr<const void> wake_fd_owner_;
     meter device_meter_;
 
     // Control-side bookkeeping of attached chains (for set_gain / levels), guarded by control_mutex_.

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <system_error>
+#include <vector>
 
 namespace ae {
 
@@ -72,8 +73,13 @@ public:
     [[nodiscard]] endpoint_link& link() noexcept { return link_; }
     [[nodiscard]] std::uint32_t id() const noexcept { return link_.id; }
 
+    // Keeps `resource` alive as long as this endpoint: something its RT side may still touch
+    // after its device let go of it (a device thread's wake eventfd). Control side only.
+    void hold(std::shared_ptr<const void> resource);
+
 private:
     endpoint_link link_;
+    std::vector<std::shared_ptr<const void>> held_;
     std::unique_ptr<ring_segment> initial_;
     std::uint32_t next_epoch_ = 1;
     std::size_t in_flight_ = 0;
