@@ -73,7 +73,8 @@ expect 0 'mic +capture +running +null ' -- status
 expect 0 'ENDPOINT +underrun +overrun.*mic +0 +0 +[0-9]+ +[0-9]+ +1 \([0-9]+f\)' -- stats
 expect 1 'unknown_endpoint: no endpoint .nobody.' -- status nobody
 expect 1 'already_running' -- start render1
-expect 1 'unsupported_format' -- set-format render1 44100 2 f32
+expect 0 'render1: render, running on null\?period=5, 44100/2/f32' -- set-format render1 44100 2 f32
+expect 1 'bad_request: field .channels. must be within 1..8' -- set-format render1 44100 9 f32
 expect 1 'bad_request: field .period_ms. must be within' -- set-period render1 0
 expect 1 'bad_argument' -- inject render1 unplug
 expect 2 '' -- set-format render1

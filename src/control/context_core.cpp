@@ -708,12 +708,36 @@ std::error_code context_core::set_format(endpoint_block& e, const frame_format& 
         return {};
     }
     if (format == e.format) return {};
-    // A new rate needs a chain built for it, swapped at the seam: not there yet.
-    if (format.sample_rate != e.format.sample_rate) return make_error_code(errc::unsupported_format);
     e.core().collect_retired();
-    if (auto ec = e.core().reconfigure(format, e.frames_per_packet, e.buffer_frames)) return ec;
+    std::uint32_t packet = e.frames_per_packet;
+    std::uint64_t buffer = e.buffer_frames;
+    const hns latency_before = summary(e).latency;
+    if (format.sample_rate != e.format.sample_rate) {
+        // A new rate: the same period and latency coefficient in the new rate's frames, at least
+        // what the device needs with (or without) resampling now.
+        packet = frames_in(e.period, format.sample_rate);
+        buffer = std::max<std::uint64_t>(std::uint64_t{packet} * e.latency_coefficient, packet);
+        if (e.entry) buffer = std::max(buffer, minimum_buffer(format, *e.entry));
+        if (e.core().segments_in_flight() >= 8) return make_error_code(errc::busy);
+        // The chain for the new rate goes to the device thread first; it takes over at the seam.
+        if (e.attached && e.entry) {
+            auto sent = e.render ? e.entry->thread->change_rate(*e.render, format) : e.entry->thread->change_rate(*e.capture, format);
+            if (!sent) return sent.error().code;
+        }
+    }
+    if (auto ec = e.core().reconfigure(format, packet, buffer)) return ec;
     e.format = format;
+    e.frames_per_packet = packet;
+    e.buffer_frames = buffer;
     publish(e);
+    if (const hns latency_after = summary(e).latency; latency_after != latency_before) {
+        event changed;
+        changed.kind = event_kind::latency_changed;
+        changed.endpoint = e.name;
+        changed.epoch = e.core().requested_epoch();
+        changed.latency = latency_after;
+        emit(std::move(changed));
+    }
     event ev;
     ev.kind = event_kind::format_changed;
     ev.endpoint = e.name;
@@ -769,8 +793,10 @@ void context_core::route_to(const std::shared_ptr<endpoint_block>& e, device_ent
         }
         std::error_code ec;
         if (e->state != endpoint_state::created) {
+            pipeline::chain_options chain;
+            chain.endpoint_format = e->format; // the rate it has now, after any rate change
             std::expected<void, pipeline::device_error> attached =
-                e->render ? entry->thread->attach(*e->render) : entry->thread->attach(*e->capture);
+                e->render ? entry->thread->attach(*e->render, chain) : entry->thread->attach(*e->capture, chain);
             e->attached = attached.has_value();
             if (!attached) ec = attached.error().code;
         }

@@ -10,6 +10,9 @@
 namespace ae::pipeline {
 namespace {
 constexpr std::uint32_t max_channels = remix::max_channels;
+// At a rate seam a chain waits this many periods for its successor (the control side sends it
+// before it posts the new ring) before it counts the new rate's frames dropped.
+constexpr int max_held_periods = 4;
 
 const ring_segment* initial_segment(endpoint_core& endpoint) noexcept {
     return endpoint.link().initial_segment.load(std::memory_order_acquire);
@@ -24,8 +27,18 @@ chain_base::chain_base(device_port_base& port, std::uint32_t endpoint_id, std::u
 
 std::uint64_t chain_base::endpoint_position(std::uint64_t device_position) const noexcept { // rt-safe
     const std::uint64_t frames = device_position - anchor_;
-    if (endpoint_rate_ == device_format_.sample_rate) return frames;
-    return static_cast<std::uint64_t>(static_cast<unsigned __int128>(frames) * endpoint_rate_ / device_format_.sample_rate);
+    if (endpoint_rate_ == device_format_.sample_rate) return position_base_ + frames;
+    return position_base_ +
+           static_cast<std::uint64_t>(static_cast<unsigned __int128>(frames) * endpoint_rate_ / device_format_.sample_rate);
+}
+
+void chain_base::inherit_timing(const chain_base& from) noexcept { // rt-safe
+    anchored_ = from.anchored_;
+    anchor_ = from.last_device_position_;
+    last_device_position_ = from.last_device_position_;
+    position_base_ = from.anchored_ ? from.endpoint_position(from.last_device_position_) : 0;
+    restart_estimator_ = true;
+    base_port_->mark_gap();
 }
 
 void chain_base::observe(const device_timing& timing) noexcept { // rt-safe
@@ -42,6 +55,7 @@ void chain_base::observe(const device_timing& timing) noexcept { // rt-safe
         restart_estimator_ = false;
         base_port_->restart_clock({.nominal_rate = static_cast<double>(endpoint_rate_)});
     }
+    last_device_position_ = timing.position;
     base_port_->observe(endpoint_position(timing.position), timing.time);
 }
 
@@ -55,9 +69,9 @@ void chain_base::flush_reports() noexcept { // rt-safe
 // ---------------------------------------------------------------------------------------------
 // render
 
-render_chain::render_chain(render_endpoint_core& endpoint, const frame_format& device_format, const chain_options& options)
-    : chain_base(endpoint.device(), endpoint.id(), initial_segment(endpoint)->format.sample_rate, device_format, options,
-                 device_format.channels),
+render_chain::render_chain(render_endpoint_core& endpoint, std::uint32_t endpoint_rate, const frame_format& device_format,
+                           const chain_options& options)
+    : chain_base(endpoint.device(), endpoint.id(), endpoint_rate, device_format, options, device_format.channels),
       port_(&endpoint.device()), remix_(device_format.channels) {}
 
 std::expected<std::unique_ptr<render_chain>, std::error_code>
@@ -65,20 +79,26 @@ render_chain::create(render_endpoint_core& endpoint, const frame_format& device_
                      const chain_options& options) {
     const ring_segment* segment = initial_segment(endpoint);
     if (!segment) return std::unexpected(make_error_code(errc::not_initialized));
-    if (device_format.channels < 1 || device_format.channels > max_channels || segment->format.channels > max_channels ||
+    return create(endpoint, options.endpoint_format.value_or(segment->format), device_format, max_device_frames, options);
+}
+
+std::expected<std::unique_ptr<render_chain>, std::error_code>
+render_chain::create(render_endpoint_core& endpoint, const frame_format& endpoint_format, const frame_format& device_format,
+                     std::uint32_t max_device_frames, const chain_options& options) {
+    if (device_format.channels < 1 || device_format.channels > max_channels || endpoint_format.channels > max_channels ||
         max_device_frames == 0) {
         return std::unexpected(make_error_code(errc::unsupported_format));
     }
-    std::unique_ptr<render_chain> chain(new render_chain(endpoint, device_format, options));
-    auto r = remix::between(segment->format.channels, device_format.channels);
+    std::unique_ptr<render_chain> chain(new render_chain(endpoint, endpoint_format.sample_rate, device_format, options));
+    auto r = remix::between(endpoint_format.channels, device_format.channels);
     if (!r) return std::unexpected(r.error());
     chain->remix_ = *r;
-    const double er = segment->format.sample_rate;
+    const double er = endpoint_format.sample_rate;
     const double dr = device_format.sample_rate;
     chain->max_in_chunk_ = static_cast<std::uint32_t>(std::ceil(max_device_frames * er / dr)) + 64;
     chain->in_f32_.assign(std::size_t{chain->max_in_chunk_} * max_channels, 0.0f);
     chain->remixed_.assign(std::size_t{chain->max_in_chunk_} * device_format.channels, 0.0f);
-    if (segment->format.sample_rate != device_format.sample_rate) {
+    if (endpoint_format.sample_rate != device_format.sample_rate) {
         // The fifo holds at most a period plus what one run's blocks can bring.
         const std::size_t most = max_device_frames + static_cast<std::size_t>(std::ceil(chain->max_in_chunk_ * dr / er)) + 64;
         auto res = block_resampler::create(er, dr, device_format.channels, most);
@@ -124,8 +144,13 @@ bool render_chain::stage_in(const render_device_port::frames_view& run, float* o
     return true;
 }
 
-void render_chain::render(float* out, std::uint32_t frames) noexcept { // rt-safe
-    port_->begin_period();
+void render_chain::set_successor(std::unique_ptr<render_chain> next) noexcept { // rt-safe
+    render_chain* last = this;
+    for (int i = 0; i < 64 && last->successor_; ++i) last = last->successor_.get();
+    last->successor_ = std::move(next);
+}
+
+std::uint32_t render_chain::take_frames(float* out, std::uint32_t frames, std::uint32_t& seam_rate) noexcept { // rt-safe
     const std::uint32_t channels = device_format_.channels;
     std::uint32_t filled = 0;
     if (!resampler_) {
@@ -133,6 +158,10 @@ void render_chain::render(float* out, std::uint32_t frames) noexcept { // rt-saf
         while (filled < frames) {
             const auto run = port_->acquire(std::min(frames - filled, max_in_chunk_));
             if (run.frames == 0) break;
+            if (run.segment->format.sample_rate != endpoint_rate_) {
+                seam_rate = run.segment->format.sample_rate; // left in the ring for the successor
+                break;
+            }
             if (stage_in(run, out + std::size_t{filled} * channels)) {
                 filled += run.frames;
             } else {
@@ -140,30 +169,51 @@ void render_chain::render(float* out, std::uint32_t frames) noexcept { // rt-saf
             }
             port_->release(run.frames);
         }
-    } else {
-        // Bounded: each run is taken whole or ends the loop; the fifo fills within a few runs.
-        for (int runs = 0; runs < 64 && resampler_->output_frames() < frames; ++runs) {
-            // At least what completes the staged block: soxr produces nothing for less.
-            const std::uint64_t needed = std::max<std::uint64_t>(to_endpoint_frames(frames - resampler_->output_frames()),
-                                                                 resampler_->block_frames() - resampler_->staged_frames());
-            const auto wanted = static_cast<std::uint32_t>(std::clamp<std::uint64_t>(needed, 1, max_in_chunk_));
-            const auto run = port_->acquire(wanted);
-            if (run.frames == 0) break;
-            if (!stage_in(run, remixed_.data())) {
-                dropped_pending_ += run.frames;
-                port_->release(run.frames);
-                continue;
-            }
-            const std::uint32_t taken = resampler_->push(remixed_.data(), run.frames);
-            port_->release(taken);
-            if (taken < run.frames) break; // the fifo is full
-        }
-        filled = resampler_->pop(out, frames);
+        return filled;
     }
+    // A successor's resampler starts with the primed silence still in its filter: skipped, so its
+    // first frame follows the old chain's last one with no gap (and no shift in time).
+    const std::uint64_t wanted_out = std::uint64_t{frames} + skip_frames_;
+    // Bounded: each run is taken whole or ends the loop; the fifo fills within a few runs.
+    for (int runs = 0; runs < 64 && resampler_->output_frames() < wanted_out; ++runs) {
+        // At least what completes the staged block: soxr produces nothing for less.
+        const std::uint64_t needed = std::max<std::uint64_t>(to_endpoint_frames(wanted_out - resampler_->output_frames()),
+                                                             resampler_->block_frames() - resampler_->staged_frames());
+        const auto wanted = static_cast<std::uint32_t>(std::clamp<std::uint64_t>(needed, 1, max_in_chunk_));
+        const auto run = port_->acquire(wanted);
+        if (run.frames == 0) break;
+        if (run.segment->format.sample_rate != endpoint_rate_) {
+            seam_rate = run.segment->format.sample_rate;
+            break;
+        }
+        if (!stage_in(run, remixed_.data())) {
+            dropped_pending_ += run.frames;
+            port_->release(run.frames);
+            continue;
+        }
+        const std::uint32_t taken = resampler_->push(remixed_.data(), run.frames);
+        port_->release(taken);
+        resampled_in_ += taken;
+        if (taken < run.frames) break; // the fifo is full
+    }
+    while (skip_frames_ > 0 && resampler_->output_frames() > 0) { // bounded: the fifo shrinks every turn
+        const auto chunk = static_cast<std::uint32_t>(std::min<std::uint64_t>(skip_frames_, max_in_chunk_));
+        const std::uint32_t skipped = resampler_->pop(remixed_.data(), chunk);
+        if (skipped == 0) break;
+        skip_frames_ -= skipped;
+        resampled_out_ += skipped;
+    }
+    const std::uint32_t filled_out = resampler_->pop(out, frames);
+    resampled_out_ += filled_out;
+    return filled_out;
+}
+
+void render_chain::finish_period(float* out, std::uint32_t frames, std::uint32_t filled, bool count_underrun) noexcept { // rt-safe
+    const std::uint32_t channels = device_format_.channels;
     if (filled > 0) started_ = true;
     if (filled < frames) {
         std::memset(out + std::size_t{filled} * channels, 0, sizeof(float) * (frames - filled) * channels);
-        if (active() && (started_ || options_.count_underruns_before_first_frames)) {
+        if (count_underrun && active() && (started_ || options_.count_underruns_before_first_frames)) {
             port_->report(glitch_kind::underrun, port_->stream_position(), to_endpoint_frames(frames - filled));
             port_->mark_gap();
         }
@@ -174,6 +224,90 @@ void render_chain::render(float* out, std::uint32_t frames) noexcept { // rt-saf
     }
     gain_.process(out, frames);
     meter_.process(out, frames);
+}
+
+std::uint32_t render_chain::drain_tail(float* out, std::uint32_t frames) noexcept { // rt-safe
+    // What the filter still holds of the old rate comes out when silence pushes it: as much
+    // silence as the resampler's delay and a block, in full blocks (allocation-free, like any
+    // period). Exactly the real signal's frames are played; the silence's own output is not.
+    if (tail_frames_ == 0 && resampled_in_ != 0) {
+        const auto real_out = static_cast<std::uint64_t>(std::llround(static_cast<double>(resampled_in_) * device_format_.sample_rate /
+                                                                       endpoint_rate_)) +
+                              resampler_->stage().leading_silence_frames();
+        tail_frames_ = real_out > resampled_out_ ? real_out - resampled_out_ : 0;
+        resampled_in_ = 0; // computed once
+        std::fill(remixed_.begin(), remixed_.end(), 0.0f);
+    }
+    // Bounded: every turn pushes a chunk of silence or pops what is there.
+    for (int turns = 0; turns < 64 && resampler_->output_frames() < std::min<std::uint64_t>(tail_frames_, frames); ++turns) {
+        if (resampler_->push(remixed_.data(), max_in_chunk_) == 0) break;
+    }
+    const auto want = static_cast<std::uint32_t>(std::min<std::uint64_t>(tail_frames_, frames));
+    const std::uint32_t played = resampler_->pop(out, want);
+    tail_frames_ -= played;
+    resampled_out_ += played;
+    return played;
+}
+
+void render_chain::hand_over(float* out, std::uint32_t frames, std::uint32_t filled) noexcept { // rt-safe
+    // This chain's frames, then the successor's, in the same period.
+    finish_period(out, filled, filled, false);
+    successor_->inherit_timing(*this);
+    successor_->started_ = started_;
+    if (successor_->resampler_) successor_->skip_frames_ = successor_->resampler_->stage().leading_silence_frames();
+    successor_->render(out + std::size_t{filled} * device_format_.channels, frames - filled);
+    handed_over_ = true;
+}
+
+void render_chain::render(float* out, std::uint32_t frames) noexcept { // rt-safe
+    port_->begin_period();
+    if (draining_) {
+        // The old rate's tail, then (in the same period) the successor.
+        const std::uint32_t played = drain_tail(out, frames);
+        if (tail_frames_ != 0 && played == frames) {
+            finish_period(out, frames, played, false);
+            return;
+        }
+        (void)resampler_->clear_output(); // the pushed silence's own output
+        hand_over(out, frames, played);
+        return;
+    }
+    std::uint32_t seam_rate = 0;
+    const std::uint32_t filled = take_frames(out, frames, seam_rate);
+    if (seam_rate == 0) {
+        held_periods_ = 0;
+        finish_period(out, frames, filled, true);
+        return;
+    }
+    if (successor_ && successor_->endpoint_rate_ == seam_rate) {
+        if (resampler_) {
+            draining_ = true;
+            const std::uint32_t played = drain_tail(out + std::size_t{filled} * device_format_.channels, frames - filled);
+            if (tail_frames_ != 0 && filled + played == frames) {
+                finish_period(out, frames, frames, false);
+                return; // the tail goes on next period
+            }
+            (void)resampler_->clear_output();
+            hand_over(out, frames, filled + played);
+            return;
+        }
+        hand_over(out, frames, filled);
+        return;
+    }
+    if (held_periods_ < max_held_periods) {
+        // The successor is on its way (sent before the new ring): the frames wait in the ring.
+        ++held_periods_;
+        finish_period(out, frames, filled, true);
+        return;
+    }
+    // None came: the new rate's frames cannot be played here; counted.
+    for (int runs = 0; runs < 4; ++runs) {
+        const auto run = port_->acquire(max_in_chunk_);
+        if (run.frames == 0 || run.segment->format.sample_rate == endpoint_rate_) break;
+        dropped_pending_ += run.frames;
+        port_->release(run.frames);
+    }
+    finish_period(out, frames, filled, true);
 }
 
 void render_chain::drain_lost(std::uint32_t frames) noexcept { // rt-safe
@@ -195,6 +329,8 @@ void render_chain::drain_lost(std::uint32_t frames) noexcept { // rt-safe
 
 bool render_chain::ready(std::uint32_t frames) noexcept { // rt-safe
     if (!active()) return true;
+    // At a rate seam the old ring is empty: the successor decides (and may hand over) in render().
+    if (successor_) return true;
     const std::size_t held = resampler_ ? resampler_->output_frames() : 0;
     const std::uint64_t buffered = held >= frames ? 0 : to_endpoint_frames(frames - held);
     // A resampler delivers in blocks: ask for a run more than the exact ratio.
@@ -205,9 +341,9 @@ bool render_chain::ready(std::uint32_t frames) noexcept { // rt-safe
 // ---------------------------------------------------------------------------------------------
 // capture
 
-capture_chain::capture_chain(capture_endpoint_core& endpoint, const frame_format& device_format, const chain_options& options)
-    : chain_base(endpoint.device(), endpoint.id(), initial_segment(endpoint)->format.sample_rate, device_format, options,
-                 initial_segment(endpoint)->format.channels),
+capture_chain::capture_chain(capture_endpoint_core& endpoint, const frame_format& endpoint_format,
+                             const frame_format& device_format, const chain_options& options)
+    : chain_base(endpoint.device(), endpoint.id(), endpoint_format.sample_rate, device_format, options, endpoint_format.channels),
       port_(&endpoint.device()), remix_(device_format.channels) {}
 
 std::expected<std::unique_ptr<capture_chain>, std::error_code>
@@ -215,23 +351,29 @@ capture_chain::create(capture_endpoint_core& endpoint, const frame_format& devic
                       const chain_options& options) {
     const ring_segment* segment = initial_segment(endpoint);
     if (!segment) return std::unexpected(make_error_code(errc::not_initialized));
-    if (device_format.channels < 1 || device_format.channels > max_channels || segment->format.channels > max_channels ||
+    return create(endpoint, options.endpoint_format.value_or(segment->format), device_format, max_device_frames, options);
+}
+
+std::expected<std::unique_ptr<capture_chain>, std::error_code>
+capture_chain::create(capture_endpoint_core& endpoint, const frame_format& endpoint_format, const frame_format& device_format,
+                      std::uint32_t max_device_frames, const chain_options& options) {
+    if (device_format.channels < 1 || device_format.channels > max_channels || endpoint_format.channels > max_channels ||
         max_device_frames == 0) {
         return std::unexpected(make_error_code(errc::unsupported_format));
     }
-    std::unique_ptr<capture_chain> chain(new capture_chain(endpoint, device_format, options));
-    auto r = remix::between(device_format.channels, segment->format.channels);
+    std::unique_ptr<capture_chain> chain(new capture_chain(endpoint, endpoint_format, device_format, options));
+    auto r = remix::between(device_format.channels, endpoint_format.channels);
     if (!r) return std::unexpected(r.error());
     chain->remix_ = *r;
     chain->remixed_.assign(std::size_t{max_device_frames} * max_channels, 0.0f);
     std::size_t max_out = max_device_frames;
-    if (segment->format.sample_rate != device_format.sample_rate) {
+    if (endpoint_format.sample_rate != device_format.sample_rate) {
         // soxr delivers in DFT blocks: a period's output varies by up to ±35% around the ratio
         // (measured, 256-frame blocks); room for two periods and a burst means a push is never
         // refused.
-        max_out = 2 * static_cast<std::size_t>(std::ceil(max_device_frames * static_cast<double>(segment->format.sample_rate) /
+        max_out = 2 * static_cast<std::size_t>(std::ceil(max_device_frames * static_cast<double>(endpoint_format.sample_rate) /
                                                          device_format.sample_rate)) + 512;
-        auto res = block_resampler::create(device_format.sample_rate, segment->format.sample_rate, segment->format.channels,
+        auto res = block_resampler::create(device_format.sample_rate, endpoint_format.sample_rate, endpoint_format.channels,
                                            max_out);
         if (!res) return std::unexpected(res.error());
         chain->resampler_.emplace(std::move(*res));
@@ -248,11 +390,29 @@ void capture_chain::set_device_channels(std::uint16_t channels) noexcept { // rt
     if (auto r = remix::between(channels, remix_.out_channels())) remix_ = *r;
 }
 
+void capture_chain::set_successor(std::unique_ptr<capture_chain> next) noexcept { // rt-safe
+    capture_chain* last = this;
+    for (int i = 0; i < 64 && last->successor_; ++i) last = last->successor_.get();
+    last->successor_ = std::move(next);
+}
+
 void capture_chain::capture(const float* in, std::uint32_t frames) noexcept { // rt-safe
     port_->begin_period();
     const ring_segment* segment = port_->segment();
     if (!segment) return;
     const frame_format& format = segment->format;
+    if (format.sample_rate != endpoint_rate_ && successor_ && successor_->endpoint_rate_ == format.sample_rate) {
+        // The ring changed rate: the successor takes over from this period. What this chain's
+        // resampler still holds is at the old rate, which the new ring cannot take: counted.
+        if (resampler_) {
+            const std::size_t rest = resampler_->clear_output();
+            if (rest != 0 && active()) port_->report(glitch_kind::dropped, port_->stream_position(), rest);
+        }
+        successor_->inherit_timing(*this);
+        successor_->capture(in, frames);
+        handed_over_ = true;
+        return;
+    }
     if (format.sample_rate != endpoint_rate_ || format.channels > max_channels ||
         (resampler_ && format.channels != resampler_->channels())) {
         // A new rate needs a new chain (control plane); count what cannot be delivered.

@@ -132,6 +132,47 @@ std::expected<void, device_error> device_thread::attach(capture_endpoint_core& e
     return {};
 }
 
+namespace {
+template <typename Chain, typename Endpoint>
+std::expected<std::unique_ptr<Chain>, device_error> successor_for(Endpoint& endpoint, const frame_format& format, const device& dev,
+                                                                  std::vector<chain_base*>& attached) {
+    const auto it = std::find_if(attached.begin(), attached.end(), [&](chain_base* c) { return c->endpoint_id() == endpoint.id(); });
+    if (it == attached.end()) return std::unexpected(device_error{make_error_code(errc::unknown_endpoint), "endpoint not attached"});
+    chain_options options;
+    options.gain = (*it)->gain().target(); // the gain it has now, not the default
+    auto chain = Chain::create(endpoint, format, dev.format(), dev.period_frames(), options);
+    if (!chain) return std::unexpected(device_error{chain.error(), "device '" + dev.spec() + "': cannot build the chain: " + chain.error().message()});
+    // From now on set_gain and levels() speak to the successor (the old chain's pointer leaves
+    // the list before it can be retired and freed).
+    *it = chain->get();
+    return std::move(*chain);
+}
+} // namespace
+
+std::expected<void, device_error> device_thread::change_rate(render_endpoint_core& endpoint, const frame_format& format) {
+    if (direction_ != device_direction::render) return std::unexpected(device_error{make_error_code(errc::bad_argument), "not a render device"});
+    const std::lock_guard lock(control_mutex_);
+    auto chain = successor_for<render_chain>(endpoint, format, *device_, attached_);
+    if (!chain) return std::unexpected(chain.error());
+    command c;
+    c.what = command::kind::successor;
+    c.endpoint_id = endpoint.id();
+    c.render = std::move(*chain);
+    return send(std::move(c));
+}
+
+std::expected<void, device_error> device_thread::change_rate(capture_endpoint_core& endpoint, const frame_format& format) {
+    if (direction_ != device_direction::capture) return std::unexpected(device_error{make_error_code(errc::bad_argument), "not a capture device"});
+    const std::lock_guard lock(control_mutex_);
+    auto chain = successor_for<capture_chain>(endpoint, format, *device_, attached_);
+    if (!chain) return std::unexpected(chain.error());
+    command c;
+    c.what = command::kind::successor;
+    c.endpoint_id = endpoint.id();
+    c.capture = std::move(*chain);
+    return send(std::move(c));
+}
+
 std::error_code device_thread::detach(std::uint32_t endpoint_id) {
     const std::lock_guard lock(control_mutex_);
     const auto it = std::find_if(attached_.begin(), attached_.end(), [&](chain_base* c) { return c->endpoint_id() == endpoint_id; });
@@ -214,6 +255,28 @@ void device_thread::apply_commands() noexcept { // rt-safe
         case command::kind::attach_capture:
             if (capture_chains_.size() < capture_chains_.capacity()) capture_chains_.push_back(std::move(c.capture));
             break;
+        case command::kind::successor: {
+            bool placed = false;
+            for (auto& chain : render_chains_) {
+                if (c.render && chain->endpoint_id() == c.endpoint_id) {
+                    chain->set_successor(std::move(c.render));
+                    placed = true;
+                }
+            }
+            for (auto& chain : capture_chains_) {
+                if (c.capture && chain->endpoint_id() == c.endpoint_id) {
+                    chain->set_successor(std::move(c.capture));
+                    placed = true;
+                }
+            }
+            if (!placed) {
+                retired r; // the endpoint left first: the successor goes back unused
+                r.render = std::move(c.render);
+                r.capture = std::move(c.capture);
+                (void)retired_.try_push(std::move(r));
+            }
+            break;
+        }
         case command::kind::detach: {
             auto leave = [&](auto& chains, auto member) {
                 for (std::size_t k = 0; k < chains.size(); ++k) {
@@ -278,6 +341,22 @@ void device_thread::wait() noexcept { // rt-safe: the one wait point
         }
     }
     if (options_.hooks.wait_end) options_.hooks.wait_end(options_.hooks.context);
+}
+
+void device_thread::promote_successors() noexcept { // rt-safe
+    auto promote = [&](auto& chains, auto member) {
+        for (auto& chain : chains) {
+            if (!chain->handed_over()) continue;
+            auto next = chain->take_successor();
+            retired r;
+            r.*member = std::move(chain);
+            chain = std::move(next);
+            // Sized for every chain there can be, successors included: cannot fail.
+            (void)retired_.try_push(std::move(r));
+        }
+    };
+    promote(render_chains_, &retired::render);
+    promote(capture_chains_, &retired::capture);
 }
 
 void device_thread::enter_lost(device_event_kind why) noexcept { // rt-safe
@@ -395,6 +474,7 @@ void device_thread::run() noexcept {
         } else {
             capture_period(frames);
         }
+        promote_successors();
         for (auto& chain : render_chains_) chain->observe(last_timing_);
         for (auto& chain : capture_chains_) chain->observe(last_timing_);
         signal_engines();

@@ -206,7 +206,10 @@ TEST_CASE("socket: every op, and the error code of every way to get it wrong") {
     CHECK(a["error"]["message"].get<std::string>().find("/nonexistent.wav") != std::string::npos);
     CHECK(code_of(c.call({{"op", "create"}, {"endpoint", "x"}, {"direction", "capture"}, {"sink", "wav:/nonexistent/dir/x.wav"}})) ==
           "device_unavailable");
-    CHECK(code_of(c.call({{"op", "set_format"}, {"endpoint", "music"}, {"format", {{"sample_rate", 44100}}}})) == "unsupported_format");
+    // A new rate goes through the barrier too (a chain for it takes over at the seam).
+    a = c.call({{"op", "set_format"}, {"endpoint", "music"}, {"format", {{"sample_rate", 44100}}}});
+    REQUIRE(code_of(a) == "ok");
+    CHECK(a["endpoint"]["format"]["sample_rate"] == 44100);
 
     CHECK(code_of(c.call({{"op", "destroy"}, {"endpoint", "mic"}})) == "ok");
     CHECK(code_of(c.call({{"op", "destroy"}, {"endpoint", "mic"}})) == "unknown_endpoint");

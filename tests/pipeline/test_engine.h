@@ -56,7 +56,8 @@ inline pipeline::device_thread_hooks armed_hooks(rt_guard& guard) noexcept {
 template <typename Fill>
 bool render_pass(render_endpoint_rt& rt, std::uint64_t& written, std::uint64_t limit, Fill&& fill) noexcept {
     const std::uint64_t padding = rt.current_padding();
-    std::uint64_t free = rt.buffer_frames() - padding;
+    // After a rate change the old ring may still hold more than the new one's size.
+    std::uint64_t free = rt.buffer_frames() > padding ? rt.buffer_frames() - padding : 0;
     bool ok = true;
     while (free > 0 && written < limit) {
         const auto frames = static_cast<std::uint32_t>(std::min<std::uint64_t>({rt.frames_per_packet(), free, limit - written}));

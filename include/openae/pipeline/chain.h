@@ -37,6 +37,9 @@ struct chain_options {
     // Frames of silence a device may be fed before the endpoint's first frames without that
     // counting as an underrun (a stream's start is not a glitch).
     bool count_underruns_before_first_frames = false;
+    // The endpoint's format to build for (default: its first ring's). A chain attached after a
+    // rate change is built for the current one.
+    std::optional<frame_format> endpoint_format{};
 };
 
 // What both directions share: the endpoint's clock, seen through the device's timing.
@@ -59,8 +62,15 @@ public:
     void observe(const device_timing& timing) noexcept;
     // Reports what is still pending (device_lost frames). rt-safe
     void flush_reports() noexcept;
+    // The endpoint's rate this chain was built for.
+    [[nodiscard]] std::uint32_t endpoint_rate() const noexcept { return endpoint_rate_; }
+    // At a rate seam the successor took over from this chain: the device thread retires it.
+    [[nodiscard]] bool handed_over() const noexcept { return handed_over_; }
 
 protected:
+    // Continues `from`'s endpoint positions (re-based at its last device position: the next
+    // record is discontinuous and the rate estimate starts over). rt-safe
+    void inherit_timing(const chain_base& from) noexcept;
     chain_base(device_port_base& port, std::uint32_t endpoint_id, std::uint32_t endpoint_rate,
                const frame_format& device_format, const chain_options& options, std::uint32_t gain_channels);
 
@@ -78,7 +88,11 @@ protected:
     gain_stage gain_;
     meter meter_;
     std::uint64_t anchor_ = 0;
+    std::uint64_t position_base_ = 0;        // endpoint frames at anchor_ (non-zero after a rate seam)
+    std::uint64_t last_device_position_ = 0;
     bool anchored_ = false;
+    bool handed_over_ = false;
+    int held_periods_ = 0;                   // periods waited at a rate seam for the successor
     bool restart_estimator_ = false;
     std::uint64_t lost_frames_ = 0; // device_lost frames not reported yet
 };
@@ -89,6 +103,17 @@ public:
     [[nodiscard]] static std::expected<std::unique_ptr<render_chain>, std::error_code>
     create(render_endpoint_core& endpoint, const frame_format& device_format, std::uint32_t max_device_frames,
            const chain_options& options = {});
+    // For an endpoint rate other than its first ring's: the successor for a rate change.
+    [[nodiscard]] static std::expected<std::unique_ptr<render_chain>, std::error_code>
+    create(render_endpoint_core& endpoint, const frame_format& endpoint_format, const frame_format& device_format,
+           std::uint32_t max_device_frames, const chain_options& options = {});
+
+    // The chain built for the endpoint's next rate: it takes over at the seam, in the same
+    // period; this one's resampler tail is played first. Appended after any successor already
+    // waiting. rt-safe
+    void set_successor(std::unique_ptr<render_chain> next) noexcept;
+    // After handed_over(): the chain that now plays. rt-safe
+    [[nodiscard]] std::unique_ptr<render_chain> take_successor() noexcept { return std::move(successor_); }
 
     // Writes `frames` device frames (device channels, f32) to `out`: the endpoint's frames after
     // every stage, silence where it had none (an underrun, counted, once it has started).
@@ -108,9 +133,19 @@ public:
 
 private:
     [[nodiscard]] std::uint64_t stream_position() const noexcept override { return port_->stream_position(); }
-    render_chain(render_endpoint_core& endpoint, const frame_format& device_format, const chain_options& options);
+    render_chain(render_endpoint_core& endpoint, std::uint32_t endpoint_rate, const frame_format& device_format,
+                 const chain_options& options);
     // Converts and remixes `run` into `out` (device channels); false when it cannot (new rate).
     bool stage_in(const render_device_port::frames_view& run, float* out) noexcept;
+    // Takes up to `frames` device frames at this chain's rate; `seam_rate` is set when a run at
+    // another rate is next (left in the ring). rt-safe
+    std::uint32_t take_frames(float* out, std::uint32_t frames, std::uint32_t& seam_rate) noexcept;
+    // Silence after `filled`, the underrun and dropped reports, gain and meter. rt-safe
+    void finish_period(float* out, std::uint32_t frames, std::uint32_t filled, bool count_underrun) noexcept;
+    // At a rate seam: plays what the resampler still holds of the old rate. rt-safe
+    std::uint32_t drain_tail(float* out, std::uint32_t frames) noexcept;
+    // The successor plays from `filled` on; this chain is done. rt-safe
+    void hand_over(float* out, std::uint32_t frames, std::uint32_t filled) noexcept;
     [[nodiscard]] std::uint64_t to_endpoint_frames(std::uint64_t device_frames) const noexcept;
 
     render_device_port* port_;
@@ -121,6 +156,12 @@ private:
     std::vector<float> remixed_;  // one run, device channels
     bool started_ = false;        // the endpoint's first frames have been seen
     std::uint64_t dropped_pending_ = 0;
+    std::unique_ptr<render_chain> successor_;
+    std::uint64_t skip_frames_ = 0;   // resampler output still to discard (a successor's primed silence)
+    std::uint64_t resampled_in_ = 0;  // endpoint frames pushed into the resampler
+    std::uint64_t resampled_out_ = 0; // device frames taken out of it (played or skipped)
+    std::uint64_t tail_frames_ = 0;   // at a seam: the old rate's frames still to play
+    bool draining_ = false;
 };
 
 class capture_chain final : public chain_base {
@@ -128,6 +169,13 @@ public:
     [[nodiscard]] static std::expected<std::unique_ptr<capture_chain>, std::error_code>
     create(capture_endpoint_core& endpoint, const frame_format& device_format, std::uint32_t max_device_frames,
            const chain_options& options = {});
+    [[nodiscard]] static std::expected<std::unique_ptr<capture_chain>, std::error_code>
+    create(capture_endpoint_core& endpoint, const frame_format& endpoint_format, const frame_format& device_format,
+           std::uint32_t max_device_frames, const chain_options& options = {});
+    // The chain for the endpoint's next rate: it takes over when the endpoint's ring changes rate
+    // (what this one's resampler still holds belongs to the old rate and is counted dropped). rt-safe
+    void set_successor(std::unique_ptr<capture_chain> next) noexcept;
+    [[nodiscard]] std::unique_ptr<capture_chain> take_successor() noexcept { return std::move(successor_); }
 
     // Takes `frames` device frames (device channels, f32) into the endpoint's ring.
     // rt-safe: wait-free
@@ -145,7 +193,8 @@ public:
 
 private:
     [[nodiscard]] std::uint64_t stream_position() const noexcept override { return port_->stream_position(); }
-    capture_chain(capture_endpoint_core& endpoint, const frame_format& device_format, const chain_options& options);
+    capture_chain(capture_endpoint_core& endpoint, const frame_format& endpoint_format, const frame_format& device_format,
+                  const chain_options& options);
     // Gain, meter, encode and write `frames` endpoint-rate frames staged in resampled_.
     void deliver(std::uint32_t frames, const frame_format& format) noexcept;
 
@@ -156,6 +205,7 @@ private:
     std::vector<float> resampled_; // endpoint channels, endpoint rate
     std::vector<std::byte> encoded_;
     std::vector<float> silence_;
+    std::unique_ptr<capture_chain> successor_;
 };
 
 } // namespace ae::pipeline

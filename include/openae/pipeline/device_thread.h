@@ -80,6 +80,11 @@ public:
     [[nodiscard]] std::expected<void, device_error> attach(capture_endpoint_core& endpoint, const chain_options& options = {});
     // The endpoint leaves at the next period; its chain comes back through collect_retired().
     [[nodiscard]] std::error_code detach(std::uint32_t endpoint_id);
+    // An attached endpoint is about to change its rate to `format`'s: a chain built for it is
+    // sent now and takes over at the seam, in the period the new ring's first frames arrive.
+    // Send it before posting the new ring (endpoint_core::reconfigure).
+    [[nodiscard]] std::expected<void, device_error> change_rate(render_endpoint_core& endpoint, const frame_format& format);
+    [[nodiscard]] std::expected<void, device_error> change_rate(capture_endpoint_core& endpoint, const frame_format& format);
     // Sets an attached endpoint's gain (ramped on the device thread).
     [[nodiscard]] std::error_code set_gain(std::uint32_t endpoint_id, float gain);
     // An attached endpoint's level after gain.
@@ -112,7 +117,7 @@ public:
 
 private:
     struct command {
-        enum class kind : std::uint8_t { attach_render, attach_capture, detach } what = kind::detach;
+        enum class kind : std::uint8_t { attach_render, attach_capture, detach, successor } what = kind::detach;
         std::unique_ptr<render_chain> render;
         std::unique_ptr<capture_chain> capture;
         std::uint32_t endpoint_id = 0;
@@ -132,6 +137,8 @@ private:
     void render_period(std::uint32_t frames) noexcept;
     void capture_period(std::uint32_t frames) noexcept;
     void enter_lost(device_event_kind why) noexcept;
+    // Replaces chains that handed over at a rate seam by their successors. rt-safe
+    void promote_successors() noexcept;
     void signal_engines() noexcept;
     void emit(device_event_kind kind, std::uint64_t frames = 0) noexcept;
 
