@@ -405,7 +405,8 @@ void capture_chain::capture(const float* in, std::uint32_t frames) noexcept { //
         // The ring changed rate: the successor takes over from this period. What this chain's
         // resampler still holds is at the old rate, which the new ring cannot take: counted.
         if (resampler_) {
-            const std::size_t rest = resampler_->clear_output();
+            // Its fifo, and what its filter still holds (its delay, in old-rate frames).
+            const std::size_t rest = resampler_->clear_output() + resampler_->stage().leading_silence_frames();
             if (rest != 0 && active()) port_->report(glitch_kind::dropped, port_->stream_position(), rest);
         }
         successor_->inherit_timing(*this);

@@ -449,6 +449,9 @@ void device_thread::run() noexcept {
         apply_commands();
         wait();
         if (stop_.load(std::memory_order_acquire)) break;
+        // Again after the wait: a command sent while the thread slept (a rate change's successor
+        // chain, sent before its new ring) is in place before this period's frames move.
+        apply_commands();
         if (last_status_ == device_status::lost) {
             enter_lost(device_event_kind::lost);
             continue; // the next wait paces on the virtual clock
