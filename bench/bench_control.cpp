@@ -35,7 +35,8 @@ void wait_fd(int fd, int timeout_ms) {
 std::uint32_t pass(ae::render_endpoint_rt& rt) {
     ae::position pos;
     const std::uint64_t padding = rt.current_padding(&pos);
-    std::uint64_t free = rt.buffer_frames() - padding;
+    // After a rate change the old ring may still hold more than the new one's size.
+    std::uint64_t free = rt.buffer_frames() > padding ? rt.buffer_frames() - padding : 0;
     while (free > 0) {
         const auto frames = static_cast<std::uint32_t>(std::min<std::uint64_t>(rt.frames_per_packet(), free));
         auto span = rt.output_data_pointer(frames);
@@ -68,23 +69,41 @@ int main(int argc, char** argv) {
 
     // 1. Format changes while the engine renders: request → the engine's first pass in the new
     //    epoch (it takes effect at processing_complete, so "live" = the next pass starts in it).
-    {
+    //    Same rate (s16 <-> f32), then rate changes (48 kHz <-> 44.1 kHz: a chain swap at the seam).
+    const std::array<std::array<ae::frame_format, 2>, 2> change_sets{
+        std::array<ae::frame_format, 2>{ae::frame_format{48000, 2, ae::sample_type::s16}, ae::frame_format{48000, 2, ae::sample_type::f32}},
+        std::array<ae::frame_format, 2>{ae::frame_format{44100, 2, ae::sample_type::f32}, ae::frame_format{48000, 2, ae::sample_type::f32}}};
+    for (const auto& formats : change_sets) {
+        const bool same_rate = formats[0].sample_rate == formats[1].sample_rate;
+        const int count = same_rate ? changes : std::max(1, changes / 5);
+        std::printf("-- %s\n", formats[0].sample_rate == formats[1].sample_rate ? "same rate: s16 <-> f32 at 48 kHz"
+                                                                                : "rate changes: 44.1 kHz <-> 48 kHz");
         std::atomic<std::uint64_t> underruns{0};
+        std::array<std::atomic<std::uint64_t>, ae::glitch_kind_count + 1> by_kind{};
         const auto id = ctx.subscribe([&](const ae::event& e) {
-            if (e.kind == ae::event_kind::glitch) underruns.fetch_add(1);
+            if (e.kind != ae::event_kind::glitch) return;
+            underruns.fetch_add(1);
+            by_kind[static_cast<std::size_t>(e.glitch)].fetch_add(e.frames);
         });
         auto ep = ctx.create_render_endpoint({.name = "fmt", .device = "null?period=2.6667", .period = ae::hns{26'667}});
         (void)ep->set_event_handle(wake);
         (void)ep->start();
         for (int i = 0; i < 8; ++i) { pass(ep->rt()); wait_fd(wake, 100); }
-        const std::array<ae::frame_format, 2> formats{ae::frame_format{48000, 2, ae::sample_type::s16},
-                                                      ae::frame_format{48000, 2, ae::sample_type::f32}};
         std::vector<double> call_ms, live_ms;
+        std::uint64_t busy = 0;
         std::uint32_t epoch = pass(ep->rt());
-        for (int change = 0; change < changes; ++change) {
+        for (int change = 0; change < count; ++change) {
             const ae::hns asked = ae::monotonic_now();
-            if (ep->set_format(formats[static_cast<std::size_t>(change) % 2])) {
-                std::fprintf(stderr, "set_format failed\n");
+            std::error_code ec = ep->set_format(formats[static_cast<std::size_t>(change) % 2]);
+            // `busy`: too many reconfigurations still in flight; a pass lets the RT side retire one.
+            for (int retry = 0; ec == ae::errc::busy && retry < 100; ++retry) {
+                ++busy;
+                pass(ep->rt());
+                wait_fd(wake, 100);
+                ec = ep->set_format(formats[static_cast<std::size_t>(change) % 2]);
+            }
+            if (ec) {
+                std::fprintf(stderr, "set_format failed at change %d: %s\n", change, ec.message().c_str());
                 return 1;
             }
             const ae::hns answered = ae::monotonic_now();
@@ -99,8 +118,13 @@ int main(int argc, char** argv) {
             epoch = seen;
             call_ms.push_back(ms_between(asked, answered));
             live_ms.push_back(ms_between(asked, live));
-            wait_fd(wake, 100); // the engine's own pace: one pass per device period
-            pass(ep->rt());
+            // The engine's own pace: one pass per device period. Rate changes get 20 periods
+            // (53 ms) between them: a resampler's own delay is 6-7 ms.
+            const int between = same_rate ? 1 : 20;
+            for (int p = 0; p < between; ++p) {
+                wait_fd(wake, 100);
+                pass(ep->rt());
+            }
         }
         for (int i = 0; i < 8; ++i) { pass(ep->rt()); wait_fd(wake, 100); }
         (void)ep->stop();
@@ -108,8 +132,12 @@ int main(int argc, char** argv) {
         ctx.unsubscribe(id);
         print_stats("set_format call (blocking, request -> queued)", call_ms);
         print_stats("format change request -> live in the engine", live_ms);
-        std::printf("glitches during %d changes: %llu (%.4f per change)\n", changes,
-                    static_cast<unsigned long long>(underruns.load()), static_cast<double>(underruns.load()) / changes);
+        std::printf("busy answers (retried after a pass): %llu\n", static_cast<unsigned long long>(busy));
+        std::printf("glitches during %d changes: %llu (%.4f per change); frames:", count,
+                    static_cast<unsigned long long>(underruns.load()), static_cast<double>(underruns.load()) / count);
+        for (int k = 1; k <= ae::glitch_kind_count; ++k)
+            std::printf(" %s=%llu", ae::to_string(static_cast<ae::glitch_kind>(k)), static_cast<unsigned long long>(by_kind[static_cast<std::size_t>(k)].load()));
+        std::printf("\n");
     }
 
     // 2. Device loss → rerouted (follow_default), `losses` times.

@@ -634,7 +634,7 @@ void context_core::wait_detached(std::shared_ptr<endpoint_block> e, device_entry
 }
 
 // The buffer a device needs: two of its periods, in the endpoint's frames, and a resampler's
-// block margin when the rates differ.
+// margin when the rates differ.
 std::uint64_t context_core::minimum_buffer(const frame_format& format, const device_entry& device) {
     const frame_format device_format = device.thread->dev().format();
     const std::uint64_t device_period = (std::uint64_t{device.thread->dev().period_frames()} * format.sample_rate +
