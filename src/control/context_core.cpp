@@ -267,6 +267,23 @@ void context_core::schedule_drain() {
     });
 }
 
+void context_core::drain_glitches(endpoint_block& e) {
+    e.core().drain_glitches([&](const glitch_record& r) {
+        ++e.stats.glitch_count[static_cast<int>(r.kind)];
+        e.stats.glitch_frames[static_cast<int>(r.kind)] += r.frames;
+        e.stats.last_glitch = r.time;
+        event ev;
+        ev.kind = event_kind::glitch;
+        ev.endpoint = e.name;
+        ev.epoch = r.epoch;
+        ev.time = r.time;
+        ev.glitch = r.kind;
+        ev.stream_position = r.stream_position;
+        ev.frames = r.frames;
+        emit(std::move(ev));
+    });
+}
+
 void context_core::drain() {
     for (auto& [name, e] : impl_->endpoints) {
         if (e->state == endpoint_state::running || e->state == endpoint_state::error) {
@@ -278,20 +295,7 @@ void context_core::drain() {
             st.padding_max = std::max(st.padding_max, padding);
             ++st.padding_samples;
         }
-        e->core().drain_glitches([&](const glitch_record& r) {
-            ++e->stats.glitch_count[static_cast<int>(r.kind)];
-            e->stats.glitch_frames[static_cast<int>(r.kind)] += r.frames;
-            e->stats.last_glitch = r.time;
-            event ev;
-            ev.kind = event_kind::glitch;
-            ev.endpoint = e->name;
-            ev.epoch = r.epoch;
-            ev.time = r.time;
-            ev.glitch = r.kind;
-            ev.stream_position = r.stream_position;
-            ev.frames = r.frames;
-            emit(std::move(ev));
-        });
+        drain_glitches(*e);
         e->core().collect_retired();
     }
     struct loss {
@@ -640,7 +644,7 @@ std::uint64_t context_core::minimum_buffer(const frame_format& format, const dev
     const std::uint64_t device_period = (std::uint64_t{device.thread->dev().period_frames()} * format.sample_rate +
                                          device_format.sample_rate - 1) / device_format.sample_rate;
     std::uint64_t minimum = 2 * device_period;
-    if (device_format.sample_rate != format.sample_rate) minimum += device_period + 128;
+    if (device_format.sample_rate != format.sample_rate) minimum += device_period + 128 + 384;
     return minimum;
 }
 
@@ -802,6 +806,9 @@ void context_core::route_to(const std::shared_ptr<endpoint_block>& e, device_ent
         }
         const std::string from_spec = from ? from->spec : std::string{};
         const hns latency_before = summary(*e).latency;
+        // What the old device reported as it let go (device_lost frames) is counted before
+        // `rerouted` is told: stats never lag the event.
+        drain_glitches(*e);
         e->entry = entry;
         e->device = entry->spec;
         release_device(from);

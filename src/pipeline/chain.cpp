@@ -38,7 +38,8 @@ void chain_base::inherit_timing(const chain_base& from) noexcept { // rt-safe
     last_device_position_ = from.last_device_position_;
     position_base_ = from.anchored_ ? from.endpoint_position(from.last_device_position_) : 0;
     restart_estimator_ = true;
-    base_port_->mark_gap();
+    // No mark_gap(): that is what a late pass looks like to the engine; the new epoch already
+    // makes the first record after the seam discontinuous.
 }
 
 void chain_base::observe(const device_timing& timing) noexcept { // rt-safe

@@ -388,7 +388,11 @@ void device_thread::render_period(std::uint32_t frames) noexcept { // rt-safe
         convert_samples(out, sample_type::f32, device_buffer_.data(), format.sample, samples);
         out = device_buffer_.data();
     }
-    if (device_->play(out, frames) == device_status::lost) enter_lost(device_event_kind::lost);
+    if (device_->play(out, frames) == device_status::lost) {
+        // This period's frames went into a device that was gone.
+        for (auto& chain : render_chains_) chain->lost_period(frames);
+        enter_lost(device_event_kind::lost);
+    }
 }
 
 void device_thread::capture_period(std::uint32_t frames) noexcept { // rt-safe

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <mutex>
 #include <cmath>
 #include <numbers>
 #include <string>
@@ -70,10 +72,19 @@ TEST_CASE("rate change: 48k -> 44.1k -> 96k -> 48k at the barrier; the rendered 
         ae::context ctx(options);
         ae::endpoint_config config;
         config.name = "tone";
-        config.device = "wav:" + path + "?sample=f32&realtime=1"; // paced: the changes land mid-file
+        config.device = "wav:" + path + "?sample=f32&realtime=1" + std::string(std::getenv("AE_DEV_OPTS") ? std::getenv("AE_DEV_OPTS") : ""); // paced: the changes land mid-file
         config.period = ae::hns{50'000}; // 5 ms
+        // By hand: AE_DEV_OPTS='&period=2.6667' AE_EP_PERIOD=26667 tries 128-frame periods.
+        if (const char* p = std::getenv("AE_EP_PERIOD")) config.period = ae::hns{std::atoll(p)};
         config.routing = ae::routing_policy::pinned;
         auto ep = ctx.create_render_endpoint(config);
+        std::vector<ae::event> glitches;
+        std::mutex glitch_mutex;
+        ctx.subscribe([&](const ae::event& e) {
+            if (e.kind != ae::event_kind::glitch) return;
+            const std::lock_guard lock(glitch_mutex);
+            glitches.push_back(e);
+        });
         REQUIRE(ep);
         ae::test::event_fd wake;
         REQUIRE_FALSE(ep->set_event_handle(wake.get()));
@@ -139,6 +150,11 @@ TEST_CASE("rate change: 48k -> 44.1k -> 96k -> 48k at the barrier; the rendered 
         REQUIRE(wait_frames(28'800));
         REQUIRE_FALSE(ep->set_format({48'000, 2, ae::sample_type::f32}));
         REQUIRE(wait_frames(43'200));
+        {
+            const std::lock_guard lock(glitch_mutex);
+            for (const auto& g : glitches)
+                MESSAGE("glitch ", std::string(ae::to_string(g.glitch)), " at ", g.stream_position, " frames ", g.frames, " epoch ", g.epoch);
+        }
         REQUIRE_FALSE(ep->stop());
         stop = true;
         engine.join();
@@ -146,6 +162,7 @@ TEST_CASE("rate change: 48k -> 44.1k -> 96k -> 48k at the barrier; the rendered 
         REQUIRE(stats);
         CHECK(stats->glitch_count[static_cast<int>(ae::glitch_kind::dropped)] == 0);
         CHECK(stats->glitch_count[static_cast<int>(ae::glitch_kind::underrun)] == 0);
+        CHECK(stats->glitch_count[static_cast<int>(ae::glitch_kind::late_pass)] == 0); // a seam is not a late pass
         CHECK(ep->epoch() == 4);
     }
     CAPTURE(last_error.load());

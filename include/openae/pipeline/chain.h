@@ -68,8 +68,8 @@ public:
     [[nodiscard]] bool handed_over() const noexcept { return handed_over_; }
 
 protected:
-    // Continues `from`'s endpoint positions (re-based at its last device position: the next
-    // record is discontinuous and the rate estimate starts over). rt-safe
+    // Continues `from`'s endpoint positions (re-based at its last device position; the rate
+    // estimate starts over). rt-safe
     void inherit_timing(const chain_base& from) noexcept;
     chain_base(device_port_base& port, std::uint32_t endpoint_id, std::uint32_t endpoint_rate,
                const frame_format& device_format, const chain_options& options, std::uint32_t gain_channels);
@@ -125,6 +125,8 @@ public:
     // Offline devices: the endpoint has the frames for `frames` device frames (or is not
     // running). rt-safe
     [[nodiscard]] bool ready(std::uint32_t frames) noexcept;
+    // The device refused the period just rendered (it went away): those frames count as device_lost. rt-safe
+    void lost_period(std::uint32_t frames) noexcept { lost_frames_ += to_endpoint_frames(frames); }
     // The device changed channel count. rt-safe
     void set_device_channels(std::uint16_t channels) noexcept;
     [[nodiscard]] render_device_port& port() noexcept { return *port_; }

@@ -128,6 +128,7 @@ private:
     void flush_repeats(bool all);
     void schedule_drain();
     void drain();
+    void drain_glitches(endpoint_block& e);
     void publish(endpoint_block& e);
     void state_changed(endpoint_block& e, endpoint_state state);
     [[nodiscard]] std::expected<device_entry*, std::error_code> open_device(const std::string& spec, endpoint_direction direction);
