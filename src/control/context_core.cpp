@@ -644,6 +644,8 @@ std::uint64_t context_core::minimum_buffer(const frame_format& format, const dev
     const std::uint64_t device_period = (std::uint64_t{device.thread->dev().period_frames()} * format.sample_rate +
                                          device_format.sample_rate - 1) / device_format.sample_rate;
     std::uint64_t minimum = 2 * device_period;
+    // Resampled: a period more, a block, and the resampler's own delay (~300 frames at 48 kHz): a
+    // chain that takes over at a rate seam fills its filter from the ring before its first frame.
     if (device_format.sample_rate != format.sample_rate) minimum += device_period + 128 + 384;
     return minimum;
 }
