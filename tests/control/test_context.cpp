@@ -129,11 +129,11 @@ TEST_CASE("context: blocking calls on ae-ctl are refused; async forms complete")
 }
 
 TEST_CASE("context: 1000 format changes in a row under load — epochs +1, no mixed pass, no underrun") {
+    ae::test::event_fd wake; // outlives the context: its device threads signal it
     ae::context ctx(quiet_options());
     // A 2.67 ms device period: the device takes frames about every 128 frames.
     auto ep = ctx.create_render_endpoint(config("load", ae::hns{26'667}, "null?period=2.6667"));
     REQUIRE(ep);
-    ae::test::event_fd wake;
     REQUIRE_FALSE(ep->set_event_handle(wake.get()));
     REQUIRE_FALSE(ep->start());
     const std::array<ae::frame_format, 4> formats{ae::frame_format{48000, 2, ae::sample_type::f32},
@@ -244,6 +244,7 @@ TEST_CASE("context: events to subscribers and JSON-lines logs with repeats folde
         ae::context_options options;
         options.log_file = log_path;
         options.log_level = "info";
+        ae::test::event_fd wake; // outlives the context: its device threads signal it
         ae::context ctx(options);
         ctx.subscribe([&](const ae::event& e) {
             const std::lock_guard lock(seen_mutex);
@@ -252,7 +253,6 @@ TEST_CASE("context: events to subscribers and JSON-lines logs with repeats folde
         // An endpoint that is fed once and then starves: one underrun per device period.
         auto ep = ctx.create_render_endpoint(config("starved", ten_ms, "null?period=5"));
         REQUIRE(ep);
-        ae::test::event_fd wake;
         REQUIRE_FALSE(ep->set_event_handle(wake.get()));
         REQUIRE_FALSE(ep->start());
         std::uint64_t written = 0;

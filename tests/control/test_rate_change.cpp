@@ -69,6 +69,7 @@ TEST_CASE("rate change: 48k -> 44.1k -> 96k -> 48k at the barrier; the rendered 
         ae::context_options options;
         options.log_level = "off";
         options.device_hooks = ae::test::armed_hooks(device_guard);
+        ae::test::event_fd wake; // outlives the context: its device threads signal it
         ae::context ctx(options);
         ae::endpoint_config config;
         config.name = "tone";
@@ -86,7 +87,6 @@ TEST_CASE("rate change: 48k -> 44.1k -> 96k -> 48k at the barrier; the rendered 
             glitches.push_back(e);
         });
         REQUIRE(ep);
-        ae::test::event_fd wake;
         REQUIRE_FALSE(ep->set_event_handle(wake.get()));
         REQUIRE_FALSE(ep->start());
         std::thread engine([&] {
@@ -223,6 +223,7 @@ TEST_CASE("rate change: a capture endpoint 48k -> 32k -> 48k keeps delivering; e
     ae::context_options options;
     options.log_level = "off";
     options.device_hooks = ae::test::armed_hooks(device_guard);
+    ae::test::event_fd wake; // outlives the context: its device threads signal it
     ae::context ctx(options);
     ae::endpoint_config config;
     config.name = "mic";
@@ -231,7 +232,6 @@ TEST_CASE("rate change: a capture endpoint 48k -> 32k -> 48k keeps delivering; e
     config.routing = ae::routing_policy::pinned;
     auto ep = ctx.create_capture_endpoint(config);
     REQUIRE(ep);
-    ae::test::event_fd wake;
     REQUIRE_FALSE(ep->set_event_handle(wake.get()));
     REQUIRE_FALSE(ep->start());
     std::uint64_t frames_at[4] = {};

@@ -54,6 +54,7 @@ TEST_CASE("device loss: follow_default reroutes to the default device, frames co
     ae::context_options options;
     options.log_level = "off";
     options.default_device = "null?period=10"; // a longer period than the lost device's: more latency
+    ae::test::event_fd wake; // outlives the context: its device threads signal it
     ae::context ctx(options);
     ctx.subscribe(std::ref(rec));
     ae::endpoint_config config;
@@ -62,7 +63,6 @@ TEST_CASE("device loss: follow_default reroutes to the default device, frames co
     config.period = ae::hns{100'000};
     auto ep = ctx.create_render_endpoint(config);
     REQUIRE(ep);
-    ae::test::event_fd wake;
     REQUIRE_FALSE(ep->set_event_handle(wake.get()));
     REQUIRE_FALSE(ep->start());
     render_until(*ep, wake, [&] { return !rec.of(ae::event_kind::rerouted).empty(); }, 400);
@@ -117,6 +117,7 @@ TEST_CASE("device loss: pinned retries the same device with exponential backoff 
         options.log_file = log_path;
         options.retry_first = ae::hns{200'000}; // 20 ms, doubling
         options.retry_max = ae::hns{1'600'000}; // capped at 160 ms
+        ae::test::event_fd wake; // outlives the context: its device threads signal it
         ae::context ctx(options);
         ctx.subscribe(std::ref(rec));
         ae::endpoint_config config;
@@ -126,7 +127,6 @@ TEST_CASE("device loss: pinned retries the same device with exponential backoff 
         config.routing = ae::routing_policy::pinned;
         auto ep = ctx.create_capture_endpoint(config);
         REQUIRE(ep);
-        ae::test::event_fd wake;
         REQUIRE_FALSE(ep->set_event_handle(wake.get()));
         std::remove(path.c_str()); // reopening fails until the file is back
         REQUIRE_FALSE(ep->start());
@@ -179,6 +179,7 @@ TEST_CASE("device loss: a fallback whose open hangs is device_unresponsive; the 
     options.default_device = "faulty:null?period=5&open_delay_ms=3000"; // hangs 3 s on open
     options.open_timeout = ae::hns{2'000'000};                          // 200 ms
     options.retry_first = ae::hns{50'000'000};                          // no retry within the test
+    ae::test::event_fd wake; // outlives the context: its device threads signal it
     ae::context ctx(options);
     ctx.subscribe(std::ref(rec));
     ae::endpoint_config config;
@@ -187,7 +188,6 @@ TEST_CASE("device loss: a fallback whose open hangs is device_unresponsive; the 
     config.period = ae::hns{100'000};
     auto ep = ctx.create_render_endpoint(config);
     REQUIRE(ep);
-    ae::test::event_fd wake;
     REQUIRE_FALSE(ep->set_event_handle(wake.get()));
     REQUIRE_FALSE(ep->start());
     const ae::hns begin = ae::monotonic_now();
@@ -219,6 +219,7 @@ TEST_CASE("device loss: routing=fail puts the endpoint in error, passes go on, m
     recorder rec;
     ae::context_options options;
     options.log_level = "off";
+    ae::test::event_fd wake; // outlives the context: its device threads signal it
     ae::context ctx(options);
     ctx.subscribe(std::ref(rec));
     ae::endpoint_config config;
@@ -228,7 +229,6 @@ TEST_CASE("device loss: routing=fail puts the endpoint in error, passes go on, m
     config.routing = ae::routing_policy::fail;
     auto ep = ctx.create_render_endpoint(config);
     REQUIRE(ep);
-    ae::test::event_fd wake;
     REQUIRE_FALSE(ep->set_event_handle(wake.get()));
     REQUIRE_FALSE(ep->start());
     auto in_error = [&] {
@@ -263,6 +263,7 @@ TEST_CASE("device loss: a fallback with longer periods grows the buffer through 
     ae::context_options options;
     options.log_level = "off";
     options.default_device = "null?period=40";
+    ae::test::event_fd wake; // outlives the context: its device threads signal it
     ae::context ctx(options);
     ctx.subscribe(std::ref(rec));
     ae::endpoint_config config;
@@ -271,7 +272,6 @@ TEST_CASE("device loss: a fallback with longer periods grows the buffer through 
     config.period = ae::hns{50'000}; // 5 ms packets, 480-frame buffer: too small for 40 ms periods
     auto ep = ctx.create_render_endpoint(config);
     REQUIRE(ep);
-    ae::test::event_fd wake;
     REQUIRE_FALSE(ep->set_event_handle(wake.get()));
     REQUIRE_FALSE(ep->start());
     render_until(*ep, wake, [] { return false; }, 2);
@@ -303,6 +303,7 @@ TEST_CASE("device loss: a storm of 50 unplugs in one second ends in one stable r
     options.log_level = "off";
     options.retry_first = ae::hns{200'000};    // 20 ms
     options.storm_hold_down = ae::hns{1'000'000}; // 100 ms, doubling
+    ae::test::event_fd wake; // outlives the context: its device threads signal it
     ae::context ctx(options);
     ctx.subscribe(std::ref(rec));
     ae::endpoint_config config;
@@ -312,7 +313,6 @@ TEST_CASE("device loss: a storm of 50 unplugs in one second ends in one stable r
     config.routing = ae::routing_policy::pinned;
     auto ep = ctx.create_render_endpoint(config);
     REQUIRE(ep);
-    ae::test::event_fd wake;
     REQUIRE_FALSE(ep->set_event_handle(wake.get()));
     REQUIRE_FALSE(ep->start());
     // 50 unplugs, one every 20 ms, into whichever instance of the device the endpoint is on.

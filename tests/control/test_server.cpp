@@ -52,8 +52,8 @@ struct served {
     ~served() {
         server.reset();
         service.reset();
+        ctx.reset(); // its device threads signal the engine's eventfd: gone before the engine closes it
         eng.reset();
-        ctx.reset();
         std::filesystem::remove_all(dir);
     }
     [[nodiscard]] std::string path() const { return server->path(); }
