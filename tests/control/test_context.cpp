@@ -41,11 +41,11 @@ constexpr ae::hns ten_ms{100'000};
 } // namespace
 
 TEST_CASE("context: endpoint lifecycle and its errors, exactly as the API table") {
+    ae::test::event_fd fd; // outlives the context: its device threads signal it
     ae::context ctx(quiet_options());
     auto ep = ctx.create_render_endpoint(config("a"));
     REQUIRE(ep);
     CHECK(ep->state() == ae::endpoint_state::created);
-    ae::test::event_fd fd;
     CHECK(ep->set_event_handle(fd.get()) == ae::errc::not_initialized);
     CHECK(ep->start() == ae::errc::not_initialized);
     CHECK(ep->set_period(ten_ms) == ae::errc::not_initialized);
