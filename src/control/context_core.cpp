@@ -542,6 +542,17 @@ std::error_code context_core::inject(endpoint_block& e, const std::string& fault
 render_endpoint_rt* context_core::render_rt(endpoint_block& e) noexcept { return e.render ? &e.render->rt() : nullptr; }
 capture_endpoint_rt* context_core::capture_rt(endpoint_block& e) noexcept { return e.capture ? &e.capture->rt() : nullptr; }
 
+void context_core::latency_changed_since(endpoint_block& e, hns before) {
+    const hns after = summary(e).latency;
+    if (after == before) return;
+    event ev;
+    ev.kind = event_kind::latency_changed;
+    ev.endpoint = e.name;
+    ev.epoch = e.core().requested_epoch();
+    ev.latency = after;
+    emit(std::move(ev));
+}
+
 void context_core::state_changed(endpoint_block& e, endpoint_state state) {
     e.state = state;
     publish(e);
@@ -736,14 +747,7 @@ std::error_code context_core::set_format(endpoint_block& e, const frame_format& 
     e.frames_per_packet = packet;
     e.buffer_frames = buffer;
     publish(e);
-    if (const hns latency_after = summary(e).latency; latency_after != latency_before) {
-        event changed;
-        changed.kind = event_kind::latency_changed;
-        changed.endpoint = e.name;
-        changed.epoch = e.core().requested_epoch();
-        changed.latency = latency_after;
-        emit(std::move(changed));
-    }
+    latency_changed_since(e, latency_before);
     event ev;
     ev.kind = event_kind::format_changed;
     ev.endpoint = e.name;
@@ -767,14 +771,7 @@ std::error_code context_core::set_period(endpoint_block& e, hns period) {
     e.buffer_frames = buffer;
     e.period = period;
     publish(e);
-    if (const hns after = summary(e).latency; after != before) {
-        event ev;
-        ev.kind = event_kind::latency_changed;
-        ev.endpoint = e.name;
-        ev.epoch = e.core().requested_epoch();
-        ev.latency = after;
-        emit(std::move(ev));
-    }
+    latency_changed_since(e, before);
     return {};
 }
 
@@ -838,14 +835,7 @@ void context_core::route_to(const std::shared_ptr<endpoint_block>& e, device_ent
         if (ec) ev.message = ec.message();
         emit(std::move(ev));
         // A device with another period (or rate) changes what the engine's frames take to be heard.
-        if (const hns latency_after = summary(*e).latency; latency_after != latency_before) {
-            event changed;
-            changed.kind = event_kind::latency_changed;
-            changed.endpoint = e->name;
-            changed.epoch = e->core().requested_epoch();
-            changed.latency = latency_after;
-            emit(std::move(changed));
-        }
+        latency_changed_since(*e, latency_before);
         if (!ec && e->state == endpoint_state::error) state_changed(*e, endpoint_state::running);
         done(ec);
     };

@@ -131,6 +131,8 @@ private:
     void drain_glitches(endpoint_block& e);
     void publish(endpoint_block& e);
     void state_changed(endpoint_block& e, endpoint_state state);
+    // Emits latency_changed when the published latency differs from `before`.
+    void latency_changed_since(endpoint_block& e, hns before);
     [[nodiscard]] std::expected<device_entry*, std::error_code> open_device(const std::string& spec, endpoint_direction direction);
     [[nodiscard]] device_entry* find_device(const std::string& spec, endpoint_direction direction) const;
     device_entry* adopt_device(const std::string& spec, endpoint_direction direction,
