@@ -51,6 +51,7 @@ struct endpoint_block {
     bool attached = false;
     bool destroyed = false;
     bool moving = false;
+    bool changing_rate = false; // a successor chain is being built off ae-ctl
     endpoint_stats stats;
 
     mutable std::mutex summary_mutex; // the getters' copy (control side only, never RT)
@@ -59,6 +60,12 @@ struct endpoint_block {
     [[nodiscard]] endpoint_core& core() noexcept {
         return render ? static_cast<endpoint_core&>(*render) : static_cast<endpoint_core&>(*capture);
     }
+};
+
+// A successor chain built off ae-ctl for a rate change (one of the two, by direction).
+struct context_core::prepared_chain {
+    std::expected<std::unique_ptr<pipeline::render_chain>, pipeline::device_error> render{nullptr};
+    std::expected<std::unique_ptr<pipeline::capture_chain>, pipeline::device_error> capture{nullptr};
 };
 
 struct context_core::repeat_state {
@@ -85,7 +92,6 @@ struct context_core::impl {
     std::uint32_t next_endpoint_id = 1;
     asio::steady_timer drain_timer;
     bool stopping = false;
-    std::string last_open_error;
 };
 
 namespace {
@@ -121,8 +127,6 @@ context_core::context_core(context_options options) : impl_(std::make_unique<imp
 }
 
 context_core::~context_core() { stop_thread(); }
-
-const std::string& context_core::last_open_error() const noexcept { return impl_->last_open_error; }
 
 spdlog::logger& context_core::logger() const noexcept { return *impl_->logger; }
 
@@ -337,7 +341,7 @@ std::shared_ptr<endpoint_block> context_core::find(const std::string& name) cons
 
 namespace {
 // Makes and starts a device thread: blocking (files, servers, a device that hangs) — never on
-// ae-ctl for a reroute or a move (open_device_async), only for creation's first open.
+// ae-ctl (open_device_async runs it on a helper thread).
 std::expected<std::unique_ptr<pipeline::device_thread>, pipeline::device_error> open_blocking(const std::string& spec,
                                                                                                endpoint_direction direction,
                                                                                                hns offline_stop_after,
@@ -389,27 +393,17 @@ std::error_code context_core::log_open_failure(const std::string& spec, const pi
     control_detail::log_json(*impl_->logger, spdlog::level::err,
                              {{"component", "device"}, {"event", "open_failed"}, {"device", spec},
                               {"code", to_string(static_cast<errc>(error.code.value()))}, {"message", error.message}});
-    impl_->last_open_error = error.message;
     return error.code;
 }
 
-std::expected<context_core::device_entry*, std::error_code> context_core::open_device(const std::string& spec,
-                                                                                    endpoint_direction direction) {
-    if (device_entry* existing = find_device(spec, direction)) return existing;
-    auto thread = open_blocking(spec, direction, impl_->options.offline_stop_after, impl_->options.device_hooks);
-    if (!thread) return std::unexpected(log_open_failure(spec, thread.error()));
-    return adopt_device(spec, direction, std::move(*thread));
-}
-
-void context_core::open_device_async(const std::string& spec, endpoint_direction direction,
-                                     std::function<void(std::expected<device_entry*, std::error_code>)> done) {
+void context_core::open_device_async(const std::string& spec, endpoint_direction direction, open_done done) {
     if (device_entry* existing = find_device(spec, direction)) {
-        done(existing);
+        done(existing, {});
         return;
     }
     struct pending {
         bool finished = false;
-        std::function<void(std::expected<device_entry*, std::error_code>)> done;
+        open_done done;
         asio::steady_timer timer;
         explicit pending(asio::io_context& io) : timer(io) {}
     };
@@ -424,8 +418,9 @@ void context_core::open_device_async(const std::string& spec, endpoint_direction
         ev.kind = event_kind::device_unresponsive;
         ev.device = spec;
         ev.message = "open did not finish within " + std::to_string(self->impl_->options.open_timeout.count() / 10'000) + " ms";
+        const std::string why = "device '" + spec + "': " + ev.message;
         self->emit(std::move(ev));
-        state->done(std::unexpected(make_error_code(errc::timeout)));
+        state->done(std::unexpected(make_error_code(errc::timeout)), why);
     });
     // A helper thread, not ae-ctl: an open may hang. It holds the core alive until it ends.
     std::thread([self, state, spec, direction] {
@@ -440,10 +435,10 @@ void context_core::open_device_async(const std::string& spec, endpoint_direction
             state->finished = true;
             state->timer.cancel();
             if (!*result) {
-                state->done(std::unexpected(self->log_open_failure(spec, result->error())));
+                state->done(std::unexpected(self->log_open_failure(spec, result->error())), result->error().message);
                 return;
             }
-            state->done(self->adopt_device(spec, direction, std::move(**result)));
+            state->done(self->adopt_device(spec, direction, std::move(**result)), {});
         });
     }).detach();
 }
@@ -564,43 +559,51 @@ void context_core::state_changed(endpoint_block& e, endpoint_state state) {
     emit(std::move(ev));
 }
 
-std::expected<std::shared_ptr<endpoint_block>, std::error_code> context_core::create(endpoint_direction direction,
-                                                                                     const endpoint_config& config) {
-    impl_->last_open_error.clear();
-    if (config.name.empty() || config.name.size() > 256) return std::unexpected(make_error_code(errc::bad_argument));
-    if (impl_->endpoints.contains(config.name)) return std::unexpected(make_error_code(errc::already_initialized));
-    if (!valid_format(config.format)) return std::unexpected(make_error_code(errc::unsupported_format));
-    if (config.period < hns{0}) return std::unexpected(make_error_code(errc::bad_argument));
-    auto e = std::make_shared<endpoint_block>();
-    e->name = config.name;
-    e->direction = direction;
-    e->config = config;
-    e->format = config.format;
-    e->id = impl_->next_endpoint_id++;
-    e->device = config.device.empty() ? impl_->options.default_device : config.device;
-    if (direction == endpoint_direction::render) {
-        e->render = std::make_unique<render_endpoint_core>(e->id);
-    } else {
-        e->capture = std::make_unique<capture_endpoint_core>(e->id);
-    }
-    // The device is opened now, so a bad spec fails the creation, not a later set_buffer.
-    auto device = open_device(e->device, direction);
-    if (!device) return std::unexpected(device.error());
-    e->entry = *device;
-    ++e->entry->users;
-    impl_->endpoints.emplace(e->name, e);
-    publish(*e);
-    control_detail::log_json(*impl_->logger, spdlog::level::info,
-                             {{"component", "endpoint"}, {"endpoint", e->name}, {"event", "created"},
-                              {"direction", to_string(direction)}, {"device", e->device},
-                              {"format", control_detail::format_json(e->format)}, {"routing", to_string(config.routing)}});
-    if (config.period > hns{0}) {
-        if (auto ec = set_buffer(*e, config.period, 2)) {
-            (void)destroy(e->name);
-            return std::unexpected(ec);
+void context_core::create(endpoint_direction direction, const endpoint_config& config, create_done done) {
+    if (config.name.empty() || config.name.size() > 256) return done(std::unexpected(make_error_code(errc::bad_argument)), {});
+    if (impl_->endpoints.contains(config.name)) return done(std::unexpected(make_error_code(errc::already_initialized)), {});
+    if (!valid_format(config.format)) return done(std::unexpected(make_error_code(errc::unsupported_format)), {});
+    if (config.period < hns{0}) return done(std::unexpected(make_error_code(errc::bad_argument)), {});
+    const std::string device = config.device.empty() ? impl_->options.default_device : config.device;
+    // The device is opened now (off ae-ctl, with the open timeout), so a bad spec fails the
+    // creation, not a later set_buffer.
+    open_device_async(device, direction, [this, direction, config, device, done = std::move(done)](
+                                             std::expected<device_entry*, std::error_code> opened, const std::string& why) {
+        if (!opened) return done(std::unexpected(opened.error()), why);
+        // Another creation of the same name may have finished while this one's device opened.
+        if (impl_->endpoints.contains(config.name)) {
+            ++(*opened)->users;
+            release_device(*opened);
+            return done(std::unexpected(make_error_code(errc::already_initialized)), {});
         }
-    }
-    return e;
+        auto e = std::make_shared<endpoint_block>();
+        e->name = config.name;
+        e->direction = direction;
+        e->config = config;
+        e->format = config.format;
+        e->id = impl_->next_endpoint_id++;
+        e->device = device;
+        if (direction == endpoint_direction::render) {
+            e->render = std::make_unique<render_endpoint_core>(e->id);
+        } else {
+            e->capture = std::make_unique<capture_endpoint_core>(e->id);
+        }
+        e->entry = *opened;
+        ++e->entry->users;
+        impl_->endpoints.emplace(e->name, e);
+        publish(*e);
+        control_detail::log_json(*impl_->logger, spdlog::level::info,
+                                 {{"component", "endpoint"}, {"endpoint", e->name}, {"event", "created"},
+                                  {"direction", to_string(direction)}, {"device", e->device},
+                                  {"format", control_detail::format_json(e->format)}, {"routing", to_string(config.routing)}});
+        if (config.period > hns{0}) {
+            if (auto ec = set_buffer(*e, config.period, 2)) {
+                (void)destroy(e->name);
+                return done(std::unexpected(ec), {});
+            }
+        }
+        done(e, {});
+    });
 }
 
 std::error_code context_core::destroy(const std::string& name) {
@@ -715,9 +718,47 @@ std::error_code context_core::reset(endpoint_block& e) {
     return e.core().reset();
 }
 
-std::error_code context_core::set_format(endpoint_block& e, const frame_format& format) {
-    if (e.destroyed) return make_error_code(errc::unknown_endpoint);
-    if (!valid_format(format)) return make_error_code(errc::unsupported_format);
+void context_core::set_format(endpoint_block& block, const frame_format& format, std::function<void(std::error_code)> done) {
+    if (block.destroyed) return done(make_error_code(errc::unknown_endpoint));
+    if (!valid_format(format)) return done(make_error_code(errc::unsupported_format));
+    if (block.changing_rate) return done(make_error_code(errc::busy)); // one rate change at a time
+    const bool new_rate = block.state != endpoint_state::created && format.sample_rate != block.format.sample_rate;
+    if (!new_rate || !block.attached || !block.entry) return done(apply_format(block, format, {}));
+    if (block.core().segments_in_flight() >= 8) return done(make_error_code(errc::busy));
+    // The chain for the new rate primes a resampler (milliseconds): built on a helper thread so
+    // ae-ctl keeps answering; the change is applied when it is ready.
+    auto plan = block.entry->thread->plan_successor(block.id);
+    if (!plan) return done(plan.error().code);
+    auto e = find(block.name);
+    e->changing_rate = true;
+    device_entry* const entry = e->entry;
+    off_thread("ae-build", [this, e, format, plan = std::move(*plan), entry, done = std::move(done)]() -> std::function<void()> {
+        auto chain = std::make_shared<prepared_chain>();
+        if (e->render) {
+            chain->render = pipeline::device_thread::build_successor(*e->render, format, plan);
+        } else {
+            chain->capture = pipeline::device_thread::build_successor(*e->capture, format, plan);
+        }
+        return [this, e, format, entry, chain, done] {
+            e->changing_rate = false;
+            if (e->destroyed || impl_->stopping) return done(make_error_code(errc::unknown_endpoint));
+            // Rerouted meanwhile: build again for the device it plays on now.
+            if (e->entry != entry || !e->attached || e->format.sample_rate == format.sample_rate) return set_format(*e, format, done);
+            const pipeline::device_error* failed = nullptr;
+            if (!chain->render) failed = &chain->render.error();
+            if (!chain->capture) failed = &chain->capture.error();
+            if (failed) {
+                control_detail::log_json(*impl_->logger, spdlog::level::err,
+                                         {{"component", "endpoint"}, {"endpoint", e->name}, {"event", "format_change_failed"},
+                                          {"code", to_string(static_cast<errc>(failed->code.value()))}, {"message", failed->message}});
+                return done(failed->code);
+            }
+            done(apply_format(*e, format, chain));
+        };
+    });
+}
+
+std::error_code context_core::apply_format(endpoint_block& e, const frame_format& format, const std::shared_ptr<prepared_chain>& successor) {
     if (e.state == endpoint_state::created) {
         // Before set_buffer the format is just configuration.
         e.format = format;
@@ -737,8 +778,9 @@ std::error_code context_core::set_format(endpoint_block& e, const frame_format& 
         if (e.entry) buffer = std::max(buffer, minimum_buffer(format, *e.entry));
         if (e.core().segments_in_flight() >= 8) return make_error_code(errc::busy);
         // The chain for the new rate goes to the device thread first; it takes over at the seam.
-        if (e.attached && e.entry) {
-            auto sent = e.render ? e.entry->thread->change_rate(*e.render, format) : e.entry->thread->change_rate(*e.capture, format);
+        if (e.attached && e.entry && successor) {
+            auto sent = e.render ? e.entry->thread->send_successor(*e.render, std::move(*successor->render))
+                                 : e.entry->thread->send_successor(*e.capture, std::move(*successor->capture));
             if (!sent) return sent.error().code;
         }
     }
@@ -755,6 +797,18 @@ std::error_code context_core::set_format(endpoint_block& e, const frame_format& 
     ev.format = format;
     emit(std::move(ev));
     return {};
+}
+
+void context_core::off_thread(const char* name, std::function<std::function<void()>()> work) {
+    // The work guard keeps ae-ctl's run() going until the continuation ran: a context being
+    // destroyed waits for it (bounded work only — device opens, which may hang, do not use this).
+    std::thread([self = shared_from_this(), guard = asio::make_work_guard(impl_->io), name, work = std::move(work)]() mutable {
+        set_current_thread_name(name);
+        if (self->impl_->options.helper_started) self->impl_->options.helper_started(name);
+        auto then = work();
+        asio::post(self->impl_->io, std::move(then));
+        guard.reset();
+    }).detach();
 }
 
 std::error_code context_core::set_period(endpoint_block& e, hns period) {
@@ -857,7 +911,8 @@ void context_core::move_to(endpoint_block& block, const std::string& device, std
     if (block.entry && !block.entry->lost && device == block.device) return done({});
     auto e = find(block.name);
     block.moving = true; // until route_to finishes: no second move, no destroy of the route under it
-    open_device_async(device, e->direction, [this, e, done = std::move(done)](std::expected<device_entry*, std::error_code> opened) mutable {
+    open_device_async(device, e->direction, [this, e, done = std::move(done)](std::expected<device_entry*, std::error_code> opened,
+                                                                            const std::string&) mutable {
         if (!opened) {
             e->moving = false;
             done(opened.error());
@@ -928,7 +983,8 @@ void context_core::reroute(const std::shared_ptr<endpoint_block>& e, int attempt
         target = impl_->options.default_device;
     }
     e->moving = true;
-    open_device_async(target, e->direction, [this, e, target, attempt](std::expected<device_entry*, std::error_code> opened) {
+    open_device_async(target, e->direction, [this, e, target, attempt](std::expected<device_entry*, std::error_code> opened,
+                                                                       const std::string&) {
         e->moving = false;
         if (opened) {
             route_to(e, *opened, [](std::error_code) {});
@@ -961,18 +1017,27 @@ context::context(context_options options) : core_(std::make_shared<detail::conte
 
 context::~context() { core_->stop_thread(); }
 
+namespace {
+std::expected<std::shared_ptr<detail::endpoint_block>, std::error_code> create_blocking(detail::context_core& core,
+                                                                                     endpoint_direction direction,
+                                                                                     const endpoint_config& config) {
+    using made = std::expected<std::shared_ptr<detail::endpoint_block>, std::error_code>;
+    if (core.on_control_thread()) return std::unexpected(make_error_code(errc::wrong_thread));
+    std::promise<made> done;
+    auto future = done.get_future();
+    asio::post(core.executor(), [&] { core.create(direction, config, [&done](made m, const std::string&) { done.set_value(std::move(m)); }); });
+    return future.get();
+}
+} // namespace
+
 std::expected<render_endpoint, std::error_code> context::create_render_endpoint(const endpoint_config& config) {
-    auto made = core_->call([&]() -> std::expected<std::shared_ptr<detail::endpoint_block>, std::error_code> {
-        return core_->create(endpoint_direction::render, config);
-    });
+    auto made = create_blocking(*core_, endpoint_direction::render, config);
     if (!made) return std::unexpected(made.error());
     return render_endpoint(core_, *made);
 }
 
 std::expected<capture_endpoint, std::error_code> context::create_capture_endpoint(const endpoint_config& config) {
-    auto made = core_->call([&]() -> std::expected<std::shared_ptr<detail::endpoint_block>, std::error_code> {
-        return core_->create(endpoint_direction::capture, config);
-    });
+    auto made = create_blocking(*core_, endpoint_direction::capture, config);
     if (!made) return std::unexpected(made.error());
     return capture_endpoint(core_, *made);
 }

@@ -220,7 +220,25 @@ struct control_service::impl {
         return j;
     }
 
-    std::expected<json, request_error> create(const json& req);
+    // Answers later (deferred): the source is loaded and the device opened off ae-ctl.
+    std::optional<request_error> create(const json& req, const json& id, const reply_fn& reply, std::weak_ptr<impl> self);
+    std::expected<json, request_error> finish_create(endpoint_direction direction, const endpoint_config& config,
+                                                     std::optional<engine_source> source, const std::string& sink, bool start,
+                                                     const std::expected<std::shared_ptr<detail::endpoint_block>, std::error_code>& made,
+                                                     const std::string& why);
+    // The answer to a request that completed later (move, a rate change): the endpoint's status, or the error.
+    void answer_later(const json& id, const reply_fn& reply, const std::shared_ptr<detail::endpoint_block>& block, std::error_code ec,
+                      const std::string& message) const {
+        json response{{"id", id}};
+        if (ec) {
+            response["ok"] = false;
+            response["error"] = {{"code", code_name(ec)}, {"message", message}};
+        } else {
+            response["ok"] = true;
+            response["endpoint"] = status_json(block);
+        }
+        reply(response.dump());
+    }
     void on_event(const event& e) {
         if (watchers.empty()) return;
         const std::string line = to_json(e);
@@ -236,7 +254,7 @@ struct control_service::impl {
     }
 };
 
-std::expected<json, request_error> control_service::impl::create(const json& req) {
+std::optional<request_error> control_service::impl::create(const json& req, const json& id, const reply_fn& reply, std::weak_ptr<impl> self) {
     if (auto e = check_fields(req, {{"endpoint", json_type::string, true},
                                     {"direction", json_type::string, true},
                                     {"device", json_type::string},
@@ -247,56 +265,94 @@ std::expected<json, request_error> control_service::impl::create(const json& req
                                     {"sink", json_type::string},
                                     {"start", json_type::boolean}},
                               "request"))
-        return std::unexpected(*e);
+        return *e;
     endpoint_config config;
     config.name = req["endpoint"].get<std::string>();
-    if (auto e = check_name(config.name)) return std::unexpected(*e);
+    if (auto e = check_name(config.name)) return *e;
     const std::string direction_text = req["direction"].get<std::string>();
     if (direction_text != "render" && direction_text != "capture")
-        return std::unexpected(bad("field 'direction' must be render or capture"));
+        return bad("field 'direction' must be render or capture");
     const auto direction = direction_text == "render" ? endpoint_direction::render : endpoint_direction::capture;
-    if (direction == endpoint_direction::render && req.contains("sink")) return std::unexpected(bad("field 'sink' is for capture endpoints"));
+    if (direction == endpoint_direction::render && req.contains("sink")) return bad("field 'sink' is for capture endpoints");
     if (direction == endpoint_direction::capture && req.contains("source"))
-        return std::unexpected(bad("field 'source' is for render endpoints"));
-    if (core.find(config.name)) return std::unexpected(request_error{"already_initialized", "endpoint '" + config.name + "' exists"});
+        return bad("field 'source' is for render endpoints");
+    if (core.find(config.name)) return request_error{"already_initialized", "endpoint '" + config.name + "' exists"};
     config.device = req.value("device", std::string{});
     if (req.contains("routing")) {
         auto routing = parse_routing_policy(req["routing"].get<std::string>());
-        if (!routing) return std::unexpected(bad("field 'routing' must be follow_default, pinned or fail"));
+        if (!routing) return bad("field 'routing' must be follow_default, pinned or fail");
         config.routing = *routing;
     }
     config.period = hns{100'000};
     if (req.contains("period_ms")) {
         auto period = parse_period(req["period_ms"]);
-        if (!period) return std::unexpected(period.error());
+        if (!period) return period.error();
         config.period = *period;
-    }
-    std::optional<engine_source> source;
-    frame_format base{48'000, 2, sample_type::f32};
-    if (direction == endpoint_direction::render) {
-        auto parsed = engine_source::parse(req.value("source", std::string{"tone:440"}));
-        if (!parsed) return std::unexpected(request_error{code_name(parsed.error().code), parsed.error().message});
-        if (parsed->what == engine_source::kind::wav) {
-            base.sample_rate = parsed->sample_rate;
-            base.channels = static_cast<std::uint16_t>(parsed->channels);
-        }
-        source = std::move(*parsed);
     }
     const std::string sink = req.value("sink", std::string{"null"});
     if (direction == endpoint_direction::capture && sink != "null" && sink.rfind("wav:", 0) != 0)
-        return std::unexpected(bad("field 'sink' must be null or wav:PATH"));
+        return bad("field 'sink' must be null or wav:PATH");
     if (req.contains("format")) {
-        auto format = parse_format(req["format"], base);
-        if (!format) return std::unexpected(format.error());
-        base = *format;
+        if (auto checked = parse_format(req["format"], frame_format{}); !checked) return checked.error();
     }
-    config.format = base;
+    // A wav source is read from disk: on a helper thread, not ae-ctl. The rest of the creation
+    // (the device's open included, also off ae-ctl) continues on ae-ctl when it is loaded.
+    const std::string source_text = req.value("source", std::string{"tone:440"});
+    const bool start = req.value("start", false);
+    const json format_request = req.contains("format") ? req["format"] : json(nullptr);
+    core.off_thread("ae-load", [this, self, direction, source_text, config, sink, start, format_request, id, reply]() -> std::function<void()> {
+        auto parsed = std::make_shared<std::expected<engine_source, engine_error>>(std::unexpected(engine_error{}));
+        if (direction == endpoint_direction::render) *parsed = engine_source::parse(source_text);
+        return [this, self, direction, parsed, config, sink, start, format_request, id, reply]() mutable {
+            auto me = self.lock();
+            if (!me) return;
+            auto fail = [&](const request_error& e) {
+                reply(json{{"id", id}, {"ok", false}, {"error", {{"code", e.code}, {"message", e.message}}}}.dump());
+            };
+            frame_format base{48'000, 2, sample_type::f32};
+            std::optional<engine_source> source;
+            if (direction == endpoint_direction::render) {
+                if (!*parsed) return fail(request_error{code_name(parsed->error().code), parsed->error().message});
+                if ((*parsed)->what == engine_source::kind::wav) {
+                    base.sample_rate = (*parsed)->sample_rate;
+                    base.channels = static_cast<std::uint16_t>((*parsed)->channels);
+                }
+                source = std::move(**parsed);
+            }
+            if (!format_request.is_null()) {
+                auto format = parse_format(format_request, base);
+                if (!format) return fail(format.error());
+                base = *format;
+            }
+            config.format = base;
+            core.create(direction, config, [this, self, direction, config, source = std::move(source), sink, start, id, reply](
+                                               std::expected<std::shared_ptr<detail::endpoint_block>, std::error_code> made,
+                                               const std::string& why) mutable {
+                auto me = self.lock();
+                if (!me) return;
+                auto answer = finish_create(direction, config, std::move(source), sink, start, made, why);
+                json response{{"id", id}};
+                if (answer) {
+                    response["ok"] = true;
+                    response.update(*answer);
+                } else {
+                    response["ok"] = false;
+                    response["error"] = {{"code", answer.error().code}, {"message", answer.error().message}};
+                }
+                reply(response.dump());
+            });
+        };
+    });
+    return std::nullopt;
+}
 
-    auto made = core.create(direction, config);
+std::expected<json, request_error> control_service::impl::finish_create(
+    endpoint_direction direction, const endpoint_config& config, std::optional<engine_source> source, const std::string& sink, bool start,
+    const std::expected<std::shared_ptr<detail::endpoint_block>, std::error_code>& made, const std::string& why) {
     if (!made) {
         const std::string device = config.device.empty() ? "the default device" : "device '" + config.device + "'";
-        const std::string why = core.last_open_error().empty() ? made.error().message() : core.last_open_error();
-        return std::unexpected(from_code(made.error(), "cannot create '" + config.name + "' on " + device + ": " + why));
+        return std::unexpected(from_code(made.error(), "cannot create '" + config.name + "' on " + device + ": " +
+                                                           (why.empty() ? made.error().message() : why)));
     }
     auto block = *made;
     auto undo = [&] { (void)core.destroy(config.name); };
@@ -314,7 +370,7 @@ std::expected<json, request_error> control_service::impl::create(const json& req
         undo();
         return std::unexpected(request_error{code_name(added.error().code), added.error().message});
     }
-    if (req.value("start", false)) {
+    if (start) {
         if (auto ec = core.start(*block)) {
             eng.remove(config.name);
             undo();
@@ -368,7 +424,11 @@ std::expected<json, request_error> control_service::impl::dispatch(const std::st
         }
         return json{{"endpoints", list}};
     }
-    if (op == "create") return create(req);
+    if (op == "create") {
+        if (auto e = create(req, id, reply, self)) return std::unexpected(*e);
+        deferred = true;
+        return json{};
+    }
     if (op == "destroy" || op == "start" || op == "stop" || op == "reset") {
         if (auto e = check_fields(req, {endpoint_required}, "request")) return std::unexpected(*e);
         auto e = endpoint_of(req);
@@ -393,8 +453,12 @@ std::expected<json, request_error> control_service::impl::dispatch(const std::st
         if (!e) return std::unexpected(e.error());
         auto format = parse_format(req["format"], detail::context_core::summary(**e).format);
         if (!format) return std::unexpected(format.error());
-        if (auto ec = core.set_format(**e, *format)) return std::unexpected(from_code(ec));
-        return json{{"endpoint", status_json(*e)}};
+        deferred = true;
+        auto block = *e;
+        core.set_format(*block, *format, [self, block, id, reply](std::error_code ec) {
+            if (auto me = self.lock()) me->answer_later(id, reply, block, ec, ec ? ec.message() : std::string{});
+        });
+        return json{};
     }
     if (op == "set_period") {
         if (auto e = check_fields(req, {endpoint_required, {"period_ms", json_type::number, true}}, "request")) return std::unexpected(*e);
@@ -414,17 +478,7 @@ std::expected<json, request_error> control_service::impl::dispatch(const std::st
         deferred = true;
         auto block = *e;
         core.move_to(*block, device, [self, block, id, reply, device](std::error_code ec) {
-            auto me = self.lock();
-            if (!me) return;
-            json response{{"id", id}};
-            if (ec) {
-                response["ok"] = false;
-                response["error"] = {{"code", code_name(ec)}, {"message", "move to '" + device + "': " + ec.message()}};
-            } else {
-                response["ok"] = true;
-                response["endpoint"] = me->status_json(block);
-            }
-            reply(response.dump());
+            if (auto me = self.lock()) me->answer_later(id, reply, block, ec, "move to '" + device + "': " + ec.message());
         });
         return json{};
     }

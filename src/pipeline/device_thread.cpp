@@ -133,44 +133,116 @@ std::expected<void, device_error> device_thread::attach(capture_endpoint_core& e
 }
 
 namespace {
+// Where the endpoint's chain is listed (for set_gain / levels), checked against the chain about
+// to succeed it; the successor starts from the gain the endpoint has now.
 template <typename Chain, typename Endpoint>
-std::expected<std::unique_ptr<Chain>, device_error> successor_for(Endpoint& endpoint, const frame_format& format, const device& dev,
-                                                                  std::vector<chain_base*>& attached) {
+std::expected<chain_base**, device_error> successor_slot(Endpoint& endpoint, Chain* chain, const device& dev,
+                                                         std::vector<chain_base*>& attached) {
     const auto it = std::find_if(attached.begin(), attached.end(), [&](chain_base* c) { return c->endpoint_id() == endpoint.id(); });
     if (it == attached.end()) return std::unexpected(device_error{make_error_code(errc::unknown_endpoint), "endpoint not attached"});
-    chain_options options;
-    options.gain = (*it)->gain().target(); // the gain it has now, not the default
-    auto chain = Chain::create(endpoint, format, dev.format(), dev.period_frames(), options);
-    if (!chain) return std::unexpected(device_error{chain.error(), "device '" + dev.spec() + "': cannot build the chain: " + chain.error().message()});
-    // From now on set_gain and levels() speak to the successor (the old chain's pointer leaves
-    // the list before it can be retired and freed).
-    *it = chain->get();
-    return std::move(*chain);
+    if (!chain || chain->endpoint_id() != endpoint.id()) {
+        return std::unexpected(device_error{make_error_code(errc::bad_argument), "device '" + dev.spec() + "': not this endpoint's chain"});
+    }
+    // Built off this lock: a gain set meanwhile is the one to ramp to.
+    chain->gain().set_target((*it)->gain().target());
+    return &*it;
 }
 } // namespace
 
+std::expected<float, std::error_code> device_thread::gain(std::uint32_t endpoint_id) const {
+    const std::lock_guard lock(const_cast<std::mutex&>(control_mutex_));
+    for (chain_base* c : attached_) {
+        if (c->endpoint_id() == endpoint_id) return c->gain().target();
+    }
+    return std::unexpected(make_error_code(errc::unknown_endpoint));
+}
+
 std::expected<void, device_error> device_thread::change_rate(render_endpoint_core& endpoint, const frame_format& format) {
-    if (direction_ != device_direction::render) return std::unexpected(device_error{make_error_code(errc::bad_argument), "not a render device"});
-    const std::lock_guard lock(control_mutex_);
-    auto chain = successor_for<render_chain>(endpoint, format, *device_, attached_);
+    auto chain = build_successor(endpoint, format);
     if (!chain) return std::unexpected(chain.error());
-    command c;
-    c.what = command::kind::successor;
-    c.endpoint_id = endpoint.id();
-    c.render = std::move(*chain);
-    return send(std::move(c));
+    return send_successor(endpoint, std::move(*chain));
 }
 
 std::expected<void, device_error> device_thread::change_rate(capture_endpoint_core& endpoint, const frame_format& format) {
-    if (direction_ != device_direction::capture) return std::unexpected(device_error{make_error_code(errc::bad_argument), "not a capture device"});
-    const std::lock_guard lock(control_mutex_);
-    auto chain = successor_for<capture_chain>(endpoint, format, *device_, attached_);
+    auto chain = build_successor(endpoint, format);
     if (!chain) return std::unexpected(chain.error());
+    return send_successor(endpoint, std::move(*chain));
+}
+
+template <typename Chain, typename Endpoint>
+std::expected<std::unique_ptr<Chain>, device_error> device_thread::build_for(Endpoint& endpoint, const frame_format& format,
+                                                                             const successor_plan& plan) {
+    chain_options options;
+    options.gain = plan.gain;
+    auto chain = Chain::create(endpoint, format, plan.device_format, plan.period_frames, options);
+    if (!chain) return std::unexpected(device_error{chain.error(), "device '" + plan.device_spec + "': cannot build the chain: " + chain.error().message()});
+    return std::move(*chain);
+}
+
+std::expected<device_thread::successor_plan, device_error> device_thread::plan_successor(std::uint32_t endpoint_id) const {
+    auto g = gain(endpoint_id);
+    if (!g) return std::unexpected(device_error{g.error(), "endpoint not attached"});
+    return successor_plan{device_->format(), device_->period_frames(), *g, device_->spec()};
+}
+
+std::expected<std::unique_ptr<render_chain>, device_error> device_thread::build_successor(render_endpoint_core& endpoint,
+                                                                                          const frame_format& format) const {
+    if (direction_ != device_direction::render) return std::unexpected(device_error{make_error_code(errc::bad_argument), "not a render device"});
+    auto plan = plan_successor(endpoint.id());
+    if (!plan) return std::unexpected(plan.error());
+    return build_successor(endpoint, format, *plan);
+}
+
+std::expected<std::unique_ptr<capture_chain>, device_error> device_thread::build_successor(capture_endpoint_core& endpoint,
+                                                                                           const frame_format& format) const {
+    if (direction_ != device_direction::capture) return std::unexpected(device_error{make_error_code(errc::bad_argument), "not a capture device"});
+    auto plan = plan_successor(endpoint.id());
+    if (!plan) return std::unexpected(plan.error());
+    return build_successor(endpoint, format, *plan);
+}
+
+std::expected<std::unique_ptr<render_chain>, device_error> device_thread::build_successor(render_endpoint_core& endpoint, const frame_format& format,
+                                                                                          const successor_plan& plan) {
+    return build_for<render_chain>(endpoint, format, plan);
+}
+
+std::expected<std::unique_ptr<capture_chain>, device_error> device_thread::build_successor(capture_endpoint_core& endpoint, const frame_format& format,
+                                                                                           const successor_plan& plan) {
+    return build_for<capture_chain>(endpoint, format, plan);
+}
+
+std::expected<void, device_error> device_thread::send_successor(render_endpoint_core& endpoint, std::unique_ptr<render_chain> chain) {
+    if (direction_ != device_direction::render) return std::unexpected(device_error{make_error_code(errc::bad_argument), "not a render device"});
+    const std::lock_guard lock(control_mutex_);
+    auto slot = successor_slot(endpoint, chain.get(), *device_, attached_);
+    if (!slot) return std::unexpected(slot.error());
+    chain_base* raw = chain.get();
     command c;
     c.what = command::kind::successor;
     c.endpoint_id = endpoint.id();
-    c.capture = std::move(*chain);
-    return send(std::move(c));
+    c.render = std::move(chain);
+    if (auto sent = send(std::move(c)); !sent) return sent;
+    // From now on set_gain and levels() speak to the successor (the old chain's pointer leaves
+    // the list before it can be retired and freed).
+    **slot = raw;
+    return {};
+}
+
+std::expected<void, device_error> device_thread::send_successor(capture_endpoint_core& endpoint, std::unique_ptr<capture_chain> chain) {
+    if (direction_ != device_direction::capture) return std::unexpected(device_error{make_error_code(errc::bad_argument), "not a capture device"});
+    const std::lock_guard lock(control_mutex_);
+    auto slot = successor_slot(endpoint, chain.get(), *device_, attached_);
+    if (!slot) return std::unexpected(slot.error());
+    chain_base* raw = chain.get();
+    command c;
+    c.what = command::kind::successor;
+    c.endpoint_id = endpoint.id();
+    c.capture = std::move(chain);
+    if (auto sent = send(std::move(c)); !sent) return sent;
+    // From now on set_gain and levels() speak to the successor (the old chain's pointer leaves
+    // the list before it can be retired and freed).
+    **slot = raw;
+    return {};
 }
 
 std::error_code device_thread::detach(std::uint32_t endpoint_id) {

@@ -88,7 +88,7 @@ TEST_CASE("context: endpoint lifecycle and its errors, exactly as the API table"
     }
 }
 
-TEST_CASE("context: blocking calls on ae-ctl are refused; async forms complete") {
+TEST_CASE("context: blocking calls on ae-ctl are refused, async forms complete") {
     ae::context ctx(quiet_options());
     auto ep = ctx.create_render_endpoint(config("a", ten_ms));
     REQUIRE(ep);

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <future>
 #include <mutex>
 #include <cmath>
 #include <numbers>
@@ -53,7 +54,7 @@ block_fit fit(const std::vector<float>& x, std::size_t channels, std::size_t beg
 
 } // namespace
 
-TEST_CASE("rate change: 48k -> 44.1k -> 96k -> 48k at the barrier; the rendered sine never breaks") {
+TEST_CASE("rate change: 48k -> 44.1k -> 96k -> 48k at the barrier, the rendered sine never breaks") {
     const std::string path = "/tmp/openae-rate-" + std::to_string(::getpid()) + ".wav";
     std::remove(path.c_str());
     ae::test::rt_guard engine_guard;
@@ -218,7 +219,7 @@ TEST_CASE("rate change: 48k -> 44.1k -> 96k -> 48k at the barrier; the rendered 
     CHECK(worst_snr > 25);
 }
 
-TEST_CASE("rate change: a capture endpoint 48k -> 32k -> 48k keeps delivering; epochs +1, positions monotonic") {
+TEST_CASE("rate change: a capture endpoint 48k -> 32k -> 48k keeps delivering, epochs +1, positions monotonic") {
     ae::test::rt_guard device_guard;
     ae::context_options options;
     options.log_level = "off";
@@ -290,4 +291,67 @@ TEST_CASE("rate change: a capture endpoint 48k -> 32k -> 48k keeps delivering; e
     CHECK(stats->glitch_frames[static_cast<int>(ae::glitch_kind::dropped)] > 0);
     CHECK(stats->glitch_frames[static_cast<int>(ae::glitch_kind::dropped)] < 1024);
     CHECK(device_guard.violations() == 0);
+}
+
+TEST_CASE("rate change: the new chain is built off ae-ctl, which answers meanwhile, a second change is busy, a destroy wins") {
+    // The helper that builds the chain is held until the test lets it go: explicit
+    // synchronisation, no timing.
+    std::promise<void> entered;
+    std::promise<void> release;
+    std::shared_future<void> released = release.get_future().share();
+    std::atomic<int> builds{0};
+    ae::context_options options;
+    options.log_level = "off";
+    options.helper_started = [&](const char* helper) {
+        if (std::string(helper) != "ae-build") return;
+        if (builds.fetch_add(1) == 0) entered.set_value();
+        released.wait();
+    };
+    ae::context ctx(options);
+    ae::endpoint_config config;
+    config.name = "held";
+    config.device = "null?period=5";
+    config.period = ae::hns{100'000};
+    auto ep = ctx.create_render_endpoint(config);
+    REQUIRE(ep);
+    REQUIRE_FALSE(ep->start());
+    const std::uint32_t epoch_before = ep->epoch();
+
+    std::error_code first = ae::make_error_code(ae::errc::bad_argument);
+    std::thread changer([&] { first = ep->set_format({44'100, 2, ae::sample_type::f32}); });
+    entered.get_future().wait(); // the build has begun and is held
+    // ae-ctl is free: round trips complete while the build waits.
+    CHECK(ep->set_period(ae::hns{100'000}) == std::error_code{});
+    CHECK(ctx.devices().size() == 1);
+    CHECK(ep->epoch() == epoch_before + 1); // the period change went through the barrier meanwhile
+    CHECK(ep->set_format({96'000, 2, ae::sample_type::f32}) == ae::errc::busy);
+    CHECK(ep->frame_format().sample_rate == 48'000); // nothing applied before the chain is ready
+    release.set_value();
+    changer.join();
+    CHECK_FALSE(first);
+    CHECK(ep->frame_format().sample_rate == 44'100);
+    CHECK(ep->epoch() == epoch_before + 2);
+    CHECK(builds.load() == 1);
+
+    // A destroy while a build is held: the change completes with unknown_endpoint, nothing leaks
+    // (ASan) and nothing touches the freed endpoint.
+    std::promise<void> entered2;
+    std::promise<void> release2;
+    std::shared_future<void> released2 = release2.get_future().share();
+    ae::context_options options2 = options;
+    options2.helper_started = [&](const char* helper) {
+        if (std::string(helper) != "ae-build") return;
+        entered2.set_value();
+        released2.wait();
+    };
+    ae::context ctx2(options2);
+    auto doomed = ctx2.create_render_endpoint(config);
+    REQUIRE(doomed);
+    std::error_code second;
+    std::thread changer2([&] { second = doomed->set_format({32'000, 1, ae::sample_type::s16}); });
+    entered2.get_future().wait();
+    REQUIRE_FALSE(ctx2.destroy("held"));
+    release2.set_value();
+    changer2.join();
+    CHECK(second == ae::errc::unknown_endpoint);
 }

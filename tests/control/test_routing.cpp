@@ -172,7 +172,7 @@ TEST_CASE("device loss: pinned retries the same device with exponential backoff 
     std::remove(log_path.c_str());
 }
 
-TEST_CASE("device loss: a fallback whose open hangs is device_unresponsive; the actor stays responsive") {
+TEST_CASE("device loss: a fallback whose open hangs is device_unresponsive, the actor stays responsive") {
     recorder rec;
     ae::context_options options;
     options.log_level = "off";
@@ -258,7 +258,7 @@ TEST_CASE("device loss: routing=fail puts the endpoint in error, passes go on, m
     CHECK(ep->state() == ae::endpoint_state::stopped);
 }
 
-TEST_CASE("device loss: a fallback with longer periods grows the buffer through the barrier; no underruns there") {
+TEST_CASE("device loss: a fallback with longer periods grows the buffer through the barrier, no underruns there") {
     recorder rec;
     ae::context_options options;
     options.log_level = "off";

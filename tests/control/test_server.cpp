@@ -11,6 +11,7 @@
 
 #include <sys/stat.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -79,7 +80,7 @@ struct served {
 
 } // namespace
 
-TEST_CASE("socket: mode 0600 in a 0700 directory; a stale file is replaced, a live server is not") {
+TEST_CASE("socket: mode 0600 in a 0700 directory, a stale file is replaced, a live server is not") {
     served s;
     const std::string path = s.path();
     struct stat st{};
@@ -218,7 +219,43 @@ TEST_CASE("socket: every op, and the error code of every way to get it wrong") {
     s.check_rt_clean();
 }
 
-TEST_CASE("socket: malformed requests get bad_request naming the problem; the connection stays usable") {
+TEST_CASE("socket: a create whose device open hangs answers timeout, the server answers others meanwhile") {
+    served s; // open timeout 500 ms
+    socket_client slow(s.path());
+    socket_client quick(s.path());
+    REQUIRE(slow.connected());
+    REQUIRE(quick.connected());
+    const auto begin = std::chrono::steady_clock::now();
+    REQUIRE(slow.send({{"id", 1}, {"op", "create"}, {"endpoint", "stuck"}, {"direction", "render"},
+                       {"device", "faulty:null?period=5&open_delay_ms=3000"}, {"start", true}}));
+    // Answered while the open hangs (the create was read first: the same ae-ctl serves both).
+    json a = quick.call({{"id", 2}, {"op", "list"}});
+    REQUIRE(code_of(a) == "ok");
+    CHECK(a["endpoints"].empty());
+    a = quick.call({{"id", 3}, {"op", "create"}, {"endpoint", "fine"}, {"direction", "render"}, {"device", "null?period=5"}});
+    REQUIRE(code_of(a) == "ok");
+    CHECK_FALSE(slow.read_json(0)); // nothing for the slow one yet
+    auto answer = slow.read_json(5000);
+    REQUIRE(answer);
+    const double waited_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - begin).count();
+    CHECK((*answer)["id"] == 1);
+    CHECK(code_of(*answer) == "timeout");
+    CHECK((*answer)["error"]["message"].get<std::string>().find("did not finish within 500 ms") != std::string::npos);
+    CHECK(waited_ms < 2500); // at the timeout, not when the open returns
+    a = quick.call({{"op", "list"}});
+    REQUIRE(a["endpoints"].size() == 1);
+    CHECK(a["endpoints"][0]["endpoint"] == "fine");
+    bool unresponsive_logged = false;
+    for (const auto& line : s.log_lines()) unresponsive_logged |= line.value("event", "") == "device_unresponsive";
+    CHECK(unresponsive_logged);
+    // A wav source that is not there: loaded off ae-ctl, the error names the file.
+    a = quick.call({{"op", "create"}, {"endpoint", "file"}, {"direction", "render"}, {"source", "wav:" + s.dir + "/missing.wav"}});
+    CHECK(code_of(a) == "device_unavailable");
+    CHECK(a["error"]["message"].get<std::string>().find("missing.wav") != std::string::npos);
+    s.check_rt_clean();
+}
+
+TEST_CASE("socket: malformed requests get bad_request naming the problem, the connection stays usable") {
     served s;
     socket_client c(s.path());
     REQUIRE(c.connected());
@@ -282,7 +319,7 @@ TEST_CASE("socket: malformed requests get bad_request naming the problem; the co
     s.check_rt_clean();
 }
 
-TEST_CASE("socket: 100 clients at once; silent and half-line clients stall nobody") {
+TEST_CASE("socket: 100 clients at once, silent and half-line clients stall nobody") {
     served s;
     socket_client silent(s.path());
     socket_client half(s.path());
@@ -313,7 +350,7 @@ TEST_CASE("socket: 100 clients at once; silent and half-line clients stall nobod
     s.check_rt_clean();
 }
 
-TEST_CASE("socket: watch streams events; a watcher that stops reading is dropped, counted and logged") {
+TEST_CASE("socket: watch streams events, a watcher that stops reading is dropped, counted and logged") {
     ae::server_options options;
     options.max_pending_bytes = 16 * 1024;
     served s(options);

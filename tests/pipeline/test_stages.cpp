@@ -204,7 +204,7 @@ TEST_CASE("resampler (libsoxr)") {
     }
 }
 
-TEST_CASE("resampler: fixed blocks never allocate; varying blocks do (why the chains use fixed ones)") {
+TEST_CASE("resampler: fixed blocks never allocate, varying blocks do (why the chains use fixed ones)") {
     for (const auto& [in_rate, out_rate] : {std::pair{48000.0, 44100.0}, std::pair{44100.0, 48000.0}}) {
         CAPTURE(in_rate);
         std::vector<float> in(2 * 304, 0.25f);

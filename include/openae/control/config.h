@@ -5,6 +5,7 @@
 #include <openae/rt/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -58,6 +59,10 @@ struct context_options {
     hns offline_stop_after{0};
     // Called on every device thread the context opens (test harnesses, profilers).
     pipeline::device_thread_hooks device_hooks{};
+    // Called first on every helper thread that does slow control work off ae-ctl ("ae-build": a
+    // rate change's chain, "ae-load": a wav source), with its name: test harnesses hold it there
+    // to prove the control thread answers meanwhile.
+    std::function<void(const char* helper)> helper_started{};
 };
 
 } // namespace ae

@@ -82,18 +82,19 @@ private:
         return asio::async_initiate<Token, void(std::error_code, std::optional<Endpoint>)>(
             [core = core_, direction, config = std::move(config)](auto handler) mutable {
                 auto executor = asio::get_associated_executor(handler, core->executor());
-                asio::post(core->executor(), [core, direction, config = std::move(config), executor,
-                                              handler = std::move(handler)]() mutable {
-                    auto made = core->create(direction, config);
-                    std::error_code ec;
-                    std::optional<Endpoint> endpoint;
-                    if (made) {
-                        endpoint.emplace(core, *made);
-                    } else {
-                        ec = made.error();
-                    }
-                    asio::post(executor, [handler = std::move(handler), ec, endpoint = std::move(endpoint)]() mutable {
-                        std::move(handler)(ec, std::move(endpoint));
+                auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+                asio::post(core->executor(), [core, direction, config = std::move(config), executor, shared]() mutable {
+                    core->create(direction, config, [core, executor, shared](auto made, const std::string&) {
+                        std::error_code ec;
+                        std::optional<Endpoint> endpoint;
+                        if (made) {
+                            endpoint.emplace(core, *made);
+                        } else {
+                            ec = made.error();
+                        }
+                        asio::post(executor, [shared, ec, endpoint = std::move(endpoint)]() mutable {
+                            std::move(*shared)(ec, std::move(endpoint));
+                        });
                     });
                 });
             },

@@ -56,18 +56,16 @@ public:
     std::error_code start() { return core_->call_ec([&] { return core_->start(*block_); }); }
     std::error_code stop() { return core_->call_ec([&] { return core_->stop(*block_); }); }
     std::error_code reset() { return core_->call_ec([&] { return core_->reset(*block_); }); }
+    // A new sample rate completes once the chain for it (built off the control thread) is on
+    // the device thread and the new ring is posted; `busy` while another rate change is prepared.
     std::error_code set_format(const ae::frame_format& format) {
-        return core_->call_ec([&] { return core_->set_format(*block_, format); });
+        return wait([format](detail::context_core& c, detail::endpoint_block& e, auto done) { c.set_format(e, format, std::move(done)); });
     }
     std::error_code set_period(hns period) { return core_->call_ec([&] { return core_->set_period(*block_, period); }); }
     // Completes once the endpoint plays on `device`: the new device is opened off the control
     // thread (with a timeout), the old one lets go, the new one takes over at its next period.
     std::error_code move_to(const std::string& device) {
-        if (core_->on_control_thread()) return make_error_code(errc::wrong_thread);
-        std::promise<std::error_code> done;
-        auto future = done.get_future();
-        asio::post(core_->executor(), [&] { core_->move_to(*block_, device, [&done](std::error_code ec) { done.set_value(ec); }); });
-        return future.get();
+        return wait([device](detail::context_core& c, detail::endpoint_block& e, auto done) { c.move_to(e, device, std::move(done)); });
     }
 
     // A fault for the endpoint's current device (faulty devices only; `bad_argument` elsewhere):
@@ -109,8 +107,9 @@ public:
     }
     template <typename Token>
     auto async_set_format(const ae::frame_format& format, Token&& token) {
-        return run(std::forward<Token>(token),
-                   [format](detail::context_core& c, detail::endpoint_block& e) { return c.set_format(e, format); });
+        return run_deferred(std::forward<Token>(token), [format](detail::context_core& c, detail::endpoint_block& e, auto done) {
+            c.set_format(e, format, std::move(done));
+        });
     }
     template <typename Token>
     auto async_set_period(hns period, Token&& token) {
@@ -119,17 +118,8 @@ public:
     }
     template <typename Token>
     auto async_move_to(std::string device, Token&& token) {
-        return asio::async_initiate<Token, void(std::error_code)>(
-            [core = core_, block = block_, device = std::move(device)](auto handler) mutable {
-                auto executor = asio::get_associated_executor(handler, core->executor());
-                auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-                asio::post(core->executor(), [core, block, device = std::move(device), executor, shared]() mutable {
-                    core->move_to(*block, device, [executor, shared](std::error_code ec) {
-                        asio::post(executor, [shared, ec] { std::move(*shared)(ec); });
-                    });
-                });
-            },
-            token);
+        return run_deferred(std::forward<Token>(token), [device = std::move(device)](detail::context_core& c, detail::endpoint_block& e,
+                                                                                     auto done) { c.move_to(e, device, std::move(done)); });
     }
 
     basic_endpoint(std::shared_ptr<detail::context_core> core, std::shared_ptr<detail::endpoint_block> block) noexcept
@@ -144,6 +134,32 @@ private:
                                 [block, op = std::move(op)](detail::context_core& c) mutable { return op(c, *block); });
             },
             token);
+    }
+
+    // For operations that complete later (`op` gets a `done(std::error_code)` to call on ae-ctl).
+    template <typename Token, typename Op>
+    auto run_deferred(Token&& token, Op op) {
+        return asio::async_initiate<Token, void(std::error_code)>(
+            [core = core_, block = block_, op = std::move(op)](auto handler) mutable {
+                auto executor = asio::get_associated_executor(handler, core->executor());
+                auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+                asio::post(core->executor(), [core, block, op = std::move(op), executor, shared]() mutable {
+                    op(*core, *block, std::function<void(std::error_code)>([executor, shared](std::error_code ec) {
+                           asio::post(executor, [shared, ec] { std::move(*shared)(ec); });
+                       }));
+                });
+            },
+            token);
+    }
+    template <typename Op>
+    std::error_code wait(Op op) {
+        if (core_->on_control_thread()) return make_error_code(errc::wrong_thread);
+        std::promise<std::error_code> done;
+        auto future = done.get_future();
+        asio::post(core_->executor(), [&] {
+            op(*core_, *block_, std::function<void(std::error_code)>([&done](std::error_code ec) { done.set_value(ec); }));
+        });
+        return future.get();
     }
 
     std::shared_ptr<detail::context_core> core_;

@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -85,6 +86,25 @@ public:
     // Send it before posting the new ring (endpoint_core::reconfigure).
     [[nodiscard]] std::expected<void, device_error> change_rate(render_endpoint_core& endpoint, const frame_format& format);
     [[nodiscard]] std::expected<void, device_error> change_rate(capture_endpoint_core& endpoint, const frame_format& format);
+    // change_rate in its three steps, for a control side that must not spend a resampler's
+    // priming (milliseconds) on its own thread: plan_successor() (control side: what the chain
+    // depends on), build_successor(endpoint, format, plan) (any thread, no lock; the endpoint must
+    // outlive the call), send_successor() (control side; refused when the endpoint left).
+    struct successor_plan {
+        frame_format device_format{};
+        std::uint32_t period_frames = 0;
+        float gain = 1.0f;
+        std::string device_spec;
+    };
+    [[nodiscard]] std::expected<successor_plan, device_error> plan_successor(std::uint32_t endpoint_id) const;
+    [[nodiscard]] static std::expected<std::unique_ptr<render_chain>, device_error>
+    build_successor(render_endpoint_core& endpoint, const frame_format& format, const successor_plan& plan);
+    [[nodiscard]] static std::expected<std::unique_ptr<capture_chain>, device_error>
+    build_successor(capture_endpoint_core& endpoint, const frame_format& format, const successor_plan& plan);
+    [[nodiscard]] std::expected<void, device_error> send_successor(render_endpoint_core& endpoint, std::unique_ptr<render_chain> chain);
+    [[nodiscard]] std::expected<void, device_error> send_successor(capture_endpoint_core& endpoint, std::unique_ptr<capture_chain> chain);
+    // An attached endpoint's gain target.
+    [[nodiscard]] std::expected<float, std::error_code> gain(std::uint32_t endpoint_id) const;
     // Sets an attached endpoint's gain (ramped on the device thread).
     [[nodiscard]] std::error_code set_gain(std::uint32_t endpoint_id, float gain);
     // An attached endpoint's level after gain.
@@ -128,6 +148,13 @@ private:
         std::unique_ptr<capture_chain> capture;
     };
     explicit device_thread(std::unique_ptr<device> dev, const device_thread_options& options);
+    template <typename Chain, typename Endpoint>
+    static std::expected<std::unique_ptr<Chain>, device_error> build_for(Endpoint& endpoint, const frame_format& format,
+                                                                         const successor_plan& plan);
+    [[nodiscard]] std::expected<std::unique_ptr<render_chain>, device_error> build_successor(render_endpoint_core& endpoint,
+                                                                                             const frame_format& format) const;
+    [[nodiscard]] std::expected<std::unique_ptr<capture_chain>, device_error> build_successor(capture_endpoint_core& endpoint,
+                                                                                              const frame_format& format) const;
     [[nodiscard]] std::expected<void, device_error> send(command&& c);
 
     void run() noexcept;

@@ -80,8 +80,10 @@ public:
     }
 
     // Control thread only.
-    [[nodiscard]] std::expected<std::shared_ptr<endpoint_block>, std::error_code> create(endpoint_direction direction,
-                                                                                         const endpoint_config& config);
+    // Completes `done` with the endpoint, or the error and (for a device that would not open) the
+    // device's own words. The device is opened off ae-ctl, bounded by open_timeout.
+    using create_done = std::function<void(std::expected<std::shared_ptr<endpoint_block>, std::error_code>, const std::string& why)>;
+    void create(endpoint_direction direction, const endpoint_config& config, create_done done);
     std::error_code destroy(const std::string& name);
     std::error_code set_buffer(endpoint_block& e, hns max_period, std::uint32_t latency_coefficient);
     std::error_code set_stream_flags(endpoint_block& e, stream_flags flags);
@@ -89,7 +91,9 @@ public:
     std::error_code start(endpoint_block& e);
     std::error_code stop(endpoint_block& e);
     std::error_code reset(endpoint_block& e);
-    std::error_code set_format(endpoint_block& e, const frame_format& format);
+    // Completes `done` once the new format is posted (a new rate: once its chain, built off
+    // ae-ctl, is on the device thread). `busy` while another rate change is being prepared.
+    void set_format(endpoint_block& e, const frame_format& format, std::function<void(std::error_code)> done);
     std::error_code set_period(endpoint_block& e, hns period);
     // Completes `done` once the endpoint plays on `device` (or could not be moved).
     void move_to(endpoint_block& e, const std::string& device, std::function<void(std::error_code)> done);
@@ -102,8 +106,10 @@ public:
 
     // The JSON-lines logger (control thread only: services built on the context log through it).
     [[nodiscard]] spdlog::logger& logger() const noexcept;
-    // Why the last device open failed (the device's own words: file, reason).
-    [[nodiscard]] const std::string& last_open_error() const noexcept;
+    // Runs `work` on a helper thread named `name`; the function it returns runs on ae-ctl (always,
+    // also while the context stops). For bounded work (a file read, a resampler's priming): the
+    // context's shutdown waits for it.
+    void off_thread(const char* name, std::function<std::function<void()>()> work);
 
     // Any thread.
     [[nodiscard]] static endpoint_summary summary(const endpoint_block& e);
@@ -120,6 +126,7 @@ public:
     struct impl;
     struct device_entry;
     struct repeat_state;
+    struct prepared_chain;
 
 private:
     void emit(event e);
@@ -133,7 +140,6 @@ private:
     void state_changed(endpoint_block& e, endpoint_state state);
     // Emits latency_changed when the published latency differs from `before`.
     void latency_changed_since(endpoint_block& e, hns before);
-    [[nodiscard]] std::expected<device_entry*, std::error_code> open_device(const std::string& spec, endpoint_direction direction);
     [[nodiscard]] device_entry* find_device(const std::string& spec, endpoint_direction direction) const;
     device_entry* adopt_device(const std::string& spec, endpoint_direction direction,
                                std::unique_ptr<pipeline::device_thread> thread);
@@ -142,13 +148,14 @@ private:
     void wait_detached(std::shared_ptr<endpoint_block> e, device_entry* entry, std::function<void()> then);
     // Opens `spec` on a helper thread; `done` runs on ae-ctl with the entry, or an error —
     // `timeout` (and a device_unresponsive event) when the open takes longer than open_timeout.
-    void open_device_async(const std::string& spec, endpoint_direction direction,
-                           std::function<void(std::expected<device_entry*, std::error_code>)> done);
+    using open_done = std::function<void(std::expected<device_entry*, std::error_code>, const std::string& why)>;
+    void open_device_async(const std::string& spec, endpoint_direction direction, open_done done);
     // Moves `e` onto the opened `entry` (detach handshake with the old device thread first).
     void route_to(const std::shared_ptr<endpoint_block>& e, device_entry* entry, std::function<void(std::error_code)> done);
     void on_device_lost(device_entry& entry, const char* why, hns when);
     [[nodiscard]] static std::uint64_t minimum_buffer(const frame_format& format, const device_entry& device);
     void reroute(const std::shared_ptr<endpoint_block>& e, int attempt);
+    std::error_code apply_format(endpoint_block& e, const frame_format& format, const std::shared_ptr<prepared_chain>& successor);
 
     std::unique_ptr<impl> impl_;
 };
