@@ -149,10 +149,14 @@ int main(int argc, char** argv) {
         std::printf("-- rate changes: 44.1 kHz <-> 48 kHz, engine on its own thread\n");
         std::atomic<std::uint64_t> glitches{0};
         std::array<std::atomic<std::uint64_t>, ae::glitch_kind_count + 1> by_kind{};
+        std::mutex first_mutex;
+        std::vector<ae::event> first_glitches; // where the glitches fall: epoch, position
         const auto id = ctx.subscribe([&](const ae::event& e) {
             if (e.kind != ae::event_kind::glitch) return;
             glitches.fetch_add(1);
             by_kind[static_cast<std::size_t>(e.glitch)].fetch_add(e.frames);
+            const std::lock_guard lock(first_mutex);
+            if (first_glitches.size() < 12) first_glitches.push_back(e);
         });
         auto ep = ctx.create_render_endpoint({.name = "rate", .device = "null?period=2.6667", .period = ae::hns{26'667}});
         (void)ep->set_event_handle(wake);
@@ -170,6 +174,19 @@ int main(int argc, char** argv) {
                     live_epoch.store(e);
                 }
                 wait_fd(wake, 100);
+            }
+        });
+        // A probe: a round trip through ae-ctl every millisecond while the rates change (the new
+        // chain's resampler is built on a helper thread: ae-ctl should never be busy for long).
+        std::atomic<bool> probing{true};
+        std::vector<double> probe_ms;
+        std::thread probe([&] {
+            while (probing.load()) {
+                const ae::hns sent = ae::monotonic_now();
+                (void)ctx.devices();
+                probe_ms.push_back(ms_between(sent, ae::monotonic_now()));
+                const timespec tick = ae::to_timespec(ae::monotonic_now() + ae::hns{10'000});
+                ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &tick, nullptr);
             }
         });
         const int count = std::max(1, changes / 5);
@@ -197,10 +214,17 @@ int main(int argc, char** argv) {
         ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &settle, nullptr);
         stop = true;
         engine.join();
+        probing = false;
+        probe.join();
         (void)ep->stop();
         (void)ctx.destroy("rate");
         ctx.unsubscribe(id);
-        print_stats("set_format call (blocking; builds and primes the new chain's resampler)", call_ms);
+        print_stats("set_format call (blocking; the new chain's resampler built and primed on a helper)", call_ms);
+        print_stats("ae-ctl round trip (context::devices) while rates change", probe_ms);
+        for (const auto& g : first_glitches) {
+            std::printf("  glitch %s epoch %u stream_position %llu frames %llu\n", ae::to_string(g.glitch), g.epoch,
+                        static_cast<unsigned long long>(g.stream_position), static_cast<unsigned long long>(g.frames));
+        }
         print_stats("rate change request -> the engine's first pass in the new epoch", live_ms);
         std::printf("glitches during %d rate changes: %llu (%.4f per change); frames:", count,
                     static_cast<unsigned long long>(glitches.load()), static_cast<double>(glitches.load()) / count);

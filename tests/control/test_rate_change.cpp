@@ -6,11 +6,14 @@
 
 #include "test_engine.h"
 
+#include <asio/use_future.hpp>
+
 #include <doctest/doctest.h>
 #include <sndfile.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <future>
 #include <mutex>
@@ -266,10 +269,22 @@ TEST_CASE("rate change: a capture endpoint 48k -> 32k -> 48k keeps delivering, e
             (void)wake.wait(50);
         }
     };
+    // The engine never waits for a control call: it goes on reading while the change (its chain
+    // built on a helper thread) completes.
+    auto change_to = [&](const ae::frame_format& format, std::uint32_t reading_epoch_index) {
+        auto done = ep->async_set_format(format, asio::use_future);
+        while (done.wait_for(std::chrono::seconds(0)) != std::future_status::ready) read_for(1, reading_epoch_index);
+        try {
+            done.get(); // use_future turns an error code into an exception
+        } catch (const std::system_error& e) {
+            return e.code();
+        }
+        return std::error_code{};
+    };
     read_for(60, 0);
-    REQUIRE_FALSE(ep->set_format({32'000, 2, ae::sample_type::f32}));
+    REQUIRE_FALSE(change_to({32'000, 2, ae::sample_type::f32}, 0));
     read_for(60, 1);
-    REQUIRE_FALSE(ep->set_format({48'000, 2, ae::sample_type::f32}));
+    REQUIRE_FALSE(change_to({48'000, 2, ae::sample_type::f32}, 1));
     read_for(60, 2);
     auto stats = ep->stats();
     REQUIRE(stats);
