@@ -840,8 +840,40 @@ void context_core::route_to(const std::shared_ptr<endpoint_block>& e, device_ent
         return;
     }
     ++entry->users; // held from now, so nothing closes it while the old device lets go
+    e->moving = true;
+    if (e->state == endpoint_state::created) return switch_route(e, entry, nullptr, std::move(done));
+    // The chain for the new device (a resampler to prime when the rates differ: milliseconds) is
+    // built on a helper thread while the endpoint still plays where it is.
+    const auto plan = entry->thread->plan();
+    const frame_format format = e->format;
+    off_thread("ae-build", [this, e, entry, plan, format, done = std::move(done)]() -> std::function<void()> {
+        auto chain = std::make_shared<prepared_chain>();
+        const pipeline::chain_options options{.endpoint_format = format};
+        if (e->render) {
+            chain->render = pipeline::device_thread::build_chain(*e->render, plan, options);
+        } else {
+            chain->capture = pipeline::device_thread::build_chain(*e->capture, plan, options);
+        }
+        return [this, e, entry, chain, done] { switch_route(e, entry, chain, done); };
+    });
+}
+
+std::expected<void, pipeline::device_error> context_core::attach_prepared(endpoint_block& e, device_entry& entry,
+                                                                          const std::shared_ptr<prepared_chain>& chain) {
+    // Built for the format the endpoint had then; a rate change since needs another (built here).
+    auto usable = [&](const auto& built) { return built && *built && (*built)->endpoint_rate() == e.format.sample_rate; };
+    if (e.render) {
+        if (chain && usable(chain->render)) return entry.thread->attach(*e.render, std::move(*chain->render));
+        return entry.thread->attach(*e.render, pipeline::chain_options{.endpoint_format = e.format});
+    }
+    if (chain && usable(chain->capture)) return entry.thread->attach(*e.capture, std::move(*chain->capture));
+    return entry.thread->attach(*e.capture, pipeline::chain_options{.endpoint_format = e.format});
+}
+
+void context_core::switch_route(const std::shared_ptr<endpoint_block>& e, device_entry* entry, std::shared_ptr<prepared_chain> chain,
+                                std::function<void(std::error_code)> done) {
     device_entry* const from = e->entry;
-    auto finish = [this, e, entry, from, done = std::move(done)]() {
+    auto finish = [this, e, entry, from, chain, done = std::move(done)]() {
         e->moving = false;
         if (e->destroyed || impl_->stopping) {
             release_device(entry);
@@ -850,10 +882,7 @@ void context_core::route_to(const std::shared_ptr<endpoint_block>& e, device_ent
         }
         std::error_code ec;
         if (e->state != endpoint_state::created) {
-            pipeline::chain_options chain;
-            chain.endpoint_format = e->format; // the rate it has now, after any rate change
-            std::expected<void, pipeline::device_error> attached =
-                e->render ? entry->thread->attach(*e->render, chain) : entry->thread->attach(*e->capture, chain);
+            auto attached = attach_prepared(*e, *entry, chain);
             e->attached = attached.has_value();
             if (!attached) ec = attached.error().code;
         }
@@ -893,7 +922,7 @@ void context_core::route_to(const std::shared_ptr<endpoint_block>& e, device_ent
         if (!ec && e->state == endpoint_state::error) state_changed(*e, endpoint_state::running);
         done(ec);
     };
-    e->moving = true;
+    if (e->destroyed || impl_->stopping) return finish();
     if (e->attached && from) {
         (void)from->thread->detach(e->id);
         e->attached = false;

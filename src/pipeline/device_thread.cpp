@@ -85,51 +85,77 @@ std::expected<void, device_error> device_thread::send(command&& c) {
 }
 
 std::expected<void, device_error> device_thread::attach(render_endpoint_core& endpoint, const chain_options& options) {
-    if (direction_ != device_direction::render) {
+    auto chain = build_chain(endpoint, plan(), options);
+    if (!chain) return std::unexpected(chain.error());
+    return attach(endpoint, std::move(*chain));
+}
+
+std::expected<void, device_error> device_thread::attach(capture_endpoint_core& endpoint, const chain_options& options) {
+    auto chain = build_chain(endpoint, plan(), options);
+    if (!chain) return std::unexpected(chain.error());
+    return attach(endpoint, std::move(*chain));
+}
+
+std::expected<void, device_error> device_thread::attach(render_endpoint_core& endpoint, std::unique_ptr<render_chain> chain) {
+    return attach_built(endpoint, std::move(chain));
+}
+
+std::expected<void, device_error> device_thread::attach(capture_endpoint_core& endpoint, std::unique_ptr<capture_chain> chain) {
+    return attach_built(endpoint, std::move(chain));
+}
+
+template <typename Endpoint, typename Chain>
+std::expected<void, device_error> device_thread::attach_built(Endpoint& endpoint, std::unique_ptr<Chain> chain) {
+    constexpr bool render = std::is_same_v<Chain, render_chain>;
+    if (direction_ != (render ? device_direction::render : device_direction::capture)) {
         return std::unexpected(device_error{make_error_code(errc::bad_argument),
-                                            "device '" + device_->spec() + "' records: a render endpoint cannot use it"});
+                                            render ? "device '" + device_->spec() + "' records: a render endpoint cannot use it"
+                                                   : "device '" + device_->spec() + "' plays: a capture endpoint cannot use it"});
     }
     const std::lock_guard lock(control_mutex_);
+    if (!chain || chain->endpoint_id() != endpoint.id() || chain->device_format() != device_->format()) {
+        // Built for another endpoint, or for a format this device no longer has.
+        return std::unexpected(device_error{make_error_code(errc::bad_argument), "device '" + device_->spec() + "': the chain was built for another format"});
+    }
     if (attached_.size() >= options_.max_endpoints) {
         return std::unexpected(device_error{make_error_code(errc::busy), "device '" + device_->spec() + "': endpoint limit reached"});
     }
-    auto chain = render_chain::create(endpoint, device_->format(), device_->period_frames(), options);
-    if (!chain) return std::unexpected(device_error{chain.error(), "device '" + device_->spec() + "': cannot build the chain: " + chain.error().message()});
     if (wake_fd_ >= 0) {
         endpoint.hold(wake_fd_owner_);
         endpoint.device().set_wake_fd(wake_fd_);
     }
-    chain_base* raw = chain->get();
+    chain_base* raw = chain.get();
     command c;
-    c.what = command::kind::attach_render;
-    c.render = std::move(*chain);
+    c.what = render ? command::kind::attach_render : command::kind::attach_capture;
+    if constexpr (render) {
+        c.render = std::move(chain);
+    } else {
+        c.capture = std::move(chain);
+    }
     if (auto sent = send(std::move(c)); !sent) return sent;
     attached_.push_back(raw);
     return {};
 }
 
-std::expected<void, device_error> device_thread::attach(capture_endpoint_core& endpoint, const chain_options& options) {
-    if (direction_ != device_direction::capture) {
-        return std::unexpected(device_error{make_error_code(errc::bad_argument),
-                                            "device '" + device_->spec() + "' plays: a capture endpoint cannot use it"});
-    }
-    const std::lock_guard lock(control_mutex_);
-    if (attached_.size() >= options_.max_endpoints) {
-        return std::unexpected(device_error{make_error_code(errc::busy), "device '" + device_->spec() + "': endpoint limit reached"});
-    }
-    auto chain = capture_chain::create(endpoint, device_->format(), device_->period_frames(), options);
-    if (!chain) return std::unexpected(device_error{chain.error(), "device '" + device_->spec() + "': cannot build the chain: " + chain.error().message()});
-    if (wake_fd_ >= 0) {
-        endpoint.hold(wake_fd_owner_);
-        endpoint.device().set_wake_fd(wake_fd_);
-    }
-    chain_base* raw = chain->get();
-    command c;
-    c.what = command::kind::attach_capture;
-    c.capture = std::move(*chain);
-    if (auto sent = send(std::move(c)); !sent) return sent;
-    attached_.push_back(raw);
-    return {};
+device_thread::chain_plan device_thread::plan() const {
+    return chain_plan{device_->format(), device_->period_frames(), 1.0f, device_->spec()};
+}
+
+template <typename Chain, typename Endpoint>
+std::expected<std::unique_ptr<Chain>, device_error> device_thread::build(Endpoint& endpoint, const chain_plan& plan, chain_options options) {
+    auto chain = Chain::create(endpoint, plan.device_format, plan.period_frames, options);
+    if (!chain) return std::unexpected(device_error{chain.error(), "device '" + plan.device_spec + "': cannot build the chain: " + chain.error().message()});
+    return std::move(*chain);
+}
+
+std::expected<std::unique_ptr<render_chain>, device_error> device_thread::build_chain(render_endpoint_core& endpoint, const chain_plan& plan,
+                                                                                      const chain_options& options) {
+    return build<render_chain>(endpoint, plan, options);
+}
+
+std::expected<std::unique_ptr<capture_chain>, device_error> device_thread::build_chain(capture_endpoint_core& endpoint, const chain_plan& plan,
+                                                                                       const chain_options& options) {
+    return build<capture_chain>(endpoint, plan, options);
 }
 
 namespace {
@@ -169,46 +195,38 @@ std::expected<void, device_error> device_thread::change_rate(capture_endpoint_co
     return send_successor(endpoint, std::move(*chain));
 }
 
-template <typename Chain, typename Endpoint>
-std::expected<std::unique_ptr<Chain>, device_error> device_thread::build_for(Endpoint& endpoint, const frame_format& format,
-                                                                             const successor_plan& plan) {
-    chain_options options;
-    options.gain = plan.gain;
-    auto chain = Chain::create(endpoint, format, plan.device_format, plan.period_frames, options);
-    if (!chain) return std::unexpected(device_error{chain.error(), "device '" + plan.device_spec + "': cannot build the chain: " + chain.error().message()});
-    return std::move(*chain);
-}
-
-std::expected<device_thread::successor_plan, device_error> device_thread::plan_successor(std::uint32_t endpoint_id) const {
+std::expected<device_thread::chain_plan, device_error> device_thread::plan_successor(std::uint32_t endpoint_id) const {
     auto g = gain(endpoint_id);
     if (!g) return std::unexpected(device_error{g.error(), "endpoint not attached"});
-    return successor_plan{device_->format(), device_->period_frames(), *g, device_->spec()};
+    chain_plan p = plan();
+    p.gain = *g;
+    return p;
 }
 
 std::expected<std::unique_ptr<render_chain>, device_error> device_thread::build_successor(render_endpoint_core& endpoint,
                                                                                           const frame_format& format) const {
     if (direction_ != device_direction::render) return std::unexpected(device_error{make_error_code(errc::bad_argument), "not a render device"});
-    auto plan = plan_successor(endpoint.id());
-    if (!plan) return std::unexpected(plan.error());
-    return build_successor(endpoint, format, *plan);
+    auto p = plan_successor(endpoint.id());
+    if (!p) return std::unexpected(p.error());
+    return build_successor(endpoint, format, *p);
 }
 
 std::expected<std::unique_ptr<capture_chain>, device_error> device_thread::build_successor(capture_endpoint_core& endpoint,
                                                                                            const frame_format& format) const {
     if (direction_ != device_direction::capture) return std::unexpected(device_error{make_error_code(errc::bad_argument), "not a capture device"});
-    auto plan = plan_successor(endpoint.id());
-    if (!plan) return std::unexpected(plan.error());
-    return build_successor(endpoint, format, *plan);
+    auto p = plan_successor(endpoint.id());
+    if (!p) return std::unexpected(p.error());
+    return build_successor(endpoint, format, *p);
 }
 
 std::expected<std::unique_ptr<render_chain>, device_error> device_thread::build_successor(render_endpoint_core& endpoint, const frame_format& format,
-                                                                                          const successor_plan& plan) {
-    return build_for<render_chain>(endpoint, format, plan);
+                                                                                          const chain_plan& plan) {
+    return build<render_chain>(endpoint, plan, {.gain = plan.gain, .endpoint_format = format});
 }
 
 std::expected<std::unique_ptr<capture_chain>, device_error> device_thread::build_successor(capture_endpoint_core& endpoint, const frame_format& format,
-                                                                                           const successor_plan& plan) {
-    return build_for<capture_chain>(endpoint, format, plan);
+                                                                                           const chain_plan& plan) {
+    return build<capture_chain>(endpoint, plan, {.gain = plan.gain, .endpoint_format = format});
 }
 
 std::expected<void, device_error> device_thread::send_successor(render_endpoint_core& endpoint, std::unique_ptr<render_chain> chain) {

@@ -368,3 +368,47 @@ TEST_CASE("device loss: a storm of 50 unplugs in one second ends in one stable r
     CHECK(failed_passes == 0);
     CHECK(passes < 5000);
 }
+
+TEST_CASE("move: the new device's chain (resampled) is built off ae-ctl, the endpoint plays where it is meanwhile") {
+    std::promise<void> entered;
+    std::promise<void> release;
+    std::shared_future<void> released = release.get_future().share();
+    ae::context_options options;
+    options.log_level = "off";
+    options.helper_started = [&](const char* helper) {
+        if (std::string(helper) != "ae-build") return;
+        entered.set_value();
+        released.wait();
+    };
+    ae::test::event_fd wake; // outlives the context: its device threads signal it
+    ae::context ctx(options);
+    ae::endpoint_config config;
+    config.name = "mover";
+    config.device = "null?period=5";
+    config.period = ae::hns{100'000};
+    auto ep = ctx.create_render_endpoint(config);
+    REQUIRE(ep);
+    REQUIRE_FALSE(ep->set_event_handle(wake.get()));
+    REQUIRE_FALSE(ep->start());
+    std::error_code moved = ae::make_error_code(ae::errc::bad_argument);
+    std::thread mover([&] { moved = ep->move_to("null?period=5&rate=44100"); }); // a resampler to prime
+    entered.get_future().wait();
+    // ae-ctl answers; the endpoint is still on its device and its passes go on.
+    CHECK(ctx.devices().size() == 2);
+    CHECK(ep->device() == "null?period=5");
+    CHECK(ep->move_to("null?period=5") == ae::errc::busy); // one move at a time
+    ae::position before;
+    (void)ep->rt().current_padding(&before);
+    CHECK(render_until(*ep, wake, [] { return false; }, 10) == 10);
+    ae::position after;
+    (void)ep->rt().current_padding(&after);
+    CHECK(after.stream_position > before.stream_position);
+    release.set_value();
+    mover.join();
+    CHECK_FALSE(moved);
+    CHECK(ep->device() == "null?period=5&rate=44100");
+    CHECK(render_until(*ep, wake, [] { return false; }, 10) == 10);
+    auto stats = ep->stats();
+    REQUIRE(stats);
+    CHECK(stats->glitch_count[static_cast<int>(ae::glitch_kind::dropped)] == 0);
+}

@@ -62,6 +62,8 @@ public:
     void observe(const device_timing& timing) noexcept;
     // Reports what is still pending (device_lost frames). rt-safe
     void flush_reports() noexcept;
+    // The device format this chain was built for (its channel count follows the device's).
+    [[nodiscard]] const frame_format& device_format() const noexcept { return device_format_; }
     // The endpoint's rate this chain was built for.
     [[nodiscard]] std::uint32_t endpoint_rate() const noexcept { return endpoint_rate_; }
     // At a rate seam the successor took over from this chain: the device thread retires it.

@@ -79,6 +79,25 @@ public:
     // Builds the chain here and hands it to the thread; it runs from the next period.
     [[nodiscard]] std::expected<void, device_error> attach(render_endpoint_core& endpoint, const chain_options& options = {});
     [[nodiscard]] std::expected<void, device_error> attach(capture_endpoint_core& endpoint, const chain_options& options = {});
+    // What a chain for this device is built for (control side) — its format, period and the
+    // gain to start from.
+    struct chain_plan {
+        frame_format device_format{};
+        std::uint32_t period_frames = 0;
+        float gain = 1.0f;
+        std::string device_spec;
+    };
+    [[nodiscard]] chain_plan plan() const;
+    // attach in two steps, for a control side that must not spend a resampler's priming
+    // (milliseconds) on its own thread: build_chain() on any thread (no lock; the endpoint must
+    // outlive it), then attach() the chain on the control side (refused when the device's format
+    // changed meanwhile).
+    [[nodiscard]] static std::expected<std::unique_ptr<render_chain>, device_error>
+    build_chain(render_endpoint_core& endpoint, const chain_plan& plan, const chain_options& options = {});
+    [[nodiscard]] static std::expected<std::unique_ptr<capture_chain>, device_error>
+    build_chain(capture_endpoint_core& endpoint, const chain_plan& plan, const chain_options& options = {});
+    [[nodiscard]] std::expected<void, device_error> attach(render_endpoint_core& endpoint, std::unique_ptr<render_chain> chain);
+    [[nodiscard]] std::expected<void, device_error> attach(capture_endpoint_core& endpoint, std::unique_ptr<capture_chain> chain);
     // The endpoint leaves at the next period; its chain comes back through collect_retired().
     [[nodiscard]] std::error_code detach(std::uint32_t endpoint_id);
     // An attached endpoint is about to change its rate to `format`'s: a chain built for it is
@@ -86,21 +105,14 @@ public:
     // Send it before posting the new ring (endpoint_core::reconfigure).
     [[nodiscard]] std::expected<void, device_error> change_rate(render_endpoint_core& endpoint, const frame_format& format);
     [[nodiscard]] std::expected<void, device_error> change_rate(capture_endpoint_core& endpoint, const frame_format& format);
-    // change_rate in its three steps, for a control side that must not spend a resampler's
-    // priming (milliseconds) on its own thread: plan_successor() (control side: what the chain
-    // depends on), build_successor(endpoint, format, plan) (any thread, no lock; the endpoint must
-    // outlive the call), send_successor() (control side; refused when the endpoint left).
-    struct successor_plan {
-        frame_format device_format{};
-        std::uint32_t period_frames = 0;
-        float gain = 1.0f;
-        std::string device_spec;
-    };
-    [[nodiscard]] std::expected<successor_plan, device_error> plan_successor(std::uint32_t endpoint_id) const;
+    // change_rate in its three steps, as attach: plan_successor() (control side: the device's
+    // plan with the endpoint's gain now), build_successor(endpoint, format, plan) (any thread),
+    // send_successor() (control side; refused when the endpoint left).
+    [[nodiscard]] std::expected<chain_plan, device_error> plan_successor(std::uint32_t endpoint_id) const;
     [[nodiscard]] static std::expected<std::unique_ptr<render_chain>, device_error>
-    build_successor(render_endpoint_core& endpoint, const frame_format& format, const successor_plan& plan);
+    build_successor(render_endpoint_core& endpoint, const frame_format& format, const chain_plan& plan);
     [[nodiscard]] static std::expected<std::unique_ptr<capture_chain>, device_error>
-    build_successor(capture_endpoint_core& endpoint, const frame_format& format, const successor_plan& plan);
+    build_successor(capture_endpoint_core& endpoint, const frame_format& format, const chain_plan& plan);
     [[nodiscard]] std::expected<void, device_error> send_successor(render_endpoint_core& endpoint, std::unique_ptr<render_chain> chain);
     [[nodiscard]] std::expected<void, device_error> send_successor(capture_endpoint_core& endpoint, std::unique_ptr<capture_chain> chain);
     // An attached endpoint's gain target.
@@ -149,8 +161,9 @@ private:
     };
     explicit device_thread(std::unique_ptr<device> dev, const device_thread_options& options);
     template <typename Chain, typename Endpoint>
-    static std::expected<std::unique_ptr<Chain>, device_error> build_for(Endpoint& endpoint, const frame_format& format,
-                                                                         const successor_plan& plan);
+    static std::expected<std::unique_ptr<Chain>, device_error> build(Endpoint& endpoint, const chain_plan& plan, chain_options options);
+    template <typename Endpoint, typename Chain>
+    std::expected<void, device_error> attach_built(Endpoint& endpoint, std::unique_ptr<Chain> chain);
     [[nodiscard]] std::expected<std::unique_ptr<render_chain>, device_error> build_successor(render_endpoint_core& endpoint,
                                                                                              const frame_format& format) const;
     [[nodiscard]] std::expected<std::unique_ptr<capture_chain>, device_error> build_successor(capture_endpoint_core& endpoint,

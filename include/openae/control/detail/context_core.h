@@ -152,6 +152,11 @@ private:
     void open_device_async(const std::string& spec, endpoint_direction direction, open_done done);
     // Moves `e` onto the opened `entry` (detach handshake with the old device thread first).
     void route_to(const std::shared_ptr<endpoint_block>& e, device_entry* entry, std::function<void(std::error_code)> done);
+    // route_to's second half, once the new chain is built: the old device lets go, the new one takes over.
+    void switch_route(const std::shared_ptr<endpoint_block>& e, device_entry* entry, std::shared_ptr<prepared_chain> chain,
+                      std::function<void(std::error_code)> done);
+    std::expected<void, pipeline::device_error> attach_prepared(endpoint_block& e, device_entry& entry,
+                                                                const std::shared_ptr<prepared_chain>& chain);
     void on_device_lost(device_entry& entry, const char* why, hns when);
     [[nodiscard]] static std::uint64_t minimum_buffer(const frame_format& format, const device_entry& device);
     void reroute(const std::shared_ptr<endpoint_block>& e, int attempt);
