@@ -151,6 +151,15 @@ void render_chain::set_successor(std::unique_ptr<render_chain> next) noexcept { 
     last->successor_ = std::move(next);
 }
 
+std::uint32_t render_chain::seam_at(const render_device_port::frames_view& empty_run) const noexcept { // rt-safe
+    // Nothing to read, and the port has moved on to a ring of another rate: this rate's frames
+    // are all taken — the seam is here even though the engine has not written the new ring yet
+    // (a resampler takes its input in blocks: the last one can empty the old ring at once, and
+    // what it still holds plays while the engine fills the new one).
+    if (empty_run.segment && empty_run.segment->format.sample_rate != endpoint_rate_) return empty_run.segment->format.sample_rate;
+    return 0;
+}
+
 std::uint32_t render_chain::take_frames(float* out, std::uint32_t frames, std::uint32_t& seam_rate) noexcept { // rt-safe
     const std::uint32_t channels = device_format_.channels;
     std::uint32_t filled = 0;
@@ -158,7 +167,10 @@ std::uint32_t render_chain::take_frames(float* out, std::uint32_t frames, std::u
         // Bounded: every run returns at least one frame or ends the loop; at most one run per seam.
         while (filled < frames) {
             const auto run = port_->acquire(std::min(frames - filled, max_in_chunk_));
-            if (run.frames == 0) break;
+            if (run.frames == 0) {
+                seam_rate = seam_at(run);
+                break;
+            }
             if (run.segment->format.sample_rate != endpoint_rate_) {
                 seam_rate = run.segment->format.sample_rate; // left in the ring for the successor
                 break;
@@ -182,7 +194,10 @@ std::uint32_t render_chain::take_frames(float* out, std::uint32_t frames, std::u
                                                              resampler_->block_frames() - resampler_->staged_frames());
         const auto wanted = static_cast<std::uint32_t>(std::clamp<std::uint64_t>(needed, 1, max_in_chunk_));
         const auto run = port_->acquire(wanted);
-        if (run.frames == 0) break;
+        if (run.frames == 0) {
+            seam_rate = seam_at(run);
+            break;
+        }
         if (run.segment->format.sample_rate != endpoint_rate_) {
             seam_rate = run.segment->format.sample_rate;
             break;

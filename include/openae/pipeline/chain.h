@@ -144,6 +144,8 @@ private:
     // Takes up to `frames` device frames at this chain's rate; `seam_rate` is set when a run at
     // another rate is next (left in the ring). rt-safe
     std::uint32_t take_frames(float* out, std::uint32_t frames, std::uint32_t& seam_rate) noexcept;
+    // For a run that came back empty: the rate of the ring the port moved on to, if not ours. rt-safe
+    [[nodiscard]] std::uint32_t seam_at(const render_device_port::frames_view& empty_run) const noexcept;
     // Silence after `filled`, the underrun and dropped reports, gain and meter. rt-safe
     void finish_period(float* out, std::uint32_t frames, std::uint32_t filled, bool count_underrun) noexcept;
     // At a rate seam: plays what the resampler still holds of the old rate. rt-safe
