@@ -412,15 +412,39 @@ void capture_chain::set_successor(std::unique_ptr<capture_chain> next) noexcept 
     last->successor_ = std::move(next);
 }
 
+void capture_chain::flush_tail() noexcept { // rt-safe
+    // What the filter still holds of the old rate (its delay, in endpoint frames) comes out when
+    // silence pushes it, in whole runs like any period (allocation-free); the silence's own
+    // output is not delivered.
+    const ring_segment* segment = port_->segment();
+    if (!segment || resampler_->channels() != segment->format.channels) return;
+    const std::size_t capacity = resampled_.size() / segment->format.channels;
+    const auto tail = static_cast<std::uint32_t>(std::min(resampler_->stage().leading_silence_frames(), capacity));
+    const auto chunk = static_cast<std::uint32_t>(silence_.size() / max_channels);
+    for (int turns = 0; turns < 64 && resampler_->output_frames() < tail; ++turns) { // bounded
+        if (resampler_->push(silence_.data(), chunk) == 0) break;
+    }
+    deliver(resampler_->pop(resampled_.data(), tail), segment->format);
+    (void)resampler_->clear_output();
+}
+
 void capture_chain::capture(const float* in, std::uint32_t frames) noexcept { // rt-safe
-    port_->begin_period();
+    port_->begin_period(resampler_.has_value());
+    if (port_->pending_rate() != 0) {
+        // The ring is about to change rate: the old rate's last frames, still in the filter, go
+        // into the old ring first (the engine reads them before the new epoch's).
+        flush_tail();
+        (void)port_->apply_pending();
+        flushed_ = true;
+    }
     const ring_segment* segment = port_->segment();
     if (!segment) return;
     const frame_format& format = segment->format;
     if (format.sample_rate != endpoint_rate_ && successor_ && successor_->endpoint_rate_ == format.sample_rate) {
-        // The ring changed rate: the successor takes over from this period. What this chain's
-        // resampler still holds is at the old rate, which the new ring cannot take: counted.
-        if (resampler_) {
+        // The ring changed rate: the successor takes over from this period. Unless flushed into
+        // the old ring above, what this chain's resampler still holds is at the old rate, which
+        // the new ring cannot take: counted.
+        if (resampler_ && !flushed_) {
             // Its fifo, and what its filter still holds (its delay, in old-rate frames).
             const std::size_t rest = resampler_->clear_output() + resampler_->stage().leading_silence_frames();
             if (rest != 0 && active()) port_->report(glitch_kind::dropped, port_->stream_position(), rest);

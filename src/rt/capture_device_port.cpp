@@ -4,11 +4,27 @@
 
 namespace ae {
 
-bool capture_device_port::begin_period() noexcept { // rt-safe
+bool capture_device_port::begin_period(bool hold_rate_change) noexcept { // rt-safe
     if (!attach()) return false;
+    if (pending_.segment) return false; // a held rate change goes first (apply_pending)
     // One reconfiguration per period: every epoch gets its own segment, one more than the last.
     reconfigure_command command;
     if (!link_->reconfigures.try_pop(command)) return false;
+    if (hold_rate_change && command.segment && command.segment->format.sample_rate != segment_->format.sample_rate) {
+        pending_ = std::move(command);
+        return false;
+    }
+    return apply(command);
+}
+
+bool capture_device_port::apply_pending() noexcept { // rt-safe
+    if (!pending_.segment) return false;
+    reconfigure_command command = std::move(pending_);
+    pending_ = reconfigure_command{};
+    return apply(command);
+}
+
+bool capture_device_port::apply(reconfigure_command& command) noexcept { // rt-safe
     ring_segment* next = lead_to(*segment_, command, link_->handoffs);
     if (!next) return false;
     segment_ = next;

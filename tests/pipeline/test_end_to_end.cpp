@@ -291,3 +291,74 @@ TEST_CASE("rate seam: a resampler that empties the old ring in one block hands o
     CHECK(periods == 40 + static_cast<std::uint64_t>(periods_to_seam) + 40);
     CHECK(nonzero_frames == periods * 128);
 }
+
+TEST_CASE("rate seam, capture: what the old resampler holds goes into the old ring, none is dropped, no time is lost") {
+    // A 48 kHz device captured at 32 kHz, then at 48 kHz. The 32 kHz filter holds its delay
+    // (~180 frames) when the ring changes rate: written into the 32 kHz ring before the switch,
+    // the 32 kHz epoch covers exactly the device time it was live for.
+    const ae::frame_format device_format{48'000, 2, ae::sample_type::f32};
+    ae::capture_endpoint_core endpoint{1};
+    REQUIRE_FALSE(endpoint.set_buffer({32'000, 2, ae::sample_type::f32}, 320, 4096));
+    auto chain = capture_chain::create(endpoint, device_format, 128);
+    REQUIRE(chain);
+    REQUIRE_FALSE(endpoint.start());
+    std::unique_ptr<capture_chain> recording = std::move(*chain);
+    std::vector<float> in(128 * 2, 0.25f);
+    std::uint64_t frames_by_epoch[3] = {};
+    std::uint64_t device_frames = 0, device_frames_at_switch = 0;
+    std::vector<float> first_epoch; // channel 0 of the 32 kHz epoch
+    auto read_all = [&] {
+        ae::capture_endpoint_rt& rt = endpoint.rt();
+        for (int packets = 0; packets < 64; ++packets) {
+            const std::uint64_t ready = rt.current_padding();
+            if (ready == 0) break;
+            ae::connection_property p{nullptr, static_cast<std::uint32_t>(std::min<std::uint64_t>(ready, rt.frames_per_packet())),
+                                      ae::buffer_flags::invalid};
+            ae::position stamp;
+            if (rt.input_data_pointer(p, &stamp) != ae::errc{}) break;
+            if (stamp.epoch >= 1 && stamp.epoch <= 2) frames_by_epoch[stamp.epoch] += p.valid_frames;
+            if (stamp.epoch == 1) {
+                const auto* samples = reinterpret_cast<const float*>(p.buffer);
+                for (std::uint32_t i = 0; i < p.valid_frames; ++i) first_epoch.push_back(samples[std::size_t{i} * 2]);
+            }
+            rt.release_input_data_pointer(p.valid_frames, p.buffer);
+        }
+        rt.processing_complete();
+    };
+    auto period = [&] {
+        recording->capture(in.data(), 128);
+        device_frames += 128;
+        if (recording->handed_over()) recording = recording->take_successor();
+        read_all();
+    };
+    for (int i = 0; i < 50; ++i) period();
+    auto successor = capture_chain::create(endpoint, {48'000, 2, ae::sample_type::f32}, device_format, 128);
+    REQUIRE(successor);
+    recording->set_successor(std::move(*successor));
+    REQUIRE_FALSE(endpoint.reconfigure({48'000, 2, ae::sample_type::f32}, 480, 4096));
+    device_frames_at_switch = device_frames; // the next period is the new epoch's first
+    for (int i = 0; i < 50; ++i) period();
+    std::size_t dropped = 0, overruns = 0;
+    endpoint.drain_glitches([&](const ae::glitch_record& r) {
+        dropped += r.kind == ae::glitch_kind::dropped;
+        overruns += r.kind == ae::glitch_kind::overrun;
+    });
+    const double expected_32k = static_cast<double>(device_frames_at_switch) * 32'000 / 48'000;
+    // The input is a constant 0.25 from the first device frame to the switch: its 32 kHz image
+    // rises through half way where it starts (after the filter's delay) and falls through half
+    // way where it ends — once the old filter's tail is in the ring. Between the two crossings:
+    // exactly the device time of the 32 kHz epoch.
+    REQUIRE(first_epoch.size() > 1000);
+    std::size_t up = 0;
+    while (up < first_epoch.size() && first_epoch[up] < 0.125f) ++up;
+    std::size_t down = first_epoch.size();
+    while (down > up && first_epoch[down - 1] < 0.125f) --down;
+    const double duration = static_cast<double>(down - up);
+    MESSAGE("32 kHz epoch: ", frames_by_epoch[1], " frames, the signal in it ", duration, " frames for ", expected_32k,
+            " of device time; 48 kHz epoch: ", frames_by_epoch[2], " for ", device_frames - device_frames_at_switch);
+    CHECK(dropped == 0);
+    CHECK(overruns == 0);
+    CHECK(first_epoch.back() < 0.125f); // the signal's end is in the old ring
+    CHECK(std::abs(duration - expected_32k) <= 2.0);
+    CHECK(frames_by_epoch[2] == device_frames - device_frames_at_switch);
+}

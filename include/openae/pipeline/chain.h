@@ -179,7 +179,7 @@ public:
     create(capture_endpoint_core& endpoint, const frame_format& endpoint_format, const frame_format& device_format,
            std::uint32_t max_device_frames, const chain_options& options = {});
     // The chain for the endpoint's next rate: it takes over when the endpoint's ring changes rate
-    // (what this one's resampler still holds belongs to the old rate and is counted dropped). rt-safe
+    // (what this one's resampler still holds of the old rate is written into the old ring first). rt-safe
     void set_successor(std::unique_ptr<capture_chain> next) noexcept;
     [[nodiscard]] std::unique_ptr<capture_chain> take_successor() noexcept { return std::move(successor_); }
 
@@ -203,6 +203,8 @@ private:
                   const chain_options& options);
     // Gain, meter, encode and write `frames` endpoint-rate frames staged in resampled_.
     void deliver(std::uint32_t frames, const frame_format& format) noexcept;
+    // Before the ring changes rate: what the resampler still holds, into the old ring. rt-safe
+    void flush_tail() noexcept;
 
     capture_device_port* port_;
     std::optional<block_resampler> resampler_;
@@ -212,6 +214,7 @@ private:
     std::vector<std::byte> encoded_;
     std::vector<float> silence_;
     std::unique_ptr<capture_chain> successor_;
+    bool flushed_ = false; // the old rate's tail went into the old ring at a rate change
 };
 
 } // namespace ae::pipeline

@@ -20,8 +20,17 @@ public:
 
     // Call once at the start of every device period: applies pending reconfigurations. Returns true
     // when the format changed (the device must produce the new `segment()->format` from now on).
+    // `hold_rate_change`: a reconfiguration to another sample rate is not applied but held
+    // (pending_rate()) until apply_pending(), so what a resampler still holds of the old rate can
+    // be written into the old segment first.
     // rt-safe: wait-free (bounded by the command queue's capacity)
-    bool begin_period() noexcept;
+    bool begin_period(bool hold_rate_change = false) noexcept;
+    // The rate of a held reconfiguration (0: none). rt-safe
+    [[nodiscard]] std::uint32_t pending_rate() const noexcept {
+        return pending_.segment ? pending_.segment->format.sample_rate : 0;
+    }
+    // Applies the held reconfiguration. rt-safe
+    bool apply_pending() noexcept;
 
     // Writes `frames` captured frames (in `segment()->format`). When the ring has no room for all
     // of them, writes what fits, drops the rest, records an overrun and marks a gap (the engine sees
@@ -44,6 +53,10 @@ public:
     [[nodiscard]] std::uint64_t stream_position() const noexcept {
         return segment_ ? segment_->writer.write_position() : 0;
     }
+
+private:
+    bool apply(reconfigure_command& command) noexcept;
+    reconfigure_command pending_; // a rate change held by begin_period(true)
 };
 
 } // namespace ae
