@@ -570,12 +570,8 @@ void context_core::create(endpoint_direction direction, const endpoint_config& c
     open_device_async(device, direction, [this, direction, config, device, done = std::move(done)](
                                              std::expected<device_entry*, std::error_code> opened, const std::string& why) {
         if (!opened) return done(std::unexpected(opened.error()), why);
-        // Another creation of the same name may have finished while this one's device opened.
-        if (impl_->endpoints.contains(config.name)) {
-            ++(*opened)->users;
-            release_device(*opened);
-            return done(std::unexpected(make_error_code(errc::already_initialized)), {});
-        }
+        device_entry* const entry = *opened;
+        ++entry->users; // held while the chain is built
         auto e = std::make_shared<endpoint_block>();
         e->name = config.name;
         e->direction = direction;
@@ -583,26 +579,46 @@ void context_core::create(endpoint_direction direction, const endpoint_config& c
         e->format = config.format;
         e->id = impl_->next_endpoint_id++;
         e->device = device;
+        e->entry = entry;
         if (direction == endpoint_direction::render) {
             e->render = std::make_unique<render_endpoint_core>(e->id);
         } else {
             e->capture = std::make_unique<capture_endpoint_core>(e->id);
         }
-        e->entry = *opened;
-        ++e->entry->users;
-        impl_->endpoints.emplace(e->name, e);
-        publish(*e);
-        control_detail::log_json(*impl_->logger, spdlog::level::info,
-                                 {{"component", "endpoint"}, {"endpoint", e->name}, {"event", "created"},
-                                  {"direction", to_string(direction)}, {"device", e->device},
-                                  {"format", control_detail::format_json(e->format)}, {"routing", to_string(config.routing)}});
-        if (config.period > hns{0}) {
-            if (auto ec = set_buffer(*e, config.period, 2)) {
-                (void)destroy(e->name);
-                return done(std::unexpected(ec), {});
+        auto finish = [this, e, config, done](const std::shared_ptr<prepared_chain>& chain) {
+            // Another creation of the same name may have finished meanwhile; or the context stops.
+            if (impl_->stopping || impl_->endpoints.contains(config.name)) {
+                release_device(e->entry);
+                e->entry = nullptr;
+                return done(std::unexpected(make_error_code(impl_->stopping ? errc::unknown_endpoint : errc::already_initialized)), {});
             }
-        }
-        done(e, {});
+            impl_->endpoints.emplace(e->name, e);
+            publish(*e);
+            control_detail::log_json(*impl_->logger, spdlog::level::info,
+                                     {{"component", "endpoint"}, {"endpoint", e->name}, {"event", "created"},
+                                      {"direction", to_string(e->direction)}, {"device", e->device},
+                                      {"format", control_detail::format_json(e->format)}, {"routing", to_string(config.routing)}});
+            if (config.period > hns{0}) {
+                if (auto ec = set_buffer(*e, config.period, 2, chain)) {
+                    (void)destroy(e->name);
+                    return done(std::unexpected(ec), {});
+                }
+            }
+            done(e, {});
+        };
+        if (config.period <= hns{0}) return finish(nullptr);
+        // Its chain (a resampler to prime when the rates differ: milliseconds) is built off ae-ctl.
+        const auto plan = entry->thread->plan();
+        off_thread("ae-build", [e, plan, finish]() -> std::function<void()> {
+            auto chain = std::make_shared<prepared_chain>();
+            const pipeline::chain_options options{.endpoint_format = e->format};
+            if (e->render) {
+                chain->render = pipeline::device_thread::build_chain(*e->render, plan, options);
+            } else {
+                chain->capture = pipeline::device_thread::build_chain(*e->capture, plan, options);
+            }
+            return [finish, chain] { finish(chain); };
+        });
     });
 }
 
@@ -664,7 +680,8 @@ std::uint64_t context_core::minimum_buffer(const frame_format& format, const dev
     return minimum;
 }
 
-std::error_code context_core::set_buffer(endpoint_block& e, hns max_period, std::uint32_t latency_coefficient) {
+std::error_code context_core::set_buffer(endpoint_block& e, hns max_period, std::uint32_t latency_coefficient,
+                                         const std::shared_ptr<prepared_chain>& chain) {
     if (e.destroyed) return make_error_code(errc::unknown_endpoint);
     if (e.state != endpoint_state::created) return make_error_code(errc::already_initialized);
     if (max_period <= hns{0} || max_period > hns{10'000'000} || latency_coefficient == 0 || latency_coefficient > 64)
@@ -675,8 +692,7 @@ std::error_code context_core::set_buffer(endpoint_block& e, hns max_period, std:
     const std::uint64_t buffer =
         std::max<std::uint64_t>(std::uint64_t{packet} * latency_coefficient, std::max<std::uint64_t>(minimum_buffer(e.format, *device), packet));
     if (auto ec = e.core().set_buffer(e.format, packet, buffer)) return ec;
-    std::expected<void, pipeline::device_error> attached =
-        e.render ? device->thread->attach(*e.render) : device->thread->attach(*e.capture);
+    auto attached = attach_prepared(e, *device, chain);
     if (!attached) return attached.error().code;
     e.attached = true;
     e.frames_per_packet = packet;

@@ -313,10 +313,16 @@ TEST_CASE("rate change: the new chain is built off ae-ctl, which answers meanwhi
     std::promise<void> release;
     std::shared_future<void> released = release.get_future().share();
     std::atomic<int> builds{0};
+    std::atomic<bool> armed{false}; // creation builds a chain too: held only once the test is ready
+    std::atomic<int> creation_builds{0};
     ae::context_options options;
     options.log_level = "off";
     options.helper_started = [&](const char* helper) {
         if (std::string(helper) != "ae-build") return;
+        if (!armed.load()) {
+            ++creation_builds;
+            return;
+        }
         if (builds.fetch_add(1) == 0) entered.set_value();
         released.wait();
     };
@@ -330,6 +336,8 @@ TEST_CASE("rate change: the new chain is built off ae-ctl, which answers meanwhi
     REQUIRE_FALSE(ep->start());
     const std::uint32_t epoch_before = ep->epoch();
 
+    CHECK(creation_builds.load() == 1); // the endpoint's first chain was built off ae-ctl too
+    armed = true;
     std::error_code first = ae::make_error_code(ae::errc::bad_argument);
     std::thread changer([&] { first = ep->set_format({44'100, 2, ae::sample_type::f32}); });
     entered.get_future().wait(); // the build has begun and is held
@@ -351,15 +359,17 @@ TEST_CASE("rate change: the new chain is built off ae-ctl, which answers meanwhi
     std::promise<void> entered2;
     std::promise<void> release2;
     std::shared_future<void> released2 = release2.get_future().share();
+    std::atomic<bool> armed2{false};
     ae::context_options options2 = options;
     options2.helper_started = [&](const char* helper) {
-        if (std::string(helper) != "ae-build") return;
+        if (std::string(helper) != "ae-build" || !armed2.load()) return;
         entered2.set_value();
         released2.wait();
     };
     ae::context ctx2(options2);
     auto doomed = ctx2.create_render_endpoint(config);
     REQUIRE(doomed);
+    armed2 = true;
     std::error_code second;
     std::thread changer2([&] { second = doomed->set_format({32'000, 1, ae::sample_type::s16}); });
     entered2.get_future().wait();

@@ -373,10 +373,11 @@ TEST_CASE("move: the new device's chain (resampled) is built off ae-ctl, the end
     std::promise<void> entered;
     std::promise<void> release;
     std::shared_future<void> released = release.get_future().share();
+    std::atomic<bool> armed{false}; // creation builds a chain too: held only once the test is ready
     ae::context_options options;
     options.log_level = "off";
     options.helper_started = [&](const char* helper) {
-        if (std::string(helper) != "ae-build") return;
+        if (std::string(helper) != "ae-build" || !armed.load()) return;
         entered.set_value();
         released.wait();
     };
@@ -390,6 +391,7 @@ TEST_CASE("move: the new device's chain (resampled) is built off ae-ctl, the end
     REQUIRE(ep);
     REQUIRE_FALSE(ep->set_event_handle(wake.get()));
     REQUIRE_FALSE(ep->start());
+    armed = true;
     std::error_code moved = ae::make_error_code(ae::errc::bad_argument);
     std::thread mover([&] { moved = ep->move_to("null?period=5&rate=44100"); }); // a resampler to prime
     entered.get_future().wait();

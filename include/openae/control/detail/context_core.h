@@ -49,6 +49,7 @@ struct endpoint_summary {
 
 class context_core : public std::enable_shared_from_this<context_core> {
 public:
+    struct prepared_chain; // a chain built off ae-ctl
     explicit context_core(context_options options);
     ~context_core();
     context_core(const context_core&) = delete;
@@ -85,7 +86,9 @@ public:
     using create_done = std::function<void(std::expected<std::shared_ptr<endpoint_block>, std::error_code>, const std::string& why)>;
     void create(endpoint_direction direction, const endpoint_config& config, create_done done);
     std::error_code destroy(const std::string& name);
-    std::error_code set_buffer(endpoint_block& e, hns max_period, std::uint32_t latency_coefficient);
+    // `chain`: one built off ae-ctl for the endpoint's format (null or unusable: built here).
+    std::error_code set_buffer(endpoint_block& e, hns max_period, std::uint32_t latency_coefficient,
+                               const std::shared_ptr<prepared_chain>& chain = nullptr);
     std::error_code set_stream_flags(endpoint_block& e, stream_flags flags);
     std::error_code set_event_handle(endpoint_block& e, int eventfd);
     std::error_code start(endpoint_block& e);
@@ -126,7 +129,6 @@ public:
     struct impl;
     struct device_entry;
     struct repeat_state;
-    struct prepared_chain;
 
 private:
     void emit(event e);
