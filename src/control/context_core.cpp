@@ -52,6 +52,7 @@ struct endpoint_block {
     bool destroyed = false;
     bool moving = false;
     bool changing_rate = false; // a successor chain is being built off ae-ctl
+    std::shared_ptr<asio::steady_timer> hold_down; // storm debounce: the reroute waits for it
     endpoint_stats stats;
 
     mutable std::mutex summary_mutex; // the getters' copy (control side only, never RT)
@@ -162,6 +163,7 @@ void context_core::stop_thread() {
         impl_->drain_timer.cancel();
         for (auto& [name, e] : impl_->endpoints) {
             if (e->state == endpoint_state::running || e->state == endpoint_state::error) (void)e->core().stop();
+            if (e->hold_down) e->hold_down->cancel(); // or run() would wait for it
         }
         drain();
         for (auto& entry : impl_->devices) entry->thread->stop();
@@ -955,6 +957,11 @@ void context_core::move_to(endpoint_block& block, const std::string& device, std
     if (block.moving) return done(make_error_code(errc::busy));
     if (block.entry && !block.entry->lost && device == block.device) return done({});
     auto e = find(block.name);
+    if (e->hold_down) {
+        // Held down after a storm of losses: the caller's choice of device ends the hold.
+        auto timer = std::move(e->hold_down);
+        timer->cancel();
+    }
     block.moving = true; // until route_to finishes: no second move, no destroy of the route under it
     open_device_async(device, e->direction, [this, e, done = std::move(done)](std::expected<device_entry*, std::error_code> opened,
                                                                             const std::string&) mutable {
@@ -999,10 +1006,10 @@ void context_core::on_device_lost(device_entry& entry, const char* why, hns when
             control_detail::log_json(*impl_->logger, spdlog::level::warn,
                                      {{"component", "endpoint"}, {"endpoint", e->name}, {"event", "reroute_debounced"},
                                       {"device", entry.spec}, {"losses_in_window", losses}, {"delay_ms", static_cast<double>(delay) / 1e4}});
-            e->moving = true; // no move or second reroute while held down
-            auto timer = std::make_shared<asio::steady_timer>(impl_->io, std::chrono::microseconds(delay / 10));
-            timer->async_wait([this, self = shared_from_this(), e, timer](const std::error_code& ec) {
-                e->moving = false;
+            // No automatic reroute while held down; a move asked for meanwhile cancels the hold.
+            e->hold_down = std::make_shared<asio::steady_timer>(impl_->io, std::chrono::microseconds(delay / 10));
+            e->hold_down->async_wait([this, self = shared_from_this(), e, timer = e->hold_down](const std::error_code& ec) {
+                if (e->hold_down == timer) e->hold_down.reset();
                 if (!ec) reroute(e, 0);
             });
             continue;
@@ -1012,7 +1019,7 @@ void context_core::on_device_lost(device_entry& entry, const char* why, hns when
 }
 
 void context_core::reroute(const std::shared_ptr<endpoint_block>& e, int attempt) {
-    if (e->destroyed || impl_->stopping || !e->entry || !e->entry->lost || e->moving) return;
+    if (e->destroyed || impl_->stopping || !e->entry || !e->entry->lost || e->moving || e->hold_down) return;
     const routing_policy policy = e->config.routing;
     if (policy == routing_policy::fail) {
         control_detail::log_json(*impl_->logger, spdlog::level::err,

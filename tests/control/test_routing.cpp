@@ -414,3 +414,34 @@ TEST_CASE("move: the new device's chain (resampled) is built off ae-ctl, the end
     REQUIRE(stats);
     CHECK(stats->glitch_count[static_cast<int>(ae::glitch_kind::dropped)] == 0);
 }
+
+TEST_CASE("device loss: a move asked for while a storm holds the reroute down ends the hold and wins") {
+    recorder rec;
+    ae::context_options options;
+    options.log_level = "off";
+    options.storm_losses = 1;                      // every loss is held down...
+    options.storm_hold_down = ae::hns{50'000'000}; // ...for 5 s: far longer than the test
+    options.retry_max = ae::hns{50'000'000};
+    ae::test::event_fd wake; // outlives the context: its device threads signal it
+    ae::context ctx(options);
+    ctx.subscribe(std::ref(rec));
+    ae::endpoint_config config;
+    config.name = "held";
+    config.device = "faulty:null?period=5&unplug_at_ms=50";
+    config.period = ae::hns{100'000};
+    auto ep = ctx.create_render_endpoint(config);
+    REQUIRE(ep);
+    REQUIRE_FALSE(ep->set_event_handle(wake.get()));
+    REQUIRE_FALSE(ep->start());
+    render_until(*ep, wake, [&] { return !rec.of(ae::event_kind::device_lost).empty(); }, 400);
+    REQUIRE(rec.of(ae::event_kind::device_lost).size() == 1);
+    CHECK(rec.of(ae::event_kind::rerouted).empty()); // held down
+    // The caller's move is not refused with busy: it ends the hold.
+    REQUIRE_FALSE(ep->move_to("null?period=5"));
+    CHECK(ep->device() == "null?period=5");
+    CHECK(ep->state() == ae::endpoint_state::running);
+    const auto rerouted = rec.of(ae::event_kind::rerouted);
+    REQUIRE(rerouted.size() == 1);
+    CHECK(rerouted[0].to == "null?period=5");
+    CHECK(render_until(*ep, wake, [] { return false; }, 20) == 20);
+}
