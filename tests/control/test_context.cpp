@@ -110,6 +110,9 @@ TEST_CASE("context: blocking calls on ae-ctl are refused, async forms complete")
         auto made = ctx.async_create_capture_endpoint(config("c", ten_ms), asio::use_future).get();
         REQUIRE(made.has_value());
         CHECK(made->state() == ae::endpoint_state::stopped);
+        CHECK_NOTHROW(ctx.async_destroy("c", asio::use_future).get());
+        CHECK_THROWS_AS(ctx.async_destroy("c", asio::use_future).get(), std::system_error); // unknown_endpoint now
+        CHECK(made->start() == ae::errc::unknown_endpoint);
     }
     SUBCASE("use_awaitable") {
         std::promise<std::error_code> result;

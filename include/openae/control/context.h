@@ -45,6 +45,15 @@ public:
         return async_create<capture_endpoint>(endpoint_direction::capture, std::move(config), std::forward<Token>(token));
     }
 
+    template <typename Token>
+    auto async_destroy(std::string name, Token&& token) {
+        return asio::async_initiate<Token, void(std::error_code)>(
+            [core = core_, name = std::move(name)](auto handler) mutable {
+                detail::post_op(core, std::move(handler), [name = std::move(name)](detail::context_core& c) { return c.destroy(name); });
+            },
+            token);
+    }
+
     // The device registry: every device thread open, its route state and counters.
     [[nodiscard]] std::vector<device_info> devices() const;
 
