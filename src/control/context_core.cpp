@@ -51,7 +51,7 @@ struct endpoint_block {
     bool attached = false;
     bool destroyed = false;
     bool moving = false;
-    bool changing_rate = false; // a successor chain is being built off ae-ctl
+    bool building = false; // a chain for it is being built off ae-ctl (set_buffer, a rate change)
     std::shared_ptr<asio::steady_timer> hold_down; // storm debounce: the reroute waits for it
     endpoint_stats stats;
 
@@ -601,7 +601,7 @@ void context_core::create(endpoint_direction direction, const endpoint_config& c
                                       {"direction", to_string(e->direction)}, {"device", e->device},
                                       {"format", control_detail::format_json(e->format)}, {"routing", to_string(config.routing)}});
             if (config.period > hns{0}) {
-                if (auto ec = set_buffer(*e, config.period, 2, chain)) {
+                if (auto ec = apply_buffer(*e, config.period, 2, chain)) {
                     (void)destroy(e->name);
                     return done(std::unexpected(ec), {});
                 }
@@ -682,13 +682,44 @@ std::uint64_t context_core::minimum_buffer(const frame_format& format, const dev
     return minimum;
 }
 
-std::error_code context_core::set_buffer(endpoint_block& e, hns max_period, std::uint32_t latency_coefficient,
-                                         const std::shared_ptr<prepared_chain>& chain) {
+namespace {
+std::error_code check_set_buffer(const endpoint_block& e, hns max_period, std::uint32_t latency_coefficient) {
     if (e.destroyed) return make_error_code(errc::unknown_endpoint);
     if (e.state != endpoint_state::created) return make_error_code(errc::already_initialized);
     if (max_period <= hns{0} || max_period > hns{10'000'000} || latency_coefficient == 0 || latency_coefficient > 64)
         return make_error_code(errc::bad_argument);
     if (!e.entry) return make_error_code(errc::device_unavailable);
+    if (e.building) return make_error_code(errc::busy);
+    return {};
+}
+} // namespace
+
+void context_core::set_buffer(endpoint_block& block, hns max_period, std::uint32_t latency_coefficient,
+                              std::function<void(std::error_code)> done) {
+    if (auto ec = check_set_buffer(block, max_period, latency_coefficient)) return done(ec);
+    // Its chain (a resampler to prime when the rates differ: milliseconds) is built off ae-ctl.
+    auto e = find(block.name);
+    e->building = true;
+    const auto plan = e->entry->thread->plan();
+    off_thread("ae-build", [this, e, plan, max_period, latency_coefficient, done = std::move(done)]() -> std::function<void()> {
+        auto chain = std::make_shared<prepared_chain>();
+        const pipeline::chain_options options{.endpoint_format = e->format};
+        if (e->render) {
+            chain->render = pipeline::device_thread::build_chain(*e->render, plan, options);
+        } else {
+            chain->capture = pipeline::device_thread::build_chain(*e->capture, plan, options);
+        }
+        return [this, e, chain, max_period, latency_coefficient, done] {
+            e->building = false;
+            if (impl_->stopping) return done(make_error_code(errc::unknown_endpoint));
+            done(apply_buffer(*e, max_period, latency_coefficient, chain));
+        };
+    });
+}
+
+std::error_code context_core::apply_buffer(endpoint_block& e, hns max_period, std::uint32_t latency_coefficient,
+                                           const std::shared_ptr<prepared_chain>& chain) {
+    if (auto ec = check_set_buffer(e, max_period, latency_coefficient)) return ec;
     device_entry* const device = e.entry;
     const std::uint32_t packet = frames_in(max_period, e.format.sample_rate);
     const std::uint64_t buffer =
@@ -739,7 +770,7 @@ std::error_code context_core::reset(endpoint_block& e) {
 void context_core::set_format(endpoint_block& block, const frame_format& format, std::function<void(std::error_code)> done) {
     if (block.destroyed) return done(make_error_code(errc::unknown_endpoint));
     if (!valid_format(format)) return done(make_error_code(errc::unsupported_format));
-    if (block.changing_rate) return done(make_error_code(errc::busy)); // one rate change at a time
+    if (block.building) return done(make_error_code(errc::busy)); // one chain build at a time
     const bool new_rate = block.state != endpoint_state::created && format.sample_rate != block.format.sample_rate;
     if (!new_rate || !block.attached || !block.entry) return done(apply_format(block, format, {}));
     if (block.core().segments_in_flight() >= 8) return done(make_error_code(errc::busy));
@@ -748,7 +779,7 @@ void context_core::set_format(endpoint_block& block, const frame_format& format,
     auto plan = block.entry->thread->plan_successor(block.id);
     if (!plan) return done(plan.error().code);
     auto e = find(block.name);
-    e->changing_rate = true;
+    e->building = true;
     device_entry* const entry = e->entry;
     off_thread("ae-build", [this, e, format, plan = std::move(*plan), entry, done = std::move(done)]() -> std::function<void()> {
         auto chain = std::make_shared<prepared_chain>();
@@ -758,7 +789,7 @@ void context_core::set_format(endpoint_block& block, const frame_format& format,
             chain->capture = pipeline::device_thread::build_successor(*e->capture, format, plan);
         }
         return [this, e, format, entry, chain, done] {
-            e->changing_rate = false;
+            e->building = false;
             if (e->destroyed || impl_->stopping) return done(make_error_code(errc::unknown_endpoint));
             // Rerouted meanwhile: build again for the device it plays on now.
             if (e->entry != entry || !e->attached || e->format.sample_rate == format.sample_rate) return set_format(*e, format, done);

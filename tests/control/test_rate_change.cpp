@@ -378,3 +378,38 @@ TEST_CASE("rate change: the new chain is built off ae-ctl, which answers meanwhi
     changer2.join();
     CHECK(second == ae::errc::unknown_endpoint);
 }
+
+TEST_CASE("set_buffer: a resampled endpoint's chain is built off ae-ctl, which answers meanwhile, a second call is busy") {
+    std::promise<void> entered;
+    std::promise<void> release;
+    std::shared_future<void> released = release.get_future().share();
+    std::atomic<int> builds{0};
+    ae::context_options options;
+    options.log_level = "off";
+    options.helper_started = [&](const char* helper) {
+        if (std::string(helper) != "ae-build") return;
+        if (builds.fetch_add(1) == 0) entered.set_value();
+        released.wait();
+    };
+    ae::context ctx(options);
+    ae::endpoint_config config;
+    config.name = "late";
+    config.device = "null?period=5";
+    config.format = {44'100, 2, ae::sample_type::f32}; // on a 48 kHz device: a resampler to prime
+    auto ep = ctx.create_render_endpoint(config);        // no period: no buffer, no chain yet
+    REQUIRE(ep);
+    CHECK(builds.load() == 0);
+    std::error_code first = ae::make_error_code(ae::errc::bad_argument);
+    std::thread initialiser([&] { first = ep->set_buffer(ae::hns{100'000}, 2); });
+    entered.get_future().wait();
+    CHECK(ctx.devices().size() == 1); // ae-ctl answers while the chain is built
+    CHECK(ep->set_buffer(ae::hns{100'000}, 2) == ae::errc::busy);
+    CHECK(ep->state() == ae::endpoint_state::created);
+    release.set_value();
+    initialiser.join();
+    CHECK_FALSE(first);
+    CHECK(ep->state() == ae::endpoint_state::stopped);
+    CHECK(ep->set_buffer(ae::hns{100'000}, 2) == ae::errc::already_initialized);
+    CHECK(builds.load() == 1);
+    CHECK_FALSE(ep->start());
+}

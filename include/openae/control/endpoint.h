@@ -44,8 +44,12 @@ public:
     [[nodiscard]] Rt& rt() noexcept;
 
 
+    // Completes once the ring is made and the endpoint's chain (built off the control thread) is
+    // on its device thread.
     std::error_code set_buffer(hns max_period, std::uint32_t latency_coefficient) {
-        return core_->call_ec([&] { return core_->set_buffer(*block_, max_period, latency_coefficient); });
+        return wait([max_period, latency_coefficient](detail::context_core& c, detail::endpoint_block& e, auto done) {
+            c.set_buffer(e, max_period, latency_coefficient, std::move(done));
+        });
     }
     std::error_code set_stream_flags(stream_flags flags) {
         return core_->call_ec([&] { return core_->set_stream_flags(*block_, flags); });
@@ -79,8 +83,9 @@ public:
 
     template <typename Token>
     auto async_set_buffer(hns max_period, std::uint32_t latency_coefficient, Token&& token) {
-        return run(std::forward<Token>(token), [max_period, latency_coefficient](detail::context_core& c, detail::endpoint_block& e) {
-            return c.set_buffer(e, max_period, latency_coefficient);
+        return run_deferred(std::forward<Token>(token), [max_period, latency_coefficient](detail::context_core& c, detail::endpoint_block& e,
+                                                                                          auto done) {
+            c.set_buffer(e, max_period, latency_coefficient, std::move(done));
         });
     }
     template <typename Token>

@@ -86,9 +86,9 @@ public:
     using create_done = std::function<void(std::expected<std::shared_ptr<endpoint_block>, std::error_code>, const std::string& why)>;
     void create(endpoint_direction direction, const endpoint_config& config, create_done done);
     std::error_code destroy(const std::string& name);
-    // `chain`: one built off ae-ctl for the endpoint's format (null or unusable: built here).
-    std::error_code set_buffer(endpoint_block& e, hns max_period, std::uint32_t latency_coefficient,
-                               const std::shared_ptr<prepared_chain>& chain = nullptr);
+    // Completes `done` once the endpoint's ring is made and its chain (built off ae-ctl) is on the
+    // device thread. `busy` while a chain for it is being built.
+    void set_buffer(endpoint_block& e, hns max_period, std::uint32_t latency_coefficient, std::function<void(std::error_code)> done);
     std::error_code set_stream_flags(endpoint_block& e, stream_flags flags);
     std::error_code set_event_handle(endpoint_block& e, int eventfd);
     std::error_code start(endpoint_block& e);
@@ -163,6 +163,10 @@ private:
     [[nodiscard]] static std::uint64_t minimum_buffer(const frame_format& format, const device_entry& device);
     void reroute(const std::shared_ptr<endpoint_block>& e, int attempt);
     std::error_code apply_format(endpoint_block& e, const frame_format& format, const std::shared_ptr<prepared_chain>& successor);
+    // set_buffer's work on ae-ctl. `chain`: one built off ae-ctl for the endpoint's format (null
+    // or unusable now: built here).
+    std::error_code apply_buffer(endpoint_block& e, hns max_period, std::uint32_t latency_coefficient,
+                                 const std::shared_ptr<prepared_chain>& chain);
 
     std::unique_ptr<impl> impl_;
 };
