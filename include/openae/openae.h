@@ -136,6 +136,13 @@ uint32_t ae_endpoint_epoch(const ae_endpoint* endpoint);
 size_t ae_endpoint_device(const ae_endpoint* endpoint, char* buffer, size_t size);
 /* Glitches of one kind (1 underrun .. 6 dropped) counted so far, and their frames. */
 int ae_endpoint_glitches(const ae_endpoint* endpoint, int kind, uint64_t* count, uint64_t* frames);
+/* The engine's padding as the control thread sampled it (at every drain of the RT queues):
+ * AE_PADDING_BUCKETS counts — bucket 0 counts 0 frames, bucket i (1..15) [2^(i-1), 2^i) frames,
+ * the last everything above — and the samples taken, the least and the most seen. Any pointer may
+ * be NULL. */
+enum { AE_PADDING_BUCKETS = 17 };
+int ae_endpoint_padding(const ae_endpoint* endpoint, uint64_t histogram[AE_PADDING_BUCKETS], uint64_t* samples, uint64_t* min_frames,
+                        uint64_t* max_frames);
 
 /* Events (shared/API.md "Events"), queued for polling: at most 4096 are held; `missed` counts the
  * ones that did not fit. */

@@ -237,6 +237,22 @@ int ae_endpoint_glitches(const ae_endpoint* endpoint, int kind, uint64_t* count,
     });
 }
 
+static_assert(AE_PADDING_BUCKETS == ae::endpoint_stats::padding_buckets);
+
+int ae_endpoint_padding(const ae_endpoint* endpoint, uint64_t histogram[AE_PADDING_BUCKETS], uint64_t* samples, uint64_t* min_frames,
+                        uint64_t* max_frames) {
+    if (!endpoint) return AE_ERR_BAD_ARGUMENT;
+    return guarded([&] {
+        auto stats = endpoint->visit([](const auto& e) { return e.stats(); });
+        if (!stats) return code(stats.error());
+        if (histogram) std::copy(stats->padding_histogram.begin(), stats->padding_histogram.end(), histogram);
+        if (samples) *samples = stats->padding_samples;
+        if (min_frames) *min_frames = stats->padding_min;
+        if (max_frames) *max_frames = stats->padding_max;
+        return static_cast<int>(AE_OK);
+    });
+}
+
 int ae_context_poll_event(ae_context* context, ae_event* out, int timeout_ms, uint64_t* missed) {
     if (!context || !out) return 0;
     std::unique_lock lock(context->mutex);

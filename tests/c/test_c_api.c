@@ -147,6 +147,17 @@ int main(void) {
     CHECK(ae_endpoint_glitches(render, 6, &count, &frames) == AE_OK); /* dropped */
     CHECK(count == 0 && frames == 0);
     CHECK(ae_endpoint_glitches(render, 7, &count, &frames) == AE_ERR_BAD_ARGUMENT);
+    /* The padding the control thread sampled over ~0.5 s of passes (a drain every 20 ms): the
+     * histogram's counts add up to the samples, within the least and the most seen. */
+    uint64_t histogram[AE_PADDING_BUCKETS] = {0};
+    uint64_t samples = 0, least = 0, most = 0, in_buckets = 0;
+    CHECK(ae_endpoint_padding(render, histogram, &samples, &least, &most) == AE_OK);
+    for (int b = 0; b < AE_PADDING_BUCKETS; ++b) in_buckets += histogram[b];
+    CHECK(samples > 5);
+    CHECK(in_buckets == samples);
+    CHECK(least <= most);
+    CHECK(most > 0 && most <= 480); /* at most the endpoint's buffer (2 x 5 ms at 48 kHz) */
+    CHECK(ae_endpoint_padding(NULL, histogram, NULL, NULL, NULL) == AE_ERR_BAD_ARGUMENT);
 
     /* Events: state changes and the format change. Stopped first: a running endpoint nobody
      * renders for would go on reporting underruns. */
