@@ -611,16 +611,7 @@ void context_core::create(endpoint_direction direction, const endpoint_config& c
         if (config.period <= hns{0}) return finish(nullptr);
         // Its chain (a resampler to prime when the rates differ: milliseconds) is built off ae-ctl.
         const auto plan = entry->thread->plan();
-        off_thread("ae-build", [e, plan, finish]() -> std::function<void()> {
-            auto chain = std::make_shared<prepared_chain>();
-            const pipeline::chain_options options{.endpoint_format = e->format};
-            if (e->render) {
-                chain->render = pipeline::device_thread::build_chain(*e->render, plan, options);
-            } else {
-                chain->capture = pipeline::device_thread::build_chain(*e->capture, plan, options);
-            }
-            return [finish, chain] { finish(chain); };
-        });
+        build_off_thread(e, plan, e->format, finish);
     });
 }
 
@@ -701,19 +692,10 @@ void context_core::set_buffer(endpoint_block& block, hns max_period, std::uint32
     auto e = find(block.name);
     e->building = true;
     const auto plan = e->entry->thread->plan();
-    off_thread("ae-build", [this, e, plan, max_period, latency_coefficient, done = std::move(done)]() -> std::function<void()> {
-        auto chain = std::make_shared<prepared_chain>();
-        const pipeline::chain_options options{.endpoint_format = e->format};
-        if (e->render) {
-            chain->render = pipeline::device_thread::build_chain(*e->render, plan, options);
-        } else {
-            chain->capture = pipeline::device_thread::build_chain(*e->capture, plan, options);
-        }
-        return [this, e, chain, max_period, latency_coefficient, done] {
-            e->building = false;
-            if (impl_->stopping) return done(make_error_code(errc::unknown_endpoint));
-            done(apply_buffer(*e, max_period, latency_coefficient, chain));
-        };
+    build_off_thread(e, plan, e->format, [this, e, max_period, latency_coefficient, done = std::move(done)](const auto& chain) {
+        e->building = false;
+        if (impl_->stopping) return done(make_error_code(errc::unknown_endpoint));
+        done(apply_buffer(*e, max_period, latency_coefficient, chain));
     });
 }
 
@@ -781,29 +763,21 @@ void context_core::set_format(endpoint_block& block, const frame_format& format,
     auto e = find(block.name);
     e->building = true;
     device_entry* const entry = e->entry;
-    off_thread("ae-build", [this, e, format, plan = std::move(*plan), entry, done = std::move(done)]() -> std::function<void()> {
-        auto chain = std::make_shared<prepared_chain>();
-        if (e->render) {
-            chain->render = pipeline::device_thread::build_successor(*e->render, format, plan);
-        } else {
-            chain->capture = pipeline::device_thread::build_successor(*e->capture, format, plan);
+    build_off_thread(e, *plan, format, [this, e, format, entry, done = std::move(done)](const auto& chain) {
+        e->building = false;
+        if (e->destroyed || impl_->stopping) return done(make_error_code(errc::unknown_endpoint));
+        // Rerouted meanwhile: build again for the device it plays on now.
+        if (e->entry != entry || !e->attached || e->format.sample_rate == format.sample_rate) return set_format(*e, format, done);
+        const pipeline::device_error* failed = nullptr;
+        if (!chain->render) failed = &chain->render.error();
+        if (!chain->capture) failed = &chain->capture.error();
+        if (failed) {
+            control_detail::log_json(*impl_->logger, spdlog::level::err,
+                                     {{"component", "endpoint"}, {"endpoint", e->name}, {"event", "format_change_failed"},
+                                      {"code", to_string(static_cast<errc>(failed->code.value()))}, {"message", failed->message}});
+            return done(failed->code);
         }
-        return [this, e, format, entry, chain, done] {
-            e->building = false;
-            if (e->destroyed || impl_->stopping) return done(make_error_code(errc::unknown_endpoint));
-            // Rerouted meanwhile: build again for the device it plays on now.
-            if (e->entry != entry || !e->attached || e->format.sample_rate == format.sample_rate) return set_format(*e, format, done);
-            const pipeline::device_error* failed = nullptr;
-            if (!chain->render) failed = &chain->render.error();
-            if (!chain->capture) failed = &chain->capture.error();
-            if (failed) {
-                control_detail::log_json(*impl_->logger, spdlog::level::err,
-                                         {{"component", "endpoint"}, {"endpoint", e->name}, {"event", "format_change_failed"},
-                                          {"code", to_string(static_cast<errc>(failed->code.value()))}, {"message", failed->message}});
-                return done(failed->code);
-            }
-            done(apply_format(*e, format, chain));
-        };
+        done(apply_format(*e, format, chain));
     });
 }
 
@@ -846,6 +820,20 @@ std::error_code context_core::apply_format(endpoint_block& e, const frame_format
     ev.format = format;
     emit(std::move(ev));
     return {};
+}
+
+void context_core::build_off_thread(const std::shared_ptr<endpoint_block>& e, const pipeline::device_thread::chain_plan& plan,
+                                    const frame_format& format, std::function<void(const std::shared_ptr<prepared_chain>&)> then) {
+    off_thread("ae-build", [e, plan, format, then = std::move(then)]() -> std::function<void()> {
+        auto chain = std::make_shared<prepared_chain>();
+        const pipeline::chain_options options{.gain = plan.gain, .endpoint_format = format};
+        if (e->render) {
+            chain->render = pipeline::device_thread::build_chain(*e->render, plan, options);
+        } else {
+            chain->capture = pipeline::device_thread::build_chain(*e->capture, plan, options);
+        }
+        return [then, chain] { then(chain); };
+    });
 }
 
 void context_core::off_thread(const char* name, std::function<std::function<void()>()> work) {
@@ -895,16 +883,7 @@ void context_core::route_to(const std::shared_ptr<endpoint_block>& e, device_ent
     // built on a helper thread while the endpoint still plays where it is.
     const auto plan = entry->thread->plan();
     const frame_format format = e->format;
-    off_thread("ae-build", [this, e, entry, plan, format, done = std::move(done)]() -> std::function<void()> {
-        auto chain = std::make_shared<prepared_chain>();
-        const pipeline::chain_options options{.endpoint_format = format};
-        if (e->render) {
-            chain->render = pipeline::device_thread::build_chain(*e->render, plan, options);
-        } else {
-            chain->capture = pipeline::device_thread::build_chain(*e->capture, plan, options);
-        }
-        return [this, e, entry, chain, done] { switch_route(e, entry, chain, done); };
-    });
+    build_off_thread(e, plan, format, [this, e, entry, done = std::move(done)](const auto& chain) { switch_route(e, entry, chain, done); });
 }
 
 std::expected<void, pipeline::device_error> context_core::attach_prepared(endpoint_block& e, device_entry& entry,

@@ -184,13 +184,18 @@ std::expected<float, std::error_code> device_thread::gain(std::uint32_t endpoint
 }
 
 std::expected<void, device_error> device_thread::change_rate(render_endpoint_core& endpoint, const frame_format& format) {
-    auto chain = build_successor(endpoint, format);
-    if (!chain) return std::unexpected(chain.error());
-    return send_successor(endpoint, std::move(*chain));
+    return change_rate_of(endpoint, format);
 }
 
 std::expected<void, device_error> device_thread::change_rate(capture_endpoint_core& endpoint, const frame_format& format) {
-    auto chain = build_successor(endpoint, format);
+    return change_rate_of(endpoint, format);
+}
+
+template <typename Endpoint>
+std::expected<void, device_error> device_thread::change_rate_of(Endpoint& endpoint, const frame_format& format) {
+    auto p = plan_successor(endpoint.id());
+    if (!p) return std::unexpected(p.error());
+    auto chain = build_chain(endpoint, *p, {.gain = p->gain, .endpoint_format = format});
     if (!chain) return std::unexpected(chain.error());
     return send_successor(endpoint, std::move(*chain));
 }
@@ -203,51 +208,20 @@ std::expected<device_thread::chain_plan, device_error> device_thread::plan_succe
     return p;
 }
 
-std::expected<std::unique_ptr<render_chain>, device_error> device_thread::build_successor(render_endpoint_core& endpoint,
-                                                                                          const frame_format& format) const {
-    if (direction_ != device_direction::render) return std::unexpected(device_error{make_error_code(errc::bad_argument), "not a render device"});
-    auto p = plan_successor(endpoint.id());
-    if (!p) return std::unexpected(p.error());
-    return build_successor(endpoint, format, *p);
-}
-
-std::expected<std::unique_ptr<capture_chain>, device_error> device_thread::build_successor(capture_endpoint_core& endpoint,
-                                                                                           const frame_format& format) const {
-    if (direction_ != device_direction::capture) return std::unexpected(device_error{make_error_code(errc::bad_argument), "not a capture device"});
-    auto p = plan_successor(endpoint.id());
-    if (!p) return std::unexpected(p.error());
-    return build_successor(endpoint, format, *p);
-}
-
-std::expected<std::unique_ptr<render_chain>, device_error> device_thread::build_successor(render_endpoint_core& endpoint, const frame_format& format,
-                                                                                          const chain_plan& plan) {
-    return build<render_chain>(endpoint, plan, {.gain = plan.gain, .endpoint_format = format});
-}
-
-std::expected<std::unique_ptr<capture_chain>, device_error> device_thread::build_successor(capture_endpoint_core& endpoint, const frame_format& format,
-                                                                                           const chain_plan& plan) {
-    return build<capture_chain>(endpoint, plan, {.gain = plan.gain, .endpoint_format = format});
-}
-
 std::expected<void, device_error> device_thread::send_successor(render_endpoint_core& endpoint, std::unique_ptr<render_chain> chain) {
-    if (direction_ != device_direction::render) return std::unexpected(device_error{make_error_code(errc::bad_argument), "not a render device"});
-    const std::lock_guard lock(control_mutex_);
-    auto slot = successor_slot(endpoint, chain.get(), *device_, attached_);
-    if (!slot) return std::unexpected(slot.error());
-    chain_base* raw = chain.get();
-    command c;
-    c.what = command::kind::successor;
-    c.endpoint_id = endpoint.id();
-    c.render = std::move(chain);
-    if (auto sent = send(std::move(c)); !sent) return sent;
-    // From now on set_gain and levels() speak to the successor (the old chain's pointer leaves
-    // the list before it can be retired and freed).
-    **slot = raw;
-    return {};
+    return send_built_successor(endpoint, std::move(chain));
 }
 
 std::expected<void, device_error> device_thread::send_successor(capture_endpoint_core& endpoint, std::unique_ptr<capture_chain> chain) {
-    if (direction_ != device_direction::capture) return std::unexpected(device_error{make_error_code(errc::bad_argument), "not a capture device"});
+    return send_built_successor(endpoint, std::move(chain));
+}
+
+template <typename Endpoint, typename Chain>
+std::expected<void, device_error> device_thread::send_built_successor(Endpoint& endpoint, std::unique_ptr<Chain> chain) {
+    constexpr bool render = std::is_same_v<Chain, render_chain>;
+    if (direction_ != (render ? device_direction::render : device_direction::capture)) {
+        return std::unexpected(device_error{make_error_code(errc::bad_argument), render ? "not a render device" : "not a capture device"});
+    }
     const std::lock_guard lock(control_mutex_);
     auto slot = successor_slot(endpoint, chain.get(), *device_, attached_);
     if (!slot) return std::unexpected(slot.error());
@@ -255,7 +229,11 @@ std::expected<void, device_error> device_thread::send_successor(capture_endpoint
     command c;
     c.what = command::kind::successor;
     c.endpoint_id = endpoint.id();
-    c.capture = std::move(chain);
+    if constexpr (render) {
+        c.render = std::move(chain);
+    } else {
+        c.capture = std::move(chain);
+    }
     if (auto sent = send(std::move(c)); !sent) return sent;
     // From now on set_gain and levels() speak to the successor (the old chain's pointer leaves
     // the list before it can be retired and freed).

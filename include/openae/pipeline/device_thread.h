@@ -106,13 +106,9 @@ public:
     [[nodiscard]] std::expected<void, device_error> change_rate(render_endpoint_core& endpoint, const frame_format& format);
     [[nodiscard]] std::expected<void, device_error> change_rate(capture_endpoint_core& endpoint, const frame_format& format);
     // change_rate in its three steps, as attach: plan_successor() (control side: the device's
-    // plan with the endpoint's gain now), build_successor(endpoint, format, plan) (any thread),
-    // send_successor() (control side; refused when the endpoint left).
+    // plan with the endpoint's gain now), build_chain(endpoint, plan, {gain, endpoint_format})
+    // (any thread), send_successor() (control side; refused when the endpoint left).
     [[nodiscard]] std::expected<chain_plan, device_error> plan_successor(std::uint32_t endpoint_id) const;
-    [[nodiscard]] static std::expected<std::unique_ptr<render_chain>, device_error>
-    build_successor(render_endpoint_core& endpoint, const frame_format& format, const chain_plan& plan);
-    [[nodiscard]] static std::expected<std::unique_ptr<capture_chain>, device_error>
-    build_successor(capture_endpoint_core& endpoint, const frame_format& format, const chain_plan& plan);
     [[nodiscard]] std::expected<void, device_error> send_successor(render_endpoint_core& endpoint, std::unique_ptr<render_chain> chain);
     [[nodiscard]] std::expected<void, device_error> send_successor(capture_endpoint_core& endpoint, std::unique_ptr<capture_chain> chain);
     // An attached endpoint's gain target.
@@ -164,10 +160,10 @@ private:
     static std::expected<std::unique_ptr<Chain>, device_error> build(Endpoint& endpoint, const chain_plan& plan, chain_options options);
     template <typename Endpoint, typename Chain>
     std::expected<void, device_error> attach_built(Endpoint& endpoint, std::unique_ptr<Chain> chain);
-    [[nodiscard]] std::expected<std::unique_ptr<render_chain>, device_error> build_successor(render_endpoint_core& endpoint,
-                                                                                             const frame_format& format) const;
-    [[nodiscard]] std::expected<std::unique_ptr<capture_chain>, device_error> build_successor(capture_endpoint_core& endpoint,
-                                                                                              const frame_format& format) const;
+    template <typename Endpoint>
+    std::expected<void, device_error> change_rate_of(Endpoint& endpoint, const frame_format& format);
+    template <typename Endpoint, typename Chain>
+    std::expected<void, device_error> send_built_successor(Endpoint& endpoint, std::unique_ptr<Chain> chain);
     [[nodiscard]] std::expected<void, device_error> send(command&& c);
 
     void run() noexcept;
