@@ -1,6 +1,7 @@
 #include <openae/pipeline/block_resampler.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 namespace ae::pipeline {
@@ -43,6 +44,7 @@ std::uint32_t block_resampler::push(const float* in, std::uint32_t frames) noexc
         fifo_frames_ += result.produced;
         staged_ = 0;
     }
+    pushed_frames_ += taken;
     return taken;
 }
 
@@ -52,7 +54,15 @@ std::uint32_t block_resampler::pop(float* out, std::uint32_t frames) noexcept { 
     std::memcpy(out, fifo_.data(), sizeof(float) * n * channels);
     fifo_frames_ -= n;
     std::memmove(fifo_.data(), fifo_.data() + std::size_t{n} * channels, sizeof(float) * fifo_frames_ * channels);
+    out_frames_ += n;
     return n;
+}
+
+std::uint64_t block_resampler::owed_frames() const noexcept { // rt-safe
+    if (pushed_frames_ == 0) return 0; // the priming silence is owed only ahead of real input
+    const auto total = static_cast<std::uint64_t>(std::llround(static_cast<double>(pushed_frames_) * resampler_.ratio())) +
+                       resampler_.leading_silence_frames();
+    return total > out_frames_ ? total - out_frames_ : 0;
 }
 
 void block_resampler::finish() noexcept {
@@ -75,6 +85,7 @@ void block_resampler::finish() noexcept {
 std::size_t block_resampler::clear_output() noexcept { // rt-safe
     const std::size_t dropped = fifo_frames_;
     fifo_frames_ = 0;
+    out_frames_ += dropped;
     return dropped;
 }
 

@@ -209,7 +209,6 @@ std::uint32_t render_chain::take_frames(float* out, std::uint32_t frames, std::u
         }
         const std::uint32_t taken = resampler_->push(remixed_.data(), run.frames);
         port_->release(taken);
-        resampled_in_ += taken;
         if (taken < run.frames) break; // the fifo is full
     }
     while (skip_frames_ > 0 && resampler_->output_frames() > 0) { // bounded: the fifo shrinks every turn
@@ -217,11 +216,8 @@ std::uint32_t render_chain::take_frames(float* out, std::uint32_t frames, std::u
         const std::uint32_t skipped = resampler_->pop(remixed_.data(), chunk);
         if (skipped == 0) break;
         skip_frames_ -= skipped;
-        resampled_out_ += skipped;
     }
-    const std::uint32_t filled_out = resampler_->pop(out, frames);
-    resampled_out_ += filled_out;
-    return filled_out;
+    return resampler_->pop(out, frames);
 }
 
 void render_chain::finish_period(float* out, std::uint32_t frames, std::uint32_t filled, bool count_underrun) noexcept { // rt-safe
@@ -246,12 +242,9 @@ std::uint32_t render_chain::drain_tail(float* out, std::uint32_t frames) noexcep
     // What the filter still holds of the old rate comes out when silence pushes it: as much
     // silence as the resampler's delay and a block, in full blocks (allocation-free, like any
     // period). Exactly the real signal's frames are played; the silence's own output is not.
-    if (tail_frames_ == 0 && resampled_in_ != 0) {
-        const auto real_out = static_cast<std::uint64_t>(std::llround(static_cast<double>(resampled_in_) * device_format_.sample_rate /
-                                                                       endpoint_rate_)) +
-                              resampler_->stage().leading_silence_frames();
-        tail_frames_ = real_out > resampled_out_ ? real_out - resampled_out_ : 0;
-        resampled_in_ = 0; // computed once
+    if (!tail_counted_) {
+        tail_frames_ = resampler_->owed_frames();
+        tail_counted_ = true;
         std::fill(remixed_.begin(), remixed_.end(), 0.0f);
     }
     // Bounded: every turn pushes a chunk of silence or pops what is there.
@@ -261,7 +254,6 @@ std::uint32_t render_chain::drain_tail(float* out, std::uint32_t frames) noexcep
     const auto want = static_cast<std::uint32_t>(std::min<std::uint64_t>(tail_frames_, frames));
     const std::uint32_t played = resampler_->pop(out, want);
     tail_frames_ -= played;
-    resampled_out_ += played;
     return played;
 }
 
@@ -419,7 +411,7 @@ void capture_chain::flush_tail() noexcept { // rt-safe
     const ring_segment* segment = port_->segment();
     if (!segment || resampler_->channels() != segment->format.channels) return;
     const std::size_t capacity = resampled_.size() / segment->format.channels;
-    const auto tail = static_cast<std::uint32_t>(std::min(resampler_->stage().leading_silence_frames(), capacity));
+    const auto tail = static_cast<std::uint32_t>(std::min<std::uint64_t>(resampler_->owed_frames(), capacity));
     const auto chunk = static_cast<std::uint32_t>(silence_.size() / max_channels);
     for (int turns = 0; turns < 64 && resampler_->output_frames() < tail; ++turns) { // bounded
         if (resampler_->push(silence_.data(), chunk) == 0) break;
@@ -445,8 +437,8 @@ void capture_chain::capture(const float* in, std::uint32_t frames) noexcept { //
         // the old ring above, what this chain's resampler still holds is at the old rate, which
         // the new ring cannot take: counted.
         if (resampler_ && !flushed_) {
-            // Its fifo, and what its filter still holds (its delay, in old-rate frames).
-            const std::size_t rest = resampler_->clear_output() + resampler_->stage().leading_silence_frames();
+            // Its fifo, and what its filter still holds (old-rate frames).
+            const std::uint64_t rest = resampler_->owed_frames();
             if (rest != 0 && active()) port_->report(glitch_kind::dropped, port_->stream_position(), rest);
         }
         successor_->inherit_timing(*this);

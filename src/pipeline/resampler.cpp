@@ -56,17 +56,25 @@ std::expected<resampler, std::error_code> resampler::create(double input_rate, d
     // grow with realloc on the first calls). Clearing would free them again, so the filter keeps
     // the silence: it comes out as the first `leading_silence_frames()` output frames, the same
     // latency a fresh resampler has before its first output.
-    std::vector<float> in(std::size_t{block_frames} * channels, 0.0f);
-    std::vector<float> out(r.max_output_for(block_frames) * channels);
-    std::size_t primed_in = 0, primed_out = 0;
     // soxr's fifos (fifo.h) grow with realloc until they hold FIFO_MIN (16 KiB) beyond their
-    // content; after that they compact with memmove instead. Push enough through to get there.
-    const std::size_t prime_blocks = std::max<std::size_t>(64, (std::size_t{1} << 16) / block_frames);
-    for (std::size_t block = 0; block < prime_blocks; ++block) {
-        const auto result = r.process(in.data(), block_frames, out.data(), out.size() / channels);
+    // content; after that they compact with memmove instead. Small blocks grow them a few bytes
+    // at a time (65,536 frames of them took 3 ms, and at 8:1 decimation or more the slowest
+    // stage's fifo still grew on the RT thread); two large blocks reserve every stage's fifo at
+    // once — sized so the slowest stage (the output side when decimating) sees them whole —
+    // then fixed blocks settle the cycle. 240 rate pairs, channel counts and block sizes
+    // (1 to 8 channels, 16 to 4,800 frames, 1 kHz to 768 kHz): no allocation after this.
+    const double decimation = std::max(1.0, input_rate / output_rate);
+    const auto large_frames = static_cast<std::size_t>(std::ceil(std::max(4096.0, 8192.0 / channels) * decimation));
+    std::vector<float> in(std::max<std::size_t>(large_frames, block_frames) * channels, 0.0f);
+    std::vector<float> out(r.max_output_for(std::max<std::size_t>(large_frames, block_frames)) * channels);
+    std::size_t primed_in = 0, primed_out = 0;
+    const auto prime = [&](std::size_t frames) {
+        const auto result = r.process(in.data(), frames, out.data(), out.size() / channels);
         primed_in += result.consumed;
         primed_out += result.produced;
-    }
+    };
+    for (int block = 0; block < 2; ++block) prime(large_frames);
+    for (int block = 0; block < 64; ++block) prime(block_frames);
     // The primed silence still inside the filter comes out first: the pipeline's latency.
     r.leading_silence_ = static_cast<std::size_t>(
         std::llround(static_cast<double>(primed_in) * output_rate / input_rate - static_cast<double>(primed_out)));

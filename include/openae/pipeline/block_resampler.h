@@ -38,6 +38,10 @@ public:
     // Drops everything held (the stream was lost or reset); returns the output frames dropped.
     std::size_t clear_output() noexcept;
 
+    // Output frames still owed for the input pushed so far: the fifo, the staged block and what
+    // the filter holds (its priming silence included until it has come out). Exact whatever
+    // the point in soxr's block cycle; `leading_silence_frames()` is that only right after create.
+    [[nodiscard]] std::uint64_t owed_frames() const noexcept;
     [[nodiscard]] std::size_t output_frames() const noexcept { return fifo_frames_; }
     [[nodiscard]] std::uint32_t staged_frames() const noexcept { return staged_; }
     [[nodiscard]] std::uint32_t channels() const noexcept { return resampler_.channels(); }
@@ -53,6 +57,8 @@ private:
     std::vector<float> fifo_;
     std::size_t fifo_frames_ = 0;
     std::size_t fifo_capacity_ = 0;
+    std::uint64_t pushed_frames_ = 0; // input frames taken by push()
+    std::uint64_t out_frames_ = 0;    // output frames popped or cleared
 };
 
 } // namespace ae::pipeline

@@ -164,8 +164,7 @@ private:
     std::uint64_t dropped_pending_ = 0;
     std::unique_ptr<render_chain> successor_;
     std::uint64_t skip_frames_ = 0;   // resampler output still to discard (a successor's primed silence)
-    std::uint64_t resampled_in_ = 0;  // endpoint frames pushed into the resampler
-    std::uint64_t resampled_out_ = 0; // device frames taken out of it (played or skipped)
+    bool tail_counted_ = false;       // drain_tail has taken the resampler's owed frames
     std::uint64_t tail_frames_ = 0;   // at a seam: the old rate's frames still to play
     bool draining_ = false;
 };

@@ -6,9 +6,9 @@
 //   ratio can be nudged by a few hundred ppm at any time, soxr slews to it over `slew_frames`
 //   output frames, so a correction is never a step in pitch or a click.
 // - fixed ratio uses soxr's high-quality (20-bit) linear-phase filter: SNR 134 dB at
-//   48 kHz → 44.1 kHz with about 300 output frames (6.7 ms) of latency (small DFT blocks, see
-//   the .cpp); very high quality (28-bit) had four times the latency for nothing a 16- or
-//   24-bit device could reproduce.
+//   48 kHz → 44.1 kHz with 117 to 317 output frames (2.7 to 7.2 ms) of latency, depending on
+//   the block (small DFT blocks, see the .cpp); very high quality (28-bit) had four times the
+//   latency for nothing a 16- or 24-bit device could reproduce.
 // soxr runs single-threaded (its OpenMP threads are turned off: they would wake other cores
 // from an RT thread). Built off-RT; `process` on the device thread. soxr reserves its buffers
 // on the first calls, so `create` primes it with silence and the device thread's calls do not
