@@ -164,11 +164,19 @@ int main(int argc, char** argv) {
         std::atomic<bool> stop{false};
         std::atomic<std::uint32_t> live_epoch{0};
         std::atomic<std::int64_t> live_at{0};
+        std::atomic<std::uint32_t> installed_epoch{0};
+        std::atomic<std::int64_t> installed_at{0};
         std::thread engine([&] {
             ae::set_current_thread_name("ae-rt-engine");
             (void)ae::try_set_realtime_priority(60); // as ae::engine does: ae-ctl's work must not delay it
             while (!stop.load()) {
                 const std::uint32_t e = pass(ep->rt());
+                // The barrier: the new format is installed at this pass's processing_complete.
+                const std::uint32_t installed = ep->rt().epoch();
+                if (installed != installed_epoch.load(std::memory_order_relaxed)) {
+                    installed_at.store(ae::monotonic_now().count());
+                    installed_epoch.store(installed);
+                }
                 if (e != live_epoch.load(std::memory_order_relaxed)) {
                     live_at.store(ae::monotonic_now().count());
                     live_epoch.store(e);
@@ -191,7 +199,7 @@ int main(int argc, char** argv) {
         });
         const int count = std::max(1, changes / 5);
         const std::array<ae::frame_format, 2> formats = change_sets[1];
-        std::vector<double> call_ms, live_ms;
+        std::vector<double> call_ms, live_ms, installed_ms, request_installed_ms;
         for (int change = 0; change < count; ++change) {
             const std::uint32_t before = ep->epoch();
             const ae::hns asked = ae::monotonic_now();
@@ -199,7 +207,8 @@ int main(int argc, char** argv) {
                 std::fprintf(stderr, "set_format failed at change %d: %s\n", change, ec.message().c_str());
                 return 1;
             }
-            call_ms.push_back(ms_between(asked, ae::monotonic_now()));
+            const ae::hns answered = ae::monotonic_now();
+            call_ms.push_back(ms_between(asked, answered));
             const ae::hns deadline = ae::monotonic_now() + ae::hns{10'000'000};
             // Polled every 0.1 ms, not spun: the engine, the device thread and ae-ctl share 2 cores.
             while (live_epoch.load() != before + 1 && ae::monotonic_now() < deadline) {
@@ -207,6 +216,10 @@ int main(int argc, char** argv) {
                 ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &tick, nullptr);
             }
             live_ms.push_back(ms_between(asked, ae::hns{live_at.load()}));
+            if (installed_epoch.load() == before + 1) {
+                installed_ms.push_back(ms_between(answered, ae::hns{installed_at.load()}));
+                request_installed_ms.push_back(ms_between(asked, ae::hns{installed_at.load()}));
+            }
             const timespec next = ae::to_timespec(asked + ae::hns{533'340}); // 20 periods
             ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, nullptr);
         }
@@ -225,6 +238,8 @@ int main(int argc, char** argv) {
             std::printf("  glitch %s epoch %u stream_position %llu frames %llu\n", ae::to_string(g.glitch), g.epoch,
                         static_cast<unsigned long long>(g.stream_position), static_cast<unsigned long long>(g.frames));
         }
+        print_stats("set_format answered -> installed at the engine's next processing_complete (period 2.667 ms)", installed_ms);
+        print_stats("rate change request -> installed", request_installed_ms);
         print_stats("rate change request -> the engine's first pass in the new epoch", live_ms);
         std::printf("glitches during %d rate changes: %llu (%.4f per change); frames:", count,
                     static_cast<unsigned long long>(glitches.load()), static_cast<double>(glitches.load()) / count);
