@@ -1,6 +1,7 @@
 #include <openae/control/engine.h>
 
 #include <openae/pipeline/convert.h>
+#include <openae/pipeline/device_spec.h>
 #include <openae/pipeline/devices.h>
 #include <openae/rt/event_signal.h>
 #include <openae/rt/thread_name.h>
@@ -48,6 +49,7 @@ struct engine::slot {
     engine_source source;
     std::unique_ptr<pipeline::device> sink; // wav sinks: a wav device used as a writer
     std::uint32_t sink_channels = 0;
+    bool let_go = false; // removed, and the engine thread has let go of it (control side)
     std::vector<float> scratch = std::vector<float>(std::size_t{chunk_frames} * scratch_channels);
     std::vector<float> sink_scratch = std::vector<float>(std::size_t{chunk_frames} * scratch_channels);
     pass_record record;        // engine thread's working copy
@@ -190,24 +192,42 @@ std::expected<void, engine_error> engine::add_render(render_endpoint endpoint, e
     return add(std::move(s));
 }
 
-std::expected<void, engine_error> engine::add_capture(capture_endpoint endpoint, const std::string& sink) {
-    auto s = std::make_unique<slot>();
-    s->name = endpoint.name();
-    s->text = sink;
-    const frame_format format = endpoint.frame_format();
-    if (sink.rfind("wav:", 0) == 0) {
+std::expected<engine_sink, engine_error> engine_sink::open(const std::string& text, const frame_format& format) {
+    engine_sink sink;
+    sink.text = text;
+    sink.format = format;
+    if (text.rfind("wav:", 0) == 0) {
         // The wav device, used as a writer: its ring and I/O thread keep file I/O off the engine.
-        const std::string spec = sink + (sink.find('?') == std::string::npos ? "?" : "&") + "rate=" +
+        const std::string spec = text + (text.find('?') == std::string::npos ? "?" : "&") + "rate=" +
                                  std::to_string(format.sample_rate) + "&channels=" + std::to_string(format.channels) +
                                  "&sample=f32";
         auto writer = pipeline::make_device(spec, pipeline::device_direction::render);
         if (!writer) return std::unexpected(writer.error());
         if (auto started = (*writer)->start(); !started) return std::unexpected(started.error());
-        s->sink_channels = (*writer)->format().channels;
-        s->sink = std::move(*writer);
-    } else if (sink != "null") {
-        return std::unexpected(error(errc::bad_argument, "sink '" + sink + "': unknown (wav:PATH, null)"));
+        sink.channels = (*writer)->format().channels;
+        sink.writer = std::move(*writer);
+    } else if (text != "null") {
+        return std::unexpected(error(errc::bad_argument, "sink '" + text + "': unknown (wav:PATH, null)"));
     }
+    return sink;
+}
+
+void engine_sink::discard() noexcept {
+    if (!writer) return;
+    writer->stop();
+    writer.reset();
+    if (auto spec = pipeline::device_spec::parse(text)) (void)::unlink(spec->target().c_str());
+}
+
+std::expected<void, engine_error> engine::add_capture(capture_endpoint endpoint, engine_sink sink) {
+    const frame_format format = endpoint.frame_format();
+    if (sink.writer && (sink.format.sample_rate != format.sample_rate || sink.format.channels != format.channels))
+        return std::unexpected(error(errc::unsupported_format, "sink '" + sink.text + "' was opened for another format"));
+    auto s = std::make_unique<slot>();
+    s->name = endpoint.name();
+    s->text = sink.text;
+    s->sink_channels = sink.channels;
+    s->sink = std::move(sink.writer);
     s->capture_rt = &endpoint.rt();
     s->capture.emplace(std::move(endpoint));
     return add(std::move(s));
@@ -225,14 +245,34 @@ bool engine::remove(const std::string& name) {
     return true;
 }
 
-void engine::collect() {
+void engine::take_retired() {
     slot* gone = nullptr;
     while (retired_->try_pop(gone)) {
         auto it = std::find_if(leaving_.begin(), leaving_.end(), [gone](const auto& s) { return s.get() == gone; });
-        if (it == leaving_.end()) continue;
-        if ((*it)->sink) (*it)->sink->stop(); // flushes and closes the file
-        leaving_.erase(it);
+        if (it != leaving_.end()) (*it)->let_go = true;
     }
+}
+
+void engine::collect() {
+    take_retired();
+    for (auto it = leaving_.begin(); it != leaving_.end();) {
+        if (!(*it)->let_go) {
+            ++it;
+            continue;
+        }
+        if ((*it)->sink) (*it)->sink->stop(); // flushes and closes the file
+        it = leaving_.erase(it);
+    }
+}
+
+std::optional<std::unique_ptr<pipeline::device>> engine::take_released(const std::string& name) {
+    take_retired();
+    auto it = std::find_if(leaving_.begin(), leaving_.end(), [&](const auto& s) { return s->name == name; });
+    if (it == leaving_.end()) return std::unique_ptr<pipeline::device>{}; // never driven, or collected already
+    if (!(*it)->let_go) return std::nullopt;
+    auto sink = std::move((*it)->sink);
+    leaving_.erase(it);
+    return sink;
 }
 
 bool engine::drives(const std::string& name) const { return slots_.contains(name); }

@@ -5,6 +5,7 @@
 #include "json_log.h"
 
 #include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
 
 #include <cmath>
 #include <cstdlib>
@@ -220,12 +221,45 @@ struct control_service::impl {
         return j;
     }
 
-    // Answers later (deferred): the source is loaded and the device opened off ae-ctl.
+    // What a create loads off ae-ctl before the endpoint is made: a render endpoint's source
+    // (a wav file read into memory), a capture endpoint's sink (a wav file created, its writer
+    // thread started), and the format they decide.
+    struct create_io {
+        frame_format format{48'000, 2, sample_type::f32};
+        std::optional<engine_source> source;
+        std::optional<engine_sink> sink;
+        std::optional<request_error> error;
+    };
+    static void load_create_io(create_io& io, endpoint_direction direction, const std::string& source_text,
+                               const std::string& sink_text, const json& format_request);
+    // Answers later (deferred): the source or sink is loaded and the device opened off ae-ctl.
     std::optional<request_error> create(const json& req, const json& id, const reply_fn& reply, std::weak_ptr<impl> self);
-    std::expected<json, request_error> finish_create(endpoint_direction direction, const endpoint_config& config,
-                                                     std::optional<engine_source> source, const std::string& sink, bool start,
+    std::expected<json, request_error> finish_create(endpoint_direction direction, const endpoint_config& config, create_io& io,
+                                                     bool start,
                                                      const std::expected<std::shared_ptr<detail::endpoint_block>, std::error_code>& made,
                                                      const std::string& why);
+    // A destroyed endpoint's engine slot: waits (polling ae-ctl's timer, never blocking it) until
+    // the engine thread has let go, then closes a wav sink on a helper and answers.
+    void finish_destroy(const std::string& name, const json& id, const reply_fn& reply, std::weak_ptr<impl> self, int polls) {
+        auto released = eng.take_released(name);
+        if (!released && polls < max_release_polls) {
+            auto timer = std::make_shared<asio::steady_timer>(core.executor(), std::chrono::milliseconds(1));
+            timer->async_wait([timer, name, id, reply, self, polls](const std::error_code& ec) {
+                if (ec) return;
+                if (auto me = self.lock()) me->finish_destroy(name, id, reply, self, polls + 1);
+            });
+            return;
+        }
+        auto answer = [name, id, reply] { reply(json{{"id", id}, {"ok", true}, {"endpoint", name}}.dump()); };
+        if (!released || !*released) return answer(); // no file to close (or the engine is stuck: collected later)
+        std::shared_ptr<pipeline::device> sink = std::move(*released);
+        core.off_thread("ae-close", [sink, answer]() -> std::function<void()> {
+            sink->stop();
+            return answer;
+        });
+    }
+    static constexpr int max_release_polls = 1000; // 1 s: an engine pass is due every period
+
     // The answer to a request that completed later (move, a rate change): the endpoint's status, or the error.
     void answer_later(const json& id, const reply_fn& reply, const std::shared_ptr<detail::endpoint_block>& block, std::error_code ec,
                       const std::string& message) const {
@@ -295,47 +329,34 @@ std::optional<request_error> control_service::impl::create(const json& req, cons
     if (req.contains("format")) {
         if (auto checked = parse_format(req["format"], frame_format{}); !checked) return checked.error();
     }
-    // A wav source is read from disk: on a helper thread, not ae-ctl. The rest of the creation
-    // (the device's open included, also off ae-ctl) continues on ae-ctl when it is loaded.
+    // A wav source is read and a wav sink created on a helper thread, not ae-ctl. The rest of the
+    // creation (the device's open included, also off ae-ctl) continues on ae-ctl when done.
     const std::string source_text = req.value("source", std::string{"tone:440"});
     const bool start = req.value("start", false);
     const json format_request = req.contains("format") ? req["format"] : json(nullptr);
-    core.off_thread("ae-load", [this, self, direction, source_text, config, sink, start, format_request, id, reply]() -> std::function<void()> {
-        auto parsed = std::make_shared<std::expected<engine_source, engine_error>>(std::unexpected(engine_error{}));
-        if (direction == endpoint_direction::render) *parsed = engine_source::parse(source_text);
-        return [this, self, direction, parsed, config, sink, start, format_request, id, reply]() mutable {
+    core.off_thread("ae-load", [this, self, direction, source_text, sink, config, start, format_request, id, reply]() -> std::function<void()> {
+        auto io = std::make_shared<create_io>();
+        load_create_io(*io, direction, source_text, sink, format_request);
+        return [this, self, direction, io, config, start, id, reply]() mutable {
             auto me = self.lock();
             if (!me) return;
-            auto fail = [&](const request_error& e) {
-                reply(json{{"id", id}, {"ok", false}, {"error", {{"code", e.code}, {"message", e.message}}}}.dump());
-            };
-            frame_format base{48'000, 2, sample_type::f32};
-            std::optional<engine_source> source;
-            if (direction == endpoint_direction::render) {
-                if (!*parsed) return fail(request_error{code_name(parsed->error().code), parsed->error().message});
-                if ((*parsed)->what == engine_source::kind::wav) {
-                    base.sample_rate = (*parsed)->sample_rate;
-                    base.channels = static_cast<std::uint16_t>((*parsed)->channels);
-                }
-                source = std::move(**parsed);
+            if (io->error) {
+                reply(json{{"id", id}, {"ok", false}, {"error", {{"code", io->error->code}, {"message", io->error->message}}}}.dump());
+                return;
             }
-            if (!format_request.is_null()) {
-                auto format = parse_format(format_request, base);
-                if (!format) return fail(format.error());
-                base = *format;
-            }
-            config.format = base;
-            core.create(direction, config, [this, self, direction, config, source = std::move(source), sink, start, id, reply](
+            config.format = io->format;
+            core.create(direction, config, [this, self, direction, config, io, start, id, reply](
                                                std::expected<std::shared_ptr<detail::endpoint_block>, std::error_code> made,
                                                const std::string& why) mutable {
                 auto me = self.lock();
                 if (!me) return;
-                auto answer = finish_create(direction, config, std::move(source), sink, start, made, why);
+                auto answer = finish_create(direction, config, *io, start, made, why);
                 json response{{"id", id}};
                 if (answer) {
                     response["ok"] = true;
                     response.update(*answer);
                 } else {
+                    if (io->sink) io->sink->discard();
                     response["ok"] = false;
                     response["error"] = {{"code", answer.error().code}, {"message", answer.error().message}};
                 }
@@ -346,8 +367,40 @@ std::optional<request_error> control_service::impl::create(const json& req, cons
     return std::nullopt;
 }
 
+void control_service::impl::load_create_io(create_io& io, endpoint_direction direction, const std::string& source_text,
+                                           const std::string& sink_text, const json& format_request) {
+    if (direction == endpoint_direction::render) {
+        auto parsed = engine_source::parse(source_text);
+        if (!parsed) {
+            io.error = request_error{code_name(parsed.error().code), parsed.error().message};
+            return;
+        }
+        if (parsed->what == engine_source::kind::wav) {
+            io.format.sample_rate = parsed->sample_rate;
+            io.format.channels = static_cast<std::uint16_t>(parsed->channels);
+        }
+        io.source = std::move(*parsed);
+    }
+    if (!format_request.is_null()) {
+        auto format = parse_format(format_request, io.format);
+        if (!format) {
+            io.error = format.error();
+            return;
+        }
+        io.format = *format;
+    }
+    if (direction == endpoint_direction::capture) {
+        auto opened = engine_sink::open(sink_text, io.format);
+        if (!opened) {
+            io.error = request_error{code_name(opened.error().code), opened.error().message};
+            return;
+        }
+        io.sink = std::move(*opened);
+    }
+}
+
 std::expected<json, request_error> control_service::impl::finish_create(
-    endpoint_direction direction, const endpoint_config& config, std::optional<engine_source> source, const std::string& sink, bool start,
+    endpoint_direction direction, const endpoint_config& config, create_io& io, bool start,
     const std::expected<std::shared_ptr<detail::endpoint_block>, std::error_code>& made, const std::string& why) {
     if (!made) {
         const std::string device = config.device.empty() ? "the default device" : "device '" + config.device + "'";
@@ -362,9 +415,9 @@ std::expected<json, request_error> control_service::impl::finish_create(
     }
     std::expected<void, engine_error> added;
     if (direction == endpoint_direction::render) {
-        added = eng.add_render(render_endpoint(ctx.core(), block), std::move(*source));
+        added = eng.add_render(render_endpoint(ctx.core(), block), std::move(*io.source));
     } else {
-        added = eng.add_capture(capture_endpoint(ctx.core(), block), sink);
+        added = eng.add_capture(capture_endpoint(ctx.core(), block), std::move(*io.sink));
     }
     if (!added) {
         undo();
@@ -438,7 +491,12 @@ std::expected<json, request_error> control_service::impl::dispatch(const std::st
         if (op == "destroy") {
             eng.remove(name);
             ec = core.destroy(name);
-            if (!ec) return json{{"endpoint", name}};
+            if (!ec) {
+                // Answered when the engine has let go and a wav sink's file is complete.
+                deferred = true;
+                finish_destroy(name, id, reply, self, 0);
+                return json{};
+            }
         } else {
             ec = op == "start" ? core.start(**e) : op == "stop" ? core.stop(**e) : core.reset(**e);
         }

@@ -12,8 +12,12 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <future>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <thread>
@@ -33,8 +37,11 @@ std::string temp_dir() {
 
 // A context, an engine and a server on a fresh socket, RT harness armed on every RT thread.
 struct served {
-    explicit served(ae::server_options server_options = {}, ae::hns open_timeout = ae::hns{5'000'000}) : dir(temp_dir()) {
+    explicit served(ae::server_options server_options = {}, ae::hns open_timeout = ae::hns{5'000'000},
+                    std::function<void(const char*)> helper_started = {})
+        : dir(temp_dir()) {
         ae::context_options options;
+        options.helper_started = std::move(helper_started);
         options.log_file = dir + "/log.jsonl";
         options.device_hooks = ae::test::armed_hooks(device_guard);
         options.open_timeout = open_timeout;
@@ -252,6 +259,72 @@ TEST_CASE("socket: a create whose device open hangs answers timeout, the server 
     a = quick.call({{"op", "create"}, {"endpoint", "file"}, {"direction", "render"}, {"source", "wav:" + s.dir + "/missing.wav"}});
     CHECK(code_of(a) == "device_unavailable");
     CHECK(a["error"]["message"].get<std::string>().find("missing.wav") != std::string::npos);
+    s.check_rt_clean();
+}
+
+TEST_CASE("socket: a capture's wav sink is created off ae-ctl, complete when destroy answers, and a failed create leaves no file") {
+    std::promise<void> entered;
+    std::promise<void> release;
+    std::shared_future<void> released = release.get_future().share();
+    std::atomic<int> loads{0};
+    served s({}, ae::hns{50'000'000}, [&](const char* helper) {
+        if (std::string(helper) != "ae-load" || loads.fetch_add(1) != 0) return;
+        entered.set_value();
+        released.wait(); // the first load (the sink below) is held here
+    });
+    socket_client slow(s.path());
+    socket_client quick(s.path());
+    REQUIRE(slow.connected());
+    REQUIRE(quick.connected());
+    const std::string recorded = s.dir + "/mic.wav";
+    REQUIRE(slow.send({{"id", 1}, {"op", "create"}, {"endpoint", "mic"}, {"direction", "capture"}, {"device", "null?period=5"},
+                       {"sink", "wav:" + recorded}, {"start", true}}));
+    entered.get_future().wait();
+    // The sink's file is being made on ae-load: ae-ctl answers meanwhile, the endpoint is not there yet.
+    json a = quick.call({{"id", 2}, {"op", "list"}});
+    REQUIRE(code_of(a) == "ok");
+    CHECK(a["endpoints"].empty());
+    CHECK_FALSE(slow.read_json(0));
+    release.set_value();
+    auto answer = slow.read_json(5000);
+    REQUIRE(answer);
+    CHECK((*answer)["id"] == 1);
+    REQUIRE(code_of(*answer) == "ok");
+    CHECK((*answer)["endpoint"]["sink"] == "wav:" + recorded);
+    CHECK(std::filesystem::exists(recorded));
+    // Recorded for a while (the engine's own count), then destroyed: once answered, the file is
+    // complete — its RIFF size covers the whole file (written when the writer closes).
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    std::uint64_t recorded_frames = 0;
+    while (recorded_frames < 4800 && std::chrono::steady_clock::now() < until) {
+        a = quick.call({{"op", "stats"}, {"endpoint", "mic"}});
+        REQUIRE(code_of(a) == "ok");
+        const json& stats = a["endpoints"][0];
+        recorded_frames = stats.contains("engine") ? stats["engine"]["frames"].get<std::uint64_t>() : 0;
+    }
+    REQUIRE(recorded_frames >= 4800);
+    REQUIRE(code_of(quick.call({{"op", "destroy"}, {"endpoint", "mic"}})) == "ok");
+    {
+        std::ifstream wav(recorded, std::ios::binary);
+        std::vector<char> bytes((std::istreambuf_iterator<char>(wav)), std::istreambuf_iterator<char>());
+        REQUIRE(bytes.size() > 44 + 4800 * 2 * sizeof(float));
+        std::uint32_t riff_size = 0;
+        std::memcpy(&riff_size, bytes.data() + 4, sizeof riff_size);
+        CHECK(std::string(bytes.data(), 4) == "RIFF");
+        CHECK(riff_size == bytes.size() - 8);
+    }
+    // The device cannot be opened: the sink made for it is removed again, the error names the device.
+    const std::string orphan = s.dir + "/orphan.wav";
+    a = quick.call({{"op", "create"}, {"endpoint", "lost"}, {"direction", "capture"}, {"device", "theremin"}, {"sink", "wav:" + orphan}});
+    CHECK(code_of(a) == "device_unavailable");
+    CHECK(a["error"]["message"].get<std::string>().find("theremin") != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(orphan));
+    // A sink for a format the writer refuses: the create fails before any device is opened.
+    a = quick.call({{"op", "create"}, {"endpoint", "odd"}, {"direction", "capture"}, {"device", "null?period=5"},
+                    {"sink", "wav:" + s.dir + "/odd.wav?sample=s16"}});
+    CHECK(code_of(a) == "bad_argument");
+    CHECK(quick.call({{"op", "list"}})["endpoints"].empty());
+    CHECK(loads.load() == 3);
     s.check_rt_clean();
 }
 

@@ -20,6 +20,7 @@
 #include <expected>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -41,6 +42,21 @@ struct engine_source {
 
     // Parses (and for wav reads) a source. Errors name the source and the reason.
     [[nodiscard]] static std::expected<engine_source, engine_error> parse(const std::string& text);
+};
+
+// Where a capture endpoint's frames go: `null`, or `wav:PATH` — an f32 file at the endpoint's
+// rate and channels, written by a wav device's I/O thread behind a ring (the engine never does
+// file I/O). Opening creates the file and starts that thread: do it off the control thread.
+struct engine_sink {
+    std::string text;                        // as given
+    frame_format format{};                   // what it was opened for
+    std::unique_ptr<pipeline::device> writer; // wav: the file's writer; null: none
+    std::uint32_t channels = 0;              // wav: the file's
+
+    [[nodiscard]] static std::expected<engine_sink, engine_error> open(const std::string& text, const frame_format& format);
+    // Never used (the endpoint could not be made): stops the writer and removes the file it
+    // created, so a failed create leaves nothing behind.
+    void discard() noexcept;
 };
 
 // What the engine counts per endpoint (written on the engine thread, read anywhere).
@@ -74,12 +90,16 @@ public:
     // Control side (one thread at a time). The endpoint must have its buffer (set_buffer) and
     // this engine's event handle; the engine drives it from its next pass.
     [[nodiscard]] std::expected<void, engine_error> add_render(render_endpoint endpoint, engine_source source);
-    // `sink`: `null` or `wav:PATH` (an f32 file at the endpoint's rate and channels as created).
-    [[nodiscard]] std::expected<void, engine_error> add_capture(capture_endpoint endpoint, const std::string& sink);
+    // `sink`: opened for the endpoint's format as created (engine_sink::open).
+    [[nodiscard]] std::expected<void, engine_error> add_capture(capture_endpoint endpoint, engine_sink sink);
     // The engine lets go of the endpoint at its next pass; false if it does not drive it.
     bool remove(const std::string& name);
-    // Frees slots the engine let go of.
+    // Frees slots the engine let go of (a wav sink is flushed and closed here).
     void collect();
+    // After remove(name): nullopt while the engine still drives it; then its sink (null for a
+    // `null` sink, or when collect() has already closed it), for the caller to stop — flush and
+    // close the file — off the control thread. The slot itself is freed.
+    [[nodiscard]] std::optional<std::unique_ptr<pipeline::device>> take_released(const std::string& name);
 
     [[nodiscard]] bool drives(const std::string& name) const;
     [[nodiscard]] std::string source_or_sink(const std::string& name) const;
@@ -91,6 +111,7 @@ public:
 private:
     explicit engine(engine_options options);
     void run() noexcept;
+    void take_retired();
     void apply_commands() noexcept;
     [[nodiscard]] std::expected<void, engine_error> add(std::unique_ptr<slot> s);
 
