@@ -2,7 +2,7 @@
 // epoch) and glitches per change, device loss → rerouted time, and blocking control calls per
 // second (in-process; the socket API is not there yet).
 //
-//   bench_control [changes] [losses]
+//   bench_control [changes] [losses] [period_ms]   (period of the rate-change section, default 2.6667)
 #include <openae/control/context.h>
 #include <openae/pipeline/convert.h>
 #include <openae/rt/monotonic_clock.h>
@@ -63,6 +63,7 @@ void print_stats(const char* what, std::vector<double> values) {
 int main(int argc, char** argv) {
     const int changes = argc > 1 ? std::atoi(argv[1]) : 1000;
     const int losses = argc > 2 ? std::atoi(argv[2]) : 20;
+    const double rate_period_ms = argc > 3 ? std::atof(argv[3]) : 2.6667;
     ae::context_options options;
     options.log_level = "off";
     options.default_device = "null?period=2.6667";
@@ -158,7 +159,10 @@ int main(int argc, char** argv) {
             const std::lock_guard lock(first_mutex);
             if (first_glitches.size() < 12) first_glitches.push_back(e);
         });
-        auto ep = ctx.create_render_endpoint({.name = "rate", .device = "null?period=2.6667", .period = ae::hns{26'667}});
+        const auto rate_period = ae::hns{static_cast<std::int64_t>(rate_period_ms * 10'000)};
+        std::printf("   device and endpoint period %.4f ms\n", rate_period_ms);
+        auto ep = ctx.create_render_endpoint(
+            {.name = "rate", .device = "null?period=" + std::to_string(rate_period_ms), .period = rate_period});
         (void)ep->set_event_handle(wake);
         (void)ep->start();
         std::atomic<bool> stop{false};
@@ -220,7 +224,7 @@ int main(int argc, char** argv) {
                 installed_ms.push_back(ms_between(answered, ae::hns{installed_at.load()}));
                 request_installed_ms.push_back(ms_between(asked, ae::hns{installed_at.load()}));
             }
-            const timespec next = ae::to_timespec(asked + ae::hns{533'340}); // 20 periods
+            const timespec next = ae::to_timespec(asked + rate_period * 20);
             ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, nullptr);
         }
         const timespec settle = ae::to_timespec(ae::monotonic_now() + ae::hns{500'000});
@@ -238,7 +242,7 @@ int main(int argc, char** argv) {
             std::printf("  glitch %s epoch %u stream_position %llu frames %llu\n", ae::to_string(g.glitch), g.epoch,
                         static_cast<unsigned long long>(g.stream_position), static_cast<unsigned long long>(g.frames));
         }
-        print_stats("set_format answered -> installed at the engine's next processing_complete (period 2.667 ms)", installed_ms);
+        print_stats("set_format answered -> installed at the engine's next processing_complete", installed_ms);
         print_stats("rate change request -> installed", request_installed_ms);
         print_stats("rate change request -> the engine's first pass in the new epoch", live_ms);
         std::printf("glitches during %d rate changes: %llu (%.4f per change); frames:", count,
