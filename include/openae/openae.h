@@ -124,6 +124,16 @@ int ae_endpoint_set_format(ae_endpoint* endpoint, const ae_frame_format* format)
 int ae_endpoint_set_period(ae_endpoint* endpoint, ae_hns period);
 /* Completes when the endpoint plays on `device`. */
 int ae_endpoint_move_to(ae_endpoint* endpoint, const char* device);
+/* Asynchronous forms of the calls that can take milliseconds (a chain built, a device opened):
+ * AE_OK means queued, and `done(user_data, result)` is then called exactly once with what the
+ * blocking form would have returned; any other return value means not queued (no call). `done`
+ * runs on the control thread (ae-ctl): it must return quickly and must not call a blocking
+ * ae_endpoint_* or ae_context_* function (those are refused there with AE_ERR_WRONG_THREAD). */
+typedef void (*ae_completion)(void* user_data, int result);
+int ae_endpoint_set_buffer_async(ae_endpoint* endpoint, ae_hns max_period, uint32_t latency_coefficient, ae_completion done,
+                                 void* user_data);
+int ae_endpoint_set_format_async(ae_endpoint* endpoint, const ae_frame_format* format, ae_completion done, void* user_data);
+int ae_endpoint_move_to_async(ae_endpoint* endpoint, const char* device, ae_completion done, void* user_data);
 /* A fault for a faulty device ("unplug", "stall:MS", ...). */
 int ae_endpoint_inject(ae_endpoint* endpoint, const char* fault);
 

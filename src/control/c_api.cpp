@@ -191,6 +191,33 @@ int ae_endpoint_move_to(ae_endpoint* endpoint, const char* device) {
     AE_CONTROL(endpoint, move_to(device));
 }
 
+// The completion handler Asio calls on ae-ctl: a plain callable (no exception may leave it).
+#define AE_CONTROL_ASYNC(endpoint, done, call)                                                            \
+    do {                                                                                                  \
+        if (!(endpoint) || !(done)) return AE_ERR_BAD_ARGUMENT;                                           \
+        return guarded([&] {                                                                              \
+            auto handler = [done, user_data](std::error_code ec) noexcept { done(user_data, code(ec)); }; \
+            (endpoint)->visit([&](auto& e) { e.call; });                                                  \
+            return AE_OK;                                                                                 \
+        });                                                                                               \
+    } while (false)
+
+int ae_endpoint_set_buffer_async(ae_endpoint* endpoint, ae_hns max_period, uint32_t latency_coefficient, ae_completion done,
+                                 void* user_data) {
+    AE_CONTROL_ASYNC(endpoint, done, async_set_buffer(ae::hns{max_period}, latency_coefficient, handler));
+}
+
+int ae_endpoint_set_format_async(ae_endpoint* endpoint, const ae_frame_format* format, ae_completion done, void* user_data) {
+    if (!format) return AE_ERR_BAD_ARGUMENT;
+    const ae::frame_format f = from_c(*format);
+    AE_CONTROL_ASYNC(endpoint, done, async_set_format(f, handler));
+}
+
+int ae_endpoint_move_to_async(ae_endpoint* endpoint, const char* device, ae_completion done, void* user_data) {
+    if (!device) return AE_ERR_BAD_ARGUMENT;
+    AE_CONTROL_ASYNC(endpoint, done, async_move_to(device, handler));
+}
+
 int ae_endpoint_inject(ae_endpoint* endpoint, const char* fault) {
     if (!fault) return AE_ERR_BAD_ARGUMENT;
     AE_CONTROL(endpoint, inject(fault));

@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -25,6 +26,30 @@ static void wait_period(int fd) {
         uint64_t n;
         if (read(fd, &n, sizeof n) < 0) return;
     }
+}
+
+/* An asynchronous call's completion: its result, the thread it ran on, then a wake-up. */
+typedef struct completion {
+    int fd;
+    int result;
+    char thread[16];
+} completion;
+
+static void on_done(void* user_data, int result) {
+    completion* c = (completion*)user_data;
+    c->result = result;
+    pthread_getname_np(pthread_self(), c->thread, sizeof c->thread);
+    const uint64_t one = 1;
+    if (write(c->fd, &one, sizeof one) < 0) c->result = -1;
+}
+
+/* Waits (bounded) for the completion; returns its result, or -2 when none came. */
+static int wait_done(completion* c) {
+    struct pollfd p = {c->fd, POLLIN, 0};
+    if (poll(&p, 1, 5000) <= 0) return -2;
+    uint64_t n;
+    if (read(c->fd, &n, sizeof n) < 0) return -2;
+    return c->result;
 }
 
 /* Tops the render endpoint up with a sine in the pass's format; returns the RT errors. */
@@ -180,6 +205,26 @@ int main(void) {
 
     CHECK(ae_endpoint_move_to(capture, "null?period=10") == AE_OK);
     CHECK(ae_endpoint_device(capture, device, sizeof device) == strlen("null?period=10"));
+    /* The asynchronous forms: queued at once, completed on ae-ctl with the blocking form's result. */
+    completion done = {eventfd(0, EFD_CLOEXEC), 99, ""};
+    CHECK(ae_endpoint_move_to_async(capture, "null?period=5", on_done, &done) == AE_OK);
+    CHECK(wait_done(&done) == AE_OK);
+    CHECK(strcmp(done.thread, "ae-ctl") == 0);
+    CHECK(ae_endpoint_device(capture, device, sizeof device) == strlen("null?period=5"));
+    CHECK(ae_endpoint_move_to_async(capture, "theremin", on_done, &done) == AE_OK);
+    CHECK(wait_done(&done) == AE_ERR_DEVICE_UNAVAILABLE);
+    const ae_frame_format cd = {44100, 2, AE_SAMPLE_F32};
+    CHECK(ae_endpoint_set_format_async(render, &cd, on_done, &done) == AE_OK); /* a resampler built off ae-ctl */
+    CHECK(wait_done(&done) == AE_OK);
+    ae_endpoint_frame_format(render, &f);
+    CHECK(f.sample_rate == 44100 && f.sample == AE_SAMPLE_F32);
+    CHECK(ae_endpoint_epoch(render) == 3);
+    CHECK(ae_endpoint_set_buffer_async(render, 50000, 2, on_done, &done) == AE_OK);
+    CHECK(wait_done(&done) == AE_ERR_ALREADY_INITIALIZED);
+    CHECK(ae_endpoint_set_format_async(render, NULL, on_done, &done) == AE_ERR_BAD_ARGUMENT);
+    CHECK(ae_endpoint_move_to_async(capture, "null", NULL, &done) == AE_ERR_BAD_ARGUMENT);
+    close(done.fd);
+
     CHECK(ae_endpoint_stop(capture) == AE_OK);
     CHECK(ae_endpoint_stop(capture) == AE_ERR_NOT_RUNNING);
     CHECK(ae_endpoint_inject(render, "unplug") == AE_ERR_BAD_ARGUMENT); /* not a faulty device */
