@@ -74,6 +74,7 @@ struct context_core::repeat_state {
     std::uint64_t frames = 0;
     std::chrono::steady_clock::time_point opened;
     event last;
+    bool refusal = false;    // a refused request (`last` holds op in `device`, code in `to`, message)
 };
 
 struct context_core::impl {
@@ -215,19 +216,34 @@ void context_core::emit(event e) {
         it = next;
     }
     // The log folds identical events within the repeat window into one line with a count.
-    const std::string key = repeat_key(e);
+    if (open_repeat(repeat_key(e), e)) log_event(e, 1, e.frames);
+}
+
+bool context_core::open_repeat(const std::string& key, const event& e) {
     const auto now = std::chrono::steady_clock::now();
     auto found = impl_->repeats.find(key);
     const auto window = std::chrono::microseconds(impl_->options.repeat_window.count() / 10);
     if (found != impl_->repeats.end() && now - found->second.opened < window) {
         ++found->second.count;
         found->second.frames += e.frames;
-        found->second.last = std::move(e);
-        return;
+        found->second.last = e;
+        return false;
     }
     if (found != impl_->repeats.end() && found->second.count > 0) log_repeat(found->second);
-    impl_->repeats[key] = repeat_state{0, 0, now, e};
-    log_event(e, 1, e.frames);
+    impl_->repeats[key] = repeat_state{0, 0, now, e, false};
+    return true;
+}
+
+void context_core::log_refused(const std::string& op, const std::string& code, const std::string& message) {
+    event e; // carried in the repeat window only; never emitted to subscribers
+    e.device = op;
+    e.to = code;
+    e.message = message;
+    const std::string key = "refused|" + op + "|" + code + "|" + message;
+    if (!open_repeat(key, e)) return;
+    impl_->repeats[key].refusal = true;
+    control_detail::log_json(*impl_->logger, spdlog::level::warn,
+                             {{"component", "control"}, {"event", "request_refused"}, {"op", op}, {"code", code}, {"message", message}});
 }
 
 void context_core::log_event(const event& e, std::uint64_t count, std::uint64_t frames) {
@@ -244,7 +260,13 @@ void context_core::log_event(const event& e, std::uint64_t count, std::uint64_t 
 }
 
 void context_core::log_repeat(repeat_state& state) {
-    log_event(state.last, state.count, state.frames);
+    if (state.refusal) {
+        control_detail::log_json(*impl_->logger, spdlog::level::warn,
+                                 {{"component", "control"}, {"event", "request_refused"}, {"op", state.last.device},
+                                  {"code", state.last.to}, {"message", state.last.message}, {"repeated", state.count}});
+    } else {
+        log_event(state.last, state.count, state.frames);
+    }
     state.count = 0;
     state.frames = 0;
 }

@@ -126,11 +126,9 @@ struct control_server::state::session : std::enable_shared_from_this<session> {
         if (discarding) {
             discarding = false;
             ++server->bad_requests;
-            send(nlohmann::json{{"id", nullptr},
-                                {"ok", false},
-                                {"error", {{"code", "bad_request"},
-                                           {"message", "line over " + std::to_string(server->options.max_line_bytes) + " bytes"}}}}
-                     .dump());
+            const std::string message = "line over " + std::to_string(server->options.max_line_bytes) + " bytes";
+            server->service.ctx().core()->log_refused("", "bad_request", message);
+            send(nlohmann::json{{"id", nullptr}, {"ok", false}, {"error", {{"code", "bad_request"}, {"message", message}}}}.dump());
             return;
         }
         if (!line.empty() && line.back() == '\r') line.pop_back();

@@ -261,10 +261,11 @@ struct control_service::impl {
     static constexpr int max_release_polls = 1000; // 1 s: an engine pass is due every period
 
     // The answer to a request that completed later (move, a rate change): the endpoint's status, or the error.
-    void answer_later(const json& id, const reply_fn& reply, const std::shared_ptr<detail::endpoint_block>& block, std::error_code ec,
-                      const std::string& message) const {
+    void answer_later(const char* op, const json& id, const reply_fn& reply, const std::shared_ptr<detail::endpoint_block>& block,
+                      std::error_code ec, const std::string& message) const {
         json response{{"id", id}};
         if (ec) {
+            core.log_refused(op, code_name(ec), message);
             response["ok"] = false;
             response["error"] = {{"code", code_name(ec)}, {"message", message}};
         } else {
@@ -341,6 +342,7 @@ std::optional<request_error> control_service::impl::create(const json& req, cons
             auto me = self.lock();
             if (!me) return;
             if (io->error) {
+                core.log_refused("create", io->error->code, io->error->message);
                 reply(json{{"id", id}, {"ok", false}, {"error", {{"code", io->error->code}, {"message", io->error->message}}}}.dump());
                 return;
             }
@@ -357,6 +359,7 @@ std::optional<request_error> control_service::impl::create(const json& req, cons
                     response.update(*answer);
                 } else {
                     if (io->sink) io->sink->discard();
+                    core.log_refused("create", answer.error().code, answer.error().message);
                     response["ok"] = false;
                     response["error"] = {{"code", answer.error().code}, {"message", answer.error().message}};
                 }
@@ -514,7 +517,7 @@ std::expected<json, request_error> control_service::impl::dispatch(const std::st
         deferred = true;
         auto block = *e;
         core.set_format(*block, *format, [self, block, id, reply](std::error_code ec) {
-            if (auto me = self.lock()) me->answer_later(id, reply, block, ec, ec ? ec.message() : std::string{});
+            if (auto me = self.lock()) me->answer_later("set_format", id, reply, block, ec, ec ? ec.message() : std::string{});
         });
         return json{};
     }
@@ -536,7 +539,7 @@ std::expected<json, request_error> control_service::impl::dispatch(const std::st
         deferred = true;
         auto block = *e;
         core.move_to(*block, device, [self, block, id, reply, device](std::error_code ec) {
-            if (auto me = self.lock()) me->answer_later(id, reply, block, ec, "move to '" + device + "': " + ec.message());
+            if (auto me = self.lock()) me->answer_later("move", id, reply, block, ec, "move to '" + device + "': " + ec.message());
         });
         return json{};
     }
@@ -566,7 +569,9 @@ std::expected<json, request_error> control_service::impl::dispatch(const std::st
 void control_service::impl::handle(const std::string& line, const reply_fn& reply, const event_fn& events, const void* owner,
                                    std::weak_ptr<impl> self) {
     json id = nullptr;
+    std::string op;
     auto fail = [&](const request_error& e) {
+        core.log_refused(op, e.code, e.message);
         reply(json{{"id", id}, {"ok", false}, {"error", {{"code", e.code}, {"message", e.message}}}}.dump());
     };
     json req = json::parse(line, nullptr, false);
@@ -581,7 +586,7 @@ void control_service::impl::handle(const std::string& line, const reply_fn& repl
     }
     if (!req.contains("op")) return fail(bad("missing field 'op' in request"));
     if (!req["op"].is_string()) return fail(bad("field 'op' must be a string"));
-    const std::string op = req["op"].get<std::string>();
+    op = req["op"].get<std::string>();
     bool deferred = false;
     auto result = dispatch(op, req, id, reply, events, owner, std::move(self), deferred);
     if (deferred) return;

@@ -387,9 +387,38 @@ TEST_CASE("socket: malformed requests get bad_request naming the problem, the co
         CHECK((*answer)["id"] == id);
         CHECK(code_of(*answer) == "ok");
     }
+    // A client sending the same garbage in a loop: every line answered, the log folds them.
+    for (int i = 0; i < 200; ++i) REQUIRE(c.send_raw("{not json\n"));
+    for (int i = 0; i < 200; ++i) {
+        answer = c.read_json();
+        REQUIRE(answer);
+        CHECK(code_of(*answer) == "bad_request");
+    }
     const auto counters = s.server->counters();
-    CHECK(counters.bad_requests == cases.size() + 2);
+    CHECK(counters.bad_requests == cases.size() + 2 + 200);
     s.check_rt_clean();
+    // Every refusal has a log line naming its code (the context's stop writes the folded counts).
+    s.server.reset();
+    s.service.reset();
+    s.ctx.reset();
+    std::size_t refused_lines = 0, garbage_lines = 0, oversized_lines = 0;
+    std::uint64_t garbage_logged = 0;
+    for (const auto& line : s.log_lines()) {
+        if (line.value("event", "") != "request_refused") continue;
+        ++refused_lines;
+        CHECK(line["level"] == "warning");
+        CHECK(line["component"] == "control");
+        CHECK(line["code"] == "bad_request");
+        if (line["message"] == "invalid JSON") {
+            ++garbage_lines;
+            garbage_logged += line.value("repeated", std::uint64_t{1});
+        }
+        if (line["message"].get<std::string>().find("line over 65536 bytes") != std::string::npos) ++oversized_lines;
+    }
+    CHECK(refused_lines >= cases.size());
+    CHECK(oversized_lines == 1);
+    CHECK(garbage_lines <= 4);     // 200 identical refusals (and the cases' own invalid JSON): folded
+    CHECK(garbage_logged >= 200); // and counted
 }
 
 TEST_CASE("socket: 100 clients at once, silent and half-line clients stall nobody") {

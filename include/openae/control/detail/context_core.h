@@ -109,6 +109,10 @@ public:
 
     // The JSON-lines logger (control thread only: services built on the context log through it).
     [[nodiscard]] spdlog::logger& logger() const noexcept;
+    // Logs a refused control request (component "control", event "request_refused", warn);
+    // identical refusals within the repeat window fold into one line with a count, like events
+    // — a client sending garbage in a loop cannot flood the log.
+    void log_refused(const std::string& op, const std::string& code, const std::string& message);
     // Runs `work` on a helper thread named `name`; the function it returns runs on ae-ctl (always,
     // also while the context stops). For bounded work (a file read, a resampler's priming): the
     // context's shutdown waits for it.
@@ -134,6 +138,8 @@ private:
     void emit(event e);
     void log_event(const event& e, std::uint64_t count, std::uint64_t frames);
     void log_repeat(repeat_state& state);
+    // Opens a repeat window under `key`, or counts into the open one; false when folded.
+    bool open_repeat(const std::string& key, const event& e);
     void flush_repeats(bool all);
     void schedule_drain();
     void drain();
