@@ -260,7 +260,11 @@ void engine::collect() {
             ++it;
             continue;
         }
-        if ((*it)->sink) (*it)->sink->stop(); // flushes and closes the file
+        if ((*it)->sink && sink_closer_) {
+            sink_closer_(std::move((*it)->sink));
+        } else if ((*it)->sink) {
+            (*it)->sink->stop(); // flushes and closes the file
+        }
         it = leaving_.erase(it);
     }
 }

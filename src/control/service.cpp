@@ -600,12 +600,26 @@ void control_service::impl::handle(const std::string& line, const reply_fn& repl
 // ---------------------------------------------------------------------------------------------
 
 control_service::control_service(context& ctx, engine& eng) : ctx_(ctx), impl_(std::make_shared<impl>(ctx, eng)) {
+    // Sinks the engine lets go of outside a destroy (a failed create's) close on a helper too.
+    std::weak_ptr<detail::context_core> core = ctx.core();
+    eng.set_sink_closer([core](std::unique_ptr<pipeline::device> sink) {
+        std::shared_ptr<pipeline::device> closing = std::move(sink);
+        if (auto c = core.lock()) {
+            c->off_thread("ae-close", [closing]() -> std::function<void()> {
+                closing->stop();
+                return [] {};
+            });
+        } else {
+            closing->stop();
+        }
+    });
     impl_->add_watch = [this](const std::string& endpoint, std::function<void(const std::string&)> sink, const void* owner) {
         return watch(endpoint, std::move(sink), owner);
     };
 }
 
 control_service::~control_service() {
+    impl_->eng.set_sink_closer({});
     if (impl_->subscription != 0) ctx_.unsubscribe(impl_->subscription);
 }
 

@@ -18,6 +18,7 @@
 #include <atomic>
 #include <cstdint>
 #include <expected>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -94,8 +95,10 @@ public:
     [[nodiscard]] std::expected<void, engine_error> add_capture(capture_endpoint endpoint, engine_sink sink);
     // The engine lets go of the endpoint at its next pass; false if it does not drive it.
     bool remove(const std::string& name);
-    // Frees slots the engine let go of (a wav sink is flushed and closed here).
+    // Frees slots the engine let go of. A wav sink is flushed and closed by the sink closer when
+    // one is set (a control service hands it to a helper thread), here otherwise.
     void collect();
+    void set_sink_closer(std::function<void(std::unique_ptr<pipeline::device>)> closer) { sink_closer_ = std::move(closer); }
     // After remove(name): nullopt while the engine still drives it; then its sink (null for a
     // `null` sink, or when collect() has already closed it), for the caller to stop — flush and
     // close the file — off the control thread. The slot itself is freed.
@@ -129,6 +132,7 @@ private:
     std::vector<slot*> active_;                            // engine thread only; reserved up front
     std::atomic<std::uint64_t> passes_{0};
     std::atomic<bool> stop_{false};
+    std::function<void(std::unique_ptr<pipeline::device>)> sink_closer_;
     std::thread thread_;
 };
 
