@@ -104,14 +104,17 @@ TEST_CASE("context: blocking calls on ae-ctl are refused, async forms complete")
         CHECK(ep->state() == ae::endpoint_state::running);
     }
     SUBCASE("use_future") {
-        // Asio's use_future turns an error into an exception.
+        // Errors through use_future(fn), as values: plain use_future turns them into exceptions,
+        // which the completing thread may free after this one read them — libstdc++'s exception
+        // refcount is invisible to TSan, which reported that as a race.
+        const auto error_of = asio::use_future([](std::error_code ec) { return ec; });
         CHECK_NOTHROW(ep->async_start(asio::use_future).get());
-        CHECK_THROWS_AS(ep->async_start(asio::use_future).get(), std::system_error);
+        CHECK(ep->async_start(error_of).get() == ae::errc::already_running);
         auto made = ctx.async_create_capture_endpoint(config("c", ten_ms), asio::use_future).get();
         REQUIRE(made.has_value());
         CHECK(made->state() == ae::endpoint_state::stopped);
         CHECK_NOTHROW(ctx.async_destroy("c", asio::use_future).get());
-        CHECK_THROWS_AS(ctx.async_destroy("c", asio::use_future).get(), std::system_error); // unknown_endpoint now
+        CHECK(ctx.async_destroy("c", error_of).get() == ae::errc::unknown_endpoint);
         CHECK(made->start() == ae::errc::unknown_endpoint);
     }
     SUBCASE("use_awaitable") {
