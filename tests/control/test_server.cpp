@@ -3,6 +3,8 @@
 // and every device thread throughout.
 #include <openae/control/server.h>
 
+#include <asio/post.hpp>
+
 #include "socket_client.h"
 #include "test_engine.h"
 
@@ -267,7 +269,10 @@ TEST_CASE("socket: a capture's wav sink is created off ae-ctl, complete when des
     std::promise<void> release;
     std::shared_future<void> released = release.get_future().share();
     std::atomic<int> loads{0};
+    std::atomic<int> closes{0};
+    std::promise<void> second_close;
     served s({}, ae::hns{50'000'000}, [&](const char* helper) {
+        if (std::string(helper) == "ae-close" && closes.fetch_add(1) == 1) second_close.set_value();
         if (std::string(helper) != "ae-load" || loads.fetch_add(1) != 0) return;
         entered.set_value();
         released.wait(); // the first load (the sink below) is held here
@@ -313,6 +318,21 @@ TEST_CASE("socket: a capture's wav sink is created off ae-ctl, complete when des
         CHECK(std::string(bytes.data(), 4) == "RIFF");
         CHECK(riff_size == bytes.size() - 8);
     }
+    CHECK(closes.load() == 1); // closed on ae-close
+    // A host that takes an endpoint off the engine itself: the sink still closes on ae-close
+    // (the service's sink closer), not inline on ae-ctl.
+    a = quick.call({{"op", "create"}, {"endpoint", "mic2"}, {"direction", "capture"}, {"device", "null?period=5"},
+                    {"sink", "wav:" + s.dir + "/mic2.wav"}});
+    REQUIRE(code_of(a) == "ok");
+    auto closed = second_close.get_future();
+    asio::post(s.ctx->executor(), [&] { (void)s.eng->remove("mic2"); }); // the engine is driven from ae-ctl
+    bool handed_over = false;
+    for (int i = 0; i < 5000 && !handed_over; ++i) {
+        asio::post(s.ctx->executor(), [&] { s.eng->collect(); });
+        handed_over = closed.wait_for(std::chrono::milliseconds(1)) == std::future_status::ready;
+    }
+    CHECK(handed_over);
+    CHECK(closes.load() == 2);
     // The device cannot be opened: the sink made for it is removed again, the error names the device.
     const std::string orphan = s.dir + "/orphan.wav";
     a = quick.call({{"op", "create"}, {"endpoint", "lost"}, {"direction", "capture"}, {"device", "theremin"}, {"sink", "wav:" + orphan}});
@@ -323,8 +343,8 @@ TEST_CASE("socket: a capture's wav sink is created off ae-ctl, complete when des
     a = quick.call({{"op", "create"}, {"endpoint", "odd"}, {"direction", "capture"}, {"device", "null?period=5"},
                     {"sink", "wav:" + s.dir + "/odd.wav?sample=s16"}});
     CHECK(code_of(a) == "bad_argument");
-    CHECK(quick.call({{"op", "list"}})["endpoints"].empty());
-    CHECK(loads.load() == 3);
+    CHECK(quick.call({{"op", "list"}})["endpoints"].size() == 1); // mic2: off the engine, still an endpoint
+    CHECK(loads.load() == 4);
     s.check_rt_clean();
 }
 
