@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <mutex>
 #include <thread>
 
@@ -74,7 +75,11 @@ struct context_core::repeat_state {
     std::uint64_t frames = 0;
     std::chrono::steady_clock::time_point opened;
     event last;
-    bool refusal = false;    // a refused request (`last` holds op in `device`, code in `to`, message)
+    // A refused request's line, folded like an event (no event is emitted for it).
+    struct refusal_line {
+        std::string op, code, message;
+    };
+    std::optional<refusal_line> refusal;
 };
 
 struct context_core::impl {
@@ -230,18 +235,14 @@ bool context_core::open_repeat(const std::string& key, const event& e) {
         return false;
     }
     if (found != impl_->repeats.end() && found->second.count > 0) log_repeat(found->second);
-    impl_->repeats[key] = repeat_state{0, 0, now, e, false};
+    impl_->repeats[key] = repeat_state{0, 0, now, e, std::nullopt};
     return true;
 }
 
 void context_core::log_refused(const std::string& op, const std::string& code, const std::string& message) {
-    event e; // carried in the repeat window only; never emitted to subscribers
-    e.device = op;
-    e.to = code;
-    e.message = message;
     const std::string key = "refused|" + op + "|" + code + "|" + message;
-    if (!open_repeat(key, e)) return;
-    impl_->repeats[key].refusal = true;
+    if (!open_repeat(key, event{})) return;
+    impl_->repeats[key].refusal = repeat_state::refusal_line{op, code, message};
     control_detail::log_json(*impl_->logger, spdlog::level::warn,
                              {{"component", "control"}, {"event", "request_refused"}, {"op", op}, {"code", code}, {"message", message}});
 }
@@ -262,8 +263,8 @@ void context_core::log_event(const event& e, std::uint64_t count, std::uint64_t 
 void context_core::log_repeat(repeat_state& state) {
     if (state.refusal) {
         control_detail::log_json(*impl_->logger, spdlog::level::warn,
-                                 {{"component", "control"}, {"event", "request_refused"}, {"op", state.last.device},
-                                  {"code", state.last.to}, {"message", state.last.message}, {"repeated", state.count}});
+                                 {{"component", "control"}, {"event", "request_refused"}, {"op", state.refusal->op},
+                                  {"code", state.refusal->code}, {"message", state.refusal->message}, {"repeated", state.count}});
     } else {
         log_event(state.last, state.count, state.frames);
     }
