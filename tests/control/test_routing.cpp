@@ -13,6 +13,7 @@
 #include <fstream>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,15 @@ int render_until(ae::render_endpoint& ep, ae::test::event_fd& wake, Done&& done,
     return passes;
 }
 
+// Creates the endpoint, gives it the test's eventfd and starts it (every test's first steps).
+std::optional<ae::render_endpoint> started_render(ae::context& ctx, const ae::endpoint_config& config, ae::test::event_fd& wake) {
+    auto ep = ctx.create_render_endpoint(config);
+    REQUIRE(ep);
+    REQUIRE_FALSE(ep->set_event_handle(wake.get()));
+    REQUIRE_FALSE(ep->start());
+    return std::move(*ep);
+}
+
 } // namespace
 
 TEST_CASE("device loss: follow_default reroutes to the default device, frames counted, route reported") {
@@ -61,10 +71,7 @@ TEST_CASE("device loss: follow_default reroutes to the default device, frames co
     config.name = "follow";
     config.device = "faulty:null?period=5&unplug_at_ms=200";
     config.period = ae::hns{100'000};
-    auto ep = ctx.create_render_endpoint(config);
-    REQUIRE(ep);
-    REQUIRE_FALSE(ep->set_event_handle(wake.get()));
-    REQUIRE_FALSE(ep->start());
+    auto ep = started_render(ctx, config, wake);
     render_until(*ep, wake, [&] { return !rec.of(ae::event_kind::rerouted).empty(); }, 400);
     // And a little more on the new device.
     render_until(*ep, wake, [] { return false; }, 40);
@@ -186,10 +193,7 @@ TEST_CASE("device loss: a fallback whose open hangs is device_unresponsive, the 
     config.name = "hang";
     config.device = "faulty:null?period=5&unplug_at_ms=50";
     config.period = ae::hns{100'000};
-    auto ep = ctx.create_render_endpoint(config);
-    REQUIRE(ep);
-    REQUIRE_FALSE(ep->set_event_handle(wake.get()));
-    REQUIRE_FALSE(ep->start());
+    auto ep = started_render(ctx, config, wake);
     const ae::hns begin = ae::monotonic_now();
     // While the open hangs, the control thread answers: creating and starting another endpoint
     // takes a blink.
@@ -227,10 +231,7 @@ TEST_CASE("device loss: routing=fail puts the endpoint in error, passes go on, m
     config.device = "faulty:null?period=5&unplug_at_ms=100";
     config.period = ae::hns{50'000};
     config.routing = ae::routing_policy::fail;
-    auto ep = ctx.create_render_endpoint(config);
-    REQUIRE(ep);
-    REQUIRE_FALSE(ep->set_event_handle(wake.get()));
-    REQUIRE_FALSE(ep->start());
+    auto ep = started_render(ctx, config, wake);
     auto in_error = [&] {
         for (const auto& e : rec.of(ae::event_kind::state_changed)) {
             if (e.state == ae::endpoint_state::error) return true;
@@ -270,10 +271,7 @@ TEST_CASE("device loss: a fallback with longer periods grows the buffer through 
     config.name = "grow";
     config.device = "faulty:null?period=5&unplug_at_ms=100";
     config.period = ae::hns{50'000}; // 5 ms packets, 480-frame buffer: too small for 40 ms periods
-    auto ep = ctx.create_render_endpoint(config);
-    REQUIRE(ep);
-    REQUIRE_FALSE(ep->set_event_handle(wake.get()));
-    REQUIRE_FALSE(ep->start());
+    auto ep = started_render(ctx, config, wake);
     render_until(*ep, wake, [] { return false; }, 2);
     const std::uint32_t epoch_before = ep->epoch();
     CHECK(ep->rt().buffer_frames() == 480);
@@ -311,10 +309,7 @@ TEST_CASE("device loss: a storm of 50 unplugs in one second ends in one stable r
     config.device = "faulty:null?period=5";
     config.period = ae::hns{50'000};
     config.routing = ae::routing_policy::pinned;
-    auto ep = ctx.create_render_endpoint(config);
-    REQUIRE(ep);
-    REQUIRE_FALSE(ep->set_event_handle(wake.get()));
-    REQUIRE_FALSE(ep->start());
+    auto ep = started_render(ctx, config, wake);
     // 50 unplugs, one every 20 ms, into whichever instance of the device the endpoint is on.
     std::atomic<int> sent{0};
     std::atomic<bool> storm_over{false};
@@ -387,10 +382,7 @@ TEST_CASE("move: the new device's chain (resampled) is built off ae-ctl, the end
     config.name = "mover";
     config.device = "null?period=5";
     config.period = ae::hns{100'000};
-    auto ep = ctx.create_render_endpoint(config);
-    REQUIRE(ep);
-    REQUIRE_FALSE(ep->set_event_handle(wake.get()));
-    REQUIRE_FALSE(ep->start());
+    auto ep = started_render(ctx, config, wake);
     armed = true;
     std::error_code moved = ae::make_error_code(ae::errc::bad_argument);
     std::thread mover([&] { moved = ep->move_to("null?period=5&rate=44100"); }); // a resampler to prime
@@ -429,10 +421,7 @@ TEST_CASE("device loss: a move asked for while a storm holds the reroute down en
     config.name = "held";
     config.device = "faulty:null?period=5&unplug_at_ms=50";
     config.period = ae::hns{100'000};
-    auto ep = ctx.create_render_endpoint(config);
-    REQUIRE(ep);
-    REQUIRE_FALSE(ep->set_event_handle(wake.get()));
-    REQUIRE_FALSE(ep->start());
+    auto ep = started_render(ctx, config, wake);
     render_until(*ep, wake, [&] { return !rec.of(ae::event_kind::device_lost).empty(); }, 400);
     REQUIRE(rec.of(ae::event_kind::device_lost).size() == 1);
     CHECK(rec.of(ae::event_kind::rerouted).empty()); // held down
