@@ -6,11 +6,15 @@
 #include <openae/pipeline/device_thread.h>
 #include <openae/pipeline/devices.h>
 #include <openae/rt/endpoint_core.h>
+#include <openae/rt/event_signal.h>
 #include <openae/rt/monotonic_clock.h>
 #include <openae/rt/thread_name.h>
 
 #include <asio/io_context.hpp>
+#include <asio/posix/stream_descriptor.hpp>
 #include <asio/steady_timer.hpp>
+
+#include <sys/eventfd.h>
 
 #include <array>
 #include <bit>
@@ -62,6 +66,9 @@ struct endpoint_block {
     [[nodiscard]] endpoint_core& core() noexcept {
         return render ? static_cast<endpoint_core&>(*render) : static_cast<endpoint_core&>(*capture);
     }
+    [[nodiscard]] const endpoint_core& core() const noexcept {
+        return render ? static_cast<const endpoint_core&>(*render) : static_cast<const endpoint_core&>(*capture);
+    }
 };
 
 // A successor chain built off ae-ctl for a rate change (one of the two, by direction).
@@ -82,8 +89,23 @@ struct context_core::repeat_state {
     std::optional<refusal_line> refusal;
 };
 
+// A reset waiting for the device thread to say its queue is discarded.
+struct pending_reset {
+    std::shared_ptr<endpoint_block> endpoint;
+    std::uint32_t generation = 0;
+    std::function<void(std::error_code)> done;
+    std::chrono::steady_clock::time_point deadline;
+};
+
 struct context_core::impl {
-    explicit impl(context_options opts) : options(std::move(opts)), drain_timer(io) {}
+    explicit impl(context_options opts) : options(std::move(opts)), drain_timer(io), wake(io) {
+        // Device threads and device ports signal it (non-blocking writes from RT threads).
+        const int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (fd >= 0) {
+            wake.assign(fd);
+            wake_fd = fd;
+        }
+    }
 
     context_options options;
     asio::io_context io;
@@ -98,6 +120,12 @@ struct context_core::impl {
     std::uint64_t next_subscriber = 1;
     std::uint32_t next_endpoint_id = 1;
     asio::steady_timer drain_timer;
+    // The control wake eventfd: a device event or a reset acknowledgement is acted on at once;
+    // the drain timer is left for statistics. -1 when no eventfd could be made (then the
+    // drain timer does it all, later).
+    asio::posix::stream_descriptor wake;
+    int wake_fd = -1;
+    std::vector<pending_reset> resets;
     bool stopping = false;
 };
 
@@ -157,6 +185,7 @@ void context_core::start_thread() {
         control_detail::log_json(*self->impl_->logger, spdlog::level::info,
                                  {{"component", "context"}, {"event", "started"}, {"default_device", self->impl_->options.default_device}});
         self->schedule_drain();
+        self->watch_wake();
     });
 }
 
@@ -167,6 +196,10 @@ void context_core::stop_thread() {
     asio::post(impl_->io, [this, &done] {
         impl_->stopping = true;
         impl_->drain_timer.cancel();
+        std::error_code ignored;
+        impl_->wake.cancel(ignored);
+        for (auto& r : impl_->resets) r.done(make_error_code(errc::unknown_endpoint));
+        impl_->resets.clear();
         for (auto& [name, e] : impl_->endpoints) {
             if (e->state == endpoint_state::running || e->state == endpoint_state::error) (void)e->core().stop();
             if (e->hold_down) e->hold_down->cancel(); // or run() would wait for it
@@ -291,9 +324,56 @@ void context_core::schedule_drain() {
     impl_->drain_timer.async_wait([self = shared_from_this()](const std::error_code& ec) {
         if (ec || self->impl_->stopping) return;
         self->drain();
+        self->check_resets();
         self->flush_repeats(false);
         self->schedule_drain();
     });
+}
+
+void context_core::watch_wake() {
+    if (impl_->stopping || impl_->wake_fd < 0) return;
+    impl_->wake.async_wait(asio::posix::descriptor_base::wait_read, [self = shared_from_this()](const std::error_code& ec) {
+        if (ec || self->impl_->stopping) return;
+        std::uint64_t count = 0;
+        [[maybe_unused]] const auto got = ::read(self->impl_->wake_fd, &count, sizeof count);
+        self->drain();
+        self->check_resets();
+        self->watch_wake();
+    });
+}
+
+void context_core::check_resets() {
+    const auto now = std::chrono::steady_clock::now();
+    auto& resets = impl_->resets;
+    for (std::size_t i = 0; i < resets.size();) {
+        pending_reset& r = resets[i];
+        endpoint_block& e = *r.endpoint;
+        std::error_code result;
+        bool finished = true;
+        const std::uint32_t applied = e.core().link().reset_applied.load(std::memory_order_acquire);
+        if (static_cast<std::int32_t>(applied - r.generation) >= 0) {
+            result = {};
+        } else if (e.destroyed) {
+            result = make_error_code(errc::unknown_endpoint);
+        } else if (!e.moving && (!e.attached || !e.entry || e.entry->thread->finished())) {
+            // No device thread reads the endpoint now: the discard is made here.
+            e.render->device().begin_period();
+        } else if (now >= r.deadline) {
+            result = make_error_code(errc::timeout);
+            control_detail::log_json(*impl_->logger, spdlog::level::warn,
+                                     {{"component", "endpoint"}, {"endpoint", e.name}, {"event", "reset_timeout"},
+                                      {"device", e.device}, {"message", "the device thread did not discard the queue within 2 s"}});
+        } else {
+            finished = false;
+        }
+        if (!finished) {
+            ++i;
+            continue;
+        }
+        auto done = std::move(r.done);
+        resets.erase(resets.begin() + static_cast<std::ptrdiff_t>(i));
+        done(result);
+    }
 }
 
 void context_core::drain_glitches(endpoint_block& e) {
@@ -370,13 +450,15 @@ namespace {
 std::expected<std::unique_ptr<pipeline::device_thread>, pipeline::device_error> open_blocking(const std::string& spec,
                                                                                                endpoint_direction direction,
                                                                                                hns offline_stop_after,
-                                                                                               const pipeline::device_thread_hooks& hooks) {
+                                                                                               const pipeline::device_thread_hooks& hooks,
+                                                                                               int control_wake_fd) {
     const auto device_direction =
         direction == endpoint_direction::render ? pipeline::device_direction::render : pipeline::device_direction::capture;
     auto dev = pipeline::make_device(spec, device_direction);
     if (!dev) return std::unexpected(dev.error());
     pipeline::device_thread_options options;
     options.hooks = hooks;
+    options.control_wake_fd = control_wake_fd;
     if (!(*dev)->realtime() && offline_stop_after > hns{0}) {
         options.stop_after_frames = static_cast<std::uint64_t>(
             std::llround(static_cast<double>(offline_stop_after.count()) * (*dev)->format().sample_rate / 1e7));
@@ -450,7 +532,8 @@ void context_core::open_device_async(const std::string& spec, endpoint_direction
     // A helper thread, not ae-ctl: an open may hang. It holds the core alive until it ends.
     std::thread([self, state, spec, direction] {
         set_current_thread_name("ae-open");
-        auto opened = open_blocking(spec, direction, self->impl_->options.offline_stop_after, self->impl_->options.device_hooks);
+        auto opened = open_blocking(spec, direction, self->impl_->options.offline_stop_after, self->impl_->options.device_hooks,
+                                    self->impl_->wake_fd);
         auto result = std::make_shared<decltype(opened)>(std::move(opened));
         asio::post(self->impl_->io, [self, state, spec, direction, result] {
             if (state->finished || self->impl_->stopping) {
@@ -503,7 +586,9 @@ void context_core::publish(endpoint_block& e) {
 
 std::expected<endpoint_stats, std::error_code> context_core::stats(const endpoint_block& e) const {
     if (e.destroyed) return std::unexpected(make_error_code(errc::unknown_endpoint));
-    return e.stats;
+    endpoint_stats st = e.stats;
+    st.discarded_frames = e.core().link().discarded_frames.load(std::memory_order_relaxed);
+    return st;
 }
 
 endpoint_summary context_core::summary(const endpoint_block& e) {
@@ -607,6 +692,7 @@ void context_core::create(endpoint_direction direction, const endpoint_config& c
         e->entry = entry;
         if (direction == endpoint_direction::render) {
             e->render = std::make_unique<render_endpoint_core>(e->id);
+            e->render->link().control_wake_fd.store(impl_->wake_fd, std::memory_order_release);
         } else {
             e->capture = std::make_unique<capture_endpoint_core>(e->id);
         }
@@ -766,10 +852,19 @@ std::error_code context_core::stop(endpoint_block& e) {
     return {};
 }
 
-std::error_code context_core::reset(endpoint_block& e) {
-    if (e.destroyed) return make_error_code(errc::unknown_endpoint);
-    if (e.state == endpoint_state::created) return make_error_code(errc::not_initialized);
-    return e.core().reset();
+void context_core::reset(endpoint_block& block, std::function<void(std::error_code)> done) {
+    if (block.destroyed) return done(make_error_code(errc::unknown_endpoint));
+    if (block.state == endpoint_state::created) return done(make_error_code(errc::not_initialized));
+    if (auto ec = block.core().reset()) return done(ec);
+    // Capture: the engine's side reads the ring; its next call discards (before it returns any
+    // padding), so the reset is complete now.
+    if (!block.render) return done({});
+    endpoint_link& link = block.core().link();
+    const std::uint32_t generation = link.reset_generation.load(std::memory_order_relaxed);
+    // An offline device holding for its endpoints wakes to acknowledge it at once.
+    signal_eventfd(link.device_wake_fd.load(std::memory_order_acquire));
+    impl_->resets.push_back({find(block.name), generation, std::move(done), std::chrono::steady_clock::now() + std::chrono::seconds(2)});
+    check_resets();
 }
 
 void context_core::set_format(endpoint_block& block, const frame_format& format, std::function<void(std::error_code)> done) {

@@ -209,6 +209,7 @@ struct control_service::impl {
             }
             j["glitches"] = glitches;
             j["last_glitch_ns"] = st->last_glitch.count() == 0 ? json(nullptr) : json(st->last_glitch.count() * 100);
+            j["discarded_frames"] = st->discarded_frames;
             j["padding"] = {{"samples", st->padding_samples},
                             {"min", st->padding_min},
                             {"max", st->padding_max},
@@ -485,7 +486,21 @@ std::expected<json, request_error> control_service::impl::dispatch(const std::st
         deferred = true;
         return json{};
     }
-    if (op == "destroy" || op == "start" || op == "stop" || op == "reset") {
+    if (op == "reset") {
+        if (auto e = check_fields(req, {endpoint_required}, "request")) return std::unexpected(*e);
+        auto e = endpoint_of(req);
+        if (!e) return std::unexpected(e.error());
+        // Answered once the queue is discarded (a device thread acknowledges it).
+        deferred = true;
+        auto block = *e;
+        core.reset(*block, [self, block, id, reply](std::error_code ec) {
+            if (auto me = self.lock()) {
+                me->answer_later("reset", id, reply, block, ec, "reset '" + detail::context_core::name(*block) + "': " + ec.message());
+            }
+        });
+        return json{};
+    }
+    if (op == "destroy" || op == "start" || op == "stop") {
         if (auto e = check_fields(req, {endpoint_required}, "request")) return std::unexpected(*e);
         auto e = endpoint_of(req);
         if (!e) return std::unexpected(e.error());
@@ -501,7 +516,7 @@ std::expected<json, request_error> control_service::impl::dispatch(const std::st
                 return json{};
             }
         } else {
-            ec = op == "start" ? core.start(**e) : op == "stop" ? core.stop(**e) : core.reset(**e);
+            ec = op == "start" ? core.start(**e) : core.stop(**e);
         }
         if (ec) return std::unexpected(from_code(ec, op + " '" + name + "': " + ec.message()));
         return json{{"endpoint", status_json(*e)}};

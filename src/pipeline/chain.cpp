@@ -267,8 +267,23 @@ void render_chain::hand_over(float* out, std::uint32_t frames, std::uint32_t fil
     handed_over_ = true;
 }
 
-void render_chain::render(float* out, std::uint32_t frames) noexcept { // rt-safe
+void render_chain::poll_reset() noexcept { // rt-safe
     port_->begin_period();
+    if (!port_->reset_applied_now() || !resampler_) return;
+    // What the resampler holds came from the discarded frames: dropped too, and its filter's
+    // share of them skipped, so the first frame after the reset is the host's next one.
+    port_->add_discarded(to_endpoint_frames(resampler_->clear_output()));
+    skip_frames_ = resampler_->owed_frames();
+}
+
+void render_chain::render(float* out, std::uint32_t frames) noexcept { // rt-safe
+    poll_reset();
+    if (!port_->running()) {
+        // A stopped endpoint keeps what is queued (it plays after start: a pre-fill waits here).
+        std::memset(out, 0, sizeof(float) * frames * device_format_.channels);
+        meter_.process(out, frames);
+        return;
+    }
     if (draining_) {
         // The old rate's tail, then (in the same period) the successor.
         const std::uint32_t played = drain_tail(out, frames);
@@ -319,7 +334,8 @@ void render_chain::render(float* out, std::uint32_t frames) noexcept { // rt-saf
 }
 
 void render_chain::drain_lost(std::uint32_t frames) noexcept { // rt-safe
-    port_->begin_period();
+    poll_reset();
+    if (!port_->running()) return; // its queued frames wait for start, as on a device
     std::uint64_t wanted = to_endpoint_frames(frames);
     // What was already resampled for the device is lost too.
     if (resampler_) lost_frames_ += to_endpoint_frames(resampler_->clear_output());
@@ -422,6 +438,10 @@ void capture_chain::flush_tail() noexcept { // rt-safe
 
 void capture_chain::capture(const float* in, std::uint32_t frames) noexcept { // rt-safe
     port_->begin_period(resampler_.has_value());
+    if (port_->take_reset() && resampler_) {
+        // Captured before the reset: the engine's side discards the ring, this side its filter's.
+        port_->add_discarded(resampler_->clear_output());
+    }
     if (port_->pending_rate() != 0) {
         // The ring is about to change rate: the old rate's last frames, still in the filter, go
         // into the old ring first (the engine reads them before the new epoch's).

@@ -310,6 +310,7 @@ void device_thread::emit(device_event_kind kind, std::uint64_t frames) noexcept 
     event.frames = frames;
     event.format = device_->format();
     (void)events_.try_push(event); // full: the control side is far behind; the state is still readable
+    signal_eventfd(options_.control_wake_fd);
 }
 
 void device_thread::apply_commands() noexcept { // rt-safe
@@ -405,6 +406,8 @@ void device_thread::wait() noexcept { // rt-safe: the one wait point
                     [[maybe_unused]] const auto got = ::read(wake_fd_, &count, sizeof count);
                 }
                 apply_commands();
+                // A stopped endpoint's reset is acknowledged while the device holds.
+                for (auto& chain : render_chains_) chain->poll_reset();
             }
         }
     }

@@ -5,11 +5,26 @@
 
 namespace ae {
 
+void capture_endpoint_rt::apply_reset() noexcept { // rt-safe
+    if (!reset_requested()) return;
+    std::uint64_t discarded = 0;
+    // Bounded by the handoff queue: every segment written since is discarded too.
+    for (std::size_t i = 0; i <= link_->handoffs.capacity(); ++i) {
+        discarded += segment_->reader.discard_all();
+        if (follower_.follow(segment_, link_->handoffs, link_->rt_retired)) epoch_ = segment_->epoch;
+        if (segment_->reader.available_frames() == 0) break;
+    }
+    link_->consumer_position.store(segment_->reader.read_position(), std::memory_order_release);
+    acknowledge_reset(discarded);
+}
+
 std::uint64_t capture_endpoint_rt::current_padding(position* pos) noexcept { // rt-safe
     if (!attach()) {
         if (pos) *pos = position{};
         return 0;
     }
+    // A reset discards everything captured before it, from the first call after it.
+    if (!pair_open_) apply_reset();
     const std::uint64_t available = segment_->reader.available_frames();
     if (pos) fill_position(*pos, segment_->reader.read_position(), available);
     // relaxed: a statistic the control thread samples.
@@ -25,6 +40,7 @@ errc capture_endpoint_rt::input_data_pointer(connection_property& property, posi
         return errc::busy;
     }
     if (property.buffer != nullptr) return errc::bad_argument;
+    apply_reset();
     const std::uint32_t frames = property.valid_frames;
     if (frames > segment_->frames_per_packet) return errc::too_many_frames;
 
@@ -85,7 +101,7 @@ void capture_endpoint_rt::processing_complete() noexcept { // rt-safe
         pair_open_ = false;
         ++misuse_count_;
     }
-    apply_reset_if_requested(segment_->reader, segment_->reader.read_position());
+    apply_reset();
     if (follower_.follow(segment_, link_->handoffs,
                          link_->rt_retired)) {
         epoch_ = segment_->epoch;

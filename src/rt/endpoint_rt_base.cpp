@@ -54,13 +54,21 @@ void endpoint_rt_base::report(glitch_kind kind, std::uint64_t stream_position, s
     link_->rt_glitches.report(glitch_record{kind, link_->id, epoch_, stream_position, frames, monotonic_now()});
 }
 
-void endpoint_rt_base::apply_reset_if_requested(frame_ring_reader& reader, std::uint64_t stream_position) noexcept { // rt-safe
-    // acquire: pairs with the control thread's bump after it stopped the endpoint.
+bool endpoint_rt_base::reset_requested() const noexcept { // rt-safe
+    // relaxed: a hint; acknowledge_reset's caller re-reads with acquire.
+    return link_->reset_generation.load(std::memory_order_relaxed) != seen_reset_generation_;
+}
+
+void endpoint_rt_base::acknowledge_reset(std::uint64_t discarded) noexcept { // rt-safe
+    // acquire: pairs with the control thread's bump (made after it stopped the endpoint).
     const std::uint32_t generation = link_->reset_generation.load(std::memory_order_acquire);
-    if (generation == seen_reset_generation_) return;
     seen_reset_generation_ = generation;
-    const std::uint64_t dropped = reader.discard_all();
-    if (dropped != 0) report(glitch_kind::dropped, stream_position, dropped);
+    // What the host asked to discard is not a glitch: counted apart. relaxed: a statistic,
+    // ordered by the acknowledgement below.
+    link_->discarded_frames.fetch_add(discarded, std::memory_order_relaxed);
+    if (discarded != 0) discontinuity_pending_ = true;
+    // release: the discard is done before the control side sees it acknowledged.
+    link_->reset_applied.store(generation, std::memory_order_release);
 }
 
 } // namespace ae

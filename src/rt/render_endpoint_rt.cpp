@@ -24,7 +24,6 @@ std::uint64_t render_endpoint_rt::current_padding(position* pos) noexcept { // r
 std::expected<std::byte*, errc>
 render_endpoint_rt::output_data_pointer(std::uint32_t frames, const position* /*timestamp*/) noexcept { // rt-safe
     if (!attach()) return std::unexpected(errc::not_initialized);
-    if (!running()) return std::unexpected(errc::not_running);
     if (pair_open_) {
         ++misuse_count_;
         return std::unexpected(errc::busy);
@@ -32,7 +31,8 @@ render_endpoint_rt::output_data_pointer(std::uint32_t frames, const position* /*
     if (frames > segment_->frames_per_packet) return std::unexpected(errc::too_many_frames);
     std::byte* span = segment_->writer.try_acquire(frames);
     if (!span) {
-        report(glitch_kind::overrun, segment_->writer.write_position(), frames);
+        // A full buffer before start is the pre-fill's end, not an overrun.
+        if (running()) report(glitch_kind::overrun, segment_->writer.write_position(), frames);
         return std::unexpected(errc::busy);
     }
     pair_open_ = true;

@@ -59,7 +59,10 @@ public:
     }
     std::error_code start() { return core_->call_ec([&] { return core_->start(*block_); }); }
     std::error_code stop() { return core_->call_ec([&] { return core_->stop(*block_); }); }
-    std::error_code reset() { return core_->call_ec([&] { return core_->reset(*block_); }); }
+    // Completes once the unprocessed frames are discarded: after it, the RT view's padding is 0.
+    std::error_code reset() {
+        return wait([](detail::context_core& c, detail::endpoint_block& e, auto done) { c.reset(e, std::move(done)); });
+    }
     // A new sample rate completes once the chain for it (built off the control thread) is on
     // the device thread and the new ring is posted; `busy` while another rate change is prepared.
     std::error_code set_format(const ae::frame_format& format) {
@@ -108,7 +111,8 @@ public:
     }
     template <typename Token>
     auto async_reset(Token&& token) {
-        return run(std::forward<Token>(token), [](detail::context_core& c, detail::endpoint_block& e) { return c.reset(e); });
+        return run_deferred(std::forward<Token>(token),
+                            [](detail::context_core& c, detail::endpoint_block& e, auto done) { c.reset(e, std::move(done)); });
     }
     template <typename Token>
     auto async_set_format(const ae::frame_format& format, Token&& token) {

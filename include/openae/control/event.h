@@ -53,6 +53,8 @@ struct endpoint_stats {
     std::uint64_t padding_samples = 0;
     std::uint64_t padding_min = 0;
     std::uint64_t padding_max = 0;
+    // Frames reset() discarded (what the host asked for: not a glitch).
+    std::uint64_t discarded_frames = 0;
 };
 
 // A device in the registry, as the control thread sees it.

@@ -127,6 +127,9 @@ public:
     // Offline devices: the endpoint has the frames for `frames` device frames (or is not
     // running). rt-safe
     [[nodiscard]] bool ready(std::uint32_t frames) noexcept;
+    // Applies a reset the control side asked for (every period, and while an offline device
+    // waits): the queued frames and what the stages hold of them are discarded. rt-safe
+    void poll_reset() noexcept;
     // The device refused the period just rendered (it went away): those frames count as device_lost. rt-safe
     void lost_period(std::uint32_t frames) noexcept { lost_frames_ += to_endpoint_frames(frames); }
     // The device changed channel count. rt-safe

@@ -46,6 +46,9 @@ struct device_thread_options {
     // land exactly on it: an offline render of exactly N seconds.
     std::uint64_t stop_after_frames = 0;
     int realtime_priority = 70; // SCHED_FIFO priority; 0: do not ask
+    // A non-blocking eventfd the thread signals with every device_event it queues (a loss, a
+    // format change): the control side acts on it at once instead of at its next drain. -1: none.
+    int control_wake_fd = -1;
     device_thread_hooks hooks{};
 };
 

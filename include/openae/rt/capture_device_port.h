@@ -31,6 +31,15 @@ public:
     }
     // Applies the held reconfiguration. rt-safe
     bool apply_pending() noexcept;
+    // True once per reset the control side asked for (the engine's side discards the ring; the
+    // device side drops what its stages still hold of the old capture). rt-safe: wait-free
+    [[nodiscard]] bool take_reset() noexcept {
+        // relaxed: frames captured before the reset are the device thread's own; nothing to order.
+        const std::uint32_t generation = link_->reset_generation.load(std::memory_order_relaxed);
+        if (generation == seen_reset_generation_) return false;
+        seen_reset_generation_ = generation;
+        return true;
+    }
 
     // Writes `frames` captured frames (in `segment()->format`). When the ring has no room for all
     // of them, writes what fits, drops the rest, records an overrun and marks a gap (the engine sees
@@ -57,6 +66,7 @@ public:
 private:
     bool apply(reconfigure_command& command) noexcept;
     reconfigure_command pending_; // a rate change held by begin_period(true)
+    std::uint32_t seen_reset_generation_ = 0;
 };
 
 } // namespace ae

@@ -43,12 +43,16 @@ public:
     // rt-safe: wait-free
     [[nodiscard]] errc try_release_input_data_pointer(std::uint32_t frames_consumed, const std::byte* buffer) noexcept;
 
-    // End of pass: applies a pending reset and moves to the next epoch once every frame of the
+    // End of pass: moves to the next epoch once every frame of the
     // current one has been read. Here and only here.
     // rt-safe: wait-free (bounded)
     void processing_complete() noexcept;
 
 private:
+    // After a reset (control side, endpoint stopped): discards every frame captured before it.
+    // The first call of a pass applies it, so the padding is 0 once reset() has returned. rt-safe
+    void apply_reset() noexcept;
+
     const std::byte* handed_out_ = nullptr;
     std::uint32_t handed_out_frames_ = 0;
     std::uint32_t captured_frames_ = 0; // of those, frames that came from the ring

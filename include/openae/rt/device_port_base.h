@@ -39,6 +39,12 @@ public:
     // Registers the eventfd (non-blocking) an offline device waits on; -1 removes it. The
     // engine's processing_complete() signals it.
     void set_wake_fd(int fd) noexcept { link_->device_wake_fd.store(fd, std::memory_order_release); }
+    // Counts frames a reset discarded on the device side (what a chain's stages still held).
+    // rt-safe: wait-free
+    void add_discarded(std::uint64_t frames) noexcept {
+        // relaxed: a statistic.
+        link_->discarded_frames.fetch_add(frames, std::memory_order_relaxed);
+    }
     // Restarts the rate estimator (new device, new rate).
     // rt-safe: wait-free
     void restart_clock(const rate_estimator::options& opts) noexcept { link_->clock.restart(opts); }

@@ -71,6 +71,7 @@ public:
     // The epoch of the newest configuration requested (the RT side may still be on an older one).
     [[nodiscard]] std::uint32_t requested_epoch() const noexcept { return next_epoch_ - 1; }
     [[nodiscard]] endpoint_link& link() noexcept { return link_; }
+    [[nodiscard]] const endpoint_link& link() const noexcept { return link_; }
     [[nodiscard]] std::uint32_t id() const noexcept { return link_.id; }
 
     // Keeps `resource` alive as long as this endpoint: something its RT side may still touch

@@ -69,6 +69,13 @@ struct endpoint_link {
     std::atomic<int> event_fd{-1};       // the engine's event: pulse() and the device's period end
     std::atomic<int> device_wake_fd{-1}; // set by an offline device: processing_complete() wakes it
     std::atomic<std::uint32_t> reset_generation{0}; // bumped by control; the reading side discards
+    // the reading side → control: the last reset generation it applied, and the frames resets
+    // discarded (asked for by the host: not glitches).
+    std::atomic<std::uint32_t> reset_applied{0};
+    std::atomic<std::uint64_t> discarded_frames{0};
+    // control → device/RT sides: an eventfd that wakes the control thread (a reset applied);
+    // -1: none.
+    std::atomic<int> control_wake_fd{-1};
     // RT → device: the engine's pin state (the device may pause its side while inactive).
     std::atomic<bool> pin_active{true};
     // the reading side → the writing side: frames consumed so far, across segments.

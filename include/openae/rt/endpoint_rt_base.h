@@ -57,8 +57,11 @@ protected:
     // Fills `out` from the device's latest clock snapshot and the given stream figures.
     void fill_position(position& out, std::uint64_t stream_position, std::uint64_t padding_frames) noexcept;
     void report(glitch_kind kind, std::uint64_t stream_position, std::uint64_t frames) noexcept;
-    // Discards every unread frame when the control side asked for a reset (reading side only).
-    void apply_reset_if_requested(frame_ring_reader& reader, std::uint64_t stream_position) noexcept;
+    // A reset the control side asked for that this (reading) side has not applied yet.
+    [[nodiscard]] bool reset_requested() const noexcept;
+    // The reading side discarded `discarded` frames for the newest reset: counted apart from
+    // glitches, the next position record discontinuous, the control side told.
+    void acknowledge_reset(std::uint64_t discarded) noexcept;
 
     endpoint_link* link_;
     ring_segment* segment_ = nullptr;

@@ -24,9 +24,13 @@ public:
         const ring_segment* segment = nullptr; // format and epoch of these frames
     };
 
-    // Call once at the start of every device period, running or not: applies a pending reset.
+    // Call once at the start of every device period, running or not: applies a pending reset
+    // (discards every queued frame, counts them in `discarded_frames`, acknowledges it and wakes
+    // the control thread). Returns the frames a reset discarded this call (0: none asked).
     // rt-safe: wait-free
-    void begin_period() noexcept;
+    std::uint64_t begin_period() noexcept;
+    // A reset was applied by the last begin_period() (the chain drops what its stages hold).
+    [[nodiscard]] bool reset_applied_now() const noexcept { return reset_now_; }
 
     // Up to `max_frames` contiguous frames of one format, at the read position.
     // rt-safe: wait-free
@@ -50,6 +54,7 @@ private:
 
     segment_follower follower_;
     std::uint32_t seen_reset_generation_ = 0;
+    bool reset_now_ = false;
 };
 
 } // namespace ae

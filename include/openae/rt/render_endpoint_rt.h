@@ -26,9 +26,11 @@ public:
     // rt-safe: wait-free
     std::uint64_t current_padding(position* pos = nullptr) noexcept;
 
-    // A contiguous span for `frames` frames (≤ frames_per_packet()). Errors: `not_initialized`,
-    // `not_running`, `busy` (a pointer is already out, or the buffer has no room: an overrun
-    // record is queued), `too_many_frames`. `timestamp` is informational.
+    // A contiguous span for `frames` frames (≤ frames_per_packet()). Also while stopped: an
+    // engine pre-fills the buffer before start() (the device plays nothing of a stopped endpoint,
+    // so the first period after start plays those frames). Errors: `not_initialized`, `busy` (a
+    // pointer is already out, or the buffer has no room: an overrun record is queued while
+    // running), `too_many_frames`. `timestamp` is informational.
     // rt-safe: wait-free
     [[nodiscard]] std::expected<std::byte*, errc>
     output_data_pointer(std::uint32_t frames, const position* timestamp = nullptr) noexcept;

@@ -93,7 +93,10 @@ public:
     std::error_code set_event_handle(endpoint_block& e, int eventfd);
     std::error_code start(endpoint_block& e);
     std::error_code stop(endpoint_block& e);
-    std::error_code reset(endpoint_block& e);
+    // Completes once every unprocessed frame is discarded: a render endpoint's device thread
+    // has dropped its queue (the RT view's padding is 0), a capture endpoint's engine side drops
+    // its own at its next call. `timeout` when a device thread does not answer within 2 s.
+    void reset(endpoint_block& e, std::function<void(std::error_code)> done);
     // Completes `done` once the new format is posted (a new rate: once its chain, built off
     // ae-ctl, is on the device thread). `busy` while another rate change is being prepared.
     void set_format(endpoint_block& e, const frame_format& format, std::function<void(std::error_code)> done);
@@ -142,7 +145,11 @@ private:
     bool open_repeat(const std::string& key, const event& e);
     void flush_repeats(bool all);
     void schedule_drain();
+    // Waits for the control wake eventfd (device events, reset acknowledgements) and acts at once.
+    void watch_wake();
     void drain();
+    // Completes the resets whose discard the device threads acknowledged.
+    void check_resets();
     void drain_glitches(endpoint_block& e);
     void publish(endpoint_block& e);
     void state_changed(endpoint_block& e, endpoint_state state);
