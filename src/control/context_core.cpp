@@ -89,6 +89,14 @@ struct context_core::repeat_state {
     std::optional<refusal_line> refusal;
 };
 
+// An endpoint waiting for a device thread to let go of it (applied() reaching `target`).
+struct pending_detach {
+    std::shared_ptr<endpoint_block> endpoint; // kept alive: the device thread may still touch it
+    context_core::device_entry* entry = nullptr;
+    std::uint64_t target = 0;
+    std::function<void()> then;
+};
+
 // A reset waiting for the device thread to say its queue is discarded.
 struct pending_reset {
     std::shared_ptr<endpoint_block> endpoint;
@@ -126,6 +134,7 @@ struct context_core::impl {
     asio::posix::stream_descriptor wake;
     int wake_fd = -1;
     std::vector<pending_reset> resets;
+    std::vector<pending_detach> detaches;
     bool stopping = false;
 };
 
@@ -206,6 +215,9 @@ void context_core::stop_thread() {
         }
         drain();
         for (auto& entry : impl_->devices) entry->thread->stop();
+        // The context tears everything down itself; what waited for a detach is let go only
+        // now that no device thread runs (it holds endpoints a device thread may still touch).
+        impl_->detaches.clear();
         drain();
         flush_repeats(true);
         control_detail::log_json(*impl_->logger, spdlog::level::info, {{"component", "context"}, {"event", "stopped"}});
@@ -324,6 +336,7 @@ void context_core::schedule_drain() {
     impl_->drain_timer.async_wait([self = shared_from_this()](const std::error_code& ec) {
         if (ec || self->impl_->stopping) return;
         self->drain();
+        self->check_detached();
         self->check_resets();
         self->flush_repeats(false);
         self->schedule_drain();
@@ -337,6 +350,7 @@ void context_core::watch_wake() {
         std::uint64_t count = 0;
         [[maybe_unused]] const auto got = ::read(self->impl_->wake_fd, &count, sizeof count);
         self->drain();
+        self->check_detached();
         self->check_resets();
         self->watch_wake();
     });
@@ -748,25 +762,23 @@ std::error_code context_core::destroy(const std::string& name) {
 }
 
 void context_core::wait_detached(std::shared_ptr<endpoint_block> e, device_entry* entry, std::function<void()> then) {
-    const std::uint64_t target = entry->thread->commands_sent();
-    auto timer = std::make_shared<asio::steady_timer>(impl_->io);
-    auto check = std::make_shared<std::function<void()>>();
-    *check = [this, e, entry, target, timer, check, then = std::move(then)]() {
-        if (impl_->stopping) { // the context tears everything down itself
-            *check = nullptr;
-            return;
+    // The device thread applies the detach at its next period and wakes ae-ctl when it has.
+    impl_->detaches.push_back({std::move(e), entry, entry->thread->commands_sent(), std::move(then)});
+    check_detached();
+}
+
+void context_core::check_detached() {
+    auto& waits = impl_->detaches;
+    for (std::size_t i = 0; i < waits.size();) {
+        pending_detach& w = waits[i];
+        if (w.entry->thread->commands_applied() < w.target && !w.entry->thread->finished()) {
+            ++i;
+            continue;
         }
-        if (entry->thread->commands_applied() >= target || entry->thread->finished()) {
-            then();
-            *check = nullptr; // break the cycle
-            return;
-        }
-        timer->expires_after(std::chrono::milliseconds(1));
-        timer->async_wait([check](const std::error_code&) {
-            if (*check) (*check)();
-        });
-    };
-    (*check)();
+        auto then = std::move(w.then);
+        waits.erase(waits.begin() + static_cast<std::ptrdiff_t>(i));
+        then(); // may add waits (a reroute's next step): the loop sees them
+    }
 }
 
 // The buffer a device needs: two of its periods, in the endpoint's frames, and a resampler's

@@ -315,7 +315,8 @@ void device_thread::emit(device_event_kind kind, std::uint64_t frames) noexcept 
 
 void device_thread::apply_commands() noexcept { // rt-safe
     command c;
-    for (std::size_t i = 0; i < max_commands_per_period && commands_.try_pop(c); ++i) {
+    std::size_t i = 0;
+    for (; i < max_commands_per_period && commands_.try_pop(c); ++i) {
         switch (c.what) {
         case command::kind::attach_render:
             // Within the reserved capacity: never reallocates.
@@ -369,6 +370,8 @@ void device_thread::apply_commands() noexcept { // rt-safe
         // release: whatever the command changed is done before the control side sees it applied.
         applied_.fetch_add(1, std::memory_order_release);
     }
+    // The control side may be waiting for it (a detach before a reroute or a destroy).
+    if (i != 0) signal_eventfd(options_.control_wake_fd);
 }
 
 // An offline device has no clock of its own: it moves when every running endpoint is ready,
@@ -434,8 +437,15 @@ void device_thread::enter_lost(device_event_kind why) noexcept { // rt-safe
     if (lost_) return;
     lost_ = true;
     lost_flag_.store(true, std::memory_order_release);
-    lost_base_position_ = last_timing_.position;
-    lost_clock_.start(monotonic_now());
+    // The virtual clock takes over from now: positions go on from the device's last one plus
+    // the time since it (a loss noticed late must not take that time out of the positions).
+    const hns now = monotonic_now();
+    std::uint64_t since = 0;
+    if (device_->realtime() && last_timing_.time > hns{0} && now > last_timing_.time) {
+        since = static_cast<std::uint64_t>(static_cast<double>((now - last_timing_.time).count()) * device_->format().sample_rate / 1e7);
+    }
+    lost_base_position_ = last_timing_.position + since;
+    lost_clock_.start(now);
     for (auto& chain : render_chains_) chain->restart_timing();
     for (auto& chain : capture_chains_) chain->restart_timing();
     emit(why);

@@ -150,6 +150,8 @@ private:
     void drain();
     // Completes the resets whose discard the device threads acknowledged.
     void check_resets();
+    // Runs what waited for device threads to let go of endpoints (detaches they applied).
+    void check_detached();
     void drain_glitches(endpoint_block& e);
     void publish(endpoint_block& e);
     void state_changed(endpoint_block& e, endpoint_state state);
