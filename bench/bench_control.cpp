@@ -146,8 +146,11 @@ int main(int argc, char** argv) {
     // 1b. Rate changes (44.1 kHz <-> 48 kHz): the engine on its own thread (a real engine never
     //     waits for a control call: building the new chain's resampler takes milliseconds on
     //     ae-ctl), the benchmark's thread asking for a change every 53 ms (20 periods).
-    {
-        std::printf("-- rate changes: 44.1 kHz <-> 48 kHz, engine on its own thread\n");
+    //     The same for same-rate changes (s16 <-> f32), 2 periods apart: section 1's engine is
+    //     this benchmark's own thread, blocked in each set_format call — does an underrun there
+    //     come from the seam or from that engine waiting for ae-ctl?
+    auto threaded = [&](const std::array<ae::frame_format, 2>& formats, int count, int periods_between, const char* label) {
+        std::printf("-- %s, engine on its own thread\n", label);
         std::atomic<std::uint64_t> glitches{0};
         std::array<std::atomic<std::uint64_t>, ae::glitch_kind_count + 1> by_kind{};
         std::mutex first_mutex;
@@ -201,15 +204,13 @@ int main(int argc, char** argv) {
                 ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &tick, nullptr);
             }
         });
-        const int count = std::max(1, changes / 5);
-        const std::array<ae::frame_format, 2> formats = change_sets[1];
         std::vector<double> call_ms, live_ms, installed_ms, request_installed_ms;
         for (int change = 0; change < count; ++change) {
             const std::uint32_t before = ep->epoch();
             const ae::hns asked = ae::monotonic_now();
             if (auto ec = ep->set_format(formats[static_cast<std::size_t>(change) % 2])) {
                 std::fprintf(stderr, "set_format failed at change %d: %s\n", change, ec.message().c_str());
-                return 1;
+                std::exit(1);
             }
             const ae::hns answered = ae::monotonic_now();
             call_ms.push_back(ms_between(asked, answered));
@@ -224,7 +225,7 @@ int main(int argc, char** argv) {
                 installed_ms.push_back(ms_between(answered, ae::hns{installed_at.load()}));
                 request_installed_ms.push_back(ms_between(asked, ae::hns{installed_at.load()}));
             }
-            const timespec next = ae::to_timespec(asked + rate_period * 20);
+            const timespec next = ae::to_timespec(asked + rate_period * periods_between);
             ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, nullptr);
         }
         const timespec settle = ae::to_timespec(ae::monotonic_now() + ae::hns{500'000});
@@ -236,22 +237,24 @@ int main(int argc, char** argv) {
         (void)ep->stop();
         (void)ctx.destroy("rate");
         ctx.unsubscribe(id);
-        print_stats("set_format call (blocking; the new chain's resampler built and primed on a helper)", call_ms);
+        print_stats("set_format call (blocking; a new rate's chain built and primed on a helper)", call_ms);
         print_stats("ae-ctl round trip (context::devices) while rates change", probe_ms);
         for (const auto& g : first_glitches) {
             std::printf("  glitch %s epoch %u stream_position %llu frames %llu\n", ae::to_string(g.glitch), g.epoch,
                         static_cast<unsigned long long>(g.stream_position), static_cast<unsigned long long>(g.frames));
         }
         print_stats("set_format answered -> installed at the engine's next processing_complete", installed_ms);
-        print_stats("rate change request -> installed", request_installed_ms);
-        print_stats("rate change request -> the engine's first pass in the new epoch", live_ms);
-        std::printf("glitches during %d rate changes: %llu (%.4f per change); frames:", count,
+        print_stats("change request -> installed", request_installed_ms);
+        print_stats("change request -> the engine's first pass in the new epoch", live_ms);
+        std::printf("glitches during %d changes: %llu (%.4f per change); frames:", count,
                     static_cast<unsigned long long>(glitches.load()), static_cast<double>(glitches.load()) / count);
         for (int k = 1; k <= ae::glitch_kind_count; ++k)
             std::printf(" %s=%llu", ae::to_string(static_cast<ae::glitch_kind>(k)),
                         static_cast<unsigned long long>(by_kind[static_cast<std::size_t>(k)].load()));
         std::printf("\n");
-    }
+    };
+    threaded(change_sets[0], changes, 2, "same rate: s16 <-> f32 at 48 kHz");
+    threaded(change_sets[1], std::max(1, changes / 5), 20, "rate changes: 44.1 kHz <-> 48 kHz");
 
     // 2. Device loss → rerouted (follow_default), `losses` times.
     {

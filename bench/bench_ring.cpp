@@ -51,7 +51,7 @@ struct ae_ring {
         return true;
     }
     std::uint32_t try_read(std::uint32_t max, std::uint64_t first, std::uint64_t& bad) noexcept {
-        const std::uint64_t available = reader.available_frames();
+        const std::uint64_t available = reader.available_frames(max);
         const auto frames = static_cast<std::uint32_t>(available < max ? available : max);
         if (frames == 0) return 0;
         bad += verify(reader.try_acquire(frames), first, frames);

@@ -45,7 +45,8 @@ errc capture_endpoint_rt::input_data_pointer(connection_property& property, posi
     if (frames > segment_->frames_per_packet) return errc::too_many_frames;
 
     frame_ring_reader& reader = segment_->reader;
-    const std::uint64_t available = reader.available_frames();
+    // Fresh when a timestamp reports the padding; else the last count seen, if it covers the packet.
+    const std::uint64_t available = timestamp ? reader.available_frames() : reader.available_frames(frames);
     if (timestamp) fill_position(*timestamp, reader.read_position(), available);
     const std::size_t bytes_per_frame = segment_->format.bytes_per_frame();
     if (available >= frames) {

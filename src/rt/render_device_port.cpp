@@ -35,7 +35,7 @@ std::uint64_t render_device_port::begin_period() noexcept { // rt-safe
 render_device_port::frames_view render_device_port::acquire(std::uint32_t max_frames) noexcept { // rt-safe
     if (!attach()) return {};
     advance_segment();
-    const std::uint64_t available = segment_->reader.available_frames();
+    const std::uint64_t available = segment_->reader.available_frames(max_frames);
     const auto frames = static_cast<std::uint32_t>(available < max_frames ? available : max_frames);
     if (frames == 0) return {nullptr, 0, segment_};
     return {segment_->reader.try_acquire(frames), frames, segment_};

@@ -64,6 +64,21 @@ TEST_CASE("ae::frame_ring") {
         CHECK(writer.free_frames() == 65);
         CHECK(writer.try_acquire(101) == nullptr); // more than capacity: never
     }
+    SUBCASE("available_frames(wanted) reads the writer's position again only when the last one seen is short of it") {
+        auto ring = ae::frame_ring::create(1000, frame_bytes);
+        REQUIRE(ring);
+        auto [writer, reader] = ring->split();
+        REQUIRE(writer.try_acquire(100));
+        writer.commit(100);
+        CHECK(reader.available_frames(50) == 100); // nothing seen yet: read fresh
+        REQUIRE(writer.try_acquire(100));
+        writer.commit(100);
+        CHECK(reader.available_frames(50) == 100);  // the 100 seen cover 50: not read again
+        CHECK(reader.available_frames(150) == 200); // they do not cover 150: read again
+        CHECK(reader.available_frames() == 200);
+        CHECK(sizeof(writer) == 128);
+        CHECK(reinterpret_cast<std::uintptr_t>(&writer) % 128 == 0);
+    }
     SUBCASE("every span is contiguous across the physical edge, for any frame size") {
         // 1000 frames of 8 bytes map to 8192 bytes: the edge falls at frame 1024, so spans
         // straddle it at ever-changing places as the positions run on.

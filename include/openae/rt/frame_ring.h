@@ -26,12 +26,16 @@ namespace ae {
 namespace detail {
 
 inline constexpr std::size_t cache_line = 64;
+// How far apart data written by different threads must be: two cache lines, because the adjacent
+// line prefetcher moves lines in aligned pairs (C++17's hardware_destructive_interference_size
+// is 64 on x86 in GCC, which is not enough there).
+inline constexpr std::size_t no_false_sharing = 2 * cache_line;
 
 // The state both handles point at. Owned by `frame_ring`; handles never outlive it.
 struct frame_ring_state {
-    alignas(cache_line) std::atomic<std::uint64_t> write_position{0};
-    alignas(cache_line) std::atomic<std::uint64_t> read_position{0};
-    alignas(cache_line) std::byte* base = nullptr; // 2 * mapped_bytes of virtual memory
+    alignas(no_false_sharing) std::atomic<std::uint64_t> write_position{0};
+    alignas(no_false_sharing) std::atomic<std::uint64_t> read_position{0};
+    alignas(no_false_sharing) std::byte* base = nullptr; // 2 * mapped_bytes of virtual memory
     std::size_t mapped_bytes = 0;                   // one view; a multiple of the page size
     std::uint64_t capacity_frames = 0;
     std::uint32_t bytes_per_frame = 0;
@@ -50,13 +54,15 @@ struct frame_ring_state {
     }
 };
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
-static_assert(offsetof(frame_ring_state, read_position) - offsetof(frame_ring_state, write_position) >= cache_line,
+static_assert(offsetof(frame_ring_state, read_position) - offsetof(frame_ring_state, write_position) >= no_false_sharing,
               "write and read positions must not share a cache line");
 
 } // namespace detail
 
-// The writing end. Move-only; one per ring.
-class frame_ring_writer {
+// The writing end. Move-only; one per ring. Cache lines of its own: its positions change with
+// every commit on the writer's thread, and a reader handle next to it (they sit side by side in
+// a ring_segment) must not pull them back and forth between the cores.
+class alignas(detail::no_false_sharing) frame_ring_writer {
 public:
     frame_ring_writer() noexcept = default;
     frame_ring_writer(const frame_ring_writer&) = delete;
@@ -135,8 +141,8 @@ private:
     std::size_t offset_ = 0;
 };
 
-// The reading end. Move-only; one per ring.
-class frame_ring_reader {
+// The reading end. Move-only; one per ring. Cache lines of its own (see frame_ring_writer).
+class alignas(detail::no_false_sharing) frame_ring_reader {
 public:
     frame_ring_reader() noexcept = default;
     frame_ring_reader(const frame_ring_reader&) = delete;
@@ -161,6 +167,15 @@ public:
         // acquire: pairs with the writer's release, so the frames' bytes are visible.
         cached_write_ = state_->write_position.load(std::memory_order_acquire);
         return cached_write_ - read_position_;
+    }
+
+    // Frames ready to read, at least `wanted` of them if there are: the writer's position is read
+    // again only when the last one seen does not cover `wanted` (one shared cache line fewer
+    // per call while the ring is well filled).
+    // rt-safe: wait-free
+    [[nodiscard]] std::uint64_t available_frames(std::uint64_t wanted) noexcept {
+        const std::uint64_t cached = cached_write_ - read_position_;
+        return cached >= wanted ? cached : available_frames();
     }
 
     // A contiguous span holding `frames` frames at the read position, or nullptr when fewer are
@@ -214,6 +229,9 @@ private:
     std::uint64_t cached_write_ = 0;
     std::size_t offset_ = 0;
 };
+
+static_assert(sizeof(frame_ring_writer) == detail::no_false_sharing && sizeof(frame_ring_reader) == detail::no_false_sharing,
+              "each handle has its own pair of cache lines");
 
 // Owns the mirrored memory. Create and destroy it off the RT threads.
 class frame_ring {
