@@ -791,6 +791,10 @@ std::uint64_t context_core::minimum_buffer(const frame_format& format, const dev
     // Resampled: a period more, a block, and the resampler's own delay (~300 frames at 48 kHz): a
     // chain that takes over at a rate seam fills its filter from the ring before its first frame.
     if (device_format.sample_rate != format.sample_rate) minimum += device_period + 128 + 384;
+    // Offline (no clock, no latency to keep low): room for 32 periods, so an engine tops the
+    // buffer up while the device works through what is queued — an offline render runs on two
+    // cores instead of passing the turn between two threads every period.
+    if (!device.thread->dev().realtime()) minimum = std::max<std::uint64_t>(minimum, 32 * device_period);
     return minimum;
 }
 

@@ -64,13 +64,40 @@ void store_int(std::byte* at, sample_type type, std::int32_t value) noexcept {
 
 int bits_of(sample_type type) noexcept { return static_cast<int>(bytes_per_sample(type)) * 8; }
 
+// Round to nearest, ties to even, as nearbyint in the default mode — but inline: adding and
+// taking away 1.5 * 2^52 leaves a double of magnitude below 2^51 rounded to an integer by the FPU's
+// own rounding (the loops below vectorise; nearbyint was a library call per sample).
+double round_even(double x) noexcept {
+    constexpr double magic = 6755399441055744.0; // 1.5 * 2^52
+    return (x + magic) - magic;
+}
+
 std::int32_t from_float(float sample, int bits) noexcept {
-    if (std::isnan(sample)) return 0;
     const double scale = static_cast<double>(std::int64_t{1} << (bits - 1));
-    double scaled = std::nearbyint(static_cast<double>(sample) * scale);
-    if (scaled > scale - 1) scaled = scale - 1;
-    if (scaled < -scale) scaled = -scale;
-    return static_cast<std::int32_t>(scaled);
+    double scaled = static_cast<double>(sample) * scale;
+    // Clamped before rounding (also keeps the magic's range); NaN fails both and becomes 0.
+    scaled = scaled > scale - 1 ? scale - 1 : scaled;
+    scaled = scaled < -scale ? -scale : scaled;
+    scaled = scaled == scaled ? scaled : 0.0;
+    return static_cast<std::int32_t>(round_even(scaled));
+}
+
+// The common conversions as straight loops (no per-sample switch).
+void f32_to_s16(const std::byte* in, std::byte* out, std::size_t samples) noexcept {
+    for (std::size_t i = 0; i < samples; ++i) {
+        float sample;
+        std::memcpy(&sample, in + 4 * i, 4);
+        const auto v = static_cast<std::int16_t>(from_float(sample, 16));
+        std::memcpy(out + 2 * i, &v, 2);
+    }
+}
+void s16_to_f32(const std::byte* in, std::byte* out, std::size_t samples) noexcept {
+    for (std::size_t i = 0; i < samples; ++i) {
+        std::int16_t v;
+        std::memcpy(&v, in + 2 * i, 2);
+        const float sample = static_cast<float>(v) * (1.0f / 32768.0f);
+        std::memcpy(out + 4 * i, &sample, 4);
+    }
 }
 
 } // namespace
@@ -82,6 +109,14 @@ bool convert_samples(const std::byte* in, sample_type from, std::byte* out, samp
     if (in_bytes == 0 || out_bytes == 0) return false;
     if (from == to) {
         std::memmove(out, in, samples * in_bytes);
+        return true;
+    }
+    if (from == sample_type::f32 && to == sample_type::s16) {
+        f32_to_s16(in, out, samples);
+        return true;
+    }
+    if (from == sample_type::s16 && to == sample_type::f32) {
+        s16_to_f32(in, out, samples);
         return true;
     }
     for (std::size_t i = 0; i < samples; ++i, in += in_bytes, out += out_bytes) {

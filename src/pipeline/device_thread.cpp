@@ -18,6 +18,8 @@ namespace ae::pipeline {
 namespace {
 constexpr std::size_t max_commands_per_period = 64;
 constexpr int offline_poll_ms = 20;
+// An offline device wakes its engines every this many periods (and whenever it waits for them).
+constexpr int offline_signal_periods = 8;
 constexpr std::uint32_t max_channels = remix::max_channels;
 } // namespace
 
@@ -402,7 +404,16 @@ void device_thread::wait() noexcept { // rt-safe: the one wait point
         // Offline: the device is as fast as the CPU; wait for the engines instead.
         if (!device_->realtime() && last_status_ == device_status::ok) {
             const std::uint32_t frames = device_->period_frames();
+            // Engines are woken once, when the device has to wait for them, not every period:
+            // an offline render runs through what is queued, then the engines fill it again
+            // (a wake-up per period made it a ping-pong of two threads).
+            bool engines_woken = false;
             while (!stop_.load(std::memory_order_acquire) && !endpoints_ready(frames)) {
+                if (!engines_woken) {
+                    signal_engines();
+                    engines_woken = true;
+                    offline_periods_unsignalled_ = 0;
+                }
                 pollfd p{wake_fd_, POLLIN, 0};
                 if (::poll(&p, 1, offline_poll_ms) > 0) {
                     std::uint64_t count = 0;
@@ -565,7 +576,12 @@ void device_thread::run() noexcept {
         promote_successors();
         for (auto& chain : render_chains_) chain->observe(last_timing_);
         for (auto& chain : capture_chains_) chain->observe(last_timing_);
-        signal_engines();
+        // Offline: every few periods (the engines top up while the device goes on with what is
+        // queued: two cores at work) and when it has to wait for them (wait()).
+        if (device_->realtime() || lost_ || ++offline_periods_unsignalled_ >= offline_signal_periods) {
+            signal_engines();
+            offline_periods_unsignalled_ = 0;
+        }
         done += frames;
         frames_.store(done, std::memory_order_release);
         periods_.fetch_add(1, std::memory_order_relaxed);

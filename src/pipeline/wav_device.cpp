@@ -142,6 +142,7 @@ public:
 
     device_status play(const std::byte* data, std::uint32_t frames) noexcept override { // rt-safe
         const std::uint64_t room = writer_.free_frames();
+        const std::uint64_t queued_before = writer_.capacity_frames() - room;
         const auto fitting = static_cast<std::uint32_t>(room < frames ? room : frames);
         if (fitting > 0) {
             std::memcpy(writer_.try_acquire(fitting), data, std::size_t{fitting} * format_.bytes_per_frame());
@@ -149,8 +150,9 @@ public:
         }
         if (fitting < frames) dropped_.fetch_add(frames - fitting, std::memory_order_relaxed);
         position_ += frames;
-        // The I/O thread writes whole chunks: woken when one is there.
-        if (writer_.padding_frames() >= io_chunk_frames()) signal_eventfd(data_fd_.get());
+        // The I/O thread writes whole chunks: woken when one is there (once, as the queue grows
+        // past a chunk; it writes all there is when it wakes).
+        if (queued_before < io_chunk_frames() && queued_before + fitting >= io_chunk_frames()) signal_eventfd(data_fd_.get());
         return device_status::ok;
     }
 

@@ -434,3 +434,34 @@ TEST_CASE("device loss: a move asked for while a storm holds the reroute down en
     CHECK(rerouted[0].to == "null?period=5");
     CHECK(render_until(*ep, wake, [] { return false; }, 20) == 20);
 }
+
+TEST_CASE("device loss is acted on at once: with the drain timer out of the way, the reroute and a reset still complete") {
+    // The drain timer set to 10 minutes: only the control wake eventfd (a device thread signals
+    // it with every event and every command it applied) can get ae-ctl to act within the test.
+    ae::test::event_fd wake;
+    ae::context_options options;
+    options.log_level = "off";
+    options.drain_interval = ae::hns{6'000'000'000};
+    ae::context ctx(options);
+    recorder events;
+    ctx.subscribe(std::ref(events));
+    ae::endpoint_config config;
+    config.name = "music";
+    config.device = "faulty:null?period=5&unplug_at_ms=100";
+    config.period = ae::hns{100'000};
+    config.routing = ae::routing_policy::follow_default;
+    auto ep = started_render(ctx, config, wake);
+    // Passes until rerouted (bounded: 20 s of passes only if nothing ever comes).
+    const int passes = render_until(*ep, wake, [&] { return !events.of(ae::event_kind::rerouted).empty(); }, 400);
+    REQUIRE(events.of(ae::event_kind::rerouted).size() == 1);
+    CHECK(passes < 400);
+    const auto lost = events.of(ae::event_kind::device_lost);
+    const auto rerouted = events.of(ae::event_kind::rerouted);
+    REQUIRE(lost.size() == 1);
+    MESSAGE("device loss (seen by the device thread) -> rerouted: ", static_cast<double>((rerouted[0].time - lost[0].time).count()) / 1e4, " ms");
+    CHECK(ep->device() == "null");
+    // A reset, acknowledged by the new device thread through the same eventfd.
+    REQUIRE_FALSE(ep->stop());
+    REQUIRE_FALSE(ep->reset());
+    CHECK(ep->rt().current_padding() == 0);
+}

@@ -203,6 +203,7 @@ private:
     device_timing last_timing_{};
     device_status last_status_ = device_status::ok;
     std::uint64_t reported_device_drops_ = 0;
+    int offline_periods_unsignalled_ = 0; // offline: periods since the engines were last woken
     int wake_fd_ = -1;
     // Closes wake_fd_ once the thread and every endpoint that was given it are gone: an engine
     // may still signal it after its endpoint left (endpoint_core::hold).
