@@ -260,8 +260,8 @@ int main(int argc, char** argv) {
             std::fflush(stdout);
             next_print += ae::hns{10'000'000};
         }
-        // 20 ms; 1 ms for an offline run (it ends when the devices finish, not on a clock).
-        const timespec tick = ae::to_timespec(now + ae::hns{realtime ? 200'000 : 10'000});
+        // 20 ms; 4 ms for an offline run (it ends when the devices finish, not on a clock).
+        const timespec tick = ae::to_timespec(now + ae::hns{realtime ? 200'000 : 40'000});
         ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &tick, nullptr);
     }
     server.reset(); // no new requests while stopping

@@ -119,6 +119,11 @@ int ae_endpoint_set_stream_flags(ae_endpoint* endpoint, uint32_t flags);
 int ae_endpoint_set_event_handle(ae_endpoint* endpoint, int eventfd);
 int ae_endpoint_start(ae_endpoint* endpoint);
 int ae_endpoint_stop(ae_endpoint* endpoint);
+/* Discards what is queued: when it returns AE_OK the RT side's padding is 0 (render: the device
+ * thread has dropped the queue; capture: the engine's next call drops it). Only while stopped
+ * (AE_ERR_ALREADY_RUNNING otherwise). Not a glitch: see ae_endpoint_discarded. A stopped render
+ * endpoint keeps its queue and takes new frames (pre-fill): they play from the first period after
+ * ae_endpoint_start. */
 int ae_endpoint_reset(ae_endpoint* endpoint);
 int ae_endpoint_set_format(ae_endpoint* endpoint, const ae_frame_format* format);
 int ae_endpoint_set_period(ae_endpoint* endpoint, ae_hns period);
@@ -144,6 +149,8 @@ int ae_endpoint_state_of(const ae_endpoint* endpoint); /* ae_endpoint_state */
 uint32_t ae_endpoint_epoch(const ae_endpoint* endpoint);
 /* The device it actually plays on, as a spec; returns the length (copies at most size - 1 bytes). */
 size_t ae_endpoint_device(const ae_endpoint* endpoint, char* buffer, size_t size);
+/* Frames reset discarded so far (asked for by the host: not counted as glitches). */
+int ae_endpoint_discarded(const ae_endpoint* endpoint, uint64_t* frames);
 /* Glitches of one kind (1 underrun .. 6 dropped) counted so far, and their frames. */
 int ae_endpoint_glitches(const ae_endpoint* endpoint, int kind, uint64_t* count, uint64_t* frames);
 /* The engine's padding as the control thread sampled it (at every drain of the RT queues):

@@ -264,6 +264,16 @@ int ae_endpoint_glitches(const ae_endpoint* endpoint, int kind, uint64_t* count,
     });
 }
 
+int ae_endpoint_discarded(const ae_endpoint* endpoint, uint64_t* frames) {
+    if (!endpoint || !frames) return AE_ERR_BAD_ARGUMENT;
+    return guarded([&] {
+        auto stats = endpoint->visit([](const auto& e) { return e.stats(); });
+        if (!stats) return code(stats.error());
+        *frames = stats->discarded_frames;
+        return static_cast<int>(AE_OK);
+    });
+}
+
 static_assert(AE_PADDING_BUCKETS == ae::endpoint_stats::padding_buckets);
 
 int ae_endpoint_padding(const ae_endpoint* endpoint, uint64_t histogram[AE_PADDING_BUCKETS], uint64_t* samples, uint64_t* min_frames,

@@ -208,13 +208,15 @@ TEST_CASE("device loss: a fallback whose open hangs is device_unresponsive, the 
     CHECK_FALSE(second->start());
     const double create_ms = static_cast<double>((ae::monotonic_now() - before_create).count()) / 1e4;
     MESSAGE("control calls during a hanging open: ", create_ms, " ms");
-    CHECK(create_ms < 150);
+    // The open hangs for 3 s: a create answered well before that was not queued behind it (no
+    // tighter bound: how fast a loaded machine runs is not what is tested).
+    CHECK(create_ms < 2000);
     render_until(*ep, wake, [&] { return !rec.of(ae::event_kind::device_unresponsive).empty(); }, 400);
     const auto unresponsive = rec.of(ae::event_kind::device_unresponsive);
     REQUIRE(unresponsive.size() == 1);
     CHECK(unresponsive[0].device == options.default_device);
     const double after_ms = static_cast<double>((unresponsive[0].time - begin).count()) / 1e4;
-    CHECK(after_ms < 1500); // reported at the timeout, not when the open finally returns
+    CHECK(after_ms < 2500); // reported at the 200 ms timeout, not when the open returns (3 s)
     CHECK(ep->state() == ae::endpoint_state::running);
     CHECK(rec.of(ae::event_kind::rerouted).empty());
 }

@@ -44,14 +44,6 @@ struct glitch_totals {
     [[nodiscard]] std::uint64_t frames_of(ae::glitch_kind kind) const { return frames[static_cast<int>(kind)]; }
 };
 
-bool sanitized() {
-#ifdef OPENAE_SANITIZED
-    return true;
-#else
-    return false;
-#endif
-}
-
 } // namespace
 
 TEST_CASE("null device with drift_ppm: the endpoint's measured rate is within 2 ppm after 2 s") {
@@ -142,7 +134,9 @@ TEST_CASE("RT-safety harness armed on device threads and the engine for 10 s") {
     for (const auto& format : render_formats) {
         auto endpoint = std::make_unique<ae::render_endpoint_core>(id++);
         const std::uint32_t packet = format.sample_rate / 200; // 5 ms
-        REQUIRE_FALSE(endpoint->set_buffer(format, packet, 4 * packet)); // 20 ms
+        // 200 ms: the engine (this thread) may be descheduled for tens of ms on a loaded machine
+        // or under a sanitizer; what is tested is the harness and the mix, not the scheduler.
+        REQUIRE_FALSE(endpoint->set_buffer(format, packet, 40 * packet));
         REQUIRE_FALSE(endpoint->set_event_handle(wake.get()));
         REQUIRE(render_thread->attach(*endpoint, {.gain = 0.5f}));
         REQUIRE_FALSE(endpoint->start());
@@ -151,7 +145,7 @@ TEST_CASE("RT-safety harness armed on device threads and the engine for 10 s") {
     for (const auto& format : capture_formats) {
         auto endpoint = std::make_unique<ae::capture_endpoint_core>(id++);
         const std::uint32_t packet = format.sample_rate / 200;
-        REQUIRE_FALSE(endpoint->set_buffer(format, packet, 8 * packet));
+        REQUIRE_FALSE(endpoint->set_buffer(format, packet, 40 * packet));
         REQUIRE_FALSE(endpoint->set_event_handle(wake.get()));
         REQUIRE(capture_thread->attach(*endpoint));
         REQUIRE_FALSE(endpoint->start());
@@ -200,12 +194,8 @@ TEST_CASE("RT-safety harness armed on device threads and the engine for 10 s") {
     for (auto& e : renders) e->drain_glitches([&](const ae::glitch_record& r) { glitches.add(r); });
     for (auto& e : captures) e->drain_glitches([&](const ae::glitch_record& r) { glitches.add(r); });
     MESSAGE("glitches: underrun ", glitches.count(ae::glitch_kind::underrun), ", overrun ", glitches.count(ae::glitch_kind::overrun));
-    if (!sanitized()) {
-        // Under a sanitizer on 2 cores the engine may be descheduled past a 20 ms buffer; the
-        // harness's zero still holds there, the glitch count is reported only.
-        CHECK(glitches.count(ae::glitch_kind::underrun) == 0);
-        CHECK(glitches.count(ae::glitch_kind::overrun) == 0);
-    }
+    CHECK(glitches.count(ae::glitch_kind::underrun) == 0);
+    CHECK(glitches.count(ae::glitch_kind::overrun) == 0);
     // Every endpoint's position advanced with the device, in its own rate.
     for (std::size_t i = 0; i < renders.size(); ++i) {
         ae::clock_snapshot snapshot;
