@@ -571,6 +571,22 @@ void context_core::release_device(device_entry* entry) {
     if (entry->users != 0) return;
     for (auto it = impl_->devices.begin(); it != impl_->devices.end(); ++it) {
         if (it->get() != entry) continue;
+        if (entry->lost && !impl_->stopping) {
+            // Joining a device thread waits for its wait point, up to a period (a reroute's old
+            // device, on its virtual clock): on an "ae-stop" helper, not on ae-ctl. A lost device
+            // has nothing left to flush; the registry forgets it now.
+            std::shared_ptr<pipeline::device_thread> thread(std::move(entry->thread));
+            std::string spec = entry->spec;
+            impl_->devices.erase(it);
+            off_thread("ae-stop", [this, thread = std::move(thread), spec = std::move(spec)]() mutable -> std::function<void()> {
+                thread->stop();
+                thread.reset(); // freed here, with the chains it retired
+                return [this, spec] {
+                    control_detail::log_json(*impl_->logger, spdlog::level::info, {{"component", "device"}, {"event", "closed"}, {"device", spec}});
+                };
+            });
+            return;
+        }
         entry->thread->stop();
         entry->thread->collect_retired();
         control_detail::log_json(*impl_->logger, spdlog::level::info,

@@ -467,3 +467,37 @@ TEST_CASE("device loss is acted on at once: with the drain timer out of the way,
     REQUIRE_FALSE(ep->reset());
     CHECK(ep->rt().current_padding() == 0);
 }
+
+TEST_CASE("reroute: the lost device's thread is joined off ae-ctl, the reroute does not wait for it") {
+    // The "ae-stop" helper that joins the old device thread is held until the test lets it go:
+    // the reroute completes and ae-ctl answers meanwhile (explicit synchronisation, no timing).
+    std::promise<void> entered;
+    std::promise<void> release;
+    std::shared_future<void> released = release.get_future().share();
+    std::atomic<int> stops{0};
+    ae::test::event_fd wake;
+    ae::context_options options;
+    options.log_level = "off";
+    options.helper_started = [&](const char* helper) {
+        if (std::string(helper) != "ae-stop") return;
+        if (stops.fetch_add(1) == 0) entered.set_value();
+        released.wait();
+    };
+    ae::context ctx(options);
+    recorder events;
+    ctx.subscribe(std::ref(events));
+    ae::endpoint_config config;
+    config.name = "music";
+    config.device = "faulty:null?period=5&unplug_at_ms=50";
+    config.period = ae::hns{100'000};
+    auto ep = started_render(ctx, config, wake);
+    render_until(*ep, wake, [&] { return !events.of(ae::event_kind::rerouted).empty(); }, 400);
+    REQUIRE(events.of(ae::event_kind::rerouted).size() == 1);
+    entered.get_future().wait(); // the old thread's join is under way, held
+    CHECK(ctx.devices().size() == 1); // ae-ctl answers; the lost device is out of the registry
+    CHECK(ep->device() == "null");
+    render_until(*ep, wake, [] { return false; }, 10); // and the endpoint plays on its new device
+    release.set_value();
+    REQUIRE_FALSE(ep->stop());
+    CHECK(stops.load() == 1);
+}
