@@ -351,15 +351,33 @@ void render_chain::drain_lost(std::uint32_t frames) noexcept { // rt-safe
 }
 
 
-bool render_chain::ready(std::uint32_t frames) noexcept { // rt-safe
-    if (!active()) return true;
-    // At a rate seam the old ring is empty: the successor decides (and may hand over) in render().
-    if (successor_) return true;
+std::uint64_t render_chain::input_needed(std::uint32_t frames) const noexcept { // rt-safe
     const std::size_t held = resampler_ ? resampler_->output_frames() : 0;
     const std::uint64_t buffered = held >= frames ? 0 : to_endpoint_frames(frames - held);
     // A resampler delivers in blocks: ask for a run more than the exact ratio.
     const std::uint64_t margin = resampler_ ? max_in_chunk_ : 0;
-    return port_->available_frames() >= buffered + margin;
+    return buffered + margin;
+}
+
+bool render_chain::ready(std::uint32_t frames) noexcept { // rt-safe
+    if (!active()) return true;
+    if (!successor_) return port_->available_frames() >= input_needed(frames);
+    // At a rate seam. The tail of the old rate needs no input.
+    if (draining_ && tail_frames_ >= frames) return true;
+    const std::uint64_t old_frames = port_->available_frames(); // follows to the new ring at the seam
+    const ring_segment* segment = port_->segment();
+    if (segment && segment->format.sample_rate != endpoint_rate_) return successor_->ready(frames);
+    // The old rate's ring alone makes the period (it must: the new ring may not be able to take
+    // much while the old one still holds frames the padding counts).
+    if (!draining_ && old_frames >= input_needed(frames)) return true;
+    const std::int64_t next = port_->next_segment_frames();
+    // The engine still writes the old rate's ring: the device waits for it.
+    if (next < 0) return false;
+    // The old ring is final (the engine writes the new one): the period may end in the new rate,
+    // so the successor must have its frames — its primed filter's delay skipped, a whole period.
+    // (Ready on an empty old ring alone played silence into an offline file: underruns.)
+    const std::uint64_t skip = successor_->resampler_ ? successor_->resampler_->stage().leading_silence_frames() : 0;
+    return static_cast<std::uint64_t>(next) >= successor_->input_needed(static_cast<std::uint32_t>(frames + skip));
 }
 
 // ---------------------------------------------------------------------------------------------

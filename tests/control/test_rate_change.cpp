@@ -55,6 +55,38 @@ block_fit fit(const std::vector<float>& x, std::size_t channels, std::size_t beg
     return {std::hypot(a, b), std::atan2(b, a), std::sqrt(err / static_cast<double>(end - begin))};
 }
 
+struct sine_figures {
+    double worst_amplitude_error = 0;
+    double worst_phase_step = 0;
+    double worst_snr = 1e9;
+};
+
+// 10 ms blocks of a 0.25 amplitude 440 Hz sine at 48 kHz in frames [begin, end), the first block
+// skipped (the stream's start): amplitude, phase against one global grid, residual. A gap, a step
+// or a shift in time at a seam shows in one of them.
+sine_figures measure_sine(const std::vector<float>& x, std::size_t channels, std::size_t begin, std::size_t end) {
+    const double omega = 2 * std::numbers::pi * 440.0 / 48000.0;
+    const std::size_t block = 480;
+    sine_figures out;
+    double reference_phase = 0;
+    bool have_reference = false;
+    for (std::size_t at = begin + block; at + block <= end; at += block) {
+        const auto f = fit(x, channels, at, at + block, omega);
+        out.worst_amplitude_error = std::max(out.worst_amplitude_error, std::abs(f.amplitude - 0.25));
+        if (have_reference) {
+            double step = std::abs(f.phase - reference_phase);
+            step = std::min(step, 2 * std::numbers::pi - step);
+            out.worst_phase_step = std::max(out.worst_phase_step, step);
+        }
+        reference_phase = f.phase;
+        have_reference = true;
+        const double snr = 20 * std::log10(0.25 / std::sqrt(2.0) / std::max(f.residual_rms, 1e-12));
+        if (snr < 80) MESSAGE("block at frame ", at, ": amplitude ", f.amplitude, " phase ", f.phase, " snr ", snr);
+        out.worst_snr = std::min(out.worst_snr, snr);
+    }
+    return out;
+}
+
 } // namespace
 
 TEST_CASE("rate change: 48k -> 44.1k -> 96k -> 48k at the barrier, the rendered sine never breaks") {
@@ -207,29 +239,9 @@ TEST_CASE("rate change: 48k -> 44.1k -> 96k -> 48k at the barrier, the rendered 
     CHECK(first % 480 == 0);
     REQUIRE(first < 9600); // started before the first change
 
-    // 10 ms blocks after the first (the stream's start): amplitude, phase against one global
-    // 440 Hz grid, residual. A gap, a step or a shift in time at a seam shows in one of them.
-    const double omega = 2 * std::numbers::pi * 440.0 / 48000.0;
-    const std::size_t block = 480;
-    double worst_amplitude_error = 0, worst_phase_step = 0, worst_snr = 1e9;
-    double reference_phase = 0;
-    bool have_reference = false;
     // Up to the device frame the test stopped at: after it the device plays silence.
-    for (std::size_t b = 1; first + (b + 1) * block <= 43200; ++b) {
-        const std::size_t begin = first + b * block;
-        const auto f = fit(x, static_cast<std::size_t>(info.channels), begin, begin + block, omega);
-        worst_amplitude_error = std::max(worst_amplitude_error, std::abs(f.amplitude - 0.25));
-        if (have_reference) {
-            double step = std::abs(f.phase - reference_phase);
-            step = std::min(step, 2 * std::numbers::pi - step);
-            worst_phase_step = std::max(worst_phase_step, step);
-        }
-        reference_phase = f.phase;
-        have_reference = true;
-        const double snr = 20 * std::log10(0.25 / std::sqrt(2.0) / std::max(f.residual_rms, 1e-12));
-        if (snr < 80) MESSAGE("block ", b, " (frame ", begin, "): amplitude ", f.amplitude, " phase ", f.phase, " snr ", snr);
-        worst_snr = std::min(worst_snr, snr);
-    }
+    const auto [worst_amplitude_error, worst_phase_step, worst_snr] =
+        measure_sine(x, static_cast<std::size_t>(info.channels), first, 43200);
     MESSAGE("3 rate changes: worst block amplitude error ", worst_amplitude_error, ", worst phase step ", worst_phase_step,
             " rad, worst block SNR ", worst_snr, " dB");
     // No gap (a missing millisecond would cost a 10 ms block 10 % of its amplitude), no shift in
@@ -240,6 +252,140 @@ TEST_CASE("rate change: 48k -> 44.1k -> 96k -> 48k at the barrier, the rendered 
     CHECK(worst_amplitude_error < 0.0025); // 1 %
     CHECK(worst_phase_step < 0.05);        // < 1 frame
     CHECK(worst_snr > 25);
+}
+
+TEST_CASE("rate change on an offline device: 48k -> 44.1k -> 96k -> 48k, nothing lost, no underrun, one unbroken sine") {
+    // An offline device moves only when its endpoints are ready: no clock, no dependence on how
+    // fast any thread runs. The engine writes flat out; the changes are asked for at 0.2, 0.4 and
+    // 0.6 s of the engine's audio while it goes on writing.
+    const std::string path = "/tmp/openae-rate-offline-" + std::to_string(::getpid()) + ".wav";
+    std::remove(path.c_str());
+    std::atomic<std::uint64_t> written_us{0}; // the engine's audio so far, in microseconds
+    std::atomic<bool> stop{false};
+    std::atomic<std::uint64_t> rt_errors{0};
+    ae::test::rt_guard engine_guard;
+    std::uint64_t underruns = 0, dropped = 0;
+    {
+        ae::context_options options;
+        options.log_level = "off";
+        ae::test::event_fd wake;
+        ae::context ctx(options);
+        ae::endpoint_config config;
+        config.name = "tone";
+        config.device = "wav:" + path + "?sample=f32";
+        config.period = ae::hns{50'000};
+        config.routing = ae::routing_policy::pinned;
+        auto ep = ctx.create_render_endpoint(config);
+        REQUIRE(ep);
+        REQUIRE_FALSE(ep->set_event_handle(wake.get()));
+        std::mutex glitch_mutex;
+        std::vector<ae::event> glitches;
+        ctx.subscribe([&](const ae::event& e) {
+            if (e.kind != ae::event_kind::glitch) return;
+            const std::lock_guard lock(glitch_mutex);
+            if (glitches.size() < 8) glitches.push_back(e);
+        });
+        REQUIRE_FALSE(ep->start());
+        struct report_glitches {
+            std::mutex& m;
+            std::vector<ae::event>& g;
+            ~report_glitches() {
+                const std::lock_guard lock(m);
+                for (const auto& e : g) MESSAGE("glitch ", std::string(ae::to_string(e.glitch)), " epoch ", e.epoch, " at ", e.stream_position, " frames ", e.frames);
+            }
+        } reporter{glitch_mutex, glitches};
+        std::thread engine([&] {
+            auto armed = engine_guard.arm();
+            ae::render_endpoint_rt& rt = ep->rt();
+            double phase = 0, seconds = 0;
+            while (!stop.load()) {
+                const std::uint64_t padding = rt.current_padding();
+                const ae::frame_format format = rt.format();
+                std::uint64_t space = rt.buffer_frames() > padding ? rt.buffer_frames() - padding : 0;
+                while (space > 0) {
+                    const auto frames = static_cast<std::uint32_t>(std::min<std::uint64_t>(rt.frames_per_packet(), space));
+                    auto span = rt.output_data_pointer(frames);
+                    if (!span) {
+                        ++rt_errors;
+                        break;
+                    }
+                    auto* out = reinterpret_cast<float*>(*span);
+                    const double step = 2 * std::numbers::pi * 440.0 / format.sample_rate;
+                    for (std::uint32_t i = 0; i < frames; ++i) {
+                        const auto v = static_cast<float>(0.25 * std::sin(phase));
+                        for (std::uint32_t c = 0; c < format.channels; ++c) out[i * format.channels + c] = v;
+                        phase = std::fmod(phase + step, 2 * std::numbers::pi);
+                    }
+                    rt.release_output_data_pointer({*span, frames, ae::buffer_flags::valid});
+                    space -= frames;
+                    seconds += static_cast<double>(frames) / format.sample_rate;
+                }
+                rt.processing_complete();
+                written_us.store(static_cast<std::uint64_t>(seconds * 1e6));
+                ae::test::rt_guard::begin_wait();
+                (void)wake.wait(50);
+                ae::test::rt_guard::end_wait();
+            }
+        });
+        // `us` more of the engine's audio from now (a blocking set_format lets the engine write
+        // seconds meanwhile: each seam is followed by 0.2 s of the new rate, whatever the speed).
+        auto audio_after = [&](std::uint64_t us) {
+            const std::uint64_t target = written_us.load() + us;
+            const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+            while (written_us.load() < target && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+            return written_us.load() >= target;
+        };
+        REQUIRE(audio_after(200'000));
+        REQUIRE_FALSE(ep->set_format({44'100, 2, ae::sample_type::f32}));
+        REQUIRE(audio_after(200'000));
+        REQUIRE_FALSE(ep->set_format({96'000, 2, ae::sample_type::f32}));
+        REQUIRE(audio_after(200'000));
+        REQUIRE_FALSE(ep->set_format({48'000, 2, ae::sample_type::f32}));
+        REQUIRE(audio_after(300'000));
+        stop = true;
+        engine.join();
+        // The engine is gone: this thread may use the RT view. The device takes what is queued
+        // but the last whole period's worth it cannot make (at a seam: what the old rate's and the
+        // new rate's chains each need for a period, at most ~2,600 frames at 96 kHz); the 0.3 s
+        // written after the last change (14,400 frames and more) are thus mostly in the file.
+        ae::render_endpoint_rt& rt = ep->rt();
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+        while (rt.current_padding() > 4096 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+        CHECK(rt.current_padding() <= 4096);
+        REQUIRE_FALSE(ep->stop());
+        auto stats = ep->stats();
+        REQUIRE(stats);
+        underruns = stats->glitch_count[static_cast<int>(ae::glitch_kind::underrun)];
+        dropped = stats->glitch_count[static_cast<int>(ae::glitch_kind::dropped)];
+        CHECK(ep->epoch() == 4);
+        REQUIRE_FALSE(ctx.destroy("tone"));
+    }
+    CHECK(rt_errors == 0);
+    CHECK(engine_guard.violations() == 0);
+    CHECK(underruns == 0);
+    CHECK(dropped == 0);
+    SF_INFO info{};
+    SNDFILE* file = sf_open(path.c_str(), SFM_READ, &info);
+    REQUIRE(file != nullptr);
+    std::vector<float> x(static_cast<std::size_t>(info.frames) * static_cast<std::size_t>(info.channels));
+    sf_readf_float(file, x.data(), info.frames);
+    sf_close(file);
+    std::remove(path.c_str());
+    // The file holds all the engine wrote but the last period or two: 0.9 s and more (the
+    // engine wrote on during each set_format) — every block of it one sine.
+    REQUIRE(info.frames > 43'200);
+    const auto [worst_amplitude_error, worst_phase_step, worst_snr] =
+        measure_sine(x, static_cast<std::size_t>(info.channels), 0, static_cast<std::size_t>(info.frames) - 480);
+    MESSAGE("offline, 3 rate changes, ", info.frames, " frames: worst block amplitude error ", worst_amplitude_error,
+            ", worst phase step ", worst_phase_step, " rad, worst block SNR ", worst_snr, " dB");
+    // No gap, no repeat: a missing or doubled run of frames costs a block 1 % or more of its
+    // amplitude. The seams themselves are today's: in 6 runs the worst phase step was 0.018-0.042
+    // rad (up to 0.73 frame: soxr's fractional delay is not accounted for at the seam yet) and
+    // the worst block SNR 26.5-41.7 dB (each new filter starts from silence) — to be tightened
+    // with the seam work (issue 17, item 4), not here.
+    CHECK(worst_amplitude_error < 0.0025);
+    CHECK(worst_phase_step < 0.1);
+    CHECK(worst_snr > 20);
 }
 
 TEST_CASE("rate change: a capture endpoint 48k -> 32k -> 48k keeps delivering, epochs +1, positions monotonic") {

@@ -156,6 +156,8 @@ private:
     // The successor plays from `filled` on; this chain is done. rt-safe
     void hand_over(float* out, std::uint32_t frames, std::uint32_t filled) noexcept;
     [[nodiscard]] std::uint64_t to_endpoint_frames(std::uint64_t device_frames) const noexcept;
+    // The endpoint frames this chain must find in its ring to make `frames` device frames. rt-safe
+    [[nodiscard]] std::uint64_t input_needed(std::uint32_t frames) const noexcept;
 
     render_device_port* port_;
     std::optional<block_resampler> resampler_;

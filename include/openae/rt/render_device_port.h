@@ -47,6 +47,12 @@ public:
     // Frames queued in the current segment (up to the seam).
     // rt-safe: wait-free
     [[nodiscard]] std::uint64_t available_frames() noexcept;
+    // Frames already in the next segment, once the engine has moved on to it (a reconfiguration
+    // it applied) while this side still reads the current one; -1 before that.
+    // rt-safe: wait-free
+    [[nodiscard]] std::int64_t next_segment_frames() noexcept {
+        return attach() ? follower_.next_segment_frames(link_->handoffs) : -1;
+    }
 
 private:
     // Switches to the next segment when the current one is read up to its seam.

@@ -58,6 +58,17 @@ public:
         return switched;
     }
 
+    // The next segment, if the writer has handed one over and the reader has not reached its
+    // seam yet: its frames (what the writer has put in it so far). -1 when there is none.
+    // rt-safe: wait-free
+    [[nodiscard]] std::int64_t next_segment_frames(spsc_queue<segment_handoff>& handoffs) noexcept {
+        if (!pending_.segment && !handoffs.try_pop(pending_)) return -1;
+        // The reader is not in use until the seam: syncing it early to the writer's rebase is safe.
+        frame_ring_reader& reader = pending_.segment->reader;
+        if (reader.read_position() != pending_.start_position) reader.sync_after_rebase();
+        return static_cast<std::int64_t>(reader.available_frames());
+    }
+
 private:
     segment_handoff pending_{};
     std::unique_ptr<ring_segment> owned_; // segments after the first belong to the reader side
