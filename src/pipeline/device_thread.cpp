@@ -7,6 +7,7 @@
 #include <openae/rt/thread_name.h>
 
 #include <poll.h>
+#include <ctime>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -44,6 +45,7 @@ device_thread::device_thread(std::unique_ptr<device> dev, const device_thread_op
 device_thread::~device_thread() {
     stop();
     collect_retired();
+    if (command_fd_ >= 0) ::close(command_fd_);
 }
 
 std::expected<std::unique_ptr<device_thread>, device_error> device_thread::create(std::unique_ptr<device> dev,
@@ -64,6 +66,10 @@ std::expected<std::unique_ptr<device_thread>, device_error> device_thread::creat
     thread->device_buffer_.assign(period * max_channels * sizeof(std::int32_t), std::byte{0});
     thread->lost_clock_ = virtual_clock({.rate = static_cast<double>(format.sample_rate),
                                          .period_frames = thread->device_->period_frames()});
+    thread->command_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (thread->command_fd_ < 0) {
+        return std::unexpected(device_error{make_error_code(errc::io_error), "device_thread: cannot create an eventfd"});
+    }
     if (!thread->device_->realtime()) {
         thread->wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (thread->wake_fd_ < 0) {
@@ -83,6 +89,8 @@ std::expected<void, device_error> device_thread::send(command&& c) {
         return std::unexpected(device_error{make_error_code(errc::busy), "device '" + device_->spec() + "': command queue full"});
     }
     sent_.fetch_add(1, std::memory_order_acq_rel);
+    // A lost device's thread waits on its virtual clock: woken to apply the command at once.
+    if (lost_flag_.load(std::memory_order_acquire)) signal_eventfd(command_fd_);
     return {};
 }
 
@@ -394,6 +402,21 @@ bool device_thread::endpoints_ready(std::uint32_t frames) noexcept { // rt-safe
 void device_thread::wait() noexcept { // rt-safe: the one wait point
     if (options_.hooks.wait_begin) options_.hooks.wait_begin(options_.hooks.context);
     if (lost_) {
+        // Until the virtual clock's next period, commands are applied as they come: a reroute's
+        // detach is the control side's last step before the endpoint plays on its new device,
+        // and a period's wait for it is what the reroute took.
+        const hns due = lost_clock_.next_wake();
+        for (int turns = 0; turns < 64 && command_fd_ >= 0; ++turns) { // bounded: each turn waits or ends
+            const hns now = monotonic_now();
+            if (now >= due) break;
+            const std::int64_t left = (due - now).count();
+            const timespec timeout{static_cast<time_t>(left / 10'000'000), static_cast<long>(left % 10'000'000) * 100};
+            pollfd p{command_fd_, POLLIN, 0};
+            if (::ppoll(&p, 1, &timeout, nullptr) <= 0) break;
+            std::uint64_t count = 0;
+            [[maybe_unused]] const auto got = ::read(command_fd_, &count, sizeof count);
+            apply_commands();
+        }
         device_timing at = lost_clock_.wait_next();
         at.position += lost_base_position_;
         last_timing_ = at;

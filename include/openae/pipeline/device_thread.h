@@ -205,6 +205,9 @@ private:
     std::uint64_t reported_device_drops_ = 0;
     int offline_periods_unsignalled_ = 0; // offline: periods since the engines were last woken
     int wake_fd_ = -1;
+    // Signalled by send() while the device is lost: the thread, waiting on its virtual clock,
+    // applies commands at once (owned: closed by the destructor, after the thread ended).
+    int command_fd_ = -1;
     // Closes wake_fd_ once the thread and every endpoint that was given it are gone: an engine
     // may still signal it after its endpoint left (endpoint_core::hold).
     std::shared_ptr<const void> wake_fd_owner_;

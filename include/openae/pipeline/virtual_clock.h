@@ -34,6 +34,11 @@ public:
     // Sleeps until the end of the next period (plus jitter) and returns the timing at waking.
     // rt-safe: the one wait point (clock_nanosleep)
     device_timing wait_next() noexcept;
+    // When the next wait_next() wakes, jitter aside (CLOCK_MONOTONIC).
+    [[nodiscard]] hns next_wake() const noexcept {
+        const double seconds = static_cast<double>(periods_ + 1) * options_.period_frames / true_rate();
+        return origin_ + hns{static_cast<std::int64_t>(seconds * 1e7 + 0.5)} + extra_lateness_;
+    }
     // Delays every later wake-up by `delay` without moving the clock (a stall of the thread).
     void add_lateness(hns delay) noexcept { extra_lateness_ = extra_lateness_ + delay; }
     // Shifts the times reported from now on by `jump` (a clock that jumped).
