@@ -1,4 +1,4 @@
-// The control service: JSON-lines requests answered on ae-ctl (shared/API.md "Wire protocol").
+// The control service: JSON-lines requests answered on ae-ctl (the wire protocol of README.md, "aectl").
 #include <openae/control/server.h>
 
 #include "event_json.h"

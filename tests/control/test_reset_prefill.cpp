@@ -84,6 +84,22 @@ std::vector<float> read_wav(const std::string& path, SF_INFO& info) {
     return x;
 }
 
+// A quiet context whose device threads run under `device_guard`.
+ae::context_options guarded_options(ae::test::rt_guard& device_guard) {
+    ae::context_options options;
+    options.log_level = "off";
+    options.device_hooks = ae::test::armed_hooks(device_guard);
+    return options;
+}
+
+ae::endpoint_config endpoint(const std::string& name, const std::string& device, ae::hns period) {
+    ae::endpoint_config config;
+    config.name = name;
+    config.device = device;
+    config.period = period;
+    return config;
+}
+
 } // namespace
 
 TEST_CASE("reset: a render endpoint's queue is gone when reset returns, counted apart, not a glitch") {
@@ -97,16 +113,10 @@ TEST_CASE("reset: a render endpoint's queue is gone when reset returns, counted 
         std::uint64_t discarded = 0;
         {
             ae::test::event_fd wake; // outlives the context: its device threads signal it
-            ae::context_options options;
-            options.log_level = "off";
-            options.device_hooks = ae::test::armed_hooks(device_guard);
-            ae::context ctx(options);
+            ae::context ctx(guarded_options(device_guard));
             glitches.subscribe(ctx);
-            ae::endpoint_config config;
-            config.name = "music";
-            config.device = device;
-            config.period = ae::hns{100'000}; // 10 ms: 960 frames of buffer (32 periods offline)
-            auto ep = ctx.create_render_endpoint(config);
+            // 10 ms: 960 frames of buffer (32 periods offline)
+            auto ep = ctx.create_render_endpoint(endpoint("music", device, ae::hns{100'000}));
             REQUIRE(ep);
             REQUIRE_FALSE(ep->set_event_handle(wake.get()));
             ae::render_endpoint_rt& rt = ep->rt();
@@ -176,16 +186,10 @@ TEST_CASE("reset: a capture endpoint's captured frames are gone when reset retur
     glitch_log glitches;
     {
         ae::test::event_fd wake;
-        ae::context_options options;
-        options.log_level = "off";
-        options.device_hooks = ae::test::armed_hooks(device_guard);
-        ae::context ctx(options);
+        ae::context ctx(guarded_options(device_guard));
         glitches.subscribe(ctx);
-        ae::endpoint_config config;
-        config.name = "mic";
-        config.device = "null?period=5";
-        config.period = ae::hns{200'000}; // 20 ms packets, 40 ms of buffer
-        auto ep = ctx.create_capture_endpoint(config);
+        // 20 ms packets, 40 ms of buffer
+        auto ep = ctx.create_capture_endpoint(endpoint("mic", "null?period=5", ae::hns{200'000}));
         REQUIRE(ep);
         REQUIRE_FALSE(ep->set_event_handle(wake.get()));
         ae::capture_endpoint_rt& rt = ep->rt();
@@ -222,15 +226,8 @@ TEST_CASE("pre-fill: the first device period after start plays the pre-filled fr
         std::uint64_t written = 0;
         {
             ae::test::event_fd wake;
-            ae::context_options options;
-            options.log_level = "off";
-            options.device_hooks = ae::test::armed_hooks(device_guard);
-            ae::context ctx(options);
-            ae::endpoint_config config;
-            config.name = "music";
-            config.device = "wav:" + path + "?sample=f32" + options_text;
-            config.period = ae::hns{100'000};
-            auto ep = ctx.create_render_endpoint(config);
+            ae::context ctx(guarded_options(device_guard));
+            auto ep = ctx.create_render_endpoint(endpoint("music", "wav:" + path + "?sample=f32" + options_text, ae::hns{100'000}));
             REQUIRE(ep);
             REQUIRE_FALSE(ep->set_event_handle(wake.get()));
             ae::render_endpoint_rt& rt = ep->rt();
