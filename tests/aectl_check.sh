@@ -71,6 +71,9 @@ wait "$watch_pid" 2>/dev/null
 
 expect 0 'mic +capture +running +null ' -- status
 expect 0 'ENDPOINT +underrun +overrun.*mic +0 +0 +[0-9]+ +[0-9]+ +[0-9]+' -- stats
+expect 0 '"buffer_frames":3840,.*"state":"stopped"' -- --json create deep --buffer-periods 8
+expect 2 '' -- create deep2 --buffer-periods 65
+expect 0 'deep: destroy' -- destroy deep
 expect 1 'unknown_endpoint: no endpoint .nobody.' -- status nobody
 expect 1 'already_running' -- start render1
 expect 0 'render1: render, running on null\?period=5, 44100/2/f32' -- set-format render1 44100 2 f32

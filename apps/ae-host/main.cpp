@@ -126,6 +126,7 @@ int main(int argc, char** argv) {
     CLI::App app{"ae-host: the openae demo host"};
     double seconds = 0;
     double period_ms = 10;
+    int buffer_periods = 2;
     std::vector<std::string> renders;
     std::vector<std::string> captures;
     std::string config_path;
@@ -137,6 +138,9 @@ int main(int argc, char** argv) {
     app.add_option("--render", renders, "SOURCE@DEVICE: tone:HZ | wav:PATH | silence, played on a device (default null)");
     app.add_option("--capture", captures, "DEVICE@SINK: a device recorded into wav:PATH or null");
     app.add_option("--period-ms", period_ms, "The endpoints' period in milliseconds")->check(CLI::Range(1.0, 100.0));
+    app.add_option("--buffer-periods", buffer_periods, "The endpoints' buffer, in periods (more rides out a late engine)")
+        ->check(CLI::Range(1, 64))
+        ->capture_default_str();
     app.add_option("--config", config_path, "A JSON file: default_device, log_level, socket, endpoints (create requests)");
     app.add_option("--socket", socket_path, "The control socket's path, or 'none' (default: $XDG_RUNTIME_DIR/openae/control.sock)");
     app.add_option("--log", log_target, "JSON-lines log: a file (rotating) or '-' for stderr")->capture_default_str();
@@ -181,14 +185,14 @@ int main(int argc, char** argv) {
     for (std::size_t i = 0; i < renders.size(); ++i) {
         auto [source, device] = split_last_at(renders[i]);
         creates.push_back({{"endpoint", "render" + std::to_string(i + 1)}, {"direction", "render"}, {"device", device.empty() ? "null" : device},
-                           {"source", source}, {"period_ms", static_cast<double>(period_hundredths) / 100.0}});
+                           {"source", source}, {"period_ms", static_cast<double>(period_hundredths) / 100.0}, {"buffer_periods", buffer_periods}});
         origins.push_back("--render " + renders[i]);
     }
     for (std::size_t i = 0; i < captures.size(); ++i) {
         auto [device, sink] = split_last_at(captures[i]);
         creates.push_back({{"endpoint", "capture" + std::to_string(i + 1)}, {"direction", "capture"},
                            {"device", device.empty() ? "null" : device}, {"sink", sink.empty() ? "null" : sink},
-                           {"period_ms", static_cast<double>(period_hundredths) / 100.0}});
+                           {"period_ms", static_cast<double>(period_hundredths) / 100.0}, {"buffer_periods", buffer_periods}});
         origins.push_back("--capture " + captures[i]);
     }
     std::vector<std::string> names;

@@ -225,6 +225,7 @@ int main(int argc, char** argv) {
     std::string direction = "render", device, source, sink, routing, sample = "f32";
     unsigned rate = 0, channels = 0;
     double period_ms = 0;
+    unsigned buffer_periods = 0;
     bool start = false;
     create->add_option("endpoint", endpoint, "Its name")->required();
     create->add_option("--direction", direction, "render or capture")->check(CLI::IsMember({"render", "capture"}))->capture_default_str();
@@ -235,6 +236,7 @@ int main(int argc, char** argv) {
     create->add_option("--channels", channels, "Channels");
     create->add_option("--sample", sample, "s16, s24, s32 or f32")->capture_default_str();
     create->add_option("--period-ms", period_ms, "Period in milliseconds (default 10)");
+    create->add_option("--buffer-periods", buffer_periods, "The buffer, in periods (default 2)")->check(CLI::Range(1, 64));
     create->add_option("--routing", routing, "follow_default, pinned or fail");
     create->add_flag("--start", start, "Start it too");
 
@@ -282,6 +284,7 @@ int main(int argc, char** argv) {
         if (!sink.empty()) request["sink"] = sink;
         if (!routing.empty()) request["routing"] = routing;
         if (period_ms != 0) request["period_ms"] = period_ms;
+        if (buffer_periods != 0) request["buffer_periods"] = buffer_periods;
         if (rate != 0 || channels != 0 || create->count("--sample") != 0) {
             json format = {{"sample", sample}};
             if (rate != 0) format["sample_rate"] = rate;

@@ -101,8 +101,9 @@ typedef struct ae_endpoint_config {
     const char* name;           /* unique within the context */
     const char* device;         /* a device spec; NULL or "": the default device */
     ae_frame_format format;
-    ae_hns period;              /* non-zero: set_buffer(period, 2) at creation */
+    ae_hns period;              /* non-zero: set_buffer(period, latency_coefficient) at creation */
     int routing;                /* ae_routing_policy */
+    uint32_t latency_coefficient; /* the buffer in periods, 1..64; 0: 2 */
 } ae_endpoint_config;
 
 /* `options` may be NULL. */

@@ -137,6 +137,7 @@ int ae_endpoint_create(ae_context* context, int direction, const ae_endpoint_con
         c.format = from_c(config->format);
         c.period = ae::hns{config->period};
         c.routing = static_cast<ae::routing_policy>(config->routing);
+        if (config->latency_coefficient != 0) c.latency_coefficient = config->latency_coefficient;
         auto e = std::make_unique<ae_endpoint>();
         e->owner = context;
         if (direction == AE_DIRECTION_RENDER) {

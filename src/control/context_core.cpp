@@ -740,7 +740,7 @@ void context_core::create(endpoint_direction direction, const endpoint_config& c
                                       {"direction", to_string(e->direction)}, {"device", e->device},
                                       {"format", control_detail::format_json(e->format)}, {"routing", to_string(config.routing)}});
             if (config.period > hns{0}) {
-                if (auto ec = apply_buffer(*e, config.period, 2, chain)) {
+                if (auto ec = apply_buffer(*e, config.period, config.latency_coefficient, chain)) {
                     (void)destroy(e->name);
                     return done(std::unexpected(ec), {});
                 }

@@ -182,6 +182,13 @@ std::expected<void, engine_error> engine::add(std::unique_ptr<slot> s) {
     if (slots_.contains(s->name)) return std::unexpected(error(errc::already_initialized, "engine: '" + s->name + "' is driven already"));
     if (slots_.size() + leaving_.size() >= options_.max_endpoints)
         return std::unexpected(error(errc::busy, "engine: at most " + std::to_string(options_.max_endpoints) + " endpoints"));
+    // A render endpoint is pre-filled here, before the engine thread sees it: when the host starts
+    // it, the first device period plays the source, however late the engine thread's next pass
+    // (a stopped endpoint accepts data; the queue below hands the slot over with release/acquire).
+    if (s->render_rt) {
+        render_pass(*s);
+        s->published.publish(s->record);
+    }
     if (!commands_->try_push(command{s.get(), nullptr})) return std::unexpected(error(errc::busy, "engine: command queue full"));
     signal_eventfd(wake_fd_);
     slots_.emplace(s->name, std::move(s));

@@ -296,6 +296,7 @@ std::optional<request_error> control_service::impl::create(const json& req, cons
                                     {"device", json_type::string},
                                     {"format", json_type::object},
                                     {"period_ms", json_type::number},
+                                    {"buffer_periods", json_type::number},
                                     {"routing", json_type::string},
                                     {"source", json_type::string},
                                     {"sink", json_type::string},
@@ -324,6 +325,12 @@ std::optional<request_error> control_service::impl::create(const json& req, cons
         auto period = parse_period(req["period_ms"]);
         if (!period) return period.error();
         config.period = *period;
+    }
+    if (req.contains("buffer_periods")) {
+        const json& periods = req["buffer_periods"];
+        if (!periods.is_number_integer() || periods.get<std::int64_t>() < 1 || periods.get<std::int64_t>() > 64)
+            return bad("field 'buffer_periods' must be an integer within 1..64");
+        config.latency_coefficient = static_cast<std::uint32_t>(periods.get<std::int64_t>());
     }
     const std::string sink = req.value("sink", std::string{"null"});
     if (direction == endpoint_direction::capture && sink != "null" && sink.rfind("wav:", 0) != 0)

@@ -91,7 +91,7 @@ int main(void) {
     CHECK(ae_context_create(&options, &ctx) == AE_OK);
     if (!ctx) return 1;
 
-    ae_endpoint_config bad = {NULL, NULL, {48000, 2, AE_SAMPLE_F32}, 50000, AE_ROUTING_FOLLOW_DEFAULT};
+    ae_endpoint_config bad = {NULL, NULL, {48000, 2, AE_SAMPLE_F32}, 50000, AE_ROUTING_FOLLOW_DEFAULT, 0};
     ae_endpoint* none = NULL;
     CHECK(ae_endpoint_create(ctx, AE_DIRECTION_RENDER, &bad, &none) == AE_ERR_BAD_ARGUMENT);
     bad.name = "bad";
@@ -101,11 +101,14 @@ int main(void) {
     bad.format.sample = 9;
     CHECK(ae_endpoint_create(ctx, AE_DIRECTION_RENDER, &bad, &none) == AE_ERR_UNSUPPORTED_FORMAT);
     CHECK(strcmp(ae_error_name(AE_ERR_UNSUPPORTED_FORMAT), "unsupported_format") == 0);
+    bad.format.sample = AE_SAMPLE_F32;
+    bad.latency_coefficient = 65; /* the buffer is 1..64 periods */
+    CHECK(ae_endpoint_create(ctx, AE_DIRECTION_RENDER, &bad, &none) == AE_ERR_BAD_ARGUMENT);
 
-    ae_endpoint_config rc = {"c_render", "null?period=5", {48000, 2, AE_SAMPLE_F32}, 50000, AE_ROUTING_FOLLOW_DEFAULT};
+    ae_endpoint_config rc = {"c_render", "null?period=5", {48000, 2, AE_SAMPLE_F32}, 50000, AE_ROUTING_FOLLOW_DEFAULT, 6};
     ae_endpoint* render = NULL;
     CHECK(ae_endpoint_create(ctx, AE_DIRECTION_RENDER, &rc, &render) == AE_OK);
-    ae_endpoint_config cc = {"c_capture", NULL, {48000, 1, AE_SAMPLE_S16}, 50000, AE_ROUTING_PINNED};
+    ae_endpoint_config cc = {"c_capture", NULL, {48000, 1, AE_SAMPLE_S16}, 50000, AE_ROUTING_PINNED, 0};
     ae_endpoint* capture = NULL;
     CHECK(ae_endpoint_create(ctx, AE_DIRECTION_CAPTURE, &cc, &capture) == AE_OK);
     if (!render || !capture) return 1;
@@ -181,7 +184,8 @@ int main(void) {
     CHECK(samples > 5);
     CHECK(in_buckets == samples);
     CHECK(least <= most);
-    CHECK(most > 0 && most <= 480); /* at most the endpoint's buffer (2 x 5 ms at 48 kHz) */
+    CHECK(ae_rt_buffer_frames(render) == 6 * 240); /* latency_coefficient 6 (known once the RT view has run) */
+    CHECK(most > 0 && most <= 6 * 240); /* at most the endpoint's buffer (6 x 5 ms at 48 kHz) */
     CHECK(ae_endpoint_padding(NULL, histogram, NULL, NULL, NULL) == AE_ERR_BAD_ARGUMENT);
 
     /* Events: state changes and the format change. Stopped first: a running endpoint nobody

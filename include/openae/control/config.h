@@ -34,7 +34,8 @@ struct endpoint_config {
     std::string name;                // unique within a context
     std::string device;              // a device spec; empty: the context's default device
     frame_format format{48'000, 2, sample_type::f32};
-    hns period{0};                   // non-zero: set_buffer(period, 2) at creation
+    hns period{0};                   // non-zero: set_buffer(period, latency_coefficient) at creation
+    std::uint32_t latency_coefficient = 2; // the buffer, in periods (1..64)
     routing_policy routing = routing_policy::follow_default;
 };
 
