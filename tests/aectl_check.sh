@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # aectl as a subprocess against a live ae-host: every command, its output and its exit code.
 #   aectl_check.sh AE_HOST AECTL
+# Endpoints buffer 10 periods: the stats checked below must not depend on how promptly a loaded
+# machine schedules the engine thread.
 # Synchronisation is explicit: ae-host's ready line and aectl watch's lines are read from fifos
 # (read -t bounds every wait); nothing sleeps to wait for state.
 set -u
@@ -31,7 +33,7 @@ expect() {
 }
 
 mkfifo "$DIR/host.out" "$DIR/watch.out"
-"$HOST" --socket "$SOCK" --log "$DIR/log.jsonl" --seconds 60 --render tone:440@null >"$DIR/host.out" 2>"$DIR/host.err" &
+"$HOST" --socket "$SOCK" --log "$DIR/log.jsonl" --seconds 60 --buffer-periods 10 --render tone:440@null >"$DIR/host.out" 2>"$DIR/host.err" &
 host_pid=$!
 exec 3<"$DIR/host.out"
 ready=
@@ -46,7 +48,7 @@ mode=$(stat -c %a "$SOCK")
 
 expect 0 'render1 +render +running +null' -- list
 expect 0 '"state":"running".*"ok":true' -- --json status render1
-expect 0 'mic: capture, running on faulty:null' -- create mic --direction capture --device faulty:null --sink "wav:$DIR/mic.wav" --start
+expect 0 'mic: capture, running on faulty:null' -- create mic --direction capture --device faulty:null --sink "wav:$DIR/mic.wav" --buffer-periods 10 --start
 expect 0 'render1: render, running on null, 48000/1/s16, period 10.00 ms, epoch 2' -- set-format render1 48000 1 s16
 expect 0 'period 5.00 ms, epoch 3' -- set-period render1 5
 expect 0 'running on null\?period=5' -- move render1 'null?period=5'
