@@ -108,6 +108,7 @@ render_chain::create(render_endpoint_core& endpoint, const frame_format& endpoin
     }
     // Channel counts up to 8 either way: size for the widest device a format change may bring.
     chain->remixed_.resize(std::size_t{chain->max_in_chunk_} * max_channels);
+    chain->joined_.assign(std::size_t{max_device_frames} * max_channels, 0.0f);
     return chain;
 }
 
@@ -166,13 +167,9 @@ std::uint32_t render_chain::take_frames(float* out, std::uint32_t frames, std::u
     if (!resampler_) {
         // Bounded: every run returns at least one frame or ends the loop; at most one run per seam.
         while (filled < frames) {
-            const auto run = port_->acquire(std::min(frames - filled, max_in_chunk_));
+            const auto run = port_->acquire_at_rate(endpoint_rate_, std::min(frames - filled, max_in_chunk_));
             if (run.frames == 0) {
                 seam_rate = seam_at(run);
-                break;
-            }
-            if (run.segment->format.sample_rate != endpoint_rate_) {
-                seam_rate = run.segment->format.sample_rate; // left in the ring for the successor
                 break;
             }
             if (stage_in(run, out + std::size_t{filled} * channels)) {
@@ -180,44 +177,57 @@ std::uint32_t render_chain::take_frames(float* out, std::uint32_t frames, std::u
             } else {
                 dropped_pending_ += run.frames;
             }
-            port_->release(run.frames);
+            port_->release_at(run, run.frames);
+            input_frames_ += run.frames;
         }
         return filled;
     }
-    // A successor's resampler starts with the primed silence still in its filter: skipped, so its
-    // first frame follows the old chain's last one with no gap (and no shift in time).
-    const std::uint64_t wanted_out = std::uint64_t{frames} + skip_frames_;
     // Bounded: each run is taken whole or ends the loop; the fifo fills within a few runs.
-    for (int runs = 0; runs < 64 && resampler_->output_frames() < wanted_out; ++runs) {
+    for (int runs = 0; runs < 64 && resampler_->output_frames() < frames; ++runs) {
         // At least what completes the staged block: soxr produces nothing for less.
-        const std::uint64_t needed = std::max<std::uint64_t>(to_endpoint_frames(wanted_out - resampler_->output_frames()),
+        const std::uint64_t needed = std::max<std::uint64_t>(to_endpoint_frames(frames - resampler_->output_frames()),
                                                              resampler_->block_frames() - resampler_->staged_frames());
         const auto wanted = static_cast<std::uint32_t>(std::clamp<std::uint64_t>(needed, 1, max_in_chunk_));
-        const auto run = port_->acquire(wanted);
+        const auto run = port_->acquire_at_rate(endpoint_rate_, wanted);
         if (run.frames == 0) {
             seam_rate = seam_at(run);
             break;
         }
-        if (run.segment->format.sample_rate != endpoint_rate_) {
-            seam_rate = run.segment->format.sample_rate;
-            break;
-        }
         if (!stage_in(run, remixed_.data())) {
             dropped_pending_ += run.frames;
-            port_->release(run.frames);
+            port_->release_at(run, run.frames);
+            input_frames_ += run.frames;
             continue;
         }
         const std::uint32_t taken = resampler_->push(remixed_.data(), run.frames);
-        port_->release(taken);
+        port_->release_at(run, taken);
+        input_frames_ += taken;
         if (taken < run.frames) break; // the fifo is full
     }
-    while (skip_frames_ > 0 && resampler_->output_frames() > 0) { // bounded: the fifo shrinks every turn
-        const auto chunk = static_cast<std::uint32_t>(std::min<std::uint64_t>(skip_frames_, max_in_chunk_));
-        const std::uint32_t skipped = resampler_->pop(remixed_.data(), chunk);
-        if (skipped == 0) break;
-        skip_frames_ -= skipped;
-    }
     return resampler_->pop(out, frames);
+}
+
+std::uint32_t render_chain::produce(float* out, std::uint32_t frames, std::uint32_t& seam_rate) noexcept { // rt-safe
+    const std::uint32_t channels = device_format_.channels;
+    // Frames to skip go through the fractional delay too (its history is the stream's), then are
+    // dropped; `out` is the scratch. Bounded: each turn skips a period's worth or ends.
+    for (int turns = 0; turns < 64 && skip_frames_ > 0; ++turns) {
+        const auto chunk = static_cast<std::uint32_t>(std::min<std::uint64_t>(skip_frames_, frames));
+        const std::uint32_t got = take_frames(out, chunk, seam_rate);
+        delay_.process(out, got, channels);
+        out_index_ += got;
+        skip_frames_ -= got;
+        if (got < chunk) return 0;
+    }
+    if (skip_frames_ > 0) return 0;
+    const std::uint32_t got = take_frames(out, frames, seam_rate);
+    delay_.process(out, got, channels);
+    out_index_ += got;
+    return got;
+}
+
+double render_chain::input_origin() const noexcept { // rt-safe
+    return (resampler_ ? resampler_->stage().leading_delay_frames() : 0.0) + (delay_.active() ? delay_.delay_frames() : 0.0);
 }
 
 void render_chain::finish_period(float* out, std::uint32_t frames, std::uint32_t filled, bool count_underrun) noexcept { // rt-safe
@@ -238,32 +248,114 @@ void render_chain::finish_period(float* out, std::uint32_t frames, std::uint32_t
     meter_.process(out, frames);
 }
 
-std::uint32_t render_chain::drain_tail(float* out, std::uint32_t frames) noexcept { // rt-safe
-    // What the filter still holds of the old rate comes out when silence pushes it: as much
-    // silence as the resampler's delay and a block, in full blocks (allocation-free, like any
-    // period). Exactly the real signal's frames are played; the silence's own output is not.
-    if (!tail_counted_) {
-        tail_frames_ = resampler_->owed_frames();
-        tail_counted_ = true;
-        std::fill(remixed_.begin(), remixed_.end(), 0.0f);
+void render_chain::plan_seam(std::uint64_t seam_position, std::uint32_t period_offset) noexcept { // rt-safe
+    render_chain& next = *successor_;
+    // This chain's input up to the seam: what it took, and what the old ring still holds before it.
+    const std::uint64_t read = port_->stream_position();
+    seam_input_frames_ = input_frames_ + (seam_position > read ? seam_position - read : 0);
+    const double ratio = static_cast<double>(device_format_.sample_rate) / endpoint_rate_;
+    // The instant after the old rate's last frame, in this chain's output frames, then from the
+    // start of this period (out_index_ is at `period_offset` in it).
+    const double seam_out = input_origin() + static_cast<double>(seam_input_frames_) * ratio;
+    const double seam_in_period = seam_out - static_cast<double>(out_index_ - period_offset);
+    // The successor's first input frame must be heard at that instant: its output index 0 goes
+    // `origin` frames before, on the device's grid, with the fraction left to its fractional delay.
+    const double join = seam_in_period - (next.resampler_ ? next.resampler_->stage().leading_delay_frames() : 0.0);
+    const double rounded = std::round(join);
+    if (std::abs(join - rounded) < 1e-6) {
+        next.delay_.set_active(false);
+        join_offset_ = static_cast<std::int64_t>(rounded);
+    } else {
+        const double whole = std::floor(join - fractional_delay::whole_delay);
+        next.delay_.set_fraction(join - fractional_delay::whole_delay - whole);
+        next.delay_.set_active(true);
+        join_offset_ = static_cast<std::int64_t>(whole);
     }
-    // Bounded: every turn pushes a chunk of silence or pops what is there.
-    for (int turns = 0; turns < 64 && resampler_->output_frames() < std::min<std::uint64_t>(tail_frames_, frames); ++turns) {
-        if (resampler_->push(remixed_.data(), max_in_chunk_) == 0) break;
+    if (join_offset_ < 0) {
+        // Planned late (the seam showed only when this chain reached it): the successor's first
+        // frames — its primed silence, then the faint start of its pre-ringing — are skipped.
+        next.skip_frames_ = static_cast<std::uint64_t>(-join_offset_);
+        join_offset_ = 0;
     }
-    const auto want = static_cast<std::uint32_t>(std::min<std::uint64_t>(tail_frames_, frames));
-    const std::uint32_t played = resampler_->pop(out, want);
-    tail_frames_ -= played;
-    return played;
+    // This chain's part ends when its filter has rung out — its delay twice over (soxr's stages
+    // ring past their delay) and a block — and its own fractional delay's.
+    const double ring = (resampler_ ? 2 * (resampler_->stage().leading_delay_frames() + resampler_->block_frames()) : 0.0) +
+                        (delay_.active() ? fractional_delay::taps : 0.0);
+    overlap_end_ = static_cast<std::uint64_t>(std::ceil(seam_out + ring));
+    seam_planned_ = true;
+    input_done_ = input_frames_ >= seam_input_frames_;
+    if (input_done_) std::fill(remixed_.begin(), remixed_.end(), 0.0f);
 }
 
-void render_chain::hand_over(float* out, std::uint32_t frames, std::uint32_t filled) noexcept { // rt-safe
-    // This chain's frames, then the successor's, in the same period.
-    finish_period(out, filled, filled, false);
+std::uint32_t render_chain::ring_out(float* out, std::uint32_t frames) noexcept { // rt-safe
+    const std::uint32_t channels = device_format_.channels;
+    const auto want = static_cast<std::uint32_t>(std::min<std::uint64_t>(frames, overlap_end_ > out_index_ ? overlap_end_ - out_index_ : 0));
+    std::uint32_t got = want;
+    if (resampler_) {
+        // Silence through the filter: what it still holds of the old rate comes out (remixed_ is
+        // zeros once the input is done). Bounded: each turn pushes a chunk or ends.
+        for (int turns = 0; turns < 64 && resampler_->output_frames() < want; ++turns) {
+            if (resampler_->push(remixed_.data(), max_in_chunk_) == 0) break;
+        }
+        got = resampler_->pop(out, want);
+    } else {
+        std::memset(out, 0, sizeof(float) * std::size_t{want} * channels);
+    }
+    delay_.process(out, got, channels);
+    out_index_ += got;
+    return got;
+}
+
+void render_chain::render_joined(float* out, std::uint32_t frames, std::uint32_t offset) noexcept { // rt-safe
+    const std::uint32_t channels = device_format_.channels;
+    const std::uint32_t share = frames - offset;
+    float* mine = joined_.data();
+    std::uint32_t seam_rate = 0;
+    const std::uint32_t got = produce(mine, share, seam_rate);
+    if (got < share) {
+        // The new rate's frames are late: silence now, and as many of its frames skipped when
+        // they come, so the successor stays on time.
+        std::memset(mine + std::size_t{got} * channels, 0, sizeof(float) * (share - got) * channels);
+        skip_frames_ += share - got;
+        if (active()) {
+            port_->report(glitch_kind::underrun, port_->stream_position(), to_endpoint_frames(share - got));
+            port_->mark_gap();
+        }
+    }
+    gain_.process(mine, share);
+    meter_.process(mine, share);
+    float* into = out + std::size_t{offset} * channels;
+    for (std::size_t i = 0; i < std::size_t{share} * channels; ++i) into[i] += mine[i];
+}
+
+void render_chain::render_seam(float* out, std::uint32_t frames, std::uint32_t filled) noexcept { // rt-safe
+    const std::uint32_t channels = device_format_.channels;
+    bool late = false;
+    if (!input_done_) {
+        std::uint32_t seam_rate = 0;
+        filled += produce(out + std::size_t{filled} * channels, frames - filled, seam_rate);
+        if (input_frames_ >= seam_input_frames_) {
+            input_done_ = true;
+            std::fill(remixed_.begin(), remixed_.end(), 0.0f);
+        } else if (filled < frames) {
+            late = true; // the engine has not written the old rate's last frames yet
+        }
+    }
+    if (input_done_ && filled < frames) filled += ring_out(out + std::size_t{filled} * channels, frames - filled);
+    finish_period(out, frames, filled, late);
+    // The successor's share, added in.
+    if (join_offset_ < static_cast<std::int64_t>(frames)) {
+        successor_->render_joined(out, frames, static_cast<std::uint32_t>(join_offset_));
+        join_offset_ = 0;
+    } else {
+        join_offset_ -= frames;
+    }
+    if (input_done_ && out_index_ >= overlap_end_) hand_over();
+}
+
+void render_chain::hand_over() noexcept { // rt-safe
     successor_->inherit_timing(*this);
-    successor_->started_ = started_;
-    if (successor_->resampler_) successor_->skip_frames_ = successor_->resampler_->stage().leading_silence_frames();
-    successor_->render(out + std::size_t{filled} * device_format_.channels, frames - filled);
+    successor_->started_ = started_ || successor_->started_;
     handed_over_ = true;
 }
 
@@ -284,38 +376,23 @@ void render_chain::render(float* out, std::uint32_t frames) noexcept { // rt-saf
         meter_.process(out, frames);
         return;
     }
-    if (draining_) {
-        // The old rate's tail, then (in the same period) the successor.
-        const std::uint32_t played = drain_tail(out, frames);
-        if (tail_frames_ != 0 && played == frames) {
-            finish_period(out, frames, played, false);
-            return;
-        }
-        (void)resampler_->clear_output(); // the pushed silence's own output
-        hand_over(out, frames, played);
-        return;
+    if (successor_ && !seam_planned_) {
+        // The engine has moved on to the next rate's ring: where the old one ends is known.
+        const std::int64_t seam = port_->next_segment_start(successor_->endpoint_rate_);
+        if (seam >= 0) plan_seam(static_cast<std::uint64_t>(seam), 0);
     }
+    if (seam_planned_) return render_seam(out, frames, 0);
     std::uint32_t seam_rate = 0;
-    const std::uint32_t filled = take_frames(out, frames, seam_rate);
+    const std::uint32_t filled = produce(out, frames, seam_rate);
     if (seam_rate == 0) {
         held_periods_ = 0;
         finish_period(out, frames, filled, true);
         return;
     }
     if (successor_ && successor_->endpoint_rate_ == seam_rate) {
-        if (resampler_) {
-            draining_ = true;
-            const std::uint32_t played = drain_tail(out + std::size_t{filled} * device_format_.channels, frames - filled);
-            if (tail_frames_ != 0 && filled + played == frames) {
-                finish_period(out, frames, frames, false);
-                return; // the tail goes on next period
-            }
-            (void)resampler_->clear_output();
-            hand_over(out, frames, filled + played);
-            return;
-        }
-        hand_over(out, frames, filled);
-        return;
+        // Reached before it was seen ahead: the seam is where this chain stopped reading.
+        plan_seam(port_->stream_position(), filled);
+        return render_seam(out, frames, filled);
     }
     if (held_periods_ < max_held_periods) {
         // The successor is on its way (sent before the new ring): the frames wait in the ring.
@@ -361,23 +438,19 @@ std::uint64_t render_chain::input_needed(std::uint32_t frames) const noexcept { 
 
 bool render_chain::ready(std::uint32_t frames) noexcept { // rt-safe
     if (!active()) return true;
-    if (!successor_) return port_->available_frames() >= input_needed(frames);
-    // At a rate seam. The tail of the old rate needs no input.
-    if (draining_ && tail_frames_ >= frames) return true;
-    const std::uint64_t old_frames = port_->available_frames(); // follows to the new ring at the seam
-    const ring_segment* segment = port_->segment();
-    if (segment && segment->format.sample_rate != endpoint_rate_) return successor_->ready(frames);
-    // The old rate's ring alone makes the period (it must: the new ring may not be able to take
-    // much while the old one still holds frames the padding counts).
-    if (!draining_ && old_frames >= input_needed(frames)) return true;
-    const std::int64_t next = port_->next_segment_frames();
-    // The engine still writes the old rate's ring: the device waits for it.
-    if (next < 0) return false;
-    // The old ring is final (the engine writes the new one): the period may end in the new rate,
-    // so the successor must have its frames — its primed filter's delay skipped, a whole period.
-    // (Ready on an empty old ring alone played silence into an offline file: underruns.)
-    const std::uint64_t skip = successor_->resampler_ ? successor_->resampler_->stage().leading_silence_frames() : 0;
-    return static_cast<std::uint64_t>(next) >= successor_->input_needed(static_cast<std::uint32_t>(frames + skip));
+    if (successor_ && !seam_planned_) {
+        const std::int64_t seam = port_->next_segment_start(successor_->endpoint_rate_);
+        if (seam >= 0) plan_seam(static_cast<std::uint64_t>(seam), 0);
+    }
+    if (!seam_planned_) return port_->available_frames() >= input_needed(frames);
+    // At a planned seam: this chain needs the old rate's frames up to the seam (or fewer, its
+    // last ones), and the successor its share of the period once it joins.
+    const bool old_ready = input_done_ || port_->available_frames() >= std::min<std::uint64_t>(
+                                                                      input_needed(frames), seam_input_frames_ - input_frames_);
+    if (join_offset_ >= static_cast<std::int64_t>(frames)) return old_ready;
+    const auto share = static_cast<std::uint32_t>(frames - join_offset_);
+    const std::uint64_t needed = successor_->input_needed(static_cast<std::uint32_t>(share + successor_->skip_frames_));
+    return old_ready && port_->available_at_rate(successor_->endpoint_rate_) >= needed;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -76,8 +76,8 @@ std::expected<resampler, std::error_code> resampler::create(double input_rate, d
     for (int block = 0; block < 2; ++block) prime(large_frames);
     for (int block = 0; block < 64; ++block) prime(block_frames);
     // The primed silence still inside the filter comes out first: the pipeline's latency.
-    r.leading_silence_ = static_cast<std::size_t>(
-        std::llround(static_cast<double>(primed_in) * output_rate / input_rate - static_cast<double>(primed_out)));
+    r.leading_delay_ = static_cast<double>(primed_in) * output_rate / input_rate - static_cast<double>(primed_out);
+    r.leading_silence_ = static_cast<std::size_t>(std::llround(r.leading_delay_));
     return r;
 }
 

@@ -3,8 +3,52 @@
 namespace ae {
 
 void render_device_port::advance_segment() noexcept { // rt-safe
-    follower_.follow(segment_, link_->handoffs,
-                     link_->device_retired);
+    // After the switch the current segment's read position includes what was read ahead.
+    if (follower_.follow(segment_, link_->handoffs, link_->device_retired) && read_ahead_ != 0) {
+        read_ahead_ = 0;
+        link_->read_ahead.store(0, std::memory_order_release);
+    }
+}
+
+void render_device_port::publish_consumed() noexcept { // rt-safe
+    // release: the engine's padding drops only after we are done with those frames.
+    link_->consumer_position.store(segment_->reader.read_position(), std::memory_order_release);
+}
+
+std::int64_t render_device_port::next_segment_start(std::uint32_t rate) noexcept { // rt-safe
+    if (!attach()) return -1;
+    advance_segment();
+    const ring_segment* next = follower_.next_segment(link_->handoffs);
+    if (!next || next->format.sample_rate != rate) return -1;
+    return static_cast<std::int64_t>(follower_.next_start_position());
+}
+
+render_device_port::frames_view render_device_port::acquire_at_rate(std::uint32_t rate, std::uint32_t max_frames) noexcept { // rt-safe
+    if (!attach()) return {};
+    advance_segment();
+    if (segment_->format.sample_rate == rate) return acquire(max_frames);
+    ring_segment* next = follower_.next_segment(link_->handoffs);
+    if (!next || next->format.sample_rate != rate) return {nullptr, 0, next ? next : segment_};
+    const std::uint64_t available = next->reader.available_frames(max_frames);
+    const auto frames = static_cast<std::uint32_t>(available < max_frames ? available : max_frames);
+    if (frames == 0) return {nullptr, 0, next};
+    return {next->reader.try_acquire(frames), frames, next};
+}
+
+std::uint64_t render_device_port::available_at_rate(std::uint32_t rate) noexcept { // rt-safe
+    if (!attach()) return 0;
+    advance_segment();
+    if (segment_->format.sample_rate == rate) return segment_->reader.available_frames();
+    ring_segment* next = follower_.next_segment(link_->handoffs);
+    return next && next->format.sample_rate == rate ? next->reader.available_frames() : 0;
+}
+
+void render_device_port::release_at(const frames_view& run, std::uint32_t frames) noexcept { // rt-safe
+    if (!run.segment || frames == 0) return;
+    if (run.segment == segment_) return release(frames);
+    const_cast<ring_segment*>(run.segment)->reader.commit(frames);
+    read_ahead_ += frames;
+    link_->read_ahead.store(read_ahead_, std::memory_order_release);
 }
 
 std::uint64_t render_device_port::begin_period() noexcept { // rt-safe
@@ -44,8 +88,7 @@ render_device_port::frames_view render_device_port::acquire(std::uint32_t max_fr
 void render_device_port::release(std::uint32_t frames) noexcept { // rt-safe
     if (!segment_ || frames == 0) return;
     segment_->reader.commit(frames);
-    // release: the engine's padding drops only after we are done with those frames.
-    link_->consumer_position.store(segment_->reader.read_position(), std::memory_order_release);
+    publish_consumed();
 }
 
 std::uint64_t render_device_port::available_frames() noexcept { // rt-safe

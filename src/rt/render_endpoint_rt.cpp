@@ -1,5 +1,7 @@
 #include <openae/rt/event_signal.h>
 #include <openae/rt/render_endpoint_rt.h>
+
+#include <algorithm>
 #include <openae/rt/segment_chain.h>
 
 #include <cstring>
@@ -14,7 +16,18 @@ std::uint64_t render_endpoint_rt::current_padding(position* pos) noexcept { // r
     const std::uint64_t written = segment_->writer.write_position();
     // acquire: the device's consumption is published after it finished reading.
     const std::uint64_t consumed = link_->consumer_position.load(std::memory_order_acquire);
-    const std::uint64_t padding = written - consumed;
+    std::uint64_t padding = written - consumed;
+    const std::uint32_t rate = segment_->format.sample_rate;
+    if (consumed < seam_position_ && rate_before_seam_ != 0 && rate_before_seam_ != rate) {
+        // Across a rate seam the old rate's frames still queued count in the current rate's
+        // frames (the time they take to play): counted raw, 48 kHz frames ahead of an 8 kHz ring
+        // would leave the engine no room to write the new ring's first frames, which a successor
+        // chain reads ahead of the seam (less what it has read already).
+        const std::uint64_t old_frames = seam_position_ - consumed;
+        const std::uint64_t new_frames = written - seam_position_;
+        const std::uint64_t ahead = std::min(link_->read_ahead.load(std::memory_order_acquire), new_frames);
+        padding = new_frames - ahead + (old_frames * rate + rate_before_seam_ - 1) / rate_before_seam_;
+    }
     if (pos) fill_position(*pos, written, padding);
     // relaxed: a statistic the control thread samples.
     link_->last_padding.store(padding, std::memory_order_relaxed);
@@ -80,11 +93,14 @@ void render_endpoint_rt::processing_complete() noexcept { // rt-safe
 }
 
 void render_endpoint_rt::apply(reconfigure_command& command) noexcept { // rt-safe
+    const std::uint32_t rate_before = segment_->format.sample_rate;
     ring_segment* next = lead_to(*segment_, command, link_->handoffs);
     if (!next) {
         ++misuse_count_;
         return;
     }
+    seam_position_ = next->writer.write_position();
+    rate_before_seam_ = rate_before;
     segment_ = next;
     epoch_ = next->epoch;
     if (command.rebase_device_position) discontinuity_pending_ = true;

@@ -246,7 +246,9 @@ TEST_CASE("ae::render_endpoint_rt") {
         f.rt.release_output_data_pointer({*span, 441, ae::buffer_flags::valid});
         f.rt.processing_complete();
         CHECK(pos.stream_position == 580); // the stream position runs on across the seam
-        CHECK(f.rt.current_padding() == 580 + 441);
+        // Padding across a rate seam: the old rate's 580 frames count as the time they take to
+        // play, in the new rate's frames (580 x 44.1/48, rounded up: 533), then the new 441.
+        CHECK(f.rt.current_padding() == 533 + 441);
         // The device side reads the old epoch up to the seam, then the new one.
         auto run = f.device.acquire(2000);
         CHECK(run.frames == 580);

@@ -18,6 +18,7 @@
 
 #include <openae/pipeline/block_resampler.h>
 #include <openae/pipeline/device.h>
+#include <openae/pipeline/fractional_delay.h>
 #include <openae/pipeline/gain.h>
 #include <openae/pipeline/meter.h>
 #include <openae/pipeline/remix.h>
@@ -110,9 +111,12 @@ public:
     create(render_endpoint_core& endpoint, const frame_format& endpoint_format, const frame_format& device_format,
            std::uint32_t max_device_frames, const chain_options& options = {});
 
-    // The chain built for the endpoint's next rate: it takes over at the seam, in the same
-    // period; this one's resampler tail is played first. Appended after any successor already
-    // waiting. rt-safe
+    // The chain built for the endpoint's next rate. At the seam the two chains overlap: the
+    // successor starts before it (its filter's pre-ringing belongs to the new frames), this one
+    // plays its last frames and its filter's ring-out after it, and the device hears their sum —
+    // the one band-limited signal both streams make. The successor's output grid is shifted by
+    // a fraction of a frame so the new frames land exactly where the old ones end in time.
+    // Appended after any successor already waiting. rt-safe
     void set_successor(std::unique_ptr<render_chain> next) noexcept;
     // After handed_over(): the chain that now plays. rt-safe
     [[nodiscard]] std::unique_ptr<render_chain> take_successor() noexcept { return std::move(successor_); }
@@ -147,14 +151,26 @@ private:
     // Takes up to `frames` device frames at this chain's rate; `seam_rate` is set when a run at
     // another rate is next (left in the ring). rt-safe
     std::uint32_t take_frames(float* out, std::uint32_t frames, std::uint32_t& seam_rate) noexcept;
+    // take_frames, then the fractional delay, then the frames still to skip dropped: the chain's
+    // output stream, counted in out_index_. rt-safe
+    std::uint32_t produce(float* out, std::uint32_t frames, std::uint32_t& seam_rate) noexcept;
+    // The old rate's ring-out after its last frame (silence pushed through the filter), up to
+    // the end of the overlap. rt-safe
+    std::uint32_t ring_out(float* out, std::uint32_t frames) noexcept;
+    // Once the seam's stream position is known: where the successor joins, and its fraction. rt-safe
+    void plan_seam(std::uint64_t seam_position, std::uint32_t period_offset) noexcept;
+    // A period at a planned seam, from `filled` on (frames before it are this chain's already). rt-safe
+    void render_seam(float* out, std::uint32_t frames, std::uint32_t filled) noexcept;
+    // The successor's share of a period at the seam, added into `out` from `offset`. rt-safe
+    void render_joined(float* out, std::uint32_t frames, std::uint32_t offset) noexcept;
+    // Output frames from this chain's first output frame to the instant of its first input frame. rt-safe
+    [[nodiscard]] double input_origin() const noexcept;
     // For a run that came back empty: the rate of the ring the port moved on to, if not ours. rt-safe
     [[nodiscard]] std::uint32_t seam_at(const render_device_port::frames_view& empty_run) const noexcept;
     // Silence after `filled`, the underrun and dropped reports, gain and meter. rt-safe
     void finish_period(float* out, std::uint32_t frames, std::uint32_t filled, bool count_underrun) noexcept;
-    // At a rate seam: plays what the resampler still holds of the old rate. rt-safe
-    std::uint32_t drain_tail(float* out, std::uint32_t frames) noexcept;
-    // The successor plays from `filled` on; this chain is done. rt-safe
-    void hand_over(float* out, std::uint32_t frames, std::uint32_t filled) noexcept;
+    // The overlap is over: the successor plays alone from the next period. rt-safe
+    void hand_over() noexcept;
     [[nodiscard]] std::uint64_t to_endpoint_frames(std::uint64_t device_frames) const noexcept;
     // The endpoint frames this chain must find in its ring to make `frames` device frames. rt-safe
     [[nodiscard]] std::uint64_t input_needed(std::uint32_t frames) const noexcept;
@@ -168,10 +184,19 @@ private:
     bool started_ = false;        // the endpoint's first frames have been seen
     std::uint64_t dropped_pending_ = 0;
     std::unique_ptr<render_chain> successor_;
-    std::uint64_t skip_frames_ = 0;   // resampler output still to discard (a successor's primed silence)
-    bool tail_counted_ = false;       // drain_tail has taken the resampler's owed frames
-    std::uint64_t tail_frames_ = 0;   // at a seam: the old rate's frames still to play
-    bool draining_ = false;
+    fractional_delay delay_{max_channels_for_delay};
+    std::vector<float> joined_;       // the successor's share of a period at the seam
+    std::uint64_t skip_frames_ = 0;   // output still to discard (a successor that joins late)
+    std::uint64_t out_index_ = 0;     // output frames produced (played or skipped) since creation
+    std::uint64_t input_frames_ = 0;  // endpoint frames taken from the ring since creation
+    // At a planned seam (this chain the old one):
+    bool seam_planned_ = false;
+    bool input_done_ = false;         // the old rate's last frame is in
+    std::uint64_t seam_input_frames_ = 0; // this chain's input frames up to the seam
+    std::uint64_t overlap_end_ = 0;   // out_index_ at which this chain's ring-out is over
+    std::int64_t join_offset_ = 0;    // the successor's first output frame, from this period's start
+    bool joined_now_ = false;         // the successor plays in this period (reads ahead of the seam)
+    static constexpr std::uint32_t max_channels_for_delay = 8;
 };
 
 class capture_chain final : public chain_base {

@@ -60,6 +60,9 @@ public:
     [[nodiscard]] double delay_frames() const noexcept;
     // Frames of silence the output starts with (the priming's tail; see create()).
     [[nodiscard]] std::size_t leading_silence_frames() const noexcept { return leading_silence_; }
+    // The same, exactly: output frames from the first one after create to the instant of the
+    // first input frame (soxr's delay is not a whole number of frames in general).
+    [[nodiscard]] double leading_delay_frames() const noexcept { return leading_delay_; }
     [[nodiscard]] std::uint32_t channels() const noexcept { return channels_; }
     [[nodiscard]] std::uint32_t block_frames() const noexcept { return block_frames_; }
     // The most output frames `process` can write for `in_frames` input frames (size buffers by it).
@@ -78,6 +81,7 @@ private:
     mode mode_ = mode::fixed;
     double adjust_ppm_ = 0;
     std::size_t leading_silence_ = 0;
+    double leading_delay_ = 0;
     std::uint32_t block_frames_ = 0;
 };
 

@@ -80,6 +80,9 @@ struct endpoint_link {
     std::atomic<bool> pin_active{true};
     // the reading side → the writing side: frames consumed so far, across segments.
     std::atomic<std::uint64_t> consumer_position{0};
+    // render, device → RT: frames a successor chain has read from the next segment ahead of the
+    // seam (consumer_position is still in the old one); 0 once the reader is past the seam.
+    std::atomic<std::uint64_t> read_ahead{0};
     // RT → control: the padding the engine's last current_padding() saw (sampled for statistics).
     std::atomic<std::uint64_t> last_padding{0};
 

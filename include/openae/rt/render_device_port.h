@@ -54,13 +54,32 @@ public:
         return attach() ? follower_.next_segment_frames(link_->handoffs) : -1;
     }
 
+    // The seam ahead: the stream position where the next segment starts, once the engine has
+    // moved on to it while this side still reads the current one, and it has rate `rate`; -1
+    // otherwise. rt-safe: wait-free
+    [[nodiscard]] std::int64_t next_segment_start(std::uint32_t rate) noexcept;
+    // Up to `max_frames` frames at `rate`: from the current segment when it has that rate, else
+    // from the next one, read ahead of the seam (a successor chain whose filter must start
+    // before the seam reads there while the old chain finishes the current segment). An empty
+    // run, naming the segment it looked at, otherwise. Release with release_at().
+    // rt-safe: wait-free
+    [[nodiscard]] frames_view acquire_at_rate(std::uint32_t rate, std::uint32_t max_frames) noexcept;
+    // Frames queued at `rate`: in the current segment when it has that rate, else in the next
+    // one; 0 when neither has. rt-safe: wait-free
+    [[nodiscard]] std::uint64_t available_at_rate(std::uint32_t rate) noexcept;
+    // Consumes `frames` of a run from acquire_at_rate. rt-safe: wait-free
+    void release_at(const frames_view& run, std::uint32_t frames) noexcept;
+
 private:
     // Switches to the next segment when the current one is read up to its seam.
     void advance_segment() noexcept;
+    // The engine's padding counts what is read ahead in the next segment as consumed too.
+    void publish_consumed() noexcept;
 
     segment_follower follower_;
     std::uint32_t seen_reset_generation_ = 0;
     bool reset_now_ = false;
+    std::uint64_t read_ahead_ = 0; // frames read from the next segment before its seam
 };
 
 } // namespace ae

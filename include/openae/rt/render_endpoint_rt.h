@@ -60,6 +60,9 @@ private:
     std::byte* acquired_ = nullptr;
     std::uint32_t acquired_frames_ = 0;
     std::uint32_t pass_gap_count_ = 0;
+    // The last rate seam: where the current segment starts, and the rate before it.
+    std::uint64_t seam_position_ = 0;
+    std::uint32_t rate_before_seam_ = 0;
 };
 
 } // namespace ae

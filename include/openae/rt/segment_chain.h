@@ -62,12 +62,23 @@ public:
     // seam yet: its frames (what the writer has put in it so far). -1 when there is none.
     // rt-safe: wait-free
     [[nodiscard]] std::int64_t next_segment_frames(spsc_queue<segment_handoff>& handoffs) noexcept {
-        if (!pending_.segment && !handoffs.try_pop(pending_)) return -1;
-        // The reader is not in use until the seam: syncing it early to the writer's rebase is safe.
-        frame_ring_reader& reader = pending_.segment->reader;
-        if (reader.read_position() != pending_.start_position) reader.sync_after_rebase();
-        return static_cast<std::int64_t>(reader.available_frames());
+        ring_segment* next = next_segment(handoffs);
+        return next ? static_cast<std::int64_t>(next->reader.available_frames()) : -1;
     }
+
+    // The next segment, if the writer has handed one over and the reader has not reached its
+    // seam yet (a successor chain reads it ahead of the seam); nullptr when there is none.
+    // rt-safe: wait-free
+    [[nodiscard]] ring_segment* next_segment(spsc_queue<segment_handoff>& handoffs) noexcept {
+        if (!pending_.segment && !handoffs.try_pop(pending_)) return nullptr;
+        // Synced to the writer's rebase before its first read (a re-sync after reads ahead
+        // re-reads the reader's own committed position: harmless).
+        frame_ring_reader& reader = pending_.segment->reader;
+        if (reader.read_position() < pending_.start_position) reader.sync_after_rebase();
+        return pending_.segment.get();
+    }
+    // Where the next segment starts in the stream (valid while next_segment() is not null).
+    [[nodiscard]] std::uint64_t next_start_position() const noexcept { return pending_.start_position; }
 
 private:
     segment_handoff pending_{};
