@@ -616,9 +616,17 @@ void capture_chain::capture(const float* in, std::uint32_t frames) noexcept { //
         port_->add_discarded(resampler_->clear_output());
     }
     if (port_->pending_rate() != 0) {
-        // The ring is about to change rate: the old rate's last frames, still in the filter, go
-        // into the old ring first (the engine reads them before the new epoch's).
-        flush_tail();
+        if (successor_ && successor_->endpoint_rate_ == port_->pending_rate()) {
+            // The old epoch ends with the last frame this chain delivered, each made with all the
+            // device frames its filter needed: no frame of it comes from a filter flushed with
+            // silence. What the filter still holds is for the instants after that frame, which
+            // the successor makes from the device frames this chain kept — not lost, not twice.
+            (void)resampler_->clear_output();
+        } else {
+            // No successor yet: the old rate's last frames, still in the filter, go into the old
+            // ring first (the engine reads them before the new epoch's).
+            flush_tail();
+        }
         (void)port_->apply_pending();
         flushed_ = true;
     }
