@@ -25,9 +25,8 @@ std::uint32_t block_resampler::push(const float* in, std::uint32_t frames) noexc
     std::uint32_t taken = 0;
     while (taken < frames) {
         if (staged_ == block) {
-            if (fifo_capacity_ - fifo_frames_ < block_output) break; // no room for another block
-            const auto result = resampler_.process(block_.data(), block, fifo_.data() + fifo_frames_ * channels,
-                                                   fifo_capacity_ - fifo_frames_);
+            if (!make_room(block_output)) break; // no room for another block
+            const auto result = resampler_.process(block_.data(), block, fifo_end(), room());
             fifo_frames_ += result.produced;
             staged_ = 0;
         }
@@ -38,9 +37,8 @@ std::uint32_t block_resampler::push(const float* in, std::uint32_t frames) noexc
         taken += n;
     }
     // Run a just-completed block at once, so its output is available now.
-    if (staged_ == block && fifo_capacity_ - fifo_frames_ >= block_output) {
-        const auto result = resampler_.process(block_.data(), block, fifo_.data() + fifo_frames_ * channels,
-                                               fifo_capacity_ - fifo_frames_);
+    if (staged_ == block && make_room(block_output)) {
+        const auto result = resampler_.process(block_.data(), block, fifo_end(), room());
         fifo_frames_ += result.produced;
         staged_ = 0;
     }
@@ -51,11 +49,20 @@ std::uint32_t block_resampler::push(const float* in, std::uint32_t frames) noexc
 std::uint32_t block_resampler::pop(float* out, std::uint32_t frames) noexcept { // rt-safe
     const std::uint32_t channels = resampler_.channels();
     const auto n = static_cast<std::uint32_t>(std::min<std::size_t>(frames, fifo_frames_));
-    std::memcpy(out, fifo_.data(), sizeof(float) * n * channels);
+    std::memcpy(out, fifo_.data() + fifo_start_ * channels, sizeof(float) * n * channels);
     fifo_frames_ -= n;
-    std::memmove(fifo_.data(), fifo_.data() + std::size_t{n} * channels, sizeof(float) * fifo_frames_ * channels);
+    // The read side moves on; the frames left are moved down only when a block needs the room.
+    fifo_start_ = fifo_frames_ == 0 ? 0 : fifo_start_ + n;
     out_frames_ += n;
     return n;
+}
+
+bool block_resampler::make_room(std::size_t frames) noexcept { // rt-safe
+    if (room() >= frames || fifo_start_ == 0) return room() >= frames;
+    const std::uint32_t channels = resampler_.channels();
+    std::memmove(fifo_.data(), fifo_.data() + fifo_start_ * channels, sizeof(float) * fifo_frames_ * channels);
+    fifo_start_ = 0;
+    return room() >= frames;
 }
 
 std::uint64_t block_resampler::owed_frames() const noexcept { // rt-safe
@@ -70,13 +77,13 @@ void block_resampler::finish() noexcept {
     const std::uint32_t block = resampler_.block_frames();
     if (staged_ > 0) {
         std::fill(block_.begin() + static_cast<std::ptrdiff_t>(std::size_t{staged_} * channels), block_.end(), 0.0f);
-        fifo_frames_ += resampler_.process(block_.data(), block, fifo_.data() + fifo_frames_ * channels,
-                                           fifo_capacity_ - fifo_frames_).produced;
+        (void)make_room(fifo_capacity_);
+        fifo_frames_ += resampler_.process(block_.data(), block, fifo_end(), room()).produced;
         staged_ = 0;
     }
-    for (int i = 0; i < 16 && fifo_frames_ < fifo_capacity_; ++i) {
-        const std::size_t produced =
-            resampler_.process(nullptr, 0, fifo_.data() + fifo_frames_ * channels, fifo_capacity_ - fifo_frames_).produced;
+    (void)make_room(fifo_capacity_);
+    for (int i = 0; i < 16 && room() > 0; ++i) {
+        const std::size_t produced = resampler_.process(nullptr, 0, fifo_end(), room()).produced;
         if (produced == 0) break;
         fifo_frames_ += produced;
     }
@@ -85,6 +92,7 @@ void block_resampler::finish() noexcept {
 std::size_t block_resampler::clear_output() noexcept { // rt-safe
     const std::size_t dropped = fifo_frames_;
     fifo_frames_ = 0;
+    fifo_start_ = 0;
     out_frames_ += dropped;
     return dropped;
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numbers>
 
 namespace ae::pipeline {
@@ -23,46 +24,56 @@ double bessel_i0(double x) noexcept {
 
 } // namespace
 
-fractional_delay::fractional_delay(std::uint32_t max_channels)
-    : max_channels_(max_channels), history_(std::size_t{taps - 1} * max_channels, 0.0f) {}
+fractional_delay::fractional_delay(std::uint32_t max_channels, std::uint32_t max_frames)
+    : max_channels_(max_channels), max_frames_(std::max<std::uint32_t>(max_frames, 1)),
+      history_(std::size_t{taps - 1} * max_channels, 0.0f), line_(std::size_t{taps - 1} + max_frames_, 0.0f) {}
 
 void fractional_delay::set_fraction(double fraction) noexcept { // rt-safe
     fraction_ = std::clamp(fraction, 0.0, 1.0);
     const double delay = whole_delay + fraction_;
     const double half = taps / 2.0;
     const double norm = bessel_i0(kaiser_beta);
+    std::array<double, taps> h{};
     double sum = 0;
     for (std::uint32_t k = 0; k < taps; ++k) {
         const double t = static_cast<double>(k) - delay;
         const double sinc = std::abs(t) < 1e-12 ? 1.0 : std::sin(std::numbers::pi * t) / (std::numbers::pi * t);
         const double r = std::clamp(t / half, -1.0, 1.0);
-        const double window = bessel_i0(kaiser_beta * std::sqrt(1 - r * r)) / norm;
-        coefficients_[k] = static_cast<float>(sinc * window);
-        sum += sinc * window;
+        h[k] = sinc * bessel_i0(kaiser_beta * std::sqrt(1 - r * r)) / norm;
+        sum += h[k];
     }
-    // Unity gain at DC exactly.
-    for (auto& c : coefficients_) c = static_cast<float>(c / sum);
+    // Unity gain at DC exactly; stored reversed, so an output is a dot product with the line.
+    for (std::uint32_t k = 0; k < taps; ++k) reversed_[taps - 1 - k] = static_cast<float>(h[k] / sum);
     std::fill(history_.begin(), history_.end(), 0.0f);
 }
 
 void fractional_delay::process(float* samples, std::uint32_t frames, std::uint32_t channels) noexcept { // rt-safe
     if (!active_ || channels == 0 || channels > max_channels_) return;
     constexpr std::uint32_t keep = taps - 1;
-    // y[n] = sum_k h[k] x[n - k]: frames before this block come from the history.
-    for (std::uint32_t c = 0; c < channels; ++c) {
-        float* h = history_.data() + std::size_t{c} * keep;
-        // A small sliding window: the history then this block's samples of channel c.
-        std::array<float, keep + 1> window{};
-        std::copy(h, h + keep, window.begin());
-        for (std::uint32_t n = 0; n < frames; ++n) {
-            float& x = samples[std::size_t{n} * channels + c];
-            window[keep] = x;
-            double acc = 0;
-            for (std::uint32_t k = 0; k < taps; ++k) acc += static_cast<double>(coefficients_[k]) * window[keep - k];
-            x = static_cast<float>(acc);
-            std::copy(window.begin() + 1, window.end(), window.begin());
+    // Bounded: chunks of at most max_frames.
+    for (std::uint32_t done = 0; done < frames;) {
+        const std::uint32_t n = std::min(frames - done, max_frames_);
+        float* block = samples + std::size_t{done} * channels;
+        for (std::uint32_t c = 0; c < channels; ++c) {
+            // The line: this channel's last `keep` inputs, then the block's; y[i] is the dot
+            // product of the reversed taps with line[i .. i + taps).
+            float* h = history_.data() + std::size_t{c} * keep;
+            std::memcpy(line_.data(), h, sizeof(float) * keep);
+            for (std::uint32_t i = 0; i < n; ++i) line_[keep + i] = block[std::size_t{i} * channels + c];
+            for (std::uint32_t i = 0; i < n; ++i) {
+                const float* x = line_.data() + i;
+                float a0 = 0, a1 = 0, a2 = 0, a3 = 0; // four sums: the compiler may vectorize them
+                for (std::uint32_t k = 0; k < taps; k += 4) {
+                    a0 += reversed_[k] * x[k];
+                    a1 += reversed_[k + 1] * x[k + 1];
+                    a2 += reversed_[k + 2] * x[k + 2];
+                    a3 += reversed_[k + 3] * x[k + 3];
+                }
+                block[std::size_t{i} * channels + c] = (a0 + a1) + (a2 + a3);
+            }
+            std::memcpy(h, line_.data() + n, sizeof(float) * keep);
         }
-        std::copy(window.begin(), window.begin() + keep, h);
+        done += n;
     }
 }
 

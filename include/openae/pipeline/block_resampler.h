@@ -54,7 +54,13 @@ private:
     resampler resampler_;
     std::vector<float> block_;
     std::uint32_t staged_ = 0;
+    // Moves what the fifo holds to its start if that makes `frames` of room at its end. rt-safe
+    bool make_room(std::size_t frames) noexcept;
+    [[nodiscard]] std::size_t room() const noexcept { return fifo_capacity_ - fifo_start_ - fifo_frames_; }
+    [[nodiscard]] float* fifo_end() noexcept { return fifo_.data() + (fifo_start_ + fifo_frames_) * resampler_.channels(); }
+
     std::vector<float> fifo_;
+    std::size_t fifo_start_ = 0;  // the oldest frame's slot
     std::size_t fifo_frames_ = 0;
     std::size_t fifo_capacity_ = 0;
     std::uint64_t pushed_frames_ = 0; // input frames taken by push()

@@ -184,7 +184,7 @@ private:
     bool started_ = false;        // the endpoint's first frames have been seen
     std::uint64_t dropped_pending_ = 0;
     std::unique_ptr<render_chain> successor_;
-    fractional_delay delay_{max_channels_for_delay};
+    fractional_delay delay_{max_channels_for_delay, fractional_delay_block};
     std::vector<float> joined_;       // the successor's share of a period at the seam
     std::uint64_t skip_frames_ = 0;   // output still to discard (a successor that joins late)
     std::uint64_t out_index_ = 0;     // output frames produced (played or skipped) since creation
@@ -196,6 +196,7 @@ private:
     std::uint64_t overlap_end_ = 0;   // out_index_ at which this chain's ring-out is over
     std::int64_t join_offset_ = 0;    // the successor's first output frame, from this period's start
     static constexpr std::uint32_t max_channels_for_delay = 8;
+    static constexpr std::uint32_t fractional_delay_block = 1024;
 };
 
 class capture_chain final : public chain_base {
@@ -256,7 +257,7 @@ private:
     std::vector<float> silence_;
     std::unique_ptr<capture_chain> successor_;
     bool flushed_ = false; // the old rate's tail went into the old ring at a rate change
-    fractional_delay delay_{max_channels_for_delay};
+    fractional_delay delay_{max_channels_for_delay, fractional_delay_block};
     std::uint64_t skip_frames_ = 0;   // output still to discard (a successor's history and delay)
     std::uint64_t device_in_ = 0;     // device frames taken since creation
     std::uint64_t out_frames_ = 0;    // output frames made (delivered or skipped) since creation
@@ -266,6 +267,7 @@ private:
     std::uint32_t max_device_frames_ = 0;
     static constexpr std::size_t history_capacity = 8192; // device frames: an 8 kHz filter's reach and more
     static constexpr std::uint32_t max_channels_for_delay = 8;
+    static constexpr std::uint32_t fractional_delay_block = 1024;
 };
 
 } // namespace ae::pipeline

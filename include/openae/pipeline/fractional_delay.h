@@ -19,7 +19,8 @@ public:
     static constexpr std::uint32_t taps = 64;
     static constexpr std::uint32_t whole_delay = taps / 2 - 1; // plus the fraction
 
-    explicit fractional_delay(std::uint32_t max_channels);
+    // `max_frames`: the longest block process() takes in one go (longer ones run in chunks).
+    fractional_delay(std::uint32_t max_channels, std::uint32_t max_frames);
 
     // Sets the fraction, in [0, 1), and clears the history. rt-safe
     void set_fraction(double fraction) noexcept;
@@ -34,10 +35,12 @@ public:
 
 private:
     std::uint32_t max_channels_;
+    std::uint32_t max_frames_;
     double fraction_ = 0;
     bool active_ = false;
-    std::array<float, taps> coefficients_{};
-    std::vector<float> history_; // the last taps - 1 input frames, per channel, oldest first
+    std::array<float, taps> reversed_{}; // the taps, last first
+    std::vector<float> history_;         // the last taps - 1 input frames, per channel, oldest first
+    std::vector<float> line_;            // one channel: history, then a block
 };
 
 } // namespace ae::pipeline
