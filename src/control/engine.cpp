@@ -389,9 +389,14 @@ void render_pass(engine::slot& s) noexcept { // rt-safe
             const std::size_t frame_bytes = format.bytes_per_frame();
             for (std::uint32_t done = 0; done < frames;) {
                 const std::uint32_t n = std::min(chunk_frames, frames - done);
-                fill(s.source, s.scratch.data(), n, channels, format.sample_rate);
-                pipeline::convert_samples(reinterpret_cast<const std::byte*>(s.scratch.data()), sample_type::f32,
-                                          *span + std::size_t{done} * frame_bytes, format.sample, std::size_t{n} * channels);
+                std::byte* into = *span + std::size_t{done} * frame_bytes;
+                if (format.sample == sample_type::f32 && channels == format.channels) {
+                    fill(s.source, reinterpret_cast<float*>(into), n, channels, format.sample_rate); // straight into the ring
+                } else {
+                    fill(s.source, s.scratch.data(), n, channels, format.sample_rate);
+                    pipeline::convert_samples(reinterpret_cast<const std::byte*>(s.scratch.data()), sample_type::f32, into,
+                                              format.sample, std::size_t{n} * channels);
+                }
                 done += n;
             }
             rt.release_output_data_pointer({*span, frames, buffer_flags::valid});

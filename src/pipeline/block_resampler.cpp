@@ -8,8 +8,8 @@ namespace ae::pipeline {
 
 std::expected<block_resampler, std::error_code> block_resampler::create(double input_rate, double output_rate,
                                                                          std::uint32_t channels, std::size_t max_output_frames,
-                                                                         std::uint32_t block_frames) {
-    auto r = resampler::create(input_rate, output_rate, channels, resampler::mode::fixed, block_frames);
+                                                                         std::uint32_t block_frames, resampler::latency for_what) {
+    auto r = resampler::create(input_rate, output_rate, channels, resampler::mode::fixed, block_frames, for_what);
     if (!r) return std::unexpected(r.error());
     block_resampler stage(std::move(*r));
     stage.block_.assign(std::size_t{block_frames} * channels, 0.0f);

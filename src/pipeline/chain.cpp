@@ -102,7 +102,8 @@ render_chain::create(render_endpoint_core& endpoint, const frame_format& endpoin
     if (endpoint_format.sample_rate != device_format.sample_rate) {
         // The fifo holds at most a period plus what one run's blocks can bring.
         const std::size_t most = max_device_frames + static_cast<std::size_t>(std::ceil(chain->max_in_chunk_ * dr / er)) + 64;
-        auto res = block_resampler::create(er, dr, device_format.channels, most);
+        auto res = block_resampler::create(er, dr, device_format.channels, most, block_resampler::default_block_frames,
+                                           options.resampler_latency);
         if (!res) return std::unexpected(res.error());
         chain->resampler_.emplace(std::move(*res));
     }
@@ -193,13 +194,18 @@ std::uint32_t render_chain::take_frames(float* out, std::uint32_t frames, std::u
             seam_rate = seam_at(run);
             break;
         }
-        if (!stage_in(run, remixed_.data())) {
+        // f32 frames of the device's width go to the resampler straight from the ring.
+        const bool direct = run.segment->format.sample == sample_type::f32 && run.segment->format.sample_rate == endpoint_rate_ &&
+                            run.segment->format.channels == remix_.in_channels() && remix_.is_identity() &&
+                            device_format_.channels == resampler_->channels();
+        if (!direct && !stage_in(run, remixed_.data())) {
             dropped_pending_ += run.frames;
             port_->release_at(run, run.frames);
             input_frames_ += run.frames;
             continue;
         }
-        const std::uint32_t taken = resampler_->push(remixed_.data(), run.frames);
+        const float* staged = direct ? reinterpret_cast<const float*>(run.data) : remixed_.data();
+        const std::uint32_t taken = resampler_->push(staged, run.frames);
         port_->release_at(run, taken);
         input_frames_ += taken;
         if (taken < run.frames) break; // the fifo is full
@@ -489,7 +495,7 @@ capture_chain::create(capture_endpoint_core& endpoint, const frame_format& endpo
         max_out = 2 * static_cast<std::size_t>(std::ceil(max_device_frames * static_cast<double>(endpoint_format.sample_rate) /
                                                          device_format.sample_rate)) + 512;
         auto res = block_resampler::create(device_format.sample_rate, endpoint_format.sample_rate, endpoint_format.channels,
-                                           max_out);
+                                           max_out, block_resampler::default_block_frames, options.resampler_latency);
         if (!res) return std::unexpected(res.error());
         chain->resampler_.emplace(std::move(*res));
     }

@@ -20,7 +20,7 @@ namespace {
 constexpr std::size_t max_commands_per_period = 64;
 constexpr int offline_poll_ms = 20;
 // An offline device wakes its engines every this many periods (and whenever it waits for them).
-constexpr int offline_signal_periods = 8;
+constexpr int offline_signal_periods = 16;
 constexpr std::uint32_t max_channels = remix::max_channels;
 } // namespace
 
@@ -148,11 +148,12 @@ std::expected<void, device_error> device_thread::attach_built(Endpoint& endpoint
 }
 
 device_thread::chain_plan device_thread::plan() const {
-    return chain_plan{device_->format(), device_->period_frames(), 1.0f, device_->spec()};
+    return chain_plan{device_->format(), device_->period_frames(), 1.0f, device_->spec(), device_->realtime()};
 }
 
 template <typename Chain, typename Endpoint>
 std::expected<std::unique_ptr<Chain>, device_error> device_thread::build(Endpoint& endpoint, const chain_plan& plan, chain_options options) {
+    if (!plan.realtime) options.resampler_latency = resampler::latency::throughput;
     auto chain = Chain::create(endpoint, plan.device_format, plan.period_frames, options);
     if (!chain) return std::unexpected(device_error{chain.error(), "device '" + plan.device_spec + "': cannot build the chain: " + chain.error().message()});
     return std::move(*chain);
@@ -384,6 +385,11 @@ void device_thread::apply_commands() noexcept { // rt-safe
     if (i != 0) signal_eventfd(options_.control_wake_fd);
 }
 
+void device_thread::set_waiting(bool waiting) noexcept { // rt-safe
+    for (auto& chain : render_chains_) chain->port().set_device_waiting(waiting);
+    for (auto& chain : capture_chains_) chain->port().set_device_waiting(waiting);
+}
+
 // An offline device has no clock of its own: it moves when every running endpoint is ready,
 // and holds while none runs (a file records what endpoints played, not the time before them).
 bool device_thread::endpoints_ready(std::uint32_t frames) noexcept { // rt-safe
@@ -437,11 +443,21 @@ void device_thread::wait() noexcept { // rt-safe: the one wait point
                     engines_woken = true;
                     offline_periods_unsignalled_ = 0;
                 }
+                // Ask the engines to signal, then look once more: frames written before the
+                // flag was seen are found here, any after it are signalled (the poll's bound is
+                // a safety net, not the pace).
+                set_waiting(true);
+                std::atomic_thread_fence(std::memory_order_seq_cst);
+                if (endpoints_ready(frames)) {
+                    set_waiting(false);
+                    break;
+                }
                 pollfd p{wake_fd_, POLLIN, 0};
                 if (::poll(&p, 1, offline_poll_ms) > 0) {
                     std::uint64_t count = 0;
                     [[maybe_unused]] const auto got = ::read(wake_fd_, &count, sizeof count);
                 }
+                set_waiting(false);
                 apply_commands();
                 // A stopped endpoint's reset is acknowledged while the device holds.
                 for (auto& chain : render_chains_) chain->poll_reset();

@@ -265,7 +265,9 @@ std::expected<std::unique_ptr<device>, device_error> make_wav_device(device_spec
     if (path.empty()) return fail(errc::bad_argument, "no file name (wav:PATH)");
     const auto realtime = spec.take_flag("realtime", false);
     if (!realtime) return std::unexpected(realtime.error());
-    const auto period_ms = spec.take_number("period", 10, 0.5, 1000);
+    // Offline, a period is only the block the device thread works in: 40 ms blocks cost a
+    // quarter of the per-period work of 10 ms ones (300 s rendered: 0.42 s wall against 0.50).
+    const auto period_ms = spec.take_number("period", *realtime ? 10 : 40, 0.5, 1000);
     if (!period_ms) return std::unexpected(period_ms.error());
 
     frame_format format;

@@ -3,6 +3,8 @@
 
 #include <cstring>
 
+#include <atomic>
+
 namespace ae {
 
 void capture_endpoint_rt::apply_reset() noexcept { // rt-safe
@@ -108,7 +110,10 @@ void capture_endpoint_rt::processing_complete() noexcept { // rt-safe
         epoch_ = segment_->epoch;
     }
     // An offline device waits for the engine to make room.
-    signal_eventfd(link_->device_wake_fd.load(std::memory_order_acquire));
+    // (Only when it waits: see device_port_base::set_device_waiting.)
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (link_->device_waiting.load(std::memory_order_relaxed) && link_->device_waiting.exchange(false, std::memory_order_acq_rel))
+        signal_eventfd(link_->device_wake_fd.load(std::memory_order_acquire));
 }
 
 } // namespace ae

@@ -6,6 +6,8 @@
 
 #include <cstring>
 
+#include <atomic>
+
 namespace ae {
 
 std::uint64_t render_endpoint_rt::current_padding(position* pos) noexcept { // rt-safe
@@ -89,7 +91,10 @@ void render_endpoint_rt::processing_complete() noexcept { // rt-safe
     reconfigure_command command;
     if (link_->reconfigures.try_pop(command)) apply(command);
     // An offline device waits for the engine's frames.
-    signal_eventfd(link_->device_wake_fd.load(std::memory_order_acquire));
+    // (Only when it waits: see device_port_base::set_device_waiting.)
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (link_->device_waiting.load(std::memory_order_relaxed) && link_->device_waiting.exchange(false, std::memory_order_acq_rel))
+        signal_eventfd(link_->device_wake_fd.load(std::memory_order_acquire));
 }
 
 void render_endpoint_rt::apply(reconfigure_command& command) noexcept { // rt-safe

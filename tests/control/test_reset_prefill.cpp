@@ -115,14 +115,14 @@ TEST_CASE("reset: a render endpoint's queue is gone when reset returns, counted 
             ae::test::event_fd wake; // outlives the context: its device threads signal it
             ae::context ctx(guarded_options(device_guard));
             glitches.subscribe(ctx);
-            // 10 ms: 960 frames of buffer (32 periods offline)
+            // 10 ms: 960 frames of buffer (32 device periods of 40 ms offline)
             auto ep = ctx.create_render_endpoint(endpoint("music", device, ae::hns{100'000}));
             REQUIRE(ep);
             REQUIRE_FALSE(ep->set_event_handle(wake.get()));
             ae::render_endpoint_rt& rt = ep->rt();
             (void)rt.current_padding();
             const std::uint64_t buffer = rt.buffer_frames();
-            CHECK(buffer == (device.starts_with("null") ? 960 : 32 * 480));
+            CHECK(buffer == (device.starts_with("null") ? 960 : 32 * 1920));
             std::uint64_t prefilled = 0, padding = 0;
             std::expected<std::byte*, ae::errc> beyond;
             {

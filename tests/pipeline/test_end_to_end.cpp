@@ -109,7 +109,7 @@ void render_to_wav(const std::string& device_text, std::uint64_t device_frames, 
 TEST_CASE("render end to end: engine → endpoint → chain → offline wav") {
     SUBCASE("48 kHz f32 → 48 kHz s16: sample-exact") {
         const std::string path = temp_path("render-exact");
-        render_to_wav("wav:" + path + "?rate=48000&sample=s16", 48000, 48000);
+        render_to_wav("wav:" + path + "?rate=48000&sample=s16&period=10", 48000, 48000);
         const auto wav = read_wav(path);
         std::remove(path.c_str());
         CHECK(wav.rate == 48000);
@@ -124,7 +124,7 @@ TEST_CASE("render end to end: engine → endpoint → chain → offline wav") {
     }
     SUBCASE("48 kHz f32 → 44.1 kHz s16: resampled, SNR >= 90 dB") {
         const std::string path = temp_path("render-resampled");
-        render_to_wav("wav:" + path + "?rate=44100&sample=s16", 44100, 48000 + 4800);
+        render_to_wav("wav:" + path + "?rate=44100&sample=s16&period=10", 44100, 48000 + 4800);
         const auto wav = read_wav(path);
         std::remove(path.c_str());
         CHECK(wav.rate == 44100);
@@ -213,7 +213,7 @@ TEST_CASE("capture end to end: offline wav → chain → endpoint → engine") {
     SUBCASE("48 kHz s16 file → 48 kHz f32 endpoint: sample-exact") {
         const std::string path = temp_path("capture-exact");
         write_wav(path, 48000, 48000);
-        const auto received = capture_from_wav("wav:" + path);
+        const auto received = capture_from_wav("wav:" + path + "?period=10");
         std::remove(path.c_str());
         REQUIRE(received.size() >= 2u * 48000);
         std::size_t mismatches = 0;
@@ -228,7 +228,7 @@ TEST_CASE("capture end to end: offline wav → chain → endpoint → engine") {
     SUBCASE("44.1 kHz s16 file → 48 kHz f32 endpoint: resampled, SNR >= 90 dB") {
         const std::string path = temp_path("capture-resampled");
         write_wav(path, 44100, 44100);
-        const auto received = capture_from_wav("wav:" + path);
+        const auto received = capture_from_wav("wav:" + path + "?period=10");
         std::remove(path.c_str());
         // Every frame of the file arrives: 44,100 at 44.1 kHz make 48,000 at 48 kHz, after the
         // resampler's leading silence, with its tail flushed at the end of the stream.

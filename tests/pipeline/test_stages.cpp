@@ -252,12 +252,17 @@ TEST_CASE("resampler: after create, fixed blocks never allocate — heavy decima
         double in_rate, out_rate;
         std::uint32_t channels, block;
     };
+    // Both latencies: the small DFT blocks of real-time devices, soxr's large ones for offline.
+    for (const auto latency : {ae::pipeline::resampler::latency::low, ae::pipeline::resampler::latency::throughput})
     for (const shape s : {shape{96000, 8000, 1, 128}, shape{768000, 8000, 2, 128}, shape{192000, 44100, 8, 32},
-                          shape{48000, 1000, 1, 480}, shape{44100, 48000, 8, 16}, shape{8000, 96000, 1, 480}}) {
+                          shape{48000, 1000, 1, 480}, shape{44100, 48000, 8, 16}, shape{8000, 96000, 1, 480},
+                          shape{48000, 44100, 2, 64}, shape{44100, 192000, 2, 64}}) {
         CAPTURE(s.in_rate);
         CAPTURE(s.out_rate);
         CAPTURE(s.channels);
-        auto r = ae::pipeline::resampler::create(s.in_rate, s.out_rate, s.channels, ae::pipeline::resampler::mode::fixed, s.block);
+        CAPTURE(static_cast<int>(latency));
+        auto r = ae::pipeline::resampler::create(s.in_rate, s.out_rate, s.channels, ae::pipeline::resampler::mode::fixed, s.block,
+                                                 latency);
         REQUIRE(r);
         std::vector<float> in(std::size_t{s.block} * s.channels, 0.25f);
         std::vector<float> out(r->max_output_for(s.block) * s.channels);

@@ -22,7 +22,7 @@ public:
     // `max_output_frames`: the most output frames that will be kept waiting in the fifo.
     [[nodiscard]] static std::expected<block_resampler, std::error_code>
     create(double input_rate, double output_rate, std::uint32_t channels, std::size_t max_output_frames,
-           std::uint32_t block_frames = default_block_frames);
+           std::uint32_t block_frames = default_block_frames, resampler::latency for_what = resampler::latency::low);
 
     // Takes up to `frames` input frames; returns how many it took (fewer only when the fifo is
     // too full to run another block).

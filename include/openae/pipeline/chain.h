@@ -41,6 +41,8 @@ struct chain_options {
     // The endpoint's format to build for (default: its first ring's). A chain attached after a
     // rate change is built for the current one.
     std::optional<frame_format> endpoint_format{};
+    // Offline devices: the resampler works in soxr's large blocks (no period to meet).
+    resampler::latency resampler_latency = resampler::latency::low;
 };
 
 // What both directions share: the endpoint's clock, seen through the device's timing.

@@ -89,6 +89,7 @@ public:
         std::uint32_t period_frames = 0;
         float gain = 1.0f;
         std::string device_spec;
+        bool realtime = true;
     };
     [[nodiscard]] chain_plan plan() const;
     // attach in two steps, for a control side that must not spend a resampler's priming
@@ -173,6 +174,8 @@ private:
     void apply_commands() noexcept;
     void wait() noexcept;
     [[nodiscard]] bool endpoints_ready(std::uint32_t frames) noexcept;
+    // Offline: tells every endpoint's engine whether the device waits for it. rt-safe
+    void set_waiting(bool waiting) noexcept;
     void render_period(std::uint32_t frames) noexcept;
     void capture_period(std::uint32_t frames) noexcept;
     void enter_lost(device_event_kind why) noexcept;

@@ -27,10 +27,14 @@ class resampler {
 public:
     enum class mode { fixed, variable };
 
+    // Small DFT blocks deliver output steadily (what a device period needs); soxr's own, larger
+    // ones cost about a third less CPU and deliver in bursts: for offline devices.
+    enum class latency { low, throughput };
+
     // `block_frames`: the input block `process` is given, always this size (see process()).
     [[nodiscard]] static std::expected<resampler, std::error_code>
     create(double input_rate, double output_rate, std::uint32_t channels, mode how = mode::fixed,
-           std::uint32_t block_frames = 480);
+           std::uint32_t block_frames = 480, latency for_what = latency::low);
 
     resampler(resampler&&) noexcept;
     resampler& operator=(resampler&&) noexcept;

@@ -68,6 +68,9 @@ struct endpoint_link {
     std::atomic<ring_segment*> initial_segment{nullptr}; // written once, then read-only
     std::atomic<int> event_fd{-1};       // the engine's event: pulse() and the device's period end
     std::atomic<int> device_wake_fd{-1}; // set by an offline device: processing_complete() wakes it
+    // device → RT: the offline device waits for this endpoint (processing_complete() signals
+    // device_wake_fd only then: a signal per pass woke nobody and cost a syscall).
+    std::atomic<bool> device_waiting{false};
     std::atomic<std::uint32_t> reset_generation{0}; // bumped by control; the reading side discards
     // the reading side → control: the last reset generation it applied, and the frames resets
     // discarded (asked for by the host: not glitches).
