@@ -447,7 +447,6 @@ void device_thread::wait() noexcept { // rt-safe: the one wait point
                 // flag was seen are found here, any after it are signalled (the poll's bound is
                 // a safety net, not the pace).
                 set_waiting(true);
-                std::atomic_thread_fence(std::memory_order_seq_cst);
                 if (endpoints_ready(frames)) {
                     set_waiting(false);
                     break;

@@ -91,9 +91,9 @@ void render_endpoint_rt::processing_complete() noexcept { // rt-safe
     reconfigure_command command;
     if (link_->reconfigures.try_pop(command)) apply(command);
     // An offline device waits for the engine's frames.
-    // (Only when it waits: see device_port_base::set_device_waiting.)
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (link_->device_waiting.load(std::memory_order_relaxed) && link_->device_waiting.exchange(false, std::memory_order_acq_rel))
+    // (Only when it waits: see device_port_base::set_device_waiting. A seq_cst exchange after
+    // this pass's frames were published: TSan does not take fences.)
+    if (link_->device_waiting.load(std::memory_order_relaxed) && link_->device_waiting.exchange(false, std::memory_order_seq_cst))
         signal_eventfd(link_->device_wake_fd.load(std::memory_order_acquire));
 }
 

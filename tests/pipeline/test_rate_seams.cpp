@@ -281,13 +281,15 @@ TEST_CASE("rate seams, render: every pair of rates from 8 to 192 kHz into a 48 k
                 // The new frames land where the old ones end, to a thousandth of a radian (at
                 // 5 kHz, 0.0015 frame): the old shift of up to half a frame is gone.
                 CHECK(f.steady_phase <= 0.001);
-                // Within the seam's blocks. Issue 17's goals are 0.01 rad, 1 % and 70 dB: met
-                // where the two rates' bands match (both above the device's); where they differ
-                // the sum of the two band-limited streams rings at the narrower band's edge
-                // (worst: 0.0224 rad at 32 -> 8 kHz, 4.7 % and 14.2 dB at 192 -> 8 kHz).
+                // Within the seam's blocks. Issue 17's goals are 0.01 rad, 1 % and 70 dB: not met
+                // at every render seam. The old and new chains' filters differ (soxr designs one
+                // per ratio, and the narrower band's edge differs most), so the sum of the two
+                // band-limited streams rings at the seam: 162 of 182 seams within 0.01 rad, 156
+                // within 1 %, none at 70 dB (34-64 dB where both rates are 88.2 kHz or more;
+                // worst 0.0229 rad, 3.5 % and 15.3 dB, all at 192 -> 8 kHz).
                 CHECK(f.phase_step <= 0.025);
-                CHECK(f.amplitude_error <= 0.05);
-                CHECK(f.snr_db >= 14);
+                CHECK(f.amplitude_error <= 0.04);
+                CHECK(f.snr_db >= 15);
                 if (std::getenv("AE_SEAM_TRACE") || std::getenv("AE_SEAM_TABLE"))
                     std::printf("render %6u -> %6u  tone %4.0f: steady %.5f rad  phase step %.4f rad  amplitude %.4f  snr %.1f dB\n",
                                 from, to, tone, f.steady_phase, f.phase_step, f.amplitude_error, f.snr_db);

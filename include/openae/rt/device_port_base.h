@@ -39,11 +39,12 @@ public:
     // Registers the eventfd (non-blocking) an offline device waits on; -1 removes it. The
     // engine's processing_complete() signals it.
     void set_wake_fd(int fd) noexcept { link_->device_wake_fd.store(fd, std::memory_order_release); }
-    // The offline device is about to wait for the engine (true), or has stopped waiting.
-    // seq_cst, with the fence in the engine's processing_complete(): either the device sees
-    // the engine's frames when it checks again, or the engine sees this flag and signals.
+    // The offline device is about to wait for the engine (true), or has stopped waiting. A
+    // seq_cst exchange here and in the engine's processing_complete(): either the device sees
+    // the engine's frames when it checks again, or the engine sees this flag and signals (and
+    // the device's wait is bounded anyway: a lost wake-up costs one poll timeout, 20 ms).
     // rt-safe: wait-free
-    void set_device_waiting(bool waiting) noexcept { link_->device_waiting.store(waiting, std::memory_order_seq_cst); }
+    void set_device_waiting(bool waiting) noexcept { (void)link_->device_waiting.exchange(waiting, std::memory_order_seq_cst); }
     // Counts frames a reset discarded on the device side (what a chain's stages still held).
     // rt-safe: wait-free
     void add_discarded(std::uint64_t frames) noexcept {
