@@ -1,5 +1,5 @@
 // aectl — the openae control client: one JSON-lines request per command over the control socket
-// (shared/API.md "Wire protocol"), answers as tables, or as the server's JSON with --json.
+// (the wire protocol in README.md), answers as tables, or as the server's JSON with --json.
 //
 // Exit status: 0 done; 1 the server refused (its error code and message are printed); 2 bad
 // usage; 3 no server at the socket; 4 the connection failed or timed out mid-request.

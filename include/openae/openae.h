@@ -1,5 +1,5 @@
 /* openae — the C API, for hosts in any language. Value types and error codes of the endpoint
- * contract (shared/API.md) with the same layout as their C++ counterparts in <openae/openae.hpp>;
+ * contract (docs/contract.md) with the same layout as their C++ counterparts in <openae/openae.hpp>;
  * opaque handles onto an ae::context (the control thread "ae-ctl", devices, logs) and its endpoints.
  *
  * Functions named ae_rt_* are the engine's real-time calls: no allocation, lock, blocking syscall or
@@ -162,7 +162,7 @@ enum { AE_PADDING_BUCKETS = 17 };
 int ae_endpoint_padding(const ae_endpoint* endpoint, uint64_t histogram[AE_PADDING_BUCKETS], uint64_t* samples, uint64_t* min_frames,
                         uint64_t* max_frames);
 
-/* Events (shared/API.md "Events"), queued for polling: at most 4096 are held; `missed` counts the
+/* Events queued for polling: at most 4096 are held; `missed` counts the
  * ones that did not fit. */
 typedef enum ae_event_kind {
     AE_EVENT_GLITCH = 0,

@@ -1,4 +1,4 @@
-// openae — the whole C++ API. See shared/API.md for the contract these names implement.
+// openae — the whole C++ API. What the lifecycle calls do exactly: docs/contract.md.
 #pragma once
 
 #include <openae/control/config.h>

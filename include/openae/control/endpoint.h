@@ -1,5 +1,5 @@
 // openae — ae::render_endpoint / ae::capture_endpoint: the control side's view of an endpoint
-// (IAudioEndpoint + IAudioEndpointControl + IAudioDeviceEndpoint, shared/API.md).
+// (IAudioEndpoint + IAudioEndpointControl + IAudioDeviceEndpoint).
 //
 // Cheap handles (copyable) onto an endpoint owned by its ae::context. Every operation exists as
 // `async_*(token)` — an Asio completion token: a callback `void(std::error_code)`,

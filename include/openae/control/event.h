@@ -1,4 +1,4 @@
-// openae — events the control side reports (shared/API.md "Events").
+// openae — events the control side reports.
 #pragma once
 
 #include <openae/control/config.h>

@@ -1,4 +1,4 @@
-// openae — the control service and its unix socket (shared/API.md "Wire protocol").
+// openae — the control service and its unix socket (the wire protocol: README.md, "aectl").
 //
 // `control_service` answers JSON-lines requests ({"id":1,"op":"status",...} → {"id":1,"ok":true,...})
 // on the context's control thread, over an ae::context and the ae::engine that drives the endpoints

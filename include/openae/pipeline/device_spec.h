@@ -1,4 +1,4 @@
-// openae — device spec strings: `kind[:target][?key=value&...]` (shared/API.md), parsed strictly.
+// openae — device spec strings: `kind[:target][?key=value&...]`, parsed strictly.
 //
 // Every option a device reads is taken out of the spec as it is read; `finish()` then refuses
 // whatever is left, naming the key — a typo in a spec is an error, never silently ignored.

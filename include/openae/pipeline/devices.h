@@ -1,4 +1,4 @@
-// openae — making devices from spec strings (shared/API.md), and the devices openae ships:
+// openae — making devices from spec strings (README.md, "ae-host"), and the devices openae ships:
 //
 //   null[?rate=48000&channels=2&sample=f32&period=10&drift_ppm=0&jitter_us=0&seed=1]
 //       the virtual-clock device, the embedded default: plays into nothing / records silence,

@@ -1,4 +1,4 @@
-// openae — value types of the endpoint contract (shared/API.md, "Types").
+// openae — value types of the endpoint contract (docs/contract.md; the names map the Remote Desktop AudioEndpoint API).
 //
 // Every type here is a trivially copyable value: it can be published between threads by copy,
 // stored in rings and queues, and handed across the C boundary. Nothing here allocates.
