@@ -73,7 +73,7 @@ result run(std::size_t endpoints, double seconds) {
         auto core = std::make_unique<ae::render_endpoint_core>(static_cast<std::uint32_t>(i + 1));
         (void)core->set_buffer({48000, 2, ae::sample_type::f32}, 128, 512);
         (void)core->set_event_handle(wake);
-        if (auto ok = (*thread)->attach(*core); !ok) {
+        if (auto ok = (*thread)->control().attach(*core); !ok) {
             std::fprintf(stderr, "%s\n", ok.error().message.c_str());
             std::exit(1);
         }

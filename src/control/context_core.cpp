@@ -428,9 +428,9 @@ void context_core::drain() {
     };
     std::vector<loss> lost;
     for (auto& entry : impl_->devices) {
-        entry->thread->collect_retired();
+        entry->thread->control().collect_retired();
         pipeline::device_event de;
-        while (entry->thread->try_pop_event(de)) {
+        while (entry->thread->control().try_pop_event(de)) {
             if (de.kind == pipeline::device_event_kind::lost && !entry->lost) {
                 lost.push_back({entry.get(), "device went away; its endpoints run on the virtual clock", de.time});
             } else if (de.kind == pipeline::device_event_kind::format_changed && entry->thread->lost() && !entry->lost) {
@@ -588,7 +588,7 @@ void context_core::release_device(device_entry* entry) {
             return;
         }
         entry->thread->stop();
-        entry->thread->collect_retired();
+        entry->thread->control().collect_retired();
         control_detail::log_json(*impl_->logger, spdlog::level::info,
                                  {{"component", "device"}, {"event", "closed"}, {"device", entry->spec}});
         impl_->devices.erase(it);
@@ -749,7 +749,7 @@ void context_core::create(endpoint_direction direction, const endpoint_config& c
         };
         if (config.period <= hns{0}) return finish(nullptr);
         // Its chain (a resampler to prime when the rates differ: milliseconds) is built off ae-ctl.
-        const auto plan = entry->thread->plan();
+        const auto plan = entry->thread->control().plan();
         build_off_thread(e, plan, e->format, finish);
     });
 }
@@ -759,7 +759,7 @@ std::error_code context_core::destroy(const std::string& name) {
     if (!e) return make_error_code(errc::unknown_endpoint);
     if (e->state == endpoint_state::running || e->state == endpoint_state::error) (void)e->core().stop();
     if (e->attached && e->entry) {
-        (void)e->entry->thread->detach(e->id);
+        (void)e->entry->thread->control().detach(e->id);
         // The device thread lets go of the chain at its next period; the endpoint's memory
         // must outlive that, so the block stays alive until the thread confirms.
         wait_detached(e, e->entry, [this, e] {
@@ -779,7 +779,7 @@ std::error_code context_core::destroy(const std::string& name) {
 
 void context_core::wait_detached(std::shared_ptr<endpoint_block> e, device_entry* entry, std::function<void()> then) {
     // The device thread applies the detach at its next period and wakes ae-ctl when it has.
-    impl_->detaches.push_back({std::move(e), entry, entry->thread->commands_sent(), std::move(then)});
+    impl_->detaches.push_back({std::move(e), entry, entry->thread->control().commands_sent(), std::move(then)});
     check_detached();
 }
 
@@ -787,7 +787,7 @@ void context_core::check_detached() {
     auto& waits = impl_->detaches;
     for (std::size_t i = 0; i < waits.size();) {
         pending_detach& w = waits[i];
-        if (w.entry->thread->commands_applied() < w.target && !w.entry->thread->finished()) {
+        if (w.entry->thread->control().commands_applied() < w.target && !w.entry->thread->finished()) {
             ++i;
             continue;
         }
@@ -832,7 +832,7 @@ void context_core::set_buffer(endpoint_block& block, hns max_period, std::uint32
     // Its chain (a resampler to prime when the rates differ: milliseconds) is built off ae-ctl.
     auto e = find(block.name);
     e->building = true;
-    const auto plan = e->entry->thread->plan();
+    const auto plan = e->entry->thread->control().plan();
     build_off_thread(e, plan, e->format, [this, e, max_period, latency_coefficient, done = std::move(done)](const auto& chain) {
         e->building = false;
         if (impl_->stopping) return done(make_error_code(errc::unknown_endpoint));
@@ -908,7 +908,7 @@ void context_core::set_format(endpoint_block& block, const frame_format& format,
     if (block.core().segments_in_flight() >= 8) return done(make_error_code(errc::busy));
     // The chain for the new rate primes a resampler (milliseconds): built on a helper thread so
     // ae-ctl keeps answering; the change is applied when it is ready.
-    auto plan = block.entry->thread->plan_successor(block.id);
+    auto plan = block.entry->thread->control().plan_successor(block.id);
     if (!plan) return done(plan.error().code);
     auto e = find(block.name);
     e->building = true;
@@ -952,8 +952,8 @@ std::error_code context_core::apply_format(endpoint_block& e, const frame_format
         if (e.core().segments_in_flight() >= 8) return make_error_code(errc::busy);
         // The chain for the new rate goes to the device thread first; it takes over at the seam.
         if (e.attached && e.entry && successor) {
-            auto sent = e.render ? e.entry->thread->send_successor(*e.render, std::move(*successor->render))
-                                 : e.entry->thread->send_successor(*e.capture, std::move(*successor->capture));
+            auto sent = e.render ? e.entry->thread->control().send_successor(*e.render, std::move(*successor->render))
+                                 : e.entry->thread->control().send_successor(*e.capture, std::move(*successor->capture));
             if (!sent) return sent.error().code;
         }
     }
@@ -972,15 +972,15 @@ std::error_code context_core::apply_format(endpoint_block& e, const frame_format
     return {};
 }
 
-void context_core::build_off_thread(const std::shared_ptr<endpoint_block>& e, const pipeline::device_thread::chain_plan& plan,
+void context_core::build_off_thread(const std::shared_ptr<endpoint_block>& e, const pipeline::chain_plan& plan,
                                     const frame_format& format, std::function<void(const std::shared_ptr<prepared_chain>&)> then) {
     off_thread("ae-build", [e, plan, format, then = std::move(then)]() -> std::function<void()> {
         auto chain = std::make_shared<prepared_chain>();
         const pipeline::chain_options options{.gain = plan.gain, .endpoint_format = format};
         if (e->render) {
-            chain->render = pipeline::device_thread::build_chain(*e->render, plan, options);
+            chain->render = pipeline::device_control::build_chain(*e->render, plan, options);
         } else {
-            chain->capture = pipeline::device_thread::build_chain(*e->capture, plan, options);
+            chain->capture = pipeline::device_control::build_chain(*e->capture, plan, options);
         }
         return [then, chain] { then(chain); };
     });
@@ -1031,7 +1031,7 @@ void context_core::route_to(const std::shared_ptr<endpoint_block>& e, device_ent
     if (e->state == endpoint_state::created) return switch_route(e, entry, nullptr, std::move(done));
     // The chain for the new device (a resampler to prime when the rates differ: milliseconds) is
     // built on a helper thread while the endpoint still plays where it is.
-    const auto plan = entry->thread->plan();
+    const auto plan = entry->thread->control().plan();
     const frame_format format = e->format;
     build_off_thread(e, plan, format, [this, e, entry, done = std::move(done)](const auto& chain) { switch_route(e, entry, chain, done); });
 }
@@ -1041,11 +1041,11 @@ std::expected<void, pipeline::device_error> context_core::attach_prepared(endpoi
     // Built for the format the endpoint had then; a rate change since needs another (built here).
     auto usable = [&](const auto& built) { return built && *built && (*built)->endpoint_rate() == e.format.sample_rate; };
     if (e.render) {
-        if (chain && usable(chain->render)) return entry.thread->attach(*e.render, std::move(*chain->render));
-        return entry.thread->attach(*e.render, pipeline::chain_options{.endpoint_format = e.format});
+        if (chain && usable(chain->render)) return entry.thread->control().attach(*e.render, std::move(*chain->render));
+        return entry.thread->control().attach(*e.render, pipeline::chain_options{.endpoint_format = e.format});
     }
-    if (chain && usable(chain->capture)) return entry.thread->attach(*e.capture, std::move(*chain->capture));
-    return entry.thread->attach(*e.capture, pipeline::chain_options{.endpoint_format = e.format});
+    if (chain && usable(chain->capture)) return entry.thread->control().attach(*e.capture, std::move(*chain->capture));
+    return entry.thread->control().attach(*e.capture, pipeline::chain_options{.endpoint_format = e.format});
 }
 
 void context_core::switch_route(const std::shared_ptr<endpoint_block>& e, device_entry* entry, std::shared_ptr<prepared_chain> chain,
@@ -1102,7 +1102,7 @@ void context_core::switch_route(const std::shared_ptr<endpoint_block>& e, device
     };
     if (e->destroyed || impl_->stopping) return finish();
     if (e->attached && from) {
-        (void)from->thread->detach(e->id);
+        (void)from->thread->control().detach(e->id);
         e->attached = false;
         // The old device thread must have let go before the new one reads the same ring.
         wait_detached(e, from, std::move(finish));

@@ -69,7 +69,7 @@ void render_to_wav(const std::string& device_text, std::uint64_t device_frames, 
     REQUIRE(dev);
     auto thread = device_thread::create(std::move(*dev), {.stop_after_frames = device_frames, .realtime_priority = 0});
     REQUIRE(thread);
-    REQUIRE((*thread)->attach(endpoint));
+    REQUIRE((*thread)->control().attach(endpoint));
     REQUIRE_FALSE(endpoint.start());
     REQUIRE((*thread)->start());
 
@@ -167,7 +167,7 @@ std::vector<float> capture_from_wav(const std::string& device_text) {
     REQUIRE(dev);
     auto thread = device_thread::create(std::move(*dev), {.realtime_priority = 0});
     REQUIRE(thread);
-    REQUIRE((*thread)->attach(endpoint));
+    REQUIRE((*thread)->control().attach(endpoint));
     REQUIRE_FALSE(endpoint.start());
     REQUIRE((*thread)->start());
 
@@ -195,7 +195,7 @@ std::vector<float> capture_from_wav(const std::string& device_text) {
     CHECK(guard.violations() == 0);
     ae::pipeline::device_event event;
     bool end_of_stream = false;
-    while ((*thread)->try_pop_event(event)) end_of_stream |= event.kind == device_event_kind::end_of_stream;
+    while ((*thread)->control().try_pop_event(event)) end_of_stream |= event.kind == device_event_kind::end_of_stream;
     CHECK(end_of_stream);
     std::size_t overruns = 0, dropped = 0;
     endpoint.drain_glitches([&](const ae::glitch_record& r) {

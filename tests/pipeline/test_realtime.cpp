@@ -61,7 +61,7 @@ TEST_CASE("null device with drift_ppm: the endpoint's measured rate is within 2 
         auto thread = open_thread("null?period=5&jitter_us=200&seed=" + std::to_string(7 + i) +
                                       "&drift_ppm=" + std::to_string(drifts[i]),
                                   device_direction::render);
-        REQUIRE(thread->attach(*endpoint));
+        REQUIRE(thread->control().attach(*endpoint));
         REQUIRE_FALSE(endpoint->start());
         endpoints.push_back(std::move(endpoint));
         threads.push_back(std::move(thread));
@@ -138,7 +138,7 @@ TEST_CASE("RT-safety harness armed on device threads and the engine for 10 s") {
         // or under a sanitizer; what is tested is the harness and the mix, not the scheduler.
         REQUIRE_FALSE(endpoint->set_buffer(format, packet, 40 * packet));
         REQUIRE_FALSE(endpoint->set_event_handle(wake.get()));
-        REQUIRE(render_thread->attach(*endpoint, {.gain = 0.5f}));
+        REQUIRE(render_thread->control().attach(*endpoint, {.gain = 0.5f}));
         REQUIRE_FALSE(endpoint->start());
         renders.push_back(std::move(endpoint));
     }
@@ -147,7 +147,7 @@ TEST_CASE("RT-safety harness armed on device threads and the engine for 10 s") {
         const std::uint32_t packet = format.sample_rate / 200;
         REQUIRE_FALSE(endpoint->set_buffer(format, packet, 40 * packet));
         REQUIRE_FALSE(endpoint->set_event_handle(wake.get()));
-        REQUIRE(capture_thread->attach(*endpoint));
+        REQUIRE(capture_thread->control().attach(*endpoint));
         REQUIRE_FALSE(endpoint->start());
         captures.push_back(std::move(endpoint));
     }
@@ -218,7 +218,7 @@ TEST_CASE("faulty unplug: the endpoint keeps answering, positions advance, lost 
         event_fd wake;
         REQUIRE_FALSE(endpoint.set_event_handle(wake.get()));
         auto thread = open_thread("faulty:null?period=5&unplug_at_ms=300", device_direction::render);
-        REQUIRE(thread->attach(endpoint));
+        REQUIRE(thread->control().attach(endpoint));
         REQUIRE_FALSE(endpoint.start());
         REQUIRE(thread->start());
         std::uint64_t written = 0;
@@ -252,7 +252,7 @@ TEST_CASE("faulty unplug: the endpoint keeps answering, positions advance, lost 
         CHECK(thread->lost());
         device_event event;
         bool lost_event = false;
-        while (thread->try_pop_event(event)) lost_event |= event.kind == device_event_kind::lost;
+        while (thread->control().try_pop_event(event)) lost_event |= event.kind == device_event_kind::lost;
         CHECK(lost_event);
         // Positions advanced with the device, across the loss, as far as it ran (within a few
         // periods: the two counts were read at slightly different times). Counted from the first
@@ -281,7 +281,7 @@ TEST_CASE("faulty unplug: the endpoint keeps answering, positions advance, lost 
         event_fd wake;
         REQUIRE_FALSE(endpoint.set_event_handle(wake.get()));
         auto thread = open_thread("faulty:null?period=5&unplug_at_ms=300", device_direction::capture);
-        REQUIRE(thread->attach(endpoint));
+        REQUIRE(thread->control().attach(endpoint));
         REQUIRE_FALSE(endpoint.start());
         REQUIRE(thread->start());
         std::uint64_t read = 0;
@@ -328,7 +328,7 @@ faulty_run run_render(const std::string& spec, double seconds) {
     event_fd wake;
     REQUIRE_FALSE(endpoint.set_event_handle(wake.get()));
     auto thread = open_thread(spec, device_direction::render);
-    REQUIRE(thread->attach(endpoint));
+    REQUIRE(thread->control().attach(endpoint));
     REQUIRE_FALSE(endpoint.start());
     REQUIRE(thread->start());
     std::uint64_t written = 0;
@@ -347,7 +347,7 @@ faulty_run run_render(const std::string& spec, double seconds) {
     CHECK(timeouts < 20);
     result.lost = thread->lost();
     device_event event;
-    while (thread->try_pop_event(event)) result.events.push_back(event);
+    while (thread->control().try_pop_event(event)) result.events.push_back(event);
     endpoint.drain_glitches([&](const ae::glitch_record& r) { result.glitches.add(r); });
     REQUIRE(endpoint.link().clock.try_read(result.last));
     return result;

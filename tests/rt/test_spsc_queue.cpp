@@ -57,4 +57,22 @@ TEST_CASE("ae::spsc_queue") {
         producer.join();
         CHECK(out_of_order == 0);
     }
+    SUBCASE("split: each end does its one job, and the ends are handed out once") {
+        ae::spsc_queue<int> queue(2);
+        auto [producer, consumer] = queue.split();
+        REQUIRE(producer);
+        REQUIRE(consumer);
+        CHECK(consumer.empty());
+        CHECK(producer.try_push(7));
+        int out = 0;
+        CHECK(consumer.try_pop(out));
+        CHECK(out == 7);
+        CHECK_FALSE(consumer.try_pop(out));
+        auto [again_producer, again_consumer] = queue.split();
+        CHECK_FALSE(again_producer);
+        CHECK_FALSE(again_consumer);
+        ae::spsc_producer<int> moved = std::move(producer);
+        CHECK(moved);
+        CHECK_FALSE(producer); // NOLINT(bugprone-use-after-move): a moved-from end is empty
+    }
 }

@@ -3,7 +3,9 @@
 // For the RT core's message links (commands control → RT, glitch records RT → control, retired
 // objects RT → control). Storage is allocated once at construction; `try_push` and `try_pop`
 // never allocate, never block and fail (returning false) instead of waiting. One thread pushes,
-// one thread pops. ae_rt may not depend on a queue library, hence this small one.
+// one thread pops: `split()` hands out the two ends as separate objects (as frame_ring's split()
+// does), so a side that holds only its end cannot take the other's role. ae_rt may not depend on a
+// queue library, hence this small one.
 #pragma once
 
 #include <atomic>
@@ -14,6 +16,11 @@
 #include <utility>
 
 namespace ae {
+
+template <typename T>
+class spsc_producer;
+template <typename T>
+class spsc_consumer;
 
 template <typename T>
 class spsc_queue {
@@ -66,11 +73,74 @@ public:
     [[nodiscard]] bool empty() const noexcept { return size() == 0; }
     [[nodiscard]] std::size_t capacity() const noexcept { return slot_count_ - 1; }
 
+    // The producer and consumer ends, once (later calls give empty ends). They point into this
+    // queue: it must outlive them.
+    [[nodiscard]] std::pair<spsc_producer<T>, spsc_consumer<T>> split() noexcept {
+        if (split_done_) return {};
+        split_done_ = true;
+        return {spsc_producer<T>(this), spsc_consumer<T>(this)};
+    }
+
 private:
+    bool split_done_ = false;
     std::unique_ptr<T[]> slots_;
     std::size_t slot_count_;
     alignas(64) std::atomic<std::size_t> head_{0};
     alignas(64) std::atomic<std::size_t> tail_{0};
+};
+
+// The pushing end of an spsc_queue. Move-only; one thread uses it.
+template <typename T>
+class spsc_producer {
+public:
+    spsc_producer() noexcept = default;
+    spsc_producer(spsc_producer&& other) noexcept : queue_(std::exchange(other.queue_, nullptr)) {}
+    spsc_producer& operator=(spsc_producer&& other) noexcept {
+        queue_ = std::exchange(other.queue_, nullptr);
+        return *this;
+    }
+    spsc_producer(const spsc_producer&) = delete;
+    spsc_producer& operator=(const spsc_producer&) = delete;
+
+    // rt-safe: wait-free
+    [[nodiscard]] bool try_push(T&& value) noexcept { return queue_->try_push(std::move(value)); }
+    // rt-safe: wait-free
+    [[nodiscard]] bool try_push(const T& value) noexcept requires std::is_nothrow_copy_constructible_v<T> {
+        return queue_->try_push(value);
+    }
+    [[nodiscard]] std::size_t capacity() const noexcept { return queue_->capacity(); }
+    [[nodiscard]] explicit operator bool() const noexcept { return queue_ != nullptr; }
+
+private:
+    friend class spsc_queue<T>;
+    explicit spsc_producer(spsc_queue<T>* queue) noexcept : queue_(queue) {}
+    spsc_queue<T>* queue_ = nullptr;
+};
+
+// The popping end of an spsc_queue. Move-only; one thread uses it.
+template <typename T>
+class spsc_consumer {
+public:
+    spsc_consumer() noexcept = default;
+    spsc_consumer(spsc_consumer&& other) noexcept : queue_(std::exchange(other.queue_, nullptr)) {}
+    spsc_consumer& operator=(spsc_consumer&& other) noexcept {
+        queue_ = std::exchange(other.queue_, nullptr);
+        return *this;
+    }
+    spsc_consumer(const spsc_consumer&) = delete;
+    spsc_consumer& operator=(const spsc_consumer&) = delete;
+
+    // rt-safe: wait-free
+    [[nodiscard]] bool try_pop(T& out) noexcept { return queue_->try_pop(out); }
+    // rt-safe: wait-free
+    [[nodiscard]] bool empty() const noexcept { return queue_->empty(); }
+    [[nodiscard]] std::size_t capacity() const noexcept { return queue_->capacity(); }
+    [[nodiscard]] explicit operator bool() const noexcept { return queue_ != nullptr; }
+
+private:
+    friend class spsc_queue<T>;
+    explicit spsc_consumer(spsc_queue<T>* queue) noexcept : queue_(queue) {}
+    spsc_queue<T>* queue_ = nullptr;
 };
 
 } // namespace ae

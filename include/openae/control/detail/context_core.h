@@ -180,7 +180,7 @@ private:
     std::error_code apply_format(endpoint_block& e, const frame_format& format, const std::shared_ptr<prepared_chain>& successor);
     // Builds `e`'s chain for `format` and the device of `plan` on an "ae-build" helper; `then`
     // gets it on ae-ctl.
-    void build_off_thread(const std::shared_ptr<endpoint_block>& e, const pipeline::device_thread::chain_plan& plan,
+    void build_off_thread(const std::shared_ptr<endpoint_block>& e, const pipeline::chain_plan& plan,
                           const frame_format& format, std::function<void(const std::shared_ptr<prepared_chain>&)> then);
     // set_buffer's work on ae-ctl. `chain`: one built off ae-ctl for the endpoint's format (null
     // or unusable now: built here).

@@ -1,0 +1,185 @@
+// openae — device_loop: a device's real-time side, one period at a time.
+//
+// One period of a device's work — apply the control side's commands, play or record through every
+// attached endpoint's chain, publish timing, report glitches, hand rate seams over — is one call,
+// `step()`. Whoever owns the device's period calls it: openae's own device thread after the
+// device's wait point (`wait()`: null, wav, and later ALSA's poll), or a backend's own real-time
+// callback (JACK's process callback, PipeWire's process event) with the status and timing that
+// callback hands over. Offline pacing (an offline device waits for its engines) and the virtual
+// clock of a lost device live in `wait()`.
+//
+// The loop talks to the control side (device_control) only through the ends of three SPSC queues:
+// commands in, retired chains and device events out. It never allocates, locks, logs or blocks
+// outside `wait()`; every function here is for the one thread that runs the loop unless it says
+// otherwise.
+#pragma once
+
+#include <openae/pipeline/chain.h>
+#include <openae/pipeline/device.h>
+#include <openae/pipeline/meter.h>
+#include <openae/pipeline/virtual_clock.h>
+#include <openae/rt/spsc_queue.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace ae::pipeline {
+
+// Calls made on the loop's thread, for test harnesses and profilers (function pointers: calling
+// them never allocates).
+struct device_thread_hooks {
+    void* context = nullptr;
+    void (*started)(void* context) = nullptr;   // first thing on the thread, after naming it
+    void (*stopping)(void* context) = nullptr;  // last thing on the thread
+    void (*wait_begin)(void* context) = nullptr; // around the one wait point
+    void (*wait_end)(void* context) = nullptr;
+};
+
+struct device_thread_options {
+    std::uint32_t max_endpoints = 4096;
+    // Stop after this many device frames (0: run until stop()). The last period is cut short to
+    // land exactly on it: an offline render of exactly N seconds.
+    std::uint64_t stop_after_frames = 0;
+    int realtime_priority = 70; // SCHED_FIFO priority; 0: do not ask
+    // A non-blocking eventfd the loop signals with every device_event it queues (a loss, a
+    // format change): the control side acts on it at once instead of at its next drain. -1: none.
+    int control_wake_fd = -1;
+    device_thread_hooks hooks{};
+};
+
+enum class device_event_kind : std::uint8_t {
+    lost,             // the device went away; the loop runs on its virtual clock
+    format_changed,   // the device changed format (`format`); a new rate needs rebuilt chains
+    end_of_stream,    // a capture source ran out
+    finished,         // stop_after_frames reached, or end of stream: the loop has ended
+    realtime_refused, // SCHED_FIFO was refused: the thread runs at normal priority
+    device_dropped,   // the device itself dropped or padded `frames` frames (its I/O fell behind)
+};
+[[nodiscard]] const char* to_string(device_event_kind kind) noexcept;
+
+struct device_event {
+    device_event_kind kind = device_event_kind::lost;
+    hns time{0};
+    std::uint64_t device_position = 0;
+    std::uint64_t frames = 0;
+    frame_format format{};
+};
+
+// Control → loop.
+struct device_command {
+    enum class kind : std::uint8_t { attach_render, attach_capture, detach, successor } what = kind::detach;
+    std::unique_ptr<render_chain> render;
+    std::unique_ptr<capture_chain> capture;
+    std::uint32_t endpoint_id = 0;
+};
+
+// A chain the loop let go of (detached, or replaced by its successor at a seam), on its way to be
+// freed on the control side.
+struct retired_chain {
+    std::unique_ptr<render_chain> render;
+    std::unique_ptr<capture_chain> capture;
+};
+
+// What the wait point (or a backend's callback) says about the period about to run.
+struct device_period {
+    device_status status = device_status::ok;
+    device_timing timing{};
+};
+
+// The loop's queue ends, and the eventfds it waits on.
+struct device_loop_ends {
+    spsc_consumer<device_command> commands;
+    spsc_producer<retired_chain> retired;
+    spsc_producer<device_event> events;
+    // Signalled by the control side with each command while the device is lost (the loop, waiting
+    // on its virtual clock, applies commands at once). -1: none.
+    int command_fd = -1;
+    // Offline devices: engines signal it when the loop waits for them. -1: none.
+    int engine_wake_fd = -1;
+};
+
+class device_loop {
+public:
+    // Allocates everything the loop will ever use (chains' slots, mix buffers); not rt-safe.
+    device_loop(device& dev, const device_thread_options& options, device_loop_ends ends);
+    device_loop(const device_loop&) = delete;
+    device_loop& operator=(const device_loop&) = delete;
+
+    // For a loop on openae's own thread: the one wait point — the device's wait_period(), the
+    // virtual clock once the device is lost, and, offline, the wait for the engines. Applies
+    // commands that arrive meanwhile.
+    // rt-safe: waits for the device only
+    [[nodiscard]] device_period wait() noexcept;
+
+    enum class step_result : std::uint8_t { go_on, done };
+    // One period of work for `period` (from wait(), or from a backend's callback). `done`: the
+    // loop has ended (stop_after_frames reached, end of stream); call finish().
+    // rt-safe: bounded
+    [[nodiscard]] step_result step(const device_period& period) noexcept;
+
+    // Last call on the loop's thread: flushes every chain's pending glitch reports, says
+    // `finished` (unless stopped) and publishes finished().
+    // rt-safe: bounded
+    void finish() noexcept;
+
+    // The thread could not get SCHED_FIFO: an event says so.
+    // rt-safe: wait-free
+    void report_realtime_refused() noexcept { emit(device_event_kind::realtime_refused); }
+
+    // Any thread: asks the loop to stop; wait() returns at once when it is offline-waiting.
+    void request_stop() noexcept { stop_.store(true, std::memory_order_release); }
+    [[nodiscard]] bool stop_requested() const noexcept { return stop_.load(std::memory_order_acquire); }
+
+    // Any thread: what the loop has done so far.
+    [[nodiscard]] std::uint64_t frames_processed() const noexcept { return frames_.load(std::memory_order_acquire); }
+    [[nodiscard]] bool finished() const noexcept { return finished_.load(std::memory_order_acquire); }
+    [[nodiscard]] bool lost() const noexcept { return lost_flag_.load(std::memory_order_acquire); }
+    [[nodiscard]] std::uint64_t periods() const noexcept { return periods_.load(std::memory_order_relaxed); }
+    // Commands the loop has applied (device_control compares it with what it sent).
+    [[nodiscard]] std::uint64_t commands_applied() const noexcept { return applied_.load(std::memory_order_acquire); }
+    // The mix's level (render) or the device's input level (capture).
+    [[nodiscard]] meter_reading levels() const noexcept { return device_meter_.read(); }
+
+private:
+    void apply_commands() noexcept;
+    void wait_for_engines() noexcept;
+    [[nodiscard]] bool endpoints_ready(std::uint32_t frames) noexcept;
+    void set_waiting(bool waiting) noexcept;
+    void render_period(std::uint32_t frames) noexcept;
+    void capture_period(std::uint32_t frames) noexcept;
+    void enter_lost(device_event_kind why) noexcept;
+    void promote_successors() noexcept;
+    void signal_engines() noexcept;
+    void emit(device_event_kind kind, std::uint64_t frames = 0) noexcept;
+
+    device* device_;
+    device_thread_options options_;
+    device_direction direction_;
+    device_loop_ends ends_;
+
+    std::vector<std::unique_ptr<render_chain>> render_chains_;   // reserved to max_endpoints
+    std::vector<std::unique_ptr<capture_chain>> capture_chains_; // reserved to max_endpoints
+    std::vector<float> mix_;
+    std::vector<float> scratch_;
+    std::vector<std::byte> device_buffer_;
+    virtual_clock lost_clock_;
+    bool lost_ = false;
+    std::uint64_t lost_base_position_ = 0;
+    device_timing last_timing_{};
+    device_status last_status_ = device_status::ok;
+    std::uint64_t reported_device_drops_ = 0;
+    std::uint64_t done_frames_ = 0;
+    int offline_periods_unsignalled_ = 0; // offline: periods since the engines were last woken
+    meter device_meter_;
+
+    std::atomic<bool> stop_{false};
+    std::atomic<bool> finished_{false};
+    std::atomic<bool> lost_flag_{false};
+    std::atomic<std::uint64_t> frames_{0};
+    std::atomic<std::uint64_t> periods_{0};
+    std::atomic<std::uint64_t> applied_{0};
+};
+
+} // namespace ae::pipeline
