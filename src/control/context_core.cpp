@@ -1,3 +1,5 @@
+#include "context_core.h"
+
 #include <openae/control/context.h>
 
 #include "event_json.h"
@@ -1218,55 +1220,3 @@ void context_core::reroute(const std::shared_ptr<endpoint_block>& e, int attempt
 }
 
 } // namespace ae::detail
-
-namespace ae {
-
-context::context() : context(context_options{}) {}
-
-context::context(context_options options) : core_(std::make_shared<detail::context_core>(std::move(options))) {
-    core_->start_thread();
-}
-
-context::~context() { core_->stop_thread(); }
-
-namespace {
-std::expected<std::shared_ptr<detail::endpoint_block>, std::error_code> create_blocking(detail::context_core& core,
-                                                                                     endpoint_direction direction,
-                                                                                     const endpoint_config& config) {
-    using made = std::expected<std::shared_ptr<detail::endpoint_block>, std::error_code>;
-    if (core.on_control_thread()) return std::unexpected(make_error_code(errc::wrong_thread));
-    std::promise<made> done;
-    auto future = done.get_future();
-    asio::post(core.executor(), [&] { core.create(direction, config, [&done](made m, const std::string&) { done.set_value(std::move(m)); }); });
-    return future.get();
-}
-} // namespace
-
-std::expected<render_endpoint, std::error_code> context::create_render_endpoint(const endpoint_config& config) {
-    auto made = create_blocking(*core_, endpoint_direction::render, config);
-    if (!made) return std::unexpected(made.error());
-    return render_endpoint(core_, *made);
-}
-
-std::expected<capture_endpoint, std::error_code> context::create_capture_endpoint(const endpoint_config& config) {
-    auto made = create_blocking(*core_, endpoint_direction::capture, config);
-    if (!made) return std::unexpected(made.error());
-    return capture_endpoint(core_, *made);
-}
-
-std::error_code context::destroy(const std::string& name) {
-    return core_->call_ec([&] { return core_->destroy(name); });
-}
-
-std::uint64_t context::subscribe(std::function<void(const event&)> fn) { return core_->subscribe(std::move(fn)); }
-void context::unsubscribe(std::uint64_t id) { core_->unsubscribe(id); }
-
-std::vector<device_info> context::devices() const {
-    if (core_->on_control_thread()) return core_->devices();
-    std::promise<std::vector<device_info>> done;
-    auto future = done.get_future();
-    asio::post(core_->executor(), [&] { done.set_value(core_->devices()); });
-    return future.get();
-}
-
-} // namespace ae

@@ -1,6 +1,8 @@
 // The control socket: JSON lines over a unix stream socket, every client asynchronous on ae-ctl.
 #include <openae/control/server.h>
 
+#include "context_access.h"
+
 #include "json_log.h"
 
 #include <asio/local/stream_protocol.hpp>
@@ -59,7 +61,7 @@ std::expected<void, engine_error> prepare_path(const std::string& path) {
 } // namespace
 
 struct control_server::state : std::enable_shared_from_this<control_server::state> {
-    state(control_service& s, server_options o) : service(s), options(std::move(o)), acceptor(s.ctx().core()->executor()) {}
+    state(control_service& s, server_options o) : service(s), options(std::move(o)), acceptor(detail::context_access::core(s.ctx())->executor()) {}
 
     struct session;
 
@@ -73,7 +75,7 @@ struct control_server::state : std::enable_shared_from_this<control_server::stat
     void accept();
     void log(spdlog::level::level_enum level, nlohmann::json fields) {
         fields["component"] = "control";
-        control_detail::log_json(service.ctx().core()->logger(), level, fields);
+        control_detail::log_json(detail::context_access::core(service.ctx())->logger(), level, fields);
     }
 };
 
@@ -127,7 +129,7 @@ struct control_server::state::session : std::enable_shared_from_this<session> {
             discarding = false;
             ++server->bad_requests;
             const std::string message = "line over " + std::to_string(server->options.max_line_bytes) + " bytes";
-            server->service.ctx().core()->log_refused("", "bad_request", message);
+            detail::context_access::core(server->service.ctx())->log_refused("", "bad_request", message);
             send(nlohmann::json{{"id", nullptr}, {"ok", false}, {"error", {{"code", "bad_request"}, {"message", message}}}}.dump());
             return;
         }

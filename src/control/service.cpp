@@ -1,6 +1,8 @@
 // The control service: JSON-lines requests answered on ae-ctl (the wire protocol of README.md, "aectl").
 #include <openae/control/server.h>
 
+#include "context_access.h"
+
 #include "event_json.h"
 #include "json_log.h"
 
@@ -143,7 +145,7 @@ json position_json(const position& p) {
 // ---------------------------------------------------------------------------------------------
 
 struct control_service::impl {
-    impl(context& c, engine& e) : ctx(c), eng(e), core(*c.core()) {}
+    impl(context& c, engine& e) : ctx(c), eng(e), core(*detail::context_access::core(c)) {}
 
     context& ctx;
     engine& eng;
@@ -426,9 +428,9 @@ std::expected<json, request_error> control_service::impl::finish_create(
     }
     std::expected<void, engine_error> added;
     if (direction == endpoint_direction::render) {
-        added = eng.add_render(render_endpoint(ctx.core(), block), std::move(*io.source));
+        added = eng.add_render(render_endpoint(detail::endpoint_ref{detail::context_access::core(ctx), block}), std::move(*io.source));
     } else {
-        added = eng.add_capture(capture_endpoint(ctx.core(), block), std::move(*io.sink));
+        added = eng.add_capture(capture_endpoint(detail::endpoint_ref{detail::context_access::core(ctx), block}), std::move(*io.sink));
     }
     if (!added) {
         undo();
@@ -623,7 +625,7 @@ void control_service::impl::handle(const std::string& line, const reply_fn& repl
 
 control_service::control_service(context& ctx, engine& eng) : ctx_(ctx), impl_(std::make_shared<impl>(ctx, eng)) {
     // Sinks the engine lets go of outside a destroy (a failed create's) close on a helper too.
-    std::weak_ptr<detail::context_core> core = ctx.core();
+    std::weak_ptr<detail::context_core> core = detail::context_access::core(ctx);
     eng.set_sink_closer([core](std::unique_ptr<pipeline::device> sink) {
         std::shared_ptr<pipeline::device> closing = std::move(sink);
         if (auto c = core.lock()) {

@@ -1,7 +1,7 @@
 // openae — what the control side is configured with: endpoints, routing, the context.
 #pragma once
 
-#include <openae/pipeline/device_thread.h>
+#include <openae/pipeline/device_hooks.h>
 #include <openae/rt/types.h>
 
 #include <cstdint>

@@ -7,7 +7,6 @@
 #pragma once
 
 #include <openae/control/config.h>
-#include <openae/control/detail/context_core.h>
 #include <openae/control/endpoint.h>
 #include <openae/control/event.h>
 
@@ -20,6 +19,22 @@
 #include <vector>
 
 namespace ae {
+
+namespace detail {
+struct context_access; // the services built into openae (socket server, service) reach the actor through it
+
+// The context operations behind ae::context's asynchronous calls: each posts to the control thread
+// and calls its callback there.
+struct context_ops {
+    using made = std::expected<endpoint_ref, std::error_code>;
+    static void create(const std::shared_ptr<context_core>& core, endpoint_direction direction, endpoint_config config,
+                       std::function<void(made)> done);
+    static void destroy(const std::shared_ptr<context_core>& core, std::string name, completion done);
+    // `fn` gets the next event, once.
+    static void next_event(const std::shared_ptr<context_core>& core, std::function<void(const event&)> fn);
+    [[nodiscard]] static asio::any_io_executor executor(const context_core& core);
+};
+} // namespace detail
 
 class context {
 public:
@@ -49,7 +64,11 @@ public:
     auto async_destroy(std::string name, Token&& token) {
         return asio::async_initiate<Token, void(std::error_code)>(
             [core = core_, name = std::move(name)](auto handler) mutable {
-                detail::post_op(core, std::move(handler), [name = std::move(name)](detail::context_core& c) { return c.destroy(name); });
+                auto executor = asio::get_associated_executor(handler, detail::context_ops::executor(*core));
+                auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+                detail::context_ops::destroy(core, std::move(name), [executor, shared](std::error_code ec) {
+                    asio::post(executor, [shared, ec] { std::move(*shared)(ec); });
+                });
             },
             token);
     }
@@ -66,50 +85,40 @@ public:
     auto async_wait_event(Token&& token) {
         return asio::async_initiate<Token, void(std::error_code, event)>(
             [core = core_](auto handler) {
-                auto executor = asio::get_associated_executor(handler, core->executor());
+                auto executor = asio::get_associated_executor(handler, detail::context_ops::executor(*core));
                 auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-                asio::post(core->executor(), [core, shared, executor] {
-                    auto id = std::make_shared<std::uint64_t>(0);
-                    *id = core->subscribe([core, shared, executor, id](const event& e) {
-                        if (*id == 0) return;
-                        core->unsubscribe(*id);
-                        *id = 0;
-                        asio::post(executor, [shared, e] { std::move (*shared)(std::error_code{}, e); });
-                    });
+                detail::context_ops::next_event(core, [shared, executor](const event& e) {
+                    asio::post(executor, [shared, e] { std::move(*shared)(std::error_code{}, e); });
                 });
             },
             token);
     }
 
-    [[nodiscard]] asio::any_io_executor executor() const { return core_->executor(); }
-    [[nodiscard]] bool on_control_thread() const noexcept { return core_->on_control_thread(); }
-    [[nodiscard]] const std::shared_ptr<detail::context_core>& core() const noexcept { return core_; }
+    [[nodiscard]] asio::any_io_executor executor() const;
+    [[nodiscard]] bool on_control_thread() const noexcept;
 
 private:
     template <typename Endpoint, typename Token>
     auto async_create(endpoint_direction direction, endpoint_config config, Token&& token) {
         return asio::async_initiate<Token, void(std::error_code, std::optional<Endpoint>)>(
             [core = core_, direction, config = std::move(config)](auto handler) mutable {
-                auto executor = asio::get_associated_executor(handler, core->executor());
+                auto executor = asio::get_associated_executor(handler, detail::context_ops::executor(*core));
                 auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-                asio::post(core->executor(), [core, direction, config = std::move(config), executor, shared]() mutable {
-                    core->create(direction, config, [core, executor, shared](auto made, const std::string&) {
-                        std::error_code ec;
-                        std::optional<Endpoint> endpoint;
-                        if (made) {
-                            endpoint.emplace(core, *made);
-                        } else {
-                            ec = made.error();
-                        }
-                        asio::post(executor, [shared, ec, endpoint = std::move(endpoint)]() mutable {
-                            std::move(*shared)(ec, std::move(endpoint));
-                        });
-                    });
+                detail::context_ops::create(core, direction, std::move(config), [executor, shared](detail::context_ops::made made) {
+                    std::error_code ec;
+                    std::optional<Endpoint> endpoint;
+                    if (made) {
+                        endpoint.emplace(std::move(*made));
+                    } else {
+                        ec = made.error();
+                    }
+                    asio::post(executor, [shared, ec, endpoint = std::move(endpoint)]() mutable { std::move(*shared)(ec, std::move(endpoint)); });
                 });
             },
             token);
     }
 
+    friend struct detail::context_access;
     std::shared_ptr<detail::context_core> core_;
 };
 

@@ -16,6 +16,7 @@
 
 #include <openae/pipeline/chain.h>
 #include <openae/pipeline/device.h>
+#include <openae/pipeline/device_hooks.h>
 #include <openae/pipeline/meter.h>
 #include <openae/pipeline/virtual_clock.h>
 #include <openae/rt/spsc_queue.h>
@@ -26,16 +27,6 @@
 #include <vector>
 
 namespace ae::pipeline {
-
-// Calls made on the loop's thread, for test harnesses and profilers (function pointers: calling
-// them never allocates).
-struct device_thread_hooks {
-    void* context = nullptr;
-    void (*started)(void* context) = nullptr;   // first thing on the thread, after naming it
-    void (*stopping)(void* context) = nullptr;  // last thing on the thread
-    void (*wait_begin)(void* context) = nullptr; // around the one wait point
-    void (*wait_end)(void* context) = nullptr;
-};
 
 struct device_thread_options {
     std::uint32_t max_endpoints = 4096;

@@ -1,11 +1,13 @@
-// openae — the control actor behind ae::context (not for direct use).
+// openae — the control actor behind ae::context (internal: not installed, not in any public header).
 //
 // Every member but executor(), on_control_thread() and call() runs on the control thread
 // ("ae-ctl") only: they are what the public async_* operations post there.
 #pragma once
 
 #include <openae/control/config.h>
+#include <openae/control/context.h>
 #include <openae/control/event.h>
+#include <openae/pipeline/device_thread.h>
 #include <openae/rt/capture_endpoint_rt.h>
 #include <openae/rt/errc.h>
 #include <openae/rt/render_endpoint_rt.h>
@@ -26,10 +28,6 @@ namespace spdlog {
 class logger;
 } // namespace spdlog
 
-namespace ae::pipeline {
-class device_thread;
-struct device_error;
-} // namespace ae::pipeline
 
 namespace ae::detail {
 
@@ -189,16 +187,5 @@ private:
 
     std::unique_ptr<impl> impl_;
 };
-
-// Posts `op` (returning std::error_code) to the control thread and completes `handler` with its
-// result on the handler's own executor.
-template <typename Handler, typename Op>
-void post_op(const std::shared_ptr<context_core>& core, Handler&& handler, Op op) {
-    auto executor = asio::get_associated_executor(handler, core->executor());
-    asio::post(core->executor(), [core, op = std::move(op), executor, handler = std::forward<Handler>(handler)]() mutable {
-        const std::error_code ec = op(*core);
-        asio::post(executor, [handler = std::move(handler), ec]() mutable { std::move(handler)(ec); });
-    });
-}
 
 } // namespace ae::detail
