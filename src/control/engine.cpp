@@ -151,14 +151,14 @@ void capture_pass(engine::slot& s) noexcept;
 
 std::expected<std::unique_ptr<engine>, engine_error> engine::create(engine_options options) {
     std::unique_ptr<engine> e(new engine(std::move(options)));
-    if (e->wake_fd_ < 0) return std::unexpected(error(errc::io_error, "engine: cannot create an eventfd"));
+    if (e->wake_fd_ < 0 || e->release_fd_ < 0) return std::unexpected(error(errc::io_error, "engine: cannot create an eventfd"));
     e->thread_ = std::thread([raw = e.get()] { raw->run(); });
     return e;
 }
 
 engine::engine(engine_options options)
     : options_(options),
-      wake_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
+      wake_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)), release_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
       commands_(std::make_unique<spsc_queue<command>>(options.max_endpoints * 2 + 16)),
       retired_(std::make_unique<spsc_queue<slot*>>(options.max_endpoints + 16)) {
     active_.reserve(options.max_endpoints);
@@ -175,6 +175,7 @@ engine::~engine() {
         if (s->sink) s->sink->stop();
     }
     if (wake_fd_ >= 0) ::close(wake_fd_);
+    if (release_fd_ >= 0) ::close(release_fd_);
 }
 
 std::expected<void, engine_error> engine::add(std::unique_ptr<slot> s) {
@@ -318,6 +319,7 @@ std::expected<engine_slot_stats, std::error_code> engine::stats(const std::strin
 
 void engine::apply_commands() noexcept { // rt-safe: bounded by the queue's capacity
     command c;
+    bool released = false;
     while (commands_->try_pop(c)) {
         if (c.add && active_.size() < active_.capacity()) active_.push_back(c.add);
         if (c.remove) {
@@ -328,8 +330,10 @@ void engine::apply_commands() noexcept { // rt-safe: bounded by the queue's capa
             }
             // Holds max_endpoints + 16 and only removed slots travel: it cannot be full.
             [[maybe_unused]] const bool pushed = retired_->try_push(std::move(c.remove));
+            released = true;
         }
     }
+    if (released) signal_eventfd(release_fd_);
 }
 
 void engine::run() noexcept {

@@ -6,6 +6,7 @@
 #include "event_json.h"
 #include "json_log.h"
 
+#include <asio/posix/stream_descriptor.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 
@@ -241,27 +242,71 @@ struct control_service::impl {
                                                      bool start,
                                                      const std::expected<std::shared_ptr<detail::endpoint_block>, std::error_code>& made,
                                                      const std::string& why);
-    // A destroyed endpoint's engine slot: waits (polling ae-ctl's timer, never blocking it) until
-    // the engine thread has let go, then closes a wav sink on a helper and answers.
-    void finish_destroy(const std::string& name, const json& id, const reply_fn& reply, std::weak_ptr<impl> self, int polls) {
-        auto released = eng.take_released(name);
-        if (!released && polls < max_release_polls) {
-            auto timer = std::make_shared<asio::steady_timer>(core.executor(), std::chrono::milliseconds(1));
-            timer->async_wait([timer, name, id, reply, self, polls](const std::error_code& ec) {
-                if (ec) return;
-                if (auto me = self.lock()) me->finish_destroy(name, id, reply, self, polls + 1);
-            });
-            return;
+    // A destroyed endpoint's engine slot: answered when the engine has let go (its release fd
+    // says when; never blocking ae-ctl) and a wav sink's file is closed on a helper.
+    struct pending_destroy {
+        std::string name;
+        json id;
+        reply_fn reply;
+        std::shared_ptr<asio::steady_timer> deadline;
+    };
+    std::vector<pending_destroy> destroys;
+    std::unique_ptr<asio::posix::stream_descriptor> release_watch; // a dup() of the engine's release fd
+    bool release_armed = false;
+
+    void finish_destroy(const std::string& name, const json& id, const reply_fn& reply, std::weak_ptr<impl> self) {
+        if (auto released = eng.take_released(name)) return answer_destroy(name, id, reply, std::move(*released));
+        // A stuck engine thread must not leave the client waiting: answered after a second anyway
+        // (its slot is collected when the engine lets go).
+        auto deadline = std::make_shared<asio::steady_timer>(core.executor(), std::chrono::seconds(1));
+        deadline->async_wait([self, name, deadline](const std::error_code& ec) {
+            if (ec) return;
+            if (auto me = self.lock()) me->settle_destroys(name);
+        });
+        destroys.push_back({name, id, reply, std::move(deadline)});
+        watch_releases(self);
+    }
+    void watch_releases(std::weak_ptr<impl> self) {
+        if (release_armed) return;
+        if (!release_watch) {
+            const int fd = ::dup(eng.release_fd());
+            if (fd < 0) return; // out of descriptors: the deadline answers
+            release_watch = std::make_unique<asio::posix::stream_descriptor>(core.executor(), fd);
         }
+        release_armed = true;
+        release_watch->async_wait(asio::posix::descriptor_base::wait_read, [self](const std::error_code& ec) {
+            auto me = self.lock();
+            if (ec || !me) return;
+            me->release_armed = false;
+            std::uint64_t count = 0;
+            [[maybe_unused]] const auto got = ::read(me->release_watch->native_handle(), &count, sizeof count);
+            me->settle_destroys({});
+            if (!me->destroys.empty()) me->watch_releases(self);
+        });
+    }
+    // Answers the destroys whose slots the engine let go of, and `overdue` (the deadline passed).
+    void settle_destroys(const std::string& overdue) {
+        for (std::size_t i = 0; i < destroys.size();) {
+            auto released = eng.take_released(destroys[i].name);
+            if (!released && destroys[i].name != overdue) {
+                ++i;
+                continue;
+            }
+            pending_destroy d = std::move(destroys[i]);
+            destroys.erase(destroys.begin() + static_cast<std::ptrdiff_t>(i));
+            d.deadline->cancel();
+            answer_destroy(d.name, d.id, d.reply, released ? std::move(*released) : nullptr);
+        }
+    }
+    void answer_destroy(const std::string& name, const json& id, const reply_fn& reply, std::unique_ptr<pipeline::device> released) {
         auto answer = [name, id, reply] { reply(json{{"id", id}, {"ok", true}, {"endpoint", name}}.dump()); };
-        if (!released || !*released) return answer(); // no file to close (or the engine is stuck: collected later)
-        std::shared_ptr<pipeline::device> sink = std::move(*released);
+        if (!released) return answer(); // no file to close (or the engine is stuck: collected later)
+        std::shared_ptr<pipeline::device> sink = std::move(released);
         core.off_thread("ae-close", [sink, answer]() -> std::function<void()> {
             sink->stop();
             return answer;
         });
     }
-    static constexpr int max_release_polls = 1000; // 1 s: an engine pass is due every period
 
     // The answer to a request that completed later (move, a rate change): the endpoint's status, or the error.
     void answer_later(const char* op, const json& id, const reply_fn& reply, const std::shared_ptr<detail::endpoint_block>& block,
@@ -521,7 +566,7 @@ std::expected<json, request_error> control_service::impl::dispatch(const std::st
             if (!ec) {
                 // Answered when the engine has let go and a wav sink's file is complete.
                 deferred = true;
-                finish_destroy(name, id, reply, self, 0);
+                finish_destroy(name, id, reply, self);
                 return json{};
             }
         } else {
@@ -644,6 +689,9 @@ control_service::control_service(context& ctx, engine& eng) : ctx_(ctx), impl_(s
 
 control_service::~control_service() {
     impl_->eng.set_sink_closer({});
+    // Asio objects are not thread-safe: the watch is closed on ae-ctl (or with the io_context).
+    asio::post(ctx_.executor(), [watch = std::shared_ptr<asio::posix::stream_descriptor>(std::move(impl_->release_watch)),
+                                 destroys = std::make_shared<std::vector<impl::pending_destroy>>(std::move(impl_->destroys))] {});
     if (impl_->subscription != 0) ctx_.unsubscribe(impl_->subscription);
 }
 

@@ -87,6 +87,10 @@ public:
 
     // The eventfd endpoints signal: give it to set_event_handle.
     [[nodiscard]] int event_fd() const noexcept { return wake_fd_; }
+    // An eventfd the engine signals each time it lets go of removed endpoints: a control thread
+    // watches it (a dup() of it: the engine closes its own after its thread ended) and calls
+    // take_released() then, instead of polling.
+    [[nodiscard]] int release_fd() const noexcept { return release_fd_; }
 
     // Control side (one thread at a time). The endpoint must have its buffer (set_buffer) and
     // this engine's event handle; the engine drives it from its next pass.
@@ -125,6 +129,7 @@ private:
 
     engine_options options_;
     int wake_fd_ = -1;
+    int release_fd_ = -1;
     std::map<std::string, std::unique_ptr<slot>> slots_;   // control side owns every slot
     std::vector<std::unique_ptr<slot>> leaving_;           // removed, until the engine lets go
     std::unique_ptr<spsc_queue<command>> commands_;
