@@ -1,4 +1,4 @@
-// Control requests per second over the unix socket (shared/API.md "Wire protocol"): N clients,
+// Control requests per second over the unix socket (docs/API.md, "Wire protocol"): N clients,
 // each sending one request and waiting for its answer, in a loop, against a server with 8 running
 // endpoints driven by the engine. Reports requests/s overall and the round-trip percentiles.
 //
