@@ -9,6 +9,13 @@
 #ifndef OPENAE_OPENAE_H
 #define OPENAE_OPENAE_H
 
+/* The ae_rt_* calls never throw: noexcept for C++ callers (and for openae's own definitions). */
+#ifdef __cplusplus
+#define AE_RT_NOEXCEPT noexcept
+#else
+#define AE_RT_NOEXCEPT
+#endif
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -194,20 +201,20 @@ int ae_context_poll_event(ae_context* context, ae_event* out, int timeout_ms, ui
 
 /* ---- RT side (the engine's thread) ----------------------------------------------------- */
 
-uint64_t ae_rt_current_padding(ae_endpoint* endpoint, ae_position* position);
-void ae_rt_processing_complete(ae_endpoint* endpoint);
-void ae_rt_pulse(ae_endpoint* endpoint);
-int ae_rt_set_pin_inactive(ae_endpoint* endpoint);
-int ae_rt_set_pin_active(ae_endpoint* endpoint);
-void ae_rt_format(ae_endpoint* endpoint, ae_frame_format* out);
-uint32_t ae_rt_frames_per_packet(ae_endpoint* endpoint);
-uint64_t ae_rt_buffer_frames(ae_endpoint* endpoint);
+uint64_t ae_rt_current_padding(ae_endpoint* endpoint, ae_position* position) AE_RT_NOEXCEPT;
+void ae_rt_processing_complete(ae_endpoint* endpoint) AE_RT_NOEXCEPT;
+void ae_rt_pulse(ae_endpoint* endpoint) AE_RT_NOEXCEPT;
+int ae_rt_set_pin_inactive(ae_endpoint* endpoint) AE_RT_NOEXCEPT;
+int ae_rt_set_pin_active(ae_endpoint* endpoint) AE_RT_NOEXCEPT;
+void ae_rt_format(ae_endpoint* endpoint, ae_frame_format* out) AE_RT_NOEXCEPT;
+uint32_t ae_rt_frames_per_packet(ae_endpoint* endpoint) AE_RT_NOEXCEPT;
+uint64_t ae_rt_buffer_frames(ae_endpoint* endpoint) AE_RT_NOEXCEPT;
 /* Render endpoints. */
-int ae_rt_output_data_pointer(ae_endpoint* endpoint, uint32_t frames, void** out);
-int ae_rt_release_output_data_pointer(ae_endpoint* endpoint, const ae_connection_property* property);
+int ae_rt_output_data_pointer(ae_endpoint* endpoint, uint32_t frames, void** out) AE_RT_NOEXCEPT;
+int ae_rt_release_output_data_pointer(ae_endpoint* endpoint, const ae_connection_property* property) AE_RT_NOEXCEPT;
 /* Capture endpoints. */
-int ae_rt_input_data_pointer(ae_endpoint* endpoint, ae_connection_property* property, ae_position* timestamp);
-int ae_rt_release_input_data_pointer(ae_endpoint* endpoint, uint32_t frames_consumed, const void* buffer);
+int ae_rt_input_data_pointer(ae_endpoint* endpoint, ae_connection_property* property, ae_position* timestamp) AE_RT_NOEXCEPT;
+int ae_rt_release_input_data_pointer(ae_endpoint* endpoint, uint32_t frames_consumed, const void* buffer) AE_RT_NOEXCEPT;
 
 #ifdef __cplusplus
 }

@@ -305,12 +305,12 @@ int ae_context_poll_event(ae_context* context, ae_event* out, int timeout_ms, ui
 
 // ---- RT side: straight to the endpoint's RT view ------------------------------------------
 
-uint64_t ae_rt_current_padding(ae_endpoint* endpoint, ae_position* position) { // rt-safe
+uint64_t ae_rt_current_padding(ae_endpoint* endpoint, ae_position* position) AE_RT_NOEXCEPT { // rt-safe: bounded
     auto* pos = reinterpret_cast<ae::position*>(position);
     return endpoint->render_rt ? endpoint->render_rt->current_padding(pos) : endpoint->capture_rt->current_padding(pos);
 }
 
-void ae_rt_processing_complete(ae_endpoint* endpoint) { // rt-safe
+void ae_rt_processing_complete(ae_endpoint* endpoint) AE_RT_NOEXCEPT { // rt-safe: bounded
     if (endpoint->render_rt) {
         endpoint->render_rt->processing_complete();
     } else {
@@ -318,7 +318,7 @@ void ae_rt_processing_complete(ae_endpoint* endpoint) { // rt-safe
     }
 }
 
-void ae_rt_pulse(ae_endpoint* endpoint) { // rt-safe
+void ae_rt_pulse(ae_endpoint* endpoint) AE_RT_NOEXCEPT { // rt-safe: bounded
     if (endpoint->render_rt) {
         endpoint->render_rt->pulse();
     } else {
@@ -326,27 +326,27 @@ void ae_rt_pulse(ae_endpoint* endpoint) { // rt-safe
     }
 }
 
-int ae_rt_set_pin_inactive(ae_endpoint* endpoint) { // rt-safe
+int ae_rt_set_pin_inactive(ae_endpoint* endpoint) AE_RT_NOEXCEPT { // rt-safe: bounded
     return code(endpoint->render_rt ? endpoint->render_rt->set_pin_inactive() : endpoint->capture_rt->set_pin_inactive());
 }
 
-int ae_rt_set_pin_active(ae_endpoint* endpoint) { // rt-safe
+int ae_rt_set_pin_active(ae_endpoint* endpoint) AE_RT_NOEXCEPT { // rt-safe: bounded
     return code(endpoint->render_rt ? endpoint->render_rt->set_pin_active() : endpoint->capture_rt->set_pin_active());
 }
 
-void ae_rt_format(ae_endpoint* endpoint, ae_frame_format* out) { // rt-safe
+void ae_rt_format(ae_endpoint* endpoint, ae_frame_format* out) AE_RT_NOEXCEPT { // rt-safe: bounded
     *out = to_c(endpoint->render_rt ? endpoint->render_rt->format() : endpoint->capture_rt->format());
 }
 
-uint32_t ae_rt_frames_per_packet(ae_endpoint* endpoint) { // rt-safe
+uint32_t ae_rt_frames_per_packet(ae_endpoint* endpoint) AE_RT_NOEXCEPT { // rt-safe: wait-free
     return endpoint->render_rt ? endpoint->render_rt->frames_per_packet() : endpoint->capture_rt->frames_per_packet();
 }
 
-uint64_t ae_rt_buffer_frames(ae_endpoint* endpoint) { // rt-safe
+uint64_t ae_rt_buffer_frames(ae_endpoint* endpoint) AE_RT_NOEXCEPT { // rt-safe: wait-free
     return endpoint->render_rt ? endpoint->render_rt->buffer_frames() : 0;
 }
 
-int ae_rt_output_data_pointer(ae_endpoint* endpoint, uint32_t frames, void** out) { // rt-safe
+int ae_rt_output_data_pointer(ae_endpoint* endpoint, uint32_t frames, void** out) AE_RT_NOEXCEPT { // rt-safe: bounded
     if (!endpoint->render_rt || !out) return AE_ERR_BAD_ARGUMENT;
     auto span = endpoint->render_rt->output_data_pointer(frames);
     if (!span) return code(span.error());
@@ -354,7 +354,7 @@ int ae_rt_output_data_pointer(ae_endpoint* endpoint, uint32_t frames, void** out
     return AE_OK;
 }
 
-int ae_rt_release_output_data_pointer(ae_endpoint* endpoint, const ae_connection_property* property) { // rt-safe
+int ae_rt_release_output_data_pointer(ae_endpoint* endpoint, const ae_connection_property* property) AE_RT_NOEXCEPT { // rt-safe: bounded
     if (!endpoint->render_rt || !property) return AE_ERR_BAD_ARGUMENT;
     ae::connection_property p{static_cast<std::byte*>(property->buffer), property->valid_frames,
                               static_cast<ae::buffer_flags>(property->flags)};
@@ -362,7 +362,7 @@ int ae_rt_release_output_data_pointer(ae_endpoint* endpoint, const ae_connection
     return result == ae::errc{} ? AE_OK : code(result);
 }
 
-int ae_rt_input_data_pointer(ae_endpoint* endpoint, ae_connection_property* property, ae_position* timestamp) { // rt-safe
+int ae_rt_input_data_pointer(ae_endpoint* endpoint, ae_connection_property* property, ae_position* timestamp) AE_RT_NOEXCEPT { // rt-safe: bounded
     if (!endpoint->capture_rt || !property) return AE_ERR_BAD_ARGUMENT;
     ae::connection_property p{static_cast<std::byte*>(property->buffer), property->valid_frames,
                               static_cast<ae::buffer_flags>(property->flags)};
@@ -374,7 +374,7 @@ int ae_rt_input_data_pointer(ae_endpoint* endpoint, ae_connection_property* prop
     return AE_OK;
 }
 
-int ae_rt_release_input_data_pointer(ae_endpoint* endpoint, uint32_t frames_consumed, const void* buffer) { // rt-safe
+int ae_rt_release_input_data_pointer(ae_endpoint* endpoint, uint32_t frames_consumed, const void* buffer) AE_RT_NOEXCEPT { // rt-safe: bounded
     if (!endpoint->capture_rt) return AE_ERR_BAD_ARGUMENT;
     const ae::errc result = endpoint->capture_rt->try_release_input_data_pointer(frames_consumed, static_cast<const std::byte*>(buffer));
     return result == ae::errc{} ? AE_OK : code(result);

@@ -373,7 +373,7 @@ void context_core::check_resets() {
             result = make_error_code(errc::unknown_endpoint);
         } else if (!e.moving && (!e.attached || !e.entry || e.entry->thread->finished())) {
             // No device thread reads the endpoint now: the discard is made here.
-            e.render->device().begin_period();
+            (void)e.render->device().begin_period();
         } else if (now >= r.deadline) {
             result = make_error_code(errc::timeout);
             control_detail::log_json(*impl_->logger, spdlog::level::warn,

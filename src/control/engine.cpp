@@ -55,7 +55,7 @@ struct engine::slot {
     pass_record record;        // engine thread's working copy
     seqlock<pass_record> published;
 
-    void note_pass(std::uint64_t padding) noexcept { // rt-safe
+    void note_pass(std::uint64_t padding) noexcept { // rt-safe: wait-free
         record.padding_min = record.passes == 0 ? padding : std::min(record.padding_min, padding);
         record.padding_max = std::max(record.padding_max, padding);
         record.padding_sum += padding;
@@ -106,7 +106,7 @@ std::expected<engine_source, engine_error> engine_source::parse(const std::strin
 
 namespace {
 
-// Fills `frames` f32 frames of `channels` from `src`. rt-safe
+// Fills `frames` f32 frames of `channels` from `src`. rt-safe: bounded
 void fill(engine_source& src, float* out, std::uint32_t frames, std::uint32_t channels, std::uint32_t rate) noexcept {
     switch (src.what) {
     case engine_source::kind::tone: {
@@ -140,9 +140,9 @@ void fill(engine_source& src, float* out, std::uint32_t frames, std::uint32_t ch
     }
 }
 
-// One render pass: top the endpoint's buffer up. rt-safe
+// One render pass: top the endpoint's buffer up. rt-safe: bounded
 void render_pass(engine::slot& s) noexcept;
-// One capture pass: drain what the endpoint holds into the sink. rt-safe
+// One capture pass: drain what the endpoint holds into the sink. rt-safe: bounded
 void capture_pass(engine::slot& s) noexcept;
 
 } // namespace
@@ -365,7 +365,7 @@ void engine::run() noexcept {
 
 namespace {
 
-void render_pass(engine::slot& s) noexcept { // rt-safe
+void render_pass(engine::slot& s) noexcept { // rt-safe: bounded
     render_endpoint_rt& rt = *s.render_rt;
     position pos;
     const std::uint64_t padding = rt.current_padding(&pos);
@@ -398,7 +398,7 @@ void render_pass(engine::slot& s) noexcept { // rt-safe
                     fill(s.source, reinterpret_cast<float*>(into), n, channels, format.sample_rate); // straight into the ring
                 } else {
                     fill(s.source, s.scratch.data(), n, channels, format.sample_rate);
-                    pipeline::convert_samples(reinterpret_cast<const std::byte*>(s.scratch.data()), sample_type::f32, into,
+                    (void)pipeline::convert_samples(reinterpret_cast<const std::byte*>(s.scratch.data()), sample_type::f32, into,
                                               format.sample, std::size_t{n} * channels);
                 }
                 done += n;
@@ -411,7 +411,7 @@ void render_pass(engine::slot& s) noexcept { // rt-safe
     rt.processing_complete();
 }
 
-void capture_pass(engine::slot& s) noexcept { // rt-safe
+void capture_pass(engine::slot& s) noexcept { // rt-safe: bounded
     capture_endpoint_rt& rt = *s.capture_rt;
     position pos;
     s.note_pass(rt.current_padding(&pos));
@@ -434,7 +434,7 @@ void capture_pass(engine::slot& s) noexcept { // rt-safe
             const std::size_t frame_bytes = format.bytes_per_frame();
             for (std::uint32_t done = 0; done < p.valid_frames;) {
                 const std::uint32_t n = std::min(chunk_frames, p.valid_frames - done);
-                pipeline::convert_samples(p.buffer + std::size_t{done} * frame_bytes, format.sample,
+                (void)pipeline::convert_samples(p.buffer + std::size_t{done} * frame_bytes, format.sample,
                                           reinterpret_cast<std::byte*>(s.scratch.data()), sample_type::f32,
                                           std::size_t{n} * channels);
                 // The file keeps the channel count it was opened with.

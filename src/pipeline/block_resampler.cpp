@@ -18,7 +18,7 @@ std::expected<block_resampler, std::error_code> block_resampler::create(double i
     return stage;
 }
 
-std::uint32_t block_resampler::push(const float* in, std::uint32_t frames) noexcept { // rt-safe
+std::uint32_t block_resampler::push(const float* in, std::uint32_t frames) noexcept { // rt-safe: bounded
     const std::uint32_t channels = resampler_.channels();
     const std::uint32_t block = resampler_.block_frames();
     const std::size_t block_output = resampler_.max_output_for(block);
@@ -46,7 +46,7 @@ std::uint32_t block_resampler::push(const float* in, std::uint32_t frames) noexc
     return taken;
 }
 
-std::uint32_t block_resampler::pop(float* out, std::uint32_t frames) noexcept { // rt-safe
+std::uint32_t block_resampler::pop(float* out, std::uint32_t frames) noexcept { // rt-safe: bounded
     const std::uint32_t channels = resampler_.channels();
     const auto n = static_cast<std::uint32_t>(std::min<std::size_t>(frames, fifo_frames_));
     std::memcpy(out, fifo_.data() + fifo_start_ * channels, sizeof(float) * n * channels);
@@ -57,7 +57,7 @@ std::uint32_t block_resampler::pop(float* out, std::uint32_t frames) noexcept { 
     return n;
 }
 
-bool block_resampler::make_room(std::size_t frames) noexcept { // rt-safe
+bool block_resampler::make_room(std::size_t frames) noexcept { // rt-safe: bounded
     if (room() >= frames || fifo_start_ == 0) return room() >= frames;
     const std::uint32_t channels = resampler_.channels();
     std::memmove(fifo_.data(), fifo_.data() + fifo_start_ * channels, sizeof(float) * fifo_frames_ * channels);
@@ -65,7 +65,7 @@ bool block_resampler::make_room(std::size_t frames) noexcept { // rt-safe
     return room() >= frames;
 }
 
-std::uint64_t block_resampler::owed_frames() const noexcept { // rt-safe
+std::uint64_t block_resampler::owed_frames() const noexcept { // rt-safe: bounded
     if (pushed_frames_ == 0) return 0; // the priming silence is owed only ahead of real input
     const auto total = static_cast<std::uint64_t>(std::llround(static_cast<double>(pushed_frames_) * resampler_.ratio())) +
                        resampler_.leading_silence_frames();
@@ -89,7 +89,7 @@ void block_resampler::finish() noexcept {
     }
 }
 
-std::size_t block_resampler::clear_output() noexcept { // rt-safe
+std::size_t block_resampler::clear_output() noexcept { // rt-safe: wait-free
     const std::size_t dropped = fifo_frames_;
     fifo_frames_ = 0;
     fifo_start_ = 0;

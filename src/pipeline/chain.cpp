@@ -25,14 +25,14 @@ chain_base::chain_base(device_port_base& port, std::uint32_t endpoint_id, std::u
       gain_(gain_channels, options.gain_ramp_frames, options.gain),
       meter_(gain_channels, std::max<std::uint32_t>(device_format.sample_rate / 10, 1)) {}
 
-std::uint64_t chain_base::endpoint_position(std::uint64_t device_position) const noexcept { // rt-safe
+std::uint64_t chain_base::endpoint_position(std::uint64_t device_position) const noexcept { // rt-safe: bounded
     const std::uint64_t frames = device_position - anchor_;
     if (endpoint_rate_ == device_format_.sample_rate) return position_base_ + frames;
     return position_base_ +
            static_cast<std::uint64_t>(static_cast<unsigned __int128>(frames) * endpoint_rate_ / device_format_.sample_rate);
 }
 
-void chain_base::inherit_timing(const chain_base& from) noexcept { // rt-safe
+void chain_base::inherit_timing(const chain_base& from) noexcept { // rt-safe: bounded
     anchored_ = from.anchored_;
     anchor_ = from.last_device_position_;
     last_device_position_ = from.last_device_position_;
@@ -42,7 +42,7 @@ void chain_base::inherit_timing(const chain_base& from) noexcept { // rt-safe
     // makes the first record after the seam discontinuous.
 }
 
-void chain_base::observe(const device_timing& timing) noexcept { // rt-safe
+void chain_base::observe(const device_timing& timing) noexcept { // rt-safe: bounded
     if (!anchored_) {
         anchored_ = true;
         anchor_ = timing.position;
@@ -60,7 +60,7 @@ void chain_base::observe(const device_timing& timing) noexcept { // rt-safe
     base_port_->observe(endpoint_position(timing.position), timing.time);
 }
 
-void chain_base::flush_reports() noexcept { // rt-safe
+void chain_base::flush_reports() noexcept { // rt-safe: bounded
     if (lost_frames_ == 0) return;
     base_port_->report(glitch_kind::device_lost, stream_position(), lost_frames_);
     base_port_->mark_gap();
@@ -113,12 +113,12 @@ render_chain::create(render_endpoint_core& endpoint, const frame_format& endpoin
     return chain;
 }
 
-std::uint64_t render_chain::to_endpoint_frames(std::uint64_t device_frames) const noexcept { // rt-safe
+std::uint64_t render_chain::to_endpoint_frames(std::uint64_t device_frames) const noexcept { // rt-safe: bounded
     if (endpoint_rate_ == device_format_.sample_rate) return device_frames;
     return (device_frames * endpoint_rate_ + device_format_.sample_rate - 1) / device_format_.sample_rate;
 }
 
-void render_chain::set_device_channels(std::uint16_t channels) noexcept { // rt-safe
+void render_chain::set_device_channels(std::uint16_t channels) noexcept { // rt-safe: bounded
     if (channels < 1 || channels > max_channels || channels == device_format_.channels) return;
     device_format_.channels = channels;
     if (auto r = remix::between(remix_.in_channels(), channels)) remix_ = *r;
@@ -128,7 +128,7 @@ void render_chain::set_device_channels(std::uint16_t channels) noexcept { // rt-
     if (resampler_) dropped_pending_ += to_endpoint_frames(resampler_->clear_output());
 }
 
-bool render_chain::stage_in(const render_device_port::frames_view& run, float* out) noexcept { // rt-safe
+bool render_chain::stage_in(const render_device_port::frames_view& run, float* out) noexcept { // rt-safe: bounded
     const frame_format& format = run.segment->format;
     if (format.sample_rate != endpoint_rate_ || format.channels > max_channels ||
         (resampler_ && device_format_.channels != resampler_->channels())) {
@@ -139,7 +139,7 @@ bool render_chain::stage_in(const render_device_port::frames_view& run, float* o
     }
     const float* source = reinterpret_cast<const float*>(run.data);
     if (format.sample != sample_type::f32) {
-        convert_samples(run.data, format.sample, reinterpret_cast<std::byte*>(in_f32_.data()), sample_type::f32,
+        (void)convert_samples(run.data, format.sample, reinterpret_cast<std::byte*>(in_f32_.data()), sample_type::f32,
                         std::size_t{run.frames} * format.channels);
         source = in_f32_.data();
     }
@@ -147,13 +147,13 @@ bool render_chain::stage_in(const render_device_port::frames_view& run, float* o
     return true;
 }
 
-void render_chain::set_successor(std::unique_ptr<render_chain> next) noexcept { // rt-safe
+void render_chain::set_successor(std::unique_ptr<render_chain> next) noexcept { // rt-safe: bounded
     render_chain* last = this;
     for (int i = 0; i < 64 && last->successor_; ++i) last = last->successor_.get();
     last->successor_ = std::move(next);
 }
 
-std::uint32_t render_chain::seam_at(const render_device_port::frames_view& empty_run) const noexcept { // rt-safe
+std::uint32_t render_chain::seam_at(const render_device_port::frames_view& empty_run) const noexcept { // rt-safe: bounded
     // Nothing to read, and the port has moved on to a ring of another rate: this rate's frames
     // are all taken — the seam is here even though the engine has not written the new ring yet
     // (a resampler takes its input in blocks: the last one can empty the old ring at once, and
@@ -162,7 +162,7 @@ std::uint32_t render_chain::seam_at(const render_device_port::frames_view& empty
     return 0;
 }
 
-std::uint32_t render_chain::take_frames(float* out, std::uint32_t frames, std::uint32_t& seam_rate) noexcept { // rt-safe
+std::uint32_t render_chain::take_frames(float* out, std::uint32_t frames, std::uint32_t& seam_rate) noexcept { // rt-safe: bounded
     const std::uint32_t channels = device_format_.channels;
     std::uint32_t filled = 0;
     if (!resampler_) {
@@ -213,7 +213,7 @@ std::uint32_t render_chain::take_frames(float* out, std::uint32_t frames, std::u
     return resampler_->pop(out, frames);
 }
 
-std::uint32_t render_chain::produce(float* out, std::uint32_t frames, std::uint32_t& seam_rate) noexcept { // rt-safe
+std::uint32_t render_chain::produce(float* out, std::uint32_t frames, std::uint32_t& seam_rate) noexcept { // rt-safe: bounded
     const std::uint32_t channels = device_format_.channels;
     // Frames to skip go through the fractional delay too (its history is the stream's), then are
     // dropped; `out` is the scratch. Bounded: each turn skips a period's worth or ends.
@@ -232,11 +232,11 @@ std::uint32_t render_chain::produce(float* out, std::uint32_t frames, std::uint3
     return got;
 }
 
-double render_chain::input_origin() const noexcept { // rt-safe
+double render_chain::input_origin() const noexcept { // rt-safe: wait-free
     return (resampler_ ? resampler_->stage().leading_delay_frames() : 0.0) + (delay_.active() ? delay_.delay_frames() : 0.0);
 }
 
-void render_chain::finish_period(float* out, std::uint32_t frames, std::uint32_t filled, bool count_underrun) noexcept { // rt-safe
+void render_chain::finish_period(float* out, std::uint32_t frames, std::uint32_t filled, bool count_underrun) noexcept { // rt-safe: bounded
     const std::uint32_t channels = device_format_.channels;
     if (filled > 0) started_ = true;
     if (filled < frames) {
@@ -254,7 +254,7 @@ void render_chain::finish_period(float* out, std::uint32_t frames, std::uint32_t
     meter_.process(out, frames);
 }
 
-void render_chain::plan_seam(std::uint64_t seam_position, std::uint32_t period_offset) noexcept { // rt-safe
+void render_chain::plan_seam(std::uint64_t seam_position, std::uint32_t period_offset) noexcept { // rt-safe: bounded
     render_chain& next = *successor_;
     // This chain's input up to the seam: what it took, and what the old ring still holds before it.
     const std::uint64_t read = port_->stream_position();
@@ -293,7 +293,7 @@ void render_chain::plan_seam(std::uint64_t seam_position, std::uint32_t period_o
     if (input_done_) std::fill(remixed_.begin(), remixed_.end(), 0.0f);
 }
 
-std::uint32_t render_chain::ring_out(float* out, std::uint32_t frames) noexcept { // rt-safe
+std::uint32_t render_chain::ring_out(float* out, std::uint32_t frames) noexcept { // rt-safe: bounded
     const std::uint32_t channels = device_format_.channels;
     const auto want = static_cast<std::uint32_t>(std::min<std::uint64_t>(frames, overlap_end_ > out_index_ ? overlap_end_ - out_index_ : 0));
     std::uint32_t got = want;
@@ -312,7 +312,7 @@ std::uint32_t render_chain::ring_out(float* out, std::uint32_t frames) noexcept 
     return got;
 }
 
-void render_chain::render_joined(float* out, std::uint32_t frames, std::uint32_t offset) noexcept { // rt-safe
+void render_chain::render_joined(float* out, std::uint32_t frames, std::uint32_t offset) noexcept { // rt-safe: bounded
     const std::uint32_t channels = device_format_.channels;
     const std::uint32_t share = frames - offset;
     float* mine = joined_.data();
@@ -334,7 +334,7 @@ void render_chain::render_joined(float* out, std::uint32_t frames, std::uint32_t
     for (std::size_t i = 0; i < std::size_t{share} * channels; ++i) into[i] += mine[i];
 }
 
-void render_chain::render_seam(float* out, std::uint32_t frames, std::uint32_t filled) noexcept { // rt-safe
+void render_chain::render_seam(float* out, std::uint32_t frames, std::uint32_t filled) noexcept { // rt-safe: bounded
     const std::uint32_t channels = device_format_.channels;
     bool late = false;
     if (!input_done_) {
@@ -359,14 +359,14 @@ void render_chain::render_seam(float* out, std::uint32_t frames, std::uint32_t f
     if (input_done_ && out_index_ >= overlap_end_) hand_over();
 }
 
-void render_chain::hand_over() noexcept { // rt-safe
+void render_chain::hand_over() noexcept { // rt-safe: bounded
     successor_->inherit_timing(*this);
     successor_->started_ = started_ || successor_->started_;
     handed_over_ = true;
 }
 
-void render_chain::poll_reset() noexcept { // rt-safe
-    port_->begin_period();
+void render_chain::poll_reset() noexcept { // rt-safe: bounded
+    (void)port_->begin_period();
     if (!port_->reset_applied_now() || !resampler_) return;
     // What the resampler holds came from the discarded frames: dropped too, and its filter's
     // share of them skipped, so the first frame after the reset is the host's next one.
@@ -374,7 +374,7 @@ void render_chain::poll_reset() noexcept { // rt-safe
     skip_frames_ = resampler_->owed_frames();
 }
 
-void render_chain::render(float* out, std::uint32_t frames) noexcept { // rt-safe
+void render_chain::render(float* out, std::uint32_t frames) noexcept { // rt-safe: bounded
     poll_reset();
     if (!port_->running()) {
         // A stopped endpoint keeps what is queued (it plays after start: a pre-fill waits here).
@@ -416,7 +416,7 @@ void render_chain::render(float* out, std::uint32_t frames) noexcept { // rt-saf
     finish_period(out, frames, filled, true);
 }
 
-void render_chain::drain_lost(std::uint32_t frames) noexcept { // rt-safe
+void render_chain::drain_lost(std::uint32_t frames) noexcept { // rt-safe: bounded
     poll_reset();
     if (!port_->running()) return; // its queued frames wait for start, as on a device
     std::uint64_t wanted = to_endpoint_frames(frames);
@@ -434,7 +434,7 @@ void render_chain::drain_lost(std::uint32_t frames) noexcept { // rt-safe
 }
 
 
-std::uint64_t render_chain::input_needed(std::uint32_t frames) const noexcept { // rt-safe
+std::uint64_t render_chain::input_needed(std::uint32_t frames) const noexcept { // rt-safe: bounded
     const std::size_t held = resampler_ ? resampler_->output_frames() : 0;
     const std::uint64_t buffered = held >= frames ? 0 : to_endpoint_frames(frames - held);
     // A resampler delivers in blocks: ask for a run more than the exact ratio.
@@ -442,7 +442,7 @@ std::uint64_t render_chain::input_needed(std::uint32_t frames) const noexcept { 
     return buffered + margin;
 }
 
-bool render_chain::ready(std::uint32_t frames) noexcept { // rt-safe
+bool render_chain::ready(std::uint32_t frames) noexcept { // rt-safe: bounded
     if (!active()) return true;
     if (successor_ && !seam_planned_) {
         const std::int64_t seam = port_->next_segment_start(successor_->endpoint_rate_);
@@ -507,7 +507,7 @@ capture_chain::create(capture_endpoint_core& endpoint, const frame_format& endpo
     return chain;
 }
 
-void capture_chain::set_device_channels(std::uint16_t channels) noexcept { // rt-safe
+void capture_chain::set_device_channels(std::uint16_t channels) noexcept { // rt-safe: bounded
     if (channels < 1 || channels > max_channels || channels == device_format_.channels) return;
     device_format_.channels = channels;
     if (auto r = remix::between(channels, remix_.out_channels())) remix_ = *r;
@@ -515,13 +515,13 @@ void capture_chain::set_device_channels(std::uint16_t channels) noexcept { // rt
     history_at_ = 0;
 }
 
-void capture_chain::set_successor(std::unique_ptr<capture_chain> next) noexcept { // rt-safe
+void capture_chain::set_successor(std::unique_ptr<capture_chain> next) noexcept { // rt-safe: bounded
     capture_chain* last = this;
     for (int i = 0; i < 64 && last->successor_; ++i) last = last->successor_.get();
     last->successor_ = std::move(next);
 }
 
-void capture_chain::flush_tail() noexcept { // rt-safe
+void capture_chain::flush_tail() noexcept { // rt-safe: bounded
     // What the filter still holds of the old rate (its delay, in endpoint frames) comes out when
     // silence pushes it, in whole runs like any period (allocation-free); the silence's own
     // output is not delivered.
@@ -540,7 +540,7 @@ void capture_chain::flush_tail() noexcept { // rt-safe
     (void)resampler_->clear_output();
 }
 
-void capture_chain::keep_history(const float* in, std::uint32_t frames) noexcept { // rt-safe
+void capture_chain::keep_history(const float* in, std::uint32_t frames) noexcept { // rt-safe: bounded
     const std::uint32_t channels = device_format_.channels;
     // Bounded: a period is at most the capacity (longer ones keep their last frames).
     const std::uint32_t skip = frames > history_capacity ? static_cast<std::uint32_t>(frames - history_capacity) : 0;
@@ -553,11 +553,11 @@ void capture_chain::keep_history(const float* in, std::uint32_t frames) noexcept
     history_frames_ = std::min<std::size_t>(history_frames_ + frames, history_capacity);
 }
 
-double capture_chain::output_origin() const noexcept { // rt-safe
+double capture_chain::output_origin() const noexcept { // rt-safe: wait-free
     return (resampler_ ? resampler_->stage().leading_delay_frames() : 0.0) + (delay_.active() ? delay_.delay_frames() : 0.0);
 }
 
-void capture_chain::start_after(const capture_chain& from) noexcept { // rt-safe
+void capture_chain::start_after(const capture_chain& from) noexcept { // rt-safe: bounded
     const ring_segment* segment = port_->segment();
     if (!segment || from.device_format_.channels != device_format_.channels) return;
     const double device_rate = device_format_.sample_rate;
@@ -589,7 +589,7 @@ void capture_chain::start_after(const capture_chain& from) noexcept { // rt-safe
     }
 }
 
-void capture_chain::take(const float* in, std::uint32_t frames, const frame_format& format) noexcept { // rt-safe
+void capture_chain::take(const float* in, std::uint32_t frames, const frame_format& format) noexcept { // rt-safe: bounded
     device_in_ += frames;
     remix_.process(in, remixed_.data(), frames);
     std::uint32_t staged_frames = frames;
@@ -615,8 +615,8 @@ void capture_chain::take(const float* in, std::uint32_t frames, const frame_form
     deliver(staged_frames, format);
 }
 
-void capture_chain::capture(const float* in, std::uint32_t frames) noexcept { // rt-safe
-    port_->begin_period(resampler_.has_value());
+void capture_chain::capture(const float* in, std::uint32_t frames) noexcept { // rt-safe: bounded
+    (void)port_->begin_period(resampler_.has_value());
     if (port_->take_reset() && resampler_) {
         // Captured before the reset: the engine's side discards the ring, this side its filter's.
         port_->add_discarded(resampler_->clear_output());
@@ -669,14 +669,14 @@ void capture_chain::capture(const float* in, std::uint32_t frames) noexcept { //
     take(in, frames, format);
 }
 
-void capture_chain::deliver(std::uint32_t frames, const frame_format& format) noexcept { // rt-safe
+void capture_chain::deliver(std::uint32_t frames, const frame_format& format) noexcept { // rt-safe: bounded
     float* scaled = resampled_.data();
     gain_.process(scaled, frames);
     meter_.process(scaled, frames);
     if (!active() || frames == 0) return;
     const std::byte* bytes = reinterpret_cast<const std::byte*>(scaled);
     if (format.sample != sample_type::f32) {
-        convert_samples(bytes, sample_type::f32, encoded_.data(), format.sample, std::size_t{frames} * format.channels);
+        (void)convert_samples(bytes, sample_type::f32, encoded_.data(), format.sample, std::size_t{frames} * format.channels);
         bytes = encoded_.data();
     }
     (void)port_->write(bytes, frames); // overruns are counted by the port
@@ -690,7 +690,7 @@ void capture_chain::finish_stream() noexcept {
     for (int i = 0; i < 16 && resampler_->output_frames() > 0; ++i) deliver(resampler_->pop(resampled_.data(), capacity), segment->format);
 }
 
-void capture_chain::fill_lost(std::uint32_t frames) noexcept { // rt-safe
+void capture_chain::fill_lost(std::uint32_t frames) noexcept { // rt-safe: bounded
     const std::uint64_t before = port_->stream_position();
     capture(silence_.data(), frames);
     lost_frames_ += port_->stream_position() - before;
@@ -698,7 +698,7 @@ void capture_chain::fill_lost(std::uint32_t frames) noexcept { // rt-safe
 }
 
 
-bool capture_chain::ready(std::uint32_t frames) noexcept { // rt-safe
+bool capture_chain::ready(std::uint32_t frames) noexcept { // rt-safe: bounded
     if (!active()) return true;
     // A resampler delivers in blocks: leave room for what a period can bring, and a block more.
     const std::uint64_t needed =

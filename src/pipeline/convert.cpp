@@ -103,7 +103,7 @@ void s16_to_f32(const std::byte* in, std::byte* out, std::size_t samples) noexce
 } // namespace
 
 bool convert_samples(const std::byte* in, sample_type from, std::byte* out, sample_type to,
-                     std::size_t samples) noexcept { // rt-safe
+                     std::size_t samples) noexcept { // rt-safe: bounded
     const std::size_t in_bytes = bytes_per_sample(from);
     const std::size_t out_bytes = bytes_per_sample(to);
     if (in_bytes == 0 || out_bytes == 0) return false;

@@ -10,8 +10,8 @@ hns device::latency() const noexcept {
     return hns{static_cast<std::int64_t>(std::llround(1e7 * period_frames_ / format_.sample_rate))};
 }
 
-device_status device::play(const std::byte*, std::uint32_t) noexcept { return device_status::ok; } // rt-safe
-device_status device::record(std::byte*, std::uint32_t frames) noexcept { // rt-safe
+device_status device::play(const std::byte*, std::uint32_t) noexcept { return device_status::ok; } // rt-safe: bounded
+device_status device::record(std::byte*, std::uint32_t frames) noexcept { // rt-safe: bounded
     last_record_frames_ = frames;
     return device_status::ok;
 }

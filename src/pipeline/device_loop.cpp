@@ -18,7 +18,7 @@ constexpr int offline_poll_ms = 20;
 constexpr int offline_signal_periods = 16;
 constexpr std::uint32_t max_channels = remix::max_channels;
 
-void drain_eventfd(int fd) noexcept { // rt-safe: the fd is non-blocking
+void drain_eventfd(int fd) noexcept { // rt-safe: wait-free (the fd is non-blocking)
     std::uint64_t count = 0;
     [[maybe_unused]] const auto got = ::read(fd, &count, sizeof count);
 }
@@ -251,7 +251,7 @@ void device_loop::render_period(std::uint32_t frames) noexcept { // rt-safe: bou
     device_meter_.process(mix_.data(), frames);
     const std::byte* out = reinterpret_cast<const std::byte*>(mix_.data());
     if (format.sample != sample_type::f32) {
-        convert_samples(out, sample_type::f32, device_buffer_.data(), format.sample, samples);
+        (void)convert_samples(out, sample_type::f32, device_buffer_.data(), format.sample, samples);
         out = device_buffer_.data();
     }
     if (device_->play(out, frames) == device_status::lost) {
@@ -281,7 +281,7 @@ void device_loop::capture_period(std::uint32_t frames) noexcept { // rt-safe: bo
     }
     const float* in = reinterpret_cast<const float*>(device_buffer_.data());
     if (format.sample != sample_type::f32) {
-        convert_samples(device_buffer_.data(), format.sample, reinterpret_cast<std::byte*>(mix_.data()), sample_type::f32, samples);
+        (void)convert_samples(device_buffer_.data(), format.sample, reinterpret_cast<std::byte*>(mix_.data()), sample_type::f32, samples);
         in = mix_.data();
     }
     device_meter_.process(in, frames);

@@ -31,7 +31,7 @@ struct scripted_fault {
     bool fired = false;
 };
 
-void sleep_for(hns duration) noexcept { // rt-safe: only inside the device's wait point
+void sleep_for(hns duration) noexcept { // rt-safe: waits for the clock only (inside the device's wait point)
     const timespec at = to_timespec(monotonic_now() + duration);
     for (int i = 0; i < 8 && ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, nullptr) == EINTR; ++i) {}
 }
@@ -51,7 +51,7 @@ public:
     }
     void stop() noexcept override { inner_->stop(); }
 
-    device_status wait_period() noexcept override { // rt-safe
+    device_status wait_period() noexcept override { // rt-safe: bounded
         fault injected;
         for (int i = 0; i < 16 && commands_.try_pop(injected); ++i) apply(injected);
         for (auto& step : script_) {
@@ -79,12 +79,12 @@ public:
         return status;
     }
 
-    device_status play(const std::byte* data, std::uint32_t frames) noexcept override { // rt-safe
+    device_status play(const std::byte* data, std::uint32_t frames) noexcept override { // rt-safe: bounded
         if (unplugged_) return device_status::lost;
         if (format_ != inner_->format()) return device_status::ok; // the "new format" goes nowhere
         return inner_->play(data, frames);
     }
-    device_status record(std::byte* data, std::uint32_t frames) noexcept override { // rt-safe
+    device_status record(std::byte* data, std::uint32_t frames) noexcept override { // rt-safe: bounded
         if (unplugged_) return device_status::lost;
         if (format_ != inner_->format()) {
             std::memset(data, 0, std::size_t{frames} * format_.bytes_per_frame());
@@ -92,7 +92,7 @@ public:
         }
         return inner_->record(data, frames);
     }
-    device_timing timing() const noexcept override { // rt-safe
+    device_timing timing() const noexcept override { // rt-safe: wait-free
         device_timing at = inner_->timing();
         at.time += time_offset_;
         at.discontinuity = at.discontinuity || jumped_;
@@ -116,7 +116,7 @@ public:
     static std::expected<fault, device_error> parse_fault(std::string_view text);
 
 private:
-    void apply(const fault& f) noexcept { // rt-safe
+    void apply(const fault& f) noexcept { // rt-safe: bounded
         switch (f.kind) {
         case fault_kind::unplug: unplugged_ = true; break;
         case fault_kind::replug: unplugged_ = false; break;

@@ -11,7 +11,7 @@ namespace {
 constexpr double kaiser_beta = 9.0; // sidelobes near -90 dB: below the 70 dB a seam must keep
 
 // The modified Bessel function I0, by its series (terms fall fast: 40 reach double precision
-// for the arguments a Kaiser window with beta 9 gives). rt-safe
+// for the arguments a Kaiser window with beta 9 gives). rt-safe: bounded
 double bessel_i0(double x) noexcept {
     double sum = 1, term = 1;
     const double quarter_x2 = x * x / 4;
@@ -28,7 +28,7 @@ fractional_delay::fractional_delay(std::uint32_t max_channels, std::uint32_t max
     : max_channels_(max_channels), max_frames_(std::max<std::uint32_t>(max_frames, 1)),
       history_(std::size_t{taps - 1} * max_channels, 0.0f), line_(std::size_t{taps - 1} + max_frames_, 0.0f) {}
 
-void fractional_delay::set_fraction(double fraction) noexcept { // rt-safe
+void fractional_delay::set_fraction(double fraction) noexcept { // rt-safe: bounded
     fraction_ = std::clamp(fraction, 0.0, 1.0);
     const double delay = whole_delay + fraction_;
     const double half = taps / 2.0;
@@ -47,7 +47,7 @@ void fractional_delay::set_fraction(double fraction) noexcept { // rt-safe
     std::fill(history_.begin(), history_.end(), 0.0f);
 }
 
-void fractional_delay::process(float* samples, std::uint32_t frames, std::uint32_t channels) noexcept { // rt-safe
+void fractional_delay::process(float* samples, std::uint32_t frames, std::uint32_t channels) noexcept { // rt-safe: bounded
     if (!active_ || channels == 0 || channels > max_channels_) return;
     constexpr std::uint32_t keep = taps - 1;
     // Bounded: chunks of at most max_frames.

@@ -4,7 +4,7 @@
 
 namespace ae::pipeline {
 
-void gain_stage::process(float* samples, std::uint32_t frames) noexcept { // rt-safe
+void gain_stage::process(float* samples, std::uint32_t frames) noexcept { // rt-safe: bounded
     const float target = target_.load(std::memory_order_relaxed);
     if (target != applied_target_) {
         applied_target_ = target;
@@ -28,7 +28,7 @@ void gain_stage::process(float* samples, std::uint32_t frames) noexcept { // rt-
     for (std::size_t i = std::size_t{f} * channels_, end = std::size_t{frames} * channels_; i < end; ++i) samples[i] *= gain;
 }
 
-void mix_add(const float* __restrict in, float* __restrict out, std::size_t samples) noexcept { // rt-safe
+void mix_add(const float* __restrict in, float* __restrict out, std::size_t samples) noexcept { // rt-safe: bounded
     for (std::size_t i = 0; i < samples; ++i) out[i] += in[i];
 }
 

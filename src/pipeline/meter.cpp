@@ -16,7 +16,7 @@ namespace {
 using float4 = float __attribute__((vector_size(16)));
 } // namespace
 
-void meter::measure_packed(const float* block, std::uint32_t frames) noexcept { // rt-safe
+void meter::measure_packed(const float* block, std::uint32_t frames) noexcept { // rt-safe: bounded
     const std::size_t samples = std::size_t{frames} * channels_;
     float4 peak{0, 0, 0, 0};
     float4 sum{0, 0, 0, 0};
@@ -42,7 +42,7 @@ void meter::measure_packed(const float* block, std::uint32_t frames) noexcept { 
     }
 }
 
-void meter::measure_strided(const float* block, std::uint32_t frames) noexcept { // rt-safe
+void meter::measure_strided(const float* block, std::uint32_t frames) noexcept { // rt-safe: bounded
     for (std::uint32_t c = 0; c < measured_channels_; ++c) {
         float peak = peak_[c];
         float sum = 0;
@@ -57,7 +57,7 @@ void meter::measure_strided(const float* block, std::uint32_t frames) noexcept {
     }
 }
 
-void meter::process(const float* samples, std::uint32_t frames) noexcept { // rt-safe
+void meter::process(const float* samples, std::uint32_t frames) noexcept { // rt-safe: bounded
     std::uint32_t done = 0;
     while (done < frames) {
         // Up to the end of the window at once, channel by channel: a tight loop per channel
@@ -88,7 +88,7 @@ void meter::process(const float* samples, std::uint32_t frames) noexcept { // rt
     }
 }
 
-void meter::set_channels(std::uint32_t channels) noexcept { // rt-safe
+void meter::set_channels(std::uint32_t channels) noexcept { // rt-safe: bounded
     if (channels == channels_) return;
     channels_ = channels;
     measured_channels_ = std::min(channels, meter_reading::max_channels);
@@ -97,7 +97,7 @@ void meter::set_channels(std::uint32_t channels) noexcept { // rt-safe
     sum_squares_ = {};
 }
 
-meter_reading meter::read() const noexcept { // rt-safe
+meter_reading meter::read() const noexcept { // rt-safe: bounded
     meter_reading reading;
     (void)published_.try_read(reading);
     return reading;

@@ -20,16 +20,16 @@ public:
         clock_.start(monotonic_now());
         return {};
     }
-    device_status wait_period() noexcept override { // rt-safe
+    device_status wait_period() noexcept override { // rt-safe: bounded
         timing_ = clock_.wait_next();
         return device_status::ok;
     }
-    device_status record(std::byte* data, std::uint32_t frames) noexcept override { // rt-safe
+    device_status record(std::byte* data, std::uint32_t frames) noexcept override { // rt-safe: bounded
         std::memset(data, 0, std::size_t{frames} * format_.bytes_per_frame());
         last_record_frames_ = frames;
         return device_status::ok;
     }
-    device_timing timing() const noexcept override { return timing_; } // rt-safe
+    device_timing timing() const noexcept override { return timing_; } // rt-safe: wait-free
 
 private:
     virtual_clock clock_;

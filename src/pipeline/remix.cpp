@@ -18,7 +18,7 @@ remix::remix(std::uint32_t channels) noexcept : remix(channels, channels) {
     update_identity();
 }
 
-void remix::update_identity() noexcept { // rt-safe
+void remix::update_identity() noexcept { // rt-safe: bounded
     identity_ = in_ == out_;
     for (std::uint32_t o = 0; o < out_ && identity_; ++o) {
         for (std::uint32_t i = 0; i < in_; ++i) {
@@ -27,7 +27,7 @@ void remix::update_identity() noexcept { // rt-safe
     }
 }
 
-std::expected<remix, std::error_code> remix::between(std::uint32_t in_channels, std::uint32_t out_channels) noexcept { // rt-safe
+std::expected<remix, std::error_code> remix::between(std::uint32_t in_channels, std::uint32_t out_channels) noexcept { // rt-safe: bounded
     if (!valid_count(in_channels) || !valid_count(out_channels)) return std::unexpected(make_error_code(errc::bad_argument));
     remix r(in_channels, out_channels);
     if (in_channels == 1) {
@@ -52,7 +52,7 @@ std::expected<remix, std::error_code> remix::between(std::uint32_t in_channels, 
     return r;
 }
 
-std::expected<remix, std::error_code> remix::from_map(std::uint32_t in_channels, std::span<const int> map) noexcept { // rt-safe
+std::expected<remix, std::error_code> remix::from_map(std::uint32_t in_channels, std::span<const int> map) noexcept { // rt-safe: bounded
     if (!valid_count(in_channels) || !valid_count(static_cast<std::uint32_t>(map.size())))
         return std::unexpected(make_error_code(errc::bad_argument));
     remix r(in_channels, static_cast<std::uint32_t>(map.size()));
@@ -67,7 +67,7 @@ std::expected<remix, std::error_code> remix::from_map(std::uint32_t in_channels,
 }
 
 std::expected<remix, std::error_code> remix::from_matrix(std::uint32_t in_channels, std::uint32_t out_channels,
-                                                         std::span<const float> gains) noexcept { // rt-safe
+                                                         std::span<const float> gains) noexcept { // rt-safe: bounded
     if (!valid_count(in_channels) || !valid_count(out_channels) || gains.size() != std::size_t{in_channels} * out_channels)
         return std::unexpected(make_error_code(errc::bad_argument));
     remix r(in_channels, out_channels);
@@ -82,7 +82,7 @@ std::expected<remix, std::error_code> remix::from_matrix(std::uint32_t in_channe
     return r;
 }
 
-void remix::process(const float* in, float* out, std::uint32_t frames) const noexcept { // rt-safe
+void remix::process(const float* in, float* out, std::uint32_t frames) const noexcept { // rt-safe: bounded
     if (identity_) {
         std::memcpy(out, in, sizeof(float) * frames * in_);
         return;

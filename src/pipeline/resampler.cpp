@@ -85,14 +85,14 @@ std::expected<resampler, std::error_code> resampler::create(double input_rate, d
     return r;
 }
 
-resampler::result resampler::process(const float* in, std::size_t in_frames, float* out, std::size_t out_capacity) noexcept { // rt-safe
+resampler::result resampler::process(const float* in, std::size_t in_frames, float* out, std::size_t out_capacity) noexcept { // rt-safe: bounded
     std::size_t consumed = 0;
     std::size_t produced = 0;
     soxr_process(as_soxr(handle_.get()), in, in ? in_frames : 0, &consumed, out, out_capacity, &produced);
     return {consumed, produced};
 }
 
-bool resampler::set_ratio_adjust(double ppm) noexcept { // rt-safe
+bool resampler::set_ratio_adjust(double ppm) noexcept { // rt-safe: bounded
     if (mode_ != mode::variable) return false;
     adjust_ppm_ = std::clamp(ppm, -max_adjust_ppm, max_adjust_ppm);
     soxr_set_io_ratio(as_soxr(handle_.get()), input_rate_ / output_rate_ * (1 + adjust_ppm_ * 1e-6), slew_frames);

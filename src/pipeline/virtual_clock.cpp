@@ -11,7 +11,7 @@ namespace {
 constexpr int max_interruptions = 8; // EINTR retries before giving up on one wait
 } // namespace
 
-void virtual_clock::start(hns now) noexcept { // rt-safe
+void virtual_clock::start(hns now) noexcept { // rt-safe: bounded
     origin_ = now;
     periods_ = 0;
     extra_lateness_ = hns{0};
@@ -19,14 +19,14 @@ void virtual_clock::start(hns now) noexcept { // rt-safe
     random_state_ = options_.seed == 0 ? 1u : options_.seed;
 }
 
-std::uint32_t virtual_clock::next_random() noexcept { // rt-safe: xorshift32
+std::uint32_t virtual_clock::next_random() noexcept { // rt-safe: wait-free (xorshift32)
     random_state_ ^= random_state_ << 13;
     random_state_ ^= random_state_ >> 17;
     random_state_ ^= random_state_ << 5;
     return random_state_;
 }
 
-device_timing virtual_clock::wait_next() noexcept { // rt-safe
+device_timing virtual_clock::wait_next() noexcept { // rt-safe: bounded
     ++periods_;
     const double seconds = static_cast<double>(periods_) * options_.period_frames / true_rate();
     hns wake = origin_ + hns{static_cast<std::int64_t>(std::llround(seconds * 1e7))} + extra_lateness_;

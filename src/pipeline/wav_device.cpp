@@ -118,7 +118,7 @@ public:
         if (file_ && direction_ == device_direction::render) sf_write_sync(file_);
     }
 
-    device_status wait_period() noexcept override { // rt-safe
+    device_status wait_period() noexcept override { // rt-safe: bounded
         if (io_failed_.load(std::memory_order_acquire)) return device_status::lost;
         if (realtime_) {
             const device_timing at = clock_.wait_next();
@@ -140,7 +140,7 @@ public:
         return io_failed_.load(std::memory_order_acquire) ? device_status::lost : device_status::ok;
     }
 
-    device_status play(const std::byte* data, std::uint32_t frames) noexcept override { // rt-safe
+    device_status play(const std::byte* data, std::uint32_t frames) noexcept override { // rt-safe: bounded
         const std::uint64_t room = writer_.free_frames();
         const std::uint64_t queued_before = writer_.capacity_frames() - room;
         const auto fitting = static_cast<std::uint32_t>(room < frames ? room : frames);
@@ -156,7 +156,7 @@ public:
         return device_status::ok;
     }
 
-    device_status record(std::byte* data, std::uint32_t frames) noexcept override { // rt-safe
+    device_status record(std::byte* data, std::uint32_t frames) noexcept override { // rt-safe: bounded
         const std::uint64_t ready = reader_.available_frames();
         const auto got = static_cast<std::uint32_t>(ready < frames ? ready : frames);
         const std::size_t bytes_per_frame = format_.bytes_per_frame();
@@ -178,7 +178,7 @@ public:
         return device_status::ok;
     }
 
-    device_timing timing() const noexcept override { return timing_; } // rt-safe
+    device_timing timing() const noexcept override { return timing_; } // rt-safe: wait-free
     std::uint64_t device_dropped_frames() const noexcept override { return dropped_.load(std::memory_order_relaxed); }
 
 private:

@@ -4,7 +4,7 @@
 
 namespace ae {
 
-bool capture_device_port::begin_period(bool hold_rate_change) noexcept { // rt-safe
+bool capture_device_port::begin_period(bool hold_rate_change) noexcept { // rt-safe: bounded
     if (!attach()) return false;
     if (pending_.segment) return false; // a held rate change goes first (apply_pending)
     // One reconfiguration per period: every epoch gets its own segment, one more than the last.
@@ -17,14 +17,14 @@ bool capture_device_port::begin_period(bool hold_rate_change) noexcept { // rt-s
     return apply(command);
 }
 
-bool capture_device_port::apply_pending() noexcept { // rt-safe
+bool capture_device_port::apply_pending() noexcept { // rt-safe: bounded
     if (!pending_.segment) return false;
     reconfigure_command command = std::move(pending_);
     pending_ = reconfigure_command{};
     return apply(command);
 }
 
-bool capture_device_port::apply(reconfigure_command& command) noexcept { // rt-safe
+bool capture_device_port::apply(reconfigure_command& command) noexcept { // rt-safe: bounded
     ring_segment* next = lead_to(*segment_, command, link_->handoffs);
     if (!next) return false;
     segment_ = next;
@@ -32,7 +32,7 @@ bool capture_device_port::apply(reconfigure_command& command) noexcept { // rt-s
     return true;
 }
 
-std::uint32_t capture_device_port::write(const std::byte* data, std::uint32_t frames) noexcept { // rt-safe
+std::uint32_t capture_device_port::write(const std::byte* data, std::uint32_t frames) noexcept { // rt-safe: bounded
     if (!attach() || frames == 0) return 0;
     frame_ring_writer& writer = segment_->writer;
     const std::uint64_t free = writer.free_frames();
@@ -48,12 +48,12 @@ std::uint32_t capture_device_port::write(const std::byte* data, std::uint32_t fr
     return fitting;
 }
 
-std::byte* capture_device_port::try_acquire(std::uint32_t frames) noexcept { // rt-safe
+std::byte* capture_device_port::try_acquire(std::uint32_t frames) noexcept { // rt-safe: bounded
     if (!attach()) return nullptr;
     return segment_->writer.try_acquire(frames);
 }
 
-void capture_device_port::commit(std::uint32_t frames) noexcept { // rt-safe
+void capture_device_port::commit(std::uint32_t frames) noexcept { // rt-safe: bounded
     if (segment_) segment_->writer.commit(frames);
 }
 

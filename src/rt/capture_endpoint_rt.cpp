@@ -7,7 +7,7 @@
 
 namespace ae {
 
-void capture_endpoint_rt::apply_reset() noexcept { // rt-safe
+void capture_endpoint_rt::apply_reset() noexcept { // rt-safe: bounded
     if (!reset_requested()) return;
     std::uint64_t discarded = 0;
     // Bounded by the handoff queue: every segment written since is discarded too.
@@ -20,7 +20,7 @@ void capture_endpoint_rt::apply_reset() noexcept { // rt-safe
     acknowledge_reset(discarded);
 }
 
-std::uint64_t capture_endpoint_rt::current_padding(position* pos) noexcept { // rt-safe
+std::uint64_t capture_endpoint_rt::current_padding(position* pos) noexcept { // rt-safe: bounded
     if (!attach()) {
         if (pos) *pos = position{};
         return 0;
@@ -34,7 +34,7 @@ std::uint64_t capture_endpoint_rt::current_padding(position* pos) noexcept { // 
     return available;
 }
 
-errc capture_endpoint_rt::input_data_pointer(connection_property& property, position* timestamp) noexcept { // rt-safe
+errc capture_endpoint_rt::input_data_pointer(connection_property& property, position* timestamp) noexcept { // rt-safe: bounded
     if (!attach()) return errc::not_initialized;
     if (!running()) return errc::not_running;
     if (pair_open_) {
@@ -79,7 +79,7 @@ errc capture_endpoint_rt::input_data_pointer(connection_property& property, posi
 }
 
 errc capture_endpoint_rt::try_release_input_data_pointer(std::uint32_t frames_consumed,
-                                                         const std::byte* buffer) noexcept { // rt-safe
+                                                         const std::byte* buffer) noexcept { // rt-safe: bounded
     if (!pair_open_) {
         ++misuse_count_;
         return errc::bad_argument;
@@ -98,7 +98,7 @@ errc capture_endpoint_rt::try_release_input_data_pointer(std::uint32_t frames_co
     return errc{};
 }
 
-void capture_endpoint_rt::processing_complete() noexcept { // rt-safe
+void capture_endpoint_rt::processing_complete() noexcept { // rt-safe: bounded
     if (!attach()) return;
     if (pair_open_) {
         pair_open_ = false;

@@ -4,26 +4,26 @@
 
 namespace ae {
 
-void endpoint_rt_base::pulse() noexcept { // rt-safe
+void endpoint_rt_base::pulse() noexcept { // rt-safe: bounded
     // acquire: the fd was set up before it was published.
     signal_eventfd(link_->event_fd.load(std::memory_order_acquire));
 }
 
-errc endpoint_rt_base::set_pin_inactive() noexcept { // rt-safe
+errc endpoint_rt_base::set_pin_inactive() noexcept { // rt-safe: bounded
     if (!attach()) return errc::not_initialized;
     // release: what the engine did before going inactive is visible to the device side.
     link_->pin_active.store(false, std::memory_order_release);
     return errc{};
 }
 
-errc endpoint_rt_base::set_pin_active() noexcept { // rt-safe
+errc endpoint_rt_base::set_pin_active() noexcept { // rt-safe: bounded
     if (!attach()) return errc::not_initialized;
     link_->pin_active.store(true, std::memory_order_release);
     return errc{};
 }
 
 void endpoint_rt_base::fill_position(position& out, std::uint64_t stream_position,
-                                     std::uint64_t padding_frames) noexcept { // rt-safe
+                                     std::uint64_t padding_frames) noexcept { // rt-safe: bounded
     if (link_->clock.try_read(snapshot_)) has_snapshot_ = true;
     out.stream_position = stream_position;
     out.padding_frames = padding_frames;
@@ -50,16 +50,16 @@ void endpoint_rt_base::fill_position(position& out, std::uint64_t stream_positio
     }
 }
 
-void endpoint_rt_base::report(glitch_kind kind, std::uint64_t stream_position, std::uint64_t frames) noexcept { // rt-safe
+void endpoint_rt_base::report(glitch_kind kind, std::uint64_t stream_position, std::uint64_t frames) noexcept { // rt-safe: bounded
     link_->rt_glitches.report(glitch_record{kind, link_->id, epoch_, stream_position, frames, monotonic_now()});
 }
 
-bool endpoint_rt_base::reset_requested() const noexcept { // rt-safe
+bool endpoint_rt_base::reset_requested() const noexcept { // rt-safe: wait-free
     // relaxed: a hint; acknowledge_reset's caller re-reads with acquire.
     return link_->reset_generation.load(std::memory_order_relaxed) != seen_reset_generation_;
 }
 
-void endpoint_rt_base::acknowledge_reset(std::uint64_t discarded) noexcept { // rt-safe
+void endpoint_rt_base::acknowledge_reset(std::uint64_t discarded) noexcept { // rt-safe: bounded
     // acquire: pairs with the control thread's bump (made after it stopped the endpoint).
     const std::uint32_t generation = link_->reset_generation.load(std::memory_order_acquire);
     seen_reset_generation_ = generation;

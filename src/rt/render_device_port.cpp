@@ -2,7 +2,7 @@
 
 namespace ae {
 
-void render_device_port::advance_segment() noexcept { // rt-safe
+void render_device_port::advance_segment() noexcept { // rt-safe: bounded
     // After the switch the current segment's read position includes what was read ahead.
     if (follower_.follow(segment_, link_->handoffs, link_->device_retired) && read_ahead_ != 0) {
         read_ahead_ = 0;
@@ -10,12 +10,12 @@ void render_device_port::advance_segment() noexcept { // rt-safe
     }
 }
 
-void render_device_port::publish_consumed() noexcept { // rt-safe
+void render_device_port::publish_consumed() noexcept { // rt-safe: wait-free
     // release: the engine's padding drops only after we are done with those frames.
     link_->consumer_position.store(segment_->reader.read_position(), std::memory_order_release);
 }
 
-std::int64_t render_device_port::next_segment_start(std::uint32_t rate) noexcept { // rt-safe
+std::int64_t render_device_port::next_segment_start(std::uint32_t rate) noexcept { // rt-safe: bounded
     if (!attach()) return -1;
     advance_segment();
     const ring_segment* next = follower_.next_segment(link_->handoffs);
@@ -23,7 +23,7 @@ std::int64_t render_device_port::next_segment_start(std::uint32_t rate) noexcept
     return static_cast<std::int64_t>(follower_.next_start_position());
 }
 
-render_device_port::frames_view render_device_port::acquire_at_rate(std::uint32_t rate, std::uint32_t max_frames) noexcept { // rt-safe
+render_device_port::frames_view render_device_port::acquire_at_rate(std::uint32_t rate, std::uint32_t max_frames) noexcept { // rt-safe: bounded
     if (!attach()) return {};
     advance_segment();
     if (segment_->format.sample_rate == rate) return acquire(max_frames);
@@ -35,7 +35,7 @@ render_device_port::frames_view render_device_port::acquire_at_rate(std::uint32_
     return {next->reader.try_acquire(frames), frames, next};
 }
 
-std::uint64_t render_device_port::available_at_rate(std::uint32_t rate) noexcept { // rt-safe
+std::uint64_t render_device_port::available_at_rate(std::uint32_t rate) noexcept { // rt-safe: bounded
     if (!attach()) return 0;
     advance_segment();
     if (segment_->format.sample_rate == rate) return segment_->reader.available_frames();
@@ -43,7 +43,7 @@ std::uint64_t render_device_port::available_at_rate(std::uint32_t rate) noexcept
     return next && next->format.sample_rate == rate ? next->reader.available_frames() : 0;
 }
 
-void render_device_port::release_at(const frames_view& run, std::uint32_t frames) noexcept { // rt-safe
+void render_device_port::release_at(const frames_view& run, std::uint32_t frames) noexcept { // rt-safe: bounded
     if (!run.segment || frames == 0) return;
     if (run.segment == segment_) return release(frames);
     const_cast<ring_segment*>(run.segment)->reader.commit(frames);
@@ -51,7 +51,7 @@ void render_device_port::release_at(const frames_view& run, std::uint32_t frames
     link_->read_ahead.store(read_ahead_, std::memory_order_release);
 }
 
-std::uint64_t render_device_port::begin_period() noexcept { // rt-safe
+std::uint64_t render_device_port::begin_period() noexcept { // rt-safe: bounded
     reset_now_ = false;
     if (!attach()) return 0;
     // relaxed first: the common case (no reset) costs one plain load.
@@ -76,7 +76,7 @@ std::uint64_t render_device_port::begin_period() noexcept { // rt-safe
     return discarded;
 }
 
-render_device_port::frames_view render_device_port::acquire(std::uint32_t max_frames) noexcept { // rt-safe
+render_device_port::frames_view render_device_port::acquire(std::uint32_t max_frames) noexcept { // rt-safe: bounded
     if (!attach()) return {};
     advance_segment();
     const std::uint64_t available = segment_->reader.available_frames(max_frames);
@@ -85,13 +85,13 @@ render_device_port::frames_view render_device_port::acquire(std::uint32_t max_fr
     return {segment_->reader.try_acquire(frames), frames, segment_};
 }
 
-void render_device_port::release(std::uint32_t frames) noexcept { // rt-safe
+void render_device_port::release(std::uint32_t frames) noexcept { // rt-safe: bounded
     if (!segment_ || frames == 0) return;
     segment_->reader.commit(frames);
     publish_consumed();
 }
 
-std::uint64_t render_device_port::available_frames() noexcept { // rt-safe
+std::uint64_t render_device_port::available_frames() noexcept { // rt-safe: bounded
     if (!attach()) return 0;
     advance_segment();
     return segment_->reader.available_frames();

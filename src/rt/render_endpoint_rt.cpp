@@ -10,7 +10,7 @@
 
 namespace ae {
 
-std::uint64_t render_endpoint_rt::current_padding(position* pos) noexcept { // rt-safe
+std::uint64_t render_endpoint_rt::current_padding(position* pos) noexcept { // rt-safe: bounded
     if (!attach()) {
         if (pos) *pos = position{};
         return 0;
@@ -37,7 +37,7 @@ std::uint64_t render_endpoint_rt::current_padding(position* pos) noexcept { // r
 }
 
 std::expected<std::byte*, errc>
-render_endpoint_rt::output_data_pointer(std::uint32_t frames, const position* /*timestamp*/) noexcept { // rt-safe
+render_endpoint_rt::output_data_pointer(std::uint32_t frames, const position* /*timestamp*/) noexcept { // rt-safe: bounded
     if (!attach()) return std::unexpected(errc::not_initialized);
     if (pair_open_) {
         ++misuse_count_;
@@ -56,7 +56,7 @@ render_endpoint_rt::output_data_pointer(std::uint32_t frames, const position* /*
     return span;
 }
 
-errc render_endpoint_rt::try_release_output_data_pointer(const connection_property& property) noexcept { // rt-safe
+errc render_endpoint_rt::try_release_output_data_pointer(const connection_property& property) noexcept { // rt-safe: bounded
     if (!pair_open_) {
         ++misuse_count_;
         return errc::bad_argument;
@@ -75,7 +75,7 @@ errc render_endpoint_rt::try_release_output_data_pointer(const connection_proper
     return errc{};
 }
 
-void render_endpoint_rt::processing_complete() noexcept { // rt-safe
+void render_endpoint_rt::processing_complete() noexcept { // rt-safe: bounded
     if (!attach()) return;
     if (pair_open_) {
         // A pass that took a pointer and never released it commits nothing.
@@ -97,7 +97,7 @@ void render_endpoint_rt::processing_complete() noexcept { // rt-safe
         signal_eventfd(link_->device_wake_fd.load(std::memory_order_acquire));
 }
 
-void render_endpoint_rt::apply(reconfigure_command& command) noexcept { // rt-safe
+void render_endpoint_rt::apply(reconfigure_command& command) noexcept { // rt-safe: bounded
     const std::uint32_t rate_before = segment_->format.sample_rate;
     ring_segment* next = lead_to(*segment_, command, link_->handoffs);
     if (!next) {

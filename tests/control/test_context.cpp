@@ -183,7 +183,7 @@ TEST_CASE("context: 1000 format changes in a row under load — epochs +1, no mi
                 for (std::uint16_t c = 0; c < format.channels; ++c) tone[i + c] = value;
                 phase = std::fmod(phase + 2 * 3.141592653589793 * 1000.0 / 48000.0, 2 * 3.141592653589793);
             }
-            ae::pipeline::convert_samples(reinterpret_cast<const std::byte*>(tone.data()), ae::sample_type::f32, *span, format.sample,
+            (void)ae::pipeline::convert_samples(reinterpret_cast<const std::byte*>(tone.data()), ae::sample_type::f32, *span, format.sample,
                                           std::size_t{frames} * format.channels);
             rt.release_output_data_pointer({*span, frames, ae::buffer_flags::valid});
             free -= frames;

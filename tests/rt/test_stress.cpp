@@ -75,7 +75,7 @@ TEST_CASE("ae::render_endpoint_rt stress") {
             xorshift random{0x2545f4914f6cdd1dull};
             auto armed = device_guard.arm();
             while (received < total) {
-                port.begin_period();
+                (void)port.begin_period();
                 const std::uint32_t wanted = random.next(1500);
                 const auto run = port.acquire(wanted);
                 if (run.frames < wanted && !engine_done.load(std::memory_order_acquire)) {

@@ -27,10 +27,10 @@ public:
     // Takes up to `frames` input frames; returns how many it took (fewer only when the fifo is
     // too full to run another block).
     // rt-safe: wait-free
-    std::uint32_t push(const float* in, std::uint32_t frames) noexcept;
+    [[nodiscard]] std::uint32_t push(const float* in, std::uint32_t frames) noexcept;
     // Moves up to `frames` output frames to `out`; returns how many.
     // rt-safe: wait-free
-    std::uint32_t pop(float* out, std::uint32_t frames) noexcept;
+    [[nodiscard]] std::uint32_t pop(float* out, std::uint32_t frames) noexcept;
     // End of stream: runs the staged partial block (padded with silence) and the filter's tail
     // into the fifo. Afterwards the stage takes no more input. Ends a stream, so it may do what
     // a period must not: soxr's flush is not known to be allocation-free.
@@ -54,8 +54,8 @@ private:
     resampler resampler_;
     std::vector<float> block_;
     std::uint32_t staged_ = 0;
-    // Moves what the fifo holds to its start if that makes `frames` of room at its end. rt-safe
-    bool make_room(std::size_t frames) noexcept;
+    // Moves what the fifo holds to its start if that makes `frames` of room at its end. rt-safe: bounded
+    [[nodiscard]] bool make_room(std::size_t frames) noexcept;
     [[nodiscard]] std::size_t room() const noexcept { return fifo_capacity_ - fifo_start_ - fifo_frames_; }
     [[nodiscard]] float* fifo_end() noexcept { return fifo_.data() + (fifo_start_ + fifo_frames_) * resampler_.channels(); }
 

@@ -58,12 +58,12 @@ public:
     // Any thread: the endpoint's level after gain.
     [[nodiscard]] const meter& levels() const noexcept { return meter_; }
     // The device's clock changed (lost → virtual clock, a jump): the endpoint's rate estimate
-    // starts over at the next observation instead of fitting a line across the kink. rt-safe
+    // starts over at the next observation instead of fitting a line across the kink. rt-safe: wait-free
     void restart_timing() noexcept { restart_estimator_ = true; }
     // Publishes the endpoint's position for the device's `timing` (the device's frames since the
-    // chain started, scaled by the rates). rt-safe
+    // chain started, scaled by the rates). rt-safe: bounded
     void observe(const device_timing& timing) noexcept;
-    // Reports what is still pending (device_lost frames). rt-safe
+    // Reports what is still pending (device_lost frames). rt-safe: bounded
     void flush_reports() noexcept;
     // The device format this chain was built for (its channel count follows the device's).
     [[nodiscard]] const frame_format& device_format() const noexcept { return device_format_; }
@@ -74,12 +74,12 @@ public:
 
 protected:
     // Continues `from`'s endpoint positions (re-based at its last device position; the rate
-    // estimate starts over). rt-safe
+    // estimate starts over). rt-safe: bounded
     void inherit_timing(const chain_base& from) noexcept;
     chain_base(device_port_base& port, std::uint32_t endpoint_id, std::uint32_t endpoint_rate,
                const frame_format& device_format, const chain_options& options, std::uint32_t gain_channels);
 
-    // Device positions in the endpoint's frames. rt-safe
+    // Device positions in the endpoint's frames. rt-safe: bounded
     [[nodiscard]] std::uint64_t endpoint_position(std::uint64_t device_position) const noexcept;
     // Where the stream is on this chain's side (render: frames taken, capture: frames written).
     [[nodiscard]] virtual std::uint64_t stream_position() const noexcept = 0;
@@ -118,9 +118,9 @@ public:
     // plays its last frames and its filter's ring-out after it, and the device hears their sum —
     // the one band-limited signal both streams make. The successor's output grid is shifted by
     // a fraction of a frame so the new frames land exactly where the old ones end in time.
-    // Appended after any successor already waiting. rt-safe
+    // Appended after any successor already waiting. rt-safe: bounded
     void set_successor(std::unique_ptr<render_chain> next) noexcept;
-    // After handed_over(): the chain that now plays. rt-safe
+    // After handed_over(): the chain that now plays. rt-safe: bounded
     [[nodiscard]] std::unique_ptr<render_chain> take_successor() noexcept { return std::move(successor_); }
 
     // Writes `frames` device frames (device channels, f32) to `out`: the endpoint's frames after
@@ -128,17 +128,17 @@ public:
     // rt-safe: wait-free
     void render(float* out, std::uint32_t frames) noexcept;
     // The device is gone: consumes `frames` device frames' worth of the endpoint's frames so the
-    // engine keeps going, and counts them as device_lost. rt-safe
+    // engine keeps going, and counts them as device_lost. rt-safe: bounded
     void drain_lost(std::uint32_t frames) noexcept;
     // Offline devices: the endpoint has the frames for `frames` device frames (or is not
-    // running). rt-safe
+    // running). rt-safe: bounded
     [[nodiscard]] bool ready(std::uint32_t frames) noexcept;
     // Applies a reset the control side asked for (every period, and while an offline device
-    // waits): the queued frames and what the stages hold of them are discarded. rt-safe
+    // waits): the queued frames and what the stages hold of them are discarded. rt-safe: bounded
     void poll_reset() noexcept;
-    // The device refused the period just rendered (it went away): those frames count as device_lost. rt-safe
+    // The device refused the period just rendered (it went away): those frames count as device_lost. rt-safe: bounded
     void lost_period(std::uint32_t frames) noexcept { lost_frames_ += to_endpoint_frames(frames); }
-    // The device changed channel count. rt-safe
+    // The device changed channel count. rt-safe: bounded
     void set_device_channels(std::uint16_t channels) noexcept;
     [[nodiscard]] render_device_port& port() noexcept { return *port_; }
     // Started, and its first frames written (render) / its pin is active.
@@ -151,30 +151,30 @@ private:
     // Converts and remixes `run` into `out` (device channels); false when it cannot (new rate).
     bool stage_in(const render_device_port::frames_view& run, float* out) noexcept;
     // Takes up to `frames` device frames at this chain's rate; `seam_rate` is set when a run at
-    // another rate is next (left in the ring). rt-safe
-    std::uint32_t take_frames(float* out, std::uint32_t frames, std::uint32_t& seam_rate) noexcept;
+    // another rate is next (left in the ring). rt-safe: bounded
+    [[nodiscard]] std::uint32_t take_frames(float* out, std::uint32_t frames, std::uint32_t& seam_rate) noexcept;
     // take_frames, then the fractional delay, then the frames still to skip dropped: the chain's
-    // output stream, counted in out_index_. rt-safe
-    std::uint32_t produce(float* out, std::uint32_t frames, std::uint32_t& seam_rate) noexcept;
+    // output stream, counted in out_index_. rt-safe: bounded
+    [[nodiscard]] std::uint32_t produce(float* out, std::uint32_t frames, std::uint32_t& seam_rate) noexcept;
     // The old rate's ring-out after its last frame (silence pushed through the filter), up to
-    // the end of the overlap. rt-safe
-    std::uint32_t ring_out(float* out, std::uint32_t frames) noexcept;
-    // Once the seam's stream position is known: where the successor joins, and its fraction. rt-safe
+    // the end of the overlap. rt-safe: bounded
+    [[nodiscard]] std::uint32_t ring_out(float* out, std::uint32_t frames) noexcept;
+    // Once the seam's stream position is known: where the successor joins, and its fraction. rt-safe: bounded
     void plan_seam(std::uint64_t seam_position, std::uint32_t period_offset) noexcept;
-    // A period at a planned seam, from `filled` on (frames before it are this chain's already). rt-safe
+    // A period at a planned seam, from `filled` on (frames before it are this chain's already). rt-safe: bounded
     void render_seam(float* out, std::uint32_t frames, std::uint32_t filled) noexcept;
-    // The successor's share of a period at the seam, added into `out` from `offset`. rt-safe
+    // The successor's share of a period at the seam, added into `out` from `offset`. rt-safe: bounded
     void render_joined(float* out, std::uint32_t frames, std::uint32_t offset) noexcept;
-    // Output frames from this chain's first output frame to the instant of its first input frame. rt-safe
+    // Output frames from this chain's first output frame to the instant of its first input frame. rt-safe: wait-free
     [[nodiscard]] double input_origin() const noexcept;
-    // For a run that came back empty: the rate of the ring the port moved on to, if not ours. rt-safe
+    // For a run that came back empty: the rate of the ring the port moved on to, if not ours. rt-safe: bounded
     [[nodiscard]] std::uint32_t seam_at(const render_device_port::frames_view& empty_run) const noexcept;
-    // Silence after `filled`, the underrun and dropped reports, gain and meter. rt-safe
+    // Silence after `filled`, the underrun and dropped reports, gain and meter. rt-safe: bounded
     void finish_period(float* out, std::uint32_t frames, std::uint32_t filled, bool count_underrun) noexcept;
-    // The overlap is over: the successor plays alone from the next period. rt-safe
+    // The overlap is over: the successor plays alone from the next period. rt-safe: bounded
     void hand_over() noexcept;
     [[nodiscard]] std::uint64_t to_endpoint_frames(std::uint64_t device_frames) const noexcept;
-    // The endpoint frames this chain must find in its ring to make `frames` device frames. rt-safe
+    // The endpoint frames this chain must find in its ring to make `frames` device frames. rt-safe: bounded
     [[nodiscard]] std::uint64_t input_needed(std::uint32_t frames) const noexcept;
 
     render_device_port* port_;
@@ -214,7 +214,7 @@ public:
     // The successor starts on the device frames before the seam (this chain keeps the last ones)
     // so its filter is full, and its first frame is the instant after the old epoch's last one:
     // its priming delay and those frames' output skipped, the fraction of a frame left to a
-    // fractional delay. rt-safe
+    // fractional delay. rt-safe: bounded
     void set_successor(std::unique_ptr<capture_chain> next) noexcept;
     [[nodiscard]] std::unique_ptr<capture_chain> take_successor() noexcept { return std::move(successor_); }
 
@@ -224,7 +224,7 @@ public:
     // The source ended: delivers what the resampler still holds (its tail). Once, at the end.
     void finish_stream() noexcept;
     // The device is gone: writes silence for `frames` device frames and counts them as device_lost.
-    // rt-safe
+    // rt-safe: bounded
     void fill_lost(std::uint32_t frames) noexcept;
     // Offline devices: the endpoint's ring has room for `frames` device frames (or it is not running).
     [[nodiscard]] bool ready(std::uint32_t frames) noexcept;
@@ -238,16 +238,16 @@ private:
                   const chain_options& options);
     // Gain, meter, encode and write `frames` endpoint-rate frames staged in resampled_.
     void deliver(std::uint32_t frames, const frame_format& format) noexcept;
-    // Before the ring changes rate: what the resampler still holds, into the old ring. rt-safe
+    // Before the ring changes rate: what the resampler still holds, into the old ring. rt-safe: bounded
     void flush_tail() noexcept;
-    // Keeps the period's device frames (the successor's filter starts on them at a seam). rt-safe
+    // Keeps the period's device frames (the successor's filter starts on them at a seam). rt-safe: bounded
     void keep_history(const float* in, std::uint32_t frames) noexcept;
     // At the seam, as the successor: starts on `from`'s device history, skips what lies before
-    // the instant `from`'s epoch ends, and delivers the rest of what it makes of it. rt-safe
+    // the instant `from`'s epoch ends, and delivers the rest of what it makes of it. rt-safe: bounded
     void start_after(const capture_chain& from) noexcept;
-    // Takes `frames` device frames through remix, resampler, delay and skip into the ring. rt-safe
+    // Takes `frames` device frames through remix, resampler, delay and skip into the ring. rt-safe: bounded
     void take(const float* in, std::uint32_t frames, const frame_format& format) noexcept;
-    // Output frames from this chain's first to the instant of its first device frame. rt-safe
+    // Output frames from this chain's first to the instant of its first device frame. rt-safe: wait-free
     [[nodiscard]] double output_origin() const noexcept;
 
     capture_device_port* port_;

@@ -18,7 +18,7 @@ namespace ae::pipeline {
 // Converts `samples` interleaved samples from `in` (encoded as `from`) to `out` (as `to`).
 // `in` and `out` must not overlap unless from == to. Unknown types write nothing and return false.
 // rt-safe: wait-free
-bool convert_samples(const std::byte* in, sample_type from, std::byte* out, sample_type to,
+[[nodiscard]] bool convert_samples(const std::byte* in, sample_type from, std::byte* out, sample_type to,
                      std::size_t samples) noexcept;
 
 } // namespace ae::pipeline

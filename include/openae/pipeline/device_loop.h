@@ -48,6 +48,7 @@ enum class device_event_kind : std::uint8_t {
     realtime_refused, // SCHED_FIFO was refused: the thread runs at normal priority
     device_dropped,   // the device itself dropped or padded `frames` frames (its I/O fell behind)
 };
+// rt-safe: wait-free
 [[nodiscard]] const char* to_string(device_event_kind kind) noexcept;
 
 struct device_event {
@@ -120,20 +121,26 @@ public:
     void report_realtime_refused() noexcept { emit(device_event_kind::realtime_refused); }
 
     // Any thread: asks the loop to stop; wait() returns at once when it is offline-waiting.
+    // rt-safe: wait-free
     void request_stop() noexcept { stop_.store(true, std::memory_order_release); }
     [[nodiscard]] bool stop_requested() const noexcept { return stop_.load(std::memory_order_acquire); }
 
     // Any thread: what the loop has done so far.
+    // rt-safe: wait-free
     [[nodiscard]] std::uint64_t frames_processed() const noexcept { return frames_.load(std::memory_order_acquire); }
     [[nodiscard]] bool finished() const noexcept { return finished_.load(std::memory_order_acquire); }
     [[nodiscard]] bool lost() const noexcept { return lost_flag_.load(std::memory_order_acquire); }
     [[nodiscard]] std::uint64_t periods() const noexcept { return periods_.load(std::memory_order_relaxed); }
     // Commands the loop has applied (device_control compares it with what it sent).
+    // rt-safe: wait-free
     [[nodiscard]] std::uint64_t commands_applied() const noexcept { return applied_.load(std::memory_order_acquire); }
     // The mix's level (render) or the device's input level (capture).
+    // rt-safe: wait-free
     [[nodiscard]] meter_reading levels() const noexcept { return device_meter_.read(); }
 
 private:
+    // The parts of a period (device_loop.cpp tags each with its guarantee).
+    // rt-safe: bounded
     void apply_commands() noexcept;
     void wait_for_engines() noexcept;
     [[nodiscard]] bool endpoints_ready(std::uint32_t frames) noexcept;

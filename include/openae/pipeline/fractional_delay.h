@@ -22,7 +22,7 @@ public:
     // `max_frames`: the longest block process() takes in one go (longer ones run in chunks).
     fractional_delay(std::uint32_t max_channels, std::uint32_t max_frames);
 
-    // Sets the fraction, in [0, 1), and clears the history. rt-safe
+    // Sets the fraction, in [0, 1), and clears the history. rt-safe: bounded
     void set_fraction(double fraction) noexcept;
     [[nodiscard]] double fraction() const noexcept { return fraction_; }
     // The delay in frames: whole_delay + fraction.
@@ -30,7 +30,7 @@ public:
     [[nodiscard]] bool active() const noexcept { return active_; }
     void set_active(bool on) noexcept { active_ = on; }
 
-    // Filters `frames` frames of `channels` (at most max_channels) in place. rt-safe
+    // Filters `frames` frames of `channels` (at most max_channels) in place. rt-safe: bounded
     void process(float* samples, std::uint32_t frames, std::uint32_t channels) noexcept;
 
 private:

@@ -51,12 +51,12 @@ public:
     // has already reserved. Blocks of varying size made them grow with realloc on the RT thread
     // (tests/pipeline/test_stages.cpp shows both).
     // rt-safe: wait-free, allocation-free with fixed blocks
-    result process(const float* in, std::size_t in_frames, float* out, std::size_t out_capacity) noexcept;
+    [[nodiscard]] result process(const float* in, std::size_t in_frames, float* out, std::size_t out_capacity) noexcept;
 
     // Variable mode only: runs the conversion `ppm` parts per million faster (positive: consumes
     // more input per output frame). Clamped to ±1000 ppm. Returns false in fixed mode.
     // rt-safe: wait-free
-    bool set_ratio_adjust(double ppm) noexcept;
+    [[nodiscard]] bool set_ratio_adjust(double ppm) noexcept;
 
     // Output frames per input frame right now.
     [[nodiscard]] double ratio() const noexcept { return output_rate_ / (input_rate_ * (1 + adjust_ppm_ * 1e-6)); }

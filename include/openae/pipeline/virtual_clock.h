@@ -32,8 +32,8 @@ public:
     // rt-safe: wait-free
     void start(hns now) noexcept;
     // Sleeps until the end of the next period (plus jitter) and returns the timing at waking.
-    // rt-safe: the one wait point (clock_nanosleep)
-    device_timing wait_next() noexcept;
+    // rt-safe: waits for the clock only (a device loop's one wait point: clock_nanosleep)
+    [[nodiscard]] device_timing wait_next() noexcept;
     // When the next wait_next() wakes, jitter aside (CLOCK_MONOTONIC).
     [[nodiscard]] hns next_wake() const noexcept {
         const double seconds = static_cast<double>(periods_ + 1) * options_.period_frames / true_rate();

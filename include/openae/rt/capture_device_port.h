@@ -24,13 +24,13 @@ public:
     // (pending_rate()) until apply_pending(), so what a resampler still holds of the old rate can
     // be written into the old segment first.
     // rt-safe: wait-free (bounded by the command queue's capacity)
-    bool begin_period(bool hold_rate_change = false) noexcept;
-    // The rate of a held reconfiguration (0: none). rt-safe
+    [[nodiscard]] bool begin_period(bool hold_rate_change = false) noexcept;
+    // The rate of a held reconfiguration (0: none). rt-safe: wait-free
     [[nodiscard]] std::uint32_t pending_rate() const noexcept {
         return pending_.segment ? pending_.segment->format.sample_rate : 0;
     }
-    // Applies the held reconfiguration. rt-safe
-    bool apply_pending() noexcept;
+    // Applies the held reconfiguration. rt-safe: bounded
+    [[nodiscard]] bool apply_pending() noexcept;
     // True once per reset the control side asked for (the engine's side discards the ring; the
     // device side drops what its stages still hold of the old capture). rt-safe: wait-free
     [[nodiscard]] bool take_reset() noexcept {
@@ -45,7 +45,7 @@ public:
     // of them, writes what fits, drops the rest, records an overrun and marks a gap (the engine sees
     // `discontinuous`). Returns the frames written.
     // rt-safe: wait-free
-    std::uint32_t write(const std::byte* data, std::uint32_t frames) noexcept;
+    [[nodiscard]] std::uint32_t write(const std::byte* data, std::uint32_t frames) noexcept;
 
     // Zero-copy variant: a contiguous span for `frames` frames or nullptr when they do not fit.
     // rt-safe: wait-free

@@ -21,7 +21,7 @@ public:
 
     // Captured frames ready to read in the current epoch; fills `*pos` when given.
     // rt-safe: wait-free
-    std::uint64_t current_padding(position* pos = nullptr) noexcept;
+    [[nodiscard]] std::uint64_t current_padding(position* pos = nullptr) noexcept;
 
     // In: `buffer = nullptr`, `valid_frames = n` (≤ frames_per_packet(); 0 is valid). Out: `buffer`
     // holding exactly n frames — straight from the ring when n are captured, else the captured ones
@@ -50,7 +50,7 @@ public:
 
 private:
     // After a reset (control side, endpoint stopped): discards every frame captured before it.
-    // The first call of a pass applies it, so the padding is 0 once reset() has returned. rt-safe
+    // The first call of a pass applies it, so the padding is 0 once reset() has returned. rt-safe: bounded
     void apply_reset() noexcept;
 
     const std::byte* handed_out_ = nullptr;

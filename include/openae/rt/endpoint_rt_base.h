@@ -32,8 +32,10 @@ public:
     [[nodiscard]] frame_format format() const noexcept { return segment_ ? segment_->format : frame_format{}; }
     [[nodiscard]] std::uint32_t frames_per_packet() const noexcept { return segment_ ? segment_->frames_per_packet : 0; }
     // The current epoch: 1 for the first configuration, +1 at each reconfiguration (0 before any).
+    // rt-safe: wait-free
     [[nodiscard]] std::uint32_t epoch() const noexcept { return epoch_; }
     // Get/Release misuse seen so far (release without get, more frames than acquired, ...).
+    // rt-safe: wait-free
     [[nodiscard]] std::uint64_t misuse_count() const noexcept { return misuse_count_; }
 
 protected:
@@ -41,6 +43,7 @@ protected:
     ~endpoint_rt_base() = default;
 
     // Picks up the first segment once the control side has published it. False until then.
+    // rt-safe: wait-free
     [[nodiscard]] bool attach() noexcept {
         if (segment_) return true;
         // acquire: the segment was fully built before the control thread published it.
@@ -49,18 +52,23 @@ protected:
         epoch_ = segment_->epoch;
         return true;
     }
+    // rt-safe: wait-free
     [[nodiscard]] bool running() const noexcept {
         // acquire: start() happens after everything the control thread prepared for it.
         return link_->running.load(std::memory_order_acquire);
     }
 
-    // Fills `out` from the device's latest clock snapshot and the given stream figures.
+    // Fills `out` from the device's latest clock snapshot and the given stream figures; reports a
+    // glitch record (a full queue counts an overflow instead).
+    // rt-safe: lock-free (the snapshot is a seqlock read)
     void fill_position(position& out, std::uint64_t stream_position, std::uint64_t padding_frames) noexcept;
     void report(glitch_kind kind, std::uint64_t stream_position, std::uint64_t frames) noexcept;
     // A reset the control side asked for that this (reading) side has not applied yet.
+    // rt-safe: wait-free
     [[nodiscard]] bool reset_requested() const noexcept;
     // The reading side discarded `discarded` frames for the newest reset: counted apart from
     // glitches, the next position record discontinuous, the control side told.
+    // rt-safe: wait-free
     void acknowledge_reset(std::uint64_t discarded) noexcept;
 
     endpoint_link* link_;

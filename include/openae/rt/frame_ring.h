@@ -199,7 +199,7 @@ public:
 
     // Discards every frame written so far (reset: "discard unprocessed data"). Returns how many.
     // rt-safe: wait-free
-    std::uint64_t discard_all() noexcept {
+    [[nodiscard]] std::uint64_t discard_all() noexcept {
         const std::uint64_t dropped = available_frames();
         read_position_ = cached_write_;
         offset_ = state_->offset_of(read_position_);

@@ -28,7 +28,7 @@ public:
     // (discards every queued frame, counts them in `discarded_frames`, acknowledges it and wakes
     // the control thread). Returns the frames a reset discarded this call (0: none asked).
     // rt-safe: wait-free
-    std::uint64_t begin_period() noexcept;
+    [[nodiscard]] std::uint64_t begin_period() noexcept;
     // A reset was applied by the last begin_period() (the chain drops what its stages hold).
     [[nodiscard]] bool reset_applied_now() const noexcept { return reset_now_; }
 

@@ -24,7 +24,7 @@ public:
     // Frames queued to play (write − read); fills `*pos` with a timing record when given.
     // Free space is the buffer's frames minus this.
     // rt-safe: wait-free
-    std::uint64_t current_padding(position* pos = nullptr) noexcept;
+    [[nodiscard]] std::uint64_t current_padding(position* pos = nullptr) noexcept;
 
     // A contiguous span for `frames` frames (≤ frames_per_packet()). Also while stopped: an
     // engine pre-fills the buffer before start() (the device plays nothing of a stopped endpoint,
@@ -55,6 +55,7 @@ public:
     [[nodiscard]] std::uint64_t buffer_frames() const noexcept { return segment_ ? segment_->writer.capacity_frames() : 0; }
 
 private:
+    // rt-safe: wait-free
     void apply(reconfigure_command& command) noexcept;
 
     std::byte* acquired_ = nullptr;

@@ -38,7 +38,7 @@ public:
     // Switches to the next segment(s) whose seam the reader has reached, updating `current`, and
     // retires the ones left behind (never the first: the control side owns it). True if it switched.
     // rt-safe: wait-free (bounded by the handoff queue's capacity)
-    bool follow(ring_segment*& current, spsc_queue<segment_handoff>& handoffs,
+    [[nodiscard]] bool follow(ring_segment*& current, spsc_queue<segment_handoff>& handoffs,
                 spsc_queue<retired_object>& retired) noexcept {
         bool switched = false;
         for (std::size_t i = 0; i <= handoffs.capacity(); ++i) {
