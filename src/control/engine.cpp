@@ -88,7 +88,8 @@ std::expected<engine_source, engine_error> engine_source::parse(const std::strin
         SF_INFO info{};
         SNDFILE* file = sf_open(path.c_str(), SFM_READ, &info);
         if (!file) return std::unexpected(error(errc::device_unavailable, "source 'wav:" + path + "': " + sf_strerror(nullptr)));
-        if (info.channels < 1 || info.channels > 8 || info.samplerate < 1000 || info.samplerate > 768000) {
+        if (info.channels < 1 || info.channels > max_channels || info.samplerate < static_cast<int>(min_sample_rate) ||
+            info.samplerate > static_cast<int>(max_sample_rate)) {
             sf_close(file);
             return std::unexpected(error(errc::unsupported_format, "source 'wav:" + path + "': unsupported layout (1-8 channels, 1-768 kHz)"));
         }

@@ -103,7 +103,9 @@ std::expected<frame_format, request_error> parse_format(const json& j, frame_for
     }
     if (j.contains("channels")) {
         const auto channels = j["channels"].get<std::int64_t>();
-        if (channels < 1 || channels > 8) return std::unexpected(bad("field 'channels' must be within 1..8"));
+        if (channels < 1 || channels > max_channels) {
+            return std::unexpected(bad("field 'channels' must be within 1.." + std::to_string(max_channels)));
+        }
         base.channels = static_cast<std::uint16_t>(channels);
     }
     if (j.contains("sample")) {

@@ -224,7 +224,7 @@ std::expected<std::unique_ptr<device>, device_error> make_faulty_device(device_s
     const auto late_ms = spec.take_number("late_ms", 5, 0, 10'000);
     const auto format_at = at("format_at_ms");
     const auto format_rate = spec.take_count("format_rate", 44100, min_sample_rate, max_sample_rate);
-    const auto format_channels = spec.take_count("format_channels", 2, 1, 8);
+    const auto format_channels = spec.take_count("format_channels", 2, 1, max_channels);
     const auto format_sample = spec.take_sample_type("format_sample", sample_type::f32);
     const auto open_delay = spec.take_number("open_delay_ms", 0, 0, 600'000);
     for (const auto* r : {&unplug_at, &replug_at, &stall_at, &stall_ms, &jump_at, &jump_ms, &late_at, &late_ms, &format_at, &open_delay}) {

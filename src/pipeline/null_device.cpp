@@ -41,7 +41,7 @@ private:
 std::expected<std::unique_ptr<device>, device_error> make_null_device(device_spec spec, device_direction direction) {
     const auto rate = spec.take_count("rate", 48000, 8000, 384000);
     if (!rate) return std::unexpected(rate.error());
-    const auto channels = spec.take_count("channels", 2, 1, 8);
+    const auto channels = spec.take_count("channels", 2, 1, max_channels);
     if (!channels) return std::unexpected(channels.error());
     const auto sample = spec.take_sample_type("sample", sample_type::f32);
     if (!sample) return std::unexpected(sample.error());

@@ -276,7 +276,7 @@ std::expected<std::unique_ptr<device>, device_error> make_wav_device(device_spec
     if (direction == device_direction::render) {
         const auto rate = spec.take_count("rate", 48000, 8000, 384000);
         if (!rate) return std::unexpected(rate.error());
-        const auto channels = spec.take_count("channels", 2, 1, 8);
+        const auto channels = spec.take_count("channels", 2, 1, max_channels);
         if (!channels) return std::unexpected(channels.error());
         const auto sample = spec.take_sample_type("sample", sample_type::s16);
         if (!sample) return std::unexpected(sample.error());
@@ -300,7 +300,8 @@ std::expected<std::unique_ptr<device>, device_error> make_wav_device(device_spec
                                   : errc::device_unavailable;
             return fail(code, std::string("cannot read: ") + sf_strerror(nullptr));
         }
-        if (info.channels < 1 || info.channels > 8 || info.samplerate < 1000 || info.samplerate > 768000) {
+        if (info.channels < 1 || info.channels > max_channels || info.samplerate < static_cast<int>(min_sample_rate) ||
+            info.samplerate > static_cast<int>(max_sample_rate)) {
             sf_close(file);
             return fail(errc::unsupported_format, "unsupported layout: " + std::to_string(info.channels) + " channels at " +
                                                       std::to_string(info.samplerate) + " Hz (1-8 channels, 1-768 kHz)");

@@ -7,13 +7,15 @@
 
 #include <openae/rt/seqlock.h>
 
+#include <openae/rt/types.h>
+
 #include <array>
 #include <cstdint>
 
 namespace ae::pipeline {
 
 struct meter_reading {
-    static constexpr std::uint32_t max_channels = 8;
+    static constexpr std::uint32_t max_channels = ae::max_channels;
     std::array<float, max_channels> peak{};
     std::array<float, max_channels> rms{};
     std::uint64_t windows = 0; // windows measured so far (0: nothing yet)

@@ -13,6 +13,8 @@
 // `from_map` builds an arbitrary routing: output o takes input map[o] (or silence for -1).
 #pragma once
 
+#include <openae/rt/types.h>
+
 #include <array>
 #include <cstdint>
 #include <expected>
@@ -23,7 +25,7 @@ namespace ae::pipeline {
 
 class remix {
 public:
-    static constexpr std::uint32_t max_channels = 8;
+    static constexpr std::uint32_t max_channels = ae::max_channels;
 
     // Identity on `channels` channels.
     explicit remix(std::uint32_t channels = 2) noexcept;

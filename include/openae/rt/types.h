@@ -44,8 +44,9 @@ struct frame_format {
     friend constexpr bool operator==(const frame_format&, const frame_format&) = default;
 };
 
-// Largest channel count openae accepts: enough for 22.2 and ambisonics to 6th order.
-inline constexpr std::uint16_t max_channels = 64;
+// The one channel limit: what every stage of the pipeline (remix, meter, mix) carries. Every
+// check of a channel count uses it.
+inline constexpr std::uint16_t max_channels = 8;
 inline constexpr std::uint32_t min_sample_rate = 1'000;
 inline constexpr std::uint32_t max_sample_rate = 768'000;
 

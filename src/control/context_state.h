@@ -1,0 +1,161 @@
+// openae — the control actor's private state, shared by context_core's files (internal).
+#pragma once
+
+#include "context_core.h"
+
+#include "event_json.h"
+#include "json_log.h"
+
+#include <openae/pipeline/device_thread.h>
+#include <openae/pipeline/devices.h>
+#include <openae/rt/endpoint_core.h>
+#include <openae/rt/event_signal.h>
+#include <openae/rt/monotonic_clock.h>
+#include <openae/rt/thread_name.h>
+
+#include <asio/io_context.hpp>
+#include <asio/posix/stream_descriptor.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <sys/eventfd.h>
+
+#include <array>
+#include <bit>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <optional>
+#include <mutex>
+#include <thread>
+
+namespace ae::detail {
+
+struct context_core::device_entry {
+    std::string spec;
+    endpoint_direction direction = endpoint_direction::render;
+    std::unique_ptr<pipeline::device_thread> thread;
+    std::size_t users = 0;
+    bool lost = false;
+};
+
+struct endpoint_block {
+    std::string name;
+    endpoint_direction direction = endpoint_direction::render;
+    endpoint_config config;
+    std::uint32_t id = 0;
+    std::unique_ptr<render_endpoint_core> render;
+    std::unique_ptr<capture_endpoint_core> capture;
+    std::string device;                           // the actual route (a device spec)
+    context_core::device_entry* entry = nullptr;  // its device thread (registry-owned)
+    int reroute_attempts = 0;
+    std::vector<std::chrono::steady_clock::time_point> recent_losses; // storm detection
+    endpoint_state state = endpoint_state::created;
+    frame_format format{};
+    std::uint32_t frames_per_packet = 0;
+    std::uint64_t buffer_frames = 0;
+    std::uint32_t latency_coefficient = 2;
+    hns period{0};
+    bool attached = false;
+    bool destroyed = false;
+    bool moving = false;
+    bool building = false; // a chain for it is being built off ae-ctl (set_buffer, a rate change)
+    std::shared_ptr<asio::steady_timer> hold_down; // storm debounce: the reroute waits for it
+    endpoint_stats stats;
+
+    mutable std::mutex summary_mutex; // the getters' copy (control side only, never RT)
+    endpoint_summary published;
+
+    [[nodiscard]] endpoint_core& core() noexcept {
+        return render ? static_cast<endpoint_core&>(*render) : static_cast<endpoint_core&>(*capture);
+    }
+    [[nodiscard]] const endpoint_core& core() const noexcept {
+        return render ? static_cast<const endpoint_core&>(*render) : static_cast<const endpoint_core&>(*capture);
+    }
+};
+
+// A successor chain built off ae-ctl for a rate change (one of the two, by direction).
+struct context_core::prepared_chain {
+    std::expected<std::unique_ptr<pipeline::render_chain>, pipeline::device_error> render{nullptr};
+    std::expected<std::unique_ptr<pipeline::capture_chain>, pipeline::device_error> capture{nullptr};
+};
+
+struct context_core::repeat_state {
+    std::uint64_t count = 0; // repeats folded since the line that opened the window
+    std::uint64_t frames = 0;
+    std::chrono::steady_clock::time_point opened;
+    event last;
+    // A refused request's line, folded like an event (no event is emitted for it).
+    struct refusal_line {
+        std::string op, code, message;
+    };
+    std::optional<refusal_line> refusal;
+};
+
+// An endpoint waiting for a device thread to let go of it (applied() reaching `target`).
+struct pending_detach {
+    std::shared_ptr<endpoint_block> endpoint; // kept alive: the device thread may still touch it
+    context_core::device_entry* entry = nullptr;
+    std::uint64_t target = 0;
+    std::function<void()> then;
+};
+
+// A reset waiting for the device thread to say its queue is discarded.
+struct pending_reset {
+    std::shared_ptr<endpoint_block> endpoint;
+    std::uint32_t generation = 0;
+    std::function<void(std::error_code)> done;
+    std::chrono::steady_clock::time_point deadline;
+};
+
+struct context_core::impl {
+    explicit impl(context_options opts) : options(std::move(opts)), drain_timer(io), wake(io) {
+        // Device threads and device ports signal it (non-blocking writes from RT threads).
+        const int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (fd >= 0) {
+            wake.assign(fd);
+            wake_fd = fd;
+        }
+    }
+
+    context_options options;
+    asio::io_context io;
+    asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
+    std::thread thread;
+    std::atomic<std::thread::id> control_thread_id{};
+    std::shared_ptr<spdlog::logger> logger;
+    std::map<std::string, std::shared_ptr<endpoint_block>> endpoints;
+    std::vector<std::unique_ptr<device_entry>> devices; // lost ones stay until their endpoints left
+    std::map<std::uint64_t, std::function<void(const event&)>> subscribers;
+    std::map<std::string, repeat_state> repeats;
+    std::uint64_t next_subscriber = 1;
+    std::uint32_t next_endpoint_id = 1;
+    asio::steady_timer drain_timer;
+    // The control wake eventfd: a device event or a reset acknowledgement is acted on at once;
+    // the drain timer is left for statistics. -1 when no eventfd could be made (then the
+    // drain timer does it all, later).
+    asio::posix::stream_descriptor wake;
+    int wake_fd = -1;
+    std::vector<pending_reset> resets;
+    std::vector<pending_detach> detaches;
+    bool stopping = false;
+};
+
+// Helpers the actor's files share.
+
+inline std::uint32_t frames_in(hns duration, std::uint32_t rate) noexcept {
+    return static_cast<std::uint32_t>(std::max<long long>(1, std::llround(static_cast<double>(duration.count()) * rate / 1e7)));
+}
+
+inline hns duration_of(std::uint64_t frames, std::uint32_t rate) noexcept {
+    return hns{static_cast<std::int64_t>(std::llround(static_cast<double>(frames) * 1e7 / rate))};
+}
+
+inline std::string repeat_key(const event& e) {
+    std::string key = std::string(to_string(e.kind)) + '|' + e.endpoint;
+    if (e.kind == event_kind::glitch) key += std::string("|") + to_string(e.glitch);
+    if (e.kind == event_kind::state_changed) key += std::string("|") + to_string(e.state);
+    return key;
+}
+
+} // namespace ae::detail

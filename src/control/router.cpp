@@ -1,0 +1,208 @@
+// Routes: moving an endpoint to another device, device loss, rerouting by policy with storm
+// hold-down and backoff.
+#include "context_state.h"
+
+namespace ae::detail {
+
+void context_core::route_to(const std::shared_ptr<endpoint_block>& e, device_entry* entry,
+                            std::function<void(std::error_code)> done) {
+    if (e->destroyed) {
+        done(make_error_code(errc::unknown_endpoint));
+        return;
+    }
+    if (entry == e->entry) {
+        done({});
+        return;
+    }
+    ++entry->users; // held from now, so nothing closes it while the old device lets go
+    e->moving = true;
+    if (e->state == endpoint_state::created) return switch_route(e, entry, nullptr, std::move(done));
+    // The chain for the new device (a resampler to prime when the rates differ: milliseconds) is
+    // built on a helper thread while the endpoint still plays where it is.
+    const auto plan = entry->thread->control().plan();
+    const frame_format format = e->format;
+    build_off_thread(e, plan, format, [this, e, entry, done = std::move(done)](const auto& chain) { switch_route(e, entry, chain, done); });
+}
+
+std::expected<void, pipeline::device_error> context_core::attach_prepared(endpoint_block& e, device_entry& entry,
+                                                                          const std::shared_ptr<prepared_chain>& chain) {
+    // Built for the format the endpoint had then; a rate change since needs another (built here).
+    auto usable = [&](const auto& built) { return built && *built && (*built)->endpoint_rate() == e.format.sample_rate; };
+    if (e.render) {
+        if (chain && usable(chain->render)) return entry.thread->control().attach(*e.render, std::move(*chain->render));
+        return entry.thread->control().attach(*e.render, pipeline::chain_options{.endpoint_format = e.format});
+    }
+    if (chain && usable(chain->capture)) return entry.thread->control().attach(*e.capture, std::move(*chain->capture));
+    return entry.thread->control().attach(*e.capture, pipeline::chain_options{.endpoint_format = e.format});
+}
+
+void context_core::switch_route(const std::shared_ptr<endpoint_block>& e, device_entry* entry, std::shared_ptr<prepared_chain> chain,
+                                std::function<void(std::error_code)> done) {
+    device_entry* const from = e->entry;
+    auto finish = [this, e, entry, from, chain, done = std::move(done)]() {
+        e->moving = false;
+        if (e->destroyed || impl_->stopping) {
+            release_device(entry);
+            done(make_error_code(errc::unknown_endpoint));
+            return;
+        }
+        std::error_code ec;
+        if (e->state != endpoint_state::created) {
+            auto attached = attach_prepared(*e, *entry, chain);
+            e->attached = attached.has_value();
+            if (!attached) ec = attached.error().code;
+        }
+        const std::string from_spec = from ? from->spec : std::string{};
+        const hns latency_before = summary(*e).latency;
+        // What the old device reported as it let go (device_lost frames) is counted before
+        // `rerouted` is told: stats never lag the event.
+        drain_glitches(*e);
+        e->entry = entry;
+        e->device = entry->spec;
+        release_device(from);
+        // A device with longer periods needs a bigger buffer: grown through the barrier (a new
+        // epoch the engine takes at its next pass), never shrunk.
+        if (e->state != endpoint_state::created) {
+            const std::uint64_t needed = minimum_buffer(e->format, *entry);
+            if (needed > e->buffer_frames) {
+                e->core().collect_retired();
+                if (!e->core().reconfigure(e->format, e->frames_per_packet, needed)) {
+                    control_detail::log_json(*impl_->logger, spdlog::level::info,
+                                             {{"component", "endpoint"}, {"endpoint", e->name}, {"event", "buffer_resized"},
+                                              {"device", entry->spec}, {"from_frames", e->buffer_frames}, {"to_frames", needed}});
+                    e->buffer_frames = needed;
+                }
+            }
+        }
+        publish(*e);
+        event ev;
+        ev.kind = event_kind::rerouted;
+        ev.endpoint = e->name;
+        ev.epoch = e->core().requested_epoch();
+        ev.device = from_spec;
+        ev.to = entry->spec;
+        if (ec) ev.message = ec.message();
+        emit(std::move(ev));
+        // A device with another period (or rate) changes what the engine's frames take to be heard.
+        latency_changed_since(*e, latency_before);
+        if (!ec && e->state == endpoint_state::error) state_changed(*e, endpoint_state::running);
+        done(ec);
+    };
+    if (e->destroyed || impl_->stopping) return finish();
+    if (e->attached && from) {
+        (void)from->thread->control().detach(e->id);
+        e->attached = false;
+        // The old device thread must have let go before the new one reads the same ring.
+        wait_detached(e, from, std::move(finish));
+    } else {
+        finish();
+    }
+}
+
+void context_core::move_to(endpoint_block& block, const std::string& device, std::function<void(std::error_code)> done) {
+    if (block.destroyed) return done(make_error_code(errc::unknown_endpoint));
+    if (device.empty()) return done(make_error_code(errc::bad_argument));
+    if (block.moving) return done(make_error_code(errc::busy));
+    if (block.entry && !block.entry->lost && device == block.device) return done({});
+    auto e = find(block.name);
+    if (e->hold_down) {
+        // Held down after a storm of losses: the caller's choice of device ends the hold.
+        auto timer = std::move(e->hold_down);
+        timer->cancel();
+    }
+    block.moving = true; // until route_to finishes: no second move, no destroy of the route under it
+    open_device_async(device, e->direction, [this, e, done = std::move(done)](std::expected<device_entry*, std::error_code> opened,
+                                                                            const std::string&) mutable {
+        if (!opened) {
+            e->moving = false;
+            done(opened.error());
+            return;
+        }
+        route_to(e, *opened, std::move(done));
+    });
+}
+
+void context_core::on_device_lost(device_entry& entry, const char* why, hns when) {
+    entry.lost = true; // a new open of this spec makes a new device thread
+    control_detail::log_json(*impl_->logger, spdlog::level::warn,
+                             {{"component", "device"}, {"event", "device_lost"}, {"device", entry.spec}, {"message", why}});
+    std::vector<std::shared_ptr<endpoint_block>> affected;
+    for (auto& [name, e] : impl_->endpoints) {
+        if (e->entry == &entry) affected.push_back(e);
+    }
+    for (auto& e : affected) {
+        event ev;
+        ev.kind = event_kind::device_lost;
+        ev.endpoint = e->name;
+        ev.epoch = e->core().requested_epoch();
+        ev.device = entry.spec;
+        ev.message = why;
+        ev.time = when;
+        emit(std::move(ev));
+        e->reroute_attempts = 0;
+        // Storm debounce: the endpoint stays on the virtual clock while its device flaps.
+        const auto now = std::chrono::steady_clock::now();
+        const auto window = std::chrono::microseconds(impl_->options.storm_window.count() / 10);
+        std::erase_if(e->recent_losses, [&](auto t) { return now - t > window; });
+        e->recent_losses.push_back(now);
+        const std::size_t losses = e->recent_losses.size();
+        if (impl_->options.storm_losses != 0 && losses >= impl_->options.storm_losses) {
+            const std::size_t extra = losses - impl_->options.storm_losses;
+            const auto first = impl_->options.storm_hold_down.count();
+            const std::int64_t delay = extra >= 30 ? impl_->options.retry_max.count()
+                                                   : std::min<std::int64_t>(impl_->options.retry_max.count(), first << extra);
+            control_detail::log_json(*impl_->logger, spdlog::level::warn,
+                                     {{"component", "endpoint"}, {"endpoint", e->name}, {"event", "reroute_debounced"},
+                                      {"device", entry.spec}, {"losses_in_window", losses}, {"delay_ms", static_cast<double>(delay) / 1e4}});
+            // No automatic reroute while held down; a move asked for meanwhile cancels the hold.
+            e->hold_down = std::make_shared<asio::steady_timer>(impl_->io, std::chrono::microseconds(delay / 10));
+            e->hold_down->async_wait([this, self = shared_from_this(), e, timer = e->hold_down](const std::error_code& ec) {
+                if (e->hold_down == timer) e->hold_down.reset();
+                if (!ec) reroute(e, 0);
+            });
+            continue;
+        }
+        reroute(e, 0);
+    }
+}
+
+void context_core::reroute(const std::shared_ptr<endpoint_block>& e, int attempt) {
+    if (e->destroyed || impl_->stopping || !e->entry || !e->entry->lost || e->moving || e->hold_down) return;
+    const routing_policy policy = e->config.routing;
+    if (policy == routing_policy::fail) {
+        control_detail::log_json(*impl_->logger, spdlog::level::err,
+                                 {{"component", "endpoint"}, {"endpoint", e->name}, {"event", "route_failed"},
+                                  {"device", e->device}, {"message", "routing=fail: the endpoint stays on the virtual clock"}});
+        if (e->state == endpoint_state::running) state_changed(*e, endpoint_state::error);
+        return;
+    }
+    // follow_default goes to the context's default device — unless that is what was lost, then
+    // (like pinned) it keeps retrying the same device.
+    std::string target = e->entry->spec;
+    if (policy == routing_policy::follow_default && e->entry->spec != impl_->options.default_device) {
+        target = impl_->options.default_device;
+    }
+    e->moving = true;
+    open_device_async(target, e->direction, [this, e, target, attempt](std::expected<device_entry*, std::error_code> opened,
+                                                                       const std::string&) {
+        e->moving = false;
+        if (opened) {
+            route_to(e, *opened, [](std::error_code) {});
+            return;
+        }
+        // Exponential backoff: first, 2 x first, 4 x first... capped.
+        const auto first = impl_->options.retry_first.count();
+        const auto cap = impl_->options.retry_max.count();
+        const std::int64_t delay = attempt >= 30 ? cap : std::min<std::int64_t>(cap, first << attempt);
+        control_detail::log_json(*impl_->logger, spdlog::level::warn,
+                                 {{"component", "endpoint"}, {"endpoint", e->name}, {"event", "reopen_scheduled"},
+                                  {"device", target}, {"attempt", attempt + 1}, {"delay_ms", static_cast<double>(delay) / 1e4},
+                                  {"code", to_string(static_cast<errc>(opened.error().value()))}});
+        auto timer = std::make_shared<asio::steady_timer>(impl_->io, std::chrono::microseconds(delay / 10));
+        timer->async_wait([this, self = shared_from_this(), e, attempt, timer](const std::error_code& ec) {
+            if (!ec) reroute(e, attempt + 1);
+        });
+    });
+}
+
+} // namespace ae::detail
