@@ -1,0 +1,228 @@
+// The control service's ops as a table of handlers, and the request loop that finds them.
+#include "service_impl.h"
+
+namespace ae {
+
+namespace {
+constexpr field_rule endpoint_required{"endpoint", json_type::string, true};
+constexpr field_rule endpoint_optional{"endpoint", json_type::string, false};
+} // namespace
+
+control_service::impl::op_result control_service::impl::op_list(op_call& c) {
+    const json& req = c.req;
+    if (auto e = check_fields(req, {}, "request")) return std::unexpected(*e);
+    json endpoints = json::array();
+    for (const auto& e : core.endpoints()) {
+        const auto s = detail::context_core::summary(*e);
+        endpoints.push_back({{"endpoint", detail::context_core::name(*e)},
+                             {"direction", to_string(detail::context_core::direction(*e))},
+                             {"state", to_string(s.state)},
+                             {"device", s.device}});
+    }
+    json devices = json::array();
+    for (const auto& d : core.devices()) {
+        devices.push_back({{"device", d.spec},
+                           {"direction", to_string(d.direction)},
+                           {"format", control_detail::format_json(d.format)},
+                           {"period_frames", d.period_frames},
+                           {"latency_ms", ms_of(d.latency)},
+                           {"realtime", d.realtime},
+                           {"lost", d.lost},
+                           {"finished", d.finished},
+                           {"endpoints", d.users},
+                           {"frames", d.frames}});
+    }
+    return json{{"endpoints", endpoints}, {"devices", devices}};
+}
+
+control_service::impl::op_result control_service::impl::op_status(op_call& c) {
+    const std::string& op = c.op;
+    const json& req = c.req;
+    if (auto e = check_fields(req, {endpoint_optional}, "request")) return std::unexpected(*e);
+    const bool status = op == "status";
+    json list = json::array();
+    if (req.contains("endpoint")) {
+        auto e = endpoint_of(req);
+        if (!e) return std::unexpected(e.error());
+        list.push_back(status ? status_json(*e) : stats_json(*e));
+    } else {
+        for (const auto& e : core.endpoints()) list.push_back(status ? status_json(e) : stats_json(e));
+    }
+    return json{{"endpoints", list}};
+}
+
+control_service::impl::op_result control_service::impl::op_create(op_call& c) {
+    const json& req = c.req;
+    const json& id = c.id;
+    const reply_fn& reply = c.reply;
+    const std::weak_ptr<impl>& self = c.self;
+    if (auto e = create(req, id, reply, self)) return std::unexpected(*e);
+    c.deferred = true;
+    return json{};
+}
+
+control_service::impl::op_result control_service::impl::op_reset(op_call& c) {
+    const json& req = c.req;
+    const json& id = c.id;
+    const reply_fn& reply = c.reply;
+    const std::weak_ptr<impl>& self = c.self;
+    if (auto e = check_fields(req, {endpoint_required}, "request")) return std::unexpected(*e);
+    auto e = endpoint_of(req);
+    if (!e) return std::unexpected(e.error());
+    // Answered once the queue is discarded (a device thread acknowledges it).
+    c.deferred = true;
+    auto block = *e;
+    core.reset(*block, [self, block, id, reply](std::error_code ec) {
+        if (auto me = self.lock()) {
+            me->answer_later("reset", id, reply, block, ec, "reset '" + detail::context_core::name(*block) + "': " + ec.message());
+        }
+    });
+    return json{};
+}
+
+control_service::impl::op_result control_service::impl::op_destroy_start_stop(op_call& c) {
+    const std::string& op = c.op;
+    const json& req = c.req;
+    const json& id = c.id;
+    const reply_fn& reply = c.reply;
+    const std::weak_ptr<impl>& self = c.self;
+    if (auto e = check_fields(req, {endpoint_required}, "request")) return std::unexpected(*e);
+    auto e = endpoint_of(req);
+    if (!e) return std::unexpected(e.error());
+    const std::string name = detail::context_core::name(**e);
+    std::error_code ec;
+    if (op == "destroy") {
+        eng.remove(name);
+        ec = core.destroy(name);
+        if (!ec) {
+            // Answered when the engine has let go and a wav sink's file is complete.
+            c.deferred = true;
+            finish_destroy(name, id, reply, self);
+            return json{};
+        }
+    } else {
+        ec = op == "start" ? core.start(**e) : core.stop(**e);
+    }
+    if (ec) return std::unexpected(from_code(ec, op + " '" + name + "': " + ec.message()));
+    return json{{"endpoint", status_json(*e)}};
+}
+
+control_service::impl::op_result control_service::impl::op_set_format(op_call& c) {
+    const json& req = c.req;
+    const json& id = c.id;
+    const reply_fn& reply = c.reply;
+    const std::weak_ptr<impl>& self = c.self;
+    if (auto e = check_fields(req, {endpoint_required, {"format", json_type::object, true}}, "request")) return std::unexpected(*e);
+    // The request is checked whole before the endpoint is looked up.
+    if (auto checked = parse_format(req["format"], frame_format{}); !checked) return std::unexpected(checked.error());
+    auto e = endpoint_of(req);
+    if (!e) return std::unexpected(e.error());
+    auto format = parse_format(req["format"], detail::context_core::summary(**e).format);
+    if (!format) return std::unexpected(format.error());
+    c.deferred = true;
+    auto block = *e;
+    core.set_format(*block, *format, [self, block, id, reply](std::error_code ec) {
+        if (auto me = self.lock()) me->answer_later("set_format", id, reply, block, ec, ec ? ec.message() : std::string{});
+    });
+    return json{};
+}
+
+control_service::impl::op_result control_service::impl::op_set_period(op_call& c) {
+    const json& req = c.req;
+    if (auto e = check_fields(req, {endpoint_required, {"period_ms", json_type::number, true}}, "request")) return std::unexpected(*e);
+    auto period = parse_period(req["period_ms"]);
+    if (!period) return std::unexpected(period.error());
+    auto e = endpoint_of(req);
+    if (!e) return std::unexpected(e.error());
+    if (auto ec = core.set_period(**e, *period)) return std::unexpected(from_code(ec));
+    return json{{"endpoint", status_json(*e)}};
+}
+
+control_service::impl::op_result control_service::impl::op_move(op_call& c) {
+    const json& req = c.req;
+    const json& id = c.id;
+    const reply_fn& reply = c.reply;
+    const std::weak_ptr<impl>& self = c.self;
+    if (auto e = check_fields(req, {endpoint_required, {"device", json_type::string, true}}, "request")) return std::unexpected(*e);
+    auto e = endpoint_of(req);
+    if (!e) return std::unexpected(e.error());
+    const std::string device = req["device"].get<std::string>();
+    if (device.empty()) return std::unexpected(bad("field 'device' must not be empty"));
+    c.deferred = true;
+    auto block = *e;
+    core.move_to(*block, device, [self, block, id, reply, device](std::error_code ec) {
+        if (auto me = self.lock()) me->answer_later("move", id, reply, block, ec, "move to '" + device + "': " + ec.message());
+    });
+    return json{};
+}
+
+control_service::impl::op_result control_service::impl::op_inject(op_call& c) {
+    const json& req = c.req;
+    if (auto e = check_fields(req, {endpoint_required, {"fault", json_type::string, true}}, "request")) return std::unexpected(*e);
+    auto e = endpoint_of(req);
+    if (!e) return std::unexpected(e.error());
+    std::string message;
+    if (auto ec = core.inject(**e, req["fault"].get<std::string>(), message)) return std::unexpected(from_code(ec, message));
+    return json{{"endpoint", detail::context_core::name(**e)}, {"device", detail::context_core::summary(**e).device}};
+}
+
+control_service::impl::op_result control_service::impl::op_watch(op_call& c) {
+    const json& req = c.req;
+    const event_fn& events = c.events;
+    const void* owner = c.owner;
+    if (auto e = check_fields(req, {endpoint_optional}, "request")) return std::unexpected(*e);
+    if (!events) return std::unexpected(bad("watch needs a connection to stream events on"));
+    std::string name;
+    if (req.contains("endpoint")) {
+        auto e = endpoint_of(req);
+        if (!e) return std::unexpected(e.error());
+        name = detail::context_core::name(**e);
+    }
+    const std::uint64_t watch_id = add_watch(name, events, owner);
+    return json{{"watch", watch_id}, {"endpoint", name.empty() ? json(nullptr) : json(name)}};
+}
+
+const std::map<std::string, control_service::impl::op_handler, std::less<>>& control_service::impl::ops() {
+    static const std::map<std::string, op_handler, std::less<>> table{
+        {"list", &impl::op_list},       {"status", &impl::op_status},         {"stats", &impl::op_status},
+        {"create", &impl::op_create},   {"reset", &impl::op_reset},           {"destroy", &impl::op_destroy_start_stop},
+        {"start", &impl::op_destroy_start_stop}, {"stop", &impl::op_destroy_start_stop}, {"set_format", &impl::op_set_format},
+        {"set_period", &impl::op_set_period}, {"move", &impl::op_move},       {"inject", &impl::op_inject},
+        {"watch", &impl::op_watch}};
+    return table;
+}
+
+void control_service::impl::handle(const std::string& line, const reply_fn& reply, const event_fn& events, const void* owner,
+                                   std::weak_ptr<impl> self) {
+    json id = nullptr;
+    std::string op;
+    auto fail = [&](const request_error& e) {
+        core.log_refused(op, e.code, e.message);
+        reply(json{{"id", id}, {"ok", false}, {"error", {{"code", e.code}, {"message", e.message}}}}.dump());
+    };
+    json req = json::parse(line, nullptr, false);
+    if (req.is_discarded()) return fail(bad("invalid JSON"));
+    if (!req.is_object()) return fail(bad("a request is a JSON object"));
+    if (req.contains("id")) {
+        id = req["id"];
+        if (!id.is_number_integer() && !id.is_string() && !id.is_null()) {
+            id = nullptr;
+            return fail(bad("field 'id' must be an integer or a string"));
+        }
+    }
+    if (!req.contains("op")) return fail(bad("missing field 'op' in request"));
+    if (!req["op"].is_string()) return fail(bad("field 'op' must be a string"));
+    op = req["op"].get<std::string>();
+    const auto found = ops().find(op);
+    if (found == ops().end()) return fail(bad("unknown op '" + op + "'"));
+    op_call call{op, req, id, reply, events, owner, std::move(self)};
+    auto result = (this->*found->second)(call);
+    if (call.deferred) return;
+    if (!result) return fail(result.error());
+    json response = std::move(*result);
+    response["id"] = id;
+    response["ok"] = true;
+    reply(response.dump());
+}
+
+} // namespace ae
