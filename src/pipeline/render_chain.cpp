@@ -272,9 +272,17 @@ void render_chain::render_joined(float* out, std::uint32_t frames, std::uint32_t
         // The new rate's frames are late: silence now, and as many of its frames skipped when
         // they come, so the successor stays on time.
         std::memset(mine + std::size_t{got} * channels, 0, sizeof(float) * (share - got) * channels);
+        // Output frames before the instant this chain's first input frame is heard are its
+        // filter's pre-ringing of input still to come (a successor joins that long before the
+        // seam, while its predecessor still plays): silence there is no gap. Only what is
+        // missing from that instant on is an underrun.
+        const std::uint64_t missing_from = out_index_ + skip_frames_;
+        const std::uint64_t missing_to = missing_from + (share - got);
+        const auto heard_from = static_cast<std::uint64_t>(std::ceil(input_origin()));
         skip_frames_ += share - got;
-        if (active()) {
-            port_->report(glitch_kind::underrun, port_->stream_position(), to_endpoint_frames(share - got));
+        if (active() && missing_to > heard_from) {
+            const std::uint64_t audible = missing_to - std::max(missing_from, heard_from);
+            port_->report(glitch_kind::underrun, port_->stream_position(), to_endpoint_frames(audible));
             port_->mark_gap();
         }
     }

@@ -3,8 +3,11 @@
 namespace ae {
 
 void render_device_port::advance_segment() noexcept { // rt-safe: bounded
-    // After the switch the current segment's read position includes what was read ahead.
+    // After the switch the current segment's read position includes what was read ahead: it is
+    // published as consumed *before* the read-ahead count drops to 0 (the engine reads the count
+    // first), so the engine's padding never counts frames already read as still queued.
     if (follower_.follow(segment_, link_->handoffs, link_->device_retired) && read_ahead_ != 0) {
+        publish_consumed();
         read_ahead_ = 0;
         link_->read_ahead.store(0, std::memory_order_release);
     }

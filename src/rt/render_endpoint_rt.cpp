@@ -16,18 +16,23 @@ std::uint64_t render_endpoint_rt::current_padding(position* pos) noexcept { // r
         return 0;
     }
     const std::uint64_t written = segment_->writer.write_position();
+    // acquire, read before the consumer position: the device side publishes a switch to the new
+    // segment (its position then including what it read ahead) before it clears this count.
+    const std::uint64_t read_ahead = link_->read_ahead.load(std::memory_order_acquire);
     // acquire: the device's consumption is published after it finished reading.
     const std::uint64_t consumed = link_->consumer_position.load(std::memory_order_acquire);
     std::uint64_t padding = written - consumed;
     const std::uint32_t rate = segment_->format.sample_rate;
-    if (consumed < seam_position_ && rate_before_seam_ != 0 && rate_before_seam_ != rate) {
+    // At the seam itself too (every old frame read, the reader not yet switched): what the
+    // successor read ahead is not queued any more.
+    if (consumed <= seam_position_ && rate_before_seam_ != 0 && rate_before_seam_ != rate) {
         // Across a rate seam the old rate's frames still queued count in the current rate's
         // frames (the time they take to play): counted raw, 48 kHz frames ahead of an 8 kHz ring
         // would leave the engine no room to write the new ring's first frames, which a successor
         // chain reads ahead of the seam (less what it has read already).
         const std::uint64_t old_frames = seam_position_ - consumed;
         const std::uint64_t new_frames = written - seam_position_;
-        const std::uint64_t ahead = std::min(link_->read_ahead.load(std::memory_order_acquire), new_frames);
+        const std::uint64_t ahead = std::min(read_ahead, new_frames);
         padding = new_frames - ahead + (old_frames * rate + rate_before_seam_ - 1) / rate_before_seam_;
     }
     if (pos) fill_position(*pos, written, padding);

@@ -292,6 +292,56 @@ TEST_CASE("rate seam: a resampler that empties the old ring in one block hands o
     CHECK(nonzero_frames == periods * 128);
 }
 
+TEST_CASE("rate seam: a successor whose filter starts before the seam waits for the new ring without an underrun (2-period ring, 48k -> 44.1k)") {
+    // 48 kHz straight through with a ring of two 128-frame periods, then 44.1 kHz resampled (a
+    // ring of four periods: the test's engine passes only after each period, and a resampler
+    // fed that way needs more than two). The successor's output starts its filter delay (more
+    // than the two periods still queued) before
+    // the seam, while the engine has not written the new ring yet: that stretch is the filter's
+    // pre-ringing of input still to come, not audio that is missing. The old chain plays to the
+    // seam, the successor from it; no underrun, no late pass, no silent frame.
+    const ae::frame_format device_format{48'000, 2, ae::sample_type::f32};
+    ae::render_endpoint_core endpoint{1};
+    REQUIRE_FALSE(endpoint.set_buffer({48'000, 2, ae::sample_type::f32}, 128, 256));
+    auto chain = render_chain::create(endpoint, device_format, 128);
+    REQUIRE(chain);
+    REQUIRE_FALSE(endpoint.start());
+    std::unique_ptr<render_chain> playing = std::move(*chain);
+    std::vector<float> out(128 * 2);
+    std::uint64_t written = 0;
+    std::uint64_t nonzero_frames = 0;
+    std::uint64_t periods = 0;
+    auto fill = [](std::uint64_t, float* frame) { frame[0] = frame[1] = 0.25f; };
+    auto period = [&] {
+        playing->render(out.data(), 128);
+        for (std::size_t i = 0; i < 128; ++i) nonzero_frames += out[i * 2] != 0.0f;
+        ++periods;
+        if (playing->handed_over()) playing = playing->take_successor();
+        (void)ae::test::render_pass(endpoint.rt(), written, ~std::uint64_t{0}, fill);
+    };
+    (void)ae::test::render_pass(endpoint.rt(), written, ~std::uint64_t{0}, fill);
+    for (int i = 0; i < 40; ++i) period();
+    auto successor = render_chain::create(endpoint, {44'100, 2, ae::sample_type::f32}, device_format, 128);
+    REQUIRE(successor);
+    playing->set_successor(std::move(*successor));
+    REQUIRE_FALSE(endpoint.reconfigure({44'100, 2, ae::sample_type::f32}, 118, 472));
+    const render_chain* old_chain = playing.get();
+    int periods_to_seam = 0;
+    for (; periods_to_seam < 40 && playing.get() == old_chain; ++periods_to_seam) period();
+    CHECK(playing.get() != old_chain); // handed over
+    for (int i = 0; i < 40; ++i) period();
+    std::size_t glitches = 0;
+    endpoint.drain_glitches([&](const ae::glitch_record& r) {
+        ++glitches;
+        MESSAGE("glitch ", std::string(ae::to_string(r.kind)), " at ", r.stream_position, " frames ", r.frames);
+    });
+    ae::position pos;
+    (void)endpoint.rt().current_padding(&pos);
+    CHECK(glitches == 0);
+    CHECK((pos.flags & ae::position_flags::discontinuous) != ae::position_flags::discontinuous);
+    CHECK(nonzero_frames == periods * 128);
+}
+
 TEST_CASE("rate seam, capture: the old epoch ends with its last whole frame, the new one starts the instant after, no time is lost or added") {
     // A 48 kHz device captured at 32 kHz, then at 48 kHz. When the ring changes rate the 32 kHz
     // filter still holds its delay (~180 frames) of frames it cannot finish without the device
