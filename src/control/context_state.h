@@ -142,6 +142,14 @@ struct context_core::impl {
 };
 
 // Helpers the actor's files share.
+// An event about endpoint `e` of `kind`, stamped with the epoch it has asked for.
+inline event endpoint_event(endpoint_block& e, event_kind kind) {
+    event ev;
+    ev.kind = kind;
+    ev.endpoint = e.name;
+    ev.epoch = e.core().requested_epoch();
+    return ev;
+}
 
 inline std::uint32_t frames_in(hns duration, std::uint32_t rate) noexcept {
     return static_cast<std::uint32_t>(std::max<long long>(1, std::llround(static_cast<double>(duration.count()) * rate / 1e7)));

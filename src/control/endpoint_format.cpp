@@ -68,10 +68,7 @@ std::error_code context_core::apply_format(endpoint_block& e, const frame_format
     e.buffer_frames = buffer;
     publish(e);
     latency_changed_since(e, latency_before);
-    event ev;
-    ev.kind = event_kind::format_changed;
-    ev.endpoint = e.name;
-    ev.epoch = e.core().requested_epoch();
+    event ev = endpoint_event(e, event_kind::format_changed);
     ev.format = format;
     emit(std::move(ev));
     return {};

@@ -88,10 +88,7 @@ capture_endpoint_rt* context_core::capture_rt(endpoint_block& e) noexcept { retu
 void context_core::latency_changed_since(endpoint_block& e, hns before) {
     const hns after = summary(e).latency;
     if (after == before) return;
-    event ev;
-    ev.kind = event_kind::latency_changed;
-    ev.endpoint = e.name;
-    ev.epoch = e.core().requested_epoch();
+    event ev = endpoint_event(e, event_kind::latency_changed);
     ev.latency = after;
     emit(std::move(ev));
 }
@@ -99,10 +96,7 @@ void context_core::latency_changed_since(endpoint_block& e, hns before) {
 void context_core::state_changed(endpoint_block& e, endpoint_state state) {
     e.state = state;
     publish(e);
-    event ev;
-    ev.kind = event_kind::state_changed;
-    ev.endpoint = e.name;
-    ev.epoch = e.core().requested_epoch();
+    event ev = endpoint_event(e, event_kind::state_changed);
     ev.state = state;
     emit(std::move(ev));
 }

@@ -75,10 +75,7 @@ void context_core::switch_route(const std::shared_ptr<endpoint_block>& e, device
             }
         }
         publish(*e);
-        event ev;
-        ev.kind = event_kind::rerouted;
-        ev.endpoint = e->name;
-        ev.epoch = e->core().requested_epoch();
+        event ev = endpoint_event(*e, event_kind::rerouted);
         ev.device = from_spec;
         ev.to = entry->spec;
         if (ec) ev.message = ec.message();
@@ -131,10 +128,7 @@ void context_core::on_device_lost(device_entry& entry, const char* why, hns when
         if (e->entry == &entry) affected.push_back(e);
     }
     for (auto& e : affected) {
-        event ev;
-        ev.kind = event_kind::device_lost;
-        ev.endpoint = e->name;
-        ev.epoch = e->core().requested_epoch();
+        event ev = endpoint_event(*e, event_kind::device_lost);
         ev.device = entry.spec;
         ev.message = why;
         ev.time = when;

@@ -209,6 +209,16 @@ struct control_service::impl {
     }
 
     // The answer to a request that completed later (move, a rate change): the endpoint's status, or the error.
+    // An op answered later: marks the call deferred and gives the completion that answers it on
+    // ae-ctl (if the service is still there) — the endpoint's status, or the error with
+    // `context` before its message.
+    std::function<void(std::error_code)> answer_when_done(op_call& c, const char* op, std::shared_ptr<detail::endpoint_block> block,
+                                                          std::string context) {
+        c.deferred = true;
+        return [self = c.self, op, block = std::move(block), id = c.id, reply = c.reply, context = std::move(context)](std::error_code ec) {
+            if (auto me = self.lock()) me->answer_later(op, id, reply, block, ec, context + ec.message());
+        };
+    }
     void answer_later(const char* op, const json& id, const reply_fn& reply, const std::shared_ptr<detail::endpoint_block>& block,
                       std::error_code ec, const std::string& message) const {
         json response{{"id", id}};

@@ -63,20 +63,11 @@ control_service::impl::op_result control_service::impl::op_create(op_call& c) {
 
 control_service::impl::op_result control_service::impl::op_reset(op_call& c) {
     const json& req = c.req;
-    const json& id = c.id;
-    const reply_fn& reply = c.reply;
-    const std::weak_ptr<impl>& self = c.self;
     if (auto e = check_fields(req, {endpoint_required}, "request")) return std::unexpected(*e);
     auto e = endpoint_of(req);
     if (!e) return std::unexpected(e.error());
     // Answered once the queue is discarded (a device thread acknowledges it).
-    c.deferred = true;
-    auto block = *e;
-    core.reset(*block, [self, block, id, reply](std::error_code ec) {
-        if (auto me = self.lock()) {
-            me->answer_later("reset", id, reply, block, ec, "reset '" + detail::context_core::name(*block) + "': " + ec.message());
-        }
-    });
+    core.reset(**e, answer_when_done(c, "reset", *e, "reset '" + detail::context_core::name(**e) + "': "));
     return json{};
 }
 
@@ -109,9 +100,6 @@ control_service::impl::op_result control_service::impl::op_destroy_start_stop(op
 
 control_service::impl::op_result control_service::impl::op_set_format(op_call& c) {
     const json& req = c.req;
-    const json& id = c.id;
-    const reply_fn& reply = c.reply;
-    const std::weak_ptr<impl>& self = c.self;
     if (auto e = check_fields(req, {endpoint_required, {"format", json_type::object, true}}, "request")) return std::unexpected(*e);
     // The request is checked whole before the endpoint is looked up.
     if (auto checked = parse_format(req["format"], frame_format{}); !checked) return std::unexpected(checked.error());
@@ -119,11 +107,7 @@ control_service::impl::op_result control_service::impl::op_set_format(op_call& c
     if (!e) return std::unexpected(e.error());
     auto format = parse_format(req["format"], detail::context_core::summary(**e).format);
     if (!format) return std::unexpected(format.error());
-    c.deferred = true;
-    auto block = *e;
-    core.set_format(*block, *format, [self, block, id, reply](std::error_code ec) {
-        if (auto me = self.lock()) me->answer_later("set_format", id, reply, block, ec, ec ? ec.message() : std::string{});
-    });
+    core.set_format(**e, *format, answer_when_done(c, "set_format", *e, ""));
     return json{};
 }
 
@@ -140,19 +124,12 @@ control_service::impl::op_result control_service::impl::op_set_period(op_call& c
 
 control_service::impl::op_result control_service::impl::op_move(op_call& c) {
     const json& req = c.req;
-    const json& id = c.id;
-    const reply_fn& reply = c.reply;
-    const std::weak_ptr<impl>& self = c.self;
     if (auto e = check_fields(req, {endpoint_required, {"device", json_type::string, true}}, "request")) return std::unexpected(*e);
     auto e = endpoint_of(req);
     if (!e) return std::unexpected(e.error());
     const std::string device = req["device"].get<std::string>();
     if (device.empty()) return std::unexpected(bad("field 'device' must not be empty"));
-    c.deferred = true;
-    auto block = *e;
-    core.move_to(*block, device, [self, block, id, reply, device](std::error_code ec) {
-        if (auto me = self.lock()) me->answer_later("move", id, reply, block, ec, "move to '" + device + "': " + ec.message());
-    });
+    core.move_to(**e, device, answer_when_done(c, "move", *e, "move to '" + device + "': "));
     return json{};
 }
 
