@@ -242,104 +242,98 @@ TEST_CASE("capture end to end: offline wav → chain → endpoint → engine") {
     }
 }
 
+namespace {
+// A render chain at a rate seam, the test as its engine: a pass after every 128-frame device
+// period, a constant signal, the non-silent frames counted.
+struct seam_rig {
+    ae::frame_format device_format{48'000, 2, ae::sample_type::f32};
+    ae::render_endpoint_core endpoint{1};
+    std::unique_ptr<render_chain> playing;
+    std::vector<float> out = std::vector<float>(128 * 2);
+    std::uint64_t written = 0;
+    std::uint64_t nonzero_frames = 0;
+    std::uint64_t periods = 0;
+
+    seam_rig(const ae::frame_format& format, std::uint32_t packet, std::uint64_t buffer) {
+        REQUIRE_FALSE(endpoint.set_buffer(format, packet, buffer));
+        auto chain = render_chain::create(endpoint, device_format, 128);
+        REQUIRE(chain);
+        REQUIRE_FALSE(endpoint.start());
+        playing = std::move(*chain);
+        pass();
+        for (int i = 0; i < 40; ++i) period();
+    }
+    void pass() {
+        (void)ae::test::render_pass(endpoint.rt(), written, ~std::uint64_t{0}, [](std::uint64_t, float* frame) { frame[0] = frame[1] = 0.25f; });
+    }
+    void period() {
+        playing->render(out.data(), 128);
+        for (std::size_t i = 0; i < 128; ++i) nonzero_frames += out[i * 2] != 0.0f;
+        ++periods;
+        if (playing->handed_over()) playing = playing->take_successor();
+        pass();
+    }
+    // The successor goes first (as the control plane sends it), then the new ring; runs to the
+    // hand-over and 40 periods past it. Returns the periods it took to hand over.
+    int change_to(const ae::frame_format& format, std::uint32_t packet, std::uint64_t buffer) {
+        auto successor = render_chain::create(endpoint, format, device_format, 128);
+        REQUIRE(successor);
+        playing->set_successor(std::move(*successor));
+        REQUIRE_FALSE(endpoint.reconfigure(format, packet, buffer));
+        const render_chain* old_chain = playing.get();
+        int periods_to_seam = 0;
+        for (; periods_to_seam < 40 && playing.get() == old_chain; ++periods_to_seam) period();
+        CHECK(playing.get() != old_chain); // handed over
+        for (int i = 0; i < 40; ++i) period();
+        return periods_to_seam;
+    }
+    // Glitch records by kind, each one shown.
+    std::array<std::size_t, ae::glitch_kind_count + 1> glitches() {
+        std::array<std::size_t, ae::glitch_kind_count + 1> by_kind{};
+        endpoint.drain_glitches([&](const ae::glitch_record& r) {
+            ++by_kind[static_cast<std::size_t>(r.kind)];
+            MESSAGE("glitch ", std::string(ae::to_string(r.kind)), " at ", r.stream_position, " frames ", r.frames);
+        });
+        return by_kind;
+    }
+};
+} // namespace
+
 TEST_CASE("rate seam: a resampler that empties the old ring in one block hands over before the engine fills the new one") {
     // 44.1 kHz resampled to a 48 kHz device (128-frame periods), then 48 kHz straight through with
     // a ring of two periods. The resampler takes its input in blocks: its last block can empty
     // the old ring while the engine, which counts the old ring's frames in its padding, has not
     // written the new one yet. That is the seam (the old rate's tail plays meanwhile), not an
-    // underrun. The engine here is the test itself: a pass after every device period.
-    const ae::frame_format device_format{48'000, 2, ae::sample_type::f32};
-    ae::render_endpoint_core endpoint{1};
-    REQUIRE_FALSE(endpoint.set_buffer({44'100, 2, ae::sample_type::f32}, 118, 866));
-    auto chain = render_chain::create(endpoint, device_format, 128);
-    REQUIRE(chain);
-    REQUIRE_FALSE(endpoint.start());
-    std::unique_ptr<render_chain> playing = std::move(*chain);
-    std::vector<float> out(128 * 2);
-    std::uint64_t written = 0;
-    std::uint64_t nonzero_frames = 0;
-    std::uint64_t periods = 0;
-    auto fill = [](std::uint64_t, float* frame) { frame[0] = frame[1] = 0.25f; };
-    auto period = [&] {
-        playing->render(out.data(), 128);
-        for (std::size_t i = 0; i < 128; ++i) nonzero_frames += out[i * 2] != 0.0f;
-        ++periods;
-        if (playing->handed_over()) playing = playing->take_successor();
-        (void)ae::test::render_pass(endpoint.rt(), written, ~std::uint64_t{0}, fill);
-    };
-    (void)ae::test::render_pass(endpoint.rt(), written, ~std::uint64_t{0}, fill);
-    for (int i = 0; i < 40; ++i) period();
-    // The successor goes first (as the control plane sends it), then the new ring.
-    auto successor = render_chain::create(endpoint, {48'000, 2, ae::sample_type::f32}, device_format, 128);
-    REQUIRE(successor);
-    playing->set_successor(std::move(*successor));
-    REQUIRE_FALSE(endpoint.reconfigure({48'000, 2, ae::sample_type::f32}, 128, 256));
-    const render_chain* old_chain = playing.get();
-    int periods_to_seam = 0;
-    for (; periods_to_seam < 40 && playing.get() == old_chain; ++periods_to_seam) period();
-    CHECK(playing.get() != old_chain); // handed over
-    for (int i = 0; i < 40; ++i) period();
-    std::size_t underruns = 0, dropped = 0;
-    endpoint.drain_glitches([&](const ae::glitch_record& r) {
-        underruns += r.kind == ae::glitch_kind::underrun;
-        dropped += r.kind == ae::glitch_kind::dropped;
-    });
-    MESSAGE("periods to the seam: ", periods_to_seam, ", non-silent frames: ", nonzero_frames, " of ", periods * 128);
-    CHECK(underruns == 0);
-    CHECK(dropped == 0);
+    // underrun.
+    seam_rig rig({44'100, 2, ae::sample_type::f32}, 118, 866);
+    const int periods_to_seam = rig.change_to({48'000, 2, ae::sample_type::f32}, 128, 256);
+    const auto glitches = rig.glitches();
+    MESSAGE("periods to the seam: ", periods_to_seam, ", non-silent frames: ", rig.nonzero_frames, " of ", rig.periods * 128);
+    CHECK(glitches[static_cast<std::size_t>(ae::glitch_kind::underrun)] == 0);
+    CHECK(glitches[static_cast<std::size_t>(ae::glitch_kind::dropped)] == 0);
     // No silence anywhere: not at the start (the resampler's primed delay is skipped), not at the seam.
-    CHECK(periods == 40 + static_cast<std::uint64_t>(periods_to_seam) + 40);
-    CHECK(nonzero_frames == periods * 128);
+    CHECK(rig.periods == 40 + static_cast<std::uint64_t>(periods_to_seam) + 40);
+    CHECK(rig.nonzero_frames == rig.periods * 128);
 }
 
 TEST_CASE("rate seam: a successor whose filter starts before the seam waits for the new ring without an underrun (2-period ring, 48k -> 44.1k)") {
     // 48 kHz straight through with a ring of two 128-frame periods, then 44.1 kHz resampled (a
     // ring of four periods: the test's engine passes only after each period, and a resampler
     // fed that way needs more than two). The successor's output starts its filter delay (more
-    // than the two periods still queued) before
-    // the seam, while the engine has not written the new ring yet: that stretch is the filter's
-    // pre-ringing of input still to come, not audio that is missing. The old chain plays to the
-    // seam, the successor from it; no underrun, no late pass, no silent frame.
-    const ae::frame_format device_format{48'000, 2, ae::sample_type::f32};
-    ae::render_endpoint_core endpoint{1};
-    REQUIRE_FALSE(endpoint.set_buffer({48'000, 2, ae::sample_type::f32}, 128, 256));
-    auto chain = render_chain::create(endpoint, device_format, 128);
-    REQUIRE(chain);
-    REQUIRE_FALSE(endpoint.start());
-    std::unique_ptr<render_chain> playing = std::move(*chain);
-    std::vector<float> out(128 * 2);
-    std::uint64_t written = 0;
-    std::uint64_t nonzero_frames = 0;
-    std::uint64_t periods = 0;
-    auto fill = [](std::uint64_t, float* frame) { frame[0] = frame[1] = 0.25f; };
-    auto period = [&] {
-        playing->render(out.data(), 128);
-        for (std::size_t i = 0; i < 128; ++i) nonzero_frames += out[i * 2] != 0.0f;
-        ++periods;
-        if (playing->handed_over()) playing = playing->take_successor();
-        (void)ae::test::render_pass(endpoint.rt(), written, ~std::uint64_t{0}, fill);
-    };
-    (void)ae::test::render_pass(endpoint.rt(), written, ~std::uint64_t{0}, fill);
-    for (int i = 0; i < 40; ++i) period();
-    auto successor = render_chain::create(endpoint, {44'100, 2, ae::sample_type::f32}, device_format, 128);
-    REQUIRE(successor);
-    playing->set_successor(std::move(*successor));
-    REQUIRE_FALSE(endpoint.reconfigure({44'100, 2, ae::sample_type::f32}, 118, 472));
-    const render_chain* old_chain = playing.get();
-    int periods_to_seam = 0;
-    for (; periods_to_seam < 40 && playing.get() == old_chain; ++periods_to_seam) period();
-    CHECK(playing.get() != old_chain); // handed over
-    for (int i = 0; i < 40; ++i) period();
-    std::size_t glitches = 0;
-    endpoint.drain_glitches([&](const ae::glitch_record& r) {
-        ++glitches;
-        MESSAGE("glitch ", std::string(ae::to_string(r.kind)), " at ", r.stream_position, " frames ", r.frames);
-    });
+    // than the two periods still queued) before the seam, while the engine has not written the
+    // new ring yet: that stretch is the filter's pre-ringing of input still to come, not audio
+    // that is missing. The old chain plays to the seam, the successor from it; no underrun, no
+    // late pass, no silent frame.
+    seam_rig rig({48'000, 2, ae::sample_type::f32}, 128, 256);
+    rig.change_to({44'100, 2, ae::sample_type::f32}, 118, 472);
+    const auto glitches = rig.glitches();
+    std::size_t total = 0;
+    for (const std::size_t n : glitches) total += n;
     ae::position pos;
-    (void)endpoint.rt().current_padding(&pos);
-    CHECK(glitches == 0);
+    (void)rig.endpoint.rt().current_padding(&pos);
+    CHECK(total == 0);
     CHECK((pos.flags & ae::position_flags::discontinuous) != ae::position_flags::discontinuous);
-    CHECK(nonzero_frames == periods * 128);
+    CHECK(rig.nonzero_frames == rig.periods * 128);
 }
 
 TEST_CASE("rate seam, capture: the old epoch ends with its last whole frame, the new one starts the instant after, no time is lost or added") {
