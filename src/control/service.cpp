@@ -24,9 +24,26 @@ control_service::control_service(context& ctx, engine& eng) : ctx_(ctx), impl_(s
 
 control_service::~control_service() {
     impl_->eng.set_sink_closer({});
-    // Asio objects are not thread-safe: the watch is closed on ae-ctl (or with the io_context).
-    asio::post(ctx_.executor(), [watch = std::shared_ptr<asio::posix::stream_descriptor>(std::move(impl_->release_watch)),
-                                 destroys = std::make_shared<std::vector<impl::pending_destroy>>(std::move(impl_->destroys))] {});
+    // The release watch and the pending destroys belong to ae-ctl (Asio objects, and state its
+    // handlers touch): they are closed there, and the service waits for it — after this no
+    // handler of the service reaches the engine, which may go next.
+    auto teardown = [impl = impl_] {
+        impl->release_watch.reset();
+        for (auto& d : impl->destroys) d.deadline->cancel();
+        impl->destroys.clear();
+    };
+    if (ctx_.on_control_thread()) {
+        teardown();
+    } else {
+        auto done = std::make_shared<std::promise<void>>();
+        auto finished = done->get_future();
+        asio::post(ctx_.executor(), [teardown, done] {
+            teardown();
+            done->set_value();
+        });
+        // Bounded: a control thread that no longer runs handlers cannot be waited for.
+        (void)finished.wait_for(std::chrono::seconds(2));
+    }
     if (impl_->subscription != 0) ctx_.unsubscribe(impl_->subscription);
 }
 
