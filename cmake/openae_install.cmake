@@ -2,7 +2,7 @@
 # find_package(openae) or pkg-config --cflags --libs openae.
 include(CMakePackageConfigHelpers)
 install(DIRECTORY include/openae DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(TARGETS ae_rt ae_pipeline ae_control openae_asio EXPORT openaeTargets
+install(TARGETS ae_rt ae_pipeline ae_engine ae_control openae_asio EXPORT openaeTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(EXPORT openaeTargets NAMESPACE openae:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/openae)
 file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/openaeConfig.cmake.in
@@ -22,5 +22,5 @@ file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/openae.pc
      "Name: openae\nDescription: ${PROJECT_DESCRIPTION}\nVersion: ${PROJECT_VERSION}\n"
      "Requires.private: soxr sndfile\n"
      "Cflags: -I\${includedir} -std=c++23 -DASIO_STANDALONE -DASIO_NO_DEPRECATED\n"
-     "Libs: -L\${libdir} -lae_control -lae_pipeline -lae_rt -lspdlog -lfmt -lpthread\n")
+     "Libs: -L\${libdir} -lae_control -lae_engine -lae_pipeline -lae_rt -lspdlog -lfmt -lpthread\n")
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/openae.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -139,10 +139,14 @@ std::expected<json, request_error> control_service::impl::finish_create(
         return std::unexpected(from_code(ec));
     }
     std::expected<void, engine_error> added;
+    // The engine holds the endpoint's handle (shared) as the owner of the RT view it drives.
+    const detail::endpoint_ref ref{detail::context_access::core(ctx), block};
     if (direction == endpoint_direction::render) {
-        added = eng.add_render(render_endpoint(detail::endpoint_ref{detail::context_access::core(ctx), block}), std::move(*io.source));
+        auto handle = std::make_shared<render_endpoint>(ref);
+        added = eng.add_render({config.name, &handle->rt(), handle}, std::move(*io.source));
     } else {
-        added = eng.add_capture(capture_endpoint(detail::endpoint_ref{detail::context_access::core(ctx), block}), std::move(*io.sink));
+        auto handle = std::make_shared<capture_endpoint>(ref);
+        added = eng.add_capture({config.name, &handle->rt(), handle}, std::move(*io.sink));
     }
     if (!added) {
         undo();

@@ -7,6 +7,8 @@
 #include <openae/pipeline/devices.h>
 #include <openae/pipeline/virtual_clock.h>
 
+#include "wav_open.h"
+
 #include <openae/rt/errc.h>
 #include <openae/rt/event_signal.h>
 #include <openae/rt/frame_ring.h>
@@ -290,22 +292,10 @@ std::expected<std::unique_ptr<device>, device_error> make_wav_device(device_spec
         if (!file) return fail(errc::device_unavailable, std::string("cannot create: ") + sf_strerror(nullptr));
     } else {
         if (auto done = spec.finish(); !done) return std::unexpected(done.error());
-        SF_INFO info{};
-        file = sf_open(path.c_str(), SFM_READ, &info);
-        if (!file) {
-            const int error = sf_error(nullptr);
-            const errc code = error == SF_ERR_UNRECOGNISED_FORMAT || error == SF_ERR_MALFORMED_FILE ||
-                                      error == SF_ERR_UNSUPPORTED_ENCODING
-                                  ? errc::unsupported_format
-                                  : errc::device_unavailable;
-            return fail(code, std::string("cannot read: ") + sf_strerror(nullptr));
-        }
-        if (info.channels < 1 || info.channels > max_channels || info.samplerate < static_cast<int>(min_sample_rate) ||
-            info.samplerate > static_cast<int>(max_sample_rate)) {
-            sf_close(file);
-            return fail(errc::unsupported_format, "unsupported layout: " + std::to_string(info.channels) + " channels at " +
-                                                      std::to_string(info.samplerate) + " Hz (1-8 channels, 1-768 kHz)");
-        }
+        auto opened = open_wav_for_reading(path);
+        if (!opened) return std::unexpected(device_error{opened.error().code, "wav '" + path + "': " + opened.error().message});
+        file = opened->file;
+        const SF_INFO& info = opened->info;
         const auto raw_type = raw_type_of(info.format);
         raw = raw_type.has_value();
         // Encodings openae does not carry (ulaw, ADPCM, 8-bit...) are decoded by libsndfile to f32.

@@ -13,7 +13,7 @@
 #pragma once
 
 #include <openae/control/context.h>
-#include <openae/control/engine.h>
+#include <openae/engine/engine.h>
 
 #include <atomic>
 #include <cstdint>

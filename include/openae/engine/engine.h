@@ -1,5 +1,6 @@
 // openae — ae::engine: an audio engine thread that plays sources into render endpoints and records
-// capture endpoints into sinks, through the RT contract only (what a host's own engine does).
+// capture endpoints into sinks, through the RT contract only (what a host's own engine does): it
+// sees an endpoint's RT view and nothing else of openae's control plane.
 //
 // ae-host drives every endpoint it makes (from its command line, its config file, or `create` over
 // the control socket) with one engine. One thread, "ae-rt-engine", serves them all: woken by the
@@ -10,10 +11,12 @@
 // comes back on a retire queue and is freed on the control side.
 #pragma once
 
-#include <openae/control/endpoint.h>
-#include <openae/pipeline/device_error.h>
-#include <openae/pipeline/device_thread.h>
-#include <openae/rt/seqlock.h>
+#include <openae/engine/sink.h>
+#include <openae/engine/source.h>
+#include <openae/pipeline/device_hooks.h>
+#include <openae/rt/capture_endpoint_rt.h>
+#include <openae/rt/render_endpoint_rt.h>
+#include <openae/rt/spsc_queue.h>
 
 #include <atomic>
 #include <cstdint>
@@ -28,36 +31,13 @@
 
 namespace ae {
 
-using engine_error = pipeline::device_error;
-
-// What a render endpoint plays: `tone:HZ`, `silence`, `wav:PATH` (the file read into memory).
-struct engine_source {
-    enum class kind : std::uint8_t { tone, silence, wav } what = kind::tone;
-    double tone_hz = 440;
-    double phase = 0;              // radians, advanced at the current rate: continuous across rate changes
-    std::vector<float> samples;    // wav: interleaved f32
-    std::uint32_t channels = 2;    // wav: the file's
-    std::uint32_t sample_rate = 0; // wav: the file's
-    std::size_t next_frame = 0;
-    std::string text;              // as given
-
-    // Parses (and for wav reads) a source. Errors name the source and the reason.
-    [[nodiscard]] static std::expected<engine_source, engine_error> parse(const std::string& text);
-};
-
-// Where a capture endpoint's frames go: `null`, or `wav:PATH` — an f32 file at the endpoint's
-// rate and channels, written by a wav device's I/O thread behind a ring (the engine never does
-// file I/O). Opening creates the file and starts that thread: do it off the control thread.
-struct engine_sink {
-    std::string text;                        // as given
-    frame_format format{};                   // what it was opened for
-    std::unique_ptr<pipeline::device> writer; // wav: the file's writer; null: none
-    std::uint32_t channels = 0;              // wav: the file's
-
-    [[nodiscard]] static std::expected<engine_sink, engine_error> open(const std::string& text, const frame_format& format);
-    // Never used (the endpoint could not be made): stops the writer and removes the file it
-    // created, so a failed create leaves nothing behind.
-    void discard() noexcept;
+// An endpoint for the engine to drive: its name, its RT view, and what keeps that view alive
+// until the engine has let go of it (the host's endpoint handle, shared).
+template <class RtView>
+struct engine_endpoint {
+    std::string name;
+    RtView* rt = nullptr;
+    std::shared_ptr<const void> owner;
 };
 
 // What the engine counts per endpoint (written on the engine thread, read anywhere).
@@ -94,9 +74,9 @@ public:
 
     // Control side (one thread at a time). The endpoint must have its buffer (set_buffer) and
     // this engine's event handle; the engine drives it from its next pass.
-    [[nodiscard]] std::expected<void, engine_error> add_render(render_endpoint endpoint, engine_source source);
+    [[nodiscard]] std::expected<void, engine_error> add_render(engine_endpoint<render_endpoint_rt> endpoint, engine_source source);
     // `sink`: opened for the endpoint's format as created (engine_sink::open).
-    [[nodiscard]] std::expected<void, engine_error> add_capture(capture_endpoint endpoint, engine_sink sink);
+    [[nodiscard]] std::expected<void, engine_error> add_capture(engine_endpoint<capture_endpoint_rt> endpoint, engine_sink sink);
     // The engine lets go of the endpoint at its next pass; false if it does not drive it.
     bool remove(const std::string& name);
     // Frees slots the engine let go of. A wav sink is flushed and closed by the sink closer when
