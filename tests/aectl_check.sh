@@ -71,7 +71,7 @@ done
 kill "$watch_pid" 2>/dev/null
 wait "$watch_pid" 2>/dev/null
 
-expect 0 'mic +capture +running +null ' -- status
+expect 0 'mic +capture +running +rerouted +null ' -- status
 expect 0 'ENDPOINT +underrun +overrun.*mic +0 +0 +[0-9]+ +[0-9]+ +[0-9]+' -- stats
 expect 0 '"buffer_frames":3840,.*"state":"stopped"' -- --json create deep --buffer-periods 8
 expect 2 '' -- create deep2 --buffer-periods 65

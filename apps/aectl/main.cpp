@@ -147,13 +147,16 @@ void print_status(const json& answer) {
         std::uint64_t glitches = 0;
         for (const auto& [kind, count] : e["glitches"].items()) glitches += count.get<std::uint64_t>();
         const json& p = e["position"];
-        rows.push_back({e["endpoint"], e["direction"], e["state"], e["device"], format_text(e["format"]),
+        const json& r = e["route"];
+        std::string route = r["stage"].get<std::string>();
+        if (r["attempt"].get<unsigned>() != 0) route += ":" + std::to_string(r["attempt"].get<unsigned>());
+        rows.push_back({e["endpoint"], e["direction"], e["state"], route, e["device"], format_text(e["format"]),
                         number(e["period_ms"].get<double>(), 2), std::to_string(e["epoch"].get<unsigned>()),
                         number(e["latency_ms"].get<double>(), 2),
                         p.is_object() ? std::to_string(p["stream_position"].get<std::uint64_t>()) : "-",
                         p.is_object() ? number(p["frames_per_second"].get<double>(), 3) : "-", std::to_string(glitches)});
     }
-    print_table({"ENDPOINT", "DIRECTION", "STATE", "DEVICE", "FORMAT", "PERIOD_MS", "EPOCH", "LATENCY_MS", "POSITION", "RATE_HZ",
+    print_table({"ENDPOINT", "DIRECTION", "STATE", "ROUTE", "DEVICE", "FORMAT", "PERIOD_MS", "EPOCH", "LATENCY_MS", "POSITION", "RATE_HZ",
                  "GLITCHES"},
                 rows);
 }

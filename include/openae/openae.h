@@ -97,6 +97,16 @@ typedef enum ae_endpoint_state {
     AE_STATE_RUNNING = 2,
     AE_STATE_ERROR = 3
 } ae_endpoint_state;
+/* Where an endpoint's route is after a device loss (docs/DESIGN.md, "Device loss"). */
+typedef enum ae_route_stage {
+    AE_ROUTE_ROUTED = 0,
+    AE_ROUTE_LOST = 1,
+    AE_ROUTE_HELD_DOWN = 2,
+    AE_ROUTE_REOPENING = 3,
+    AE_ROUTE_SWITCHING = 4,
+    AE_ROUTE_REROUTED = 5,
+    AE_ROUTE_FAILED = 6
+} ae_route_stage;
 
 typedef struct ae_context_options {
     const char* log_level;      /* NULL: "info" */
@@ -155,6 +165,7 @@ uint32_t ae_endpoint_frames_per_packet(const ae_endpoint* endpoint);
 ae_hns ae_endpoint_latency(const ae_endpoint* endpoint);
 int ae_endpoint_state_of(const ae_endpoint* endpoint); /* ae_endpoint_state */
 uint32_t ae_endpoint_epoch(const ae_endpoint* endpoint);
+int ae_endpoint_route_stage(const ae_endpoint* endpoint); /* ae_route_stage */
 /* The device it actually plays on, as a spec; returns the length (copies at most size - 1 bytes). */
 size_t ae_endpoint_device(const ae_endpoint* endpoint, char* buffer, size_t size);
 /* Frames reset discarded so far (asked for by the host: not counted as glitches). */
@@ -178,7 +189,8 @@ typedef enum ae_event_kind {
     AE_EVENT_LATENCY_CHANGED,
     AE_EVENT_DEVICE_LOST,
     AE_EVENT_REROUTED,
-    AE_EVENT_DEVICE_UNRESPONSIVE
+    AE_EVENT_DEVICE_UNRESPONSIVE,
+    AE_EVENT_ROUTE_STAGE
 } ae_event_kind;
 
 typedef struct ae_event {
@@ -194,6 +206,8 @@ typedef struct ae_event {
     ae_hns latency;
     char device[256];         /* device_lost, device_unresponsive; rerouted: from */
     char to[256];             /* rerouted */
+    int stage;                /* route_stage: ae_route_stage */
+    uint32_t attempt;         /* route_stage: reopening's attempt (1, 2, ...), else 0 */
 } ae_event;
 
 /* 1 and fills `*out` when an event is queued, 0 otherwise; waits up to timeout_ms (0: no wait). */

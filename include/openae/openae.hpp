@@ -5,6 +5,7 @@
 #include <openae/control/context.h>
 #include <openae/control/endpoint.h>
 #include <openae/control/event.h>
+#include <openae/engine/engine.h>
 #include <openae/pipeline/block_resampler.h>
 #include <openae/pipeline/chain.h>
 #include <openae/pipeline/convert.h>

@@ -74,6 +74,8 @@ ae_event to_c(const ae::event& e) {
     out.latency = e.latency.count();
     copy_text(out.device, sizeof out.device, e.device);
     copy_text(out.to, sizeof out.to, e.to);
+    out.stage = static_cast<int>(e.stage);
+    out.attempt = e.attempt;
     return out;
 }
 
@@ -91,6 +93,8 @@ int guarded(Fn&& fn) noexcept {
 } // namespace
 
 static_assert(AE_EVENT_DEVICE_UNRESPONSIVE == static_cast<int>(ae::event_kind::device_unresponsive));
+static_assert(AE_EVENT_ROUTE_STAGE == static_cast<int>(ae::event_kind::route_stage));
+static_assert(AE_ROUTE_FAILED == static_cast<int>(ae::route_stage::failed));
 static_assert(AE_STATE_ERROR == static_cast<int>(ae::endpoint_state::error));
 static_assert(AE_ROUTING_FAIL == static_cast<int>(ae::routing_policy::fail));
 
@@ -245,6 +249,10 @@ int ae_endpoint_state_of(const ae_endpoint* endpoint) {
 
 uint32_t ae_endpoint_epoch(const ae_endpoint* endpoint) {
     return endpoint ? endpoint->visit([](const auto& e) { return e.epoch(); }) : 0;
+}
+
+int ae_endpoint_route_stage(const ae_endpoint* endpoint) {
+    return endpoint ? static_cast<int>(endpoint->visit([](const auto& e) { return e.route_stage(); })) : AE_ROUTE_ROUTED;
 }
 
 size_t ae_endpoint_device(const ae_endpoint* endpoint, char* buffer, size_t size) {

@@ -43,6 +43,8 @@ struct endpoint_summary {
     hns latency{0};
     std::uint32_t epoch = 0;
     std::string device; // the actual route
+    route_stage stage = route_stage::routed;
+    std::uint32_t attempt = 0; // reopening: which attempt
 };
 
 class context_core : public std::enable_shared_from_this<context_core> {
@@ -173,6 +175,9 @@ private:
     std::expected<void, pipeline::device_error> attach_prepared(endpoint_block& e, device_entry& entry,
                                                                 const std::shared_ptr<prepared_chain>& chain);
     void on_device_lost(device_entry& entry, const char* why, hns when);
+    // Enters `stage` (attempt: reopening's count; device: the one concerned): published for the
+    // getters and status, and told as a route_stage event.
+    void enter_stage(endpoint_block& e, route_stage stage, std::uint32_t attempt, const std::string& device);
     [[nodiscard]] static std::uint64_t minimum_buffer(const frame_format& format, const device_entry& device);
     void reroute(const std::shared_ptr<endpoint_block>& e, int attempt);
     std::error_code apply_format(endpoint_block& e, const frame_format& format, const std::shared_ptr<prepared_chain>& successor);

@@ -48,7 +48,9 @@ struct endpoint_block {
     std::unique_ptr<capture_endpoint_core> capture;
     std::string device;                           // the actual route (a device spec)
     context_core::device_entry* entry = nullptr;  // its device thread (registry-owned)
-    int reroute_attempts = 0;
+    route_stage stage = route_stage::routed;
+    std::uint32_t stage_attempt = 0;
+    bool recovering = false; // lost and not yet on a device again: the next route ends in `rerouted`
     std::vector<std::chrono::steady_clock::time_point> recent_losses; // storm detection
     endpoint_state state = endpoint_state::created;
     frame_format format{};

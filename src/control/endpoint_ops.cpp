@@ -13,6 +13,8 @@ void context_core::publish(endpoint_block& e) {
     s.period = e.period;
     s.epoch = e.core().requested_epoch();
     s.device = e.device;
+    s.stage = e.stage;
+    s.attempt = e.stage_attempt;
     s.latency = hns{0};
     if (e.buffer_frames != 0) {
         s.latency = duration_of(e.buffer_frames, e.format.sample_rate);

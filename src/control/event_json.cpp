@@ -40,6 +40,11 @@ nlohmann::json event_json(const event& e) {
         j["from"] = e.device;
         j["to"] = e.to;
         break;
+    case event_kind::route_stage:
+        j["stage"] = to_string(e.stage);
+        j["attempt"] = e.attempt;
+        j["device"] = e.device;
+        break;
     }
     if (!e.message.empty()) j["message"] = e.message;
     return j;

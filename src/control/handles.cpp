@@ -71,7 +71,7 @@ const std::string& endpoint_ops::name(const endpoint_ref& e) noexcept { return c
 
 endpoint_ops::summary_view endpoint_ops::summary(const endpoint_ref& e) {
     endpoint_summary s = context_core::summary(*e.block);
-    return {s.state, s.format, s.frames_per_packet, s.latency, s.epoch, std::move(s.device)};
+    return {s.state, s.format, s.frames_per_packet, s.latency, s.epoch, std::move(s.device), s.stage, s.attempt};
 }
 render_endpoint_rt& endpoint_ops::render_rt(const endpoint_ref& e) noexcept { return *context_core::render_rt(*e.block); }
 capture_endpoint_rt& endpoint_ops::capture_rt(const endpoint_ref& e) noexcept { return *context_core::capture_rt(*e.block); }

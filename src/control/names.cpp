@@ -34,6 +34,19 @@ const char* to_string(endpoint_state state) noexcept {
     return "unknown";
 }
 
+const char* to_string(route_stage stage) noexcept {
+    switch (stage) {
+    case route_stage::routed: return "routed";
+    case route_stage::lost: return "lost";
+    case route_stage::held_down: return "held_down";
+    case route_stage::reopening: return "reopening";
+    case route_stage::switching: return "switching";
+    case route_stage::rerouted: return "rerouted";
+    case route_stage::failed: return "failed";
+    }
+    return "unknown";
+}
+
 const char* to_string(event_kind kind) noexcept {
     switch (kind) {
     case event_kind::glitch: return "glitch";
@@ -42,6 +55,7 @@ const char* to_string(event_kind kind) noexcept {
     case event_kind::latency_changed: return "latency_changed";
     case event_kind::device_lost: return "device_lost";
     case event_kind::rerouted: return "rerouted";
+    case event_kind::route_stage: return "route_stage";
     case event_kind::device_unresponsive: return "device_unresponsive";
     }
     return "unknown";

@@ -1,5 +1,5 @@
 // Routes: moving an endpoint to another device, device loss, rerouting by policy with storm
-// hold-down and backoff.
+// hold-down and backoff — each step a named stage (route_stage) in status and as an event.
 #include "context_state.h"
 
 namespace ae::detail {
@@ -16,6 +16,7 @@ void context_core::route_to(const std::shared_ptr<endpoint_block>& e, device_ent
     }
     ++entry->users; // held from now, so nothing closes it while the old device lets go
     e->moving = true;
+    enter_stage(*e, route_stage::switching, 0, entry->spec);
     if (e->state == endpoint_state::created) return switch_route(e, entry, nullptr, std::move(done));
     // The chain for the new device (a resampler to prime when the rates differ: milliseconds) is
     // built on a helper thread while the endpoint still plays where it is.
@@ -83,6 +84,8 @@ void context_core::switch_route(const std::shared_ptr<endpoint_block>& e, device
         // A device with another period (or rate) changes what the engine's frames take to be heard.
         latency_changed_since(*e, latency_before);
         if (!ec && e->state == endpoint_state::error) state_changed(*e, endpoint_state::running);
+        enter_stage(*e, ec ? route_stage::failed : e->recovering ? route_stage::rerouted : route_stage::routed, 0, entry->spec);
+        if (!ec) e->recovering = false;
         done(ec);
     };
     if (e->destroyed || impl_->stopping) return finish();
@@ -112,6 +115,8 @@ void context_core::move_to(endpoint_block& block, const std::string& device, std
                                                                             const std::string&) mutable {
         if (!opened) {
             e->moving = false;
+            // A hold this move ended stays ended: the endpoint waits, lost, for the next move.
+            if (e->stage == route_stage::held_down) enter_stage(*e, route_stage::lost, 0, e->device);
             done(opened.error());
             return;
         }
@@ -133,7 +138,8 @@ void context_core::on_device_lost(device_entry& entry, const char* why, hns when
         ev.message = why;
         ev.time = when;
         emit(std::move(ev));
-        e->reroute_attempts = 0;
+        e->recovering = true;
+        enter_stage(*e, route_stage::lost, 0, entry.spec);
         // Storm debounce: the endpoint stays on the virtual clock while its device flaps.
         const auto now = std::chrono::steady_clock::now();
         const auto window = std::chrono::microseconds(impl_->options.storm_window.count() / 10);
@@ -150,6 +156,7 @@ void context_core::on_device_lost(device_entry& entry, const char* why, hns when
                                       {"device", entry.spec}, {"losses_in_window", losses}, {"delay_ms", static_cast<double>(delay) / 1e4}});
             // No automatic reroute while held down; a move asked for meanwhile cancels the hold.
             e->hold_down = std::make_shared<asio::steady_timer>(impl_->io, std::chrono::microseconds(delay / 10));
+            enter_stage(*e, route_stage::held_down, 0, entry.spec);
             e->hold_down->async_wait([this, self = shared_from_this(), e, timer = e->hold_down](const std::error_code& ec) {
                 if (e->hold_down == timer) e->hold_down.reset();
                 if (!ec) reroute(e, 0);
@@ -168,6 +175,7 @@ void context_core::reroute(const std::shared_ptr<endpoint_block>& e, int attempt
                                  {{"component", "endpoint"}, {"endpoint", e->name}, {"event", "route_failed"},
                                   {"device", e->device}, {"message", "routing=fail: the endpoint stays on the virtual clock"}});
         if (e->state == endpoint_state::running) state_changed(*e, endpoint_state::error);
+        enter_stage(*e, route_stage::failed, 0, e->device);
         return;
     }
     // follow_default goes to the context's default device — unless that is what was lost, then
@@ -177,6 +185,7 @@ void context_core::reroute(const std::shared_ptr<endpoint_block>& e, int attempt
         target = impl_->options.default_device;
     }
     e->moving = true;
+    enter_stage(*e, route_stage::reopening, static_cast<std::uint32_t>(attempt) + 1, target);
     open_device_async(target, e->direction, [this, e, target, attempt](std::expected<device_entry*, std::error_code> opened,
                                                                        const std::string&) {
         e->moving = false;
@@ -197,6 +206,18 @@ void context_core::reroute(const std::shared_ptr<endpoint_block>& e, int attempt
             if (!ec) reroute(e, attempt + 1);
         });
     });
+}
+
+void context_core::enter_stage(endpoint_block& e, route_stage stage, std::uint32_t attempt, const std::string& device) {
+    if (e.stage == stage && e.stage_attempt == attempt) return;
+    e.stage = stage;
+    e.stage_attempt = attempt;
+    publish(e);
+    event ev = endpoint_event(e, event_kind::route_stage);
+    ev.stage = stage;
+    ev.attempt = attempt;
+    ev.device = device;
+    emit(std::move(ev));
 }
 
 } // namespace ae::detail

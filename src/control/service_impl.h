@@ -88,6 +88,7 @@ struct control_service::impl {
                   {"state", to_string(s.state)},
                   {"device", s.device},
                   {"routing", to_string(detail::context_core::routing(*e))},
+                  {"route", {{"stage", to_string(s.stage)}, {"attempt", s.attempt}}},
                   {"format", control_detail::format_json(s.format)},
                   {"period_ms", ms_of(s.period)},
                   {"frames_per_packet", s.frames_per_packet},

@@ -166,6 +166,7 @@ int main(void) {
     CHECK(format_changed_at == 100);
     CHECK(epoch_seen == 2); /* the engine's passes ran in the new epoch */
     CHECK(ae_endpoint_epoch(render) == 2);
+    CHECK(ae_endpoint_route_stage(render) == AE_ROUTE_ROUTED);
     ae_frame_format f;
     ae_endpoint_frame_format(render, &f);
     CHECK(f.sample == AE_SAMPLE_S16 && f.sample_rate == 48000 && f.channels == 2);

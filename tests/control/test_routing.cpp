@@ -34,6 +34,16 @@ struct recorder {
         }
         return out;
     }
+    // The route stages entered, in order: "lost reopening:1 switching rerouted".
+    [[nodiscard]] std::string stages() {
+        std::string out;
+        for (const auto& e : of(ae::event_kind::route_stage)) {
+            if (!out.empty()) out += ' ';
+            out += ae::to_string(e.stage);
+            if (e.attempt != 0) out += ":" + std::to_string(e.attempt);
+        }
+        return out;
+    }
 };
 
 // The test thread as an event-driven engine: passes until `done()` or `max_passes`.
@@ -100,6 +110,8 @@ TEST_CASE("device loss: follow_default reroutes to the default device, frames co
     MESSAGE("device_lost frames counted: ", lost_frames);
     CHECK(lost_frames <= 480 * 10);
     CHECK(ep->state() == ae::endpoint_state::running);
+    CHECK(rec.stages() == "lost reopening:1 switching rerouted");
+    CHECK(ep->route_stage() == ae::route_stage::rerouted);
 }
 
 TEST_CASE("device loss: pinned retries the same device with exponential backoff until it is back") {
@@ -173,6 +185,10 @@ TEST_CASE("device loss: pinned retries the same device with exponential backoff 
         REQUIRE(rerouted.size() == 1);
         CHECK(rerouted[0].to == config.device); // the same device, back
         CHECK(ep->device() == config.device);
+        // One reopening stage per attempt, the last one the open that worked.
+        std::string reopenings;
+        for (std::size_t i = 1; i <= scheduled.size() + 1; ++i) reopenings += " reopening:" + std::to_string(i);
+        CHECK(rec.stages().starts_with("lost" + reopenings + " switching"));
         CHECK(read > 0);
     }
     std::remove(path.c_str());
@@ -219,6 +235,8 @@ TEST_CASE("device loss: a fallback whose open hangs is device_unresponsive, the 
     CHECK(after_ms < 2500); // reported at the 200 ms timeout, not when the open returns (3 s)
     CHECK(ep->state() == ae::endpoint_state::running);
     CHECK(rec.of(ae::event_kind::rerouted).empty());
+    CHECK(rec.stages() == "lost reopening:1"); // the next attempt is 5 s away
+    CHECK(ep->route_stage() == ae::route_stage::reopening);
 }
 
 TEST_CASE("device loss: routing=fail puts the endpoint in error, passes go on, move_to brings it back") {
@@ -257,6 +275,7 @@ TEST_CASE("device loss: routing=fail puts the endpoint in error, passes go on, m
     CHECK(ep->state() == ae::endpoint_state::running);
     CHECK(ep->device() == "null?period=5");
     REQUIRE(rec.of(ae::event_kind::rerouted).size() == 1);
+    CHECK(rec.stages() == "lost failed switching rerouted");
     REQUIRE_FALSE(ep->stop());
     CHECK(ep->state() == ae::endpoint_state::stopped);
 }
@@ -434,6 +453,7 @@ TEST_CASE("device loss: a move asked for while a storm holds the reroute down en
     const auto rerouted = rec.of(ae::event_kind::rerouted);
     REQUIRE(rerouted.size() == 1);
     CHECK(rerouted[0].to == "null?period=5");
+    CHECK(rec.stages() == "lost held_down switching rerouted");
     CHECK(render_until(*ep, wake, [] { return false; }, 20) == 20);
 }
 

@@ -144,6 +144,7 @@ TEST_CASE("socket: every op, and the error code of every way to get it wrong") {
     REQUIRE(code_of(a) == "ok");
     CHECK(a["id"] == 7);
     CHECK(a["endpoint"]["state"] == "running");
+    CHECK(a["endpoint"]["route"] == json{{"stage", "routed"}, {"attempt", 0}});
     CHECK(a["endpoint"]["device"] == "faulty:null?period=5");
     CHECK(a["endpoint"]["source"] == "tone:1000");
     CHECK(a["endpoint"]["period_ms"] == doctest::Approx(5.0));
@@ -198,6 +199,7 @@ TEST_CASE("socket: every op, and the error code of every way to get it wrong") {
     a = c.call({{"op", "move"}, {"endpoint", "music"}, {"device", "null?period=5"}});
     REQUIRE(code_of(a) == "ok");
     CHECK(a["endpoint"]["device"] == "null?period=5");
+    CHECK(a["endpoint"]["route"]["stage"] == "routed"); // a move asked for, not a recovery
     CHECK(code_of(c.call({{"op", "move"}, {"endpoint", "music"}, {"device", "theremin"}})) == "device_unavailable");
     CHECK(code_of(c.call({{"op", "move"}, {"endpoint", "music"}, {"device", "wav:/nonexistent/x.wav"}})) == "device_unavailable");
 

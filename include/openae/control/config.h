@@ -30,6 +30,12 @@ enum class endpoint_direction : std::uint8_t { render, capture };
 enum class endpoint_state : std::uint8_t { created, stopped, running, error };
 [[nodiscard]] const char* to_string(endpoint_state state) noexcept;
 
+// Where an endpoint's route is (docs/DESIGN.md, "Device loss"). After a loss:
+// lost → [held_down] → reopening(n) → switching → rerouted | failed; a move asked for goes
+// switching → routed. `routed`: on its device and never lost since it last moved.
+enum class route_stage : std::uint8_t { routed, lost, held_down, reopening, switching, rerouted, failed };
+[[nodiscard]] const char* to_string(route_stage stage) noexcept;
+
 struct endpoint_config {
     std::string name;                // unique within a context
     std::string device;              // a device spec; empty: the context's default device

@@ -66,6 +66,8 @@ struct endpoint_ops {
         hns latency{0};
         std::uint32_t epoch = 0;
         std::string device; // the actual route
+        ae::route_stage stage = ae::route_stage::routed;
+        std::uint32_t attempt = 0;
     };
     [[nodiscard]] static summary_view summary(const endpoint_ref& e);
     [[nodiscard]] static render_endpoint_rt& render_rt(const endpoint_ref& e) noexcept;
@@ -102,6 +104,8 @@ public:
     // The device the endpoint actually plays to / records from.
     [[nodiscard]] std::string device() const { return ops::summary(ref_).device; }
     [[nodiscard]] std::uint32_t epoch() const { return ops::summary(ref_).epoch; }
+    // Where its route is after a device loss (lost, held_down, reopening, switching, rerouted, failed).
+    [[nodiscard]] ae::route_stage route_stage() const { return ops::summary(ref_).stage; }
     [[nodiscard]] bool event_driven_capable() const noexcept { return true; }
     [[nodiscard]] bool rt_capable() const noexcept { return true; }
 

@@ -19,6 +19,7 @@ enum class event_kind : std::uint8_t {
     device_lost,
     rerouted,
     device_unresponsive,
+    route_stage, // the endpoint's route entered a stage (`stage`, `attempt`, `device`)
 };
 [[nodiscard]] const char* to_string(event_kind kind) noexcept;
 
@@ -39,6 +40,9 @@ struct event {
     std::string device;                // the device concerned (rerouted: `from`)
     std::string to;                    // rerouted: the new device
     std::string message;
+    // route_stage
+    ae::route_stage stage = ae::route_stage::routed;
+    std::uint32_t attempt = 0;         // reopening: 1, 2, ... (0 otherwise)
 };
 
 // What the control thread has counted for one endpoint since it was created.
