@@ -18,49 +18,68 @@ bool context_core::on_control_thread() const noexcept {
 }
 
 void context_core::start_thread() {
+    auto started = [self = shared_from_this()] {
+        control_detail::log_json(*self->impl_->logger, spdlog::level::info,
+                                 {{"component", "context"}, {"event", "started"}, {"default_device", self->impl_->options.default_device}});
+        if (self->impl_->options.stepped) return; // poll() drains
+        self->schedule_drain();
+        self->watch_wake();
+    };
+    if (impl_->options.stepped) {
+        impl_->control_thread_id.store(std::this_thread::get_id(), std::memory_order_release);
+        started();
+        return;
+    }
     std::promise<void> running;
-    auto started = running.get_future();
+    auto running_now = running.get_future();
     impl_->thread = std::thread([this, &running] {
         set_current_thread_name("ae-ctl");
         impl_->control_thread_id.store(std::this_thread::get_id(), std::memory_order_release);
         running.set_value();
         impl_->io.run();
     });
-    started.wait();
-    asio::post(impl_->io, [self = shared_from_this()] {
-        control_detail::log_json(*self->impl_->logger, spdlog::level::info,
-                                 {{"component", "context"}, {"event", "started"}, {"default_device", self->impl_->options.default_device}});
-        self->schedule_drain();
-        self->watch_wake();
-    });
+    running_now.wait();
+    asio::post(impl_->io, std::move(started));
+}
+
+void context_core::tear_down() {
+    impl_->stopping = true;
+    impl_->drain_timer.cancel();
+    std::error_code ignored;
+    impl_->wake.cancel(ignored);
+    for (auto& r : impl_->resets) r.done(make_error_code(errc::unknown_endpoint));
+    impl_->resets.clear();
+    for (auto& [name, e] : impl_->endpoints) {
+        if (e->state == endpoint_state::running || e->state == endpoint_state::error) (void)e->core().stop();
+        if (e->hold_down) e->hold_down->cancel(); // or run() would wait for it
+    }
+    drain();
+    for (auto& entry : impl_->devices) entry->thread->stop();
+    // The context tears everything down itself; what waited for a detach is let go only
+    // now that no device thread runs (it holds endpoints a device thread may still touch).
+    impl_->detaches.clear();
+    drain();
+    flush_repeats(true);
+    control_detail::log_json(*impl_->logger, spdlog::level::info, {{"component", "context"}, {"event", "stopped"}});
+    impl_->endpoints.clear();
+    impl_->devices.clear();
+    impl_->subscribers.clear(); // they may hold the core (async_wait_event does)
 }
 
 void context_core::stop_thread() {
+    if (impl_->options.stepped) {
+        if (impl_->stopping) return;
+        tear_down();
+        impl_->work.reset();
+        impl_->io.poll(); // the cancelled timers' handlers: nothing queued keeps the core alive
+        impl_->logger->flush();
+        return;
+    }
     if (!impl_->thread.joinable()) return;
     if (on_control_thread()) return; // the destructor of the last handle ran on ae-ctl: let run() end
     std::promise<void> done;
     asio::post(impl_->io, [this, &done] {
-        impl_->stopping = true;
-        impl_->drain_timer.cancel();
-        std::error_code ignored;
-        impl_->wake.cancel(ignored);
-        for (auto& r : impl_->resets) r.done(make_error_code(errc::unknown_endpoint));
-        impl_->resets.clear();
-        for (auto& [name, e] : impl_->endpoints) {
-            if (e->state == endpoint_state::running || e->state == endpoint_state::error) (void)e->core().stop();
-            if (e->hold_down) e->hold_down->cancel(); // or run() would wait for it
-        }
-        drain();
-        for (auto& entry : impl_->devices) entry->thread->stop();
-        // The context tears everything down itself; what waited for a detach is let go only
-        // now that no device thread runs (it holds endpoints a device thread may still touch).
-        impl_->detaches.clear();
-        drain();
-        flush_repeats(true);
-        control_detail::log_json(*impl_->logger, spdlog::level::info, {{"component", "context"}, {"event", "stopped"}});
-        impl_->endpoints.clear();
-        impl_->devices.clear();
-        impl_->subscribers.clear(); // they may hold the core (async_wait_event does)
+        tear_down();
         done.set_value();
     });
     done.get_future().wait();
@@ -71,12 +90,43 @@ void context_core::stop_thread() {
     impl_->logger->flush();
 }
 
+std::size_t context_core::poll() {
+    if (!impl_->options.stepped || !on_control_thread() || impl_->stopping) return 0;
+    std::size_t ran = 0;
+    // Bounded: each round either ran something or ends the loop; a chain of work posting work
+    // (a reroute: open, build, switch) settles within a few rounds.
+    for (int round = 0; round < 1000; ++round) {
+        std::size_t now = impl_->io.poll();
+        drain();
+        check_detached();
+        check_resets();
+        now += impl_->io.poll();
+        ran += now;
+        if (now == 0) break;
+    }
+    return ran;
+}
+
+std::size_t context_core::step_devices() {
+    if (!impl_->options.stepped || !on_control_thread() || impl_->stopping) return 0;
+    std::size_t stepped = 0;
+    for (auto& entry : impl_->devices) {
+        if (entry->thread->step_once()) ++stepped;
+    }
+    return stepped;
+}
+
 // ---------------------------------------------------------------------------------------------
 // events and logs
 
 void context_core::off_thread(const char* name, std::function<std::function<void()>()> work) {
     // The work guard keeps ae-ctl's run() going until the continuation ran: a context being
     // destroyed waits for it (bounded work only — device opens, which may hang, do not use this).
+    if (impl_->options.stepped) { // a simulation: inline, its continuation posted as it would be
+        if (impl_->options.helper_started) impl_->options.helper_started(name);
+        asio::post(impl_->io, work());
+        return;
+    }
     std::thread([self = shared_from_this(), guard = asio::make_work_guard(impl_->io), name, work = std::move(work)]() mutable {
         set_current_thread_name(name);
         if (self->impl_->options.helper_started) self->impl_->options.helper_started(name);

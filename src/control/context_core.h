@@ -57,6 +57,10 @@ public:
 
     void start_thread();
     void stop_thread();
+    // Stepped contexts only (context_options::stepped); the control thread.
+    std::size_t poll();
+    std::size_t step_devices();
+    void tear_down(); // on the control thread: stops and frees everything
 
     [[nodiscard]] asio::any_io_executor executor() const;
     [[nodiscard]] bool on_control_thread() const noexcept;

@@ -51,7 +51,7 @@ struct endpoint_block {
     route_stage stage = route_stage::routed;
     std::uint32_t stage_attempt = 0;
     bool recovering = false; // lost and not yet on a device again: the next route ends in `rerouted`
-    std::vector<std::chrono::steady_clock::time_point> recent_losses; // storm detection
+    std::vector<hns> recent_losses; // storm detection (monotonic_now: a simulation's virtual time)
     endpoint_state state = endpoint_state::created;
     frame_format format{};
     std::uint32_t frames_per_packet = 0;

@@ -13,19 +13,22 @@ namespace {
 // ae-ctl (open_device_async runs it on a helper thread).
 std::expected<std::unique_ptr<pipeline::device_thread>, pipeline::device_error> open_blocking(const std::string& spec,
                                                                                                endpoint_direction direction,
-                                                                                               hns offline_stop_after,
-                                                                                               const pipeline::device_thread_hooks& hooks,
+                                                                                               const context_options& context,
                                                                                                int control_wake_fd) {
     const auto device_direction =
         direction == endpoint_direction::render ? pipeline::device_direction::render : pipeline::device_direction::capture;
-    auto dev = pipeline::make_device(spec, device_direction);
+    auto dev = context.device_factory ? context.device_factory(spec, direction) : pipeline::make_device(spec, device_direction);
     if (!dev) return std::unexpected(dev.error());
+    if (!*dev || (*dev)->direction() != device_direction)
+        return std::unexpected(pipeline::device_error{make_error_code(errc::device_unavailable),
+                                                      "device '" + spec + "': the device factory made none for this direction"});
     pipeline::device_thread_options options;
-    options.hooks = hooks;
+    options.hooks = context.device_hooks;
     options.control_wake_fd = control_wake_fd;
-    if (!(*dev)->realtime() && offline_stop_after > hns{0}) {
+    options.stepped = context.stepped;
+    if (!(*dev)->realtime() && context.offline_stop_after > hns{0}) {
         options.stop_after_frames = static_cast<std::uint64_t>(
-            std::llround(static_cast<double>(offline_stop_after.count()) * (*dev)->format().sample_rate / 1e7));
+            std::llround(static_cast<double>(context.offline_stop_after.count()) * (*dev)->format().sample_rate / 1e7));
     }
     auto thread = pipeline::device_thread::create(std::move(*dev), options);
     if (!thread) return std::unexpected(thread.error());
@@ -81,24 +84,8 @@ void context_core::open_device_async(const std::string& spec, endpoint_direction
     auto state = std::make_shared<pending>(impl_->io);
     state->done = std::move(done);
     auto self = shared_from_this();
-    state->timer.expires_after(std::chrono::microseconds(impl_->options.open_timeout.count() / 10));
-    state->timer.async_wait([self, state, spec](const std::error_code& ec) {
-        if (ec || state->finished || self->impl_->stopping) return;
-        state->finished = true;
-        event ev;
-        ev.kind = event_kind::device_unresponsive;
-        ev.device = spec;
-        ev.message = "open did not finish within " + std::to_string(self->impl_->options.open_timeout.count() / 10'000) + " ms";
-        const std::string why = "device '" + spec + "': " + ev.message;
-        self->emit(std::move(ev));
-        state->done(std::unexpected(make_error_code(errc::timeout)), why);
-    });
-    // A helper thread, not ae-ctl: an open may hang. It holds the core alive until it ends.
-    std::thread([self, state, spec, direction] {
-        set_current_thread_name("ae-open");
-        auto opened = open_blocking(spec, direction, self->impl_->options.offline_stop_after, self->impl_->options.device_hooks,
-                                    self->impl_->wake_fd);
-        auto result = std::make_shared<decltype(opened)>(std::move(opened));
+    // The opened device (or why not) back on ae-ctl.
+    auto land = [self, state, spec, direction](auto result) {
         asio::post(self->impl_->io, [self, state, spec, direction, result] {
             if (state->finished || self->impl_->stopping) {
                 if (*result) (**result)->stop(); // too late: the caller was told `timeout`
@@ -112,6 +99,29 @@ void context_core::open_device_async(const std::string& spec, endpoint_direction
             }
             state->done(self->adopt_device(spec, direction, std::move(**result)), {});
         });
+    };
+    if (impl_->options.stepped) { // a simulation: inline, and no real-time timeout
+        land(std::make_shared<decltype(open_blocking(spec, direction, impl_->options, 0))>(
+            open_blocking(spec, direction, impl_->options, impl_->wake_fd)));
+        return;
+    }
+    state->timer.expires_after(std::chrono::microseconds(impl_->options.open_timeout.count() / 10));
+    state->timer.async_wait([self, state, spec](const std::error_code& ec) {
+        if (ec || state->finished || self->impl_->stopping) return;
+        state->finished = true;
+        event ev;
+        ev.kind = event_kind::device_unresponsive;
+        ev.device = spec;
+        ev.message = "open did not finish within " + std::to_string(self->impl_->options.open_timeout.count() / 10'000) + " ms";
+        const std::string why = "device '" + spec + "': " + ev.message;
+        self->emit(std::move(ev));
+        state->done(std::unexpected(make_error_code(errc::timeout)), why);
+    });
+    // A helper thread, not ae-ctl: an open may hang. It holds the core alive until it ends.
+    std::thread([self, spec, direction, land] {
+        set_current_thread_name("ae-open");
+        auto opened = open_blocking(spec, direction, self->impl_->options, self->impl_->wake_fd);
+        land(std::make_shared<decltype(opened)>(std::move(opened)));
     }).detach();
 }
 

@@ -144,6 +144,9 @@ std::error_code context::destroy(const std::string& name) {
     return core_->call_ec([&] { return core_->destroy(name); });
 }
 
+std::size_t context::poll() { return core_->poll(); }
+std::size_t context::step_devices() { return core_->step_devices(); }
+
 std::uint64_t context::subscribe(std::function<void(const event&)> fn) { return core_->subscribe(std::move(fn)); }
 void context::unsubscribe(std::uint64_t id) { core_->unsubscribe(id); }
 

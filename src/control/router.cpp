@@ -141,9 +141,9 @@ void context_core::on_device_lost(device_entry& entry, const char* why, hns when
         e->recovering = true;
         enter_stage(*e, route_stage::lost, 0, entry.spec);
         // Storm debounce: the endpoint stays on the virtual clock while its device flaps.
-        const auto now = std::chrono::steady_clock::now();
-        const auto window = std::chrono::microseconds(impl_->options.storm_window.count() / 10);
-        std::erase_if(e->recent_losses, [&](auto t) { return now - t > window; });
+        const hns now = monotonic_now();
+        const hns window = impl_->options.storm_window;
+        std::erase_if(e->recent_losses, [&](hns t) { return now - t > window; });
         e->recent_losses.push_back(now);
         const std::size_t losses = e->recent_losses.size();
         if (impl_->options.storm_losses != 0 && losses >= impl_->options.storm_losses) {

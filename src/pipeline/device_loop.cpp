@@ -179,7 +179,8 @@ device_period device_loop::wait() noexcept { // rt-safe: waits for the device on
         // detach is the control side's last step before the endpoint plays on its new device,
         // and a period's wait for it is what the reroute took.
         const hns due = lost_clock_.next_wake();
-        for (int turns = 0; turns < 64 && ends_.command_fd >= 0; ++turns) { // bounded: each turn waits or ends
+        // Under a virtual time (a simulation) there is no real wait to fill: the clock arrives.
+        for (int turns = 0; turns < 64 && ends_.command_fd >= 0 && !virtual_time_active(); ++turns) { // bounded: each turn waits or ends
             const hns now = monotonic_now();
             if (now >= due) break;
             const std::int64_t left = (due - now).count();

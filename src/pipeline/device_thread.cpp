@@ -68,11 +68,34 @@ std::expected<void, device_error> device_thread::start() {
     if (started_) return std::unexpected(device_error{make_error_code(errc::already_running), "device '" + dev().spec() + "' already started"});
     if (auto ok = dev().start(); !ok) return ok;
     started_ = true;
+    if (options_.stepped) {
+        stepped_running_ = true;
+        return {};
+    }
     thread_ = std::thread([this] { run(); });
     return {};
 }
 
+bool device_thread::step_once() noexcept {
+    if (!stepped_running_) return false;
+    device_loop& loop = driven_->loop();
+    const device_period period = loop.wait();
+    if (loop.step(period) == device_loop::step_result::go_on) return true;
+    loop.finish();
+    stepped_running_ = false;
+    return false;
+}
+
 void device_thread::stop() {
+    if (options_.stepped) {
+        if (!started_ || stepped_stopped_) return;
+        stepped_stopped_ = true;
+        driven_->loop().request_stop();
+        if (stepped_running_) driven_->loop().finish();
+        stepped_running_ = false;
+        dev().stop();
+        return;
+    }
     if (!thread_.joinable()) return;
     driven_->loop().request_stop();
     thread_.join();

@@ -2,6 +2,7 @@
 
 #include <openae/rt/monotonic_clock.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <ctime>
@@ -34,9 +35,14 @@ device_timing virtual_clock::wait_next() noexcept { // rt-safe: bounded
         const double late_us = options_.jitter_us * (static_cast<double>(next_random()) / 4294967296.0);
         wake += hns{static_cast<std::int64_t>(late_us * 10)};
     }
-    const timespec at = to_timespec(wake);
-    for (int i = 0; i < max_interruptions && ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, nullptr) == EINTR; ++i) {}
-    const hns now = monotonic_now();
+    hns now{0};
+    if (virtual_time_active()) {
+        now = std::max(monotonic_now(), wake); // a simulation's clock arrives, it does not sleep
+    } else {
+        const timespec at = to_timespec(wake);
+        for (int i = 0; i < max_interruptions && ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, nullptr) == EINTR; ++i) {}
+        now = monotonic_now();
+    }
     const double elapsed = static_cast<double>((now - origin_).count()) / 1e7;
     const auto position = static_cast<std::uint64_t>(std::floor(elapsed * true_rate()));
     return {position, now + time_offset_, false};

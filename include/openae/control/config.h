@@ -1,14 +1,21 @@
 // openae — what the control side is configured with: endpoints, routing, the context.
 #pragma once
 
+#include <openae/pipeline/device_error.h>
 #include <openae/pipeline/device_hooks.h>
 #include <openae/rt/types.h>
 
 #include <cstdint>
+#include <expected>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+
+namespace ae::pipeline {
+class device;
+} // namespace ae::pipeline
 
 namespace ae {
 
@@ -70,6 +77,22 @@ struct context_options {
     // rate change's chain, "ae-load": a wav source), with its name: test harnesses hold it there
     // to prove the control thread answers meanwhile.
     std::function<void(const char* helper)> helper_started{};
+    // Makes every device the context opens, instead of pipeline::make_device (which it may call
+    // for the kinds openae ships): a host's own device kinds, a test's instrumented devices.
+    // Called off ae-ctl (on "ae-open"; inline when stepped). Empty: pipeline::make_device.
+    std::function<std::expected<std::unique_ptr<pipeline::device>, pipeline::device_error>(const std::string& spec,
+                                                                                         endpoint_direction direction)>
+        device_factory{};
+    // Deterministic simulation: no thread of openae's own. The thread that makes the context is
+    // its control thread — context::poll() runs the control work that is ready, drains what the
+    // RT side reported and settles what waited for it; context::step_devices() runs one period of
+    // every open device on it; slow work (device opens, chain builds) runs inline, and the drain
+    // timer is off. With an ae::virtual_time installed, every timestamp is the test's and a run
+    // from the same seed replays exactly. The blocking forms of the API answer `wrong_thread`
+    // (nothing would run the control side while they wait): use the async_* forms and poll().
+    // Timers (pinned retries, storm hold-downs, open timeouts, reset deadlines) still run on the
+    // real clock, so a scenario that waits on one is not deterministic.
+    bool stepped = false;
 };
 
 } // namespace ae

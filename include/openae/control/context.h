@@ -76,6 +76,13 @@ public:
     // The device registry: every device thread open, its route state and counters.
     [[nodiscard]] std::vector<device_info> devices() const;
 
+    // Stepped contexts (context_options::stepped), on the thread that made the context:
+    // runs the control work that is ready until none is left — drains what the RT side reported,
+    // completes what waited for the devices — and returns how many handlers ran.
+    std::size_t poll();
+    // One period of every open device, in the order they were opened. Returns how many ran.
+    std::size_t step_devices();
+
     // `fn` runs on the control thread for every event from now on. Returns an id for unsubscribe.
     std::uint64_t subscribe(std::function<void(const event&)> fn);
     void unsubscribe(std::uint64_t id);

@@ -38,6 +38,9 @@ struct device_thread_options {
     // format change): the control side acts on it at once instead of at its next drain. -1: none.
     int control_wake_fd = -1;
     device_thread_hooks hooks{};
+    // device_thread: no thread of its own — its owner runs each period with step_once() (a
+    // deterministic simulation: one thread drives devices, engine and control side in turn).
+    bool stepped = false;
 };
 
 enum class device_event_kind : std::uint8_t {

@@ -75,6 +75,10 @@ public:
     [[nodiscard]] std::expected<void, device_error> start();
     // Stops the thread (joins it) and the device. Idempotent.
     void stop();
+    // Stepped (options.stepped): one period — the loop's wait (which does not sleep under a
+    // virtual time) and its step — on the caller's thread. False once the loop has ended, or
+    // when not started or not stepped.
+    bool step_once() noexcept;
 
     [[nodiscard]] device_control& control() noexcept { return driven_->control(); }
     [[nodiscard]] const device_control& control() const noexcept { return driven_->control(); }
@@ -98,6 +102,8 @@ private:
     device_thread_options options_;
     std::thread thread_;
     bool started_ = false;
+    bool stepped_running_ = false; // stepped: started and not yet ended or stopped
+    bool stepped_stopped_ = false;
 };
 
 } // namespace ae::pipeline

@@ -94,6 +94,8 @@ struct position {
     position_flags flags = position_flags::invalid;
     std::uint32_t epoch = 0;
     hns time_error{0};
+
+    friend constexpr bool operator==(const position&, const position&) = default;
 };
 static_assert(std::is_trivially_copyable_v<position>);
 
