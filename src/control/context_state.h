@@ -124,6 +124,7 @@ struct context_core::impl {
     asio::io_context io;
     asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
     std::thread thread;
+    // order: release/acquire — set once by ae-ctl before it runs anything.
     std::atomic<std::thread::id> control_thread_id{};
     std::shared_ptr<spdlog::logger> logger;
     std::map<std::string, std::shared_ptr<endpoint_block>> endpoints;

@@ -70,6 +70,7 @@ struct control_server::state : std::enable_shared_from_this<control_server::stat
     stream::acceptor acceptor;
     std::set<std::shared_ptr<session>> sessions;
     bool closed = false;
+    // order: relaxed — counters.
     std::atomic<std::uint64_t> accepted{0}, connected{0}, requests{0}, bad_requests{0}, dropped_slow{0}, refused{0};
 
     void accept();

@@ -248,9 +248,12 @@ private:
     frame_ring_writer writer_;
     frame_ring_reader reader_;
     std::thread io_thread_;
+    // order: release/acquire — the I/O thread's last writes to the ring are seen with eof_ and
+    // io_failed_; stopping_ is seen after the device thread's last frames.
     std::atomic<bool> stopping_{false};
     std::atomic<bool> eof_{false};
     std::atomic<bool> io_failed_{false};
+    // order: relaxed — a count.
     std::atomic<std::uint64_t> dropped_{0};
     virtual_clock clock_;
     std::uint64_t position_ = 0;

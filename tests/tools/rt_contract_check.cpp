@@ -2,6 +2,8 @@
 // (`rt-safe: wait-free`, `lock-free`, `bounded`, or `waits for ...`) and is `noexcept`; a tagged
 // declaration in a header that returns a value is `[[nodiscard]]`; and every `noexcept` function
 // declared in an RT entry-point header (the engine's RT views, the device loop) carries a tag.
+// And every std::atomic declared in include/ and src/ says why it is ordered as it is: an
+// `order:` comment on its line, or above it (over the atomics declared with it).
 //
 // rt_contract_check ROOT [ENTRY_HEADER...]: scans ROOT/include and ROOT/src, prints each tagged
 // function and every violation (file:line: why), exits 1 on any.
@@ -101,6 +103,31 @@ bool returns_value(const std::string& decl) {
     return true;
 }
 
+// A declaration of an atomic variable (a member, or a namespace-scope inline).
+bool declares_atomic(const std::string& code) {
+    std::string t = trim(code);
+    for (const char* prefix : {"alignas(", "inline ", "static ", "mutable "}) {
+        while (t.rfind(prefix, 0) == 0) {
+            const auto end = std::string(prefix) == "alignas(" ? t.find(')') + 1 : std::string(prefix).size();
+            t = trim(t.substr(end));
+        }
+    }
+    return t.rfind("std::atomic<", 0) == 0 || t.rfind("std::array<std::atomic<", 0) == 0;
+}
+
+// Its `order:` reason: on the line, or in the comment block right above the run of atomic
+// declarations it belongs to.
+bool has_order_reason(const std::vector<std::string>& lines, std::size_t at) {
+    if (split(lines[at]).comment.find("order:") != std::string::npos) return true;
+    for (std::size_t k = at; k > 0; --k) {
+        const line_parts above = split(lines[k - 1]);
+        if (above.comment.find("order:") != std::string::npos) return true;
+        const bool comment_only = blank(above.code) && !above.comment.empty();
+        if (!comment_only && !declares_atomic(above.code)) return false;
+    }
+    return false;
+}
+
 bool is_constructor(const std::string& code) {
     std::string head = trim(code.substr(0, code.find('(')));
     for (const char* word : {"explicit ", "constexpr ", "inline "}) {
@@ -121,6 +148,7 @@ int main(int argc, char** argv) {
     for (int i = 2; i < argc; ++i) entry_headers.insert(argv[i]);
     violation_log bad;
     int tagged = 0;
+    int atomics = 0;
     std::vector<fs::path> files;
     for (const char* dir : {"include", "src"}) {
         if (!fs::exists(root / dir)) continue;
@@ -136,6 +164,12 @@ int main(int argc, char** argv) {
         for (std::string line; std::getline(in, line);) lines.push_back(line);
         const std::string relative = fs::relative(file, root).string();
         const bool header = file.extension() != ".cpp";
+        for (std::size_t i = 0; i < lines.size(); ++i) {
+            if (!declares_atomic(split(lines[i]).code)) continue;
+            ++atomics;
+            if (has_order_reason(lines, i)) continue;
+            bad.add(relative, i, "std::atomic without an `order:` comment saying why its accesses are ordered as they are");
+        }
         std::set<std::size_t> declarations_tagged;
         for (std::size_t i = 0; i < lines.size(); ++i) {
             std::string guarantee;
@@ -174,6 +208,7 @@ int main(int argc, char** argv) {
             if (!has_tag) bad.add(relative, first, "noexcept function in an RT entry-point header without an rt-safe tag");
         }
     }
+    std::printf("%d atomics declared\n", atomics);
     std::printf("%d functions tagged rt-safe, %d violations\n", tagged, bad.count);
     return bad.count == 0 ? 0 : 1;
 }

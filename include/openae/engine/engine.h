@@ -115,7 +115,9 @@ private:
     std::unique_ptr<spsc_queue<command>> commands_;
     std::unique_ptr<spsc_queue<slot*>> retired_;
     std::vector<slot*> active_;                            // engine thread only; reserved up front
+    // order: relaxed — a statistic.
     std::atomic<std::uint64_t> passes_{0};
+    // order: release/acquire — the destructor's last word before it joins the thread.
     std::atomic<bool> stop_{false};
     std::function<void(std::unique_ptr<pipeline::device>)> sink_closer_;
     std::thread thread_;

@@ -175,11 +175,17 @@ private:
     int offline_periods_unsignalled_ = 0; // offline: periods since the engines were last woken
     meter device_meter_;
 
+    // order: release/acquire — a stop asked for after the control side's last command is seen with it.
     std::atomic<bool> stop_{false};
+    // order: release/acquire — the loop's last writes (finish()) are seen with it.
     std::atomic<bool> finished_{false};
+    // order: release/acquire — the lost event queued before it is there to be drained.
     std::atomic<bool> lost_flag_{false};
+    // order: release/acquire — the frames are in the device before a reader of the count looks.
     std::atomic<std::uint64_t> frames_{0};
+    // order: relaxed — a statistic.
     std::atomic<std::uint64_t> periods_{0};
+    // order: release/acquire — a command is applied (a detached chain let go) before it is counted.
     std::atomic<std::uint64_t> applied_{0};
 };
 

@@ -36,6 +36,7 @@ private:
     std::uint32_t channels_;
     std::uint32_t ramp_frames_;
     float current_;
+    // order: relaxed — a value on its own: the ramp reads whatever target is newest.
     std::atomic<float> target_;
     float applied_target_;      // the target the running ramp heads for
     float step_ = 0;            // per-frame change of the running ramp

@@ -63,30 +63,49 @@ struct endpoint_link {
 
     const std::uint32_t id;
 
-    // control → everyone (release by control, acquire by readers).
+    // Each atomic's `order:` says why its stores and loads are ordered as they are.
+    // control → everyone.
+    // order: release/acquire — what start() set up (positions, a reset) is seen with `true`.
     std::atomic<bool> running{false};
-    std::atomic<ring_segment*> initial_segment{nullptr}; // written once, then read-only
-    std::atomic<int> event_fd{-1};       // the engine's event: pulse() and the device's period end
-    std::atomic<int> device_wake_fd{-1}; // set by an offline device: processing_complete() wakes it
+    // order: release/acquire — the segment is built before its pointer is seen. Written once.
+    std::atomic<ring_segment*> initial_segment{nullptr};
+    // The engine's event: pulse() and the device's period end.
+    // order: release/acquire — the descriptor is open before anyone who reads it signals it.
+    std::atomic<int> event_fd{-1};
+    // Set by an offline device: processing_complete() wakes it.
+    // order: release/acquire — as event_fd.
+    std::atomic<int> device_wake_fd{-1};
     // device → RT: the offline device waits for this endpoint (processing_complete() signals
     // device_wake_fd only then: a signal per pass woke nobody and cost a syscall).
+    // order: seq_cst exchanges — the device's "I wait" and the engine's "I wrote" must not both be
+    // missed (a store-load pair: Dekker's case, which acquire/release does not order).
     std::atomic<bool> device_waiting{false};
-    std::atomic<std::uint32_t> reset_generation{0}; // bumped by control; the reading side discards
+    // Bumped by control; the reading side discards.
+    // order: release/acquire — the reset's request is seen with its generation.
+    std::atomic<std::uint32_t> reset_generation{0};
     // the reading side → control: the last reset generation it applied, and the frames resets
     // discarded (asked for by the host: not glitches).
+    // order: release/acquire — the discard (and discarded_frames) is done before it is acknowledged.
     std::atomic<std::uint32_t> reset_applied{0};
+    // order: relaxed — a statistic, read after reset_applied's acquire.
     std::atomic<std::uint64_t> discarded_frames{0};
     // control → device/RT sides: an eventfd that wakes the control thread (a reset applied);
     // -1: none.
+    // order: release/acquire — as event_fd.
     std::atomic<int> control_wake_fd{-1};
     // RT → device: the engine's pin state (the device may pause its side while inactive).
+    // order: release/acquire — what the engine wrote before it went inactive is seen with it.
     std::atomic<bool> pin_active{true};
     // the reading side → the writing side: frames consumed so far, across segments.
+    // order: release/acquire — the reader is done with the frames before the writer reuses them.
     std::atomic<std::uint64_t> consumer_position{0};
     // render, device → RT: frames a successor chain has read from the next segment ahead of the
     // seam (consumer_position is still in the old one); 0 once the reader is past the seam.
+    // order: release/acquire — ordered with the segment switch it accompanies (the padding
+    // across a seam reads it before consumer_position).
     std::atomic<std::uint64_t> read_ahead{0};
     // RT → control: the padding the engine's last current_padding() saw (sampled for statistics).
+    // order: relaxed — a sample: nothing is read because of it.
     std::atomic<std::uint64_t> last_padding{0};
 
     position_clock clock;         // device writes, RT and control read

@@ -33,6 +33,8 @@ inline constexpr std::size_t no_false_sharing = 2 * cache_line;
 
 // The state both handles point at. Owned by `frame_ring`; handles never outlive it.
 struct frame_ring_state {
+    // order: release/acquire — frames are written before the writer's position says so, read
+    // before the reader's position gives their room back.
     alignas(no_false_sharing) std::atomic<std::uint64_t> write_position{0};
     alignas(no_false_sharing) std::atomic<std::uint64_t> read_position{0};
     alignas(no_false_sharing) std::byte* base = nullptr; // 2 * mapped_bytes of virtual memory

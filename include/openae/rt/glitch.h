@@ -71,6 +71,7 @@ public:
 
 private:
     spsc_queue<glitch_record> records_;
+    // order: relaxed — a count: nothing is read because of it.
     std::atomic<std::uint64_t> overflow_{0};
 };
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);

@@ -11,8 +11,8 @@
 namespace ae {
 
 namespace clock_detail {
-// The installed virtual time (virtual_time.h), or null: the real clock. acquire: a reader sees the
-// value the installer set before publishing it.
+// The installed virtual time (virtual_time.h), or null: the real clock.
+// order: release/acquire — a reader sees the start value the installer set before publishing it.
 inline std::atomic<const std::atomic<std::int64_t>*> virtual_now{nullptr};
 } // namespace clock_detail
 

@@ -64,7 +64,10 @@ public:
 
 private:
     static constexpr std::size_t word_count = sizeof(T) / 8;
+    // order: release/acquire (no fences: TSan follows these) — a reader that sees the same even
+    // sequence before and after its copy read no torn value; each step says why at its use.
     std::atomic<std::uint32_t> sequence_{0};
+    // order: release/acquire — a reader that sees a new word also sees the odd sequence before it.
     std::array<std::atomic<std::uint64_t>, word_count> words_{};
 };
 

@@ -85,6 +85,8 @@ private:
     bool split_done_ = false;
     std::unique_ptr<T[]> slots_;
     std::size_t slot_count_;
+    // order: release/acquire — a slot is filled before the tail covers it, emptied before the
+    // head frees it.
     alignas(64) std::atomic<std::size_t> head_{0};
     alignas(64) std::atomic<std::size_t> tail_{0};
 };

@@ -27,6 +27,7 @@ public:
     [[nodiscard]] hns now() const noexcept { return hns{now_.load(std::memory_order_relaxed)}; }
 
 private:
+    // order: relaxed — one thread drives a simulation; atomic only so no reader tears it.
     std::atomic<std::int64_t> now_;
 };
 
