@@ -1,5 +1,6 @@
 // Device loss and rerouting: follow_default, pinned with backoff, an open that hangs.
 #include <openae/control/context.h>
+#include <openae/rt/virtual_time.h>
 
 #include "test_engine.h"
 
@@ -429,32 +430,65 @@ TEST_CASE("move: the new device's chain (resampled) is built off ae-ctl, the end
 }
 
 TEST_CASE("device loss: a move asked for while a storm holds the reroute down ends the hold and wins") {
+    // Stepped: the test owns time, the device's periods and the control side, so every count is
+    // exact (it once waited on the wall clock for the loss, and lost that race under load).
+    ae::virtual_time time(ae::hns{1'000'000'000});
     recorder rec;
     ae::context_options options;
     options.log_level = "off";
+    options.stepped = true;
     options.storm_losses = 1;                      // every loss is held down...
     options.storm_hold_down = ae::hns{50'000'000}; // ...for 5 s: far longer than the test
     options.retry_max = ae::hns{50'000'000};
-    ae::test::event_fd wake; // outlives the context: its device threads signal it
     ae::context ctx(options);
     ctx.subscribe(std::ref(rec));
     ae::endpoint_config config;
     config.name = "held";
     config.device = "faulty:null?period=5&unplug_at_ms=50";
-    config.period = ae::hns{100'000};
-    auto ep = started_render(ctx, config, wake);
-    render_until(*ep, wake, [&] { return !rec.of(ae::event_kind::device_lost).empty(); }, 400);
+    config.period = ae::hns{50'000};
+    std::optional<ae::render_endpoint> ep;
+    ctx.async_create_render_endpoint(config, [&](std::error_code ec, std::optional<ae::render_endpoint> made) {
+        REQUIRE_FALSE(ec);
+        ep = std::move(made);
+    });
+    ctx.poll();
+    REQUIRE(ep);
+    std::optional<std::error_code> started;
+    ep->async_start([&](std::error_code ec) { started = ec; });
+    ctx.poll();
+    REQUIRE(started == std::error_code{});
+    std::uint64_t written = 0;
+    auto period = [&] {
+        time.advance(ae::hns{50'000});
+        ctx.step_devices();
+        ctx.poll();
+        ae::test::render_pass(ep->rt(), written, ~std::uint64_t{0}, [](std::uint64_t, float* f) { f[0] = f[1] = 0.1f; });
+        ctx.poll();
+    };
+    int periods = 0;
+    for (; periods < 40 && rec.of(ae::event_kind::device_lost).empty(); ++periods) period();
+    CHECK(periods == 11); // 50 ms of 5 ms periods played, the 11th finds the device gone
     REQUIRE(rec.of(ae::event_kind::device_lost).size() == 1);
+    for (int i = 0; i < 20; ++i) period();
     CHECK(rec.of(ae::event_kind::rerouted).empty()); // held down
+    CHECK(ep->route_stage() == ae::route_stage::held_down);
     // The caller's move is not refused with busy: it ends the hold.
-    REQUIRE_FALSE(ep->move_to("null?period=5"));
+    std::optional<std::error_code> moved;
+    ep->async_move_to("null?period=5", [&](std::error_code ec) { moved = ec; });
+    ctx.poll(); // opened and built inline; the switch waits for the old loop to let go
+    int waited = 0;
+    for (; waited < 10 && !moved; ++waited) period();
+    CHECK(waited == 1); // the old loop's next period
+    REQUIRE(moved == std::error_code{});
     CHECK(ep->device() == "null?period=5");
     CHECK(ep->state() == ae::endpoint_state::running);
     const auto rerouted = rec.of(ae::event_kind::rerouted);
     REQUIRE(rerouted.size() == 1);
     CHECK(rerouted[0].to == "null?period=5");
     CHECK(rec.stages() == "lost held_down switching rerouted");
-    CHECK(render_until(*ep, wake, [] { return false; }, 20) == 20);
+    const std::uint64_t before = written;
+    for (int i = 0; i < 20; ++i) period();
+    CHECK(written - before == 20 * 240); // the new device takes a period's frames each period
 }
 
 TEST_CASE("device loss is acted on at once: with the drain timer out of the way, the reroute and a reset still complete") {
