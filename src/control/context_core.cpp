@@ -24,6 +24,7 @@ void context_core::start_thread() {
         if (self->impl_->options.stepped) return; // poll() drains
         self->schedule_drain();
         self->watch_wake();
+        self->watch_inbox();
     };
     if (impl_->options.stepped) {
         impl_->control_thread_id.store(std::this_thread::get_id(), std::memory_order_release);
@@ -47,6 +48,7 @@ void context_core::tear_down() {
     impl_->drain_timer.cancel();
     std::error_code ignored;
     impl_->wake.cancel(ignored);
+    impl_->inbox_watch.cancel(ignored);
     for (auto& r : impl_->resets) r.done(make_error_code(errc::unknown_endpoint));
     impl_->resets.clear();
     for (auto& [name, e] : impl_->endpoints) {
@@ -61,6 +63,7 @@ void context_core::tear_down() {
     drain();
     flush_repeats(true);
     control_detail::log_json(*impl_->logger, spdlog::level::info, {{"component", "context"}, {"event", "stopped"}});
+    impl_->by_id.clear();
     impl_->endpoints.clear();
     impl_->devices.clear();
     impl_->subscribers.clear(); // they may hold the core (async_wait_event does)

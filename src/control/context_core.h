@@ -156,7 +156,9 @@ private:
     void check_resets();
     // Runs what waited for device threads to let go of endpoints (detaches they applied).
     void check_detached();
-    void drain_glitches(endpoint_block& e);
+    // The control inbox: every endpoint's glitch records, into stats and events.
+    void drain_inbox();
+    void watch_inbox();
     void publish(endpoint_block& e);
     void state_changed(endpoint_block& e, endpoint_state state);
     // Emits latency_changed when the published latency differs from `before`.

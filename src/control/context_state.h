@@ -3,6 +3,7 @@
 
 #include "context_core.h"
 
+#include "control_inbox.h"
 #include "event_json.h"
 #include "json_log.h"
 
@@ -63,6 +64,9 @@ struct endpoint_block {
     bool moving = false;
     bool building = false; // a chain for it is being built off ae-ctl (set_buffer, a rate change)
     std::shared_ptr<asio::steady_timer> hold_down; // storm debounce: the reroute waits for it
+    // Its two sides' ends of the control inbox (the RT view's, the device port's): glitch records.
+    std::unique_ptr<control_inbox::producer> rt_post;
+    std::unique_ptr<control_inbox::producer> device_post;
     endpoint_stats stats;
 
     mutable std::mutex summary_mutex; // the getters' copy (control side only, never RT)
@@ -111,12 +115,17 @@ struct pending_reset {
 };
 
 struct context_core::impl {
-    explicit impl(context_options opts) : options(std::move(opts)), drain_timer(io), wake(io) {
+    explicit impl(context_options opts)
+        : options(std::move(opts)), drain_timer(io), wake(io), inbox(options.glitch_inbox_records), inbox_watch(io) {
         // Device threads and device ports signal it (non-blocking writes from RT threads).
         const int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (fd >= 0) {
             wake.assign(fd);
             wake_fd = fd;
+        }
+        // A dup: the inbox's own descriptor lives as long as its producers (they may outlive us).
+        if (inbox.wake_fd() >= 0) {
+            if (const int watched = ::dup(inbox.wake_fd()); watched >= 0) inbox_watch.assign(watched);
         }
     }
 
@@ -141,6 +150,11 @@ struct context_core::impl {
     int wake_fd = -1;
     std::vector<pending_reset> resets;
     std::vector<pending_detach> detaches;
+    // Every endpoint's glitch records, from every RT thread, in one queue; and which endpoint an
+    // id names (the records carry ids).
+    control_inbox inbox;
+    asio::posix::stream_descriptor inbox_watch;
+    std::map<std::uint32_t, endpoint_block*> by_id;
     bool stopping = false;
 };
 

@@ -28,6 +28,7 @@ std::expected<endpoint_stats, std::error_code> context_core::stats(const endpoin
     if (e.destroyed) return std::unexpected(make_error_code(errc::unknown_endpoint));
     endpoint_stats st = e.stats;
     st.discarded_frames = e.core().link().discarded_frames.load(std::memory_order_relaxed);
+    st.glitch_overflows = e.core().glitch_overflow_count();
     return st;
 }
 
@@ -130,6 +131,12 @@ void context_core::create(endpoint_direction direction, const endpoint_config& c
         } else {
             e->capture = std::make_unique<capture_endpoint_core>(e->id);
         }
+        // Its glitch records go to the inbox, through a token of each side's own (made here, off
+        // the RT threads, before either side runs).
+        e->rt_post = impl_->inbox.make_producer();
+        e->device_post = impl_->inbox.make_producer();
+        e->core().link().rt_glitches.route_to(e->rt_post.get());
+        e->core().link().device_glitches.route_to(e->device_post.get());
         auto finish = [this, e, config, done](const std::shared_ptr<prepared_chain>& chain) {
             // Another creation of the same name may have finished meanwhile; or the context stops.
             if (impl_->stopping || impl_->endpoints.contains(config.name)) {
@@ -138,6 +145,7 @@ void context_core::create(endpoint_direction direction, const endpoint_config& c
                 return done(std::unexpected(make_error_code(impl_->stopping ? errc::unknown_endpoint : errc::already_initialized)), {});
             }
             impl_->endpoints.emplace(e->name, e);
+            impl_->by_id.emplace(e->id, e.get());
             publish(*e);
             control_detail::log_json(*impl_->logger, spdlog::level::info,
                                      {{"component", "endpoint"}, {"endpoint", e->name}, {"event", "created"},
@@ -176,6 +184,8 @@ std::error_code context_core::destroy(const std::string& name) {
         e->entry = nullptr;
     }
     e->destroyed = true;
+    drain_inbox(); // what it reported before it went is counted
+    impl_->by_id.erase(e->id);
     impl_->endpoints.erase(name);
     control_detail::log_json(*impl_->logger, spdlog::level::info, {{"component", "endpoint"}, {"endpoint", name}, {"event", "destroyed"}});
     return {};

@@ -57,7 +57,7 @@ void context_core::switch_route(const std::shared_ptr<endpoint_block>& e, device
         const hns latency_before = summary(*e).latency;
         // What the old device reported as it let go (device_lost frames) is counted before
         // `rerouted` is told: stats never lag the event.
-        drain_glitches(*e);
+        drain_inbox();
         e->entry = entry;
         e->device = entry->spec;
         release_device(from);

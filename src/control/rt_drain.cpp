@@ -1,4 +1,5 @@
-// What comes back from the RT side: glitch records, resets applied, detaches confirmed — drained when
+// What comes back from the RT side: glitch records (the control inbox, drained when its eventfd says
+// so), resets applied, detaches confirmed — drained when
 // a device loop wakes ae-ctl, and on the drain timer.
 #include "context_state.h"
 
@@ -64,8 +65,22 @@ void context_core::check_resets() {
     }
 }
 
-void context_core::drain_glitches(endpoint_block& e) {
-    e.core().drain_glitches([&](const glitch_record& r) {
+void context_core::watch_inbox() {
+    if (impl_->stopping || !impl_->inbox_watch.is_open()) return;
+    impl_->inbox_watch.async_wait(asio::posix::descriptor_base::wait_read, [self = shared_from_this()](const std::error_code& ec) {
+        if (ec || self->impl_->stopping) return;
+        std::uint64_t count = 0;
+        [[maybe_unused]] const auto got = ::read(self->impl_->inbox_watch.native_handle(), &count, sizeof count);
+        self->drain_inbox();
+        self->watch_inbox();
+    });
+}
+
+void context_core::drain_inbox() {
+    impl_->inbox.drain([&](const glitch_record& r) {
+        const auto found = impl_->by_id.find(r.endpoint_id);
+        if (found == impl_->by_id.end()) return; // its endpoint is gone: nobody to tell
+        endpoint_block& e = *found->second;
         ++e.stats.glitch_count[static_cast<int>(r.kind)];
         e.stats.glitch_frames[static_cast<int>(r.kind)] += r.frames;
         e.stats.last_glitch = r.time;
@@ -82,6 +97,7 @@ void context_core::drain_glitches(endpoint_block& e) {
 }
 
 void context_core::drain() {
+    drain_inbox();
     for (auto& [name, e] : impl_->endpoints) {
         if (e->state == endpoint_state::running || e->state == endpoint_state::error) {
             const std::uint64_t padding = e->core().link().last_padding.load(std::memory_order_relaxed);
@@ -92,7 +108,6 @@ void context_core::drain() {
             st.padding_max = std::max(st.padding_max, padding);
             ++st.padding_samples;
         }
-        drain_glitches(*e);
         e->core().collect_retired();
     }
     struct loss {

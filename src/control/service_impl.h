@@ -114,6 +114,7 @@ struct control_service::impl {
             j["glitches"] = glitches;
             j["last_glitch_ns"] = st->last_glitch.count() == 0 ? json(nullptr) : json(st->last_glitch.count() * 100);
             j["discarded_frames"] = st->discarded_frames;
+            j["glitch_overflows"] = st->glitch_overflows;
             j["padding"] = {{"samples", st->padding_samples},
                             {"min", st->padding_min},
                             {"max", st->padding_max},

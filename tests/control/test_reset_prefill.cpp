@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <future>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -262,4 +263,33 @@ TEST_CASE("pre-fill: the first device period after start plays the pre-filled fr
         CHECK(mismatches == 0);
     }
     std::remove(path.c_str());
+}
+
+TEST_CASE("control inbox: glitch records from a device thread reach ae-ctl through the many-to-one queue, nothing allocated on the RT side") {
+    // An endpoint fed once and then starved: its device thread reports an underrun every period,
+    // each one a try_enqueue into the control inbox under the RT-safety harness.
+    ae::test::rt_guard device_guard;
+    std::promise<void> enough;
+    std::atomic<int> underruns{0};
+    {
+        ae::context ctx(guarded_options(device_guard));
+        ctx.subscribe([&](const ae::event& e) {
+            if (e.kind == ae::event_kind::glitch && e.glitch == ae::glitch_kind::underrun && underruns.fetch_add(1) + 1 == 200) enough.set_value();
+        });
+        auto ep = ctx.create_render_endpoint(endpoint("starved", "null?period=1", ae::hns{10'000}));
+        REQUIRE(ep);
+        std::uint64_t written = 0;
+        ae::test::render_pass(ep->rt(), written, ~std::uint64_t{0}, [](std::uint64_t, float* f) { f[0] = f[1] = 0.1f; });
+        REQUIRE_FALSE(ep->start()); // pre-filled once, then starved
+        // Each record wakes ae-ctl through the inbox's eventfd; bounded, not a pace.
+        REQUIRE(enough.get_future().wait_for(std::chrono::seconds(20)) == std::future_status::ready);
+        const auto stats = ep->stats();
+        REQUIRE(stats);
+        CHECK(stats->glitch_count[static_cast<int>(ae::glitch_kind::underrun)] >= 200);
+        CHECK(stats->glitch_overflows == 0);
+    }
+    MESSAGE("underrun records through the inbox: ", underruns.load(), "; RT-side allocations ", device_guard.allocations(),
+            ", locks ", device_guard.locks(), ", blocking calls ", device_guard.blocking_calls());
+    CHECK(device_guard.allocations() == 0);
+    CHECK(device_guard.violations() == 0);
 }

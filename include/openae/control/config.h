@@ -59,6 +59,9 @@ struct context_options {
     std::size_t log_file_count = 3;
     std::string default_device = "null";
     hns drain_interval{200'000};       // how often RT event queues are drained (20 ms)
+    // Room reserved in the control inbox, the one queue every RT thread's glitch records go
+    // through (40 bytes each: 2.6 MB). An endpoint side that has reported keeps 8 records of it.
+    std::size_t glitch_inbox_records = 65'536;
     hns repeat_window{10'000'000};     // identical events within it are logged once, with a count
     hns open_timeout{20'000'000};      // a device open taking longer is `device_unresponsive` (2 s)
     hns retry_first{500'000};          // pinned routing: first retry after 50 ms...

@@ -59,6 +59,8 @@ struct endpoint_stats {
     std::uint64_t padding_max = 0;
     // Frames reset() discarded (what the host asked for: not a glitch).
     std::uint64_t discarded_frames = 0;
+    // Glitch records the RT side could not queue (the control inbox full): counted, never waited for.
+    std::uint64_t glitch_overflows = 0;
 };
 
 // A device in the registry, as the control thread sees it.

@@ -47,15 +47,33 @@ struct glitch_record {
 };
 static_assert(std::is_trivially_copyable_v<glitch_record>);
 
-// One producer thread's glitch records to the control thread.
+// Where glitch records go when not into a glitch_queue's own ring: the control plane's many-to-one
+// inbox (moodycamel's ConcurrentQueue, outside ae_rt, which depends on the standard library only).
+class glitch_sink {
+public:
+    // Queues `record` without allocating, locking or waiting; false when full.
+    // rt-safe: lock-free
+    [[nodiscard]] virtual bool try_post(const glitch_record& record) noexcept = 0;
+
+protected:
+    ~glitch_sink() = default;
+};
+
+// One producer thread's glitch records to the control thread: into its own SPSC ring, drained by
+// the owner (try_pop) — or, once routed, into a glitch_sink shared by every producer.
 class glitch_queue {
 public:
     explicit glitch_queue(std::size_t capacity) : records_(capacity) {}
 
+    // Sends every later record to `sink` (null: back to the ring). Before the producer runs, or
+    // while it is known not to (the sink must outlive its use).
+    void route_to(glitch_sink* sink) noexcept { sink_ = sink; }
+
     // Queues `record`; when full, counts it in `overflow_count()` instead. Producer only.
-    // rt-safe: wait-free
+    // rt-safe: lock-free
     void report(const glitch_record& record) noexcept {
-        if (!records_.try_push(record)) {
+        const bool queued = sink_ ? sink_->try_post(record) : records_.try_push(record);
+        if (!queued) {
             // relaxed: a statistic; nothing is ordered by it.
             overflow_.fetch_add(1, std::memory_order_relaxed);
         }
@@ -71,6 +89,7 @@ public:
 
 private:
     spsc_queue<glitch_record> records_;
+    glitch_sink* sink_ = nullptr;
     // order: relaxed — a count: nothing is read because of it.
     std::atomic<std::uint64_t> overflow_{0};
 };
