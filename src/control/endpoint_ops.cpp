@@ -135,8 +135,7 @@ void context_core::create(endpoint_direction direction, const endpoint_config& c
         // the RT threads, before either side runs).
         e->rt_post = impl_->inbox.make_producer();
         e->device_post = impl_->inbox.make_producer();
-        e->core().link().rt_glitches.route_to(e->rt_post.get());
-        e->core().link().device_glitches.route_to(e->device_post.get());
+        e->core().route_glitches_to(e->rt_post.get(), e->device_post.get());
         auto finish = [this, e, config, done](const std::shared_ptr<prepared_chain>& chain) {
             // Another creation of the same name may have finished meanwhile; or the context stops.
             if (impl_->stopping || impl_->endpoints.contains(config.name)) {

@@ -9,7 +9,7 @@ bool capture_device_port::begin_period(bool hold_rate_change) noexcept { // rt-s
     if (pending_.segment) return false; // a held rate change goes first (apply_pending)
     // One reconfiguration per period: every epoch gets its own segment, one more than the last.
     reconfigure_command command;
-    if (!link_->reconfigures.try_pop(command)) return false;
+    if (!writer_.reconfigures.try_pop(command)) return false;
     if (hold_rate_change && command.segment && command.segment->format.sample_rate != segment_->format.sample_rate) {
         pending_ = std::move(command);
         return false;
@@ -25,7 +25,7 @@ bool capture_device_port::apply_pending() noexcept { // rt-safe: bounded
 }
 
 bool capture_device_port::apply(reconfigure_command& command) noexcept { // rt-safe: bounded
-    ring_segment* next = lead_to(*segment_, command, link_->handoffs);
+    ring_segment* next = lead_to(*segment_, command, writer_.handoffs);
     if (!next) return false;
     segment_ = next;
     if (command.rebase_device_position) mark_gap();

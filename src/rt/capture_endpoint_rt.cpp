@@ -11,9 +11,9 @@ void capture_endpoint_rt::apply_reset() noexcept { // rt-safe: bounded
     if (!reset_requested()) return;
     std::uint64_t discarded = 0;
     // Bounded by the handoff queue: every segment written since is discarded too.
-    for (std::size_t i = 0; i <= link_->handoffs.capacity(); ++i) {
+    for (std::size_t i = 0; i <= reader_.handoffs.capacity(); ++i) {
         discarded += segment_->reader.discard_all();
-        if (follower_.follow(segment_, link_->handoffs, link_->rt_retired)) epoch_ = segment_->epoch;
+        if (follower_.follow(segment_, reader_.handoffs, side_.retired)) epoch_ = segment_->epoch;
         if (segment_->reader.available_frames() == 0) break;
     }
     link_->consumer_position.store(segment_->reader.read_position(), std::memory_order_release);
@@ -105,8 +105,8 @@ void capture_endpoint_rt::processing_complete() noexcept { // rt-safe: bounded
         ++misuse_count_;
     }
     apply_reset();
-    if (follower_.follow(segment_, link_->handoffs,
-                         link_->rt_retired)) {
+    if (follower_.follow(segment_, reader_.handoffs,
+                         side_.retired)) {
         epoch_ = segment_->epoch;
     }
     // An offline device waits for the engine to make room.

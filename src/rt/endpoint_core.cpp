@@ -7,7 +7,7 @@
 namespace ae {
 
 endpoint_core::endpoint_core(std::uint32_t endpoint_id, std::size_t queue_capacity)
-    : link_(endpoint_id, queue_capacity) {}
+    : link_(endpoint_id, queue_capacity), control_(link_.take_control()) {}
 
 std::error_code endpoint_core::set_buffer(const frame_format& format, std::uint32_t frames_per_packet,
                                           std::uint64_t buffer_frames, std::uint64_t start_position) {
@@ -67,11 +67,11 @@ std::error_code endpoint_core::reconfigure(const frame_format& format, std::uint
     collect_retired();
     // Every segment in flight sits in one queue slot at most (commands, handoffs, retired), so
     // keeping them below the capacity means no RT-side push can ever fail.
-    if (in_flight_ + 1 >= link_.reconfigures.capacity()) return errc::busy;
+    if (in_flight_ + 1 >= control_.reconfigures.capacity()) return errc::busy;
     auto segment = ring_segment::create(format, frames_per_packet, buffer_frames, next_epoch_);
     if (!segment) return segment.error();
     reconfigure_command command{std::move(*segment), rebase_device_position};
-    if (!link_.reconfigures.try_push(std::move(command))) return errc::busy;
+    if (!control_.reconfigures.try_push(std::move(command))) return errc::busy;
     ++next_epoch_;
     ++in_flight_;
     return {};
@@ -80,8 +80,8 @@ std::error_code endpoint_core::reconfigure(const frame_format& format, std::uint
 std::size_t endpoint_core::collect_retired() {
     std::size_t freed = 0;
     retired_object retired;
-    while (link_.rt_retired.try_pop(retired)) { retired.segment.reset(); ++freed; }
-    while (link_.device_retired.try_pop(retired)) { retired.segment.reset(); ++freed; }
+    while (control_.rt_retired.try_pop(retired)) { retired.segment.reset(); ++freed; }
+    while (control_.device_retired.try_pop(retired)) { retired.segment.reset(); ++freed; }
     in_flight_ -= freed < in_flight_ ? freed : in_flight_;
     return freed;
 }

@@ -24,4 +24,21 @@ ring_segment::create(const frame_format& format, std::uint32_t frames_per_packet
     return segment;
 }
 
+endpoint_link::endpoint_link(std::uint32_t endpoint_id, std::size_t queue_capacity)
+    : id(endpoint_id), rt_glitches_(queue_capacity), device_glitches_(queue_capacity), reconfigures_(queue_capacity),
+      handoffs_(queue_capacity), rt_retired_(queue_capacity), device_retired_(queue_capacity) {
+    auto [rt_reporter, rt_collector] = rt_glitches_.split();
+    auto [device_reporter, device_collector] = device_glitches_.split();
+    auto [reconfigure_out, reconfigure_in] = reconfigures_.split();
+    auto [handoff_out, handoff_in] = handoffs_.split();
+    auto [rt_retire, rt_collect] = rt_retired_.split();
+    auto [device_retire, device_collect] = device_retired_.split();
+    rt_side_ = {std::move(rt_reporter), std::move(rt_retire)};
+    device_side_ = {std::move(device_reporter), std::move(device_retire)};
+    writer_ = {std::move(reconfigure_in), std::move(handoff_out)};
+    reader_ = {std::move(handoff_in)};
+    control_ = {std::move(reconfigure_out), std::move(rt_collect), std::move(device_collect), std::move(rt_collector),
+                std::move(device_collector)};
+}
+
 } // namespace ae

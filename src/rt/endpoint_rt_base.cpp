@@ -51,7 +51,7 @@ void endpoint_rt_base::fill_position(position& out, std::uint64_t stream_positio
 }
 
 void endpoint_rt_base::report(glitch_kind kind, std::uint64_t stream_position, std::uint64_t frames) noexcept { // rt-safe: bounded
-    link_->rt_glitches.report(glitch_record{kind, link_->id, epoch_, stream_position, frames, monotonic_now()});
+    side_.glitches.report(glitch_record{kind, link_->id, epoch_, stream_position, frames, monotonic_now()});
 }
 
 bool endpoint_rt_base::reset_requested() const noexcept { // rt-safe: wait-free

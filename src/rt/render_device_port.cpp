@@ -6,7 +6,7 @@ void render_device_port::advance_segment() noexcept { // rt-safe: bounded
     // After the switch the current segment's read position includes what was read ahead: it is
     // published as consumed *before* the read-ahead count drops to 0 (the engine reads the count
     // first), so the engine's padding never counts frames already read as still queued.
-    if (follower_.follow(segment_, link_->handoffs, link_->device_retired) && read_ahead_ != 0) {
+    if (follower_.follow(segment_, reader_.handoffs, side_.retired) && read_ahead_ != 0) {
         publish_consumed();
         read_ahead_ = 0;
         link_->read_ahead.store(0, std::memory_order_release);
@@ -21,7 +21,7 @@ void render_device_port::publish_consumed() noexcept { // rt-safe: wait-free
 std::int64_t render_device_port::next_segment_start(std::uint32_t rate) noexcept { // rt-safe: bounded
     if (!attach()) return -1;
     advance_segment();
-    const ring_segment* next = follower_.next_segment(link_->handoffs);
+    const ring_segment* next = follower_.next_segment(reader_.handoffs);
     if (!next || next->format.sample_rate != rate) return -1;
     return static_cast<std::int64_t>(follower_.next_start_position());
 }
@@ -30,7 +30,7 @@ render_device_port::frames_view render_device_port::acquire_at_rate(std::uint32_
     if (!attach()) return {};
     advance_segment();
     if (segment_->format.sample_rate == rate) return acquire(max_frames);
-    ring_segment* next = follower_.next_segment(link_->handoffs);
+    ring_segment* next = follower_.next_segment(reader_.handoffs);
     if (!next || next->format.sample_rate != rate) return {nullptr, 0, next ? next : segment_};
     const std::uint64_t available = next->reader.available_frames(max_frames);
     const auto frames = static_cast<std::uint32_t>(available < max_frames ? available : max_frames);
@@ -42,7 +42,7 @@ std::uint64_t render_device_port::available_at_rate(std::uint32_t rate) noexcept
     if (!attach()) return 0;
     advance_segment();
     if (segment_->format.sample_rate == rate) return segment_->reader.available_frames();
-    ring_segment* next = follower_.next_segment(link_->handoffs);
+    ring_segment* next = follower_.next_segment(reader_.handoffs);
     return next && next->format.sample_rate == rate ? next->reader.available_frames() : 0;
 }
 
@@ -63,7 +63,7 @@ std::uint64_t render_device_port::begin_period() noexcept { // rt-safe: bounded
     const std::uint32_t generation = link_->reset_generation.load(std::memory_order_acquire);
     seen_reset_generation_ = generation;
     std::uint64_t discarded = 0;
-    for (std::size_t i = 0; i <= link_->handoffs.capacity(); ++i) {
+    for (std::size_t i = 0; i <= reader_.handoffs.capacity(); ++i) {
         discarded += segment_->reader.discard_all();
         advance_segment();
         if (segment_->reader.available_frames() == 0) break;

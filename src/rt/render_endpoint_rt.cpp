@@ -94,7 +94,7 @@ void render_endpoint_rt::processing_complete() noexcept { // rt-safe: bounded
     }
     // One reconfiguration per pass: the engine sees every epoch, each one more than the last.
     reconfigure_command command;
-    if (link_->reconfigures.try_pop(command)) apply(command);
+    if (writer_.reconfigures.try_pop(command)) apply(command);
     // An offline device waits for the engine's frames.
     // (Only when it waits: see device_port_base::set_device_waiting. A seq_cst exchange after
     // this pass's frames were published: TSan does not take fences.)
@@ -104,7 +104,7 @@ void render_endpoint_rt::processing_complete() noexcept { // rt-safe: bounded
 
 void render_endpoint_rt::apply(reconfigure_command& command) noexcept { // rt-safe: bounded
     const std::uint32_t rate_before = segment_->format.sample_rate;
-    ring_segment* next = lead_to(*segment_, command, link_->handoffs);
+    ring_segment* next = lead_to(*segment_, command, writer_.handoffs);
     if (!next) {
         ++misuse_count_;
         return;

@@ -16,7 +16,7 @@ namespace ae {
 
 class capture_device_port : public device_port_base {
 public:
-    explicit capture_device_port(endpoint_link& link) noexcept : device_port_base(link) {}
+    explicit capture_device_port(endpoint_link& link) noexcept : device_port_base(link), writer_(link.take_writer()) {}
 
     // Call once at the start of every device period: applies pending reconfigurations. Returns true
     // when the format changed (the device must produce the new `segment()->format` from now on).
@@ -65,6 +65,7 @@ public:
 
 private:
     bool apply(reconfigure_command& command) noexcept;
+    writer_ends writer_; // capture: the device writes the ring
     reconfigure_command pending_; // a rate change held by begin_period(true)
     std::uint32_t seen_reset_generation_ = 0;
 };

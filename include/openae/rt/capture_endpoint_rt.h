@@ -17,7 +17,7 @@ namespace ae {
 
 class capture_endpoint_rt : public endpoint_rt_base {
 public:
-    explicit capture_endpoint_rt(endpoint_link& link) noexcept : endpoint_rt_base(link) {}
+    explicit capture_endpoint_rt(endpoint_link& link) noexcept : endpoint_rt_base(link), reader_(link.take_reader()) {}
 
     // Captured frames ready to read in the current epoch; fills `*pos` when given.
     // rt-safe: wait-free
@@ -53,6 +53,7 @@ private:
     // The first call of a pass applies it, so the padding is 0 once reset() has returned. rt-safe: bounded
     void apply_reset() noexcept;
 
+    reader_ends reader_; // capture: the engine reads the ring
     const std::byte* handed_out_ = nullptr;
     std::uint32_t handed_out_frames_ = 0;
     std::uint32_t captured_frames_ = 0; // of those, frames that came from the ring

@@ -28,7 +28,7 @@ public:
     // Queues a glitch record for the control thread.
     // rt-safe: wait-free
     void report(glitch_kind kind, std::uint64_t stream_position, std::uint64_t frames) noexcept {
-        link_->device_glitches.report(
+        side_.glitches.report(
             glitch_record{kind, link_->id, segment_ ? segment_->epoch : 0, stream_position, frames, monotonic_now()});
     }
     // Signals the engine's event (event-driven engines wake once per device period).
@@ -63,7 +63,7 @@ public:
     [[nodiscard]] std::uint32_t endpoint_id() const noexcept { return link_->id; }
 
 protected:
-    explicit device_port_base(endpoint_link& link) noexcept : link_(&link) {}
+    explicit device_port_base(endpoint_link& link) noexcept : link_(&link), side_(link.take_device_side()) {}
     ~device_port_base() = default;
 
     [[nodiscard]] bool attach() noexcept {
@@ -74,6 +74,7 @@ protected:
     }
 
     endpoint_link* link_;
+    side_ends side_;
     ring_segment* segment_ = nullptr;
     std::uint32_t gap_count_ = 0;
 };

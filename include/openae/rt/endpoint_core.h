@@ -56,13 +56,19 @@ public:
     std::size_t drain_glitches(Fn&& on_record) {
         std::size_t count = 0;
         glitch_record record;
-        while (link_.rt_glitches.try_pop(record)) { on_record(record); ++count; }
-        while (link_.device_glitches.try_pop(record)) { on_record(record); ++count; }
+        while (control_.rt_glitches.try_pop(record)) { on_record(record); ++count; }
+        while (control_.device_glitches.try_pop(record)) { on_record(record); ++count; }
         return count;
+    }
+    // Sends every later glitch record of the RT side to `rt` and of the device side to `device`
+    // (null: back to their own rings). Before either side runs.
+    void route_glitches_to(glitch_sink* rt, glitch_sink* device) noexcept {
+        control_.rt_glitches.route_to(rt);
+        control_.device_glitches.route_to(device);
     }
     // Records lost because a glitch queue was full.
     [[nodiscard]] std::uint64_t glitch_overflow_count() const noexcept {
-        return link_.rt_glitches.overflow_count() + link_.device_glitches.overflow_count();
+        return control_.rt_glitches.overflow_count() + control_.device_glitches.overflow_count();
     }
     // Frees the segments the RT sides are done with. Returns how many.
     std::size_t collect_retired();
@@ -70,6 +76,7 @@ public:
     [[nodiscard]] std::size_t segments_in_flight() const noexcept { return in_flight_; }
     // The epoch of the newest configuration requested (the RT side may still be on an older one).
     [[nodiscard]] std::uint32_t requested_epoch() const noexcept { return next_epoch_ - 1; }
+    // The shared atomics and clock (the queues are not in it: each side holds its own ends).
     [[nodiscard]] endpoint_link& link() noexcept { return link_; }
     [[nodiscard]] const endpoint_link& link() const noexcept { return link_; }
     [[nodiscard]] std::uint32_t id() const noexcept { return link_.id; }
@@ -80,6 +87,7 @@ public:
 
 private:
     endpoint_link link_;
+    control_ends control_;
     std::vector<std::shared_ptr<const void>> held_;
     std::unique_ptr<ring_segment> initial_;
     std::uint32_t next_epoch_ = 1;

@@ -55,11 +55,49 @@ struct retired_object {
     std::unique_ptr<ring_segment> segment;
 };
 
-struct endpoint_link {
-    explicit endpoint_link(std::uint32_t endpoint_id, std::size_t queue_capacity)
-        : id(endpoint_id), rt_glitches(queue_capacity), device_glitches(queue_capacity),
-          reconfigures(queue_capacity), handoffs(queue_capacity), rt_retired(queue_capacity),
-          device_retired(queue_capacity) {}
+// The queue ends one side of an endpoint holds; endpoint_link hands each bundle out once.
+//
+// Every side that runs (the engine's RT view, the device port) reports glitches and retires the
+// segments it is done with.
+struct side_ends {
+    glitch_reporter glitches;              // → control
+    spsc_producer<retired_object> retired; // → control
+};
+// The side that writes the ring (render: the RT view; capture: the device port) applies the
+// reconfigurations and leads the reader from segment to segment.
+struct writer_ends {
+    spsc_consumer<reconfigure_command> reconfigures; // control → writer
+    spsc_producer<segment_handoff> handoffs;         // writer → reader
+};
+// The side that reads the ring follows the writer's segments.
+struct reader_ends {
+    spsc_consumer<segment_handoff> handoffs; // writer → reader
+};
+// The control thread: posts reconfigurations, frees what the sides retire, collects glitches.
+struct control_ends {
+    spsc_producer<reconfigure_command> reconfigures;
+    spsc_consumer<retired_object> rt_retired;
+    spsc_consumer<retired_object> device_retired;
+    glitch_collector rt_glitches;
+    glitch_collector device_glitches;
+};
+
+// The shared state of one endpoint: atomics and the position clock, open to the three sides
+// (each atomic says who writes it), and six queues that are not — each side takes its ends
+// (take_*) once, when the control thread builds the views.
+class endpoint_link {
+public:
+    endpoint_link(std::uint32_t endpoint_id, std::size_t queue_capacity);
+    endpoint_link(const endpoint_link&) = delete;
+    endpoint_link& operator=(const endpoint_link&) = delete;
+
+    // The ends, each bundle once (a second call gives empty ends). Control thread, before the
+    // sides run.
+    [[nodiscard]] side_ends take_rt_side() noexcept { return std::move(rt_side_); }
+    [[nodiscard]] side_ends take_device_side() noexcept { return std::move(device_side_); }
+    [[nodiscard]] writer_ends take_writer() noexcept { return std::move(writer_); }
+    [[nodiscard]] reader_ends take_reader() noexcept { return std::move(reader_); }
+    [[nodiscard]] control_ends take_control() noexcept { return std::move(control_); }
 
     const std::uint32_t id;
 
@@ -108,13 +146,21 @@ struct endpoint_link {
     // order: relaxed — a sample: nothing is read because of it.
     std::atomic<std::uint64_t> last_padding{0};
 
-    position_clock clock;         // device writes, RT and control read
-    glitch_queue rt_glitches;     // RT → control
-    glitch_queue device_glitches; // device → control
-    spsc_queue<reconfigure_command> reconfigures; // control → applier
-    spsc_queue<segment_handoff> handoffs;         // writer side → reader side
-    spsc_queue<retired_object> rt_retired;        // RT → control
-    spsc_queue<retired_object> device_retired;    // device → control
+    position_clock clock; // device writes, RT and control read
+
+private:
+    glitch_queue rt_glitches_;                     // RT → control
+    glitch_queue device_glitches_;                 // device → control
+    spsc_queue<reconfigure_command> reconfigures_; // control → writer
+    spsc_queue<segment_handoff> handoffs_;         // writer → reader
+    spsc_queue<retired_object> rt_retired_;        // RT → control
+    spsc_queue<retired_object> device_retired_;    // device → control
+    // The queues' ends, split at construction, until their side takes them.
+    side_ends rt_side_;
+    side_ends device_side_;
+    writer_ends writer_;
+    reader_ends reader_;
+    control_ends control_;
 };
 
 } // namespace ae

@@ -39,7 +39,7 @@ public:
     [[nodiscard]] std::uint64_t misuse_count() const noexcept { return misuse_count_; }
 
 protected:
-    explicit endpoint_rt_base(endpoint_link& link) noexcept : link_(&link) {}
+    explicit endpoint_rt_base(endpoint_link& link) noexcept : link_(&link), side_(link.take_rt_side()) {}
     ~endpoint_rt_base() = default;
 
     // Picks up the first segment once the control side has published it. False until then.
@@ -72,6 +72,7 @@ protected:
     void acknowledge_reset(std::uint64_t discarded) noexcept;
 
     endpoint_link* link_;
+    side_ends side_;
     ring_segment* segment_ = nullptr;
     std::uint32_t epoch_ = 0;
     bool pair_open_ = false;

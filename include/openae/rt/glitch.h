@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <utility>
 
 namespace ae {
 
@@ -59,40 +60,92 @@ protected:
     ~glitch_sink() = default;
 };
 
+class glitch_reporter;
+class glitch_collector;
+
 // One producer thread's glitch records to the control thread: into its own SPSC ring, drained by
-// the owner (try_pop) — or, once routed, into a glitch_sink shared by every producer.
+// the owner — or, once routed, into a glitch_sink shared by every producer. Its two ends are
+// handed out once by split(): the producer's reporter and the control thread's collector.
 class glitch_queue {
 public:
     explicit glitch_queue(std::size_t capacity) : records_(capacity) {}
+    glitch_queue(const glitch_queue&) = delete;
+    glitch_queue& operator=(const glitch_queue&) = delete;
 
-    // Sends every later record to `sink` (null: back to the ring). Before the producer runs, or
-    // while it is known not to (the sink must outlive its use).
-    void route_to(glitch_sink* sink) noexcept { sink_ = sink; }
-
-    // Queues `record`; when full, counts it in `overflow_count()` instead. Producer only.
-    // rt-safe: lock-free
-    void report(const glitch_record& record) noexcept {
-        const bool queued = sink_ ? sink_->try_post(record) : records_.try_push(record);
-        if (!queued) {
-            // relaxed: a statistic; nothing is ordered by it.
-            overflow_.fetch_add(1, std::memory_order_relaxed);
-        }
-    }
-
-    // Takes the oldest record. Consumer (control thread) only.
-    [[nodiscard]] bool try_pop(glitch_record& out) noexcept { return records_.try_pop(out); }
-
-    // Records that could not be queued because the queue was full.
-    [[nodiscard]] std::uint64_t overflow_count() const noexcept {
-        return overflow_.load(std::memory_order_relaxed);
-    }
+    // The two ends, once (later calls give empty ends). They point into this queue: it must
+    // outlive them.
+    [[nodiscard]] std::pair<glitch_reporter, glitch_collector> split() noexcept;
 
 private:
+    friend class glitch_reporter;
+    friend class glitch_collector;
+
+    bool split_done_ = false;
     spsc_queue<glitch_record> records_;
     glitch_sink* sink_ = nullptr;
     // order: relaxed — a count: nothing is read because of it.
     std::atomic<std::uint64_t> overflow_{0};
 };
+
+// The producing end: one thread reports through it.
+class glitch_reporter {
+public:
+    glitch_reporter() noexcept = default;
+    glitch_reporter(glitch_reporter&& other) noexcept : queue_(std::exchange(other.queue_, nullptr)) {}
+    glitch_reporter& operator=(glitch_reporter&& other) noexcept {
+        queue_ = std::exchange(other.queue_, nullptr);
+        return *this;
+    }
+
+    // Queues `record`; when full, counts it in the collector's overflow_count() instead.
+    // rt-safe: lock-free
+    void report(const glitch_record& record) noexcept {
+        const bool queued = queue_->sink_ ? queue_->sink_->try_post(record) : queue_->records_.try_push(record);
+        if (!queued) {
+            // relaxed: a statistic; nothing is ordered by it.
+            queue_->overflow_.fetch_add(1, std::memory_order_relaxed);
+        }
+    }
+    [[nodiscard]] explicit operator bool() const noexcept { return queue_ != nullptr; }
+
+private:
+    friend class glitch_queue;
+    explicit glitch_reporter(glitch_queue* queue) noexcept : queue_(queue) {}
+    glitch_queue* queue_ = nullptr;
+};
+
+// The control thread's end: takes the records, routes them, reads the overflow count.
+class glitch_collector {
+public:
+    glitch_collector() noexcept = default;
+    glitch_collector(glitch_collector&& other) noexcept : queue_(std::exchange(other.queue_, nullptr)) {}
+    glitch_collector& operator=(glitch_collector&& other) noexcept {
+        queue_ = std::exchange(other.queue_, nullptr);
+        return *this;
+    }
+
+    // Sends every later record to `sink` (null: back to the ring). Before the producer runs, or
+    // while it is known not to (the sink must outlive its use).
+    void route_to(glitch_sink* sink) noexcept { queue_->sink_ = sink; }
+    // Takes the oldest record from the ring.
+    [[nodiscard]] bool try_pop(glitch_record& out) noexcept { return queue_->records_.try_pop(out); }
+    // Records that could not be queued because the queue (or the sink) was full.
+    [[nodiscard]] std::uint64_t overflow_count() const noexcept {
+        return queue_->overflow_.load(std::memory_order_relaxed);
+    }
+    [[nodiscard]] explicit operator bool() const noexcept { return queue_ != nullptr; }
+
+private:
+    friend class glitch_queue;
+    explicit glitch_collector(glitch_queue* queue) noexcept : queue_(queue) {}
+    glitch_queue* queue_ = nullptr;
+};
+
+inline std::pair<glitch_reporter, glitch_collector> glitch_queue::split() noexcept {
+    if (split_done_) return {};
+    split_done_ = true;
+    return {glitch_reporter(this), glitch_collector(this)};
+}
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 
 } // namespace ae

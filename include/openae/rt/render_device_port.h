@@ -16,7 +16,7 @@ namespace ae {
 
 class render_device_port : public device_port_base {
 public:
-    explicit render_device_port(endpoint_link& link) noexcept : device_port_base(link) {}
+    explicit render_device_port(endpoint_link& link) noexcept : device_port_base(link), reader_(link.take_reader()) {}
 
     struct frames_view {
         const std::byte* data = nullptr;
@@ -51,7 +51,7 @@ public:
     // it applied) while this side still reads the current one; -1 before that.
     // rt-safe: wait-free
     [[nodiscard]] std::int64_t next_segment_frames() noexcept {
-        return attach() ? follower_.next_segment_frames(link_->handoffs) : -1;
+        return attach() ? follower_.next_segment_frames(reader_.handoffs) : -1;
     }
 
     // The seam ahead: the stream position where the next segment starts, once the engine has
@@ -76,6 +76,7 @@ private:
     // The engine's padding counts what is read ahead in the next segment as consumed too.
     void publish_consumed() noexcept;
 
+    reader_ends reader_; // render: the device reads the ring
     segment_follower follower_;
     std::uint32_t seen_reset_generation_ = 0;
     bool reset_now_ = false;

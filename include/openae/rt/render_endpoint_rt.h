@@ -19,7 +19,7 @@ namespace ae {
 
 class render_endpoint_rt : public endpoint_rt_base {
 public:
-    explicit render_endpoint_rt(endpoint_link& link) noexcept : endpoint_rt_base(link) {}
+    explicit render_endpoint_rt(endpoint_link& link) noexcept : endpoint_rt_base(link), writer_(link.take_writer()) {}
 
     // Frames queued to play (write − read); fills `*pos` with a timing record when given.
     // Free space is the buffer's frames minus this.
@@ -58,6 +58,7 @@ private:
     // rt-safe: wait-free
     void apply(reconfigure_command& command) noexcept;
 
+    writer_ends writer_; // render: the engine writes the ring
     std::byte* acquired_ = nullptr;
     std::uint32_t acquired_frames_ = 0;
     std::uint32_t pass_gap_count_ = 0;

@@ -19,7 +19,7 @@ namespace ae {
 // then leaked, not freed on this thread; the core's in-flight limit makes that unreachable).
 // rt-safe: wait-free
 [[nodiscard]] inline ring_segment* lead_to(ring_segment& current, reconfigure_command& command,
-                                          spsc_queue<segment_handoff>& handoffs) noexcept {
+                                          spsc_producer<segment_handoff>& handoffs) noexcept {
     ring_segment* next = command.segment.get();
     if (!next) return nullptr;
     const std::uint64_t seam = current.writer.write_position();
@@ -38,8 +38,8 @@ public:
     // Switches to the next segment(s) whose seam the reader has reached, updating `current`, and
     // retires the ones left behind (never the first: the control side owns it). True if it switched.
     // rt-safe: wait-free (bounded by the handoff queue's capacity)
-    [[nodiscard]] bool follow(ring_segment*& current, spsc_queue<segment_handoff>& handoffs,
-                spsc_queue<retired_object>& retired) noexcept {
+    [[nodiscard]] bool follow(ring_segment*& current, spsc_consumer<segment_handoff>& handoffs,
+                              spsc_producer<retired_object>& retired) noexcept {
         bool switched = false;
         for (std::size_t i = 0; i <= handoffs.capacity(); ++i) {
             if (!pending_.segment && !handoffs.try_pop(pending_)) break;
@@ -61,7 +61,7 @@ public:
     // The next segment, if the writer has handed one over and the reader has not reached its
     // seam yet: its frames (what the writer has put in it so far). -1 when there is none.
     // rt-safe: wait-free
-    [[nodiscard]] std::int64_t next_segment_frames(spsc_queue<segment_handoff>& handoffs) noexcept {
+    [[nodiscard]] std::int64_t next_segment_frames(spsc_consumer<segment_handoff>& handoffs) noexcept {
         ring_segment* next = next_segment(handoffs);
         return next ? static_cast<std::int64_t>(next->reader.available_frames()) : -1;
     }
@@ -69,7 +69,7 @@ public:
     // The next segment, if the writer has handed one over and the reader has not reached its
     // seam yet (a successor chain reads it ahead of the seam); nullptr when there is none.
     // rt-safe: wait-free
-    [[nodiscard]] ring_segment* next_segment(spsc_queue<segment_handoff>& handoffs) noexcept {
+    [[nodiscard]] ring_segment* next_segment(spsc_consumer<segment_handoff>& handoffs) noexcept {
         if (!pending_.segment && !handoffs.try_pop(pending_)) return nullptr;
         // Synced to the writer's rebase before its first read (a re-sync after reads ahead
         // re-reads the reader's own committed position: harmless).
