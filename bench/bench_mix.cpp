@@ -50,7 +50,7 @@ struct result {
 };
 
 result run(std::size_t endpoints, double seconds) {
-    auto dev = ae::pipeline::make_device("null?period=" + std::to_string(128.0 / 48.0), ae::pipeline::device_direction::render);
+    auto dev = ae::pipeline::make_device("null?period=" + std::to_string(128.0 / 48.0), ae::endpoint_direction::render);
     if (!dev) {
         std::fprintf(stderr, "%s\n", dev.error().message.c_str());
         std::exit(1);

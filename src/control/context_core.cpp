@@ -57,7 +57,7 @@ void context_core::tear_down() {
     }
     drain();
     for (auto& entry : impl_->devices) entry->thread->stop();
-    // The context tears everything down itself; what waited for a detach is let go only
+    // The context tears everything down itself; what waited for a detach is freed only
     // now that no device thread runs (it holds endpoints a device thread may still touch).
     impl_->detaches.clear();
     drain();

@@ -154,7 +154,7 @@ private:
     void drain();
     // Completes the resets whose discard the device threads acknowledged.
     void check_resets();
-    // Runs what waited for device threads to let go of endpoints (detaches they applied).
+    // Runs what waited for device threads to detach endpoints (detaches they applied).
     void check_detached();
     // The control inbox: every endpoint's glitch records, into stats and events.
     void drain_inbox();
@@ -186,7 +186,7 @@ private:
     void enter_stage(endpoint_block& e, route_stage stage, std::uint32_t attempt, const std::string& device);
     [[nodiscard]] static std::uint64_t minimum_buffer(const frame_format& format, const device_entry& device);
     void reroute(const std::shared_ptr<endpoint_block>& e, int attempt);
-    std::error_code apply_format(endpoint_block& e, const frame_format& format, const std::shared_ptr<prepared_chain>& successor);
+    std::error_code reconfigure(endpoint_block& e, const frame_format& format, const std::shared_ptr<prepared_chain>& successor);
     // Builds `e`'s chain for `format` and the device of `plan` on an "ae-build" helper; `then`
     // gets it on ae-ctl.
     void build_off_thread(const std::shared_ptr<endpoint_block>& e, const pipeline::chain_plan& plan,

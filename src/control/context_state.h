@@ -98,7 +98,7 @@ struct context_core::repeat_state {
     std::optional<refusal_line> refusal;
 };
 
-// An endpoint waiting for a device thread to let go of it (applied() reaching `target`).
+// An endpoint waiting for a device thread to detach it (applied() reaching `target`).
 struct pending_detach {
     std::shared_ptr<endpoint_block> endpoint; // kept alive: the device thread may still touch it
     context_core::device_entry* entry = nullptr;

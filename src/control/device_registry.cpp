@@ -15,11 +15,11 @@ std::expected<std::unique_ptr<pipeline::device_thread>, pipeline::device_error> 
                                                                                                endpoint_direction direction,
                                                                                                const context_options& context,
                                                                                                int control_wake_fd) {
-    const auto device_direction =
-        direction == endpoint_direction::render ? pipeline::device_direction::render : pipeline::device_direction::capture;
-    auto dev = context.device_factory ? context.device_factory(spec, direction) : pipeline::make_device(spec, device_direction);
+    const auto endpoint_direction =
+        direction == endpoint_direction::render ? endpoint_direction::render : endpoint_direction::capture;
+    auto dev = context.device_factory ? context.device_factory(spec, direction) : pipeline::make_device(spec, endpoint_direction);
     if (!dev) return std::unexpected(dev.error());
-    if (!*dev || (*dev)->direction() != device_direction)
+    if (!*dev || (*dev)->direction() != endpoint_direction)
         return std::unexpected(pipeline::device_error{make_error_code(errc::device_unavailable),
                                                       "device '" + spec + "': the device factory made none for this direction"});
     pipeline::device_thread_options options;

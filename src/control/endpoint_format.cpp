@@ -9,7 +9,7 @@ void context_core::set_format(endpoint_block& block, const frame_format& format,
     if (!is_valid(format)) return done(make_error_code(errc::unsupported_format));
     if (block.building) return done(make_error_code(errc::busy)); // one chain build at a time
     const bool new_rate = block.state != endpoint_state::created && format.sample_rate != block.format.sample_rate;
-    if (!new_rate || !block.attached || !block.entry) return done(apply_format(block, format, {}));
+    if (!new_rate || !block.attached || !block.entry) return done(reconfigure(block, format, {}));
     if (block.core().segments_in_flight() >= 8) return done(make_error_code(errc::busy));
     // The chain for the new rate primes a resampler (milliseconds): built on a helper thread so
     // ae-ctl keeps answering; the change is applied when it is ready.
@@ -32,11 +32,11 @@ void context_core::set_format(endpoint_block& block, const frame_format& format,
                                       {"code", to_string(static_cast<errc>(failed->code.value()))}, {"message", failed->message}});
             return done(failed->code);
         }
-        done(apply_format(*e, format, chain));
+        done(reconfigure(*e, format, chain));
     });
 }
 
-std::error_code context_core::apply_format(endpoint_block& e, const frame_format& format, const std::shared_ptr<prepared_chain>& successor) {
+std::error_code context_core::reconfigure(endpoint_block& e, const frame_format& format, const std::shared_ptr<prepared_chain>& successor) {
     if (e.state == endpoint_state::created) {
         // Before set_buffer the format is just configuration.
         e.format = format;

@@ -55,7 +55,7 @@ void context_core::switch_route(const std::shared_ptr<endpoint_block>& e, device
         }
         const std::string from_spec = from ? from->spec : std::string{};
         const hns latency_before = summary(*e).latency;
-        // What the old device reported as it let go (device_lost frames) is counted before
+        // What the old device reported as it detached (device_lost frames) is counted before
         // `rerouted` is told: stats never lag the event.
         drain_inbox();
         e->entry = entry;
@@ -92,7 +92,7 @@ void context_core::switch_route(const std::shared_ptr<endpoint_block>& e, device
     if (e->attached && from) {
         (void)from->thread->control().detach(e->id);
         e->attached = false;
-        // The old device thread must have let go before the new one reads the same ring.
+        // The old device thread must have detached it before the new one reads the same ring.
         wait_detached(e, from, std::move(finish));
     } else {
         finish();

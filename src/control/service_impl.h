@@ -144,7 +144,7 @@ struct control_service::impl {
                                                      bool start,
                                                      const std::expected<std::shared_ptr<detail::endpoint_block>, std::error_code>& made,
                                                      const std::string& why);
-    // A destroyed endpoint's engine slot: answered when the engine has let go (its release fd
+    // A destroyed endpoint's engine slot: answered when the engine has retired it (its release fd
     // says when; never blocking ae-ctl) and a wav sink's file is closed on a helper.
     struct pending_destroy {
         std::string name;
@@ -157,7 +157,7 @@ struct control_service::impl {
     bool release_armed = false;
 
     void finish_destroy(const std::string& name, const json& id, const reply_fn& reply, std::weak_ptr<impl> self) {
-        if (auto released = eng.take_released(name)) return answer_destroy(name, id, reply, std::move(*released));
+        if (auto retired = eng.take_retired(name)) return answer_destroy(name, id, reply, std::move(*retired));
         // A stuck engine thread must not leave the client waiting: answered after a second anyway
         // (its slot is collected when the engine lets go).
         auto deadline = std::make_shared<asio::steady_timer>(core.executor(), std::chrono::seconds(1));
@@ -186,18 +186,18 @@ struct control_service::impl {
             if (!me->destroys.empty()) me->watch_releases(self);
         });
     }
-    // Answers the destroys whose slots the engine let go of, and `overdue` (the deadline passed).
+    // Answers the destroys whose slots the engine retired, and `overdue` (the deadline passed).
     void settle_destroys(const std::string& overdue) {
         for (std::size_t i = 0; i < destroys.size();) {
-            auto released = eng.take_released(destroys[i].name);
-            if (!released && destroys[i].name != overdue) {
+            auto retired = eng.take_retired(destroys[i].name);
+            if (!retired && destroys[i].name != overdue) {
                 ++i;
                 continue;
             }
             pending_destroy d = std::move(destroys[i]);
             destroys.erase(destroys.begin() + static_cast<std::ptrdiff_t>(i));
             d.deadline->cancel();
-            answer_destroy(d.name, d.id, d.reply, released ? std::move(*released) : nullptr);
+            answer_destroy(d.name, d.id, d.reply, retired ? std::move(*retired) : nullptr);
         }
     }
     void answer_destroy(const std::string& name, const json& id, const reply_fn& reply, std::unique_ptr<pipeline::device> released) {

@@ -86,7 +86,7 @@ control_service::impl::op_result control_service::impl::op_destroy_start_stop(op
         eng.remove(name);
         ec = core.destroy(name);
         if (!ec) {
-            // Answered when the engine has let go and a wav sink's file is complete.
+            // Answered when the engine has retired it and a wav sink's file is complete.
             c.deferred = true;
             finish_destroy(name, id, reply, self);
             return json{};

@@ -109,14 +109,14 @@ void engine::take_retired() {
     slot* gone = nullptr;
     while (retired_->try_pop(gone)) {
         auto it = std::find_if(leaving_.begin(), leaving_.end(), [gone](const auto& s) { return s.get() == gone; });
-        if (it != leaving_.end()) (*it)->let_go = true;
+        if (it != leaving_.end()) (*it)->retired = true;
     }
 }
 
 void engine::collect() {
     take_retired();
     for (auto it = leaving_.begin(); it != leaving_.end();) {
-        if (!(*it)->let_go) {
+        if (!(*it)->retired) {
             ++it;
             continue;
         }
@@ -129,11 +129,11 @@ void engine::collect() {
     }
 }
 
-std::optional<std::unique_ptr<pipeline::device>> engine::take_released(const std::string& name) {
+std::optional<std::unique_ptr<pipeline::device>> engine::take_retired(const std::string& name) {
     take_retired();
     auto it = std::find_if(leaving_.begin(), leaving_.end(), [&](const auto& s) { return s->name == name; });
     if (it == leaving_.end()) return std::unique_ptr<pipeline::device>{}; // never driven, or collected already
-    if (!(*it)->let_go) return std::nullopt;
+    if (!(*it)->retired) return std::nullopt;
     auto sink = std::move((*it)->sink);
     leaving_.erase(it);
     return sink;

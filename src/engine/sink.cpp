@@ -18,7 +18,7 @@ std::expected<engine_sink, engine_error> engine_sink::open(const std::string& te
         const std::string spec = text + (text.find('?') == std::string::npos ? "?" : "&") + "rate=" +
                                  std::to_string(format.sample_rate) + "&channels=" + std::to_string(format.channels) +
                                  "&sample=f32";
-        auto writer = pipeline::make_device(spec, pipeline::device_direction::render);
+        auto writer = pipeline::make_device(spec, endpoint_direction::render);
         if (!writer) return std::unexpected(writer.error());
         if (auto started = (*writer)->start(); !started) return std::unexpected(started.error());
         sink.channels = (*writer)->format().channels;

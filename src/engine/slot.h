@@ -32,7 +32,7 @@ struct engine::slot {
     engine_source source;
     std::unique_ptr<pipeline::device> sink; // wav sinks: a wav device used as a writer
     std::uint32_t sink_channels = 0;
-    bool let_go = false; // removed, and the engine thread has let go of it (control side)
+    bool retired = false; // removed, and the engine thread has retired it (control side)
     std::vector<float> scratch = std::vector<float>(std::size_t{chunk_frames} * scratch_channels);
     std::vector<float> sink_scratch = std::vector<float>(std::size_t{chunk_frames} * scratch_channels);
     pass_record record;        // engine thread's working copy

@@ -21,7 +21,7 @@ std::expected<void, device_error> device::inject(std::string_view) {
                                         "device '" + spec_ + "' is not a faulty device: nothing to inject"});
 }
 
-std::expected<std::unique_ptr<device>, device_error> make_device(std::string_view text, device_direction direction) {
+std::expected<std::unique_ptr<device>, device_error> make_device(std::string_view text, endpoint_direction direction) {
     auto spec = device_spec::parse(text);
     if (!spec) return std::unexpected(spec.error());
     if (spec->kind() == "null") return make_null_device(std::move(*spec), direction);

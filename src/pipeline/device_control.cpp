@@ -76,7 +76,7 @@ constexpr bool is_render = std::is_same_v<Chain, render_chain>;
 
 template <typename Chain>
 std::expected<void, device_error> check_direction(const device& dev) {
-    if (dev.direction() == (is_render<Chain> ? device_direction::render : device_direction::capture)) return {};
+    if (dev.direction() == (is_render<Chain> ? endpoint_direction::render : endpoint_direction::capture)) return {};
     return std::unexpected(device_error{make_error_code(errc::bad_argument),
                                         is_render<Chain> ? "device '" + dev.spec() + "' records: a render endpoint cannot use it"
                                                          : "device '" + dev.spec() + "' plays: a capture endpoint cannot use it"});
@@ -136,16 +136,16 @@ std::expected<meter_reading, std::error_code> device_control::endpoint_levels(st
     return (*it)->levels().read();
 }
 
-std::expected<void, device_error> device_control::change_rate(render_endpoint_core& endpoint, const frame_format& format) {
-    return change_rate_of(endpoint, format);
+std::expected<void, device_error> device_control::reconfigure(render_endpoint_core& endpoint, const frame_format& format) {
+    return reconfigure_of(endpoint, format);
 }
 
-std::expected<void, device_error> device_control::change_rate(capture_endpoint_core& endpoint, const frame_format& format) {
-    return change_rate_of(endpoint, format);
+std::expected<void, device_error> device_control::reconfigure(capture_endpoint_core& endpoint, const frame_format& format) {
+    return reconfigure_of(endpoint, format);
 }
 
 template <typename Endpoint>
-std::expected<void, device_error> device_control::change_rate_of(Endpoint& endpoint, const frame_format& format) {
+std::expected<void, device_error> device_control::reconfigure_of(Endpoint& endpoint, const frame_format& format) {
     auto p = plan_successor(endpoint.id());
     if (!p) return std::unexpected(p.error());
     auto chain = build_chain(endpoint, *p, {.gain = p->gain, .endpoint_format = format});

@@ -202,8 +202,8 @@ device_period device_loop::wait() noexcept { // rt-safe: waits for the device on
     return period;
 }
 
-void device_loop::promote_successors() noexcept { // rt-safe: bounded
-    auto promote = [&](auto& chains, auto member) {
+void device_loop::hand_over_successors() noexcept { // rt-safe: bounded
+    auto take_over = [&](auto& chains, auto member) {
         for (auto& chain : chains) {
             if (!chain->handed_over()) continue;
             auto next = chain->take_successor();
@@ -214,8 +214,8 @@ void device_loop::promote_successors() noexcept { // rt-safe: bounded
             (void)ends_.retired.try_push(std::move(r));
         }
     };
-    promote(render_chains_, &retired_chain::render);
-    promote(capture_chains_, &retired_chain::capture);
+    take_over(render_chains_, &retired_chain::render);
+    take_over(capture_chains_, &retired_chain::capture);
 }
 
 void device_loop::enter_lost(device_event_kind why) noexcept { // rt-safe: bounded
@@ -334,12 +334,12 @@ device_loop::step_result device_loop::step(const device_period& period) noexcept
     if (options_.stop_after_frames != 0) {
         frames = static_cast<std::uint32_t>(std::min<std::uint64_t>(frames, options_.stop_after_frames - done_frames_));
     }
-    if (direction_ == device_direction::render) {
+    if (direction_ == endpoint_direction::render) {
         render_period(frames);
     } else {
         capture_period(frames);
     }
-    promote_successors();
+    hand_over_successors();
     for (auto& chain : render_chains_) chain->observe(last_timing_);
     for (auto& chain : capture_chains_) chain->observe(last_timing_);
     // Offline: every few periods (the engines top up while the device goes on with what is

@@ -187,7 +187,8 @@ std::expected<fault, device_error> faulty_device::parse_fault(std::string_view t
         f.kind = fault_kind::format;
         f.format = {static_cast<std::uint32_t>(a), 2, sample_type::f32};
         if (parts.size() >= 3) {
-            if (!number(parts[2], b) || b < 1 || b > 8) return bad("channels must be 1-8");
+            if (!number(parts[2], b) || b < 1 || b > max_channels)
+                return bad("channels must be 1-" + std::to_string(max_channels));
             f.format.channels = static_cast<std::uint16_t>(b);
         }
         if (parts.size() == 4) {
@@ -203,7 +204,7 @@ std::expected<fault, device_error> faulty_device::parse_fault(std::string_view t
 
 } // namespace
 
-std::expected<std::unique_ptr<device>, device_error> make_faulty_device(device_spec spec, device_direction direction) {
+std::expected<std::unique_ptr<device>, device_error> make_faulty_device(device_spec spec, endpoint_direction direction) {
     if (spec.target().empty()) {
         return std::unexpected(device_error{make_error_code(errc::bad_argument),
                                             "device spec '" + spec.text() + "': faulty needs an inner device (faulty:INNER)"});

@@ -13,7 +13,7 @@ namespace {
 
 class null_device final : public device {
 public:
-    null_device(std::string spec, device_direction direction, const frame_format& format, const virtual_clock::options& clock)
+    null_device(std::string spec, endpoint_direction direction, const frame_format& format, const virtual_clock::options& clock)
         : device(std::move(spec), direction, format, clock.period_frames, true), clock_(clock) {}
 
     std::expected<void, device_error> start() override {
@@ -38,7 +38,7 @@ private:
 
 } // namespace
 
-std::expected<std::unique_ptr<device>, device_error> make_null_device(device_spec spec, device_direction direction) {
+std::expected<std::unique_ptr<device>, device_error> make_null_device(device_spec spec, endpoint_direction direction) {
     const auto rate = spec.take_count("rate", 48000, 8000, 384000);
     if (!rate) return std::unexpected(rate.error());
     const auto channels = spec.take_count("channels", 2, 1, max_channels);

@@ -87,7 +87,7 @@ void wait_signal(int fd, int timeout_ms) noexcept {
 
 class wav_device final : public device {
 public:
-    wav_device(std::string spec, device_direction direction, const frame_format& format, std::uint32_t period_frames,
+    wav_device(std::string spec, endpoint_direction direction, const frame_format& format, std::uint32_t period_frames,
                bool realtime, std::string path, SNDFILE* file, bool raw)
         : device(std::move(spec), direction, format, period_frames, realtime), path_(std::move(path)), file_(file),
           raw_(raw), data_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)), space_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
@@ -117,7 +117,7 @@ public:
         stopping_.store(true, std::memory_order_release);
         signal_eventfd(data_fd_.get());
         io_thread_.join();
-        if (file_ && direction_ == device_direction::render) sf_write_sync(file_);
+        if (file_ && direction_ == endpoint_direction::render) sf_write_sync(file_);
     }
 
     device_status wait_period() noexcept override { // rt-safe: bounded
@@ -129,7 +129,7 @@ public:
         }
         // Offline: wait until the I/O thread has made room (render) or read ahead (capture).
         while (!stopping_.load(std::memory_order_acquire) && !io_failed_.load(std::memory_order_acquire)) {
-            if (direction_ == device_direction::render ? writer_.free_frames() >= period_frames_
+            if (direction_ == endpoint_direction::render ? writer_.free_frames() >= period_frames_
                                                        : reader_.available_frames() >= period_frames_ ||
                                                              eof_.load(std::memory_order_acquire)) {
                 break;
@@ -191,7 +191,7 @@ private:
     // The I/O thread: moves frames between the ring and the file until stopped.
     void run_io() noexcept {
         set_current_thread_name("ae-io-wav");
-        const bool render = direction_ == device_direction::render;
+        const bool render = direction_ == endpoint_direction::render;
         for (;;) {
             const bool stopping = stopping_.load(std::memory_order_acquire);
             const bool progressed = render ? drain_to_file(stopping) : fill_from_file();
@@ -262,7 +262,7 @@ private:
 
 } // namespace
 
-std::expected<std::unique_ptr<device>, device_error> make_wav_device(device_spec spec, device_direction direction) {
+std::expected<std::unique_ptr<device>, device_error> make_wav_device(device_spec spec, endpoint_direction direction) {
     const std::string path = spec.target();
     auto fail = [&](errc code, const std::string& why) {
         return std::unexpected(device_error{make_error_code(code), "wav '" + path + "': " + why});
@@ -278,7 +278,7 @@ std::expected<std::unique_ptr<device>, device_error> make_wav_device(device_spec
     frame_format format;
     SNDFILE* file = nullptr;
     bool raw = true;
-    if (direction == device_direction::render) {
+    if (direction == endpoint_direction::render) {
         const auto rate = spec.take_count("rate", 48000, 8000, 384000);
         if (!rate) return std::unexpected(rate.error());
         const auto channels = spec.take_count("channels", 2, 1, max_channels);

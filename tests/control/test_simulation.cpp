@@ -34,7 +34,7 @@ struct tap_record {
 // jitter (so positions depend on the seed), render frames kept, capture frames seeded noise.
 class tap_device final : public ae::pipeline::device {
 public:
-    tap_device(std::string spec, ae::pipeline::device_direction direction, std::uint32_t seed, std::shared_ptr<tap_record> record)
+    tap_device(std::string spec, ae::endpoint_direction direction, std::uint32_t seed, std::shared_ptr<tap_record> record)
         : device(std::move(spec), direction, {48000, 2, ae::sample_type::f32}, tap_period, true),
           clock_({.rate = 48000, .period_frames = tap_period, .jitter_us = 300, .seed = seed}), noise_(seed * 2654435761u + 1),
           record_(std::move(record)) {}
@@ -146,8 +146,8 @@ outcome run_scenario(std::uint32_t seed) {
     std::uint32_t next_seed = seed;
     options.device_factory = [&](const std::string& spec, ae::endpoint_direction direction)
         -> std::expected<std::unique_ptr<ae::pipeline::device>, ae::pipeline::device_error> {
-        const auto d = direction == ae::endpoint_direction::render ? ae::pipeline::device_direction::render
-                                                                   : ae::pipeline::device_direction::capture;
+        const auto d = direction == ae::endpoint_direction::render ? ae::endpoint_direction::render
+                                                                   : ae::endpoint_direction::capture;
         if (spec.rfind("tap:", 0) != 0) return ae::pipeline::make_device(spec, d);
         auto& record = taps[spec];
         record = std::make_shared<tap_record>();

@@ -13,6 +13,7 @@
 #include <vector>
 
 using namespace ae::pipeline;
+using ae::endpoint_direction;
 
 namespace {
 
@@ -26,7 +27,7 @@ ae::hns instant_of(std::uint64_t frames) { return ae::hns{static_cast<std::int64
 class stepped_sink final : public device {
 public:
     explicit stepped_sink(std::size_t capacity_frames)
-        : device("stepped", device_direction::render, {48000, 2, ae::sample_type::f32}, period, true) {
+        : device("stepped", endpoint_direction::render, {48000, 2, ae::sample_type::f32}, period, true) {
         played.reserve(capacity_frames * 2);
     }
     device_status wait_period() noexcept override { return device_status::ok; } // never called here

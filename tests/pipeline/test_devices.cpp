@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 using namespace ae::pipeline;
+using ae::endpoint_direction;
 
 TEST_CASE("device specs") {
     SUBCASE("kind, target and options") {
@@ -30,45 +31,45 @@ TEST_CASE("device specs") {
         CHECK_FALSE(device_spec::parse(":x"));
     }
     SUBCASE("bad values and unknown options name the key") {
-        auto bad_rate = make_device("null?rate=fast", device_direction::render);
+        auto bad_rate = make_device("null?rate=fast", endpoint_direction::render);
         REQUIRE_FALSE(bad_rate);
         CHECK(bad_rate.error().code == ae::errc::bad_argument);
         CHECK(bad_rate.error().message.find("'rate'") != std::string::npos);
-        auto out_of_range = make_device("null?channels=9", device_direction::render);
+        auto out_of_range = make_device("null?channels=9", endpoint_direction::render);
         REQUIRE_FALSE(out_of_range);
         CHECK(out_of_range.error().message.find("out of range") != std::string::npos);
-        auto unknown = make_device("null?colour=blue", device_direction::render);
+        auto unknown = make_device("null?colour=blue", endpoint_direction::render);
         REQUIRE_FALSE(unknown);
         CHECK(unknown.error().message.find("unknown option 'colour'") != std::string::npos);
-        auto sample = make_device("null?sample=u8", device_direction::render);
+        auto sample = make_device("null?sample=u8", endpoint_direction::render);
         REQUIRE_FALSE(sample);
         CHECK(sample.error().code == ae::errc::unsupported_format);
     }
     SUBCASE("unknown kinds") {
-        auto unknown = make_device("theremin", device_direction::render);
+        auto unknown = make_device("theremin", endpoint_direction::render);
         REQUIRE_FALSE(unknown);
         CHECK(unknown.error().code == ae::errc::device_unavailable);
         CHECK(unknown.error().message.find("theremin") != std::string::npos);
     }
     SUBCASE("null: format and period from the options") {
-        auto dev = make_device("null?rate=44100&channels=1&sample=s16&period=5", device_direction::capture);
+        auto dev = make_device("null?rate=44100&channels=1&sample=s16&period=5", endpoint_direction::capture);
         REQUIRE(dev);
         CHECK((*dev)->format() == ae::frame_format{44100, 1, ae::sample_type::s16});
         CHECK((*dev)->period_frames() == 221); // 5 ms at 44.1 kHz, rounded
         CHECK((*dev)->realtime());
-        CHECK((*dev)->direction() == device_direction::capture);
+        CHECK((*dev)->direction() == endpoint_direction::capture);
     }
     SUBCASE("faulty: its own options, the rest to the inner device") {
-        auto dev = make_device("faulty:null?rate=32000&unplug_at_ms=100", device_direction::render);
+        auto dev = make_device("faulty:null?rate=32000&unplug_at_ms=100", endpoint_direction::render);
         REQUIRE(dev);
         CHECK((*dev)->format().sample_rate == 32000);
-        auto typo = make_device("faulty:null?unplug_at=100", device_direction::render);
+        auto typo = make_device("faulty:null?unplug_at=100", endpoint_direction::render);
         REQUIRE_FALSE(typo); // reaches the inner device, which refuses it
         CHECK(typo.error().message.find("unplug_at") != std::string::npos);
-        CHECK_FALSE(make_device("faulty", device_direction::render));
+        CHECK_FALSE(make_device("faulty", endpoint_direction::render));
     }
     SUBCASE("faulty: commands are checked") {
-        auto dev = make_device("faulty:null", device_direction::render);
+        auto dev = make_device("faulty:null", endpoint_direction::render);
         REQUIRE(dev);
         CHECK((*dev)->inject("unplug").has_value());
         CHECK((*dev)->inject("stall:20").has_value());
@@ -79,14 +80,14 @@ TEST_CASE("device specs") {
         CHECK(bad.error().code == ae::errc::bad_argument);
         CHECK_FALSE((*dev)->inject("stall:-1"));
         CHECK_FALSE((*dev)->inject("format:12"));
-        auto plain = make_device("null", device_direction::render);
+        auto plain = make_device("null", endpoint_direction::render);
         CHECK_FALSE((*plain)->inject("unplug"));
     }
 }
 
 TEST_CASE("wav device errors name the file and the reason") {
     SUBCASE("a missing file") {
-        auto dev = make_device("wav:/nonexistent/in.wav", device_direction::capture);
+        auto dev = make_device("wav:/nonexistent/in.wav", endpoint_direction::capture);
         REQUIRE_FALSE(dev);
         CHECK(dev.error().code == ae::errc::device_unavailable);
         CHECK(dev.error().message.find("/nonexistent/in.wav") != std::string::npos);
@@ -97,7 +98,7 @@ TEST_CASE("wav device errors name the file and the reason") {
             std::ofstream out(path, std::ios::binary);
             out << "RIFF\x10\x00\x00\x00WAVEfmt garbage that is not a wav header at all";
         }
-        auto dev = make_device("wav:" + path, device_direction::capture);
+        auto dev = make_device("wav:" + path, endpoint_direction::capture);
         std::remove(path.c_str());
         REQUIRE_FALSE(dev);
         CHECK(dev.error().code == ae::errc::unsupported_format);
@@ -105,11 +106,11 @@ TEST_CASE("wav device errors name the file and the reason") {
         CHECK(dev.error().message.size() > path.size() + 20); // carries libsndfile's reason
     }
     SUBCASE("options a source cannot honour") {
-        auto dev = make_device("wav:/tmp/whatever.wav?rate=44100", device_direction::capture);
+        auto dev = make_device("wav:/tmp/whatever.wav?rate=44100", endpoint_direction::capture);
         REQUIRE_FALSE(dev);
         CHECK(dev.error().message.find("'rate'") != std::string::npos);
     }
     SUBCASE("no path") {
-        CHECK_FALSE(make_device("wav", device_direction::render));
+        CHECK_FALSE(make_device("wav", endpoint_direction::render));
     }
 }

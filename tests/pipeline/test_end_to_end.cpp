@@ -19,6 +19,7 @@
 #include <vector>
 
 using namespace ae::pipeline;
+using ae::endpoint_direction;
 using ae::test::event_fd;
 
 namespace {
@@ -65,7 +66,7 @@ void render_to_wav(const std::string& device_text, std::uint64_t device_frames, 
     REQUIRE_FALSE(endpoint.set_buffer({48000, 2, ae::sample_type::f32}, 480, 1920));
     event_fd wake;
     REQUIRE_FALSE(endpoint.set_event_handle(wake.get()));
-    auto dev = make_device(device_text, device_direction::render);
+    auto dev = make_device(device_text, endpoint_direction::render);
     REQUIRE(dev);
     auto thread = device_thread::create(std::move(*dev), {.stop_after_frames = device_frames, .realtime_priority = 0});
     REQUIRE(thread);
@@ -163,7 +164,7 @@ std::vector<float> capture_from_wav(const std::string& device_text) {
     REQUIRE_FALSE(endpoint.set_buffer({48000, 2, ae::sample_type::f32}, 480, 1920));
     event_fd wake;
     REQUIRE_FALSE(endpoint.set_event_handle(wake.get()));
-    auto dev = make_device(device_text, device_direction::capture);
+    auto dev = make_device(device_text, endpoint_direction::capture);
     REQUIRE(dev);
     auto thread = device_thread::create(std::move(*dev), {.realtime_priority = 0});
     REQUIRE(thread);

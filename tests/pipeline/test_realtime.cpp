@@ -20,11 +20,12 @@
 #include <vector>
 
 using namespace ae::pipeline;
+using ae::endpoint_direction;
 using ae::test::event_fd;
 
 namespace {
 
-std::unique_ptr<device_thread> open_thread(const std::string& spec, device_direction direction,
+std::unique_ptr<device_thread> open_thread(const std::string& spec, endpoint_direction direction,
                                            const device_thread_options& options = {.realtime_priority = 0}) {
     auto dev = make_device(spec, direction);
     REQUIRE(dev);
@@ -60,7 +61,7 @@ TEST_CASE("null device with drift_ppm: the endpoint's measured rate is within 2 
         // worst 1.72 in 2000 simulated runs (10 ms periods: 0.75 RMS, 0.65% of runs past 2 ppm).
         auto thread = open_thread("null?period=5&jitter_us=200&seed=" + std::to_string(7 + i) +
                                       "&drift_ppm=" + std::to_string(drifts[i]),
-                                  device_direction::render);
+                                  endpoint_direction::render);
         REQUIRE(thread->control().attach(*endpoint));
         REQUIRE_FALSE(endpoint->start());
         endpoints.push_back(std::move(endpoint));
@@ -119,9 +120,9 @@ TEST_CASE("RT-safety harness armed on device threads and the engine for 10 s") {
     ae::test::rt_guard engine_guard;
     const device_thread_options options{.realtime_priority = 0, .hooks = ae::test::armed_hooks(device_guard)};
     // Render: three endpoints (stereo, mono, and 44.1 kHz resampled) mixed onto an s16 device.
-    auto render_thread = open_thread("null?period=5&sample=s16", device_direction::render, options);
+    auto render_thread = open_thread("null?period=5&sample=s16", endpoint_direction::render, options);
     // Capture: an s32 mono device feeding a stereo endpoint and a 44.1 kHz one.
-    auto capture_thread = open_thread("null?period=5&sample=s32&channels=1", device_direction::capture, options);
+    auto capture_thread = open_thread("null?period=5&sample=s32&channels=1", endpoint_direction::capture, options);
     event_fd wake;
     const std::array<ae::frame_format, 3> render_formats{
         ae::frame_format{48000, 2, ae::sample_type::f32}, ae::frame_format{48000, 1, ae::sample_type::f32},
@@ -217,7 +218,7 @@ TEST_CASE("faulty unplug: the endpoint keeps answering, positions advance, lost 
         REQUIRE_FALSE(endpoint.set_buffer({48000, 2, ae::sample_type::f32}, 240, 9600));
         event_fd wake;
         REQUIRE_FALSE(endpoint.set_event_handle(wake.get()));
-        auto thread = open_thread("faulty:null?period=5&unplug_at_ms=300", device_direction::render);
+        auto thread = open_thread("faulty:null?period=5&unplug_at_ms=300", endpoint_direction::render);
         REQUIRE(thread->control().attach(endpoint));
         REQUIRE_FALSE(endpoint.start());
         REQUIRE(thread->start());
@@ -280,7 +281,7 @@ TEST_CASE("faulty unplug: the endpoint keeps answering, positions advance, lost 
         REQUIRE_FALSE(endpoint.set_buffer({48000, 2, ae::sample_type::f32}, 240, 9600));
         event_fd wake;
         REQUIRE_FALSE(endpoint.set_event_handle(wake.get()));
-        auto thread = open_thread("faulty:null?period=5&unplug_at_ms=300", device_direction::capture);
+        auto thread = open_thread("faulty:null?period=5&unplug_at_ms=300", endpoint_direction::capture);
         REQUIRE(thread->control().attach(endpoint));
         REQUIRE_FALSE(endpoint.start());
         REQUIRE(thread->start());
@@ -327,7 +328,7 @@ faulty_run run_render(const std::string& spec, double seconds) {
     REQUIRE_FALSE(endpoint.set_buffer({48000, 2, ae::sample_type::f32}, 240, 960));
     event_fd wake;
     REQUIRE_FALSE(endpoint.set_event_handle(wake.get()));
-    auto thread = open_thread(spec, device_direction::render);
+    auto thread = open_thread(spec, endpoint_direction::render);
     REQUIRE(thread->control().attach(endpoint));
     REQUIRE_FALSE(endpoint.start());
     REQUIRE(thread->start());

@@ -28,7 +28,6 @@ enum class routing_policy : std::uint8_t {
 [[nodiscard]] const char* to_string(routing_policy policy) noexcept;
 [[nodiscard]] std::optional<routing_policy> parse_routing_policy(std::string_view text) noexcept;
 
-enum class endpoint_direction : std::uint8_t { render, capture };
 [[nodiscard]] const char* to_string(endpoint_direction direction) noexcept;
 
 // created: no buffer yet (set_buffer, or a period in the config, makes it `stopped`).

@@ -32,7 +32,7 @@
 namespace ae {
 
 // An endpoint for the engine to drive: its name, its RT view, and what keeps that view alive
-// until the engine has let go of it (the host's endpoint handle, shared).
+// until the engine has retired it (the host's endpoint handle, shared).
 template <class RtView>
 struct engine_endpoint {
     std::string name;
@@ -69,7 +69,7 @@ public:
     [[nodiscard]] int event_fd() const noexcept { return wake_fd_; }
     // An eventfd the engine signals each time it lets go of removed endpoints: a control thread
     // watches it (a dup() of it: the engine closes its own after its thread ended) and calls
-    // take_released() then, instead of polling.
+    // take_retired() then, instead of polling.
     [[nodiscard]] int release_fd() const noexcept { return release_fd_; }
 
     // Control side (one thread at a time). The endpoint must have its buffer (set_buffer) and
@@ -79,14 +79,14 @@ public:
     [[nodiscard]] std::expected<void, engine_error> add_capture(engine_endpoint<capture_endpoint_rt> endpoint, engine_sink sink);
     // The engine lets go of the endpoint at its next pass; false if it does not drive it.
     bool remove(const std::string& name);
-    // Frees slots the engine let go of. A wav sink is flushed and closed by the sink closer when
+    // Frees slots the engine retired. A wav sink is flushed and closed by the sink closer when
     // one is set (a control service hands it to a helper thread), here otherwise.
     void collect();
     void set_sink_closer(std::function<void(std::unique_ptr<pipeline::device>)> closer) { sink_closer_ = std::move(closer); }
     // After remove(name): nullopt while the engine still drives it; then its sink (null for a
     // `null` sink, or when collect() has already closed it), for the caller to stop — flush and
     // close the file — off the control thread. The slot itself is freed.
-    [[nodiscard]] std::optional<std::unique_ptr<pipeline::device>> take_released(const std::string& name);
+    [[nodiscard]] std::optional<std::unique_ptr<pipeline::device>> take_retired(const std::string& name);
 
     [[nodiscard]] bool drives(const std::string& name) const;
     [[nodiscard]] std::string source_or_sink(const std::string& name) const;

@@ -66,7 +66,7 @@ private:
     std::vector<float> silence_;
     std::unique_ptr<capture_chain> successor_;
     bool flushed_ = false; // the old rate's tail went into the old ring at a rate change
-    fractional_delay delay_{max_channels_for_delay, fractional_delay_block};
+    fractional_delay delay_{max_channels, fractional_delay_block};
     std::uint64_t skip_frames_ = 0;   // output still to discard (a successor's history and delay)
     std::uint64_t device_in_ = 0;     // device frames taken since creation
     std::uint64_t out_frames_ = 0;    // output frames made (delivered or skipped) since creation
@@ -75,7 +75,6 @@ private:
     std::size_t history_frames_ = 0;  // valid frames in it
     std::uint32_t max_device_frames_ = 0;
     static constexpr std::size_t history_capacity = 8192; // device frames: an 8 kHz filter's reach and more
-    static constexpr std::uint32_t max_channels_for_delay = 8;
     static constexpr std::uint32_t fractional_delay_block = 1024;
 };
 

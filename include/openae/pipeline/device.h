@@ -19,8 +19,6 @@
 
 namespace ae::pipeline {
 
-enum class device_direction : std::uint8_t { render, capture };
-
 enum class device_status : std::uint8_t {
     ok,
     lost,           // the device went away (unplugged, server gone); no more periods from it
@@ -44,7 +42,7 @@ public:
     device& operator=(const device&) = delete;
 
     [[nodiscard]] const std::string& spec() const noexcept { return spec_; }
-    [[nodiscard]] device_direction direction() const noexcept { return direction_; }
+    [[nodiscard]] endpoint_direction direction() const noexcept { return direction_; }
     // The device's native format; changes only when wait_period() says format_changed.
     [[nodiscard]] const frame_format& format() const noexcept { return format_; }
     [[nodiscard]] std::uint32_t period_frames() const noexcept { return period_frames_; }
@@ -83,13 +81,13 @@ public:
     [[nodiscard]] virtual std::uint64_t device_dropped_frames() const noexcept { return 0; }
 
 protected:
-    device(std::string spec, device_direction direction, const frame_format& format, std::uint32_t period_frames,
+    device(std::string spec, endpoint_direction direction, const frame_format& format, std::uint32_t period_frames,
            bool realtime)
         : spec_(std::move(spec)), direction_(direction), format_(format), period_frames_(period_frames),
           realtime_(realtime) {}
 
     std::string spec_;
-    device_direction direction_;
+    endpoint_direction direction_;
     frame_format format_;
     std::uint32_t period_frames_;
     bool realtime_;

@@ -62,9 +62,9 @@ public:
     // An attached endpoint is about to change its rate to `format`'s: a chain built for it is
     // sent now and takes over at the seam, in the period the new ring's first frames arrive.
     // Send it before posting the new ring (endpoint_core::reconfigure).
-    [[nodiscard]] std::expected<void, device_error> change_rate(render_endpoint_core& endpoint, const frame_format& format);
-    [[nodiscard]] std::expected<void, device_error> change_rate(capture_endpoint_core& endpoint, const frame_format& format);
-    // change_rate in its three steps, as attach: plan_successor() (the device's plan with the
+    [[nodiscard]] std::expected<void, device_error> reconfigure(render_endpoint_core& endpoint, const frame_format& format);
+    [[nodiscard]] std::expected<void, device_error> reconfigure(capture_endpoint_core& endpoint, const frame_format& format);
+    // reconfigure in its three steps, as attach: plan_successor() (the device's plan with the
     // endpoint's gain now), build_chain(endpoint, plan, {gain, endpoint_format}) (any thread),
     // send_successor() (refused when the endpoint left).
     [[nodiscard]] std::expected<chain_plan, device_error> plan_successor(std::uint32_t endpoint_id) const;
@@ -83,7 +83,7 @@ public:
     // reaches the value sent had after a detach, the loop no longer touches that endpoint.
     [[nodiscard]] std::uint64_t commands_sent() const noexcept { return sent_; }
     [[nodiscard]] std::uint64_t commands_applied() const noexcept { return loop_->commands_applied(); }
-    // Frees the chains the loop let go of. Returns how many.
+    // Frees the chains the loop retired. Returns how many.
     std::size_t collect_retired();
 
 private:
@@ -92,7 +92,7 @@ private:
     template <typename Endpoint, typename Chain>
     std::expected<void, device_error> attach_built(Endpoint& endpoint, std::unique_ptr<Chain> chain);
     template <typename Endpoint>
-    std::expected<void, device_error> change_rate_of(Endpoint& endpoint, const frame_format& format);
+    std::expected<void, device_error> reconfigure_of(Endpoint& endpoint, const frame_format& format);
     template <typename Endpoint, typename Chain>
     std::expected<void, device_error> send_built_successor(Endpoint& endpoint, std::unique_ptr<Chain> chain);
     [[nodiscard]] std::expected<void, device_error> send(device_command&& c);

@@ -70,7 +70,7 @@ struct device_command {
     std::uint32_t endpoint_id = 0;
 };
 
-// A chain the loop let go of (detached, or replaced by its successor at a seam), on its way to be
+// A chain the loop retired (detached, or replaced by its successor at a seam), on its way to be
 // freed on the control side.
 struct retired_chain {
     std::unique_ptr<render_chain> render;
@@ -151,13 +151,13 @@ private:
     void render_period(std::uint32_t frames) noexcept;
     void capture_period(std::uint32_t frames) noexcept;
     void enter_lost(device_event_kind why) noexcept;
-    void promote_successors() noexcept;
+    void hand_over_successors() noexcept;
     void signal_engines() noexcept;
     void emit(device_event_kind kind, std::uint64_t frames = 0) noexcept;
 
     device* device_;
     device_thread_options options_;
-    device_direction direction_;
+    endpoint_direction direction_;
     device_loop_ends ends_;
 
     std::vector<std::unique_ptr<render_chain>> render_chains_;   // reserved to max_endpoints
@@ -185,7 +185,7 @@ private:
     std::atomic<std::uint64_t> frames_{0};
     // order: relaxed — a statistic.
     std::atomic<std::uint64_t> periods_{0};
-    // order: release/acquire — a command is applied (a detached chain let go) before it is counted.
+    // order: release/acquire — a command is applied (a detached chain retired) before it is counted.
     std::atomic<std::uint64_t> applied_{0};
 };
 

@@ -28,12 +28,12 @@ namespace ae::pipeline {
 // Errors name the spec and the reason: `bad_argument` (syntax, unknown option, bad value),
 // `unsupported_format`, `device_unavailable` (unknown kind).
 [[nodiscard]] std::expected<std::unique_ptr<device>, device_error> make_device(std::string_view spec,
-                                                                               device_direction direction);
+                                                                               endpoint_direction direction);
 [[nodiscard]] std::expected<std::unique_ptr<device>, device_error> make_null_device(device_spec spec,
-                                                                                    device_direction direction);
+                                                                                    endpoint_direction direction);
 [[nodiscard]] std::expected<std::unique_ptr<device>, device_error> make_wav_device(device_spec spec,
-                                                                                   device_direction direction);
+                                                                                   endpoint_direction direction);
 [[nodiscard]] std::expected<std::unique_ptr<device>, device_error> make_faulty_device(device_spec spec,
-                                                                                      device_direction direction);
+                                                                                      endpoint_direction direction);
 
 } // namespace ae::pipeline

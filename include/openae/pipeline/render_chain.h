@@ -94,7 +94,7 @@ private:
     bool started_ = false;        // the endpoint's first frames have been seen
     std::uint64_t dropped_pending_ = 0;
     std::unique_ptr<render_chain> successor_;
-    fractional_delay delay_{max_channels_for_delay, fractional_delay_block};
+    fractional_delay delay_{max_channels, fractional_delay_block};
     std::vector<float> joined_;       // the successor's share of a period at the seam
     std::uint64_t skip_frames_ = 0;   // output still to discard (a successor that joins late)
     std::uint64_t out_index_ = 0;     // output frames produced (played or skipped) since creation
@@ -105,7 +105,6 @@ private:
     std::uint64_t seam_input_frames_ = 0; // this chain's input frames up to the seam
     std::uint64_t overlap_end_ = 0;   // out_index_ at which this chain's ring-out is over
     std::int64_t join_offset_ = 0;    // the successor's first output frame, from this period's start
-    static constexpr std::uint32_t max_channels_for_delay = 8;
     static constexpr std::uint32_t fractional_delay_block = 1024;
 };
 

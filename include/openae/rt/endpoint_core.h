@@ -82,7 +82,7 @@ public:
     [[nodiscard]] std::uint32_t id() const noexcept { return link_.id; }
 
     // Keeps `resource` alive as long as this endpoint: something its RT side may still touch
-    // after its device let go of it (a device thread's wake eventfd). Control side only.
+    // after its device detached it (a device thread's wake eventfd). Control side only.
     void hold(std::shared_ptr<const void> resource);
 
 private:

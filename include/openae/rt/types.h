@@ -44,6 +44,10 @@ struct frame_format {
     friend constexpr bool operator==(const frame_format&, const frame_format&) = default;
 };
 
+// Which way frames flow: an endpoint renders (engine → device) or captures (device → engine); a
+// device serves endpoints of one direction.
+enum class endpoint_direction : std::uint8_t { render, capture };
+
 // The one channel limit: what every stage of the pipeline (remix, meter, mix) carries. Every
 // check of a channel count uses it.
 inline constexpr std::uint16_t max_channels = 8;
