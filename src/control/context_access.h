@@ -2,14 +2,14 @@
 // control actor behind an ae::context. Internal: hosts use the public API.
 #pragma once
 
-#include "context_core.h"
+#include "control_actor.h"
 
 #include <memory>
 
 namespace ae::detail {
 
 struct context_access {
-    [[nodiscard]] static const std::shared_ptr<context_core>& core(const context& c) noexcept { return c.core_; }
+    [[nodiscard]] static const std::shared_ptr<control_actor>& actor(const context& c) noexcept { return c.actor_; }
 };
 
 } // namespace ae::detail

@@ -1,7 +1,7 @@
-// openae — the control actor's private state, shared by context_core's files (internal).
+// openae — the control actor's private state, shared by control_actor's files (internal).
 #pragma once
 
-#include "context_core.h"
+#include "control_actor.h"
 
 #include "control_inbox.h"
 #include "event_json.h"
@@ -32,7 +32,7 @@
 
 namespace ae::detail {
 
-struct context_core::device_entry {
+struct control_actor::device_entry {
     std::string spec;
     endpoint_direction direction = endpoint_direction::render;
     std::unique_ptr<pipeline::device_thread> thread;
@@ -48,7 +48,7 @@ struct endpoint_block {
     std::unique_ptr<render_endpoint_core> render;
     std::unique_ptr<capture_endpoint_core> capture;
     std::string device;                           // the actual route (a device spec)
-    context_core::device_entry* entry = nullptr;  // its device thread (registry-owned)
+    control_actor::device_entry* entry = nullptr;  // its device thread (registry-owned)
     route_stage stage = route_stage::routed;
     std::uint32_t stage_attempt = 0;
     bool recovering = false; // lost and not yet on a device again: the next route ends in `rerouted`
@@ -81,12 +81,12 @@ struct endpoint_block {
 };
 
 // A successor chain built off ae-ctl for a rate change (one of the two, by direction).
-struct context_core::prepared_chain {
+struct control_actor::prepared_chain {
     std::expected<std::unique_ptr<pipeline::render_chain>, pipeline::device_error> render{nullptr};
     std::expected<std::unique_ptr<pipeline::capture_chain>, pipeline::device_error> capture{nullptr};
 };
 
-struct context_core::repeat_state {
+struct control_actor::repeat_state {
     std::uint64_t count = 0; // repeats folded since the line that opened the window
     std::uint64_t frames = 0;
     std::chrono::steady_clock::time_point opened;
@@ -101,7 +101,7 @@ struct context_core::repeat_state {
 // An endpoint waiting for a device thread to detach it (applied() reaching `target`).
 struct pending_detach {
     std::shared_ptr<endpoint_block> endpoint; // kept alive: the device thread may still touch it
-    context_core::device_entry* entry = nullptr;
+    control_actor::device_entry* entry = nullptr;
     std::uint64_t target = 0;
     std::function<void()> then;
 };
@@ -114,7 +114,7 @@ struct pending_reset {
     std::chrono::steady_clock::time_point deadline;
 };
 
-struct context_core::impl {
+struct control_actor::impl {
     explicit impl(context_options opts)
         : options(std::move(opts)), drain_timer(io), wake(io), inbox(options.glitch_inbox_records), inbox_watch(io) {
         // Device threads and device ports signal it (non-blocking writes from RT threads).

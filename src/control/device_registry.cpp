@@ -3,7 +3,7 @@
 
 namespace ae::detail {
 
-std::shared_ptr<endpoint_block> context_core::find(const std::string& name) const {
+std::shared_ptr<endpoint_block> control_actor::find(const std::string& name) const {
     const auto it = impl_->endpoints.find(name);
     return it == impl_->endpoints.end() ? nullptr : it->second;
 }
@@ -37,14 +37,14 @@ std::expected<std::unique_ptr<pipeline::device_thread>, pipeline::device_error> 
 }
 } // namespace
 
-context_core::device_entry* context_core::find_device(const std::string& spec, endpoint_direction direction) const {
+control_actor::device_entry* control_actor::find_device(const std::string& spec, endpoint_direction direction) const {
     for (const auto& entry : impl_->devices) {
         if (!entry->lost && entry->spec == spec && entry->direction == direction) return entry.get();
     }
     return nullptr;
 }
 
-context_core::device_entry* context_core::adopt_device(const std::string& spec, endpoint_direction direction,
+control_actor::device_entry* control_actor::adopt_device(const std::string& spec, endpoint_direction direction,
                                                        std::unique_ptr<pipeline::device_thread> thread) {
     if (device_entry* existing = find_device(spec, direction)) {
         // Opened twice at once (two reroutes): keep the first, let this one go.
@@ -63,14 +63,14 @@ context_core::device_entry* context_core::adopt_device(const std::string& spec, 
     return impl_->devices.back().get();
 }
 
-std::error_code context_core::log_open_failure(const std::string& spec, const pipeline::device_error& error) {
+std::error_code control_actor::log_open_failure(const std::string& spec, const pipeline::device_error& error) {
     control_detail::log_json(*impl_->logger, spdlog::level::err,
                              {{"component", "device"}, {"event", "open_failed"}, {"device", spec},
                               {"code", to_string(static_cast<errc>(error.code.value()))}, {"message", error.message}});
     return error.code;
 }
 
-void context_core::open_device_async(const std::string& spec, endpoint_direction direction, open_done done) {
+void control_actor::open_device_async(const std::string& spec, endpoint_direction direction, open_done done) {
     if (device_entry* existing = find_device(spec, direction)) {
         done(existing, {});
         return;
@@ -125,7 +125,7 @@ void context_core::open_device_async(const std::string& spec, endpoint_direction
     }).detach();
 }
 
-void context_core::release_device(device_entry* entry) {
+void control_actor::release_device(device_entry* entry) {
     if (!entry) return;
     if (entry->users > 0) --entry->users;
     if (entry->users != 0) return;

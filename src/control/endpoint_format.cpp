@@ -4,7 +4,7 @@
 
 namespace ae::detail {
 
-void context_core::set_format(endpoint_block& block, const frame_format& format, std::function<void(std::error_code)> done) {
+void control_actor::set_format(endpoint_block& block, const frame_format& format, std::function<void(std::error_code)> done) {
     if (block.destroyed) return done(make_error_code(errc::unknown_endpoint));
     if (!is_valid(format)) return done(make_error_code(errc::unsupported_format));
     if (block.building) return done(make_error_code(errc::busy)); // one chain build at a time
@@ -36,7 +36,7 @@ void context_core::set_format(endpoint_block& block, const frame_format& format,
     });
 }
 
-std::error_code context_core::reconfigure(endpoint_block& e, const frame_format& format, const std::shared_ptr<prepared_chain>& successor) {
+std::error_code control_actor::reconfigure(endpoint_block& e, const frame_format& format, const std::shared_ptr<prepared_chain>& successor) {
     if (e.state == endpoint_state::created) {
         // Before set_buffer the format is just configuration.
         e.format = format;
@@ -74,7 +74,7 @@ std::error_code context_core::reconfigure(endpoint_block& e, const frame_format&
     return {};
 }
 
-void context_core::build_off_thread(const std::shared_ptr<endpoint_block>& e, const pipeline::chain_plan& plan,
+void control_actor::build_off_thread(const std::shared_ptr<endpoint_block>& e, const pipeline::chain_plan& plan,
                                     const frame_format& format, std::function<void(const std::shared_ptr<prepared_chain>&)> then) {
     off_thread("ae-build", [e, plan, format, then = std::move(then)]() -> std::function<void()> {
         auto chain = std::make_shared<prepared_chain>();
@@ -88,7 +88,7 @@ void context_core::build_off_thread(const std::shared_ptr<endpoint_block>& e, co
     });
 }
 
-std::error_code context_core::set_period(endpoint_block& e, hns period) {
+std::error_code control_actor::set_period(endpoint_block& e, hns period) {
     if (e.destroyed) return make_error_code(errc::unknown_endpoint);
     if (e.state == endpoint_state::created) return make_error_code(errc::not_initialized);
     if (period <= hns{0} || period > hns{10'000'000}) return make_error_code(errc::bad_argument);

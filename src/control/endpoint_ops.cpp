@@ -4,7 +4,7 @@
 
 namespace ae::detail {
 
-void context_core::publish(endpoint_block& e) {
+void control_actor::publish(endpoint_block& e) {
     endpoint_summary s;
     s.state = e.state;
     s.format = e.format;
@@ -24,7 +24,7 @@ void context_core::publish(endpoint_block& e) {
     e.published = s;
 }
 
-std::expected<endpoint_stats, std::error_code> context_core::stats(const endpoint_block& e) const {
+std::expected<endpoint_stats, std::error_code> control_actor::stats(const endpoint_block& e) const {
     if (e.destroyed) return std::unexpected(make_error_code(errc::unknown_endpoint));
     endpoint_stats st = e.stats;
     st.discarded_frames = e.core().link().discarded_frames.load(std::memory_order_relaxed);
@@ -32,23 +32,23 @@ std::expected<endpoint_stats, std::error_code> context_core::stats(const endpoin
     return st;
 }
 
-endpoint_summary context_core::summary(const endpoint_block& e) {
+endpoint_summary control_actor::summary(const endpoint_block& e) {
     const std::lock_guard lock(e.summary_mutex);
     return e.published;
 }
 
-const std::string& context_core::name(const endpoint_block& e) noexcept { return e.name; }
-endpoint_direction context_core::direction(const endpoint_block& e) noexcept { return e.direction; }
-routing_policy context_core::routing(const endpoint_block& e) noexcept { return e.config.routing; }
+const std::string& control_actor::name(const endpoint_block& e) noexcept { return e.name; }
+endpoint_direction control_actor::direction(const endpoint_block& e) noexcept { return e.direction; }
+routing_policy control_actor::routing(const endpoint_block& e) noexcept { return e.config.routing; }
 
-std::vector<std::shared_ptr<endpoint_block>> context_core::endpoints() const {
+std::vector<std::shared_ptr<endpoint_block>> control_actor::endpoints() const {
     std::vector<std::shared_ptr<endpoint_block>> out;
     out.reserve(impl_->endpoints.size());
     for (const auto& [name, e] : impl_->endpoints) out.push_back(e);
     return out;
 }
 
-std::vector<device_info> context_core::devices() const {
+std::vector<device_info> control_actor::devices() const {
     std::vector<device_info> out;
     for (const auto& entry : impl_->devices) {
         const auto& dev = entry->thread->dev();
@@ -69,7 +69,7 @@ std::vector<device_info> context_core::devices() const {
     return out;
 }
 
-std::error_code context_core::inject(endpoint_block& e, const std::string& fault, std::string& message) {
+std::error_code control_actor::inject(endpoint_block& e, const std::string& fault, std::string& message) {
     if (e.destroyed) return make_error_code(errc::unknown_endpoint);
     if (!e.entry) {
         message = "endpoint '" + e.name + "' has no device right now";
@@ -85,10 +85,10 @@ std::error_code context_core::inject(endpoint_block& e, const std::string& fault
                               {"fault", fault}});
     return {};
 }
-render_endpoint_rt* context_core::render_rt(endpoint_block& e) noexcept { return e.render ? &e.render->rt() : nullptr; }
-capture_endpoint_rt* context_core::capture_rt(endpoint_block& e) noexcept { return e.capture ? &e.capture->rt() : nullptr; }
+render_endpoint_rt* control_actor::render_rt(endpoint_block& e) noexcept { return e.render ? &e.render->rt() : nullptr; }
+capture_endpoint_rt* control_actor::capture_rt(endpoint_block& e) noexcept { return e.capture ? &e.capture->rt() : nullptr; }
 
-void context_core::latency_changed_since(endpoint_block& e, hns before) {
+void control_actor::latency_changed_since(endpoint_block& e, hns before) {
     const hns after = summary(e).latency;
     if (after == before) return;
     event ev = endpoint_event(e, event_kind::latency_changed);
@@ -96,7 +96,7 @@ void context_core::latency_changed_since(endpoint_block& e, hns before) {
     emit(std::move(ev));
 }
 
-void context_core::state_changed(endpoint_block& e, endpoint_state state) {
+void control_actor::state_changed(endpoint_block& e, endpoint_state state) {
     e.state = state;
     publish(e);
     event ev = endpoint_event(e, event_kind::state_changed);
@@ -104,7 +104,7 @@ void context_core::state_changed(endpoint_block& e, endpoint_state state) {
     emit(std::move(ev));
 }
 
-void context_core::create(endpoint_direction direction, const endpoint_config& config, create_done done) {
+void control_actor::create(endpoint_direction direction, const endpoint_config& config, create_done done) {
     if (config.name.empty() || config.name.size() > 256) return done(std::unexpected(make_error_code(errc::bad_argument)), {});
     if (impl_->endpoints.contains(config.name)) return done(std::unexpected(make_error_code(errc::already_initialized)), {});
     if (!is_valid(config.format)) return done(std::unexpected(make_error_code(errc::unsupported_format)), {});
@@ -165,7 +165,7 @@ void context_core::create(endpoint_direction direction, const endpoint_config& c
     });
 }
 
-std::error_code context_core::destroy(const std::string& name) {
+std::error_code control_actor::destroy(const std::string& name) {
     auto e = find(name);
     if (!e) return make_error_code(errc::unknown_endpoint);
     if (e->state == endpoint_state::running || e->state == endpoint_state::error) (void)e->core().stop();
@@ -190,7 +190,7 @@ std::error_code context_core::destroy(const std::string& name) {
     return {};
 }
 
-std::uint64_t context_core::minimum_buffer(const frame_format& format, const device_entry& device) {
+std::uint64_t control_actor::minimum_buffer(const frame_format& format, const device_entry& device) {
     const frame_format device_format = device.thread->dev().format();
     const std::uint64_t device_period = (std::uint64_t{device.thread->dev().period_frames()} * format.sample_rate +
                                          device_format.sample_rate - 1) / device_format.sample_rate;
@@ -217,7 +217,7 @@ std::error_code check_set_buffer(const endpoint_block& e, hns max_period, std::u
 }
 } // namespace
 
-void context_core::set_buffer(endpoint_block& block, hns max_period, std::uint32_t latency_coefficient,
+void control_actor::set_buffer(endpoint_block& block, hns max_period, std::uint32_t latency_coefficient,
                               std::function<void(std::error_code)> done) {
     if (auto ec = check_set_buffer(block, max_period, latency_coefficient)) return done(ec);
     // Its chain (a resampler to prime when the rates differ: milliseconds) is built off ae-ctl.
@@ -231,7 +231,7 @@ void context_core::set_buffer(endpoint_block& block, hns max_period, std::uint32
     });
 }
 
-std::error_code context_core::apply_buffer(endpoint_block& e, hns max_period, std::uint32_t latency_coefficient,
+std::error_code control_actor::apply_buffer(endpoint_block& e, hns max_period, std::uint32_t latency_coefficient,
                                            const std::shared_ptr<prepared_chain>& chain) {
     if (auto ec = check_set_buffer(e, max_period, latency_coefficient)) return ec;
     device_entry* const device = e.entry;
@@ -250,32 +250,32 @@ std::error_code context_core::apply_buffer(endpoint_block& e, hns max_period, st
     return {};
 }
 
-std::error_code context_core::set_stream_flags(endpoint_block& e, stream_flags flags) {
+std::error_code control_actor::set_stream_flags(endpoint_block& e, stream_flags flags) {
     if (e.destroyed) return make_error_code(errc::unknown_endpoint);
     if (flags != stream_flags::none && flags != stream_flags::event_callback) return make_error_code(errc::bad_argument);
     return {};
 }
 
-std::error_code context_core::set_event_handle(endpoint_block& e, int eventfd) {
+std::error_code control_actor::set_event_handle(endpoint_block& e, int eventfd) {
     if (e.destroyed) return make_error_code(errc::unknown_endpoint);
     return e.core().set_event_handle(eventfd);
 }
 
-std::error_code context_core::start(endpoint_block& e) {
+std::error_code control_actor::start(endpoint_block& e) {
     if (e.destroyed) return make_error_code(errc::unknown_endpoint);
     if (auto ec = e.core().start()) return ec;
     state_changed(e, endpoint_state::running);
     return {};
 }
 
-std::error_code context_core::stop(endpoint_block& e) {
+std::error_code control_actor::stop(endpoint_block& e) {
     if (e.destroyed) return make_error_code(errc::unknown_endpoint);
     if (auto ec = e.core().stop()) return ec;
     state_changed(e, endpoint_state::stopped);
     return {};
 }
 
-void context_core::reset(endpoint_block& block, std::function<void(std::error_code)> done) {
+void control_actor::reset(endpoint_block& block, std::function<void(std::error_code)> done) {
     if (block.destroyed) return done(make_error_code(errc::unknown_endpoint));
     if (block.state == endpoint_state::created) return done(make_error_code(errc::not_initialized));
     if (auto ec = block.core().reset()) return done(ec);

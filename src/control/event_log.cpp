@@ -3,7 +3,7 @@
 
 namespace ae::detail {
 
-std::uint64_t context_core::subscribe(std::function<void(const event&)> fn) {
+std::uint64_t control_actor::subscribe(std::function<void(const event&)> fn) {
     if (!on_control_thread()) {
         std::promise<std::uint64_t> done;
         asio::post(impl_->io, [&] { done.set_value(subscribe(std::move(fn))); });
@@ -14,7 +14,7 @@ std::uint64_t context_core::subscribe(std::function<void(const event&)> fn) {
     return id;
 }
 
-void context_core::unsubscribe(std::uint64_t id) {
+void control_actor::unsubscribe(std::uint64_t id) {
     if (!on_control_thread()) {
         asio::post(impl_->io, [self = shared_from_this(), id] { self->impl_->subscribers.erase(id); });
         return;
@@ -22,7 +22,7 @@ void context_core::unsubscribe(std::uint64_t id) {
     impl_->subscribers.erase(id);
 }
 
-void context_core::emit(event e) {
+void control_actor::emit(event e) {
     if (e.time == hns{0}) e.time = monotonic_now();
     // Subscribers see every event; a subscriber may unsubscribe itself while called.
     for (auto it = impl_->subscribers.begin(); it != impl_->subscribers.end();) {
@@ -35,7 +35,7 @@ void context_core::emit(event e) {
     if (open_repeat(repeat_key(e), e)) log_event(e, 1, e.frames);
 }
 
-bool context_core::open_repeat(const std::string& key, const event& e) {
+bool control_actor::open_repeat(const std::string& key, const event& e) {
     const auto now = std::chrono::steady_clock::now();
     auto found = impl_->repeats.find(key);
     const auto window = std::chrono::microseconds(impl_->options.repeat_window.count() / 10);
@@ -50,7 +50,7 @@ bool context_core::open_repeat(const std::string& key, const event& e) {
     return true;
 }
 
-void context_core::log_refused(const std::string& op, const std::string& code, const std::string& message) {
+void control_actor::log_refused(const std::string& op, const std::string& code, const std::string& message) {
     const std::string key = "refused|" + op + "|" + code + "|" + message;
     if (!open_repeat(key, event{})) return;
     impl_->repeats[key].refusal = repeat_state::refusal_line{op, code, message};
@@ -58,7 +58,7 @@ void context_core::log_refused(const std::string& op, const std::string& code, c
                              {{"component", "control"}, {"event", "request_refused"}, {"op", op}, {"code", code}, {"message", message}});
 }
 
-void context_core::log_event(const event& e, std::uint64_t count, std::uint64_t frames) {
+void control_actor::log_event(const event& e, std::uint64_t count, std::uint64_t frames) {
     nlohmann::json fields = control_detail::event_json(e);
     fields["component"] = e.kind == event_kind::device_lost || e.kind == event_kind::device_unresponsive ? "device" : "endpoint";
     if (count > 1) {
@@ -71,7 +71,7 @@ void context_core::log_event(const event& e, std::uint64_t count, std::uint64_t 
     control_detail::log_json(*impl_->logger, level, fields);
 }
 
-void context_core::log_repeat(repeat_state& state) {
+void control_actor::log_repeat(repeat_state& state) {
     if (state.refusal) {
         control_detail::log_json(*impl_->logger, spdlog::level::warn,
                                  {{"component", "control"}, {"event", "request_refused"}, {"op", state.refusal->op},
@@ -83,7 +83,7 @@ void context_core::log_repeat(repeat_state& state) {
     state.frames = 0;
 }
 
-void context_core::flush_repeats(bool all) {
+void control_actor::flush_repeats(bool all) {
     const auto now = std::chrono::steady_clock::now();
     const auto window = std::chrono::microseconds(impl_->options.repeat_window.count() / 10);
     for (auto it = impl_->repeats.begin(); it != impl_->repeats.end();) {

@@ -4,7 +4,7 @@
 
 namespace ae::detail {
 
-void context_core::route_to(const std::shared_ptr<endpoint_block>& e, device_entry* entry,
+void control_actor::route_to(const std::shared_ptr<endpoint_block>& e, device_entry* entry,
                             std::function<void(std::error_code)> done) {
     if (e->destroyed) {
         done(make_error_code(errc::unknown_endpoint));
@@ -25,7 +25,7 @@ void context_core::route_to(const std::shared_ptr<endpoint_block>& e, device_ent
     build_off_thread(e, plan, format, [this, e, entry, done = std::move(done)](const auto& chain) { switch_route(e, entry, chain, done); });
 }
 
-std::expected<void, pipeline::device_error> context_core::attach_prepared(endpoint_block& e, device_entry& entry,
+std::expected<void, pipeline::device_error> control_actor::attach_prepared(endpoint_block& e, device_entry& entry,
                                                                           const std::shared_ptr<prepared_chain>& chain) {
     // Built for the format the endpoint had then; a rate change since needs another (built here).
     auto usable = [&](const auto& built) { return built && *built && (*built)->endpoint_rate() == e.format.sample_rate; };
@@ -37,7 +37,7 @@ std::expected<void, pipeline::device_error> context_core::attach_prepared(endpoi
     return entry.thread->control().attach(*e.capture, pipeline::chain_options{.endpoint_format = e.format});
 }
 
-void context_core::switch_route(const std::shared_ptr<endpoint_block>& e, device_entry* entry, std::shared_ptr<prepared_chain> chain,
+void control_actor::switch_route(const std::shared_ptr<endpoint_block>& e, device_entry* entry, std::shared_ptr<prepared_chain> chain,
                                 std::function<void(std::error_code)> done) {
     device_entry* const from = e->entry;
     auto finish = [this, e, entry, from, chain, done = std::move(done)]() {
@@ -99,7 +99,7 @@ void context_core::switch_route(const std::shared_ptr<endpoint_block>& e, device
     }
 }
 
-void context_core::move_to(endpoint_block& block, const std::string& device, std::function<void(std::error_code)> done) {
+void control_actor::move_to(endpoint_block& block, const std::string& device, std::function<void(std::error_code)> done) {
     if (block.destroyed) return done(make_error_code(errc::unknown_endpoint));
     if (device.empty()) return done(make_error_code(errc::bad_argument));
     if (block.moving) return done(make_error_code(errc::busy));
@@ -124,7 +124,7 @@ void context_core::move_to(endpoint_block& block, const std::string& device, std
     });
 }
 
-void context_core::on_device_lost(device_entry& entry, const char* why, hns when) {
+void control_actor::on_device_lost(device_entry& entry, const char* why, hns when) {
     entry.lost = true; // a new open of this spec makes a new device thread
     control_detail::log_json(*impl_->logger, spdlog::level::warn,
                              {{"component", "device"}, {"event", "device_lost"}, {"device", entry.spec}, {"message", why}});
@@ -167,7 +167,7 @@ void context_core::on_device_lost(device_entry& entry, const char* why, hns when
     }
 }
 
-void context_core::reroute(const std::shared_ptr<endpoint_block>& e, int attempt) {
+void control_actor::reroute(const std::shared_ptr<endpoint_block>& e, int attempt) {
     if (e->destroyed || impl_->stopping || !e->entry || !e->entry->lost || e->moving || e->hold_down) return;
     const routing_policy policy = e->config.routing;
     if (policy == routing_policy::fail) {
@@ -208,7 +208,7 @@ void context_core::reroute(const std::shared_ptr<endpoint_block>& e, int attempt
     });
 }
 
-void context_core::enter_stage(endpoint_block& e, route_stage stage, std::uint32_t attempt, const std::string& device) {
+void control_actor::enter_stage(endpoint_block& e, route_stage stage, std::uint32_t attempt, const std::string& device) {
     if (e.stage == stage && e.stage_attempt == attempt) return;
     e.stage = stage;
     e.stage_attempt = attempt;

@@ -5,7 +5,7 @@
 
 namespace ae::detail {
 
-void context_core::schedule_drain() {
+void control_actor::schedule_drain() {
     if (impl_->stopping) return;
     impl_->drain_timer.expires_after(std::chrono::microseconds(impl_->options.drain_interval.count() / 10));
     impl_->drain_timer.async_wait([self = shared_from_this()](const std::error_code& ec) {
@@ -18,7 +18,7 @@ void context_core::schedule_drain() {
     });
 }
 
-void context_core::watch_wake() {
+void control_actor::watch_wake() {
     if (impl_->stopping || impl_->wake_fd < 0) return;
     impl_->wake.async_wait(asio::posix::descriptor_base::wait_read, [self = shared_from_this()](const std::error_code& ec) {
         if (ec || self->impl_->stopping) return;
@@ -31,7 +31,7 @@ void context_core::watch_wake() {
     });
 }
 
-void context_core::check_resets() {
+void control_actor::check_resets() {
     const auto now = std::chrono::steady_clock::now();
     auto& resets = impl_->resets;
     for (std::size_t i = 0; i < resets.size();) {
@@ -65,7 +65,7 @@ void context_core::check_resets() {
     }
 }
 
-void context_core::watch_inbox() {
+void control_actor::watch_inbox() {
     if (impl_->stopping || !impl_->inbox_watch.is_open()) return;
     impl_->inbox_watch.async_wait(asio::posix::descriptor_base::wait_read, [self = shared_from_this()](const std::error_code& ec) {
         if (ec || self->impl_->stopping) return;
@@ -76,7 +76,7 @@ void context_core::watch_inbox() {
     });
 }
 
-void context_core::drain_inbox() {
+void control_actor::drain_inbox() {
     impl_->inbox.drain([&](const glitch_record& r) {
         const auto found = impl_->by_id.find(r.endpoint_id);
         if (found == impl_->by_id.end()) return; // its endpoint is gone: nobody to tell
@@ -96,7 +96,7 @@ void context_core::drain_inbox() {
     });
 }
 
-void context_core::drain() {
+void control_actor::drain() {
     drain_inbox();
     for (auto& [name, e] : impl_->endpoints) {
         if (e->state == endpoint_state::running || e->state == endpoint_state::error) {
@@ -139,13 +139,13 @@ void context_core::drain() {
     for (const auto& l : lost) on_device_lost(*l.entry, l.why, l.time);
 }
 
-void context_core::wait_detached(std::shared_ptr<endpoint_block> e, device_entry* entry, std::function<void()> then) {
+void control_actor::wait_detached(std::shared_ptr<endpoint_block> e, device_entry* entry, std::function<void()> then) {
     // The device thread applies the detach at its next period and wakes ae-ctl when it has.
     impl_->detaches.push_back({std::move(e), entry, entry->thread->control().commands_sent(), std::move(then)});
     check_detached();
 }
 
-void context_core::check_detached() {
+void control_actor::check_detached() {
     auto& waits = impl_->detaches;
     for (std::size_t i = 0; i < waits.size();) {
         pending_detach& w = waits[i];

@@ -61,7 +61,7 @@ std::expected<void, engine_error> prepare_path(const std::string& path) {
 } // namespace
 
 struct control_server::state : std::enable_shared_from_this<control_server::state> {
-    state(control_service& s, server_options o) : service(s), options(std::move(o)), acceptor(detail::context_access::core(s.ctx())->executor()) {}
+    state(control_service& s, server_options o) : service(s), options(std::move(o)), acceptor(detail::context_access::actor(s.ctx())->executor()) {}
 
     struct session;
 
@@ -76,7 +76,7 @@ struct control_server::state : std::enable_shared_from_this<control_server::stat
     void accept();
     void log(spdlog::level::level_enum level, nlohmann::json fields) {
         fields["component"] = "control";
-        control_detail::log_json(detail::context_access::core(service.ctx())->logger(), level, fields);
+        control_detail::log_json(detail::context_access::actor(service.ctx())->logger(), level, fields);
     }
 };
 
@@ -130,7 +130,7 @@ struct control_server::state::session : std::enable_shared_from_this<session> {
             discarding = false;
             ++server->bad_requests;
             const std::string message = "line over " + std::to_string(server->options.max_line_bytes) + " bytes";
-            detail::context_access::core(server->service.ctx())->log_refused("", "bad_request", message);
+            detail::context_access::actor(server->service.ctx())->log_refused("", "bad_request", message);
             send(nlohmann::json{{"id", nullptr}, {"ok", false}, {"error", {{"code", "bad_request"}, {"message", message}}}}.dump());
             return;
         }

@@ -5,10 +5,10 @@ namespace ae {
 
 control_service::control_service(context& ctx, engine& eng) : ctx_(ctx), impl_(std::make_shared<impl>(ctx, eng)) {
     // Sinks the engine lets go of outside a destroy (a failed create's) close on a helper too.
-    std::weak_ptr<detail::context_core> core = detail::context_access::core(ctx);
-    eng.set_sink_closer([core](std::unique_ptr<pipeline::device> sink) {
+    std::weak_ptr<detail::control_actor> actor = detail::context_access::actor(ctx);
+    eng.set_sink_closer([actor](std::unique_ptr<pipeline::device> sink) {
         std::shared_ptr<pipeline::device> closing = std::move(sink);
-        if (auto c = core.lock()) {
+        if (auto c = actor.lock()) {
             c->off_thread("ae-close", [closing]() -> std::function<void()> {
                 closing->stop();
                 return [] {};
@@ -74,7 +74,7 @@ std::uint64_t control_service::watch(const std::string& endpoint, std::function<
                                      const void* owner) {
     if (impl_->subscription == 0) {
         std::weak_ptr<impl> weak = impl_;
-        impl_->subscription = impl_->core.subscribe([weak](const event& e) {
+        impl_->subscription = impl_->actor.subscribe([weak](const event& e) {
             if (auto me = weak.lock()) me->on_event(e);
         });
     }

@@ -27,7 +27,7 @@ std::optional<request_error> control_service::impl::create(const json& req, cons
     if (direction == endpoint_direction::render && req.contains("sink")) return bad("field 'sink' is for capture endpoints");
     if (direction == endpoint_direction::capture && req.contains("source"))
         return bad("field 'source' is for render endpoints");
-    if (core.find(config.name)) return request_error{"already_initialized", "endpoint '" + config.name + "' exists"};
+    if (actor.find(config.name)) return request_error{"already_initialized", "endpoint '" + config.name + "' exists"};
     config.device = req.value("device", std::string{});
     if (req.contains("routing")) {
         auto routing = parse_routing_policy(req["routing"].get<std::string>());
@@ -57,19 +57,19 @@ std::optional<request_error> control_service::impl::create(const json& req, cons
     const std::string source_text = req.value("source", std::string{"tone:440"});
     const bool start = req.value("start", false);
     const json format_request = req.contains("format") ? req["format"] : json(nullptr);
-    core.off_thread("ae-load", [this, self, direction, source_text, sink, config, start, format_request, id, reply]() -> std::function<void()> {
+    actor.off_thread("ae-load", [this, self, direction, source_text, sink, config, start, format_request, id, reply]() -> std::function<void()> {
         auto io = std::make_shared<create_io>();
         load_create_io(*io, direction, source_text, sink, format_request);
         return [this, self, direction, io, config, start, id, reply]() mutable {
             auto me = self.lock();
             if (!me) return;
             if (io->error) {
-                core.log_refused("create", io->error->code, io->error->message);
+                actor.log_refused("create", io->error->code, io->error->message);
                 reply(json{{"id", id}, {"ok", false}, {"error", {{"code", io->error->code}, {"message", io->error->message}}}}.dump());
                 return;
             }
             config.format = io->format;
-            core.create(direction, config, [this, self, direction, config, io, start, id, reply](
+            actor.create(direction, config, [this, self, direction, config, io, start, id, reply](
                                                std::expected<std::shared_ptr<detail::endpoint_block>, std::error_code> made,
                                                const std::string& why) mutable {
                 auto me = self.lock();
@@ -81,7 +81,7 @@ std::optional<request_error> control_service::impl::create(const json& req, cons
                     response.update(*answer);
                 } else {
                     if (io->sink) io->sink->discard();
-                    core.log_refused("create", answer.error().code, answer.error().message);
+                    actor.log_refused("create", answer.error().code, answer.error().message);
                     response["ok"] = false;
                     response["error"] = {{"code", answer.error().code}, {"message", answer.error().message}};
                 }
@@ -133,14 +133,14 @@ std::expected<json, request_error> control_service::impl::finish_create(
                                                            (why.empty() ? made.error().message() : why)));
     }
     auto block = *made;
-    auto undo = [&] { (void)core.destroy(config.name); };
-    if (auto ec = core.set_event_handle(*block, eng.event_fd())) {
+    auto undo = [&] { (void)actor.destroy(config.name); };
+    if (auto ec = actor.set_event_handle(*block, eng.event_fd())) {
         undo();
         return std::unexpected(from_code(ec));
     }
     std::expected<void, engine_error> added;
     // The engine holds the endpoint's handle (shared) as the owner of the RT view it drives.
-    const detail::endpoint_ref ref{detail::context_access::core(ctx), block};
+    const detail::endpoint_ref ref{detail::context_access::actor(ctx), block};
     if (direction == endpoint_direction::render) {
         auto handle = std::make_shared<render_endpoint>(ref);
         added = eng.add_render({config.name, &handle->rt(), handle}, std::move(*io.source));
@@ -153,7 +153,7 @@ std::expected<json, request_error> control_service::impl::finish_create(
         return std::unexpected(request_error{code_name(added.error().code), added.error().message});
     }
     if (start) {
-        if (auto ec = core.start(*block)) {
+        if (auto ec = actor.start(*block)) {
             eng.remove(config.name);
             undo();
             return std::unexpected(from_code(ec));

@@ -23,11 +23,11 @@ namespace ae {
 using namespace service_detail;
 
 struct control_service::impl {
-    impl(context& c, engine& e) : ctx(c), eng(e), core(*detail::context_access::core(c)) {}
+    impl(context& c, engine& e) : ctx(c), eng(e), actor(*detail::context_access::actor(c)) {}
 
     context& ctx;
     engine& eng;
-    detail::context_core& core;
+    detail::control_actor& actor;
     struct watcher {
         std::string endpoint;
         std::function<void(const std::string&)> sink;
@@ -70,24 +70,24 @@ struct control_service::impl {
 
     std::expected<std::shared_ptr<detail::endpoint_block>, request_error> endpoint_of(const json& req) const {
         const std::string name = req["endpoint"].get<std::string>();
-        auto e = core.find(name);
+        auto e = actor.find(name);
         if (!e) return std::unexpected(request_error{"unknown_endpoint", "no endpoint '" + name + "'"});
         return e;
     }
 
     json status_json(const std::shared_ptr<detail::endpoint_block>& e) const {
-        const auto s = detail::context_core::summary(*e);
-        const std::string& name = detail::context_core::name(*e);
-        const auto direction = detail::context_core::direction(*e);
+        const auto s = detail::control_actor::summary(*e);
+        const std::string& name = detail::control_actor::name(*e);
+        const auto direction = detail::control_actor::direction(*e);
         json glitches = json::object();
-        if (auto st = core.stats(*e)) {
+        if (auto st = actor.stats(*e)) {
             for (int kind = 1; kind <= glitch_kind_count; ++kind) glitches[to_string(static_cast<glitch_kind>(kind))] = st->glitch_count[kind];
         }
         json j = {{"endpoint", name},
                   {"direction", to_string(direction)},
                   {"state", to_string(s.state)},
                   {"device", s.device},
-                  {"routing", to_string(detail::context_core::routing(*e))},
+                  {"routing", to_string(detail::control_actor::routing(*e))},
                   {"route", {{"stage", to_string(s.stage)}, {"attempt", s.attempt}}},
                   {"format", control_detail::format_json(s.format)},
                   {"period_ms", ms_of(s.period)},
@@ -103,9 +103,9 @@ struct control_service::impl {
     }
 
     json stats_json(const std::shared_ptr<detail::endpoint_block>& e) const {
-        const std::string& name = detail::context_core::name(*e);
+        const std::string& name = detail::control_actor::name(*e);
         json j = {{"endpoint", name}};
-        if (auto st = core.stats(*e)) {
+        if (auto st = actor.stats(*e)) {
             json glitches = json::object();
             for (int kind = 1; kind <= glitch_kind_count; ++kind) {
                 glitches[to_string(static_cast<glitch_kind>(kind))] = {{"count", st->glitch_count[kind]},
@@ -160,7 +160,7 @@ struct control_service::impl {
         if (auto retired = eng.take_retired(name)) return answer_destroy(name, id, reply, std::move(*retired));
         // A stuck engine thread must not leave the client waiting: answered after a second anyway
         // (its slot is collected when the engine lets go).
-        auto deadline = std::make_shared<asio::steady_timer>(core.executor(), std::chrono::seconds(1));
+        auto deadline = std::make_shared<asio::steady_timer>(actor.executor(), std::chrono::seconds(1));
         deadline->async_wait([self, name, deadline](const std::error_code& ec) {
             if (ec) return;
             if (auto me = self.lock()) me->settle_destroys(name);
@@ -173,7 +173,7 @@ struct control_service::impl {
         if (!release_watch) {
             const int fd = ::dup(eng.release_fd());
             if (fd < 0) return; // out of descriptors: the deadline answers
-            release_watch = std::make_unique<asio::posix::stream_descriptor>(core.executor(), fd);
+            release_watch = std::make_unique<asio::posix::stream_descriptor>(actor.executor(), fd);
         }
         release_armed = true;
         release_watch->async_wait(asio::posix::descriptor_base::wait_read, [self](const std::error_code& ec) {
@@ -204,7 +204,7 @@ struct control_service::impl {
         auto answer = [name, id, reply] { reply(json{{"id", id}, {"ok", true}, {"endpoint", name}}.dump()); };
         if (!released) return answer(); // no file to close (or the engine is stuck: collected later)
         std::shared_ptr<pipeline::device> sink = std::move(released);
-        core.off_thread("ae-close", [sink, answer]() -> std::function<void()> {
+        actor.off_thread("ae-close", [sink, answer]() -> std::function<void()> {
             sink->stop();
             return answer;
         });
@@ -225,7 +225,7 @@ struct control_service::impl {
                       std::error_code ec, const std::string& message) const {
         json response{{"id", id}};
         if (ec) {
-            core.log_refused(op, code_name(ec), message);
+            actor.log_refused(op, code_name(ec), message);
             response["ok"] = false;
             response["error"] = {{"code", code_name(ec)}, {"message", message}};
         } else {

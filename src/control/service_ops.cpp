@@ -12,15 +12,15 @@ control_service::impl::op_result control_service::impl::op_list(op_call& c) {
     const json& req = c.req;
     if (auto e = check_fields(req, {}, "request")) return std::unexpected(*e);
     json endpoints = json::array();
-    for (const auto& e : core.endpoints()) {
-        const auto s = detail::context_core::summary(*e);
-        endpoints.push_back({{"endpoint", detail::context_core::name(*e)},
-                             {"direction", to_string(detail::context_core::direction(*e))},
+    for (const auto& e : actor.endpoints()) {
+        const auto s = detail::control_actor::summary(*e);
+        endpoints.push_back({{"endpoint", detail::control_actor::name(*e)},
+                             {"direction", to_string(detail::control_actor::direction(*e))},
                              {"state", to_string(s.state)},
                              {"device", s.device}});
     }
     json devices = json::array();
-    for (const auto& d : core.devices()) {
+    for (const auto& d : actor.devices()) {
         devices.push_back({{"device", d.spec},
                            {"direction", to_string(d.direction)},
                            {"format", control_detail::format_json(d.format)},
@@ -46,7 +46,7 @@ control_service::impl::op_result control_service::impl::op_status(op_call& c) {
         if (!e) return std::unexpected(e.error());
         list.push_back(status ? status_json(*e) : stats_json(*e));
     } else {
-        for (const auto& e : core.endpoints()) list.push_back(status ? status_json(e) : stats_json(e));
+        for (const auto& e : actor.endpoints()) list.push_back(status ? status_json(e) : stats_json(e));
     }
     return json{{"endpoints", list}};
 }
@@ -67,7 +67,7 @@ control_service::impl::op_result control_service::impl::op_reset(op_call& c) {
     auto e = endpoint_of(req);
     if (!e) return std::unexpected(e.error());
     // Answered once the queue is discarded (a device thread acknowledges it).
-    core.reset(**e, answer_when_done(c, "reset", *e, "reset '" + detail::context_core::name(**e) + "': "));
+    actor.reset(**e, answer_when_done(c, "reset", *e, "reset '" + detail::control_actor::name(**e) + "': "));
     return json{};
 }
 
@@ -80,11 +80,11 @@ control_service::impl::op_result control_service::impl::op_destroy_start_stop(op
     if (auto e = check_fields(req, {endpoint_required}, "request")) return std::unexpected(*e);
     auto e = endpoint_of(req);
     if (!e) return std::unexpected(e.error());
-    const std::string name = detail::context_core::name(**e);
+    const std::string name = detail::control_actor::name(**e);
     std::error_code ec;
     if (op == "destroy") {
         eng.remove(name);
-        ec = core.destroy(name);
+        ec = actor.destroy(name);
         if (!ec) {
             // Answered when the engine has retired it and a wav sink's file is complete.
             c.deferred = true;
@@ -92,7 +92,7 @@ control_service::impl::op_result control_service::impl::op_destroy_start_stop(op
             return json{};
         }
     } else {
-        ec = op == "start" ? core.start(**e) : core.stop(**e);
+        ec = op == "start" ? actor.start(**e) : actor.stop(**e);
     }
     if (ec) return std::unexpected(from_code(ec, op + " '" + name + "': " + ec.message()));
     return json{{"endpoint", status_json(*e)}};
@@ -105,9 +105,9 @@ control_service::impl::op_result control_service::impl::op_set_format(op_call& c
     if (auto checked = parse_format(req["format"], frame_format{}); !checked) return std::unexpected(checked.error());
     auto e = endpoint_of(req);
     if (!e) return std::unexpected(e.error());
-    auto format = parse_format(req["format"], detail::context_core::summary(**e).format);
+    auto format = parse_format(req["format"], detail::control_actor::summary(**e).format);
     if (!format) return std::unexpected(format.error());
-    core.set_format(**e, *format, answer_when_done(c, "set_format", *e, ""));
+    actor.set_format(**e, *format, answer_when_done(c, "set_format", *e, ""));
     return json{};
 }
 
@@ -118,7 +118,7 @@ control_service::impl::op_result control_service::impl::op_set_period(op_call& c
     if (!period) return std::unexpected(period.error());
     auto e = endpoint_of(req);
     if (!e) return std::unexpected(e.error());
-    if (auto ec = core.set_period(**e, *period)) return std::unexpected(from_code(ec));
+    if (auto ec = actor.set_period(**e, *period)) return std::unexpected(from_code(ec));
     return json{{"endpoint", status_json(*e)}};
 }
 
@@ -129,7 +129,7 @@ control_service::impl::op_result control_service::impl::op_move(op_call& c) {
     if (!e) return std::unexpected(e.error());
     const std::string device = req["device"].get<std::string>();
     if (device.empty()) return std::unexpected(bad("field 'device' must not be empty"));
-    core.move_to(**e, device, answer_when_done(c, "move", *e, "move to '" + device + "': "));
+    actor.move_to(**e, device, answer_when_done(c, "move", *e, "move to '" + device + "': "));
     return json{};
 }
 
@@ -139,8 +139,8 @@ control_service::impl::op_result control_service::impl::op_inject(op_call& c) {
     auto e = endpoint_of(req);
     if (!e) return std::unexpected(e.error());
     std::string message;
-    if (auto ec = core.inject(**e, req["fault"].get<std::string>(), message)) return std::unexpected(from_code(ec, message));
-    return json{{"endpoint", detail::context_core::name(**e)}, {"device", detail::context_core::summary(**e).device}};
+    if (auto ec = actor.inject(**e, req["fault"].get<std::string>(), message)) return std::unexpected(from_code(ec, message));
+    return json{{"endpoint", detail::control_actor::name(**e)}, {"device", detail::control_actor::summary(**e).device}};
 }
 
 control_service::impl::op_result control_service::impl::op_watch(op_call& c) {
@@ -153,7 +153,7 @@ control_service::impl::op_result control_service::impl::op_watch(op_call& c) {
     if (req.contains("endpoint")) {
         auto e = endpoint_of(req);
         if (!e) return std::unexpected(e.error());
-        name = detail::context_core::name(**e);
+        name = detail::control_actor::name(**e);
     }
     const std::uint64_t watch_id = add_watch(name, events, owner);
     return json{{"watch", watch_id}, {"endpoint", name.empty() ? json(nullptr) : json(name)}};
@@ -174,7 +174,7 @@ void control_service::impl::handle(const std::string& line, const reply_fn& repl
     json id = nullptr;
     std::string op;
     auto fail = [&](const request_error& e) {
-        core.log_refused(op, e.code, e.message);
+        actor.log_refused(op, e.code, e.message);
         reply(json{{"id", id}, {"ok", false}, {"error", {{"code", e.code}, {"message", e.message}}}}.dump());
     };
     json req = json::parse(line, nullptr, false);

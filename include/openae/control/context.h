@@ -27,12 +27,12 @@ struct context_access; // the services built into openae (socket server, service
 // and calls its callback there.
 struct context_ops {
     using made = std::expected<endpoint_ref, std::error_code>;
-    static void create(const std::shared_ptr<context_core>& core, endpoint_direction direction, endpoint_config config,
+    static void create(const std::shared_ptr<control_actor>& actor, endpoint_direction direction, endpoint_config config,
                        std::function<void(made)> done);
-    static void destroy(const std::shared_ptr<context_core>& core, std::string name, completion done);
+    static void destroy(const std::shared_ptr<control_actor>& actor, std::string name, completion done);
     // `fn` gets the next event, once.
-    static void next_event(const std::shared_ptr<context_core>& core, std::function<void(const event&)> fn);
-    [[nodiscard]] static asio::any_io_executor executor(const context_core& core);
+    static void next_event(const std::shared_ptr<control_actor>& actor, std::function<void(const event&)> fn);
+    [[nodiscard]] static asio::any_io_executor executor(const control_actor& actor);
 };
 } // namespace detail
 
@@ -63,10 +63,10 @@ public:
     template <typename Token>
     auto async_destroy(std::string name, Token&& token) {
         return asio::async_initiate<Token, void(std::error_code)>(
-            [core = core_, name = std::move(name)](auto handler) mutable {
-                auto executor = asio::get_associated_executor(handler, detail::context_ops::executor(*core));
+            [actor = actor_, name = std::move(name)](auto handler) mutable {
+                auto executor = asio::get_associated_executor(handler, detail::context_ops::executor(*actor));
                 auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-                detail::context_ops::destroy(core, std::move(name), [executor, shared](std::error_code ec) {
+                detail::context_ops::destroy(actor, std::move(name), [executor, shared](std::error_code ec) {
                     asio::post(executor, [shared, ec] { std::move(*shared)(ec); });
                 });
             },
@@ -91,10 +91,10 @@ public:
     template <typename Token>
     auto async_wait_event(Token&& token) {
         return asio::async_initiate<Token, void(std::error_code, event)>(
-            [core = core_](auto handler) {
-                auto executor = asio::get_associated_executor(handler, detail::context_ops::executor(*core));
+            [actor = actor_](auto handler) {
+                auto executor = asio::get_associated_executor(handler, detail::context_ops::executor(*actor));
                 auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-                detail::context_ops::next_event(core, [shared, executor](const event& e) {
+                detail::context_ops::next_event(actor, [shared, executor](const event& e) {
                     asio::post(executor, [shared, e] { std::move(*shared)(std::error_code{}, e); });
                 });
             },
@@ -108,10 +108,10 @@ private:
     template <typename Endpoint, typename Token>
     auto async_create(endpoint_direction direction, endpoint_config config, Token&& token) {
         return asio::async_initiate<Token, void(std::error_code, std::optional<Endpoint>)>(
-            [core = core_, direction, config = std::move(config)](auto handler) mutable {
-                auto executor = asio::get_associated_executor(handler, detail::context_ops::executor(*core));
+            [actor = actor_, direction, config = std::move(config)](auto handler) mutable {
+                auto executor = asio::get_associated_executor(handler, detail::context_ops::executor(*actor));
                 auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-                detail::context_ops::create(core, direction, std::move(config), [executor, shared](detail::context_ops::made made) {
+                detail::context_ops::create(actor, direction, std::move(config), [executor, shared](detail::context_ops::made made) {
                     std::error_code ec;
                     std::optional<Endpoint> endpoint;
                     if (made) {
@@ -126,7 +126,7 @@ private:
     }
 
     friend struct detail::context_access;
-    std::shared_ptr<detail::context_core> core_;
+    std::shared_ptr<detail::control_actor> actor_;
 };
 
 } // namespace ae

@@ -28,12 +28,12 @@
 namespace ae {
 
 namespace detail {
-class context_core;    // the control actor (src/control): not part of the API
+class control_actor;    // the control actor (src/control): not part of the API
 struct endpoint_block; // one endpoint's control state, owned by the actor
 
 // An endpoint as a handle holds it: opaque to hosts.
 struct endpoint_ref {
-    std::shared_ptr<context_core> core;
+    std::shared_ptr<control_actor> actor;
     std::shared_ptr<endpoint_block> block;
 };
 // Called on the control thread with an operation's result.

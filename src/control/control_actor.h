@@ -47,13 +47,13 @@ struct endpoint_summary {
     std::uint32_t attempt = 0; // reopening: which attempt
 };
 
-class context_core : public std::enable_shared_from_this<context_core> {
+class control_actor : public std::enable_shared_from_this<control_actor> {
 public:
     struct prepared_chain; // a chain built off ae-ctl
-    explicit context_core(context_options options);
-    ~context_core();
-    context_core(const context_core&) = delete;
-    context_core& operator=(const context_core&) = delete;
+    explicit control_actor(context_options options);
+    ~control_actor();
+    control_actor(const control_actor&) = delete;
+    control_actor& operator=(const control_actor&) = delete;
 
     void start_thread();
     void stop_thread();

@@ -3,21 +3,21 @@
 
 namespace ae::detail {
 
-context_core::context_core(context_options options) : impl_(std::make_unique<impl>(std::move(options))) {
+control_actor::control_actor(context_options options) : impl_(std::make_unique<impl>(std::move(options))) {
     impl_->logger = control_detail::make_json_logger(impl_->options);
 }
 
-context_core::~context_core() { stop_thread(); }
+control_actor::~control_actor() { stop_thread(); }
 
-spdlog::logger& context_core::logger() const noexcept { return *impl_->logger; }
+spdlog::logger& control_actor::logger() const noexcept { return *impl_->logger; }
 
-asio::any_io_executor context_core::executor() const { return impl_->io.get_executor(); }
+asio::any_io_executor control_actor::executor() const { return impl_->io.get_executor(); }
 
-bool context_core::on_control_thread() const noexcept {
+bool control_actor::on_control_thread() const noexcept {
     return impl_->control_thread_id.load(std::memory_order_acquire) == std::this_thread::get_id();
 }
 
-void context_core::start_thread() {
+void control_actor::start_thread() {
     auto started = [self = shared_from_this()] {
         control_detail::log_json(*self->impl_->logger, spdlog::level::info,
                                  {{"component", "context"}, {"event", "started"}, {"default_device", self->impl_->options.default_device}});
@@ -43,7 +43,7 @@ void context_core::start_thread() {
     asio::post(impl_->io, std::move(started));
 }
 
-void context_core::tear_down() {
+void control_actor::tear_down() {
     impl_->stopping = true;
     impl_->drain_timer.cancel();
     std::error_code ignored;
@@ -69,7 +69,7 @@ void context_core::tear_down() {
     impl_->subscribers.clear(); // they may hold the core (async_wait_event does)
 }
 
-void context_core::stop_thread() {
+void control_actor::stop_thread() {
     if (impl_->options.stepped) {
         if (impl_->stopping) return;
         tear_down();
@@ -93,7 +93,7 @@ void context_core::stop_thread() {
     impl_->logger->flush();
 }
 
-std::size_t context_core::poll() {
+std::size_t control_actor::poll() {
     if (!impl_->options.stepped || !on_control_thread() || impl_->stopping) return 0;
     std::size_t ran = 0;
     // Bounded: each round either ran something or ends the loop; a chain of work posting work
@@ -110,7 +110,7 @@ std::size_t context_core::poll() {
     return ran;
 }
 
-std::size_t context_core::step_devices() {
+std::size_t control_actor::step_devices() {
     if (!impl_->options.stepped || !on_control_thread() || impl_->stopping) return 0;
     std::size_t stepped = 0;
     for (auto& entry : impl_->devices) {
@@ -122,7 +122,7 @@ std::size_t context_core::step_devices() {
 // ---------------------------------------------------------------------------------------------
 // events and logs
 
-void context_core::off_thread(const char* name, std::function<std::function<void()>()> work) {
+void control_actor::off_thread(const char* name, std::function<std::function<void()>()> work) {
     // The work guard keeps ae-ctl's run() going until the continuation ran: a context being
     // destroyed waits for it (bounded work only — device opens, which may hang, do not use this).
     if (impl_->options.stepped) { // a simulation: inline, its continuation posted as it would be
