@@ -16,7 +16,7 @@
 
 #include <asio/io_context.hpp>
 #include <asio/posix/stream_descriptor.hpp>
-#include <asio/steady_timer.hpp>
+#include "control_clock.h"
 
 #include <sys/eventfd.h>
 
@@ -63,7 +63,7 @@ struct endpoint_block {
     bool destroyed = false;
     bool moving = false;
     bool building = false; // a chain for it is being built off ae-ctl (set_buffer, a rate change)
-    std::shared_ptr<asio::steady_timer> hold_down; // storm debounce: the reroute waits for it
+    std::shared_ptr<control_timer> hold_down; // storm debounce: the reroute waits for it
     // Its two sides' ends of the control inbox (the RT view's, the device port's): glitch records.
     std::unique_ptr<control_inbox::producer> rt_post;
     std::unique_ptr<control_inbox::producer> device_post;
@@ -89,7 +89,7 @@ struct control_actor::prepared_chain {
 struct control_actor::repeat_state {
     std::uint64_t count = 0; // repeats folded since the line that opened the window
     std::uint64_t frames = 0;
-    std::chrono::steady_clock::time_point opened;
+    control_clock::time_point opened;
     event last;
     // A refused request's line, folded like an event (no event is emitted for it).
     struct refusal_line {
@@ -111,7 +111,7 @@ struct pending_reset {
     std::shared_ptr<endpoint_block> endpoint;
     std::uint32_t generation = 0;
     std::function<void(std::error_code)> done;
-    std::chrono::steady_clock::time_point deadline;
+    control_clock::time_point deadline;
 };
 
 struct control_actor::impl {
@@ -142,7 +142,7 @@ struct control_actor::impl {
     std::map<std::string, repeat_state> repeats;
     std::uint64_t next_subscriber = 1;
     std::uint32_t next_endpoint_id = 1;
-    asio::steady_timer drain_timer;
+    control_timer drain_timer;
     // The control wake eventfd: a device event or a reset acknowledgement is acted on at once;
     // the drain timer is left for statistics. -1 when no eventfd could be made (then the
     // drain timer does it all, later).

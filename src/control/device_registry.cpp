@@ -78,7 +78,7 @@ void control_actor::open_device_async(const std::string& spec, endpoint_directio
     struct pending {
         bool finished = false;
         open_done done;
-        asio::steady_timer timer;
+        control_timer timer;
         explicit pending(asio::io_context& io) : timer(io) {}
     };
     auto state = std::make_shared<pending>(impl_->io);

@@ -286,7 +286,7 @@ void control_actor::reset(endpoint_block& block, std::function<void(std::error_c
     const std::uint32_t generation = link.reset_generation.load(std::memory_order_relaxed);
     // An offline device holding for its endpoints wakes to acknowledge it at once.
     signal_eventfd(link.device_wake_fd.load(std::memory_order_acquire));
-    impl_->resets.push_back({find(block.name), generation, std::move(done), std::chrono::steady_clock::now() + std::chrono::seconds(2)});
+    impl_->resets.push_back({find(block.name), generation, std::move(done), control_clock::now() + std::chrono::seconds(2)});
     check_resets();
 }
 

@@ -36,7 +36,7 @@ void control_actor::emit(event e) {
 }
 
 bool control_actor::open_repeat(const std::string& key, const event& e) {
-    const auto now = std::chrono::steady_clock::now();
+    const auto now = control_clock::now();
     auto found = impl_->repeats.find(key);
     const auto window = std::chrono::microseconds(impl_->options.repeat_window.count() / 10);
     if (found != impl_->repeats.end() && now - found->second.opened < window) {
@@ -84,7 +84,7 @@ void control_actor::log_repeat(repeat_state& state) {
 }
 
 void control_actor::flush_repeats(bool all) {
-    const auto now = std::chrono::steady_clock::now();
+    const auto now = control_clock::now();
     const auto window = std::chrono::microseconds(impl_->options.repeat_window.count() / 10);
     for (auto it = impl_->repeats.begin(); it != impl_->repeats.end();) {
         if (all || now - it->second.opened >= window) {

@@ -155,7 +155,7 @@ void control_actor::on_device_lost(device_entry& entry, const char* why, hns whe
                                      {{"component", "endpoint"}, {"endpoint", e->name}, {"event", "reroute_debounced"},
                                       {"device", entry.spec}, {"losses_in_window", losses}, {"delay_ms", static_cast<double>(delay) / 1e4}});
             // No automatic reroute while held down; a move asked for meanwhile cancels the hold.
-            e->hold_down = std::make_shared<asio::steady_timer>(impl_->io, std::chrono::microseconds(delay / 10));
+            e->hold_down = std::make_shared<control_timer>(impl_->io, std::chrono::microseconds(delay / 10));
             enter_stage(*e, route_stage::held_down, 0, entry.spec);
             e->hold_down->async_wait([this, self = shared_from_this(), e, timer = e->hold_down](const std::error_code& ec) {
                 if (e->hold_down == timer) e->hold_down.reset();
@@ -201,7 +201,7 @@ void control_actor::reroute(const std::shared_ptr<endpoint_block>& e, int attemp
                                  {{"component", "endpoint"}, {"endpoint", e->name}, {"event", "reopen_scheduled"},
                                   {"device", target}, {"attempt", attempt + 1}, {"delay_ms", static_cast<double>(delay) / 1e4},
                                   {"code", to_string(static_cast<errc>(opened.error().value()))}});
-        auto timer = std::make_shared<asio::steady_timer>(impl_->io, std::chrono::microseconds(delay / 10));
+        auto timer = std::make_shared<control_timer>(impl_->io, std::chrono::microseconds(delay / 10));
         timer->async_wait([this, self = shared_from_this(), e, attempt, timer](const std::error_code& ec) {
             if (!ec) reroute(e, attempt + 1);
         });

@@ -32,7 +32,7 @@ void control_actor::watch_wake() {
 }
 
 void control_actor::check_resets() {
-    const auto now = std::chrono::steady_clock::now();
+    const auto now = control_clock::now();
     auto& resets = impl_->resets;
     for (std::size_t i = 0; i < resets.size();) {
         pending_reset& r = resets[i];

@@ -10,7 +10,7 @@
 
 #include <asio/posix/stream_descriptor.hpp>
 #include <asio/post.hpp>
-#include <asio/steady_timer.hpp>
+#include "control_clock.h"
 
 #include <cmath>
 #include <cstdlib>
@@ -150,7 +150,7 @@ struct control_service::impl {
         std::string name;
         json id;
         reply_fn reply;
-        std::shared_ptr<asio::steady_timer> deadline;
+        std::shared_ptr<detail::control_timer> deadline;
     };
     std::vector<pending_destroy> destroys;
     std::unique_ptr<asio::posix::stream_descriptor> release_watch; // a dup() of the engine's release fd
@@ -160,7 +160,7 @@ struct control_service::impl {
         if (auto retired = eng.take_retired(name)) return answer_destroy(name, id, reply, std::move(*retired));
         // A stuck engine thread must not leave the client waiting: answered after a second anyway
         // (its slot is collected when the engine lets go).
-        auto deadline = std::make_shared<asio::steady_timer>(actor.executor(), std::chrono::seconds(1));
+        auto deadline = std::make_shared<detail::control_timer>(actor.executor(), std::chrono::seconds(1));
         deadline->async_wait([self, name, deadline](const std::error_code& ec) {
             if (ec) return;
             if (auto me = self.lock()) me->settle_destroys(name);
