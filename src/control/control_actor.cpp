@@ -99,7 +99,9 @@ std::size_t control_actor::poll() {
     // Bounded: each round either ran something or ends the loop; a chain of work posting work
     // (a reroute: open, build, switch) settles within a few rounds.
     for (int round = 0; round < 1000; ++round) {
-        std::size_t now = impl_->io.poll();
+        // Virtual timers the test's time has reached (their handlers are posted), then the rest.
+        std::size_t now = asio::use_service<virtual_timers>(impl_->io).fire_due(control_clock::now());
+        now += impl_->io.poll();
         drain();
         check_detached();
         check_resets();

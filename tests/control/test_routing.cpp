@@ -1,7 +1,10 @@
-// Device loss and rerouting: follow_default, pinned with backoff, an open that hangs.
+// Device loss and rerouting with real threads: a pinned wav device coming back, an open that hangs
+// while ae-ctl answers, a storm from another thread, builds and joins off ae-ctl. (The stepped ones,
+// with exact counts, are in test_routing_stepped.cpp.)
 #include <openae/control/context.h>
 #include <openae/rt/virtual_time.h>
 
+#include "stepped_rig.h"
 #include "test_engine.h"
 
 #include <doctest/doctest.h>
@@ -20,32 +23,7 @@
 
 namespace {
 
-struct recorder {
-    std::mutex mutex;
-    std::vector<ae::event> events;
-    void operator()(const ae::event& e) {
-        const std::lock_guard lock(mutex);
-        events.push_back(e);
-    }
-    [[nodiscard]] std::vector<ae::event> of(ae::event_kind kind) {
-        const std::lock_guard lock(mutex);
-        std::vector<ae::event> out;
-        for (const auto& e : events) {
-            if (e.kind == kind) out.push_back(e);
-        }
-        return out;
-    }
-    // The route stages entered, in order: "lost reopening:1 switching rerouted".
-    [[nodiscard]] std::string stages() {
-        std::string out;
-        for (const auto& e : of(ae::event_kind::route_stage)) {
-            if (!out.empty()) out += ' ';
-            out += ae::to_string(e.stage);
-            if (e.attempt != 0) out += ":" + std::to_string(e.attempt);
-        }
-        return out;
-    }
-};
+using recorder = ae::test::event_recorder;
 
 // The test thread as an event-driven engine: passes until `done()` or `max_passes`.
 template <typename Done>
@@ -69,51 +47,6 @@ std::optional<ae::render_endpoint> started_render(ae::context& ctx, const ae::en
 }
 
 } // namespace
-
-TEST_CASE("device loss: follow_default reroutes to the default device, frames counted, route reported") {
-    recorder rec;
-    ae::context_options options;
-    options.log_level = "off";
-    options.default_device = "null?period=10"; // a longer period than the lost device's: more latency
-    ae::test::event_fd wake; // outlives the context: its device threads signal it
-    ae::context ctx(options);
-    ctx.subscribe(std::ref(rec));
-    ae::endpoint_config config;
-    config.name = "follow";
-    config.device = "faulty:null?period=5&unplug_at_ms=200";
-    config.period = ae::hns{100'000};
-    auto ep = started_render(ctx, config, wake);
-    render_until(*ep, wake, [&] { return !rec.of(ae::event_kind::rerouted).empty(); }, 400);
-    // And a little more on the new device.
-    render_until(*ep, wake, [] { return false; }, 40);
-    const auto lost = rec.of(ae::event_kind::device_lost);
-    const auto rerouted = rec.of(ae::event_kind::rerouted);
-    REQUIRE(lost.size() == 1);
-    REQUIRE(rerouted.size() == 1);
-    CHECK(rerouted[0].device == "faulty:null?period=5&unplug_at_ms=200");
-    CHECK(rerouted[0].to == "null?period=10");
-    CHECK(ep->device() == "null?period=10");
-    // 20 ms of buffer + the device's period: 5 ms before, 10 ms after.
-    const auto latency = rec.of(ae::event_kind::latency_changed);
-    REQUIRE(latency.size() == 1);
-    CHECK(latency[0].latency == ae::hns{300'000});
-    CHECK(ep->latency() == ae::hns{300'000});
-    const double ms = static_cast<double>((rerouted[0].time - lost[0].time).count()) / 1e4;
-    MESSAGE("device loss -> audio on the fallback: ", ms, " ms (the device thread seeing the loss -> rerouted)");
-    CHECK(ms < 500);
-    std::uint64_t lost_frames = 0;
-    for (const auto& g : rec.of(ae::event_kind::glitch)) {
-        if (g.glitch == ae::glitch_kind::device_lost) lost_frames += g.frames;
-    }
-    // What the lost device's virtual clock drained before the reroute is counted; a reroute
-    // within the period of the loss drains nothing (the frames wait in the ring and play on the
-    // new device). Either way, no more than the few periods the reroute took.
-    MESSAGE("device_lost frames counted: ", lost_frames);
-    CHECK(lost_frames <= 480 * 10);
-    CHECK(ep->state() == ae::endpoint_state::running);
-    CHECK(rec.stages() == "lost reopening:1 switching rerouted");
-    CHECK(ep->route_stage() == ae::route_stage::rerouted);
-}
 
 TEST_CASE("device loss: pinned retries the same device with exponential backoff until it is back") {
     const std::string path = "/tmp/openae-pinned-" + std::to_string(::getpid()) + ".wav";
@@ -240,83 +173,6 @@ TEST_CASE("device loss: a fallback whose open hangs is device_unresponsive, the 
     CHECK(ep->route_stage() == ae::route_stage::reopening);
 }
 
-TEST_CASE("device loss: routing=fail puts the endpoint in error, passes go on, move_to brings it back") {
-    recorder rec;
-    ae::context_options options;
-    options.log_level = "off";
-    ae::test::event_fd wake; // outlives the context: its device threads signal it
-    ae::context ctx(options);
-    ctx.subscribe(std::ref(rec));
-    ae::endpoint_config config;
-    config.name = "strict";
-    config.device = "faulty:null?period=5&unplug_at_ms=100";
-    config.period = ae::hns{50'000};
-    config.routing = ae::routing_policy::fail;
-    auto ep = started_render(ctx, config, wake);
-    auto in_error = [&] {
-        for (const auto& e : rec.of(ae::event_kind::state_changed)) {
-            if (e.state == ae::endpoint_state::error) return true;
-        }
-        return false;
-    };
-    render_until(*ep, wake, in_error, 400);
-    REQUIRE(in_error());
-    CHECK(ep->state() == ae::endpoint_state::error);
-    CHECK(rec.of(ae::event_kind::rerouted).empty());
-    // The engine's passes still run (on the virtual clock): the stream moves on.
-    ae::position before;
-    (void)ep->rt().current_padding(&before);
-    CHECK(render_until(*ep, wake, [] { return false; }, 20) == 20);
-    ae::position after;
-    (void)ep->rt().current_padding(&after);
-    CHECK(after.stream_position > before.stream_position);
-    CHECK(ep->start() == ae::errc::already_running);
-    // Moving it by hand heals it.
-    REQUIRE_FALSE(ep->move_to("null?period=5"));
-    CHECK(ep->state() == ae::endpoint_state::running);
-    CHECK(ep->device() == "null?period=5");
-    REQUIRE(rec.of(ae::event_kind::rerouted).size() == 1);
-    CHECK(rec.stages() == "lost failed switching rerouted");
-    REQUIRE_FALSE(ep->stop());
-    CHECK(ep->state() == ae::endpoint_state::stopped);
-}
-
-TEST_CASE("device loss: a fallback with longer periods grows the buffer through the barrier, no underruns there") {
-    recorder rec;
-    ae::context_options options;
-    options.log_level = "off";
-    options.default_device = "null?period=40";
-    ae::test::event_fd wake; // outlives the context: its device threads signal it
-    ae::context ctx(options);
-    ctx.subscribe(std::ref(rec));
-    ae::endpoint_config config;
-    config.name = "grow";
-    config.device = "faulty:null?period=5&unplug_at_ms=100";
-    config.period = ae::hns{50'000}; // 5 ms packets, 480-frame buffer: too small for 40 ms periods
-    auto ep = started_render(ctx, config, wake);
-    render_until(*ep, wake, [] { return false; }, 2);
-    const std::uint32_t epoch_before = ep->epoch();
-    CHECK(ep->rt().buffer_frames() == 480);
-    render_until(*ep, wake, [&] { return !rec.of(ae::event_kind::rerouted).empty(); }, 400);
-    REQUIRE(rec.of(ae::event_kind::rerouted).size() == 1);
-    // Two periods of the new device: 2 x 1920 frames, live from the engine's next pass.
-    render_until(*ep, wake, [] { return false; }, 2);
-    CHECK(ep->rt().buffer_frames() == 3840);
-    CHECK(ep->epoch() == epoch_before + 1);
-    const auto latency = rec.of(ae::event_kind::latency_changed);
-    REQUIRE_FALSE(latency.empty());
-    CHECK(latency.back().latency == ae::hns{1'200'000}); // 80 ms of buffer + the device's 40 ms
-    // Settled on the new device: no underruns over the next 20 periods (0.8 s).
-    render_until(*ep, wake, [] { return false; }, 5);
-    const auto settled = ep->stats();
-    REQUIRE(settled);
-    render_until(*ep, wake, [] { return false; }, 20);
-    const auto later = ep->stats();
-    REQUIRE(later);
-    CHECK(later->glitch_count[static_cast<int>(ae::glitch_kind::underrun)] ==
-          settled->glitch_count[static_cast<int>(ae::glitch_kind::underrun)]);
-}
-
 TEST_CASE("device loss: a storm of 50 unplugs in one second ends in one stable route") {
     recorder rec;
     ae::context_options options;
@@ -427,68 +283,6 @@ TEST_CASE("move: the new device's chain (resampled) is built off ae-ctl, the end
     auto stats = ep->stats();
     REQUIRE(stats);
     CHECK(stats->glitch_count[static_cast<int>(ae::glitch_kind::dropped)] == 0);
-}
-
-TEST_CASE("device loss: a move asked for while a storm holds the reroute down ends the hold and wins") {
-    // Stepped: the test owns time, the device's periods and the control side, so every count is
-    // exact (it once waited on the wall clock for the loss, and lost that race under load).
-    ae::virtual_time time(ae::hns{1'000'000'000});
-    recorder rec;
-    ae::context_options options;
-    options.log_level = "off";
-    options.stepped = true;
-    options.storm_losses = 1;                      // every loss is held down...
-    options.storm_hold_down = ae::hns{50'000'000}; // ...for 5 s: far longer than the test
-    options.retry_max = ae::hns{50'000'000};
-    ae::context ctx(options);
-    ctx.subscribe(std::ref(rec));
-    ae::endpoint_config config;
-    config.name = "held";
-    config.device = "faulty:null?period=5&unplug_at_ms=50";
-    config.period = ae::hns{50'000};
-    std::optional<ae::render_endpoint> ep;
-    ctx.async_create_render_endpoint(config, [&](std::error_code ec, std::optional<ae::render_endpoint> made) {
-        REQUIRE_FALSE(ec);
-        ep = std::move(made);
-    });
-    ctx.poll();
-    REQUIRE(ep);
-    std::optional<std::error_code> started;
-    ep->async_start([&](std::error_code ec) { started = ec; });
-    ctx.poll();
-    REQUIRE(started == std::error_code{});
-    std::uint64_t written = 0;
-    auto period = [&] {
-        time.advance(ae::hns{50'000});
-        ctx.step_devices();
-        ctx.poll();
-        ae::test::render_pass(ep->rt(), written, ~std::uint64_t{0}, [](std::uint64_t, float* f) { f[0] = f[1] = 0.1f; });
-        ctx.poll();
-    };
-    int periods = 0;
-    for (; periods < 40 && rec.of(ae::event_kind::device_lost).empty(); ++periods) period();
-    CHECK(periods == 11); // 50 ms of 5 ms periods played, the 11th finds the device gone
-    REQUIRE(rec.of(ae::event_kind::device_lost).size() == 1);
-    for (int i = 0; i < 20; ++i) period();
-    CHECK(rec.of(ae::event_kind::rerouted).empty()); // held down
-    CHECK(ep->route_stage() == ae::route_stage::held_down);
-    // The caller's move is not refused with busy: it ends the hold.
-    std::optional<std::error_code> moved;
-    ep->async_move_to("null?period=5", [&](std::error_code ec) { moved = ec; });
-    ctx.poll(); // opened and built inline; the switch waits for the old loop to let go
-    int waited = 0;
-    for (; waited < 10 && !moved; ++waited) period();
-    CHECK(waited == 1); // the old loop's next period
-    REQUIRE(moved == std::error_code{});
-    CHECK(ep->device() == "null?period=5");
-    CHECK(ep->state() == ae::endpoint_state::running);
-    const auto rerouted = rec.of(ae::event_kind::rerouted);
-    REQUIRE(rerouted.size() == 1);
-    CHECK(rerouted[0].to == "null?period=5");
-    CHECK(rec.stages() == "lost held_down switching rerouted");
-    const std::uint64_t before = written;
-    for (int i = 0; i < 20; ++i) period();
-    CHECK(written - before == 20 * 240); // the new device takes a period's frames each period
 }
 
 TEST_CASE("device loss is acted on at once: with the drain timer out of the way, the reroute and a reset still complete") {
