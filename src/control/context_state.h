@@ -4,6 +4,7 @@
 #include "control_actor.h"
 
 #include "control_inbox.h"
+#include "event_log.h"
 #include "event_json.h"
 #include "json_log.h"
 
@@ -86,18 +87,6 @@ struct control_actor::prepared_chain {
     std::expected<std::unique_ptr<pipeline::capture_chain>, pipeline::device_error> capture{nullptr};
 };
 
-struct control_actor::repeat_state {
-    std::uint64_t count = 0; // repeats folded since the line that opened the window
-    std::uint64_t frames = 0;
-    control_clock::time_point opened;
-    event last;
-    // A refused request's line, folded like an event (no event is emitted for it).
-    struct refusal_line {
-        std::string op, code, message;
-    };
-    std::optional<refusal_line> refusal;
-};
-
 // An endpoint waiting for a device thread to detach it (applied() reaching `target`).
 struct pending_detach {
     std::shared_ptr<endpoint_block> endpoint; // kept alive: the device thread may still touch it
@@ -116,7 +105,7 @@ struct pending_reset {
 
 struct control_actor::impl {
     explicit impl(context_options opts)
-        : options(std::move(opts)), drain_timer(io), wake(io), inbox(options.glitch_inbox_records), inbox_watch(io) {
+        : options(std::move(opts)), log(control_detail::make_json_logger(options), options.repeat_window), drain_timer(io), wake(io), inbox(options.glitch_inbox_records), inbox_watch(io) {
         // Device threads and device ports signal it (non-blocking writes from RT threads).
         const int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (fd >= 0) {
@@ -135,12 +124,9 @@ struct control_actor::impl {
     std::thread thread;
     // order: release/acquire — set once by ae-ctl before it runs anything.
     std::atomic<std::thread::id> control_thread_id{};
-    std::shared_ptr<spdlog::logger> logger;
+    event_log log; // subscribers and the JSON-lines log
     std::map<std::string, std::shared_ptr<endpoint_block>> endpoints;
     std::vector<std::unique_ptr<device_entry>> devices; // lost ones stay until their endpoints left
-    std::map<std::uint64_t, std::function<void(const event&)>> subscribers;
-    std::map<std::string, repeat_state> repeats;
-    std::uint64_t next_subscriber = 1;
     std::uint32_t next_endpoint_id = 1;
     control_timer drain_timer;
     // The control wake eventfd: a device event or a reset acknowledgement is acted on at once;
@@ -174,13 +160,6 @@ inline std::uint32_t frames_in(hns duration, std::uint32_t rate) noexcept {
 
 inline hns duration_of(std::uint64_t frames, std::uint32_t rate) noexcept {
     return hns{static_cast<std::int64_t>(std::llround(static_cast<double>(frames) * 1e7 / rate))};
-}
-
-inline std::string repeat_key(const event& e) {
-    std::string key = std::string(to_string(e.kind)) + '|' + e.endpoint;
-    if (e.kind == event_kind::glitch) key += std::string("|") + to_string(e.glitch);
-    if (e.kind == event_kind::state_changed) key += std::string("|") + to_string(e.state);
-    return key;
 }
 
 } // namespace ae::detail

@@ -3,13 +3,34 @@
 
 namespace ae::detail {
 
-control_actor::control_actor(context_options options) : impl_(std::make_unique<impl>(std::move(options))) {
-    impl_->logger = control_detail::make_json_logger(impl_->options);
-}
+control_actor::control_actor(context_options options) : impl_(std::make_unique<impl>(std::move(options))) {}
 
 control_actor::~control_actor() { stop_thread(); }
 
-spdlog::logger& control_actor::logger() const noexcept { return *impl_->logger; }
+spdlog::logger& control_actor::logger() const noexcept { return impl_->log.logger(); }
+
+std::uint64_t control_actor::subscribe(std::function<void(const event&)> fn) {
+    if (!on_control_thread()) {
+        std::promise<std::uint64_t> done;
+        asio::post(impl_->io, [&] { done.set_value(subscribe(std::move(fn))); });
+        return done.get_future().get();
+    }
+    return impl_->log.subscribe(std::move(fn));
+}
+
+void control_actor::unsubscribe(std::uint64_t id) {
+    if (!on_control_thread()) {
+        asio::post(impl_->io, [self = shared_from_this(), id] { self->impl_->log.unsubscribe(id); });
+        return;
+    }
+    impl_->log.unsubscribe(id);
+}
+
+void control_actor::emit(event e) { impl_->log.emit(std::move(e)); }
+
+void control_actor::log_refused(const std::string& op, const std::string& code, const std::string& message) {
+    impl_->log.log_refused(op, code, message);
+}
 
 asio::any_io_executor control_actor::executor() const { return impl_->io.get_executor(); }
 
@@ -19,7 +40,7 @@ bool control_actor::on_control_thread() const noexcept {
 
 void control_actor::start_thread() {
     auto started = [self = shared_from_this()] {
-        control_detail::log_json(*self->impl_->logger, spdlog::level::info,
+        control_detail::log_json(self->impl_->log.logger(), spdlog::level::info,
                                  {{"component", "context"}, {"event", "started"}, {"default_device", self->impl_->options.default_device}});
         if (self->impl_->options.stepped) return; // poll() drains
         self->schedule_drain();
@@ -61,12 +82,12 @@ void control_actor::tear_down() {
     // now that no device thread runs (it holds endpoints a device thread may still touch).
     impl_->detaches.clear();
     drain();
-    flush_repeats(true);
-    control_detail::log_json(*impl_->logger, spdlog::level::info, {{"component", "context"}, {"event", "stopped"}});
+    impl_->log.flush_repeats(true);
+    control_detail::log_json(impl_->log.logger(), spdlog::level::info, {{"component", "context"}, {"event", "stopped"}});
     impl_->by_id.clear();
     impl_->endpoints.clear();
     impl_->devices.clear();
-    impl_->subscribers.clear(); // they may hold the core (async_wait_event does)
+    impl_->log.clear_subscribers(); // they may hold the core (async_wait_event does)
 }
 
 void control_actor::stop_thread() {
@@ -75,7 +96,7 @@ void control_actor::stop_thread() {
         tear_down();
         impl_->work.reset();
         impl_->io.poll(); // the cancelled timers' handlers: nothing queued keeps the core alive
-        impl_->logger->flush();
+        impl_->log.logger().flush();
         return;
     }
     if (!impl_->thread.joinable()) return;
@@ -90,7 +111,7 @@ void control_actor::stop_thread() {
     // queued keeps the core alive.
     impl_->work.reset();
     impl_->thread.join();
-    impl_->logger->flush();
+    impl_->log.logger().flush();
 }
 
 std::size_t control_actor::poll() {

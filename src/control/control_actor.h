@@ -139,15 +139,9 @@ public:
 
     struct impl;
     struct device_entry;
-    struct repeat_state;
 
 private:
     void emit(event e);
-    void log_event(const event& e, std::uint64_t count, std::uint64_t frames);
-    void log_repeat(repeat_state& state);
-    // Opens a repeat window under `key`, or counts into the open one; false when folded.
-    bool open_repeat(const std::string& key, const event& e);
-    void flush_repeats(bool all);
     void schedule_drain();
     // Waits for the control wake eventfd (device events, reset acknowledgements) and acts at once.
     void watch_wake();

@@ -55,7 +55,7 @@ control_actor::device_entry* control_actor::adopt_device(const std::string& spec
     entry->spec = spec;
     entry->direction = direction;
     entry->thread = std::move(thread);
-    control_detail::log_json(*impl_->logger, spdlog::level::info,
+    control_detail::log_json(impl_->log.logger(), spdlog::level::info,
                              {{"component", "device"}, {"event", "opened"}, {"device", spec},
                               {"format", control_detail::format_json(entry->thread->dev().format())},
                               {"period_frames", entry->thread->dev().period_frames()}});
@@ -64,7 +64,7 @@ control_actor::device_entry* control_actor::adopt_device(const std::string& spec
 }
 
 std::error_code control_actor::log_open_failure(const std::string& spec, const pipeline::device_error& error) {
-    control_detail::log_json(*impl_->logger, spdlog::level::err,
+    control_detail::log_json(impl_->log.logger(), spdlog::level::err,
                              {{"component", "device"}, {"event", "open_failed"}, {"device", spec},
                               {"code", to_string(static_cast<errc>(error.code.value()))}, {"message", error.message}});
     return error.code;
@@ -142,14 +142,14 @@ void control_actor::release_device(device_entry* entry) {
                 thread->stop();
                 thread.reset(); // freed here, with the chains it retired
                 return [this, spec] {
-                    control_detail::log_json(*impl_->logger, spdlog::level::info, {{"component", "device"}, {"event", "closed"}, {"device", spec}});
+                    control_detail::log_json(impl_->log.logger(), spdlog::level::info, {{"component", "device"}, {"event", "closed"}, {"device", spec}});
                 };
             });
             return;
         }
         entry->thread->stop();
         entry->thread->control().collect_retired();
-        control_detail::log_json(*impl_->logger, spdlog::level::info,
+        control_detail::log_json(impl_->log.logger(), spdlog::level::info,
                                  {{"component", "device"}, {"event", "closed"}, {"device", entry->spec}});
         impl_->devices.erase(it);
         return;

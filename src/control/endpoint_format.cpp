@@ -27,7 +27,7 @@ void control_actor::set_format(endpoint_block& block, const frame_format& format
         if (!chain->render) failed = &chain->render.error();
         if (!chain->capture) failed = &chain->capture.error();
         if (failed) {
-            control_detail::log_json(*impl_->logger, spdlog::level::err,
+            control_detail::log_json(impl_->log.logger(), spdlog::level::err,
                                      {{"component", "endpoint"}, {"endpoint", e->name}, {"event", "format_change_failed"},
                                       {"code", to_string(static_cast<errc>(failed->code.value()))}, {"message", failed->message}});
             return done(failed->code);

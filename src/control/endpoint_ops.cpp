@@ -80,7 +80,7 @@ std::error_code control_actor::inject(endpoint_block& e, const std::string& faul
         message = done.error().message;
         return done.error().code;
     }
-    control_detail::log_json(*impl_->logger, spdlog::level::info,
+    control_detail::log_json(impl_->log.logger(), spdlog::level::info,
                              {{"component", "device"}, {"event", "injected"}, {"endpoint", e.name}, {"device", e.entry->spec},
                               {"fault", fault}});
     return {};
@@ -146,7 +146,7 @@ void control_actor::create(endpoint_direction direction, const endpoint_config& 
             impl_->endpoints.emplace(e->name, e);
             impl_->by_id.emplace(e->id, e.get());
             publish(*e);
-            control_detail::log_json(*impl_->logger, spdlog::level::info,
+            control_detail::log_json(impl_->log.logger(), spdlog::level::info,
                                      {{"component", "endpoint"}, {"endpoint", e->name}, {"event", "created"},
                                       {"direction", to_string(e->direction)}, {"device", e->device},
                                       {"format", control_detail::format_json(e->format)}, {"routing", to_string(config.routing)}});
@@ -186,7 +186,7 @@ std::error_code control_actor::destroy(const std::string& name) {
     drain_inbox(); // what it reported before it went is counted
     impl_->by_id.erase(e->id);
     impl_->endpoints.erase(name);
-    control_detail::log_json(*impl_->logger, spdlog::level::info, {{"component", "endpoint"}, {"endpoint", name}, {"event", "destroyed"}});
+    control_detail::log_json(impl_->log.logger(), spdlog::level::info, {{"component", "endpoint"}, {"endpoint", name}, {"event", "destroyed"}});
     return {};
 }
 

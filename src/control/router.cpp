@@ -68,7 +68,7 @@ void control_actor::switch_route(const std::shared_ptr<endpoint_block>& e, devic
             if (needed > e->buffer_frames) {
                 e->core().collect_retired();
                 if (!e->core().reconfigure(e->format, e->frames_per_packet, needed)) {
-                    control_detail::log_json(*impl_->logger, spdlog::level::info,
+                    control_detail::log_json(impl_->log.logger(), spdlog::level::info,
                                              {{"component", "endpoint"}, {"endpoint", e->name}, {"event", "buffer_resized"},
                                               {"device", entry->spec}, {"from_frames", e->buffer_frames}, {"to_frames", needed}});
                     e->buffer_frames = needed;
@@ -126,7 +126,7 @@ void control_actor::move_to(endpoint_block& block, const std::string& device, st
 
 void control_actor::on_device_lost(device_entry& entry, const char* why, hns when) {
     entry.lost = true; // a new open of this spec makes a new device thread
-    control_detail::log_json(*impl_->logger, spdlog::level::warn,
+    control_detail::log_json(impl_->log.logger(), spdlog::level::warn,
                              {{"component", "device"}, {"event", "device_lost"}, {"device", entry.spec}, {"message", why}});
     std::vector<std::shared_ptr<endpoint_block>> affected;
     for (auto& [name, e] : impl_->endpoints) {
@@ -151,7 +151,7 @@ void control_actor::on_device_lost(device_entry& entry, const char* why, hns whe
             const auto first = impl_->options.storm_hold_down.count();
             const std::int64_t delay = extra >= 30 ? impl_->options.retry_max.count()
                                                    : std::min<std::int64_t>(impl_->options.retry_max.count(), first << extra);
-            control_detail::log_json(*impl_->logger, spdlog::level::warn,
+            control_detail::log_json(impl_->log.logger(), spdlog::level::warn,
                                      {{"component", "endpoint"}, {"endpoint", e->name}, {"event", "reroute_debounced"},
                                       {"device", entry.spec}, {"losses_in_window", losses}, {"delay_ms", static_cast<double>(delay) / 1e4}});
             // No automatic reroute while held down; a move asked for meanwhile cancels the hold.
@@ -171,7 +171,7 @@ void control_actor::reroute(const std::shared_ptr<endpoint_block>& e, int attemp
     if (e->destroyed || impl_->stopping || !e->entry || !e->entry->lost || e->moving || e->hold_down) return;
     const routing_policy policy = e->config.routing;
     if (policy == routing_policy::fail) {
-        control_detail::log_json(*impl_->logger, spdlog::level::err,
+        control_detail::log_json(impl_->log.logger(), spdlog::level::err,
                                  {{"component", "endpoint"}, {"endpoint", e->name}, {"event", "route_failed"},
                                   {"device", e->device}, {"message", "routing=fail: the endpoint stays on the virtual clock"}});
         if (e->state == endpoint_state::running) state_changed(*e, endpoint_state::error);
@@ -197,7 +197,7 @@ void control_actor::reroute(const std::shared_ptr<endpoint_block>& e, int attemp
         const auto first = impl_->options.retry_first.count();
         const auto cap = impl_->options.retry_max.count();
         const std::int64_t delay = attempt >= 30 ? cap : std::min<std::int64_t>(cap, first << attempt);
-        control_detail::log_json(*impl_->logger, spdlog::level::warn,
+        control_detail::log_json(impl_->log.logger(), spdlog::level::warn,
                                  {{"component", "endpoint"}, {"endpoint", e->name}, {"event", "reopen_scheduled"},
                                   {"device", target}, {"attempt", attempt + 1}, {"delay_ms", static_cast<double>(delay) / 1e4},
                                   {"code", to_string(static_cast<errc>(opened.error().value()))}});

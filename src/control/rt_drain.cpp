@@ -13,7 +13,7 @@ void control_actor::schedule_drain() {
         self->drain();
         self->check_detached();
         self->check_resets();
-        self->flush_repeats(false);
+        self->impl_->log.flush_repeats(false);
         self->schedule_drain();
     });
 }
@@ -49,7 +49,7 @@ void control_actor::check_resets() {
             (void)e.render->device().begin_period();
         } else if (now >= r.deadline) {
             result = make_error_code(errc::timeout);
-            control_detail::log_json(*impl_->logger, spdlog::level::warn,
+            control_detail::log_json(impl_->log.logger(), spdlog::level::warn,
                                      {{"component", "endpoint"}, {"endpoint", e.name}, {"event", "reset_timeout"},
                                       {"device", e.device}, {"message", "the device thread did not discard the queue within 2 s"}});
         } else {
@@ -125,11 +125,11 @@ void control_actor::drain() {
             } else if (de.kind == pipeline::device_event_kind::format_changed && entry->thread->lost() && !entry->lost) {
                 lost.push_back({entry.get(), "device changed its rate; its endpoints run on the virtual clock", de.time});
             } else if (de.kind == pipeline::device_event_kind::realtime_refused) {
-                control_detail::log_json(*impl_->logger, spdlog::level::warn,
+                control_detail::log_json(impl_->log.logger(), spdlog::level::warn,
                                          {{"component", "device"}, {"event", "realtime_refused"}, {"device", entry->spec},
                                           {"message", "device thread runs without SCHED_FIFO"}});
             } else if (de.kind == pipeline::device_event_kind::device_dropped) {
-                control_detail::log_json(*impl_->logger, spdlog::level::warn,
+                control_detail::log_json(impl_->log.logger(), spdlog::level::warn,
                                          {{"component", "device"}, {"event", "device_dropped"}, {"device", entry->spec},
                                           {"frames", de.frames}});
             }
