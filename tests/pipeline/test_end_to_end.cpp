@@ -5,6 +5,7 @@
 
 #include "rt_guard.h"
 #include "signal_checks.h"
+#include "signal_rig.h"
 #include "test_engine.h"
 
 #include <doctest/doctest.h>
@@ -21,21 +22,9 @@
 using namespace ae::pipeline;
 using ae::endpoint_direction;
 using ae::test::event_fd;
+using namespace ae::test::signal;
 
 namespace {
-
-constexpr double tone_hz = 997;
-
-// Frame n of the test signal: left a counting marker (exact in s16), right a sine.
-float marker(std::uint64_t n) { return static_cast<float>(static_cast<int>(n % 65536) - 32768) / 32768.0f; }
-float sine(std::uint64_t n, double rate) {
-    return static_cast<float>(0.8 * std::sin(2 * std::numbers::pi * tone_hz * static_cast<double>(n) / rate));
-}
-// What openae's f32 → s16 conversion makes of `value` (nearest, ties to even, clipped).
-std::int16_t to_s16(float value) {
-    const double scaled = std::nearbyint(static_cast<double>(value) * 32768.0);
-    return static_cast<std::int16_t>(std::clamp(scaled, -32768.0, 32767.0));
-}
 
 std::string temp_path(const char* name) { return "/tmp/openae-test-" + std::to_string(::getpid()) + "-" + name + ".wav"; }
 
@@ -59,58 +48,12 @@ wav_contents read_wav(const std::string& path) {
     return out;
 }
 
-// Renders `seconds` of the test signal from a 48 kHz f32 stereo endpoint into `device_spec`
-// (an offline wav sink), exactly `device_frames` device frames.
-void render_to_wav(const std::string& device_text, std::uint64_t device_frames, std::uint64_t engine_frames) {
-    ae::render_endpoint_core endpoint{1};
-    REQUIRE_FALSE(endpoint.set_buffer({48000, 2, ae::sample_type::f32}, 480, 1920));
-    event_fd wake;
-    REQUIRE_FALSE(endpoint.set_event_handle(wake.get()));
-    auto dev = make_device(device_text, endpoint_direction::render);
-    REQUIRE(dev);
-    auto thread = device_thread::create(std::move(*dev), {.stop_after_frames = device_frames, .realtime_priority = 0});
-    REQUIRE(thread);
-    REQUIRE((*thread)->control().attach(endpoint));
-    REQUIRE_FALSE(endpoint.start());
-    REQUIRE((*thread)->start());
-
-    ae::test::rt_guard guard;
-    std::uint64_t written = 0;
-    bool ok = true;
-    int timeouts = 0;
-    {
-        auto armed = guard.arm();
-        // The engine: a pass per device period until the device has taken everything it needs.
-        while (!(*thread)->finished() && timeouts < 50) {
-            ok = ae::test::render_pass(endpoint.rt(), written, engine_frames, [](std::uint64_t n, float* frame) {
-                     frame[0] = marker(n);
-                     frame[1] = sine(n, 48000);
-                 }) && ok;
-            if (!wake.wait(100)) ++timeouts;
-        }
-    }
-    CHECK(ok);
-    CHECK(timeouts < 50);
-    const std::string first = guard.first_violation();
-    CAPTURE(first);
-    CHECK(guard.violations() == 0);
-    CHECK((*thread)->frames_processed() == device_frames);
-    std::size_t underruns = 0, dropped = 0;
-    endpoint.drain_glitches([&](const ae::glitch_record& r) {
-        underruns += r.kind == ae::glitch_kind::underrun;
-        dropped += r.kind == ae::glitch_kind::dropped;
-    });
-    CHECK(underruns == 0);
-    CHECK(dropped == 0);
-    (*thread)->stop();
-}
-
 } // namespace
 
 TEST_CASE("render end to end: engine → endpoint → chain → offline wav") {
     SUBCASE("48 kHz f32 → 48 kHz s16: sample-exact") {
         const std::string path = temp_path("render-exact");
-        render_to_wav("wav:" + path + "?rate=48000&sample=s16&period=10", 48000, 48000);
+        render_through("wav:" + path + "?rate=48000&sample=s16&period=10", 48000, 48000);
         const auto wav = read_wav(path);
         std::remove(path.c_str());
         CHECK(wav.rate == 48000);
@@ -125,7 +68,7 @@ TEST_CASE("render end to end: engine → endpoint → chain → offline wav") {
     }
     SUBCASE("48 kHz f32 → 44.1 kHz s16: resampled, SNR >= 90 dB") {
         const std::string path = temp_path("render-resampled");
-        render_to_wav("wav:" + path + "?rate=44100&sample=s16&period=10", 44100, 48000 + 4800);
+        render_through("wav:" + path + "?rate=44100&sample=s16&period=10", 44100, 48000 + 4800);
         const auto wav = read_wav(path);
         std::remove(path.c_str());
         CHECK(wav.rate == 44100);
@@ -157,64 +100,13 @@ void write_wav(const std::string& path, int rate, std::uint64_t frames) {
     sf_close(file);
 }
 
-// Captures everything `device_text` (an offline wav source) delivers into a 48 kHz f32 stereo
-// endpoint and returns the interleaved frames.
-std::vector<float> capture_from_wav(const std::string& device_text) {
-    ae::capture_endpoint_core endpoint{2};
-    REQUIRE_FALSE(endpoint.set_buffer({48000, 2, ae::sample_type::f32}, 480, 1920));
-    event_fd wake;
-    REQUIRE_FALSE(endpoint.set_event_handle(wake.get()));
-    auto dev = make_device(device_text, endpoint_direction::capture);
-    REQUIRE(dev);
-    auto thread = device_thread::create(std::move(*dev), {.realtime_priority = 0});
-    REQUIRE(thread);
-    REQUIRE((*thread)->control().attach(endpoint));
-    REQUIRE_FALSE(endpoint.start());
-    REQUIRE((*thread)->start());
-
-    std::vector<float> received;
-    received.reserve(2 * 60000);
-    ae::test::rt_guard guard;
-    std::uint64_t read = 0;
-    bool ok = true;
-    int timeouts = 0;
-    {
-        auto armed = guard.arm();
-        for (;;) {
-            const bool finished = (*thread)->finished(); // read before draining: nothing comes after
-            ok = ae::test::capture_pass(endpoint.rt(), read, [&](std::uint64_t, const float* frame) {
-                     if (received.size() + 2 <= received.capacity()) received.insert(received.end(), frame, frame + 2);
-                 }) && ok;
-            if (finished && endpoint.rt().current_padding() == 0) break;
-            if (!wake.wait(100) && ++timeouts >= 50) break;
-        }
-    }
-    CHECK(ok);
-    CHECK(timeouts < 50);
-    const std::string first = guard.first_violation();
-    CAPTURE(first);
-    CHECK(guard.violations() == 0);
-    ae::pipeline::device_event event;
-    bool end_of_stream = false;
-    while ((*thread)->control().try_pop_event(event)) end_of_stream |= event.kind == device_event_kind::end_of_stream;
-    CHECK(end_of_stream);
-    std::size_t overruns = 0, dropped = 0;
-    endpoint.drain_glitches([&](const ae::glitch_record& r) {
-        overruns += r.kind == ae::glitch_kind::overrun;
-        dropped += r.kind == ae::glitch_kind::dropped;
-    });
-    CHECK(overruns == 0);
-    CHECK(dropped == 0);
-    (*thread)->stop();
-    return received;
-}
 } // namespace
 
 TEST_CASE("capture end to end: offline wav → chain → endpoint → engine") {
     SUBCASE("48 kHz s16 file → 48 kHz f32 endpoint: sample-exact") {
         const std::string path = temp_path("capture-exact");
         write_wav(path, 48000, 48000);
-        const auto received = capture_from_wav("wav:" + path + "?period=10");
+        const auto received = capture_through("wav:" + path + "?period=10");
         std::remove(path.c_str());
         REQUIRE(received.size() >= 2u * 48000);
         std::size_t mismatches = 0;
@@ -229,7 +121,7 @@ TEST_CASE("capture end to end: offline wav → chain → endpoint → engine") {
     SUBCASE("44.1 kHz s16 file → 48 kHz f32 endpoint: resampled, SNR >= 90 dB") {
         const std::string path = temp_path("capture-resampled");
         write_wav(path, 44100, 44100);
-        const auto received = capture_from_wav("wav:" + path + "?period=10");
+        const auto received = capture_through("wav:" + path + "?period=10");
         std::remove(path.c_str());
         // Every frame of the file arrives: 44,100 at 44.1 kHz make 48,000 at 48 kHz, after the
         // resampler's leading silence, with its tail flushed at the end of the stream.

@@ -24,7 +24,8 @@
 
 namespace ae::pipeline {
 
-// Makes the device `spec` names, for `direction`. Nothing is opened until start().
+// Makes the device `spec` names, for `direction`. Nothing is opened until start() — but an ALSA
+// PCM, opened here: the format it negotiates is the device's.
 // Errors name the spec and the reason: `bad_argument` (syntax, unknown option, bad value),
 // `unsupported_format`, `device_unavailable` (unknown kind).
 [[nodiscard]] std::expected<std::unique_ptr<device>, device_error> make_device(std::string_view spec,
@@ -33,6 +34,8 @@ namespace ae::pipeline {
                                                                                     endpoint_direction direction);
 [[nodiscard]] std::expected<std::unique_ptr<device>, device_error> make_wav_device(device_spec spec,
                                                                                    endpoint_direction direction);
+[[nodiscard]] std::expected<std::unique_ptr<device>, device_error> make_alsa_device(device_spec spec,
+                                                                                    endpoint_direction direction);
 [[nodiscard]] std::expected<std::unique_ptr<device>, device_error> make_faulty_device(device_spec spec,
                                                                                       endpoint_direction direction);
 
