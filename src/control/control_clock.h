@@ -47,13 +47,14 @@ public:
 
     [[nodiscard]] std::uint64_t next_timer() noexcept { return ++last_timer_; }
     void add(std::uint64_t timer, control_clock::time_point at, std::function<void(std::error_code)> fire) {
-        waits_.push_back({timer, at, std::move(fire)});
+        // Kept in deadline order, FIFO among equal deadlines (after the last wait due at `at`).
+        const auto pos = std::upper_bound(waits_.begin(), waits_.end(), at, [](control_clock::time_point t, const wait& w) { return t < w.at; });
+        waits_.insert(pos, wait{timer, at, std::move(fire)});
     }
     // Fires `timer`'s waits with operation_aborted. Returns how many.
     std::size_t cancel(std::uint64_t timer) { return take(std::error_code(asio::error::operation_aborted), [&](const wait& w) { return w.timer == timer; }); }
     // Fires every wait due at `now`, oldest deadline first. Returns how many.
     std::size_t fire_due(control_clock::time_point now) {
-        std::stable_sort(waits_.begin(), waits_.end(), [](const wait& a, const wait& b) { return a.at < b.at; });
         return take({}, [&](const wait& w) { return w.at <= now; });
     }
 

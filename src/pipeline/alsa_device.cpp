@@ -145,15 +145,21 @@ public:
         }
         return {};
     }
-    // Render plays out what it queued (at most the buffer: a blocking drain, on the control side);
-    // capture drops what it has not read.
+    // Render plays out what it queued (at most the buffer), on the control side; capture drops what
+    // it has not read. The drain is waited for a bounded time: a blocking snd_pcm_drain on a PCM
+    // whose server died waits forever (the jack plugin's does).
     void stop() noexcept override {
         if (!pcm_) return;
-        if (direction_ == endpoint_direction::render && snd_pcm_nonblock(pcm_.get(), 0) == 0) {
-            (void)snd_pcm_drain(pcm_.get());
-        } else {
-            (void)snd_pcm_drop(pcm_.get());
+        // A lost PCM is dropped, never drained: the jack plugin's drain polls without a timeout,
+        // in non-blocking mode too, and a dead server never answers.
+        if (direction_ == endpoint_direction::render && !lost_ && snd_pcm_drain(pcm_.get()) == -EAGAIN) {
+            const hns give_up = monotonic_now() + latency() + hns{2'000'000};
+            while (snd_pcm_state(pcm_.get()) == SND_PCM_STATE_DRAINING && monotonic_now() < give_up) {
+                (void)::poll(descriptors_.data(), descriptor_count_, 5);
+                if (snd_pcm_avail_update(pcm_.get()) < 0) break;
+            }
         }
+        (void)snd_pcm_drop(pcm_.get());
     }
 
     device_status wait_period() noexcept override { // rt-safe: waits for the device only
@@ -170,15 +176,15 @@ public:
                 return device_status::ok;
             }
             const int ready = ::poll(descriptors_.data(), descriptor_count_, 1);
-            if (ready < 0 && errno != EINTR) return device_status::lost;
+            if (ready < 0 && errno != EINTR) return lose();
             if (ready > 0) {
                 unsigned short revents = 0;
                 snd_pcm_poll_descriptors_revents(pcm_.get(), descriptors_.data(), descriptor_count_, &revents);
                 if ((revents & (POLLERR | POLLNVAL)) != 0 && snd_pcm_state(pcm_.get()) == SND_PCM_STATE_DISCONNECTED)
-                    return device_status::lost;
+                    return lose();
             }
         }
-        return device_status::lost;
+        return lose();
     }
 
     device_status play(const std::byte* data, std::uint32_t frames) noexcept override { // rt-safe: bounded
@@ -224,12 +230,16 @@ public:
     std::uint64_t device_dropped_frames() const noexcept override { return dropped_; }
 
 private:
+    device_status lose() noexcept { // rt-safe: wait-free
+        lost_ = true;
+        return device_status::lost;
+    }
     // An xrun is recovered (its frames lost: counted as at least one period); a suspend is
     // resumed or re-prepared; anything else — the PCM unplugged, its server gone — is a loss.
     device_status recover(int err) noexcept { // rt-safe: bounded
-        if (err == -ENODEV || err == -EBADFD || err == -ENOTTY) return device_status::lost;
+        if (err == -ENODEV || err == -EBADFD || err == -ENOTTY) return lose();
         if (err == -EPIPE) dropped_ += period_frames_;
-        if (snd_pcm_recover(pcm_.get(), err, 1) < 0) return device_status::lost;
+        if (snd_pcm_recover(pcm_.get(), err, 1) < 0) return lose();
         if (direction_ == endpoint_direction::capture) (void)snd_pcm_start(pcm_.get());
         timing_.discontinuity = true;
         return device_status::ok;
@@ -266,6 +276,7 @@ private:
     std::uint64_t silence_frames_ = 0; // render: that silence
     std::uint64_t read_ = 0;           // capture: frames taken from the PCM
     std::uint64_t dropped_ = 0;
+    bool lost_ = false;
     device_timing timing_{};
 };
 

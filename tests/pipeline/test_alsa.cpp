@@ -37,8 +37,15 @@ pid_t spawn(std::vector<std::string> args) {
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
+    // In a process group of its own: a signal meant for it (or one it sends its group) stays there.
+    posix_spawnattr_t attr;
+    ::posix_spawnattr_init(&attr);
+    ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    ::posix_spawnattr_setpgroup(&attr, 0);
     pid_t pid = -1;
-    return ::posix_spawnp(&pid, argv[0], nullptr, nullptr, argv.data(), environ) == 0 ? pid : -1;
+    const int rc = ::posix_spawnp(&pid, argv[0], nullptr, &attr, argv.data(), environ);
+    ::posix_spawnattr_destroy(&attr);
+    return rc == 0 ? pid : -1;
 }
 int wait_exit(pid_t pid) {
     int status = 0;
@@ -57,9 +64,12 @@ struct jack_server {
         ::setenv("JACK_DEFAULT_SERVER", name.c_str(), 1);
         ::setenv("JACK_NO_START_SERVER", "1", 1);
     }
-    ~jack_server() {
+    ~jack_server() { stop(); }
+    void stop() {
+        if (pid <= 0) return;
         ::kill(pid, SIGTERM);
         wait_exit(pid);
+        pid = -1;
     }
 };
 
@@ -130,4 +140,45 @@ TEST_CASE("alsa: a paced PCM (the jack plugin into a jackd dummy) takes the stre
     // 30 ms of openae's start silence and the plugin's own period). An unpaced device takes
     // milliseconds. A lower bound only: how fast this machine is does not decide the test.
     CHECK(seconds >= 0.9);
+}
+
+TEST_CASE("alsa: the PCM's server dies mid-stream: the device is lost, the loop runs on on its virtual clock") {
+    jack_server server;
+    ae::render_endpoint_core endpoint{1};
+    REQUIRE_FALSE(endpoint.set_buffer({48000, 2, ae::sample_type::f32}, 480, 1920));
+    ae::test::event_fd wake;
+    REQUIRE_FALSE(endpoint.set_event_handle(wake.get()));
+    auto dev = make_device("alsa:ae_jack?period=10&periods=4", endpoint_direction::render);
+    REQUIRE(dev);
+    auto thread = device_thread::create(std::move(*dev), {.realtime_priority = 0});
+    REQUIRE(thread);
+    REQUIRE((*thread)->control().attach(endpoint));
+    REQUIRE_FALSE(endpoint.start());
+    REQUIRE((*thread)->start());
+    std::uint64_t written = 0;
+    auto pass = [&] {
+        (void)ae::test::render_pass(endpoint.rt(), written, ~std::uint64_t{0}, [](std::uint64_t n, float* f) { f[0] = f[1] = marker(n); });
+        return wake.wait(100);
+    };
+    int timeouts = 0;
+    while ((*thread)->frames_processed() < 9600 && timeouts < 50) timeouts += pass() ? 0 : 1;
+    REQUIRE((*thread)->frames_processed() >= 9600);
+    server.stop(); // jackd gone: the PCM with it
+    bool lost = false;
+    std::uint64_t frames_at_loss = 0;
+    for (int passes = 0; passes < 400 && !lost; ++passes) {
+        (void)pass();
+        ae::pipeline::device_event event;
+        while ((*thread)->control().try_pop_event(event)) {
+            if (event.kind == device_event_kind::lost) {
+                lost = true;
+                frames_at_loss = (*thread)->frames_processed();
+            }
+        }
+    }
+    REQUIRE(lost);
+    // The endpoint goes on, carried by the lost device's virtual clock.
+    for (int passes = 0; passes < 10; ++passes) (void)pass();
+    CHECK((*thread)->frames_processed() > frames_at_loss);
+    (*thread)->stop();
 }
