@@ -318,6 +318,12 @@ device_loop::step_result device_loop::step(const device_period& period) noexcept
         enter_lost(device_event_kind::lost);
         return step_result::go_on; // the next wait paces on the virtual clock
     }
+    if (period.status == device_status::period_changed) {
+        // Chains and buffers are built for the old period: until the control plane rebuilds
+        // them, the endpoints run on the virtual clock and their frames count as device_lost.
+        enter_lost(device_event_kind::format_changed);
+        return step_result::go_on;
+    }
     if (period.status == device_status::format_changed) {
         const frame_format& format = device_->format();
         if (format.sample_rate != lost_clock_.settings().rate || format.channels > max_channels) {

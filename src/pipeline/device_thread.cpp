@@ -48,6 +48,13 @@ std::expected<std::unique_ptr<driven_device>, device_error> driven_device::creat
     d->loop_ = std::make_unique<device_loop>(*d->device_, options,
                                              device_loop_ends{std::move(command_consumer), std::move(retired_producer),
                                                               std::move(event_producer), d->command_fd_, d->engine_wake_fd_});
+    if (d->device_->self_driven()) {
+        if (options.stepped) {
+            return std::unexpected(device_error{make_error_code(errc::bad_argument),
+                                                "device '" + d->device_->spec() + "' runs its own periods: it cannot be stepped"});
+        }
+        d->device_->drive(*d->loop_, options.hooks);
+    }
     d->control_ = std::make_unique<device_control>(
         *d->device_, *d->loop_, options.max_endpoints,
         device_control_ends{std::move(command_producer), std::move(retired_consumer), std::move(event_consumer), d->command_fd_,
@@ -98,6 +105,7 @@ void device_thread::stop() {
     }
     if (!thread_.joinable()) return;
     driven_->loop().request_stop();
+    dev().interrupt_driving();
     thread_.join();
     dev().stop();
 }
@@ -109,6 +117,17 @@ void device_thread::run() noexcept {
     device_loop& loop = driven_->loop();
     if (options_.realtime_priority > 0 && !try_set_realtime_priority(options_.realtime_priority)) loop.report_realtime_refused();
     if (options_.hooks.started) options_.hooks.started(options_.hooks.context);
+    if (dev().self_driven()) {
+        // The device's own thread runs the periods; this one takes the loop over when it stops.
+        if (options_.hooks.wait_begin) options_.hooks.wait_begin(options_.hooks.context);
+        const drive_end end = dev().wait_driven();
+        if (options_.hooks.wait_end) options_.hooks.wait_end(options_.hooks.context);
+        if (end != drive_end::lost) {
+            loop.finish();
+            if (options_.hooks.stopping) options_.hooks.stopping(options_.hooks.context);
+            return;
+        }
+    }
     while (!loop.stop_requested()) {
         const device_period period = loop.wait();
         if (loop.stop_requested()) break;

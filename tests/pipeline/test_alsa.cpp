@@ -1,12 +1,10 @@
 // The ALSA device against ALSA itself: PCMs of a test-only configuration (tests/data/alsa), the
 // file plugin over null — what openae plays is checked sample by sample in the file the plugin
 // wrote, and what it records comes sample by sample from the file the plugin read.
+#include "jack_server.h"
 #include "signal_rig.h"
 
 #include <doctest/doctest.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -32,46 +30,7 @@ std::vector<std::int16_t> read_raw_s16(const std::string& path) {
     return out;
 }
 
-// Runs `argv` and returns its pid (-1 when it could not be started).
-pid_t spawn(std::vector<std::string> args) {
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    // In a process group of its own: a signal meant for it (or one it sends its group) stays there.
-    posix_spawnattr_t attr;
-    ::posix_spawnattr_init(&attr);
-    ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-    ::posix_spawnattr_setpgroup(&attr, 0);
-    pid_t pid = -1;
-    const int rc = ::posix_spawnp(&pid, argv[0], nullptr, &attr, argv.data(), environ);
-    ::posix_spawnattr_destroy(&attr);
-    return rc == 0 ? pid : -1;
-}
-int wait_exit(pid_t pid) {
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-// A jackd with the dummy driver under a name of the test's own, for as long as it lives.
-struct jack_server {
-    std::string name = "openae-alsa-" + std::to_string(::getpid());
-    pid_t pid = spawn({"jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", "48000", "-p", "256"});
-    jack_server() {
-        REQUIRE(pid > 0);
-        // Started when jack_wait says so (bounded by its own timeout), not after a sleep.
-        REQUIRE(wait_exit(spawn({"jack_wait", "-s", name, "-w", "-t", "20"})) == 0);
-        ::setenv("JACK_DEFAULT_SERVER", name.c_str(), 1);
-        ::setenv("JACK_NO_START_SERVER", "1", 1);
-    }
-    ~jack_server() { stop(); }
-    void stop() {
-        if (pid <= 0) return;
-        ::kill(pid, SIGTERM);
-        wait_exit(pid);
-        pid = -1;
-    }
-};
+using ae::test::jack_server;
 
 } // namespace
 
@@ -131,7 +90,7 @@ TEST_CASE("alsa: capture through the file plugin's infile, sample-exact") {
 }
 
 TEST_CASE("alsa: a paced PCM (the jack plugin into a jackd dummy) takes the stream at the device's pace, poll() the wait point") {
-    jack_server server;
+    jack_server server("alsa");
     const auto begin = std::chrono::steady_clock::now();
     const auto seen = render_through("alsa:ae_jack?period=10&periods=4", 48000, 96000, false);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
@@ -143,7 +102,7 @@ TEST_CASE("alsa: a paced PCM (the jack plugin into a jackd dummy) takes the stre
 }
 
 TEST_CASE("alsa: the PCM's server dies mid-stream: the device is lost, the loop runs on on its virtual clock") {
-    jack_server server;
+    jack_server server("alsa");
     ae::render_endpoint_core endpoint{1};
     REQUIRE_FALSE(endpoint.set_buffer({48000, 2, ae::sample_type::f32}, 480, 1920));
     ae::test::event_fd wake;

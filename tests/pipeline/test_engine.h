@@ -47,6 +47,8 @@ inline pipeline::device_thread_hooks armed_hooks(rt_guard& guard) noexcept {
     hooks.stopping = [](void*) { rt_guard::disarm_current_thread(); };
     hooks.wait_begin = [](void*) { rt_guard::begin_wait(); };
     hooks.wait_end = [](void*) { rt_guard::end_wait(); };
+    hooks.callback_begin = [](void* g) { static_cast<rt_guard*>(g)->arm_current_thread(); };
+    hooks.callback_end = [](void*) { rt_guard::disarm_current_thread(); };
     return hooks;
 }
 

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <openae/pipeline/device_error.h>
+#include <openae/pipeline/device_hooks.h>
 #include <openae/rt/types.h>
 
 #include <cstdint>
@@ -24,6 +25,17 @@ enum class device_status : std::uint8_t {
     lost,           // the device went away (unplugged, server gone); no more periods from it
     format_changed, // the device now runs in a new format(): the thread must adapt before playing
     end_of_stream,  // a source has nothing more (the frames of this period are silence-padded)
+    period_changed, // the device's period is no longer period_frames() (a JACK buffer-size change):
+                    // the chains, built for the old one, must be rebuilt before it plays again
+};
+
+class device_loop;
+
+// Why a self-driven device's own thread stopped stepping its loop.
+enum class drive_end : std::uint8_t {
+    lost,        // the device went away or changed its period: openae's thread carries the loop on
+    interrupted, // interrupt_driving(): the loop is being stopped
+    ended,       // the loop's step said done (stop_after_frames)
 };
 
 // Where the device was at one instant: `position` frames played or recorded at `time`
@@ -75,6 +87,25 @@ public:
 
     // Control side, any time: a fault to inject (faulty devices only; `bad_argument` elsewhere).
     [[nodiscard]] virtual std::expected<void, device_error> inject(std::string_view fault);
+
+    // A self-driven device runs its periods on a real-time thread of its own (JACK's process
+    // callback, PipeWire's data thread), calling the loop's step() from there. openae's device
+    // thread then only stands by: it waits in wait_driven() until that thread will never step the
+    // loop again, and carries the loop on from there (on its virtual clock when the device is lost).
+    [[nodiscard]] virtual bool self_driven() const noexcept { return false; }
+    // Control side, before start(): the loop the device's thread steps, and the hooks it calls
+    // around each of its callbacks (a test's RT-safety harness).
+    virtual void drive(device_loop& loop, const device_thread_hooks& hooks) noexcept {
+        (void)loop;
+        (void)hooks;
+    }
+    // openae's device thread (self-driven devices): returns once the device's own thread will
+    // never step the loop again.
+    // rt-safe: waits for the device only
+    [[nodiscard]] virtual drive_end wait_driven() noexcept { return drive_end::interrupted; }
+    // Any thread: ends wait_driven() (with `interrupted`).
+    // rt-safe: wait-free
+    virtual void interrupt_driving() noexcept {}
 
     // Frames the device itself had to drop or pad (its I/O could not keep up); device thread
     // reads it to report glitches.

@@ -11,6 +11,10 @@ struct device_thread_hooks {
     void (*stopping)(void* context) = nullptr;  // last thing on the thread
     void (*wait_begin)(void* context) = nullptr; // around the one wait point
     void (*wait_end)(void* context) = nullptr;
+    // Around each callback a backend's own real-time thread makes into openae (JACK's process
+    // callback): that thread is openae's only between the two.
+    void (*callback_begin)(void* context) = nullptr;
+    void (*callback_end)(void* context) = nullptr;
 };
 
 } // namespace ae::pipeline

@@ -36,6 +36,10 @@ namespace ae::pipeline {
                                                                                    endpoint_direction direction);
 [[nodiscard]] std::expected<std::unique_ptr<device>, device_error> make_alsa_device(device_spec spec,
                                                                                     endpoint_direction direction);
+// A JACK client of a running server (never started by openae); opened here: the server's rate
+// and buffer size are the device's.
+[[nodiscard]] std::expected<std::unique_ptr<device>, device_error> make_jack_device(device_spec spec,
+                                                                                    endpoint_direction direction);
 [[nodiscard]] std::expected<std::unique_ptr<device>, device_error> make_faulty_device(device_spec spec,
                                                                                       endpoint_direction direction);
 

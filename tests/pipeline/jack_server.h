@@ -1,0 +1,63 @@
+// A jackd of a test's own: the dummy driver (paced in real time, no sound card), a server name
+// no other test uses, started when jack_wait says it answers and stopped with the object.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+namespace ae::test {
+
+// Runs `args` in a process group of its own (a signal meant for it stays there); -1 when it
+// could not be started.
+inline pid_t spawn(std::vector<std::string> args) {
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawnattr_t attr;
+    ::posix_spawnattr_init(&attr);
+    ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    ::posix_spawnattr_setpgroup(&attr, 0);
+    pid_t pid = -1;
+    const int rc = ::posix_spawnp(&pid, argv[0], nullptr, &attr, argv.data(), environ);
+    ::posix_spawnattr_destroy(&attr);
+    return rc == 0 ? pid : -1;
+}
+inline int wait_exit(pid_t pid) {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+struct jack_server {
+    std::string name;
+    pid_t pid = -1;
+    explicit jack_server(const std::string& tag, unsigned period_frames = 256)
+        : name("openae-" + tag + "-" + std::to_string(::getpid())),
+          pid(spawn({"jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", "48000", "-p", std::to_string(period_frames)})) {
+        REQUIRE(pid > 0);
+        // Started when jack_wait says so (bounded by its own timeout), not after a sleep.
+        REQUIRE(wait_exit(spawn({"jack_wait", "-s", name, "-w", "-t", "20"})) == 0);
+        // For clients that take no server name (the ALSA jack plugin, jack_bufsize).
+        ::setenv("JACK_DEFAULT_SERVER", name.c_str(), 1);
+        ::setenv("JACK_NO_START_SERVER", "1", 1);
+    }
+    ~jack_server() { stop(); }
+    jack_server(const jack_server&) = delete;
+    jack_server& operator=(const jack_server&) = delete;
+    void stop() {
+        if (pid <= 0) return;
+        ::kill(pid, SIGTERM);
+        wait_exit(pid);
+        pid = -1;
+    }
+};
+
+} // namespace ae::test

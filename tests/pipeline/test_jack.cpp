@@ -1,0 +1,372 @@
+// The JACK device against a real jackd (dummy driver) the test starts itself, and JACK clients
+// of the test's own: a recorder that openae plays into, a player that openae records from. The
+// signal is compared sample by sample; every frame that did not arrive is found in a glitch record.
+// JACK's process callback runs the device loop under the RT-safety harness.
+#include "jack_server.h"
+#include "signal_rig.h"
+
+#include <jack/jack.h>
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+using namespace ae::test::signal;
+using ae::test::jack_server;
+
+namespace {
+
+// A JACK client of the test's own with two ports: a recorder (input ports, keeps what arrives)
+// or a player (output ports, plays marker/sine from frame 0 on).
+class jack_peer {
+public:
+    jack_peer(const std::string& server, const char* name, bool records, std::size_t capacity_frames)
+        : records_(records), frames_(2 * capacity_frames) {
+        jack_status_t status{};
+        client_ = jack_client_open(name, static_cast<jack_options_t>(JackNoStartServer | JackServerName), &status, server.c_str());
+        REQUIRE(client_ != nullptr);
+        for (int ch = 0; ch < 2; ++ch) {
+            const std::string port = (records ? "in_" : "out_") + std::to_string(ch + 1);
+            ports_[ch] = jack_port_register(client_, port.c_str(), JACK_DEFAULT_AUDIO_TYPE, records ? JackPortIsInput : JackPortIsOutput, 0);
+            REQUIRE(ports_[ch] != nullptr);
+        }
+        jack_set_process_callback(client_, [](jack_nframes_t n, void* self) { return static_cast<jack_peer*>(self)->process(n); }, this);
+        REQUIRE(jack_activate(client_) == 0);
+    }
+    ~jack_peer() { jack_client_close(client_); }
+    jack_peer(const jack_peer&) = delete;
+    jack_peer& operator=(const jack_peer&) = delete;
+
+    // Recorder: frames kept so far (interleaved in frames()).
+    [[nodiscard]] std::size_t count() const noexcept { return count_.load(std::memory_order_acquire); }
+    [[nodiscard]] const std::vector<float>& frames() const noexcept { return frames_; }
+    // Frames of the cycles JACK did not call this client for.
+    [[nodiscard]] std::size_t missed() const noexcept { return missed_.load(std::memory_order_relaxed); }
+
+private:
+    int process(jack_nframes_t n) {
+        auto* left = static_cast<float*>(jack_port_get_buffer(ports_[0], n));
+        auto* right = static_cast<float*>(jack_port_get_buffer(ports_[1], n));
+        // Cycles JACK ran without this client (it found it late): their frames were never seen.
+        const jack_nframes_t now = jack_last_frame_time(client_);
+        if (cycles_ != 0 && now != next_frame_time_) {
+            const auto skipped = static_cast<std::int32_t>(now - next_frame_time_);
+            if (skipped > 0) missed_.fetch_add(static_cast<std::size_t>(skipped), std::memory_order_relaxed);
+        }
+        next_frame_time_ = now + n;
+        ++cycles_;
+        std::size_t at = count_.load(std::memory_order_relaxed);
+        for (jack_nframes_t i = 0; i < n; ++i) {
+            if (records_) {
+                if (2 * at + 2 > frames_.size()) break;
+                frames_[2 * at] = left[i];
+                frames_[2 * at + 1] = right[i];
+            } else {
+                left[i] = marker(at);
+                right[i] = sine(at % 65536, 48000); // periodic with the marker: a frame says where it is
+            }
+            ++at;
+        }
+        count_.store(at, std::memory_order_release);
+        return 0;
+    }
+
+    bool records_;
+    jack_client_t* client_ = nullptr;
+    jack_port_t* ports_[2]{};
+    std::vector<float> frames_;
+    // order: release/acquire — the frames are in frames_ before the count says so.
+    std::atomic<std::size_t> count_{0};
+    // order: relaxed — a statistic.
+    std::atomic<std::size_t> missed_{0};
+    std::uint64_t cycles_ = 0;
+    jack_nframes_t next_frame_time_ = 0;
+};
+
+struct glitch_totals {
+    std::uint64_t underrun_frames = 0;
+    std::uint64_t overrun_frames = 0;
+    std::uint64_t lost_frames = 0;
+    std::uint64_t other = 0;
+};
+template <typename Endpoint>
+glitch_totals drain(Endpoint& endpoint) {
+    glitch_totals t;
+    endpoint.drain_glitches([&](const ae::glitch_record& r) {
+        if (r.kind == ae::glitch_kind::underrun) t.underrun_frames += r.frames;
+        else if (r.kind == ae::glitch_kind::overrun) t.overrun_frames += r.frames;
+        else if (r.kind == ae::glitch_kind::device_lost) t.lost_frames += r.frames;
+        else ++t.other;
+    });
+    return t;
+}
+
+
+// Follows the test signal through `count` interleaved stereo frames from frame `next` on (the
+// marker says which frame each is, modulo 65536), until `end`. A silent frame is a gap; a
+// frame further on is a skip, one already seen a repeat (a cycle JACK ran without one of the
+// clients: it read a stale buffer or none).
+struct signal_walk {
+    std::uint64_t next = 0;
+    std::uint64_t matched = 0, gap_frames = 0, skipped = 0, repeated = 0, mismatches = 0;
+};
+signal_walk follow_signal(const float* frames, std::size_t count, std::uint64_t next, std::uint64_t end) {
+    signal_walk w;
+    w.next = next;
+    for (std::size_t at = 0; at < count && w.next < end; ++at) {
+        const float left = frames[2 * at], right = frames[2 * at + 1];
+        const auto seen = static_cast<std::int64_t>(std::lround(left * 32768.0f) + 32768);
+        // The step from the expected frame, in (-32768, 32768].
+        std::int64_t step = (seen - static_cast<std::int64_t>(w.next % 65536) + 65536) % 65536;
+        if (step > 32768) step -= 65536;
+        const auto n = static_cast<std::uint64_t>(static_cast<std::int64_t>(w.next) + step);
+        if (static_cast<std::int64_t>(w.next) + step >= 0 && left == marker(n) && right == sine(n % 65536, 48000)) {
+            if (step > 0) w.skipped += static_cast<std::uint64_t>(step);
+            if (step < 0) w.repeated += static_cast<std::uint64_t>(-step);
+            w.next = n + 1;
+            ++w.matched;
+        } else if (left == 0.0f && right == 0.0f) {
+            ++w.gap_frames;
+        } else {
+            ++w.mismatches;
+        }
+    }
+    return w;
+}
+
+} // namespace
+
+TEST_CASE("jack: no server, a bad option: typed errors naming the device") {
+    auto missing = make_device("jack:ae?server=openae-no-such-server", endpoint_direction::render);
+    REQUIRE_FALSE(missing);
+    CHECK(missing.error().code == ae::errc::device_unavailable);
+    CHECK(missing.error().message.find("no JACK server 'openae-no-such-server' is running") != std::string::npos);
+    auto typo = make_device("jack:ae?sever=x", endpoint_direction::render);
+    REQUIRE_FALSE(typo);
+    CHECK(typo.error().code == ae::errc::bad_argument);
+    auto both = make_device("jack:ae?ports=a:b&connect=auto", endpoint_direction::render);
+    REQUIRE_FALSE(both);
+    CHECK(both.error().code == ae::errc::bad_argument);
+}
+
+TEST_CASE("jack: render into a JACK recorder, sample-exact, JACK's process callback under the RT harness") {
+    jack_server server("jack-render");
+    jack_peer recorder(server.name, "rec", true, 4 * 48000);
+    auto dev = make_device("jack:ae_render?server=" + server.name + "&ports=rec:in_1,rec:in_2", endpoint_direction::render);
+    REQUIRE(dev);
+    CHECK((*dev)->format() == ae::frame_format{48000, 2, ae::sample_type::f32});
+    CHECK((*dev)->period_frames() == 256);
+    ae::test::rt_guard device_guard;
+    auto thread = device_thread::create(std::move(*dev), {.realtime_priority = 0, .hooks = ae::test::armed_hooks(device_guard)});
+    REQUIRE(thread);
+    ae::render_endpoint_core endpoint{1};
+    REQUIRE_FALSE(endpoint.set_buffer({48000, 2, ae::sample_type::f32}, 480, 1920));
+    ae::test::event_fd wake;
+    REQUIRE_FALSE(endpoint.set_event_handle(wake.get()));
+    REQUIRE((*thread)->control().attach(endpoint));
+    REQUIRE((*thread)->start()); // activated and connected: from here the recorder hears openae
+
+    auto signal = [](std::uint64_t n, float* frame) {
+        frame[0] = marker(n);
+        frame[1] = sine(n, 48000);
+    };
+    constexpr std::uint64_t total = 48000;
+    std::uint64_t written = 0;
+    REQUIRE(ae::test::render_pass(endpoint.rt(), written, total, signal));
+    REQUIRE_FALSE(endpoint.start());
+    ae::test::rt_guard engine_guard;
+    int timeouts = 0;
+    {
+        auto armed = engine_guard.arm();
+        // Until the recorder has had a second and a half: the whole signal and the silence after.
+        while (recorder.count() < 72000 && timeouts < 50) {
+            (void)ae::test::render_pass(endpoint.rt(), written, total, signal);
+            if (!wake.wait(100)) ++timeouts;
+        }
+    }
+    (*thread)->stop();
+    CHECK(timeouts < 50);
+    CHECK(engine_guard.violations() == 0);
+    const std::string first = device_guard.first_violation();
+    CAPTURE(first);
+    CHECK(device_guard.violations() == 0);
+
+    // The recording: silence, then the signal frame by frame. A run of silence inside it is an
+    // underrun openae counted; a jump forward is a cycle JACK ran without the recorder or
+    // without openae (both counted: the recorder's misses, the device's drops).
+    const std::vector<float>& got = recorder.frames();
+    const std::size_t frames = recorder.count();
+    std::size_t at = 0;
+    while (at < frames && got[2 * at] == 0.0f && got[2 * at + 1] == 0.0f) ++at;
+    const std::size_t leading_silence = at;
+    const signal_walk walk = follow_signal(got.data() + 2 * at, frames - at, 0, total);
+    const glitch_totals glitches = drain(endpoint);
+    std::uint64_t device_dropped = 0;
+    ae::pipeline::device_event event;
+    while ((*thread)->control().try_pop_event(event)) {
+        if (event.kind == device_event_kind::device_dropped) device_dropped += event.frames;
+    }
+    MESSAGE("leading silence ", leading_silence, " frames; signal frames ", walk.matched, "; skipped ", walk.skipped, "; repeated ",
+            walk.repeated, "; gaps ", walk.gap_frames, "; underrun frames ", glitches.underrun_frames, "; recorder missed ",
+            recorder.missed(), "; device dropped ", device_dropped);
+    CHECK(walk.next == total);
+    CHECK(walk.mismatches == 0);
+    CHECK(walk.matched + walk.skipped == total + walk.repeated);
+    CHECK(walk.skipped + walk.repeated <= 2 * (recorder.missed() + device_dropped));
+    CHECK(walk.gap_frames <= glitches.underrun_frames);
+}
+
+TEST_CASE("jack: capture from a JACK player, sample-exact and in order") {
+    jack_server server("jack-capture");
+    jack_peer player(server.name, "play", false, 0);
+    auto dev = make_device("jack:ae_capture?server=" + server.name + "&ports=play:out_1,play:out_2", endpoint_direction::capture);
+    REQUIRE(dev);
+    ae::test::rt_guard device_guard;
+    auto thread = device_thread::create(std::move(*dev), {.realtime_priority = 0, .hooks = ae::test::armed_hooks(device_guard)});
+    REQUIRE(thread);
+    ae::capture_endpoint_core endpoint{2};
+    REQUIRE_FALSE(endpoint.set_buffer({48000, 2, ae::sample_type::f32}, 480, 1920));
+    ae::test::event_fd wake;
+    REQUIRE_FALSE(endpoint.set_event_handle(wake.get()));
+    REQUIRE((*thread)->control().attach(endpoint));
+    REQUIRE((*thread)->start());
+    REQUIRE_FALSE(endpoint.start());
+
+    std::vector<float> received;
+    received.reserve(2 * 60000);
+    ae::test::rt_guard engine_guard;
+    std::uint64_t read = 0;
+    int timeouts = 0;
+    {
+        auto armed = engine_guard.arm();
+        while (received.size() < 2 * 48000 && timeouts < 50) {
+            (void)ae::test::capture_pass(endpoint.rt(), read, [&](std::uint64_t, const float* frame) {
+                if (received.size() + 2 <= received.capacity()) received.insert(received.end(), frame, frame + 2);
+            });
+            if (!wake.wait(100)) ++timeouts;
+        }
+    }
+    (*thread)->stop();
+    CHECK(timeouts < 50);
+    CHECK(engine_guard.violations() == 0);
+    const std::string first = device_guard.first_violation();
+    CAPTURE(first);
+    CHECK(device_guard.violations() == 0);
+
+    // Before the connection: silence. Then the player's frames, each the one after the last
+    // (its marker says which), except where openae counted an overrun.
+    std::size_t at = 0;
+    const std::size_t frames = received.size() / 2;
+    while (at < frames && received[2 * at] == 0.0f && received[2 * at + 1] == 0.0f) ++at;
+    REQUIRE(at < frames);
+    // The first marker names the player's frame (the marker counts modulo 65536).
+    const auto first_frame = static_cast<std::uint64_t>(std::lround(received[2 * at] * 32768.0f) + 32768);
+    const signal_walk walk = follow_signal(received.data() + 2 * at, frames - at, first_frame, ~std::uint64_t{0});
+    const glitch_totals glitches = drain(endpoint);
+    // Cycles JACK ran without openae (it found the client late) are the device's drops.
+    std::uint64_t device_dropped = 0;
+    ae::pipeline::device_event event;
+    while ((*thread)->control().try_pop_event(event)) {
+        if (event.kind == device_event_kind::device_dropped) device_dropped += event.frames;
+    }
+    MESSAGE("frames in order ", walk.matched, "; skipped ", walk.skipped, "; repeated ", walk.repeated, "; gaps ", walk.gap_frames,
+            "; overrun frames ", glitches.overrun_frames, "; device dropped ", device_dropped);
+    CHECK(walk.matched >= 40000);
+    CHECK(walk.mismatches == 0);
+    CHECK(walk.gap_frames == 0);
+    CHECK(walk.skipped + walk.repeated <= glitches.overrun_frames + 2 * device_dropped);
+}
+
+TEST_CASE("jack: jackd killed mid-stream: the device is lost, openae's thread carries the loop on, every frame counted") {
+    jack_server server("jack-kill");
+    auto dev = make_device("jack:ae_kill?server=" + server.name, endpoint_direction::render);
+    REQUIRE(dev);
+    ae::test::rt_guard device_guard;
+    auto thread = device_thread::create(std::move(*dev), {.realtime_priority = 0, .hooks = ae::test::armed_hooks(device_guard)});
+    REQUIRE(thread);
+    ae::render_endpoint_core endpoint{1};
+    REQUIRE_FALSE(endpoint.set_buffer({48000, 2, ae::sample_type::f32}, 480, 1920));
+    ae::test::event_fd wake;
+    REQUIRE_FALSE(endpoint.set_event_handle(wake.get()));
+    REQUIRE((*thread)->control().attach(endpoint));
+    REQUIRE((*thread)->start());
+    std::uint64_t written = 0;
+    auto signal = [](std::uint64_t n, float* f) { f[0] = f[1] = marker(n); };
+    REQUIRE_FALSE(endpoint.start());
+    int timeouts = 0;
+    while ((*thread)->frames_processed() < 9600 && timeouts < 50) {
+        (void)ae::test::render_pass(endpoint.rt(), written, ~std::uint64_t{0}, signal);
+        timeouts += wake.wait(100) ? 0 : 1;
+    }
+    REQUIRE((*thread)->frames_processed() >= 9600);
+    server.stop();
+    bool lost = false;
+    std::uint64_t frames_at_loss = 0;
+    for (int passes = 0; passes < 400 && !lost; ++passes) {
+        (void)ae::test::render_pass(endpoint.rt(), written, ~std::uint64_t{0}, signal);
+        (void)wake.wait(100);
+        ae::pipeline::device_event event;
+        while ((*thread)->control().try_pop_event(event)) {
+            if (event.kind == device_event_kind::lost) {
+                lost = true;
+                frames_at_loss = (*thread)->frames_processed();
+            }
+        }
+    }
+    REQUIRE(lost);
+    // The endpoint goes on, on the lost device's virtual clock: its frames are device_lost.
+    for (int passes = 0; passes < 20; ++passes) {
+        (void)ae::test::render_pass(endpoint.rt(), written, ~std::uint64_t{0}, signal);
+        (void)wake.wait(100);
+    }
+    (*thread)->stop();
+    CHECK((*thread)->frames_processed() > frames_at_loss);
+    const glitch_totals glitches = drain(endpoint);
+    MESSAGE("lost after ", frames_at_loss, " device frames; device_lost frames ", glitches.lost_frames);
+    CHECK(glitches.lost_frames > 0);
+    const std::string first = device_guard.first_violation();
+    CAPTURE(first);
+    CHECK(device_guard.violations() == 0);
+}
+
+TEST_CASE("jack: the server's buffer size changes (jack_bufsize): the device says so and the loop carries on") {
+    jack_server server("jack-bufsize");
+    auto dev = make_device("jack:ae_bufsize?server=" + server.name, endpoint_direction::render);
+    REQUIRE(dev);
+    auto thread = device_thread::create(std::move(*dev), {.realtime_priority = 0});
+    REQUIRE(thread);
+    ae::render_endpoint_core endpoint{1};
+    REQUIRE_FALSE(endpoint.set_buffer({48000, 2, ae::sample_type::f32}, 480, 1920));
+    ae::test::event_fd wake;
+    REQUIRE_FALSE(endpoint.set_event_handle(wake.get()));
+    REQUIRE((*thread)->control().attach(endpoint));
+    REQUIRE((*thread)->start());
+    std::uint64_t written = 0;
+    auto signal = [](std::uint64_t n, float* f) { f[0] = f[1] = marker(n); };
+    REQUIRE_FALSE(endpoint.start());
+    int timeouts = 0;
+    while ((*thread)->frames_processed() < 4800 && timeouts < 50) {
+        (void)ae::test::render_pass(endpoint.rt(), written, ~std::uint64_t{0}, signal);
+        timeouts += wake.wait(100) ? 0 : 1;
+    }
+    REQUIRE(ae::test::wait_exit(ae::test::spawn({"jack_bufsize", "512"})) == 0);
+    bool changed = false;
+    for (int passes = 0; passes < 400 && !changed; ++passes) {
+        (void)ae::test::render_pass(endpoint.rt(), written, ~std::uint64_t{0}, signal);
+        (void)wake.wait(100);
+        ae::pipeline::device_event event;
+        while ((*thread)->control().try_pop_event(event)) changed |= event.kind == device_event_kind::format_changed;
+    }
+    REQUIRE(changed);
+    CHECK((*thread)->lost()); // the chains are built for 256 frames: the control plane rebuilds them
+    const std::uint64_t frames_at_change = (*thread)->frames_processed();
+    for (int passes = 0; passes < 20; ++passes) {
+        (void)ae::test::render_pass(endpoint.rt(), written, ~std::uint64_t{0}, signal);
+        (void)wake.wait(100);
+    }
+    (*thread)->stop();
+    CHECK((*thread)->frames_processed() > frames_at_change);
+    CHECK(drain(endpoint).lost_frames > 0);
+}
