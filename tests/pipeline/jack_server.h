@@ -4,11 +4,14 @@
 
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -30,6 +33,27 @@ inline pid_t spawn(std::vector<std::string> args) {
     ::posix_spawnattr_destroy(&attr);
     return rc == 0 ? pid : -1;
 }
+// A server: as spawn(), and it dies with the test (a crashed test leaves no jackd behind) and
+// writes to `log_path`, not to the test's output (which ctest waits on until every holder is gone).
+inline pid_t spawn_server(std::vector<std::string> args, const std::string& log_path) {
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const pid_t parent = ::getpid();
+    const pid_t pid = ::fork();
+    if (pid != 0) return pid;
+    // The child of a threaded process: async-signal-safe calls only, up to exec.
+    ::setpgid(0, 0);
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(127);
+    const int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (log >= 0) {
+        ::dup2(log, 1);
+        ::dup2(log, 2);
+    }
+    ::execvp(argv[0], argv.data());
+    ::_exit(127);
+}
 inline int wait_exit(pid_t pid) {
     int status = 0;
     ::waitpid(pid, &status, 0);
@@ -41,7 +65,8 @@ struct jack_server {
     pid_t pid = -1;
     explicit jack_server(const std::string& tag, unsigned period_frames = 256)
         : name("openae-" + tag + "-" + std::to_string(::getpid())),
-          pid(spawn({"jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", "48000", "-p", std::to_string(period_frames)})) {
+          pid(spawn_server({"jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", "48000", "-p", std::to_string(period_frames)},
+                           "/tmp/" + name + ".log")) {
         REQUIRE(pid > 0);
         // Started when jack_wait says so (bounded by its own timeout), not after a sleep.
         REQUIRE(wait_exit(spawn({"jack_wait", "-s", name, "-w", "-t", "20"})) == 0);
@@ -57,6 +82,7 @@ struct jack_server {
         ::kill(pid, SIGTERM);
         wait_exit(pid);
         pid = -1;
+        std::remove(("/tmp/" + name + ".log").c_str());
     }
 };
 
