@@ -384,3 +384,24 @@ TEST_CASE("jack: the server's buffer size changes (jack_bufsize): the device say
     CHECK((*thread)->frames_processed() > frames_at_change);
     CHECK(drain(endpoint).lost_frames > 0);
 }
+
+TEST_CASE("jack: connect=auto connects the device's ports to the server's physical ports, in channel order") {
+    jack_server server("jack-auto");
+    auto dev = make_device("jack:ae_auto?server=" + server.name + "&connect=auto", endpoint_direction::render);
+    REQUIRE(dev);
+    auto thread = device_thread::create(std::move(*dev), {.realtime_priority = 0});
+    REQUIRE(thread);
+    REQUIRE((*thread)->start());
+    jack_status_t status{};
+    jack_client_t* looker = jack_client_open("look", static_cast<jack_options_t>(JackNoStartServer | JackServerName), &status, server.name.c_str());
+    REQUIRE(looker != nullptr);
+    jack_port_t* first = jack_port_by_name(looker, "ae_auto:out_1");
+    jack_port_t* second = jack_port_by_name(looker, "ae_auto:out_2");
+    REQUIRE(first != nullptr);
+    REQUIRE(second != nullptr);
+    CHECK(jack_port_connected_to(first, "system:playback_1") == 1);
+    CHECK(jack_port_connected_to(second, "system:playback_2") == 1);
+    CHECK(jack_port_connected_to(first, "system:playback_2") == 0);
+    jack_client_close(looker);
+    (*thread)->stop();
+}
