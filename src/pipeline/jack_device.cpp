@@ -10,6 +10,8 @@
 // Positions come from jack_get_cycle_times (JACK's own DLL): at the cycle's start, render has
 // played what it wrote minus the ports' playback latency; capture has the cycle's frames. The
 // client never starts a server (JackNoStartServer).
+#include "callback_driver.h"
+
 #include <openae/pipeline/device_loop.h>
 #include <openae/pipeline/devices.h>
 
@@ -20,14 +22,9 @@
 
 #include <jack/jack.h>
 
-#include <poll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cstring>
-#include <ctime>
 #include <vector>
 
 // ThreadSanitizer cannot see how JACK hands a port's buffer from one client's process thread to
@@ -92,17 +89,16 @@ public:
         : device(std::move(spec), direction,
                  frame_format{jack_get_sample_rate(client), static_cast<std::uint16_t>(settings.channels), sample_type::f32},
                  jack_get_buffer_size(client), true),
-          client_(client), settings_(std::move(settings)), wake_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+          client_(client), settings_(std::move(settings)) {
         buffers_.assign(settings_.channels, nullptr);
     }
     ~jack_device() override {
         if (client_ != nullptr) jack_client_close(client_);
-        if (wake_fd_ >= 0) ::close(wake_fd_);
     }
 
     // Control side, before start(): ports and callbacks (JACK calls nothing until activation).
     std::expected<void, device_error> register_ports() {
-        if (wake_fd_ < 0) return std::unexpected(jack_error(spec_, errc::io_error, "cannot create an eventfd"));
+        if (!driver_.ok()) return std::unexpected(jack_error(spec_, errc::io_error, "cannot create an eventfd"));
         const bool render = direction_ == endpoint_direction::render;
         for (std::uint32_t ch = 0; ch < settings_.channels; ++ch) {
             const std::string name = (render ? "out_" : "in_") + std::to_string(ch + 1);
@@ -127,6 +123,7 @@ public:
     }
 
     std::expected<void, device_error> start() override {
+        driver_.allow();
         if (int err = jack_activate(client_); err != 0) return std::unexpected(jack_error(spec_, errc::device_unavailable, "cannot activate the client"));
         active_ = true;
         const bool render = direction_ == endpoint_direction::render;
@@ -149,7 +146,7 @@ public:
     }
     void stop() noexcept override {
         // A dead server is not asked: its client is closed with the device.
-        if (active_ && !gone_.load(std::memory_order_acquire)) (void)jack_deactivate(client_);
+        if (active_ && !driver_.is_gone()) (void)jack_deactivate(client_);
         active_ = false;
     }
 
@@ -157,46 +154,8 @@ public:
     // carries on on its virtual clock.
     device_status wait_period() noexcept override { return device_status::lost; } // rt-safe: wait-free
 
-    drive_end wait_driven() noexcept override { // rt-safe: waits for the device only
-        drive_end end = drive_end::interrupted;
-        std::uint64_t cycles_seen = cycles_.load(std::memory_order_relaxed);
-        int silent_turns = 0;
-        for (;;) {
-            pollfd p{wake_fd_, POLLIN, 0};
-            if (::poll(&p, 1, watchdog_ms) > 0) {
-                std::uint64_t count = 0;
-                [[maybe_unused]] const auto got = ::read(wake_fd_, &count, sizeof count);
-            } else if (const std::uint64_t cycles = cycles_.load(std::memory_order_relaxed); cycles != cycles_seen) {
-                cycles_seen = cycles;
-                silent_turns = 0;
-            } else if (++silent_turns >= 2) {
-                // No cycle for a second and no word from the server (stopped, hung): gone, for
-                // openae — its endpoints must not wait for it.
-                gone_.store(true, std::memory_order_release);
-            }
-            if (gone_.load(std::memory_order_acquire) || reshaped_.load(std::memory_order_acquire)) {
-                end = drive_end::lost;
-                break;
-            }
-            if (ended_.load(std::memory_order_acquire)) {
-                end = drive_end::ended;
-                break;
-            }
-            if (interrupted_.load(std::memory_order_acquire)) break;
-        }
-        // Dekker's handshake with process(): after this store, a callback either sees it and
-        // leaves the loop alone, or was already inside and is waited for (each step is bounded).
-        stop_driving_.store(true, std::memory_order_seq_cst);
-        for (int turns = 0; turns < 10'000 && in_callback_.load(std::memory_order_seq_cst); ++turns) {
-            const timespec pause{0, 100'000};
-            ::nanosleep(&pause, nullptr);
-        }
-        return end;
-    }
-    void interrupt_driving() noexcept override { // rt-safe: wait-free
-        interrupted_.store(true, std::memory_order_release);
-        signal_eventfd(wake_fd_);
-    }
+    drive_end wait_driven() noexcept override { return driver_.stand_by(watchdog_ms); } // rt-safe: waits for the device only
+    void interrupt_driving() noexcept override { driver_.interrupt(); } // rt-safe: wait-free
 
     device_status play(const std::byte* data, std::uint32_t frames) noexcept override { // rt-safe: bounded
         const auto* in = reinterpret_cast<const float*>(data);
@@ -229,7 +188,6 @@ public:
 private:
     int process(jack_nframes_t frames) noexcept { // rt-safe: bounded
         if (hooks_.callback_begin) hooks_.callback_begin(hooks_.context);
-        cycles_.fetch_add(1, std::memory_order_relaxed);
         cycle_frames_ = frames;
         for (std::size_t ch = 0; ch < ports_.size(); ++ch) {
             buffers_[ch] = static_cast<float*>(jack_port_get_buffer(ports_[ch], frames));
@@ -239,10 +197,8 @@ private:
         if (direction_ == endpoint_direction::render) {
             for (float* out : buffers_) std::fill_n(out, frames, 0.0f);
         }
-        in_callback_.store(true, std::memory_order_seq_cst);
-        if (loop_ != nullptr && !stop_driving_.load(std::memory_order_seq_cst)) run_period(frames);
-        // release: the loop's state is the standby thread's once it sees this.
-        in_callback_.store(false, std::memory_order_release);
+        if (driver_.begin_cycle() && loop_ != nullptr) run_period(frames);
+        driver_.end_cycle();
         for (float* buffer : buffers_) hand_on_buffer(buffer);
         if (hooks_.callback_end) hooks_.callback_end(hooks_.context);
         return 0;
@@ -258,13 +214,9 @@ private:
         }
         const bool done = loop_->step(period) == device_loop::step_result::done;
         if (period.status == device_status::period_changed) {
-            stop_driving_.store(true, std::memory_order_relaxed); // this thread's own flag
-            reshaped_.store(true, std::memory_order_release);
-            signal_eventfd(wake_fd_);
+            driver_.reshaped();
         } else if (done) {
-            stop_driving_.store(true, std::memory_order_relaxed);
-            ended_.store(true, std::memory_order_release);
-            signal_eventfd(wake_fd_);
+            driver_.ended();
         }
     }
 
@@ -297,10 +249,7 @@ private:
         timing_ = {position, at, discontinuity};
     }
 
-    void on_shutdown() noexcept { // JACK's thread: the server is gone
-        gone_.store(true, std::memory_order_release);
-        signal_eventfd(wake_fd_);
-    }
+    void on_shutdown() noexcept { driver_.gone(); } // JACK's thread: the server is gone
     int on_xrun() noexcept {
         // JACK does not say how much was lost: a period, at least.
         dropped_.fetch_add(period_frames_, std::memory_order_relaxed);
@@ -332,7 +281,7 @@ private:
     std::vector<float*> buffers_; // this cycle's port buffers (JACK's thread)
     device_loop* loop_ = nullptr;
     device_thread_hooks hooks_{};
-    int wake_fd_;
+    callback_driver driver_;
     bool active_ = false;
     jack_nframes_t cycle_frames_ = 0;
     bool have_cycle_ = false;
@@ -341,19 +290,11 @@ private:
     std::uint64_t read_ = 0;
     device_timing timing_{};
 
-    // order: seq_cst — Dekker's handshake between process() and wait_driven() (see there).
-    std::atomic<bool> in_callback_{false};
-    std::atomic<bool> stop_driving_{false};
-    // order: release/acquire — what set it is seen by wait_driven() with it.
-    std::atomic<bool> gone_{false};
-    std::atomic<bool> reshaped_{false};
-    std::atomic<bool> ended_{false};
-    std::atomic<bool> interrupted_{false};
+    // order: release/acquire — set by JACK's thread, seen by the next cycle.
     std::atomic<bool> rate_changed_{false};
     // order: relaxed — statistics and a latency figure, each complete in itself.
     std::atomic<std::uint64_t> dropped_{0};
     std::atomic<std::uint64_t> latency_frames_{0};
-    std::atomic<std::uint64_t> cycles_{0};
 };
 
 } // namespace
