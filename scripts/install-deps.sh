@@ -9,7 +9,7 @@ packages=(g++ cmake ninja-build pkg-config
           nlohmann-json3-dev libcli11-dev libsndfile1-dev libsoxr-dev libspeexdsp-dev libopus-dev
           libasound2-dev libjack-jackd2-dev libbenchmark-dev libpipewire-0.3-dev)
 if [[ "${1:-}" == "--test" ]]; then
-    packages+=(clang-19 libclang-rt-19-dev lld-19 jackd2 libasound2-plugins sox libsox-fmt-base)
+    packages+=(clang-19 libclang-rt-19-dev lld-19 jackd2 libasound2-plugins sox libsox-fmt-base pipewire wireplumber dbus)
 fi
 
 missing=()

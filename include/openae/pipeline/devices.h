@@ -40,6 +40,10 @@ namespace ae::pipeline {
 // and buffer size are the device's.
 [[nodiscard]] std::expected<std::unique_ptr<device>, device_error> make_jack_device(device_spec spec,
                                                                                     endpoint_direction direction);
+// A stream of a running PipeWire server; opened here: linked by the session manager and run
+// once, so the graph's quantum is the device's period.
+[[nodiscard]] std::expected<std::unique_ptr<device>, device_error> make_pipewire_device(device_spec spec,
+                                                                                        endpoint_direction direction);
 [[nodiscard]] std::expected<std::unique_ptr<device>, device_error> make_faulty_device(device_spec spec,
                                                                                       endpoint_direction direction);
 

@@ -1,0 +1,407 @@
+// The PipeWire device: `pipewire[:TARGET]?latency=FRAMES[/RATE]&rate=R&channels=N&monitor=0|1&name=NODE&remote=NAME`.
+//
+// One pw_stream per device (playback for render, capture for capture), F32 interleaved at the
+// device's rate and channels. The stream runs with PW_STREAM_FLAG_RT_PROCESS: its process
+// callback comes on PipeWire's data thread, which steps the device loop — the same step openae's
+// own device threads run, under the same rules. openae's device thread only stands by and carries
+// the loop on when PipeWire stops calling (the stream errored or was unlinked, the server died,
+// the quantum changed under the chains), on its virtual clock, so the endpoints never stall.
+//
+// The device's period is the graph's quantum, read from the first cycle at open (the node asks for
+// `latency`; the graph may run another quantum). Positions come from pw_stream_get_time_n: the
+// graph's ticks, the delay to the device's edge, and what the stream still queues. TARGET (a node
+// name or serial) is linked to by the session manager (target.object); `monitor=1` records a
+// sink's output (stream.capture.sink).
+#include "callback_driver.h"
+
+#include <openae/pipeline/device_loop.h>
+#include <openae/pipeline/devices.h>
+
+#include <openae/rt/errc.h>
+#include <openae/rt/monotonic_clock.h>
+#include <openae/rt/thread_name.h>
+
+#include <pipewire/pipewire.h>
+#include <spa/param/audio/format-utils.h>
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <cstring>
+#include <ctime>
+#include <mutex>
+#include <string>
+
+namespace ae::pipeline {
+namespace {
+
+// The standby thread looks at the cycle count this often; two looks without a cycle: gone.
+constexpr int watchdog_ms = 500;
+// How long an open waits for the stream's first cycle (the session manager links it first).
+constexpr std::int64_t first_cycle_timeout_ns = 10'000'000'000;
+// PipeWire's own largest quantum (clock.max-quantum's ceiling).
+constexpr std::uint32_t max_period_frames = 8192;
+
+device_error pw_error(const std::string& spec, errc code, const std::string& what) {
+    return device_error{make_error_code(code), "pipewire device '" + spec + "': " + what};
+}
+
+struct pw_settings {
+    std::string target;
+    std::string node_name;
+    std::string remote;
+    std::uint32_t latency_frames = 256;
+    std::uint32_t latency_rate = 0; // 0: the device's rate
+    std::uint32_t rate = 48000;
+    std::uint32_t channels = 2;
+    bool monitor = false;
+};
+
+void set_positions(spa_audio_info_raw& info) {
+    static constexpr std::uint32_t surround[max_channels] = {SPA_AUDIO_CHANNEL_FL, SPA_AUDIO_CHANNEL_FR, SPA_AUDIO_CHANNEL_FC,
+                                                             SPA_AUDIO_CHANNEL_LFE, SPA_AUDIO_CHANNEL_RL, SPA_AUDIO_CHANNEL_RR,
+                                                             SPA_AUDIO_CHANNEL_SL, SPA_AUDIO_CHANNEL_SR};
+    if (info.channels == 1) {
+        info.position[0] = SPA_AUDIO_CHANNEL_MONO;
+        return;
+    }
+    for (std::uint32_t ch = 0; ch < info.channels && ch < max_channels; ++ch) {
+        info.position[ch] = info.channels == 2 || info.channels >= 6 ? surround[ch] : SPA_AUDIO_CHANNEL_AUX0 + ch;
+    }
+}
+
+class pipewire_device final : public device {
+public:
+    pipewire_device(std::string spec, endpoint_direction direction, pw_settings settings)
+        : device(std::move(spec), direction, frame_format{settings.rate, static_cast<std::uint16_t>(settings.channels), sample_type::f32},
+                 settings.latency_frames, true),
+          settings_(std::move(settings)) {}
+
+    ~pipewire_device() override {
+        if (thread_loop_ == nullptr) return;
+        pw_thread_loop_lock(thread_loop_);
+        if (stream_ != nullptr) pw_stream_destroy(stream_);
+        if (core_ != nullptr) pw_core_disconnect(core_);
+        pw_thread_loop_unlock(thread_loop_);
+        pw_thread_loop_stop(thread_loop_);
+        if (context_ != nullptr) pw_context_destroy(context_);
+        pw_thread_loop_destroy(thread_loop_);
+    }
+
+    // Control side: connects, links and waits for the first cycle, which says the quantum.
+    std::expected<void, device_error> open() {
+        if (!driver_.ok()) return std::unexpected(pw_error(spec_, errc::io_error, "cannot create an eventfd"));
+        thread_loop_ = pw_thread_loop_new("ae-pw-loop", nullptr);
+        if (thread_loop_ == nullptr) return std::unexpected(pw_error(spec_, errc::io_error, "cannot create a PipeWire loop"));
+        context_ = pw_context_new(pw_thread_loop_get_loop(thread_loop_), nullptr, 0);
+        if (context_ == nullptr) return std::unexpected(pw_error(spec_, errc::io_error, "cannot create a PipeWire context"));
+        if (pw_thread_loop_start(thread_loop_) != 0) return std::unexpected(pw_error(spec_, errc::io_error, "cannot start the PipeWire loop"));
+
+        const std::string server = settings_.remote.empty() ? "PipeWire server" : "PipeWire server '" + settings_.remote + "'";
+        std::unique_lock lock(*this);
+        pw_properties* core_props = settings_.remote.empty() ? nullptr : pw_properties_new(PW_KEY_REMOTE_NAME, settings_.remote.c_str(), nullptr);
+        core_ = pw_context_connect(context_, core_props, 0);
+        if (core_ == nullptr) return std::unexpected(pw_error(spec_, errc::device_unavailable, "no " + server + " answers"));
+        static const pw_core_events core_events = [] {
+            pw_core_events e{};
+            e.version = PW_VERSION_CORE_EVENTS;
+            e.error = [](void* self, std::uint32_t id, int, int, const char*) {
+                // The connection itself failed (the server died): the device is gone.
+                if (id == PW_ID_CORE) static_cast<pipewire_device*>(self)->driver_.gone();
+            };
+            return e;
+        }();
+        pw_core_add_listener(core_, &core_listener_, &core_events, this);
+
+        const bool render = direction_ == endpoint_direction::render;
+        const std::string latency =
+            std::to_string(settings_.latency_frames) + "/" + std::to_string(settings_.latency_rate != 0 ? settings_.latency_rate : settings_.rate);
+        pw_properties* props = pw_properties_new(PW_KEY_MEDIA_TYPE, "Audio", PW_KEY_MEDIA_CATEGORY, render ? "Playback" : "Capture",
+                                                 PW_KEY_MEDIA_ROLE, "Music", PW_KEY_APP_NAME, "openae", PW_KEY_NODE_NAME,
+                                                 settings_.node_name.c_str(), PW_KEY_NODE_LATENCY, latency.c_str(), nullptr);
+        if (!settings_.target.empty()) pw_properties_set(props, PW_KEY_TARGET_OBJECT, settings_.target.c_str());
+        if (settings_.monitor) pw_properties_set(props, PW_KEY_STREAM_CAPTURE_SINK, "true");
+        stream_ = pw_stream_new(core_, settings_.node_name.c_str(), props);
+        if (stream_ == nullptr) return std::unexpected(pw_error(spec_, errc::io_error, "cannot create a stream"));
+        static const pw_stream_events stream_events = [] {
+            pw_stream_events e{};
+            e.version = PW_VERSION_STREAM_EVENTS;
+            e.state_changed = [](void* self, pw_stream_state, pw_stream_state state, const char*) {
+                static_cast<pipewire_device*>(self)->on_state(state);
+            };
+            e.process = [](void* self) { static_cast<pipewire_device*>(self)->process(); };
+            return e;
+        }();
+        pw_stream_add_listener(stream_, &stream_listener_, &stream_events, this);
+
+        std::uint8_t pod_memory[1024];
+        spa_pod_builder builder{};
+        spa_pod_builder_init(&builder, pod_memory, sizeof pod_memory);
+        spa_audio_info_raw info{};
+        info.format = SPA_AUDIO_FORMAT_F32;
+        info.rate = settings_.rate;
+        info.channels = settings_.channels;
+        set_positions(info);
+        const spa_pod* params[1] = {spa_format_audio_raw_build(&builder, SPA_PARAM_EnumFormat, &info)};
+        const auto flags = static_cast<pw_stream_flags>(PW_STREAM_FLAG_AUTOCONNECT | PW_STREAM_FLAG_MAP_BUFFERS | PW_STREAM_FLAG_RT_PROCESS);
+        if (pw_stream_connect(stream_, render ? PW_DIRECTION_OUTPUT : PW_DIRECTION_INPUT, PW_ID_ANY, flags, params, 1) != 0) {
+            return std::unexpected(pw_error(spec_, errc::device_unavailable, "cannot connect a stream to " + server));
+        }
+        // The session manager links the stream, then the graph runs it: its first cycle says the
+        // quantum. Bounded; the loop thread wakes this wait at every state change.
+        timespec deadline{};
+        pw_thread_loop_get_time(thread_loop_, &deadline, first_cycle_timeout_ns);
+        while (first_cycle_frames_.load(std::memory_order_acquire) == 0 && !driver_.is_gone()) {
+            timespec step{};
+            pw_thread_loop_get_time(thread_loop_, &step, 20'000'000);
+            if (step.tv_sec > deadline.tv_sec || (step.tv_sec == deadline.tv_sec && step.tv_nsec >= deadline.tv_nsec)) break;
+            (void)pw_thread_loop_timed_wait_full(thread_loop_, &step);
+        }
+        if (driver_.is_gone()) {
+            return std::unexpected(pw_error(spec_, errc::device_unavailable,
+                                            settings_.target.empty() ? "the stream failed" : "the stream failed (is there a node '" + settings_.target + "'?)"));
+        }
+        const std::uint32_t quantum = first_cycle_frames_.load(std::memory_order_acquire);
+        if (quantum == 0) {
+            return std::unexpected(pw_error(spec_, errc::device_unavailable,
+                                            "the stream was not linked within 10 s" +
+                                                (settings_.target.empty() ? std::string{} : " (is there a node '" + settings_.target + "'?)")));
+        }
+        if (quantum > max_period_frames) {
+            return std::unexpected(pw_error(spec_, errc::unsupported_format, "the graph runs " + std::to_string(quantum) + "-frame cycles"));
+        }
+        period_frames_ = quantum;
+        return {};
+    }
+
+    // std::unique_lock over the thread loop's lock (control side).
+    void lock() { pw_thread_loop_lock(thread_loop_); }
+    void unlock() { pw_thread_loop_unlock(thread_loop_); }
+
+    bool self_driven() const noexcept override { return true; }
+    void drive(device_loop& loop, const device_thread_hooks& hooks) noexcept override {
+        loop_ = &loop;
+        hooks_ = hooks;
+    }
+    std::expected<void, device_error> start() override {
+        driver_.allow();
+        return {};
+    }
+    void stop() noexcept override {
+        // After wait_driven(): no cycle steps the loop any more. The stream is destroyed with the device.
+        if (thread_loop_ == nullptr || stream_ == nullptr) return;
+        pw_thread_loop_lock(thread_loop_);
+        (void)pw_stream_set_active(stream_, false);
+        pw_thread_loop_unlock(thread_loop_);
+    }
+
+    // Reached only once PipeWire has stopped calling: the loop carries on on its virtual clock.
+    device_status wait_period() noexcept override { return device_status::lost; } // rt-safe: wait-free
+    drive_end wait_driven() noexcept override { return driver_.stand_by(watchdog_ms); } // rt-safe: waits for the device only
+    void interrupt_driving() noexcept override { driver_.interrupt(); } // rt-safe: wait-free
+
+    device_status play(const std::byte* data, std::uint32_t frames) noexcept override { // rt-safe: bounded
+        const std::uint32_t n = std::min(frames, cycle_frames_);
+        std::memcpy(cycle_data_, data, std::size_t{n} * stride());
+        written_ += n;
+        return device_status::ok;
+    }
+    device_status record(std::byte* data, std::uint32_t frames) noexcept override { // rt-safe: bounded
+        const std::uint32_t n = std::min(frames, cycle_frames_);
+        std::memcpy(data, cycle_data_, std::size_t{n} * stride());
+        if (n < frames) std::memset(data + std::size_t{n} * stride(), 0, std::size_t{frames - n} * stride());
+        read_ += n;
+        last_record_frames_ = frames;
+        return device_status::ok;
+    }
+    device_timing timing() const noexcept override { return timing_; } // rt-safe: wait-free
+    hns latency() const noexcept override {
+        return hns{static_cast<std::int64_t>(1e7 * static_cast<double>(latency_frames_.load(std::memory_order_relaxed)) / format_.sample_rate)};
+    }
+    std::uint64_t device_dropped_frames() const noexcept override { return dropped_.load(std::memory_order_relaxed); }
+
+private:
+    [[nodiscard]] std::uint32_t stride() const noexcept { return static_cast<std::uint32_t>(sizeof(float)) * format_.channels; } // rt-safe: wait-free
+
+    // The loop thread: the stream's state. An error, or unlinked after it ran: gone.
+    void on_state(pw_stream_state state) noexcept {
+        if (state == PW_STREAM_STATE_ERROR || (state == PW_STREAM_STATE_UNCONNECTED && connected_)) driver_.gone();
+        if (state == PW_STREAM_STATE_STREAMING || state == PW_STREAM_STATE_PAUSED) connected_ = true;
+        pw_thread_loop_signal(thread_loop_, false);
+    }
+
+    void process() noexcept { // rt-safe: bounded
+        if (!thread_named_) {
+            set_current_thread_name("ae-rt-dev-pipewire");
+            thread_named_ = true;
+        }
+        if (hooks_.callback_begin) hooks_.callback_begin(hooks_.context);
+        pw_buffer* buffer = pw_stream_dequeue_buffer(stream_);
+        if (buffer == nullptr) {
+            // No buffer this cycle (the graph went on without us): the cycle's frames are missed.
+            dropped_.fetch_add(period_frames_, std::memory_order_relaxed);
+            if (hooks_.callback_end) hooks_.callback_end(hooks_.context);
+            return;
+        }
+        spa_data& data = buffer->buffer->datas[0];
+        const bool render = direction_ == endpoint_direction::render;
+        std::uint32_t frames = 0;
+        if (data.data != nullptr) {
+            if (render) {
+                const std::uint32_t room = data.maxsize / stride();
+                frames = std::min<std::uint32_t>(room, buffer->requested != 0 ? static_cast<std::uint32_t>(buffer->requested) : period_frames_);
+                cycle_data_ = static_cast<std::byte*>(data.data);
+                std::memset(cycle_data_, 0, std::size_t{frames} * stride()); // silence unless the loop plays
+            } else {
+                const std::uint32_t offset = std::min(data.chunk->offset, data.maxsize);
+                frames = std::min(data.chunk->size, data.maxsize - offset) / stride();
+                cycle_data_ = static_cast<std::byte*>(data.data) + offset;
+            }
+        }
+        cycle_frames_ = frames;
+        if (first_cycle_frames_.load(std::memory_order_relaxed) == 0 && frames != 0) {
+            // release: the open's waiter reads the quantum with it.
+            first_cycle_frames_.store(frames, std::memory_order_release);
+        }
+        if (driver_.begin_cycle() && loop_ != nullptr && frames != 0) run_period(frames);
+        driver_.end_cycle();
+        if (render) {
+            data.chunk->offset = 0;
+            data.chunk->stride = static_cast<std::int32_t>(stride());
+            data.chunk->size = frames * stride();
+            buffer->size = frames;
+        }
+        (void)pw_stream_queue_buffer(stream_, buffer);
+        if (hooks_.callback_end) hooks_.callback_end(hooks_.context);
+    }
+
+    void run_period(std::uint32_t frames) noexcept { // rt-safe: bounded
+        device_period period;
+        if (frames != period_frames_) {
+            period.status = device_status::period_changed;
+        } else {
+            sample_timing(frames);
+            period.timing = timing_;
+        }
+        const bool done = loop_->step(period) == device_loop::step_result::done;
+        if (period.status == device_status::period_changed) {
+            driver_.reshaped();
+        } else if (done) {
+            driver_.ended();
+        }
+    }
+
+    void sample_timing(std::uint32_t frames) noexcept { // rt-safe: bounded
+        pw_time time{};
+        hns at = monotonic_now();
+        bool discontinuity = false;
+        std::uint64_t delay_frames = 0;
+        std::uint64_t queued_frames = 0;
+        if (pw_stream_get_time_n(stream_, &time, sizeof time) == 0 && time.rate.denom != 0 && time.now != 0) {
+            at = hns{time.now / 100};
+            // Graph time (ticks, delay) is in the graph's rate; this device's frames in its own.
+            const double to_device = static_cast<double>(format_.sample_rate) * time.rate.num / time.rate.denom;
+            delay_frames = time.delay > 0 ? static_cast<std::uint64_t>(static_cast<double>(time.delay) * to_device) : 0;
+            queued_frames = time.queued + time.buffered;
+            // Cycles the graph ran without calling us: their frames never reached (or came from) the device.
+            if (have_ticks_ && time.ticks != next_ticks_) {
+                if (time.ticks > next_ticks_) {
+                    dropped_.fetch_add(static_cast<std::uint64_t>(static_cast<double>(time.ticks - next_ticks_) * to_device), std::memory_order_relaxed);
+                }
+                discontinuity = true;
+            }
+            have_ticks_ = true;
+            next_ticks_ = time.ticks + static_cast<std::uint64_t>(static_cast<double>(frames) / to_device + 0.5);
+            latency_frames_.store(delay_frames, std::memory_order_relaxed);
+        }
+        std::uint64_t position = 0;
+        if (direction_ == endpoint_direction::render) {
+            const std::uint64_t held = delay_frames + queued_frames;
+            position = written_ > held ? written_ - held : 0;
+        } else {
+            position = read_ + frames;
+        }
+        timing_ = {position, at, discontinuity};
+    }
+
+    pw_settings settings_;
+    pw_thread_loop* thread_loop_ = nullptr;
+    pw_context* context_ = nullptr;
+    pw_core* core_ = nullptr;
+    pw_stream* stream_ = nullptr;
+    spa_hook core_listener_{};
+    spa_hook stream_listener_{};
+    bool connected_ = false; // the loop thread's
+    device_loop* loop_ = nullptr;
+    device_thread_hooks hooks_{};
+    callback_driver driver_;
+
+    // The data thread's.
+    bool thread_named_ = false;
+    std::byte* cycle_data_ = nullptr;
+    std::uint32_t cycle_frames_ = 0;
+    bool have_ticks_ = false;
+    std::uint64_t next_ticks_ = 0;
+    std::uint64_t written_ = 0;
+    std::uint64_t read_ = 0;
+    device_timing timing_{};
+
+    // order: release/acquire — the first cycle's frame count, read by the open that waits for it.
+    std::atomic<std::uint32_t> first_cycle_frames_{0};
+    // order: relaxed — statistics and a latency figure, each complete in itself.
+    std::atomic<std::uint64_t> dropped_{0};
+    std::atomic<std::uint64_t> latency_frames_{0};
+};
+
+std::expected<std::pair<std::uint32_t, std::uint32_t>, device_error> parse_latency(const device_spec& spec, const std::string& text) {
+    std::uint32_t frames = 0;
+    std::uint32_t rate = 0;
+    const char* end = text.data() + text.size();
+    auto [after_frames, frames_error] = std::from_chars(text.data(), end, frames);
+    bool ok = frames_error == std::errc{} && frames >= 16 && frames <= max_period_frames;
+    if (ok && after_frames != end) {
+        auto [after_rate, rate_error] = std::from_chars(after_frames + 1, end, rate);
+        ok = *after_frames == '/' && rate_error == std::errc{} && after_rate == end && rate >= min_sample_rate && rate <= max_sample_rate;
+    }
+    if (!ok) {
+        return std::unexpected(pw_error(spec.text(), errc::bad_argument,
+                                        "latency is FRAMES or FRAMES/RATE (16 to " + std::to_string(max_period_frames) + " frames), not '" + text + "'"));
+    }
+    return std::pair{frames, rate};
+}
+
+} // namespace
+
+std::expected<std::unique_ptr<device>, device_error> make_pipewire_device(device_spec spec, endpoint_direction direction) {
+    pw_settings settings;
+    settings.target = spec.target();
+    const bool render = direction == endpoint_direction::render;
+    settings.node_name = spec.take_text("name");
+    if (settings.node_name.empty()) settings.node_name = render ? "openae-render" : "openae-capture";
+    settings.remote = spec.take_text("remote");
+    if (const std::string latency = spec.take_text("latency"); !latency.empty()) {
+        const auto parsed = parse_latency(spec, latency);
+        if (!parsed) return std::unexpected(parsed.error());
+        settings.latency_frames = parsed->first;
+        settings.latency_rate = parsed->second;
+    }
+    const auto rate = spec.take_count("rate", 48000, min_sample_rate, max_sample_rate);
+    if (!rate) return std::unexpected(rate.error());
+    settings.rate = *rate;
+    const auto channels = spec.take_count("channels", 2, 1, max_channels);
+    if (!channels) return std::unexpected(channels.error());
+    settings.channels = *channels;
+    const auto monitor = spec.take_flag("monitor", false);
+    if (!monitor) return std::unexpected(monitor.error());
+    if (*monitor && render) return std::unexpected(pw_error(spec.text(), errc::bad_argument, "monitor=1 is for capture (a sink's output)"));
+    settings.monitor = *monitor;
+    if (auto done = spec.finish(); !done) return std::unexpected(done.error());
+
+    static std::once_flag initialised;
+    std::call_once(initialised, [] { pw_init(nullptr, nullptr); });
+    auto dev = std::make_unique<pipewire_device>(spec.text(), direction, std::move(settings));
+    if (auto ok = dev->open(); !ok) return std::unexpected(ok.error());
+    return dev;
+}
+
+} // namespace ae::pipeline
