@@ -235,18 +235,15 @@ private:
             set_current_thread_name("ae-rt-dev-pipewire");
             thread_named_ = true;
         }
-        if (hooks_.callback_begin) hooks_.callback_begin(hooks_.context);
+        // Cycles run from the connection on; only those after start() step the loop (and see
+        // the loop and hooks drive() set: begin_cycle() acquires them).
+        const bool stepping = driver_.begin_cycle() && loop_ != nullptr;
+        if (stepping && hooks_.callback_begin) hooks_.callback_begin(hooks_.context);
         pw_buffer* buffer = pw_stream_dequeue_buffer(stream_);
-        if (buffer == nullptr) {
-            // No buffer this cycle (the graph went on without us): the cycle's frames are missed.
-            dropped_.fetch_add(period_frames_, std::memory_order_relaxed);
-            if (hooks_.callback_end) hooks_.callback_end(hooks_.context);
-            return;
-        }
-        spa_data& data = buffer->buffer->datas[0];
-        const bool render = direction_ == endpoint_direction::render;
         std::uint32_t frames = 0;
-        if (data.data != nullptr) {
+        const bool render = direction_ == endpoint_direction::render;
+        if (buffer != nullptr && buffer->buffer->datas[0].data != nullptr) {
+            spa_data& data = buffer->buffer->datas[0];
             if (render) {
                 const std::uint32_t room = data.maxsize / stride();
                 frames = std::min<std::uint32_t>(room, buffer->requested != 0 ? static_cast<std::uint32_t>(buffer->requested) : period_frames_);
@@ -257,22 +254,28 @@ private:
                 frames = std::min(data.chunk->size, data.maxsize - offset) / stride();
                 cycle_data_ = static_cast<std::byte*>(data.data) + offset;
             }
+        } else if (stepping) {
+            // No buffer this cycle (the graph went on without us): the cycle's frames are missed.
+            dropped_.fetch_add(period_frames_, std::memory_order_relaxed);
         }
         cycle_frames_ = frames;
         if (first_cycle_frames_.load(std::memory_order_relaxed) == 0 && frames != 0) {
             // release: the open's waiter reads the quantum with it.
             first_cycle_frames_.store(frames, std::memory_order_release);
         }
-        if (driver_.begin_cycle() && loop_ != nullptr && frames != 0) run_period(frames);
+        if (stepping && frames != 0) run_period(frames);
         driver_.end_cycle();
-        if (render) {
-            data.chunk->offset = 0;
-            data.chunk->stride = static_cast<std::int32_t>(stride());
-            data.chunk->size = frames * stride();
-            buffer->size = frames;
+        if (buffer != nullptr) {
+            if (render) {
+                spa_chunk& chunk = *buffer->buffer->datas[0].chunk;
+                chunk.offset = 0;
+                chunk.stride = static_cast<std::int32_t>(stride());
+                chunk.size = frames * stride();
+                buffer->size = frames;
+            }
+            (void)pw_stream_queue_buffer(stream_, buffer);
         }
-        (void)pw_stream_queue_buffer(stream_, buffer);
-        if (hooks_.callback_end) hooks_.callback_end(hooks_.context);
+        if (stepping && hooks_.callback_end) hooks_.callback_end(hooks_.context);
     }
 
     void run_period(std::uint32_t frames) noexcept { // rt-safe: bounded
