@@ -13,6 +13,7 @@
 // name or serial) is linked to by the session manager (target.object); `monitor=1` records a
 // sink's output (stream.capture.sink).
 #include "callback_driver.h"
+#include "pipewire_init.h"
 
 #include <openae/pipeline/device_loop.h>
 #include <openae/pipeline/devices.h>
@@ -29,7 +30,6 @@
 #include <charconv>
 #include <cstring>
 #include <ctime>
-#include <mutex>
 #include <string>
 
 namespace ae::pipeline {
@@ -400,8 +400,7 @@ std::expected<std::unique_ptr<device>, device_error> make_pipewire_device(device
     settings.monitor = *monitor;
     if (auto done = spec.finish(); !done) return std::unexpected(done.error());
 
-    static std::once_flag initialised;
-    std::call_once(initialised, [] { pw_init(nullptr, nullptr); });
+    ensure_pipewire_initialised();
     auto dev = std::make_unique<pipewire_device>(spec.text(), direction, std::move(settings));
     if (auto ok = dev->open(); !ok) return std::unexpected(ok.error());
     return dev;

@@ -4,6 +4,8 @@
 #include "jack_server.h"
 #include "signal_rig.h"
 
+#include <openae/pipeline/device_discovery.h>
+
 #include <doctest/doctest.h>
 #include <unistd.h>
 
@@ -140,4 +142,20 @@ TEST_CASE("alsa: the PCM's server dies mid-stream: the device is lost, the loop 
     for (int passes = 0; passes < 10; ++passes) (void)pass();
     CHECK((*thread)->frames_processed() > frames_at_loss);
     (*thread)->stop();
+}
+
+TEST_CASE("alsa: discovery lists the PCMs ALSA's hints show, the test configuration's among them, with default") {
+    const auto found = ae::pipeline::discover_alsa_devices();
+    const auto listed = std::find_if(found.begin(), found.end(), [](const auto& d) { return d.spec == "alsa:ae_listed"; });
+    REQUIRE(listed != found.end());
+    CHECK(listed->kind == "alsa");
+    CHECK(listed->description == "openae test PCM");
+    CHECK(listed->render);
+    CHECK(listed->capture);
+    CHECK_FALSE(listed->backend_default);
+    // The listed spec opens as it is.
+    auto dev = make_device(listed->spec + "?paced=0", endpoint_direction::render);
+    CHECK(dev);
+    const auto defaults = std::count_if(found.begin(), found.end(), [](const auto& d) { return d.backend_default; });
+    CHECK(defaults <= 1);
 }

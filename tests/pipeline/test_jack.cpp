@@ -6,6 +6,8 @@
 #include "signal_rig.h"
 #include "signal_walk.h"
 
+#include <openae/pipeline/device_discovery.h>
+
 #include <jack/jack.h>
 
 #include <doctest/doctest.h>
@@ -358,4 +360,25 @@ TEST_CASE("jack: connect=auto connects the device's ports to the server's physic
     CHECK(jack_port_connected_to(first, "system:playback_2") == 0);
     jack_client_close(looker);
     (*thread)->stop();
+}
+
+TEST_CASE("jack: discovery lists the default server's physical ports as a render and a capture device, specs that open") {
+    ::unsetenv("JACK_DEFAULT_SERVER");
+    const auto none = ae::pipeline::discover_jack_devices();
+    jack_server server("jack-discover"); // the default server from here (JACK_DEFAULT_SERVER)
+    CHECK(std::none_of(none.begin(), none.end(), [&](const auto& d) { return d.spec.find(server.name) != std::string::npos; }));
+    const auto found = ae::pipeline::discover_jack_devices();
+    REQUIRE(found.size() == 2);
+    const auto& render = found[0];
+    CHECK(render.spec == "jack?server=" + server.name + "&connect=auto&channels=2");
+    CHECK(render.render);
+    CHECK_FALSE(render.capture);
+    CHECK(render.sample_rate == 48000);
+    CHECK(render.channels == 2);
+    CHECK(render.description.find("system:playback_1, system:playback_2") != std::string::npos);
+    CHECK(render.backend_default);
+    CHECK(found[1].capture);
+    CHECK(found[1].description.find("system:capture_1") != std::string::npos);
+    auto dev = make_device(render.spec, endpoint_direction::render);
+    CHECK(dev);
 }

@@ -6,6 +6,8 @@
 #include "signal_rig.h"
 #include "signal_walk.h"
 
+#include <openae/pipeline/device_discovery.h>
+
 #include <pipewire/pipewire.h>
 #include <spa/param/audio/format-utils.h>
 
@@ -340,4 +342,28 @@ TEST_CASE("pipewire: the server killed mid-stream: the device is lost, openae's 
     const std::string first = device_guard.first_violation();
     CAPTURE(first);
     CHECK(device_guard.violations() == 0);
+}
+
+TEST_CASE("pipewire: discovery lists the server's sinks (the default marked), their monitors for capture, specs that open") {
+    pipewire_server server("discover");
+    const auto found = ae::pipeline::discover_pipewire_devices(std::chrono::milliseconds(5000));
+    auto by_spec = [&](const std::string& spec) {
+        return std::find_if(found.begin(), found.end(), [&](const auto& d) { return d.spec == spec; });
+    };
+    const auto sink = by_spec(std::string("pipewire:") + test_sink);
+    REQUIRE(sink != found.end());
+    CHECK(sink->kind == "pipewire");
+    CHECK(sink->render);
+    CHECK_FALSE(sink->capture);
+    const auto monitor = by_spec(std::string("pipewire:") + test_sink + "?monitor=1");
+    REQUIRE(monitor != found.end());
+    CHECK(monitor->capture);
+    CHECK_FALSE(monitor->render);
+    CHECK(monitor->description == std::string("Monitor of ") + sink->description);
+    // wireplumber makes the only sink the default; it may say so a moment after the sink appears.
+    MESSAGE("default sink marked: ", sink->backend_default);
+    auto dev = make_device(monitor->spec, endpoint_direction::capture);
+    CHECK(dev);
+    server.stop();
+    CHECK(ae::pipeline::discover_pipewire_devices(std::chrono::milliseconds(2000)).empty());
 }

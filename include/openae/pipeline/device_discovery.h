@@ -1,0 +1,43 @@
+// openae — discovery: the devices a spec can name now, across the backends.
+//
+// A probe asks each backend what is there — ALSA's PCM hints, the default JACK server's physical
+// ports, a PipeWire server's sinks, sources and sink monitors — and answers one list of specs a
+// host can hand to create() as they are. It connects to sound servers (never starts one) and is
+// bounded by `timeout` per server: call it off real-time threads and off ae-ctl.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ae::pipeline {
+
+struct available_device {
+    std::string spec;        // a device spec that opens it ("alsa:default", "pipewire:NODE", "jack?server=default&connect=auto")
+    std::string kind;        // null, alsa, jack, pipewire
+    std::string description; // for people ("Built-in Audio Analog Stereo", "Monitor of openae_test_sink")
+    bool render = false;     // it plays (a render endpoint can be created on it)
+    bool capture = false;    // it records
+    std::uint32_t sample_rate = 0; // native rate where the backend says it; 0: unknown
+    std::uint16_t channels = 0;    // native channels where the backend says it; 0: unknown
+    bool backend_default = false;  // its backend's default (ALSA `default`, PipeWire's default sink/source, JACK's default server)
+};
+
+struct discovery_options {
+    std::chrono::milliseconds timeout{2000}; // per sound server
+    bool alsa = true;
+    bool jack = true;
+    bool pipewire = true;
+};
+
+// `null` first, then what each backend has now. Never fails: a backend that is absent or does
+// not answer in time adds nothing.
+[[nodiscard]] std::vector<available_device> discover_devices(const discovery_options& options = {});
+
+// Per backend (discover_devices() calls them in this order).
+[[nodiscard]] std::vector<available_device> discover_alsa_devices();
+[[nodiscard]] std::vector<available_device> discover_jack_devices();
+[[nodiscard]] std::vector<available_device> discover_pipewire_devices(std::chrono::milliseconds timeout);
+
+} // namespace ae::pipeline

@@ -1,0 +1,95 @@
+// Discovery per backend: ALSA's PCM hints, the default JACK server's physical ports, and the
+// `null` device that is always there. PipeWire's registry walk is in pipewire_discovery.cpp.
+#include <openae/pipeline/device_discovery.h>
+
+#include <openae/rt/types.h>
+
+#include <alsa/asoundlib.h>
+#include <jack/jack.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+
+namespace ae::pipeline {
+
+std::vector<available_device> discover_alsa_devices() {
+    std::vector<available_device> found;
+    void** hints = nullptr;
+    if (snd_device_name_hint(-1, "pcm", &hints) != 0 || hints == nullptr) return found;
+    for (void** hint = hints; *hint != nullptr; ++hint) {
+        char* name = snd_device_name_get_hint(*hint, "NAME");
+        char* description = snd_device_name_get_hint(*hint, "DESC");
+        char* direction = snd_device_name_get_hint(*hint, "IOID"); // null: both
+        if (name != nullptr) {
+            available_device d;
+            d.kind = "alsa";
+            d.spec = std::string("alsa:") + name;
+            d.description = description != nullptr ? description : "";
+            std::replace(d.description.begin(), d.description.end(), '\n', ' ');
+            d.render = direction == nullptr || std::string(direction) == "Output";
+            d.capture = direction == nullptr || std::string(direction) == "Input";
+            d.backend_default = std::string(name) == "default";
+            found.push_back(std::move(d));
+        }
+        std::free(name);
+        std::free(description);
+        std::free(direction);
+    }
+    snd_device_name_free_hint(hints);
+    return found;
+}
+
+std::vector<available_device> discover_jack_devices() {
+    std::vector<available_device> found;
+    const char* env_server = std::getenv("JACK_DEFAULT_SERVER");
+    const std::string server = env_server != nullptr && *env_server != '\0' ? env_server : "default";
+    // A server that is not running is not an error here: JACK's complaint is kept off stderr.
+    jack_set_error_function([](const char*) {});
+    jack_set_info_function([](const char*) {});
+    jack_status_t status{};
+    jack_client_t* client = jack_client_open("openae-probe", static_cast<jack_options_t>(JackNoStartServer | JackServerName), &status,
+                                             server.c_str());
+    if (client != nullptr) {
+        const std::uint32_t rate = jack_get_sample_rate(client);
+        auto add = [&](unsigned long flags, bool render) {
+            const char** ports = jack_get_ports(client, nullptr, JACK_DEFAULT_AUDIO_TYPE, JackPortIsPhysical | flags);
+            std::size_t count = 0;
+            std::string names;
+            for (; ports != nullptr && ports[count] != nullptr; ++count) names += (count == 0 ? "" : ", ") + std::string(ports[count]);
+            jack_free(ports);
+            if (count == 0) return;
+            available_device d;
+            d.kind = "jack";
+            const auto channels = static_cast<std::uint16_t>(std::min<std::size_t>(count, max_channels));
+            d.spec = "jack?server=" + server + "&connect=auto&channels=" + std::to_string(channels);
+            d.description = "JACK server '" + server + "': " + names;
+            d.render = render;
+            d.capture = !render;
+            d.sample_rate = rate;
+            d.channels = channels;
+            d.backend_default = true;
+            found.push_back(std::move(d));
+        };
+        add(JackPortIsInput, true);  // the server's playback ports take input
+        add(JackPortIsOutput, false); // its capture ports give output
+        jack_client_close(client);
+    }
+    jack_set_error_function(nullptr);
+    jack_set_info_function(nullptr);
+    return found;
+}
+
+std::vector<available_device> discover_devices(const discovery_options& options) {
+    std::vector<available_device> found;
+    found.push_back({"null", "null", "a virtual clock (no sound; openae's default device)", true, true, 48000, 2, false});
+    auto append = [&](std::vector<available_device> more) {
+        found.insert(found.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+    };
+    if (options.pipewire) append(discover_pipewire_devices(options.timeout));
+    if (options.jack) append(discover_jack_devices());
+    if (options.alsa) append(discover_alsa_devices());
+    return found;
+}
+
+} // namespace ae::pipeline

@@ -1,0 +1,202 @@
+// Discovery on a PipeWire server: its registry's audio sinks and sources (and each sink's monitor,
+// for capture), and the default sink and source from the "default" metadata. One connection, two
+// round trips (the globals, then the metadata's properties), each bounded by the timeout.
+#include "pipewire_init.h"
+
+#include <openae/pipeline/device_discovery.h>
+
+#include <pipewire/extensions/metadata.h>
+#include <pipewire/pipewire.h>
+
+#include <cstring>
+#include <memory>
+#include <string>
+
+namespace ae::pipeline {
+namespace {
+
+struct pw_node_seen {
+    std::string name;
+    std::string description;
+    std::string media_class;
+    std::uint32_t rate = 0;
+    std::uint16_t channels = 0;
+};
+
+// The name in a default.audio.* value: {"name":"NODE"}.
+std::string json_name(const char* value) {
+    if (value == nullptr) return {};
+    const std::string text(value);
+    const auto key = text.find("\"name\"");
+    if (key == std::string::npos) return {};
+    const auto open = text.find('"', text.find(':', key) + 1);
+    const auto close = open == std::string::npos ? open : text.find('"', open + 1);
+    return close == std::string::npos ? std::string{} : text.substr(open + 1, close - open - 1);
+}
+
+std::uint32_t number_of(const spa_dict* props, const char* key) {
+    const char* value = spa_dict_lookup(props, key);
+    return value != nullptr ? static_cast<std::uint32_t>(std::strtoul(value, nullptr, 10)) : 0;
+}
+
+// One walk of a server's registry, on a thread loop of its own. A global's properties rarely carry
+// the node's format (audio.rate / audio.channels): where they do not, it is unknown (0).
+class registry_walk {
+public:
+    ~registry_walk() {
+        if (loop_ == nullptr) return;
+        pw_thread_loop_lock(loop_);
+        if (metadata_ != nullptr) pw_proxy_destroy(reinterpret_cast<pw_proxy*>(metadata_));
+        if (registry_ != nullptr) pw_proxy_destroy(reinterpret_cast<pw_proxy*>(registry_));
+        if (core_ != nullptr) pw_core_disconnect(core_);
+        pw_thread_loop_unlock(loop_);
+        pw_thread_loop_stop(loop_);
+        if (context_ != nullptr) pw_context_destroy(context_);
+        pw_thread_loop_destroy(loop_);
+    }
+
+    std::vector<available_device> run(std::chrono::milliseconds timeout) {
+        loop_ = pw_thread_loop_new("ae-pw-probe", nullptr);
+        if (loop_ == nullptr) return {};
+        context_ = pw_context_new(pw_thread_loop_get_loop(loop_), nullptr, 0);
+        if (context_ == nullptr || pw_thread_loop_start(loop_) != 0) return {};
+        pw_thread_loop_lock(loop_);
+        core_ = pw_context_connect(context_, nullptr, 0);
+        if (core_ == nullptr) {
+            pw_thread_loop_unlock(loop_);
+            return {};
+        }
+        static const pw_core_events core_events = [] {
+            pw_core_events e{};
+            e.version = PW_VERSION_CORE_EVENTS;
+            e.done = [](void* self, std::uint32_t id, int seq) {
+                auto* walk = static_cast<registry_walk*>(self);
+                if (id == PW_ID_CORE && seq == walk->pending_) walk->synced_ = true;
+                pw_thread_loop_signal(walk->loop_, false);
+            };
+            e.error = [](void* self, std::uint32_t id, int, int, const char*) {
+                auto* walk = static_cast<registry_walk*>(self);
+                if (id == PW_ID_CORE) walk->failed_ = true;
+                pw_thread_loop_signal(walk->loop_, false);
+            };
+            return e;
+        }();
+        pw_core_add_listener(core_, &core_listener_, &core_events, this);
+        registry_ = pw_core_get_registry(core_, PW_VERSION_REGISTRY, 0);
+        static const pw_registry_events registry_events = [] {
+            pw_registry_events e{};
+            e.version = PW_VERSION_REGISTRY_EVENTS;
+            e.global = [](void* self, std::uint32_t id, std::uint32_t, const char* type, std::uint32_t, const spa_dict* props) {
+                static_cast<registry_walk*>(self)->on_global(id, type, props);
+            };
+            return e;
+        }();
+        pw_registry_add_listener(registry_, &registry_listener_, &registry_events, this);
+        const bool listed = round_trip(timeout);
+        if (listed && metadata_id_ != 0) {
+            metadata_ = static_cast<pw_metadata*>(pw_registry_bind(registry_, metadata_id_, PW_TYPE_INTERFACE_Metadata, PW_VERSION_METADATA, 0));
+            if (metadata_ != nullptr) {
+                static const pw_metadata_events metadata_events = [] {
+                    pw_metadata_events e{};
+                    e.version = PW_VERSION_METADATA_EVENTS;
+                    e.property = [](void* self, std::uint32_t, const char* key, const char*, const char* value) {
+                        auto* walk = static_cast<registry_walk*>(self);
+                        if (key != nullptr && std::strcmp(key, "default.audio.sink") == 0) walk->default_sink_ = json_name(value);
+                        if (key != nullptr && std::strcmp(key, "default.audio.source") == 0) walk->default_source_ = json_name(value);
+                        return 0;
+                    };
+                    return e;
+                }();
+                pw_metadata_add_listener(metadata_, &metadata_listener_, &metadata_events, this);
+                (void)round_trip(timeout);
+            }
+        }
+        pw_thread_loop_unlock(loop_);
+        return listed ? devices() : std::vector<available_device>{};
+    }
+
+private:
+    // With the loop locked: true once the server has answered everything asked before it.
+    bool round_trip(std::chrono::milliseconds timeout) {
+        synced_ = false;
+        pending_ = pw_core_sync(core_, PW_ID_CORE, pending_);
+        timespec deadline{};
+        pw_thread_loop_get_time(loop_, &deadline, std::chrono::nanoseconds(timeout).count());
+        while (!synced_ && !failed_) {
+            if (pw_thread_loop_timed_wait_full(loop_, &deadline) != 0) break;
+        }
+        return synced_;
+    }
+
+    void on_global(std::uint32_t id, const char* type, const spa_dict* props) {
+        if (props == nullptr) return;
+        if (std::strcmp(type, PW_TYPE_INTERFACE_Metadata) == 0) {
+            const char* name = spa_dict_lookup(props, PW_KEY_METADATA_NAME);
+            if (name != nullptr && std::strcmp(name, "default") == 0) metadata_id_ = id;
+            return;
+        }
+        if (std::strcmp(type, PW_TYPE_INTERFACE_Node) != 0) return;
+        const char* media_class = spa_dict_lookup(props, PW_KEY_MEDIA_CLASS);
+        const char* name = spa_dict_lookup(props, PW_KEY_NODE_NAME);
+        if (media_class == nullptr || name == nullptr) return;
+        const std::string cls(media_class);
+        if (cls != "Audio/Sink" && cls != "Audio/Source" && cls != "Audio/Source/Virtual" && cls != "Audio/Duplex") return;
+        const char* description = spa_dict_lookup(props, PW_KEY_NODE_DESCRIPTION);
+        nodes_.push_back({name, description != nullptr ? description : name, cls, number_of(props, "audio.rate"),
+                          static_cast<std::uint16_t>(number_of(props, "audio.channels"))});
+    }
+
+    std::vector<available_device> devices() const {
+        std::vector<available_device> found;
+        for (const auto& node : nodes_) {
+            const bool sink = node.media_class == "Audio/Sink" || node.media_class == "Audio/Duplex";
+            const bool source = node.media_class != "Audio/Sink";
+            available_device d;
+            d.kind = "pipewire";
+            d.spec = "pipewire:" + node.name;
+            d.description = node.description;
+            d.render = sink;
+            d.capture = source;
+            d.sample_rate = node.rate;
+            d.channels = node.channels;
+            d.backend_default = (sink && node.name == default_sink_) || (source && node.name == default_source_);
+            found.push_back(d);
+            if (sink) {
+                d.spec += "?monitor=1";
+                d.description = "Monitor of " + node.description;
+                d.render = false;
+                d.capture = true;
+                d.backend_default = false;
+                found.push_back(std::move(d));
+            }
+        }
+        return found;
+    }
+
+    pw_thread_loop* loop_ = nullptr;
+    pw_context* context_ = nullptr;
+    pw_core* core_ = nullptr;
+    pw_registry* registry_ = nullptr;
+    pw_metadata* metadata_ = nullptr;
+    spa_hook core_listener_{};
+    spa_hook registry_listener_{};
+    spa_hook metadata_listener_{};
+    // The loop thread's, read with the loop locked.
+    int pending_ = 0;
+    bool synced_ = false;
+    bool failed_ = false;
+    std::uint32_t metadata_id_ = 0;
+    std::vector<pw_node_seen> nodes_;
+    std::string default_sink_;
+    std::string default_source_;
+};
+
+} // namespace
+
+std::vector<available_device> discover_pipewire_devices(std::chrono::milliseconds timeout) {
+    ensure_pipewire_initialised();
+    registry_walk walk;
+    return walk.run(timeout);
+}
+
+} // namespace ae::pipeline
