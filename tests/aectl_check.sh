@@ -47,6 +47,8 @@ mode=$(stat -c %a "$SOCK")
 [ "$mode" = 600 ] || fail "socket mode $mode, expected 600"
 
 expect 0 'render1 +render +running +null' -- list
+expect 0 '\* null +null +both +48000 Hz/2 ch +a virtual clock' -- devices
+expect 0 '"default_device":"null".*"ok":true' -- --json devices
 expect 0 '"state":"running".*"ok":true' -- --json status render1
 expect 0 'mic: capture, running on faulty:null' -- create mic --direction capture --device faulty:null --sink "wav:$DIR/mic.wav" --buffer-periods 10 --start
 expect 0 'render1: render, running on null, 48000/1/s16, period 10.00 ms, epoch 2' -- set-format render1 48000 1 s16

@@ -141,6 +141,23 @@ void print_list(const json& answer) {
     print_table({"DEVICE", "DIRECTION", "FORMAT", "PERIOD", "REALTIME", "STATE", "ENDPOINTS"}, rows);
 }
 
+// Every device a spec can name now; `*` marks the host's default device, `(default)` each backend's.
+void print_devices(const json& answer) {
+    std::vector<std::vector<std::string>> rows;
+    const std::string host_default = answer.value("default_device", std::string{});
+    for (const auto& d : answer["devices"]) {
+        const bool render = d["render"].get<bool>(), capture = d["capture"].get<bool>();
+        const std::string direction = render && capture ? "both" : render ? "render" : "capture";
+        std::string format = "-";
+        if (d["rate"].is_number()) format = std::to_string(d["rate"].get<unsigned>()) + " Hz";
+        if (d["channels"].is_number()) format += (format == "-" ? "" : "/") + std::to_string(d["channels"].get<unsigned>()) + " ch";
+        std::string description = d["description"];
+        if (d["backend_default"].get<bool>()) description += " (default)";
+        rows.push_back({(d["spec"] == host_default ? "* " : "  ") + d["spec"].get<std::string>(), d["kind"], direction, format, description});
+    }
+    print_table({"  SPEC", "KIND", "DIRECTION", "FORMAT", "DESCRIPTION"}, rows);
+}
+
 void print_status(const json& answer) {
     std::vector<std::vector<std::string>> rows;
     for (const auto& e : answer["endpoints"]) {
@@ -219,6 +236,7 @@ int main(int argc, char** argv) {
     json request;
     std::string endpoint;
     auto* list = app.add_subcommand("list", "Endpoints and devices");
+    auto* devices = app.add_subcommand("devices", "Devices a spec can name now (null, PipeWire, JACK, ALSA); * the host's default");
     auto* status = app.add_subcommand("status", "State, route, format, epoch, position, latency, glitches");
     status->add_option("endpoint", endpoint, "One endpoint (default: all)");
     auto* stats = app.add_subcommand("stats", "Glitch counts and frames by kind, padding");
@@ -278,6 +296,7 @@ int main(int argc, char** argv) {
 
     if (list->parsed()) request = {{"op", "list"}};
     if (status->parsed()) request = {{"op", "status"}};
+    if (devices->parsed()) request = {{"op", "devices"}};
     if (stats->parsed()) request = {{"op", "stats"}};
     if ((status->parsed() || stats->parsed()) && !endpoint.empty()) request["endpoint"] = endpoint;
     if (create->parsed()) {
@@ -350,6 +369,8 @@ int main(int argc, char** argv) {
         print_list(*answer);
     } else if (status->parsed()) {
         print_status(*answer);
+    } else if (devices->parsed()) {
+        print_devices(*answer);
     } else if (stats->parsed()) {
         print_stats(*answer);
     } else if (inject->parsed()) {

@@ -110,6 +110,8 @@ public:
     [[nodiscard]] std::shared_ptr<endpoint_block> find(const std::string& name) const;
     [[nodiscard]] std::vector<std::shared_ptr<endpoint_block>> endpoints() const;
     [[nodiscard]] std::vector<device_info> devices() const;
+    // The device an endpoint gets when its config names none (context_options::default_device).
+    [[nodiscard]] const std::string& default_device() const;
     // A fault for the endpoint's device (faulty devices only). `message` says why on failure.
     std::error_code inject(endpoint_block& e, const std::string& fault, std::string& message);
     [[nodiscard]] std::expected<endpoint_stats, std::error_code> stats(const endpoint_block& e) const;

@@ -48,6 +48,8 @@ std::vector<std::shared_ptr<endpoint_block>> control_actor::endpoints() const {
     return out;
 }
 
+const std::string& control_actor::default_device() const { return impl_->options.default_device; }
+
 std::vector<device_info> control_actor::devices() const {
     std::vector<device_info> out;
     for (const auto& entry : impl_->devices) {

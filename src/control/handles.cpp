@@ -150,6 +150,21 @@ std::size_t context::step_devices() { return actor_->step_devices(); }
 std::uint64_t context::subscribe(std::function<void(const event&)> fn) { return actor_->subscribe(std::move(fn)); }
 void context::unsubscribe(std::uint64_t id) { actor_->unsubscribe(id); }
 
+std::vector<pipeline::available_device> context::available_devices(const pipeline::discovery_options& options) const {
+    if (actor_->on_control_thread()) return {};
+    return pipeline::discover_devices(options);
+}
+
+void context::async_available_devices(std::function<void(std::vector<pipeline::available_device>)> done,
+                                      pipeline::discovery_options options) const {
+    actor_->off_thread("ae-probe", [done = std::move(done), options]() -> std::function<void()> {
+        auto found = std::make_shared<std::vector<pipeline::available_device>>(pipeline::discover_devices(options));
+        return [done, found] { done(std::move(*found)); };
+    });
+}
+
+std::string context::default_device() const { return actor_->default_device(); }
+
 std::vector<device_info> context::devices() const {
     if (actor_->on_control_thread()) return actor_->devices();
     std::promise<std::vector<device_info>> done;

@@ -67,6 +67,7 @@ struct control_service::impl {
     op_result op_move(op_call& c);
     op_result op_inject(op_call& c);
     op_result op_watch(op_call& c);
+    op_result op_devices(op_call& c);
 
     std::expected<std::shared_ptr<detail::endpoint_block>, request_error> endpoint_of(const json& req) const {
         const std::string name = req["endpoint"].get<std::string>();

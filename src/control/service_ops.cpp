@@ -1,6 +1,8 @@
 // The control service's ops as a table of handlers, and the request loop that finds them.
 #include "service_impl.h"
 
+#include <openae/pipeline/device_discovery.h>
+
 namespace ae {
 
 namespace {
@@ -159,13 +161,39 @@ control_service::impl::op_result control_service::impl::op_watch(op_call& c) {
     return json{{"watch", watch_id}, {"endpoint", name.empty() ? json(nullptr) : json(name)}};
 }
 
+// Answered later: discovery connects to sound servers, on a thread of its own (`ae-probe`).
+control_service::impl::op_result control_service::impl::op_devices(op_call& c) {
+    if (auto e = check_fields(c.req, {}, "request")) return std::unexpected(*e);
+    c.deferred = true;
+    actor.off_thread("ae-probe", [self = c.self, id = c.id, reply = c.reply]() -> std::function<void()> {
+        auto found = std::make_shared<std::vector<pipeline::available_device>>(pipeline::discover_devices());
+        return [self, id, reply, found] {
+            auto me = self.lock();
+            if (!me) return;
+            json list = json::array();
+            for (const auto& d : *found) {
+                list.push_back({{"spec", d.spec},
+                                {"kind", d.kind},
+                                {"description", d.description},
+                                {"render", d.render},
+                                {"capture", d.capture},
+                                {"rate", d.sample_rate == 0 ? json(nullptr) : json(d.sample_rate)},
+                                {"channels", d.channels == 0 ? json(nullptr) : json(d.channels)},
+                                {"backend_default", d.backend_default}});
+            }
+            reply(json{{"id", id}, {"ok", true}, {"devices", list}, {"default_device", me->actor.default_device()}}.dump());
+        };
+    });
+    return json{};
+}
+
 const std::map<std::string, control_service::impl::op_handler, std::less<>>& control_service::impl::ops() {
     static const std::map<std::string, op_handler, std::less<>> table{
         {"list", &impl::op_list},       {"status", &impl::op_status},         {"stats", &impl::op_status},
         {"create", &impl::op_create},   {"reset", &impl::op_reset},           {"destroy", &impl::op_destroy_start_stop},
         {"start", &impl::op_destroy_start_stop}, {"stop", &impl::op_destroy_start_stop}, {"set_format", &impl::op_set_format},
         {"set_period", &impl::op_set_period}, {"move", &impl::op_move},       {"inject", &impl::op_inject},
-        {"watch", &impl::op_watch}};
+        {"watch", &impl::op_watch},     {"devices", &impl::op_devices}};
     return table;
 }
 

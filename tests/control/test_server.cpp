@@ -177,6 +177,29 @@ TEST_CASE("socket: every op, and the error code of every way to get it wrong") {
     s.check_rt_clean();
 }
 
+TEST_CASE("socket: devices lists what a spec can name now, null first, the host's default named; unknown fields refused") {
+    served s;
+    socket_client c(s.path());
+    REQUIRE(c.connected());
+    json a = c.call({{"id", 3}, {"op", "devices"}});
+    REQUIRE(code_of(a) == "ok");
+    CHECK(a["id"] == 3);
+    CHECK(a["default_device"] == "null");
+    REQUIRE(a["devices"].is_array());
+    REQUIRE_FALSE(a["devices"].empty());
+    const json& first = a["devices"][0];
+    CHECK(first["spec"] == "null");
+    CHECK(first["kind"] == "null");
+    CHECK(first["render"] == true);
+    CHECK(first["capture"] == true);
+    CHECK(first["rate"] == 48000);
+    for (const json& d : a["devices"]) {
+        CHECK(d["spec"].is_string());
+        CHECK((d["render"] == true || d["capture"] == true));
+    }
+    CHECK(code_of(c.call({{"op", "devices"}, {"kind", "alsa"}})) == "bad_request");
+}
+
 TEST_CASE("socket: buffer_periods sizes the buffer, and the engine pre-fills a render endpoint before it is started") {
     served s;
     socket_client c(s.path());

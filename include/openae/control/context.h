@@ -9,6 +9,7 @@
 #include <openae/control/config.h>
 #include <openae/control/endpoint.h>
 #include <openae/control/event.h>
+#include <openae/pipeline/device_discovery.h>
 
 #include <asio/async_result.hpp>
 
@@ -75,6 +76,17 @@ public:
 
     // The device registry: every device thread open, its route state and counters.
     [[nodiscard]] std::vector<device_info> devices() const;
+
+    // What devices a spec can name now (discovery: null, then PipeWire, JACK and ALSA), each
+    // backend's default marked. It connects to sound servers, each bounded by `options.timeout`,
+    // and blocks the caller meanwhile: never on an RT thread, nor on ae-ctl (which it refuses with
+    // an empty list) — there, use async_available_devices().
+    [[nodiscard]] std::vector<pipeline::available_device> available_devices(const pipeline::discovery_options& options = {}) const;
+    // The same on a thread of its own (`ae-probe`); `done` runs on ae-ctl with the list.
+    void async_available_devices(std::function<void(std::vector<pipeline::available_device>)> done,
+                                 pipeline::discovery_options options = {}) const;
+    // The device an endpoint gets when its config names none (context_options::default_device).
+    [[nodiscard]] std::string default_device() const;
 
     // Stepped contexts (context_options::stepped), on the thread that made the context:
     // runs the control work that is ready until none is left — drains what the RT side reported,
