@@ -177,7 +177,7 @@ TEST_CASE("socket: every op, and the error code of every way to get it wrong") {
     s.check_rt_clean();
 }
 
-TEST_CASE("socket: devices lists what a spec can name now, null first, the host's default named; unknown fields refused") {
+TEST_CASE("socket: devices lists what a spec can name now, null first, the host's default named, unknown fields refused") {
     served s;
     socket_client c(s.path());
     REQUIRE(c.connected());
