@@ -1,10 +1,11 @@
 // ae-host — the openae demo host.
 //
 //   ae-host [--config FILE.json] [--socket PATH|none] [--log FILE|-] [--seconds N]
-//           [--render SOURCE@DEVICE]... [--capture DEVICE@SINK]...
+//           [--render SOURCE[@DEVICE]]... [--capture DEVICE@SINK]...
 //
 // With no endpoints from the command line or a config file it plays a 440 Hz tone on the default
-// device (`null`, a virtual clock: no sound hardware needed). Everything goes through the control
+// device (`auto`: PipeWire, else JACK, else ALSA's default, else `null` — a virtual clock, so no
+// sound hardware is needed). Everything goes through the control
 // service — the command line and the config file are turned into the same `create` requests the
 // socket takes — so `aectl` sees and steers every endpoint. One engine thread ("ae-rt-engine")
 // drives them all; the control actor ("ae-ctl") owns devices, rerouting, events and the JSON logs.
@@ -36,7 +37,7 @@ std::pair<std::string, std::string> split_last_at(const std::string& text) {
 }
 
 struct host_config {
-    std::string default_device = "null";
+    std::string default_device = "auto";
     std::string log_level = "info";
     std::optional<std::string> socket;
     std::vector<json> endpoints; // create requests (without "op")
@@ -135,7 +136,10 @@ int main(int argc, char** argv) {
     std::string log_level;
     app.add_option("--seconds", seconds, "Stop after N seconds of stream time (default: until SIGINT/SIGTERM)")
         ->check(CLI::NonNegativeNumber);
-    app.add_option("--render", renders, "SOURCE@DEVICE: tone:HZ | wav:PATH | silence, played on a device (default null)");
+    app.add_option("--render", renders, "SOURCE[@DEVICE]: tone:HZ | wav:PATH | silence, played on a device (default: the default device)");
+    std::string default_device;
+    app.add_option("--default-device", default_device,
+                   "The device of endpoints that name none, and where follow_default reroutes: a spec, or auto (PipeWire, else JACK, else ALSA default, else null)");
     app.add_option("--capture", captures, "DEVICE@SINK: a device recorded into wav:PATH or null");
     app.add_option("--period-ms", period_ms, "The endpoints' period in milliseconds")->check(CLI::Range(1.0, 100.0));
     app.add_option("--buffer-periods", buffer_periods, "The endpoints' buffer, in periods (more rides out a late engine)")
@@ -158,7 +162,9 @@ int main(int argc, char** argv) {
     }
     if (!log_level.empty()) config.log_level = log_level;
     if (!socket_path.empty()) config.socket = socket_path;
-    if (renders.empty() && captures.empty() && config.endpoints.empty()) renders.push_back("tone:440@null");
+    if (!default_device.empty()) config.default_device = default_device;
+    // The demo: a tone on the default device (`auto`: null where no sound server or card answers).
+    if (renders.empty() && captures.empty() && config.endpoints.empty()) renders.push_back("tone:440");
 
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
@@ -184,15 +190,16 @@ int main(int argc, char** argv) {
     const long period_hundredths = std::lround(period_ms * 100);
     for (std::size_t i = 0; i < renders.size(); ++i) {
         auto [source, device] = split_last_at(renders[i]);
-        creates.push_back({{"endpoint", "render" + std::to_string(i + 1)}, {"direction", "render"}, {"device", device.empty() ? "null" : device},
+        creates.push_back({{"endpoint", "render" + std::to_string(i + 1)}, {"direction", "render"},
                            {"source", source}, {"period_ms", static_cast<double>(period_hundredths) / 100.0}, {"buffer_periods", buffer_periods}});
+        if (!device.empty()) creates.back()["device"] = device; // else the default device
         origins.push_back("--render " + renders[i]);
     }
     for (std::size_t i = 0; i < captures.size(); ++i) {
         auto [device, sink] = split_last_at(captures[i]);
-        creates.push_back({{"endpoint", "capture" + std::to_string(i + 1)}, {"direction", "capture"},
-                           {"device", device.empty() ? "null" : device}, {"sink", sink.empty() ? "null" : sink},
+        creates.push_back({{"endpoint", "capture" + std::to_string(i + 1)}, {"direction", "capture"}, {"sink", sink.empty() ? "null" : sink},
                            {"period_ms", static_cast<double>(period_hundredths) / 100.0}, {"buffer_periods", buffer_periods}});
+        if (!device.empty()) creates.back()["device"] = device; // else the default device
         origins.push_back("--capture " + captures[i]);
     }
     std::vector<std::string> names;

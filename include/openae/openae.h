@@ -111,7 +111,7 @@ typedef enum ae_route_stage {
 typedef struct ae_context_options {
     const char* log_level;      /* NULL: "info" */
     const char* log_file;       /* NULL or "": stderr */
-    const char* default_device; /* NULL: "null" */
+    const char* default_device; /* NULL: "auto" (PipeWire, else JACK, else ALSA default, else null) */
 } ae_context_options;
 
 typedef struct ae_endpoint_config {

@@ -119,6 +119,7 @@ struct control_actor::impl {
     }
 
     context_options options;
+    std::string default_device_reason; // why `auto` chose options.default_device ("" when not auto)
     asio::io_context io;
     asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
     std::thread thread;

@@ -1,9 +1,27 @@
 // The control actor: its thread, its executor and its helpers off ae-ctl.
 #include "context_state.h"
 
+#include <openae/pipeline/device_discovery.h>
+
 namespace ae::detail {
 
-control_actor::control_actor(context_options options) : impl_(std::make_unique<impl>(std::move(options))) {}
+namespace {
+// `auto` chosen once, on the thread that makes the context (it may connect to sound servers).
+context_options resolve_default(context_options options, std::string& reason) {
+    if (options.default_device == "auto") {
+        auto choice = pipeline::choose_default_device();
+        options.default_device = std::move(choice.spec);
+        reason = std::move(choice.reason);
+    }
+    return options;
+}
+} // namespace
+
+control_actor::control_actor(context_options options) {
+    std::string reason;
+    impl_ = std::make_unique<impl>(resolve_default(std::move(options), reason));
+    impl_->default_device_reason = std::move(reason);
+}
 
 control_actor::~control_actor() { stop_thread(); }
 
@@ -40,8 +58,9 @@ bool control_actor::on_control_thread() const noexcept {
 
 void control_actor::start_thread() {
     auto started = [self = shared_from_this()] {
-        control_detail::log_json(self->impl_->log.logger(), spdlog::level::info,
-                                 {{"component", "context"}, {"event", "started"}, {"default_device", self->impl_->options.default_device}});
+        nlohmann::json record{{"component", "context"}, {"event", "started"}, {"default_device", self->impl_->options.default_device}};
+        if (!self->impl_->default_device_reason.empty()) record["default_device_chosen"] = self->impl_->default_device_reason;
+        control_detail::log_json(self->impl_->log.logger(), spdlog::level::info, record);
         if (self->impl_->options.stepped) return; // poll() drains
         self->schedule_drain();
         self->watch_wake();

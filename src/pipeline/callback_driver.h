@@ -12,6 +12,7 @@
 #pragma once
 
 #include <openae/pipeline/device.h>
+#include <openae/pipeline/device_loop.h>
 #include <openae/rt/event_signal.h>
 
 #include <poll.h>
@@ -53,11 +54,18 @@ public:
         in_callback_.store(false, std::memory_order_release);
     }
 
-    // Server's thread, after a step: the loop is done, or the device's period or rate changed
-    // under the chains. Either way this thread steps it no more.
-    // rt-safe: wait-free
-    void ended() noexcept { hand_back(ended_); }
-    void reshaped() noexcept { hand_back(reshaped_); }
+    // Server's thread, between begin_cycle() and end_cycle(): one period of the loop. A period
+    // whose status is period_changed (the chains no longer fit) or a loop that says done hands
+    // the loop back: this thread steps it no more.
+    // rt-safe: bounded
+    void step(device_loop& loop, const device_period& period) noexcept {
+        const bool done = loop.step(period) == device_loop::step_result::done;
+        if (period.status == device_status::period_changed) {
+            hand_back(reshaped_);
+        } else if (done) {
+            hand_back(ended_);
+        }
+    }
     // Any thread: the server went away (shut down, stream error, disconnected).
     // rt-safe: wait-free
     void gone() noexcept {

@@ -80,6 +80,33 @@ std::vector<available_device> discover_jack_devices() {
     return found;
 }
 
+default_choice choose_default_device(const discovery_options& options) {
+    if (const char* pinned = std::getenv("OPENAE_DEFAULT_DEVICE"); pinned != nullptr && *pinned != '\0') {
+        return {pinned, "OPENAE_DEFAULT_DEVICE"};
+    }
+    if (options.pipewire) {
+        const auto nodes = discover_pipewire_devices(options.timeout);
+        if (std::any_of(nodes.begin(), nodes.end(), [](const available_device& d) { return d.render; })) {
+            return {"pipewire", "a PipeWire server answers with a sink"};
+        }
+    }
+    if (options.jack) {
+        const auto ports = discover_jack_devices();
+        if (!ports.empty()) {
+            const std::string spec = ports.front().spec;
+            return {spec.substr(0, spec.find("&channels=")), "a JACK server runs"};
+        }
+    }
+    if (options.alsa) {
+        snd_pcm_t* pcm = nullptr;
+        if (snd_pcm_open(&pcm, "default", SND_PCM_STREAM_PLAYBACK, SND_PCM_NONBLOCK) == 0) {
+            snd_pcm_close(pcm);
+            return {"alsa:default", "ALSA's default PCM opens"};
+        }
+    }
+    return {"null", "no sound server answers and ALSA's default PCM does not open"};
+}
+
 std::vector<available_device> discover_devices(const discovery_options& options) {
     std::vector<available_device> found;
     found.push_back({"null", "null", "a virtual clock (no sound; openae's default device)", true, true, 48000, 2, false});

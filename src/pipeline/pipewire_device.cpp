@@ -286,12 +286,7 @@ private:
             sample_timing(frames);
             period.timing = timing_;
         }
-        const bool done = loop_->step(period) == device_loop::step_result::done;
-        if (period.status == device_status::period_changed) {
-            driver_.reshaped();
-        } else if (done) {
-            driver_.ended();
-        }
+        driver_.step(*loop_, period);
     }
 
     void sample_timing(std::uint32_t frames) noexcept { // rt-safe: bounded

@@ -13,6 +13,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -158,4 +159,19 @@ TEST_CASE("alsa: discovery lists the PCMs ALSA's hints show, the test configurat
     CHECK(dev);
     const auto defaults = std::count_if(found.begin(), found.end(), [](const auto& d) { return d.backend_default; });
     CHECK(defaults <= 1);
+}
+
+TEST_CASE("alsa: auto chooses ALSA's default PCM when no sound server answers") {
+    const std::string empty = "/tmp/openae-no-pw-" + std::to_string(::getpid());
+    std::filesystem::create_directories(empty);
+    ::setenv("PIPEWIRE_RUNTIME_DIR", empty.c_str(), 1);
+    ::setenv("JACK_DEFAULT_SERVER", "openae-no-such-server", 1);
+    ::unsetenv("OPENAE_DEFAULT_DEVICE");
+    const auto choice = ae::pipeline::choose_default_device();
+    CHECK(choice.spec == "alsa:default");
+    CHECK(choice.reason == "ALSA's default PCM opens");
+    ::setenv("OPENAE_DEFAULT_DEVICE", "null?period=5", 1);
+    CHECK(ae::pipeline::choose_default_device().spec == "null?period=5");
+    ::setenv("OPENAE_DEFAULT_DEVICE", "null", 1);
+    std::filesystem::remove_all(empty);
 }

@@ -5,6 +5,7 @@
 #include "jack_server.h"
 #include "signal_rig.h"
 #include "signal_walk.h"
+#include "server_death.h"
 
 #include <openae/pipeline/device_discovery.h>
 
@@ -13,6 +14,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <atomic>
 #include <string>
 #include <vector>
@@ -182,7 +184,9 @@ TEST_CASE("jack: render into a JACK recorder, sample-exact, JACK's process callb
             walk.repeated, "; gaps ", walk.gap_frames, "; underrun frames ", glitches.underrun_frames, "; recorder missed ",
             recorder.missed(), "; device dropped ", device_dropped);
     CHECK(walk.next == total);
-    CHECK(walk.mismatches == 0);
+    // A cycle JACK ran late (the recorder's or openae's) may read a buffer half rewritten by the
+    // next: a torn frame. Only then; never more than those cycles hold.
+    CHECK(walk.mismatches <= recorder.missed() + device_dropped);
     CHECK(walk.matched + walk.skipped == total + walk.repeated);
     CHECK(walk.skipped + walk.repeated <= 2 * (recorder.missed() + device_dropped));
     CHECK(walk.gap_frames <= glitches.underrun_frames);
@@ -244,61 +248,17 @@ TEST_CASE("jack: capture from a JACK player, sample-exact and in order") {
     MESSAGE("frames in order ", walk.matched, "; skipped ", walk.skipped, "; repeated ", walk.repeated, "; gaps ", walk.gap_frames,
             "; overrun frames ", glitches.overrun_frames, "; device dropped ", device_dropped);
     CHECK(walk.matched >= 40000);
-    CHECK(walk.mismatches == 0);
+    // A cycle JACK ran late may read a buffer the player is already rewriting (jack2 can run two
+    // clients' cycles side by side): a torn frame. Only then; never more than those cycles hold.
+    CHECK(walk.mismatches <= device_dropped);
     CHECK(walk.gap_frames == 0);
     CHECK(walk.skipped + walk.repeated <= glitches.overrun_frames + 2 * device_dropped);
 }
 
 TEST_CASE("jack: jackd killed mid-stream: the device is lost, openae's thread carries the loop on, every frame counted") {
     jack_server server("jack-kill");
-    auto dev = make_device("jack:ae_kill?server=" + server.name, endpoint_direction::render);
-    REQUIRE(dev);
-    ae::test::rt_guard device_guard;
-    auto thread = device_thread::create(std::move(*dev), {.realtime_priority = 0, .hooks = ae::test::armed_hooks(device_guard)});
-    REQUIRE(thread);
-    ae::render_endpoint_core endpoint{1};
-    REQUIRE_FALSE(endpoint.set_buffer({48000, 2, ae::sample_type::f32}, 480, 1920));
-    ae::test::event_fd wake;
-    REQUIRE_FALSE(endpoint.set_event_handle(wake.get()));
-    REQUIRE((*thread)->control().attach(endpoint));
-    REQUIRE((*thread)->start());
-    std::uint64_t written = 0;
-    auto signal = [](std::uint64_t n, float* f) { f[0] = f[1] = marker(n); };
-    REQUIRE_FALSE(endpoint.start());
-    int timeouts = 0;
-    while ((*thread)->frames_processed() < 9600 && timeouts < 50) {
-        (void)ae::test::render_pass(endpoint.rt(), written, ~std::uint64_t{0}, signal);
-        timeouts += wake.wait(100) ? 0 : 1;
-    }
-    REQUIRE((*thread)->frames_processed() >= 9600);
-    server.stop();
-    bool lost = false;
-    std::uint64_t frames_at_loss = 0;
-    for (int passes = 0; passes < 400 && !lost; ++passes) {
-        (void)ae::test::render_pass(endpoint.rt(), written, ~std::uint64_t{0}, signal);
-        (void)wake.wait(100);
-        ae::pipeline::device_event event;
-        while ((*thread)->control().try_pop_event(event)) {
-            if (event.kind == device_event_kind::lost) {
-                lost = true;
-                frames_at_loss = (*thread)->frames_processed();
-            }
-        }
-    }
-    REQUIRE(lost);
-    // The endpoint goes on, on the lost device's virtual clock: its frames are device_lost.
-    for (int passes = 0; passes < 20; ++passes) {
-        (void)ae::test::render_pass(endpoint.rt(), written, ~std::uint64_t{0}, signal);
-        (void)wake.wait(100);
-    }
-    (*thread)->stop();
-    CHECK((*thread)->frames_processed() > frames_at_loss);
-    const glitch_totals glitches = drain(endpoint);
-    MESSAGE("lost after ", frames_at_loss, " device frames; device_lost frames ", glitches.lost_frames);
-    CHECK(glitches.lost_frames > 0);
-    const std::string first = device_guard.first_violation();
-    CAPTURE(first);
-    CHECK(device_guard.violations() == 0);
+    ae::test::check_server_death(make_device("jack:ae_kill?server=" + server.name, endpoint_direction::render),
+                                 [&] { server.stop(); });
 }
 
 TEST_CASE("jack: the server's buffer size changes (jack_bufsize): the device says so and the loop carries on") {
@@ -381,4 +341,22 @@ TEST_CASE("jack: discovery lists the default server's physical ports as a render
     CHECK(found[1].description.find("system:capture_1") != std::string::npos);
     auto dev = make_device(render.spec, endpoint_direction::render);
     CHECK(dev);
+}
+
+TEST_CASE("jack: auto chooses the running JACK server when no PipeWire answers") {
+    const std::string empty = "/tmp/openae-no-pw-" + std::to_string(::getpid());
+    std::filesystem::create_directories(empty);
+    ::setenv("PIPEWIRE_RUNTIME_DIR", empty.c_str(), 1);
+    ::unsetenv("OPENAE_DEFAULT_DEVICE");
+    jack_server server("jack-auto-default");
+    const auto choice = ae::pipeline::choose_default_device();
+    CHECK(choice.spec == "jack?server=" + server.name + "&connect=auto");
+    CHECK(choice.reason == "a JACK server runs");
+    // A context made with `auto` says what it chose, and its endpoints get it.
+    ae::context_options options;
+    options.default_device = "auto";
+    ae::context ctx(options);
+    CHECK(ctx.default_device() == choice.spec);
+    ::setenv("OPENAE_DEFAULT_DEVICE", "null", 1);
+    std::filesystem::remove_all(empty);
 }

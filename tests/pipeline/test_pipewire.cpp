@@ -5,6 +5,7 @@
 #include "pipewire_server.h"
 #include "signal_rig.h"
 #include "signal_walk.h"
+#include "server_death.h"
 
 #include <openae/pipeline/device_discovery.h>
 
@@ -32,8 +33,8 @@ namespace {
 constexpr const char* test_sink = "openae_test_sink";
 
 // A stream of the test's own on the test sink, 48 kHz stereo F32: a recorder of the sink's output
-// (keeps what arrives) or a player into it (marker/sine from frame 0 on). Its callbacks run on its
-// own loop thread; each cycle signals an eventfd the test waits on.
+// (keeps what arrives) or a player into it (marker/sine from frame 0 on). Its process callback runs on PipeWire's
+// data thread; each cycle signals an eventfd the test waits on.
 class pw_peer {
 public:
     pw_peer(bool records, std::size_t capacity_frames) : records_(records), frames_(2 * capacity_frames) {
@@ -59,7 +60,8 @@ public:
         info.position[0] = SPA_AUDIO_CHANNEL_FL;
         info.position[1] = SPA_AUDIO_CHANNEL_FR;
         const spa_pod* params[1] = {spa_format_audio_raw_build(&builder, SPA_PARAM_EnumFormat, &info)};
-        const auto flags = static_cast<pw_stream_flags>(PW_STREAM_FLAG_AUTOCONNECT | PW_STREAM_FLAG_MAP_BUFFERS);
+        // On PipeWire's data thread, as openae's device: a peer on its loop thread misses cycles under load.
+        const auto flags = static_cast<pw_stream_flags>(PW_STREAM_FLAG_AUTOCONNECT | PW_STREAM_FLAG_MAP_BUFFERS | PW_STREAM_FLAG_RT_PROCESS);
         REQUIRE(pw_stream_connect(stream_, records ? PW_DIRECTION_INPUT : PW_DIRECTION_OUTPUT, PW_ID_ANY, flags, params, 1) == 0);
         pw_thread_loop_unlock(loop_);
         REQUIRE(pw_thread_loop_start(loop_) == 0);
@@ -287,61 +289,16 @@ TEST_CASE("pipewire: capture a player's output from the sink's monitor, sample-e
             "; overrun frames ", glitches.overrun_frames, "; device dropped ", dropped, "; player missed ", player.missed());
     CHECK(walk.matched >= 40000);
     CHECK(walk.mismatches == 0);
-    CHECK(walk.gap_frames == 0);
+    // A cycle the player missed is silence in the sink (the player's glitch, not openae's); one
+    // openae missed is in its drops.
+    CHECK(walk.gap_frames <= player.missed() + dropped);
     CHECK(walk.skipped + walk.repeated <= glitches.overrun_frames + 2 * (dropped + player.missed()));
 }
 
 TEST_CASE("pipewire: the server killed mid-stream: the device is lost, openae's thread carries the loop on, every frame counted") {
     pipewire_server server("kill");
-    auto dev = make_device(std::string("pipewire:") + test_sink + "?name=openae-test-kill", endpoint_direction::render);
-    REQUIRE(dev);
-    const std::uint32_t period = (*dev)->period_frames();
-    ae::test::rt_guard device_guard;
-    auto thread = device_thread::create(std::move(*dev), {.realtime_priority = 0, .hooks = ae::test::armed_hooks(device_guard)});
-    REQUIRE(thread);
-    ae::render_endpoint_core endpoint{1};
-    REQUIRE_FALSE(endpoint.set_buffer({48000, 2, ae::sample_type::f32}, period, 4 * period));
-    ae::test::event_fd wake;
-    REQUIRE_FALSE(endpoint.set_event_handle(wake.get()));
-    REQUIRE((*thread)->control().attach(endpoint));
-    REQUIRE((*thread)->start());
-    std::uint64_t written = 0;
-    auto signal = [](std::uint64_t n, float* f) { f[0] = f[1] = marker(n); };
-    REQUIRE_FALSE(endpoint.start());
-    int timeouts = 0;
-    while ((*thread)->frames_processed() < 9600 && timeouts < 50) {
-        (void)ae::test::render_pass(endpoint.rt(), written, ~std::uint64_t{0}, signal);
-        timeouts += wake.wait(100) ? 0 : 1;
-    }
-    REQUIRE((*thread)->frames_processed() >= 9600);
-    server.stop();
-    bool lost = false;
-    std::uint64_t frames_at_loss = 0;
-    for (int passes = 0; passes < 400 && !lost; ++passes) {
-        (void)ae::test::render_pass(endpoint.rt(), written, ~std::uint64_t{0}, signal);
-        (void)wake.wait(100);
-        ae::pipeline::device_event event;
-        while ((*thread)->control().try_pop_event(event)) {
-            if (event.kind == device_event_kind::lost) {
-                lost = true;
-                frames_at_loss = (*thread)->frames_processed();
-            }
-        }
-    }
-    REQUIRE(lost);
-    // The endpoint goes on, on the lost device's virtual clock: its frames are device_lost.
-    for (int passes = 0; passes < 20; ++passes) {
-        (void)ae::test::render_pass(endpoint.rt(), written, ~std::uint64_t{0}, signal);
-        (void)wake.wait(100);
-    }
-    (*thread)->stop();
-    CHECK((*thread)->frames_processed() > frames_at_loss);
-    const glitch_totals glitches = drain(endpoint);
-    MESSAGE("lost after ", frames_at_loss, " device frames; device_lost frames ", glitches.lost_frames);
-    CHECK(glitches.lost_frames > 0);
-    const std::string first = device_guard.first_violation();
-    CAPTURE(first);
-    CHECK(device_guard.violations() == 0);
+    ae::test::check_server_death(make_device(std::string("pipewire:") + test_sink + "?name=openae-test-kill", endpoint_direction::render),
+                                 [&] { server.stop(); });
 }
 
 TEST_CASE("pipewire: discovery lists the server's sinks (the default marked), their monitors for capture, specs that open") {
@@ -366,4 +323,25 @@ TEST_CASE("pipewire: discovery lists the server's sinks (the default marked), th
     CHECK(dev);
     server.stop();
     CHECK(ae::pipeline::discover_pipewire_devices(std::chrono::milliseconds(2000)).empty());
+}
+
+TEST_CASE("pipewire: auto chooses PipeWire when its server answers with a sink, and a context's endpoints play into it") {
+    pipewire_server server("auto");
+    pw_peer recorder(true, 2 * 48000);
+    REQUIRE(recorder.wait_for(4800));
+    ::unsetenv("OPENAE_DEFAULT_DEVICE");
+    const auto choice = ae::pipeline::choose_default_device();
+    CHECK(choice.spec == "pipewire");
+    CHECK(choice.reason == "a PipeWire server answers with a sink");
+    ae::context_options options;
+    options.default_device = "auto";
+    ae::context ctx(options);
+    ::setenv("OPENAE_DEFAULT_DEVICE", "null", 1);
+    REQUIRE(ctx.default_device() == "pipewire");
+    // An endpoint that names no device plays on the default one: the session manager's default sink.
+    ae::endpoint_config config;
+    config.name = "auto-render";
+    auto endpoint = ctx.create_render_endpoint(config);
+    REQUIRE(endpoint);
+    CHECK(endpoint->device() == "pipewire");
 }

@@ -56,7 +56,11 @@ struct context_options {
     std::string log_file;              // empty: stderr; otherwise a rotating file
     std::size_t log_file_max_bytes = 10u << 20;
     std::size_t log_file_count = 3;
-    std::string default_device = "null";
+    // The device of an endpoint whose config names none, and where follow_default reroutes.
+    // "auto": chosen when the context is made — OPENAE_DEFAULT_DEVICE if set, else PipeWire if a
+    // server answers with a sink, else a running JACK server, else ALSA's default, else null
+    // (context::default_device() and the `started` log record say which, and why).
+    std::string default_device = "auto";
     hns drain_interval{200'000};       // how often RT event queues are drained (20 ms)
     // Room reserved in the control inbox, the one queue every RT thread's glitch records go
     // through (40 bytes each: 2.6 MB). An endpoint side that has reported keeps 8 records of it.

@@ -35,6 +35,15 @@ struct discovery_options {
 // not answer in time adds nothing.
 [[nodiscard]] std::vector<available_device> discover_devices(const discovery_options& options = {});
 
+// The device `auto` stands for: OPENAE_DEFAULT_DEVICE if set, else PipeWire if a server answers
+// with a sink, else the default JACK server if one runs, else ALSA's `default` if it opens, else
+// `null` — and why (for the log). Bounded like discover_devices().
+struct default_choice {
+    std::string spec;
+    std::string reason;
+};
+[[nodiscard]] default_choice choose_default_device(const discovery_options& options = {});
+
 // Per backend (discover_devices() calls them in this order).
 [[nodiscard]] std::vector<available_device> discover_alsa_devices();
 [[nodiscard]] std::vector<available_device> discover_jack_devices();
