@@ -1,4 +1,4 @@
-// The ALSA device: `alsa:PCM?period=MS&periods=N&rate=HZ&channels=N&sample=TYPE&paced=0|1`.
+// The ALSA device: `alsa:PCM?period=MS&periods=N&rate=HZ&channels=N&sample=TYPE&paced=0|1&mmap=0|1`.
 //
 // One snd_pcm opened non-blocking, hw params negotiated near what the spec asks (the format the
 // PCM takes is the device's: the pipeline converts and resamples to it). The device thread's one
@@ -52,6 +52,7 @@ struct negotiated {
     frame_format format{};
     std::uint32_t period_frames = 0;
     std::uint32_t buffer_frames = 0;
+    bool mmap = false;
 };
 
 device_error alsa_error(const std::string& spec, const char* what, int err) {
@@ -61,7 +62,8 @@ device_error alsa_error(const std::string& spec, const char* what, int err) {
 
 // Opens `name` and sets hw/sw params near what was asked.
 std::expected<negotiated, device_error> open_pcm(const std::string& spec, const std::string& name, endpoint_direction direction,
-                                                 const frame_format& wanted, std::uint32_t period_frames, std::uint32_t periods) {
+                                                 const frame_format& wanted, std::uint32_t period_frames, std::uint32_t periods,
+                                                 bool mmap) {
     snd_pcm_t* raw = nullptr;
     const auto stream = direction == endpoint_direction::render ? SND_PCM_STREAM_PLAYBACK : SND_PCM_STREAM_CAPTURE;
     if (int err = snd_pcm_open(&raw, name.c_str(), stream, SND_PCM_NONBLOCK); err < 0) return std::unexpected(alsa_error(spec, "open", err));
@@ -71,8 +73,11 @@ std::expected<negotiated, device_error> open_pcm(const std::string& spec, const 
     snd_pcm_hw_params_t* hw = nullptr;
     snd_pcm_hw_params_alloca(&hw);
     if (int err = snd_pcm_hw_params_any(pcm, hw); err < 0) return std::unexpected(alsa_error(spec, "hw params", err));
-    if (int err = snd_pcm_hw_params_set_access(pcm, hw, SND_PCM_ACCESS_RW_INTERLEAVED); err < 0)
-        return std::unexpected(alsa_error(spec, "interleaved access", err));
+    // mmap: the frames go straight into the PCM's ring (snd_pcm_mmap_writei/readi), no copy in
+    // the kernel's read/write path; the same never-waiting calls otherwise.
+    out.mmap = mmap;
+    if (int err = snd_pcm_hw_params_set_access(pcm, hw, mmap ? SND_PCM_ACCESS_MMAP_INTERLEAVED : SND_PCM_ACCESS_RW_INTERLEAVED); err < 0)
+        return std::unexpected(alsa_error(spec, mmap ? "mmap interleaved access" : "interleaved access", err));
     // The sample type asked for, else the first the PCM takes.
     sample_type sample = wanted.sample;
     bool have_sample = snd_pcm_hw_params_set_format(pcm, hw, alsa_format(sample)) == 0;
@@ -120,7 +125,8 @@ class alsa_device final : public device {
 public:
     alsa_device(std::string spec, endpoint_direction direction, negotiated pcm, bool paced)
         : device(std::move(spec), direction, pcm.format, pcm.period_frames, paced), pcm_(std::move(pcm.pcm)),
-          buffer_frames_(pcm.buffer_frames) {}
+          buffer_frames_(pcm.buffer_frames), write_frames_(pcm.mmap ? snd_pcm_mmap_writei : snd_pcm_writei),
+          read_frames_(pcm.mmap ? snd_pcm_mmap_readi : snd_pcm_readi) {}
 
     std::expected<void, device_error> start() override {
         snd_pcm_status_t* status = nullptr;
@@ -136,7 +142,7 @@ public:
             // All but one period of silence ahead: the first play() fills the buffer and starts it.
             std::vector<std::byte> silence(std::size_t{period_frames_} * format_.bytes_per_frame());
             for (std::uint32_t queued = 0; queued + period_frames_ < buffer_frames_; queued += period_frames_) {
-                if (snd_pcm_writei(pcm_.get(), silence.data(), period_frames_) < 0) break;
+                if (write_frames_(pcm_.get(), silence.data(), period_frames_) < 0) break;
                 written_ += period_frames_;
             }
             silence_frames_ = written_;
@@ -190,7 +196,7 @@ public:
     device_status play(const std::byte* data, std::uint32_t frames) noexcept override { // rt-safe: bounded
         std::uint32_t done = 0;
         for (int tries = 0; tries < 4 && done < frames; ++tries) {
-            const snd_pcm_sframes_t n = snd_pcm_writei(pcm_.get(), data + std::size_t{done} * format_.bytes_per_frame(), frames - done);
+            const snd_pcm_sframes_t n = write_frames_(pcm_.get(), data + std::size_t{done} * format_.bytes_per_frame(), frames - done);
             if (n == -EAGAIN) continue;
             if (n < 0) {
                 if (const device_status s = recover(static_cast<int>(n)); s != device_status::ok) return s;
@@ -206,7 +212,7 @@ public:
     device_status record(std::byte* data, std::uint32_t frames) noexcept override { // rt-safe: bounded
         std::uint32_t done = 0;
         for (int tries = 0; tries < 4 && done < frames; ++tries) {
-            const snd_pcm_sframes_t n = snd_pcm_readi(pcm_.get(), data + std::size_t{done} * format_.bytes_per_frame(), frames - done);
+            const snd_pcm_sframes_t n = read_frames_(pcm_.get(), data + std::size_t{done} * format_.bytes_per_frame(), frames - done);
             if (n == -EAGAIN) continue;
             if (n < 0) {
                 if (const device_status s = recover(static_cast<int>(n)); s != device_status::ok) return s;
@@ -272,6 +278,9 @@ private:
     std::array<pollfd, max_descriptors> descriptors_{};
     unsigned descriptor_count_ = 0;
     std::uint32_t buffer_frames_;
+    // snd_pcm_writei/readi, or their mmap forms (mmap=1): the same contract, never waiting here.
+    snd_pcm_sframes_t (*write_frames_)(snd_pcm_t*, const void*, snd_pcm_uframes_t);
+    snd_pcm_sframes_t (*read_frames_)(snd_pcm_t*, void*, snd_pcm_uframes_t);
     std::uint64_t written_ = 0;        // render: frames handed to the PCM, the start's silence included
     std::uint64_t silence_frames_ = 0; // render: that silence
     std::uint64_t read_ = 0;           // capture: frames taken from the PCM
@@ -296,10 +305,12 @@ std::expected<std::unique_ptr<device>, device_error> make_alsa_device(device_spe
     if (!periods) return std::unexpected(periods.error());
     const auto paced = spec.take_flag("paced", true);
     if (!paced) return std::unexpected(paced.error());
+    const auto mmap = spec.take_flag("mmap", false);
+    if (!mmap) return std::unexpected(mmap.error());
     if (auto done = spec.finish(); !done) return std::unexpected(done.error());
     const frame_format wanted{*rate, static_cast<std::uint16_t>(*channels), *sample};
     const auto period_frames = static_cast<std::uint32_t>(std::max(1L, std::lround(*rate * *period_ms / 1000.0)));
-    auto pcm = open_pcm(spec.text(), name, direction, wanted, period_frames, *periods);
+    auto pcm = open_pcm(spec.text(), name, direction, wanted, period_frames, *periods, *mmap);
     if (!pcm) return std::unexpected(pcm.error());
     return std::make_unique<alsa_device>(spec.text(), direction, std::move(*pcm), *paced);
 }

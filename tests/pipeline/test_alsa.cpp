@@ -51,9 +51,13 @@ TEST_CASE("alsa: an unknown PCM or option is a typed error naming the device") {
     CHECK((*fine)->period_frames() == 221); // 5 ms at 44.1 kHz, rounded
 }
 
-TEST_CASE("alsa: render through the file plugin, sample-exact after the start's silence") {
+TEST_CASE("alsa: render through the file plugin, sample-exact after the start's silence, read/write and mmap access") {
+    std::string access;
+    SUBCASE("read/write") { access = ""; }
+    SUBCASE("mmap") { access = "&mmap=1"; }
+    CAPTURE(access);
     const std::string path = temp_raw("render");
-    render_through("alsa:ae_out:FILE=" + path + "?paced=0&period=10&periods=2", 48000, 48000);
+    render_through("alsa:ae_out:FILE=" + path + "?paced=0&period=10&periods=2" + access, 48000, 48000);
     const auto samples = read_raw_s16(path);
     std::remove(path.c_str());
     // One period of silence went in ahead (a 2-period buffer, the first play() fills it), then
@@ -70,7 +74,11 @@ TEST_CASE("alsa: render through the file plugin, sample-exact after the start's 
     CHECK(mismatches == 0);
 }
 
-TEST_CASE("alsa: capture through the file plugin's infile, sample-exact") {
+TEST_CASE("alsa: capture through the file plugin's infile, sample-exact, read/write and mmap access") {
+    std::string access;
+    SUBCASE("read/write") { access = ""; }
+    SUBCASE("mmap") { access = "&mmap=1"; }
+    CAPTURE(access);
     const std::string path = temp_raw("capture");
     {
         std::vector<std::int16_t> samples(2 * 48000);
@@ -81,7 +89,7 @@ TEST_CASE("alsa: capture through the file plugin's infile, sample-exact") {
         std::ofstream out(path, std::ios::binary);
         out.write(reinterpret_cast<const char*>(samples.data()), static_cast<std::streamsize>(samples.size() * 2));
     }
-    const auto received = capture_through("alsa:ae_in:FILE=" + path + "?paced=0&period=10", 48000);
+    const auto received = capture_through("alsa:ae_in:FILE=" + path + "?paced=0&period=10" + access, 48000);
     std::remove(path.c_str());
     REQUIRE(received.size() == 2u * 48000);
     std::size_t mismatches = 0;
