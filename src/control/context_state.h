@@ -39,6 +39,7 @@ struct control_actor::device_entry {
     std::unique_ptr<pipeline::device_thread> thread;
     std::size_t users = 0;
     bool lost = false;
+    std::uint32_t period_frames = 0; // as the device thread last reported it (JACK and PipeWire change theirs)
 };
 
 struct endpoint_block {

@@ -181,6 +181,12 @@ private:
     // getters and status, and told as a route_stage event.
     void enter_stage(endpoint_block& e, route_stage stage, std::uint32_t attempt, const std::string& device);
     [[nodiscard]] static std::uint64_t minimum_buffer(const frame_format& format, const device_entry& device);
+    // A device's buffer grown to what `entry`'s period needs, through the barrier (a new epoch the
+    // engine takes at its next pass); never shrunk. True when it grew.
+    bool grow_buffer_for(endpoint_block& e, const device_entry& entry);
+    // A self-driven device's period changed while it runs (a JACK buffer size, a PipeWire quantum):
+    // the loop took it as it came; its endpoints' buffers grow if they must.
+    void on_device_period_changed(device_entry& entry, std::uint32_t frames);
     void reroute(const std::shared_ptr<endpoint_block>& e, int attempt);
     std::error_code reconfigure(endpoint_block& e, const frame_format& format, const std::shared_ptr<prepared_chain>& successor);
     // Builds `e`'s chain for `format` and the device of `plan` on an "ae-build" helper; `then`

@@ -55,6 +55,7 @@ control_actor::device_entry* control_actor::adopt_device(const std::string& spec
     entry->spec = spec;
     entry->direction = direction;
     entry->thread = std::move(thread);
+    entry->period_frames = entry->thread->dev().period_frames();
     control_detail::log_json(impl_->log.logger(), spdlog::level::info,
                              {{"component", "device"}, {"event", "opened"}, {"device", spec},
                               {"format", control_detail::format_json(entry->thread->dev().format())},

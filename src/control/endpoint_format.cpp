@@ -106,4 +106,32 @@ std::error_code control_actor::set_period(endpoint_block& e, hns period) {
     return {};
 }
 
+bool control_actor::grow_buffer_for(endpoint_block& e, const device_entry& entry) {
+    if (e.state == endpoint_state::created) return false;
+    const std::uint64_t needed = minimum_buffer(e.format, entry);
+    if (needed <= e.buffer_frames) return false;
+    e.core().collect_retired();
+    if (e.core().reconfigure(e.format, e.frames_per_packet, needed)) return false;
+    control_detail::log_json(impl_->log.logger(), spdlog::level::info,
+                             {{"component", "endpoint"}, {"endpoint", e.name}, {"event", "buffer_resized"}, {"device", entry.spec},
+                              {"from_frames", e.buffer_frames}, {"to_frames", needed}});
+    e.buffer_frames = needed;
+    return true;
+}
+
+void control_actor::on_device_period_changed(device_entry& entry, std::uint32_t frames) {
+    if (entry.period_frames == frames) return;
+    control_detail::log_json(impl_->log.logger(), spdlog::level::info,
+                             {{"component", "device"}, {"event", "period_changed"}, {"device", entry.spec},
+                              {"from_frames", entry.period_frames}, {"to_frames", frames}});
+    entry.period_frames = frames;
+    for (auto& [name, e] : impl_->endpoints) {
+        if (e->entry != &entry || e->destroyed) continue;
+        const hns latency_before = summary(*e).latency;
+        (void)grow_buffer_for(*e, entry);
+        publish(*e);
+        latency_changed_since(*e, latency_before);
+    }
+}
+
 } // namespace ae::detail

@@ -58,7 +58,7 @@ std::vector<device_info> control_actor::devices() const {
         d.spec = entry->spec;
         d.direction = entry->direction;
         d.format = dev.format();
-        d.period_frames = dev.period_frames();
+        d.period_frames = entry->period_frames;
         d.latency = dev.latency();
         d.realtime = dev.realtime();
         d.lost = entry->lost || entry->thread->lost();
@@ -194,7 +194,7 @@ std::error_code control_actor::destroy(const std::string& name) {
 
 std::uint64_t control_actor::minimum_buffer(const frame_format& format, const device_entry& device) {
     const frame_format device_format = device.thread->dev().format();
-    const std::uint64_t device_period = (std::uint64_t{device.thread->dev().period_frames()} * format.sample_rate +
+    const std::uint64_t device_period = (std::uint64_t{device.period_frames} * format.sample_rate +
                                          device_format.sample_rate - 1) / device_format.sample_rate;
     std::uint64_t minimum = 2 * device_period;
     // Resampled: a period more, a block, and the resampler's own delay (~300 frames at 48 kHz): a

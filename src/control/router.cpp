@@ -61,20 +61,8 @@ void control_actor::switch_route(const std::shared_ptr<endpoint_block>& e, devic
         e->entry = entry;
         e->device = entry->spec;
         release_device(from);
-        // A device with longer periods needs a bigger buffer: grown through the barrier (a new
-        // epoch the engine takes at its next pass), never shrunk.
-        if (e->state != endpoint_state::created) {
-            const std::uint64_t needed = minimum_buffer(e->format, *entry);
-            if (needed > e->buffer_frames) {
-                e->core().collect_retired();
-                if (!e->core().reconfigure(e->format, e->frames_per_packet, needed)) {
-                    control_detail::log_json(impl_->log.logger(), spdlog::level::info,
-                                             {{"component", "endpoint"}, {"endpoint", e->name}, {"event", "buffer_resized"},
-                                              {"device", entry->spec}, {"from_frames", e->buffer_frames}, {"to_frames", needed}});
-                    e->buffer_frames = needed;
-                }
-            }
-        }
+        // A device with longer periods needs a bigger buffer.
+        (void)grow_buffer_for(*e, *entry);
         publish(*e);
         event ev = endpoint_event(*e, event_kind::rerouted);
         ev.device = from_spec;

@@ -27,13 +27,14 @@ std::vector<chain_base*>::const_iterator device_control::find(std::uint32_t endp
 }
 
 chain_plan device_control::plan() const {
-    return chain_plan{device_->format(), device_->period_frames(), 1.0f, device_->spec(), device_->realtime()};
+    return chain_plan{device_->format(), std::max(device_->period_frames(), device_->max_period_frames()), 1.0f, device_->spec(),
+                      device_->realtime()};
 }
 
 template <typename Chain, typename Endpoint>
 std::expected<std::unique_ptr<Chain>, device_error> device_control::build(Endpoint& endpoint, const chain_plan& plan, chain_options options) {
     if (!plan.realtime) options.resampler_latency = resampler::latency::throughput;
-    auto chain = Chain::create(endpoint, plan.device_format, plan.period_frames, options);
+    auto chain = Chain::create(endpoint, plan.device_format, plan.max_device_frames, options);
     if (!chain) {
         return std::unexpected(device_error{chain.error(), "device '" + plan.device_spec + "': cannot build the chain: " + chain.error().message()});
     }

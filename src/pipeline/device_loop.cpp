@@ -28,6 +28,7 @@ const char* to_string(device_event_kind kind) noexcept {
     switch (kind) {
     case device_event_kind::lost: return "device_lost";
     case device_event_kind::format_changed: return "format_changed";
+    case device_event_kind::period_changed: return "period_changed";
     case device_event_kind::end_of_stream: return "end_of_stream";
     case device_event_kind::finished: return "finished";
     case device_event_kind::realtime_refused: return "realtime_refused";
@@ -39,7 +40,9 @@ const char* to_string(device_event_kind kind) noexcept {
 device_loop::device_loop(device& dev, const device_thread_options& options, device_loop_ends ends)
     : device_(&dev), options_(options), direction_(dev.direction()), ends_(std::move(ends)),
       device_meter_(dev.format().channels, std::max<std::uint32_t>(dev.format().sample_rate / 10, 1)) {
-    const std::size_t period = dev.period_frames();
+    // Sized for the longest period the device may switch to while it runs.
+    const std::size_t period = std::max(dev.period_frames(), dev.max_period_frames());
+    cycle_frames_ = dev.period_frames();
     render_chains_.reserve(options.max_endpoints);
     capture_chains_.reserve(options.max_endpoints);
     // Sized for the widest format a device may switch to.
@@ -337,6 +340,23 @@ device_loop::step_result device_loop::step(const device_period& period) noexcept
         emit(device_event_kind::format_changed);
     }
     std::uint32_t frames = device_->period_frames();
+    if (period.frames != 0) {
+        // A self-driven device's cycle: another length than the last is a period change, taken
+        // as it comes when the loop's buffers and the chains hold it (they are sized for the
+        // device's longest period) — no rebuild, no frame lost.
+        if (period.frames > std::max(device_->period_frames(), device_->max_period_frames())) {
+            enter_lost(device_event_kind::format_changed);
+            return step_result::go_on;
+        }
+        // Reported when it moves by more than a resampler's wobble (PipeWire asks a resampled
+        // stream for a frame more or less from cycle to cycle): a new quantum, not jitter.
+        const std::uint32_t moved = period.frames > cycle_frames_ ? period.frames - cycle_frames_ : cycle_frames_ - period.frames;
+        if (moved > 2) {
+            cycle_frames_ = period.frames;
+            emit(device_event_kind::period_changed, cycle_frames_);
+        }
+        frames = period.frames;
+    }
     if (options_.stop_after_frames != 0) {
         frames = static_cast<std::uint32_t>(std::min<std::uint64_t>(frames, options_.stop_after_frames - done_frames_));
     }

@@ -58,6 +58,8 @@ inline void hand_on_buffer([[maybe_unused]] void* buffer) noexcept { // rt-safe:
 
 // The standby thread looks at JACK's cycle count this often; two looks without a cycle: gone.
 constexpr int watchdog_ms = 500;
+// The longest buffer size a running server may switch to that the loop takes without a rebuild.
+constexpr std::uint32_t max_cycle_frames = 4096;
 
 device_error jack_error(const std::string& spec, errc code, const std::string& what) {
     return device_error{make_error_code(code), "jack device '" + spec + "': " + what};
@@ -117,6 +119,8 @@ public:
     }
 
     bool self_driven() const noexcept override { return true; }
+    // JACK's buffer size may change while it runs (jack_bufsize): up to this the loop takes it.
+    std::uint32_t max_period_frames() const noexcept override { return std::max<std::uint32_t>(period_frames_, max_cycle_frames); } // rt-safe: wait-free
     void drive(device_loop& loop, const device_thread_hooks& hooks) noexcept override {
         loop_ = &loop;
         hooks_ = hooks;
@@ -206,11 +210,13 @@ private:
 
     void run_period(jack_nframes_t frames) noexcept { // rt-safe: bounded
         device_period period;
-        if (frames != period_frames_ || rate_changed_.load(std::memory_order_acquire)) {
-            period.status = device_status::period_changed;
+        if (rate_changed_.load(std::memory_order_acquire)) {
+            period.status = device_status::period_changed; // a new rate: the chains are rebuilt
         } else {
+            // A new buffer size is the loop's to take (up to max_period_frames()).
             sample_timing(frames);
             period.timing = timing_;
+            period.frames = frames;
         }
         driver_.step(*loop_, period);
     }

@@ -39,8 +39,10 @@ namespace {
 constexpr int watchdog_ms = 500;
 // How long an open waits for the stream's first cycle (the session manager links it first).
 constexpr std::int64_t first_cycle_timeout_ns = 10'000'000'000;
-// PipeWire's own largest quantum (clock.max-quantum's ceiling).
-constexpr std::uint32_t max_period_frames = 8192;
+// PipeWire's own largest quantum (clock.max-quantum's ceiling): a longer first cycle is refused.
+constexpr std::uint32_t max_quantum_frames = 8192;
+// The longest quantum a running graph may switch to that the loop takes without a rebuild.
+constexpr std::uint32_t max_cycle_frames = 4096;
 
 device_error pw_error(const std::string& spec, errc code, const std::string& what) {
     return device_error{make_error_code(code), "pipewire device '" + spec + "': " + what};
@@ -167,7 +169,7 @@ public:
                                             "the stream was not linked within 10 s" +
                                                 (settings_.target.empty() ? std::string{} : " (is there a node '" + settings_.target + "'?)")));
         }
-        if (quantum > max_period_frames) {
+        if (quantum > max_quantum_frames) {
             return std::unexpected(pw_error(spec_, errc::unsupported_format, "the graph runs " + std::to_string(quantum) + "-frame cycles"));
         }
         period_frames_ = quantum;
@@ -179,6 +181,8 @@ public:
     void unlock() { pw_thread_loop_unlock(thread_loop_); }
 
     bool self_driven() const noexcept override { return true; }
+    // The graph's quantum may change while it runs: up to this the loop takes it.
+    std::uint32_t max_period_frames() const noexcept override { return std::max<std::uint32_t>(period_frames_, max_cycle_frames); } // rt-safe: wait-free
     void drive(device_loop& loop, const device_thread_hooks& hooks) noexcept override {
         loop_ = &loop;
         hooks_ = hooks;
@@ -279,13 +283,11 @@ private:
     }
 
     void run_period(std::uint32_t frames) noexcept { // rt-safe: bounded
+        // A new quantum is the loop's to take (up to max_period_frames()).
         device_period period;
-        if (frames != period_frames_) {
-            period.status = device_status::period_changed;
-        } else {
-            sample_timing(frames);
-            period.timing = timing_;
-        }
+        sample_timing(frames);
+        period.timing = timing_;
+        period.frames = frames;
         driver_.step(*loop_, period);
     }
 
@@ -356,14 +358,14 @@ std::expected<std::pair<std::uint32_t, std::uint32_t>, device_error> parse_laten
     std::uint32_t rate = 0;
     const char* end = text.data() + text.size();
     auto [after_frames, frames_error] = std::from_chars(text.data(), end, frames);
-    bool ok = frames_error == std::errc{} && frames >= 16 && frames <= max_period_frames;
+    bool ok = frames_error == std::errc{} && frames >= 16 && frames <= max_quantum_frames;
     if (ok && after_frames != end) {
         auto [after_rate, rate_error] = std::from_chars(after_frames + 1, end, rate);
         ok = *after_frames == '/' && rate_error == std::errc{} && after_rate == end && rate >= min_sample_rate && rate <= max_sample_rate;
     }
     if (!ok) {
         return std::unexpected(pw_error(spec.text(), errc::bad_argument,
-                                        "latency is FRAMES or FRAMES/RATE (16 to " + std::to_string(max_period_frames) + " frames), not '" + text + "'"));
+                                        "latency is FRAMES or FRAMES/RATE (16 to " + std::to_string(max_quantum_frames) + " frames), not '" + text + "'"));
     }
     return std::pair{frames, rate};
 }

@@ -1,5 +1,6 @@
-// A render endpoint on a JACK device through the control API; jackd killed under it: the endpoint
-// is rerouted by its policy (follow_default → the context's default, null) and plays on.
+// A render endpoint on a JACK device through the control API: jackd killed under it (the endpoint
+// is rerouted by its policy — follow_default → the context's default, null — and plays on), and
+// the server's buffer size changed under it (the endpoint stays; its buffer grows).
 #include <openae/control/context.h>
 
 #include "jack_server.h"
@@ -62,4 +63,59 @@ TEST_CASE("jack via the control API: jackd killed, the endpoint follows the defa
     MESSAGE("written on jack ", written_on_jack, " frames; device_lost frames ", rec.glitch_frames(ae::glitch_kind::device_lost),
             "; underrun frames ", rec.glitch_frames(ae::glitch_kind::underrun), "; stages ", rec.stages());
     CHECK(stats->glitch_overflows == 0);
+}
+
+TEST_CASE("jack via the control API: the server's buffer size grows live (256 -> 1024): the endpoint stays, its buffer grows through the barrier") {
+    ae::test::jack_server server("jack-grow");
+    ae::test::event_recorder rec;
+    ae::test::event_fd wake;
+    ae::context_options options;
+    options.default_device = "null";
+    ae::context ctx(options);
+    ctx.subscribe(std::ref(rec));
+    ae::endpoint_config config;
+    config.name = "on-jack";
+    config.device = "jack:ae_grow?server=" + server.name;
+    config.period = ae::hns{100'000}; // 10 ms packets, a 960-frame buffer: too small for 1024-frame cycles
+    auto ep = ctx.create_render_endpoint(config);
+    REQUIRE(ep);
+    REQUIRE_FALSE(ep->set_event_handle(wake.get()));
+    REQUIRE_FALSE(ep->start());
+    const std::uint32_t epoch_before = ep->epoch();
+    const ae::hns latency_before = ep->latency();
+
+    std::uint64_t written = 0;
+    auto pass = [&] {
+        (void)ae::test::render_pass(ep->rt(), written, ~std::uint64_t{0}, [](std::uint64_t, float* f) { f[0] = f[1] = 0.25f; });
+        return wake.wait(100);
+    };
+    int woken = 0;
+    for (int passes = 0; passes < 200 && woken < 20; ++passes) woken += pass() ? 1 : 0;
+    REQUIRE(woken == 20);
+    const pid_t bufsize = ae::test::spawn({"jack_bufsize", "1024"}); // the engine goes on meanwhile
+    REQUIRE(bufsize > 0);
+    // Done when the endpoint's new epoch is out and the engine has been woken on it since.
+    int after = 0;
+    for (int passes = 0; passes < 400 && after < 20; ++passes) {
+        const bool was = pass();
+        if (ep->epoch() > epoch_before && was) ++after;
+    }
+    CHECK(ae::test::wait_exit(bufsize) == 0);
+    CHECK(ep->epoch() == epoch_before + 1);
+    CHECK(ep->device() == config.device);
+    CHECK(ep->route_stage() == ae::route_stage::routed);
+    CHECK(rec.of(ae::event_kind::device_lost).empty());
+    CHECK(rec.stages().empty());
+    const auto latency = rec.of(ae::event_kind::latency_changed);
+    REQUIRE_FALSE(latency.empty());
+    CHECK(latency.back().latency > latency_before);
+    const auto devices = ctx.devices();
+    REQUIRE(devices.size() == 1);
+    CHECK(devices[0].period_frames == 1024);
+    MESSAGE("latency ", latency_before.count() / 10'000.0, " ms -> ", latency.back().latency.count() / 10'000.0, " ms; underrun frames ",
+            rec.glitch_frames(ae::glitch_kind::underrun), "; device_lost frames ", rec.glitch_frames(ae::glitch_kind::device_lost));
+    CHECK(rec.glitch_frames(ae::glitch_kind::device_lost) == 0);
+    // The first longer cycles come before the buffer has grown (the control side learns of the
+    // change from them): they may find less than a cycle queued — at most a cycle's shortfall each.
+    CHECK(rec.glitch_frames(ae::glitch_kind::underrun) <= 2 * 1024);
 }

@@ -345,3 +345,82 @@ TEST_CASE("pipewire: auto chooses PipeWire when its server answers with a sink, 
     REQUIRE(endpoint);
     CHECK(endpoint->device() == "pipewire");
 }
+
+TEST_CASE("pipewire: the graph's quantum changes live (256 -> 512): the loop takes it, the signal goes on unbroken") {
+    pipewire_server server("quantum");
+    pw_peer recorder(true, 6 * 48000);
+    REQUIRE(recorder.wait_for(4800));
+    auto dev = make_device(std::string("pipewire:") + test_sink + "?latency=256/48000&name=openae-test-quantum", endpoint_direction::render);
+    REQUIRE(dev);
+    REQUIRE((*dev)->period_frames() == 256);
+    CHECK((*dev)->max_period_frames() == 4096);
+    ae::test::rt_guard device_guard;
+    auto thread = device_thread::create(std::move(*dev), {.realtime_priority = 0, .hooks = ae::test::armed_hooks(device_guard)});
+    REQUIRE(thread);
+    ae::render_endpoint_core endpoint{1};
+    REQUIRE_FALSE(endpoint.set_buffer({48000, 2, ae::sample_type::f32}, 480, 2048));
+    ae::test::event_fd wake;
+    REQUIRE_FALSE(endpoint.set_event_handle(wake.get()));
+    REQUIRE((*thread)->control().attach(endpoint));
+    REQUIRE((*thread)->start());
+    constexpr std::uint64_t total = 3 * 48000;
+    // The signal, then silence the engine writes (not underruns: those stay the chain's to count).
+    auto signal = [](std::uint64_t n, float* frame) {
+        frame[0] = n < total ? marker(n) : 0.0f;
+        frame[1] = n < total ? sine(n % 65536, 48000) : 0.0f; // periodic with the marker: a frame says where it is
+    };
+    std::uint64_t written = 0;
+    REQUIRE(ae::test::render_pass(endpoint.rt(), written, ~std::uint64_t{0}, signal));
+    const std::size_t recorded_at_start = recorder.count();
+    REQUIRE_FALSE(endpoint.start());
+    int timeouts = 0;
+    while ((*thread)->frames_processed() < 48000 && timeouts < 50) {
+        (void)ae::test::render_pass(endpoint.rt(), written, ~std::uint64_t{0}, signal);
+        timeouts += wake.wait(100) ? 0 : 1;
+    }
+    REQUIRE((*thread)->frames_processed() >= 48000);
+    // The graph's quantum forced to 512 (the settings metadata), the engine going on meanwhile.
+    const pid_t force = ae::test::spawn({"pw-metadata", "-n", "settings", "0", "clock.force-quantum", "512"});
+    REQUIRE(force > 0);
+    std::uint64_t new_period = 0;
+    std::uint64_t dropped = 0;
+    bool lost = false;
+    auto take_events = [&] {
+        ae::pipeline::device_event event;
+        while ((*thread)->control().try_pop_event(event)) {
+            if (event.kind == device_event_kind::period_changed) new_period = event.frames;
+            if (event.kind == device_event_kind::device_dropped) dropped += event.frames;
+            lost |= event.kind == device_event_kind::lost;
+        }
+    };
+    while (recorder.count() < recorded_at_start + total + 24000 && timeouts < 50) {
+        (void)ae::test::render_pass(endpoint.rt(), written, ~std::uint64_t{0}, signal);
+        timeouts += wake.wait(100) ? 0 : 1;
+        take_events();
+    }
+    (*thread)->stop();
+    take_events();
+    CHECK(ae::test::wait_exit(force) == 0);
+    CHECK(timeouts < 50);
+    CHECK(new_period == 512);
+    CHECK_FALSE(lost);
+    const std::string first = device_guard.first_violation();
+    CAPTURE(first);
+    CHECK(device_guard.violations() == 0);
+
+    const std::vector<float>& got = recorder.frames();
+    const std::size_t frames = recorder.count();
+    std::size_t at = 0;
+    while (at < frames && got[2 * at] == 0.0f && got[2 * at + 1] == 0.0f) ++at;
+    const signal_walk walk = follow_signal(got.data() + 2 * at, frames - at, 0, total);
+    const glitch_totals glitches = drain(endpoint);
+    MESSAGE("new period ", new_period, "; signal frames ", walk.matched, "; skipped ", walk.skipped, "; repeated ", walk.repeated,
+            "; gaps ", walk.gap_frames, "; torn ", walk.mismatches, "; underrun frames ", glitches.underrun_frames, "; recorder missed ",
+            recorder.missed(), "; device dropped ", dropped);
+    CHECK(walk.next == total);
+    CHECK(glitches.lost_frames == 0);
+    CHECK(walk.mismatches == 0);
+    CHECK(walk.matched + walk.skipped == total + walk.repeated);
+    CHECK(walk.skipped + walk.repeated <= 2 * (recorder.missed() + dropped));
+    CHECK(walk.gap_frames <= glitches.underrun_frames + recorder.missed() + dropped);
+}

@@ -25,8 +25,8 @@ enum class device_status : std::uint8_t {
     lost,           // the device went away (unplugged, server gone); no more periods from it
     format_changed, // the device now runs in a new format(): the thread must adapt before playing
     end_of_stream,  // a source has nothing more (the frames of this period are silence-padded)
-    period_changed, // the device's period is no longer period_frames() (a JACK buffer-size change):
-                    // the chains, built for the old one, must be rebuilt before it plays again
+    period_changed, // the device's period changed beyond what the chains were built for (its rate,
+                    // or a period over max_period_frames()): they must be rebuilt before it plays again
 };
 
 class device_loop;
@@ -58,6 +58,11 @@ public:
     // The device's native format; changes only when wait_period() says format_changed.
     [[nodiscard]] const frame_format& format() const noexcept { return format_; }
     [[nodiscard]] std::uint32_t period_frames() const noexcept { return period_frames_; }
+    // The longest period the device may switch to while it runs (a JACK buffer-size or PipeWire
+    // quantum change, handed to the loop in device_period::frames): the loop's buffers and the
+    // chains are sized for it, so such a change needs no rebuild. A longer one is a loss.
+    // rt-safe: wait-free
+    [[nodiscard]] virtual std::uint32_t max_period_frames() const noexcept { return period_frames_; }
     // Paced in real time; false: offline, as fast as the CPU and the endpoints allow.
     [[nodiscard]] bool realtime() const noexcept { return realtime_; }
     // The device's own latency (frames it holds between play() and the listener).

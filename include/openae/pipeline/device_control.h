@@ -19,7 +19,7 @@ namespace ae::pipeline {
 // What a chain for a device is built for — its format, period and the gain to start from.
 struct chain_plan {
     frame_format device_format{};
-    std::uint32_t period_frames = 0;
+    std::uint32_t max_device_frames = 0; // the longest period the chains are asked for (device::max_period_frames)
     float gain = 1.0f;
     std::string device_spec;
     bool realtime = true;

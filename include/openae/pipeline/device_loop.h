@@ -50,6 +50,8 @@ enum class device_event_kind : std::uint8_t {
     finished,         // stop_after_frames reached, or end of stream: the loop has ended
     realtime_refused, // SCHED_FIFO was refused: the thread runs at normal priority
     device_dropped,   // the device itself dropped or padded `frames` frames (its I/O fell behind)
+    period_changed,   // a self-driven device's cycles are now `frames` long (within its max_period_frames;
+                      // reported when they move by more than 2 frames)
 };
 // rt-safe: wait-free
 [[nodiscard]] const char* to_string(device_event_kind kind) noexcept;
@@ -81,6 +83,7 @@ struct retired_chain {
 struct device_period {
     device_status status = device_status::ok;
     device_timing timing{};
+    std::uint32_t frames = 0; // a self-driven device's cycle, in frames; 0: its period_frames()
 };
 
 // The loop's queue ends, and the eventfds it waits on.
@@ -172,6 +175,7 @@ private:
     device_status last_status_ = device_status::ok;
     std::uint64_t reported_device_drops_ = 0;
     std::uint64_t done_frames_ = 0;
+    std::uint32_t cycle_frames_ = 0; // a self-driven device's cycle length as last reported (its period at first)
     int offline_periods_unsignalled_ = 0; // offline: periods since the engines were last woken
     meter device_meter_;
 
