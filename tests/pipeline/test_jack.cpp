@@ -5,7 +5,7 @@
 #include "jack_server.h"
 #include "signal_rig.h"
 #include "signal_walk.h"
-#include "server_death.h"
+#include "peer_rig.h"
 
 #include <openae/pipeline/device_discovery.h>
 
@@ -21,10 +21,6 @@
 
 using namespace ae::test::signal;
 using ae::test::jack_server;
-using ae::test::drain;
-using ae::test::follow_signal;
-using ae::test::glitch_totals;
-using ae::test::signal_walk;
 
 namespace {
 
@@ -130,129 +126,21 @@ TEST_CASE("jack: render into a JACK recorder, sample-exact, JACK's process callb
     REQUIRE(dev);
     CHECK((*dev)->format() == ae::frame_format{48000, 2, ae::sample_type::f32});
     CHECK((*dev)->period_frames() == 256);
-    ae::test::rt_guard device_guard;
-    auto thread = device_thread::create(std::move(*dev), {.realtime_priority = 0, .hooks = ae::test::armed_hooks(device_guard)});
-    REQUIRE(thread);
-    ae::render_endpoint_core endpoint{1};
-    REQUIRE_FALSE(endpoint.set_buffer({48000, 2, ae::sample_type::f32}, 480, 1920));
-    ae::test::event_fd wake;
-    REQUIRE_FALSE(endpoint.set_event_handle(wake.get()));
-    REQUIRE((*thread)->control().attach(endpoint));
-    REQUIRE((*thread)->start()); // activated and connected: from here the recorder hears openae
-
-    auto signal = [](std::uint64_t n, float* frame) {
-        frame[0] = marker(n);
-        frame[1] = sine(n, 48000);
-    };
-    constexpr std::uint64_t total = 48000;
-    std::uint64_t written = 0;
-    REQUIRE(ae::test::render_pass(endpoint.rt(), written, total, signal));
-    REQUIRE_FALSE(endpoint.start());
-    ae::test::rt_guard engine_guard;
-    int timeouts = 0;
-    {
-        auto armed = engine_guard.arm();
-        // Until the recorder has had a second and a half: the whole signal and the silence after.
-        while (recorder.count() < 72000 && timeouts < 50) {
-            (void)ae::test::render_pass(endpoint.rt(), written, total, signal);
-            if (!wake.wait(100)) ++timeouts;
-        }
-    }
-    (*thread)->stop();
-    CHECK(timeouts < 50);
-    CHECK(engine_guard.violations() == 0);
-    const std::string first = device_guard.first_violation();
-    CAPTURE(first);
-    CHECK(device_guard.violations() == 0);
-
-    // The recording: silence, then the signal frame by frame. A run of silence inside it is an
-    // underrun openae counted; a jump forward is a cycle JACK ran without the recorder or
-    // without openae (both counted: the recorder's misses, the device's drops).
-    const std::vector<float>& got = recorder.frames();
-    const std::size_t frames = recorder.count();
-    std::size_t at = 0;
-    while (at < frames && got[2 * at] == 0.0f && got[2 * at + 1] == 0.0f) ++at;
-    const std::size_t leading_silence = at;
-    const signal_walk walk = follow_signal(got.data() + 2 * at, frames - at, 0, total);
-    const glitch_totals glitches = drain(endpoint);
-    std::uint64_t device_dropped = 0;
-    ae::pipeline::device_event event;
-    while ((*thread)->control().try_pop_event(event)) {
-        if (event.kind == device_event_kind::device_dropped) device_dropped += event.frames;
-    }
-    MESSAGE("leading silence ", leading_silence, " frames; signal frames ", walk.matched, "; skipped ", walk.skipped, "; repeated ",
-            walk.repeated, "; gaps ", walk.gap_frames, "; underrun frames ", glitches.underrun_frames, "; recorder missed ",
-            recorder.missed(), "; device dropped ", device_dropped);
-    CHECK(walk.next == total);
-    // A cycle JACK ran late (the recorder's or openae's) may read a buffer half rewritten by the
-    // next: a torn frame. Only then; never more than those cycles hold.
-    CHECK(walk.mismatches <= recorder.missed() + device_dropped);
-    CHECK(walk.matched + walk.skipped == total + walk.repeated);
-    CHECK(walk.skipped + walk.repeated <= 2 * (recorder.missed() + device_dropped));
-    CHECK(walk.gap_frames <= glitches.underrun_frames);
+    const auto report = ae::test::render_to_recorder(std::move(dev), recorder, 48000, 1920);
+    ae::test::check_recording(report, 48000);
 }
 
 TEST_CASE("jack: capture from a JACK player, sample-exact and in order") {
     jack_server server("jack-capture");
     jack_peer player(server.name, "play", false, 0);
-    auto dev = make_device("jack:ae_capture?server=" + server.name + "&ports=play:out_1,play:out_2", endpoint_direction::capture);
-    REQUIRE(dev);
-    ae::test::rt_guard device_guard;
-    auto thread = device_thread::create(std::move(*dev), {.realtime_priority = 0, .hooks = ae::test::armed_hooks(device_guard)});
-    REQUIRE(thread);
-    ae::capture_endpoint_core endpoint{2};
-    REQUIRE_FALSE(endpoint.set_buffer({48000, 2, ae::sample_type::f32}, 480, 1920));
-    ae::test::event_fd wake;
-    REQUIRE_FALSE(endpoint.set_event_handle(wake.get()));
-    REQUIRE((*thread)->control().attach(endpoint));
-    REQUIRE((*thread)->start());
-    REQUIRE_FALSE(endpoint.start());
-
-    std::vector<float> received;
-    received.reserve(2 * 60000);
-    ae::test::rt_guard engine_guard;
-    std::uint64_t read = 0;
-    int timeouts = 0;
-    {
-        auto armed = engine_guard.arm();
-        while (received.size() < 2 * 48000 && timeouts < 50) {
-            (void)ae::test::capture_pass(endpoint.rt(), read, [&](std::uint64_t, const float* frame) {
-                if (received.size() + 2 <= received.capacity()) received.insert(received.end(), frame, frame + 2);
-            });
-            if (!wake.wait(100)) ++timeouts;
-        }
-    }
-    (*thread)->stop();
-    CHECK(timeouts < 50);
-    CHECK(engine_guard.violations() == 0);
-    const std::string first = device_guard.first_violation();
-    CAPTURE(first);
-    CHECK(device_guard.violations() == 0);
-
-    // Before the connection: silence. Then the player's frames, each the one after the last
-    // (its marker says which), except where openae counted an overrun.
-    std::size_t at = 0;
-    const std::size_t frames = received.size() / 2;
-    while (at < frames && received[2 * at] == 0.0f && received[2 * at + 1] == 0.0f) ++at;
-    REQUIRE(at < frames);
-    // The first marker names the player's frame (the marker counts modulo 65536).
-    const auto first_frame = static_cast<std::uint64_t>(std::lround(received[2 * at] * 32768.0f) + 32768);
-    const signal_walk walk = follow_signal(received.data() + 2 * at, frames - at, first_frame, ~std::uint64_t{0});
-    const glitch_totals glitches = drain(endpoint);
-    // Cycles JACK ran without openae (it found the client late) are the device's drops.
-    std::uint64_t device_dropped = 0;
-    ae::pipeline::device_event event;
-    while ((*thread)->control().try_pop_event(event)) {
-        if (event.kind == device_event_kind::device_dropped) device_dropped += event.frames;
-    }
-    MESSAGE("frames in order ", walk.matched, "; skipped ", walk.skipped, "; repeated ", walk.repeated, "; gaps ", walk.gap_frames,
-            "; overrun frames ", glitches.overrun_frames, "; device dropped ", device_dropped);
-    CHECK(walk.matched >= 40000);
+    const auto report = ae::test::capture_from_player(
+        make_device("jack:ae_capture?server=" + server.name + "&ports=play:out_1,play:out_2", endpoint_direction::capture), 8);
+    CHECK(report.walk.matched >= 40000);
+    CHECK(report.walk.gap_frames == 0);
     // A cycle JACK ran late may read a buffer the player is already rewriting (jack2 can run two
     // clients' cycles side by side): a torn frame. Only then; never more than those cycles hold.
-    CHECK(walk.mismatches <= device_dropped);
-    CHECK(walk.gap_frames == 0);
-    CHECK(walk.skipped + walk.repeated <= glitches.overrun_frames + 2 * device_dropped);
+    CHECK(report.walk.mismatches <= report.events.dropped);
+    CHECK(report.walk.skipped + report.walk.repeated <= report.glitches.overrun_frames + 2 * report.events.dropped);
 }
 
 TEST_CASE("jack: jackd killed mid-stream: the device is lost, openae's thread carries the loop on, every frame counted") {
@@ -267,77 +155,16 @@ TEST_CASE("jack: the server's buffer size changes live (jack_bufsize 256 -> 512)
     auto dev = make_device("jack:ae_bufsize?server=" + server.name + "&ports=rec:in_1,rec:in_2", endpoint_direction::render);
     REQUIRE(dev);
     CHECK((*dev)->max_period_frames() == 4096);
-    ae::test::rt_guard device_guard;
-    auto thread = device_thread::create(std::move(*dev), {.realtime_priority = 0, .hooks = ae::test::armed_hooks(device_guard)});
-    REQUIRE(thread);
-    ae::render_endpoint_core endpoint{1};
-    REQUIRE_FALSE(endpoint.set_buffer({48000, 2, ae::sample_type::f32}, 480, 2048));
-    ae::test::event_fd wake;
-    REQUIRE_FALSE(endpoint.set_event_handle(wake.get()));
-    REQUIRE((*thread)->control().attach(endpoint));
-    REQUIRE((*thread)->start());
-    constexpr std::uint64_t total = 3 * 48000;
-    // The signal, then silence the engine writes (not underruns: those stay the chain's to count).
-    auto signal = [](std::uint64_t n, float* frame) {
-        frame[0] = n < total ? marker(n) : 0.0f;
-        frame[1] = n < total ? sine(n % 65536, 48000) : 0.0f; // periodic with the marker: a frame says where it is
-    };
-    std::uint64_t written = 0;
-    REQUIRE(ae::test::render_pass(endpoint.rt(), written, ~std::uint64_t{0}, signal));
-    REQUIRE_FALSE(endpoint.start());
-    int timeouts = 0;
-    while ((*thread)->frames_processed() < 48000 && timeouts < 50) {
-        (void)ae::test::render_pass(endpoint.rt(), written, ~std::uint64_t{0}, signal);
-        timeouts += wake.wait(100) ? 0 : 1;
-    }
-    REQUIRE((*thread)->frames_processed() >= 48000);
-    // Not waited for here: the engine (this thread) goes on while JACK reshapes its graph.
-    const pid_t bufsize = ae::test::spawn({"jack_bufsize", "512"});
+    pid_t bufsize = -1;
+    // Not waited for in the engine's loop: the engine goes on while JACK reshapes its graph.
+    const auto report = ae::test::render_to_recorder(std::move(dev), recorder, 3 * 48000, 2048,
+                                                     [&] { bufsize = ae::test::spawn({"jack_bufsize", "512"}); });
     REQUIRE(bufsize > 0);
-    std::uint64_t new_period = 0;
-    std::uint64_t device_dropped = 0;
-    bool lost = false;
-    auto take_events = [&] {
-        ae::pipeline::device_event event;
-        while ((*thread)->control().try_pop_event(event)) {
-            if (event.kind == device_event_kind::period_changed) new_period = event.frames;
-            if (event.kind == device_event_kind::device_dropped) device_dropped += event.frames;
-            lost |= event.kind == device_event_kind::lost;
-        }
-    };
-    // The whole signal and half a second after it.
-    while (recorder.count() < total + 24000 && timeouts < 50) {
-        (void)ae::test::render_pass(endpoint.rt(), written, ~std::uint64_t{0}, signal);
-        timeouts += wake.wait(100) ? 0 : 1;
-        take_events();
-    }
-    (*thread)->stop();
-    take_events();
     CHECK(ae::test::wait_exit(bufsize) == 0);
-    CHECK(new_period == 512);
-    CHECK_FALSE(lost);
-    CHECK_FALSE((*thread)->lost());
-    const std::string first = device_guard.first_violation();
-    CAPTURE(first);
-    CHECK(device_guard.violations() == 0);
-
-    // The recording: the signal frame by frame across the change. A server reshaping its graph
-    // may run a cycle without a client (counted: the recorder's misses, the device's drops).
-    const std::vector<float>& got = recorder.frames();
-    const std::size_t frames = recorder.count();
-    std::size_t at = 0;
-    while (at < frames && got[2 * at] == 0.0f && got[2 * at + 1] == 0.0f) ++at;
-    const signal_walk walk = follow_signal(got.data() + 2 * at, frames - at, 0, total);
-    const glitch_totals glitches = drain(endpoint);
-    MESSAGE("new period ", new_period, "; signal frames ", walk.matched, "; skipped ", walk.skipped, "; repeated ", walk.repeated,
-            "; gaps ", walk.gap_frames, "; torn ", walk.mismatches, "; underrun frames ", glitches.underrun_frames, "; lost frames ",
-            glitches.lost_frames, "; recorder missed ", recorder.missed(), "; device dropped ", device_dropped);
-    CHECK(walk.next == total);
-    CHECK(glitches.lost_frames == 0);
-    CHECK(walk.mismatches <= recorder.missed() + device_dropped);
-    CHECK(walk.matched + walk.skipped == total + walk.repeated);
-    CHECK(walk.skipped + walk.repeated <= 2 * (recorder.missed() + device_dropped));
-    CHECK(walk.gap_frames <= glitches.underrun_frames + recorder.missed() + device_dropped);
+    CHECK(report.events.new_period == 512);
+    CHECK_FALSE(report.events.lost);
+    CHECK(report.glitches.lost_frames == 0);
+    ae::test::check_recording(report, 3 * 48000);
 }
 
 TEST_CASE("jack: connect=auto connects the device's ports to the server's physical ports, in channel order") {

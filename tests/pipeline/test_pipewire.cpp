@@ -5,7 +5,7 @@
 #include "pipewire_server.h"
 #include "signal_rig.h"
 #include "signal_walk.h"
-#include "server_death.h"
+#include "peer_rig.h"
 
 #include <openae/pipeline/device_discovery.h>
 
@@ -22,11 +22,7 @@
 #include <vector>
 
 using namespace ae::test::signal;
-using ae::test::drain;
-using ae::test::follow_signal;
-using ae::test::glitch_totals;
 using ae::test::pipewire_server;
-using ae::test::signal_walk;
 
 namespace {
 
@@ -143,15 +139,6 @@ private:
     std::uint64_t next_ticks_ = 0;
 };
 
-std::uint64_t device_dropped(device_thread& thread) {
-    std::uint64_t frames = 0;
-    ae::pipeline::device_event event;
-    while (thread.control().try_pop_event(event)) {
-        if (event.kind == device_event_kind::device_dropped) frames += event.frames;
-    }
-    return frames;
-}
-
 } // namespace
 
 TEST_CASE("pipewire: no server, bad options: typed errors naming the device") {
@@ -182,117 +169,26 @@ TEST_CASE("pipewire: render into the null sink, its output recorded sample-exact
     auto dev = make_device(std::string("pipewire:") + test_sink + "?latency=256/48000&name=openae-test-render", endpoint_direction::render);
     REQUIRE(dev);
     CHECK((*dev)->format() == ae::frame_format{48000, 2, ae::sample_type::f32});
-    const std::uint32_t period = (*dev)->period_frames();
-    MESSAGE("PipeWire quantum ", period, " frames");
-    CHECK(period >= 32);
-    ae::test::rt_guard device_guard;
-    auto thread = device_thread::create(std::move(*dev), {.realtime_priority = 0, .hooks = ae::test::armed_hooks(device_guard)});
-    REQUIRE(thread);
-    ae::render_endpoint_core endpoint{1};
-    REQUIRE_FALSE(endpoint.set_buffer({48000, 2, ae::sample_type::f32}, period, 4 * period));
-    ae::test::event_fd wake;
-    REQUIRE_FALSE(endpoint.set_event_handle(wake.get()));
-    REQUIRE((*thread)->control().attach(endpoint));
-    REQUIRE((*thread)->start());
-
-    auto signal = [](std::uint64_t n, float* frame) {
-        frame[0] = marker(n);
-        frame[1] = sine(n, 48000);
-    };
-    constexpr std::uint64_t total = 48000;
-    std::uint64_t written = 0;
-    REQUIRE(ae::test::render_pass(endpoint.rt(), written, total, signal)); // pre-filled: heard from the first period
-    const std::size_t recorded_at_start = recorder.count();
-    REQUIRE_FALSE(endpoint.start());
-    ae::test::rt_guard engine_guard;
-    int timeouts = 0;
-    {
-        auto armed = engine_guard.arm();
-        // The whole signal and half a second of silence after it.
-        while (recorder.count() < recorded_at_start + 72000 && timeouts < 50) {
-            (void)ae::test::render_pass(endpoint.rt(), written, total, signal);
-            if (!wake.wait(100)) ++timeouts;
-        }
-    }
-    (*thread)->stop();
-    CHECK(timeouts < 50);
-    CHECK(engine_guard.violations() == 0);
-    const std::string first = device_guard.first_violation();
-    CAPTURE(first);
-    CHECK(device_guard.violations() == 0);
-
-    const std::vector<float>& got = recorder.frames();
-    const std::size_t frames = recorder.count();
-    std::size_t at = 0;
-    while (at < frames && got[2 * at] == 0.0f && got[2 * at + 1] == 0.0f) ++at;
-    const signal_walk walk = follow_signal(got.data() + 2 * at, frames - at, 0, total);
-    const glitch_totals glitches = drain(endpoint);
-    const std::uint64_t dropped = device_dropped(**thread);
-    MESSAGE("silence before the signal ", at, " frames; signal frames ", walk.matched, "; skipped ", walk.skipped, "; repeated ",
-            walk.repeated, "; gaps ", walk.gap_frames, "; underrun frames ", glitches.underrun_frames, "; recorder missed ",
-            recorder.missed(), "; device dropped ", dropped);
-    CHECK(walk.next == total);
-    CHECK(walk.mismatches == 0);
-    CHECK(walk.matched + walk.skipped == total + walk.repeated);
-    CHECK(walk.skipped + walk.repeated <= 2 * (recorder.missed() + dropped));
-    CHECK(walk.gap_frames <= glitches.underrun_frames);
+    MESSAGE("PipeWire quantum ", (*dev)->period_frames(), " frames");
+    CHECK((*dev)->period_frames() >= 32);
+    const std::uint64_t buffer = 4 * (*dev)->period_frames();
+    const auto report = ae::test::render_to_recorder(std::move(dev), recorder, 48000, buffer);
+    ae::test::check_recording(report, 48000);
 }
 
 TEST_CASE("pipewire: capture a player's output from the sink's monitor, sample-exact and in order") {
     pipewire_server server("capture");
     pw_peer player(false, 0);
     REQUIRE(player.wait_for(4800));
-    auto dev = make_device(std::string("pipewire:") + test_sink + "?monitor=1&latency=256/48000&name=openae-test-capture", endpoint_direction::capture);
-    REQUIRE(dev);
-    const std::uint32_t period = (*dev)->period_frames();
-    ae::test::rt_guard device_guard;
-    auto thread = device_thread::create(std::move(*dev), {.realtime_priority = 0, .hooks = ae::test::armed_hooks(device_guard)});
-    REQUIRE(thread);
-    ae::capture_endpoint_core endpoint{2};
-    REQUIRE_FALSE(endpoint.set_buffer({48000, 2, ae::sample_type::f32}, period, 8 * period));
-    ae::test::event_fd wake;
-    REQUIRE_FALSE(endpoint.set_event_handle(wake.get()));
-    REQUIRE((*thread)->control().attach(endpoint));
-    REQUIRE((*thread)->start());
-    REQUIRE_FALSE(endpoint.start());
-
-    std::vector<float> received;
-    received.reserve(2 * 60000);
-    ae::test::rt_guard engine_guard;
-    std::uint64_t read = 0;
-    int timeouts = 0;
-    {
-        auto armed = engine_guard.arm();
-        while (received.size() < 2 * 48000 && timeouts < 50) {
-            (void)ae::test::capture_pass(endpoint.rt(), read, [&](std::uint64_t, const float* frame) {
-                if (received.size() + 2 <= received.capacity()) received.insert(received.end(), frame, frame + 2);
-            });
-            if (!wake.wait(100)) ++timeouts;
-        }
-    }
-    (*thread)->stop();
-    CHECK(timeouts < 50);
-    CHECK(engine_guard.violations() == 0);
-    const std::string first = device_guard.first_violation();
-    CAPTURE(first);
-    CHECK(device_guard.violations() == 0);
-
-    std::size_t at = 0;
-    const std::size_t frames = received.size() / 2;
-    while (at < frames && received[2 * at] == 0.0f && received[2 * at + 1] == 0.0f) ++at;
-    REQUIRE(at < frames);
-    const auto first_frame = static_cast<std::uint64_t>(std::lround(received[2 * at] * 32768.0f) + 32768);
-    const signal_walk walk = follow_signal(received.data() + 2 * at, frames - at, first_frame, ~std::uint64_t{0});
-    const glitch_totals glitches = drain(endpoint);
-    const std::uint64_t dropped = device_dropped(**thread);
-    MESSAGE("frames in order ", walk.matched, "; skipped ", walk.skipped, "; repeated ", walk.repeated, "; gaps ", walk.gap_frames,
-            "; overrun frames ", glitches.overrun_frames, "; device dropped ", dropped, "; player missed ", player.missed());
-    CHECK(walk.matched >= 40000);
-    CHECK(walk.mismatches == 0);
+    const auto report = ae::test::capture_from_player(
+        make_device(std::string("pipewire:") + test_sink + "?monitor=1&latency=256/48000&name=openae-test-capture", endpoint_direction::capture),
+        8);
+    CHECK(report.walk.matched >= 40000);
+    CHECK(report.walk.mismatches == 0);
     // A cycle the player missed is silence in the sink (the player's glitch, not openae's); one
     // openae missed is in its drops.
-    CHECK(walk.gap_frames <= player.missed() + dropped);
-    CHECK(walk.skipped + walk.repeated <= glitches.overrun_frames + 2 * (dropped + player.missed()));
+    CHECK(report.walk.gap_frames <= player.missed() + report.events.dropped);
+    CHECK(report.walk.skipped + report.walk.repeated <= report.glitches.overrun_frames + 2 * (report.events.dropped + player.missed()));
 }
 
 TEST_CASE("pipewire: the server killed mid-stream: the device is lost, openae's thread carries the loop on, every frame counted") {
@@ -354,73 +250,16 @@ TEST_CASE("pipewire: the graph's quantum changes live (256 -> 512): the loop tak
     REQUIRE(dev);
     REQUIRE((*dev)->period_frames() == 256);
     CHECK((*dev)->max_period_frames() == 4096);
-    ae::test::rt_guard device_guard;
-    auto thread = device_thread::create(std::move(*dev), {.realtime_priority = 0, .hooks = ae::test::armed_hooks(device_guard)});
-    REQUIRE(thread);
-    ae::render_endpoint_core endpoint{1};
-    REQUIRE_FALSE(endpoint.set_buffer({48000, 2, ae::sample_type::f32}, 480, 2048));
-    ae::test::event_fd wake;
-    REQUIRE_FALSE(endpoint.set_event_handle(wake.get()));
-    REQUIRE((*thread)->control().attach(endpoint));
-    REQUIRE((*thread)->start());
-    constexpr std::uint64_t total = 3 * 48000;
-    // The signal, then silence the engine writes (not underruns: those stay the chain's to count).
-    auto signal = [](std::uint64_t n, float* frame) {
-        frame[0] = n < total ? marker(n) : 0.0f;
-        frame[1] = n < total ? sine(n % 65536, 48000) : 0.0f; // periodic with the marker: a frame says where it is
-    };
-    std::uint64_t written = 0;
-    REQUIRE(ae::test::render_pass(endpoint.rt(), written, ~std::uint64_t{0}, signal));
-    const std::size_t recorded_at_start = recorder.count();
-    REQUIRE_FALSE(endpoint.start());
-    int timeouts = 0;
-    while ((*thread)->frames_processed() < 48000 && timeouts < 50) {
-        (void)ae::test::render_pass(endpoint.rt(), written, ~std::uint64_t{0}, signal);
-        timeouts += wake.wait(100) ? 0 : 1;
-    }
-    REQUIRE((*thread)->frames_processed() >= 48000);
+    pid_t force = -1;
     // The graph's quantum forced to 512 (the settings metadata), the engine going on meanwhile.
-    const pid_t force = ae::test::spawn({"pw-metadata", "-n", "settings", "0", "clock.force-quantum", "512"});
+    const auto report = ae::test::render_to_recorder(std::move(dev), recorder, 3 * 48000, 2048, [&] {
+        force = ae::test::spawn({"pw-metadata", "-n", "settings", "0", "clock.force-quantum", "512"});
+    });
     REQUIRE(force > 0);
-    std::uint64_t new_period = 0;
-    std::uint64_t dropped = 0;
-    bool lost = false;
-    auto take_events = [&] {
-        ae::pipeline::device_event event;
-        while ((*thread)->control().try_pop_event(event)) {
-            if (event.kind == device_event_kind::period_changed) new_period = event.frames;
-            if (event.kind == device_event_kind::device_dropped) dropped += event.frames;
-            lost |= event.kind == device_event_kind::lost;
-        }
-    };
-    while (recorder.count() < recorded_at_start + total + 24000 && timeouts < 50) {
-        (void)ae::test::render_pass(endpoint.rt(), written, ~std::uint64_t{0}, signal);
-        timeouts += wake.wait(100) ? 0 : 1;
-        take_events();
-    }
-    (*thread)->stop();
-    take_events();
     CHECK(ae::test::wait_exit(force) == 0);
-    CHECK(timeouts < 50);
-    CHECK(new_period == 512);
-    CHECK_FALSE(lost);
-    const std::string first = device_guard.first_violation();
-    CAPTURE(first);
-    CHECK(device_guard.violations() == 0);
-
-    const std::vector<float>& got = recorder.frames();
-    const std::size_t frames = recorder.count();
-    std::size_t at = 0;
-    while (at < frames && got[2 * at] == 0.0f && got[2 * at + 1] == 0.0f) ++at;
-    const signal_walk walk = follow_signal(got.data() + 2 * at, frames - at, 0, total);
-    const glitch_totals glitches = drain(endpoint);
-    MESSAGE("new period ", new_period, "; signal frames ", walk.matched, "; skipped ", walk.skipped, "; repeated ", walk.repeated,
-            "; gaps ", walk.gap_frames, "; torn ", walk.mismatches, "; underrun frames ", glitches.underrun_frames, "; recorder missed ",
-            recorder.missed(), "; device dropped ", dropped);
-    CHECK(walk.next == total);
-    CHECK(glitches.lost_frames == 0);
-    CHECK(walk.mismatches == 0);
-    CHECK(walk.matched + walk.skipped == total + walk.repeated);
-    CHECK(walk.skipped + walk.repeated <= 2 * (recorder.missed() + dropped));
-    CHECK(walk.gap_frames <= glitches.underrun_frames + recorder.missed() + dropped);
+    CHECK(report.events.new_period == 512);
+    CHECK_FALSE(report.events.lost);
+    CHECK(report.glitches.lost_frames == 0);
+    CHECK(report.walk.mismatches == 0);
+    ae::test::check_recording(report, 3 * 48000);
 }
