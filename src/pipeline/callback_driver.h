@@ -19,6 +19,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <ctime>
@@ -137,6 +138,36 @@ private:
     std::atomic<bool> interrupted_{false};
     // order: relaxed — a count the watchdog compares, nothing published with it.
     std::atomic<std::uint64_t> cycles_{0};
+};
+
+// A device whose periods a sound server's real-time callback runs (JACK's process callback,
+// PipeWire's data thread): the callback hands each cycle to its callback_driver's step(); openae's
+// device thread stands by in wait_driven() and carries the loop on once the server stops calling.
+// Cycles may change length while it runs, up to max_cycle_frames, without a rebuild.
+class callback_device : public device {
+public:
+    bool self_driven() const noexcept override { return true; }
+    // rt-safe: wait-free
+    [[nodiscard]] std::uint32_t max_period_frames() const noexcept override { return std::max(period_frames_, max_cycle_frames); }
+    void drive(device_loop& loop, const device_thread_hooks& hooks) noexcept override {
+        loop_ = &loop;
+        hooks_ = hooks;
+    }
+    // Reached only once the server has stopped calling: the loop carries on on its virtual clock.
+    [[nodiscard]] device_status wait_period() noexcept override { return device_status::lost; } // rt-safe: wait-free
+    [[nodiscard]] drive_end wait_driven() noexcept override { return driver_.stand_by(watchdog_ms); } // rt-safe: waits for the device only
+    void interrupt_driving() noexcept override { driver_.interrupt(); } // rt-safe: wait-free
+
+protected:
+    using device::device;
+    // The longest cycle a running server may switch to that the loop takes without a rebuild.
+    static constexpr std::uint32_t max_cycle_frames = 4096;
+    // The standby thread looks at the cycle count this often; two looks without a cycle: gone.
+    static constexpr int watchdog_ms = 500;
+
+    device_loop* loop_ = nullptr;   // set by drive(), before the callbacks may step it
+    device_thread_hooks hooks_{};
+    callback_driver driver_;
 };
 
 } // namespace ae::pipeline

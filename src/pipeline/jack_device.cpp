@@ -56,11 +56,6 @@ inline void hand_on_buffer([[maybe_unused]] void* buffer) noexcept { // rt-safe:
 #endif
 }
 
-// The standby thread looks at JACK's cycle count this often; two looks without a cycle: gone.
-constexpr int watchdog_ms = 500;
-// The longest buffer size a running server may switch to that the loop takes without a rebuild.
-constexpr std::uint32_t max_cycle_frames = 4096;
-
 device_error jack_error(const std::string& spec, errc code, const std::string& what) {
     return device_error{make_error_code(code), "jack device '" + spec + "': " + what};
 }
@@ -85,10 +80,10 @@ struct jack_settings {
     std::uint32_t channels = 2;
 };
 
-class jack_device final : public device {
+class jack_device final : public callback_device {
 public:
     jack_device(std::string spec, endpoint_direction direction, jack_client_t* client, jack_settings settings)
-        : device(std::move(spec), direction,
+        : callback_device(std::move(spec), direction,
                  frame_format{jack_get_sample_rate(client), static_cast<std::uint16_t>(settings.channels), sample_type::f32},
                  jack_get_buffer_size(client), true),
           client_(client), settings_(std::move(settings)) {
@@ -118,13 +113,6 @@ public:
         return {};
     }
 
-    bool self_driven() const noexcept override { return true; }
-    // JACK's buffer size may change while it runs (jack_bufsize): up to this the loop takes it.
-    std::uint32_t max_period_frames() const noexcept override { return std::max<std::uint32_t>(period_frames_, max_cycle_frames); } // rt-safe: wait-free
-    void drive(device_loop& loop, const device_thread_hooks& hooks) noexcept override {
-        loop_ = &loop;
-        hooks_ = hooks;
-    }
 
     std::expected<void, device_error> start() override {
         driver_.allow();
@@ -154,12 +142,7 @@ public:
         active_ = false;
     }
 
-    // Reached only once JACK has stopped calling (the device is gone or reshaped): the loop
-    // carries on on its virtual clock.
-    device_status wait_period() noexcept override { return device_status::lost; } // rt-safe: wait-free
 
-    drive_end wait_driven() noexcept override { return driver_.stand_by(watchdog_ms); } // rt-safe: waits for the device only
-    void interrupt_driving() noexcept override { driver_.interrupt(); } // rt-safe: wait-free
 
     device_status play(const std::byte* data, std::uint32_t frames) noexcept override { // rt-safe: bounded
         const auto* in = reinterpret_cast<const float*>(data);
@@ -280,9 +263,6 @@ private:
     jack_settings settings_;
     std::vector<jack_port_t*> ports_;
     std::vector<float*> buffers_; // this cycle's port buffers (JACK's thread)
-    device_loop* loop_ = nullptr;
-    device_thread_hooks hooks_{};
-    callback_driver driver_;
     bool active_ = false;
     jack_nframes_t cycle_frames_ = 0;
     bool have_cycle_ = false;

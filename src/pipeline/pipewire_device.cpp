@@ -35,14 +35,10 @@
 namespace ae::pipeline {
 namespace {
 
-// The standby thread looks at the cycle count this often; two looks without a cycle: gone.
-constexpr int watchdog_ms = 500;
 // How long an open waits for the stream's first cycle (the session manager links it first).
 constexpr std::int64_t first_cycle_timeout_ns = 10'000'000'000;
 // PipeWire's own largest quantum (clock.max-quantum's ceiling): a longer first cycle is refused.
 constexpr std::uint32_t max_quantum_frames = 8192;
-// The longest quantum a running graph may switch to that the loop takes without a rebuild.
-constexpr std::uint32_t max_cycle_frames = 4096;
 
 device_error pw_error(const std::string& spec, errc code, const std::string& what) {
     return device_error{make_error_code(code), "pipewire device '" + spec + "': " + what};
@@ -72,10 +68,10 @@ void set_positions(spa_audio_info_raw& info) {
     }
 }
 
-class pipewire_device final : public device {
+class pipewire_device final : public callback_device {
 public:
     pipewire_device(std::string spec, endpoint_direction direction, pw_settings settings)
-        : device(std::move(spec), direction, frame_format{settings.rate, static_cast<std::uint16_t>(settings.channels), sample_type::f32},
+        : callback_device(std::move(spec), direction, frame_format{settings.rate, static_cast<std::uint16_t>(settings.channels), sample_type::f32},
                  settings.latency_frames, true),
           settings_(std::move(settings)) {}
 
@@ -180,13 +176,6 @@ public:
     void lock() { pw_thread_loop_lock(thread_loop_); }
     void unlock() { pw_thread_loop_unlock(thread_loop_); }
 
-    bool self_driven() const noexcept override { return true; }
-    // The graph's quantum may change while it runs: up to this the loop takes it.
-    std::uint32_t max_period_frames() const noexcept override { return std::max<std::uint32_t>(period_frames_, max_cycle_frames); } // rt-safe: wait-free
-    void drive(device_loop& loop, const device_thread_hooks& hooks) noexcept override {
-        loop_ = &loop;
-        hooks_ = hooks;
-    }
     std::expected<void, device_error> start() override {
         driver_.allow();
         return {};
@@ -199,10 +188,6 @@ public:
         pw_thread_loop_unlock(thread_loop_);
     }
 
-    // Reached only once PipeWire has stopped calling: the loop carries on on its virtual clock.
-    device_status wait_period() noexcept override { return device_status::lost; } // rt-safe: wait-free
-    drive_end wait_driven() noexcept override { return driver_.stand_by(watchdog_ms); } // rt-safe: waits for the device only
-    void interrupt_driving() noexcept override { driver_.interrupt(); } // rt-safe: wait-free
 
     device_status play(const std::byte* data, std::uint32_t frames) noexcept override { // rt-safe: bounded
         const std::uint32_t n = std::min(frames, cycle_frames_);
@@ -332,9 +317,6 @@ private:
     spa_hook core_listener_{};
     spa_hook stream_listener_{};
     bool connected_ = false; // the loop thread's
-    device_loop* loop_ = nullptr;
-    device_thread_hooks hooks_{};
-    callback_driver driver_;
 
     // The data thread's.
     bool thread_named_ = false;

@@ -29,6 +29,38 @@ concept server_peer = requires(const Peer& p) {
     { p.missed() } -> std::convertible_to<std::size_t>;
 };
 
+// A device on openae's device thread, started, with one endpoint (`Core`) attached whose buffer
+// holds `buffer_periods` of the device's periods; the device's callbacks run under `device_guard`.
+template <typename Core>
+struct device_rig {
+    rt_guard device_guard;
+    std::unique_ptr<pipeline::device_thread> thread;
+    Core endpoint;
+    event_fd wake;
+    std::uint32_t period = 0;
+
+    device_rig(device_result dev, std::uint32_t id, double buffer_periods) : endpoint(id) {
+        const std::string why = dev ? std::string{} : dev.error().message;
+        CAPTURE(why);
+        REQUIRE(dev);
+        period = (*dev)->period_frames();
+        auto made = pipeline::device_thread::create(std::move(*dev), {.realtime_priority = 0, .hooks = armed_hooks(device_guard)});
+        REQUIRE(made);
+        thread = std::move(*made);
+        const auto buffer = static_cast<std::uint64_t>(buffer_periods * period);
+        REQUIRE_FALSE(endpoint.set_buffer({48000, 2, sample_type::f32}, period, buffer));
+        REQUIRE_FALSE(endpoint.set_event_handle(wake.get()));
+        REQUIRE(thread->control().attach(endpoint));
+        REQUIRE(thread->start());
+    }
+    // The device's callbacks broke no RT rule.
+    void check_device_rt() const {
+        const std::string first = device_guard.first_violation();
+        CAPTURE(first);
+        CHECK(device_guard.violations() == 0);
+    }
+};
+
 struct device_events {
     std::uint64_t dropped = 0;    // device_dropped frames
     std::uint64_t new_period = 0; // the last period_changed
@@ -57,19 +89,11 @@ struct render_report {
 template <server_peer Recorder>
 render_report render_to_recorder(device_result dev, const Recorder& recorder, std::uint64_t total, std::uint64_t buffer_frames,
                                  const std::function<void()>& midway = {}) {
-    const std::string why = dev ? std::string{} : dev.error().message;
-    CAPTURE(why);
-    REQUIRE(dev);
-    const std::uint32_t period = (*dev)->period_frames();
-    rt_guard device_guard;
-    auto thread = pipeline::device_thread::create(std::move(*dev), {.realtime_priority = 0, .hooks = armed_hooks(device_guard)});
-    REQUIRE(thread);
-    render_endpoint_core endpoint{1};
-    REQUIRE_FALSE(endpoint.set_buffer({48000, 2, sample_type::f32}, period, buffer_frames));
-    event_fd wake;
-    REQUIRE_FALSE(endpoint.set_event_handle(wake.get()));
-    REQUIRE((*thread)->control().attach(endpoint));
-    REQUIRE((*thread)->start()); // from here the recorder hears the device
+    const std::uint32_t first_period = dev ? (*dev)->period_frames() : 1;
+    device_rig<render_endpoint_core> rig(std::move(dev), 1, static_cast<double>(buffer_frames) / first_period); // from here the recorder hears it
+    auto& endpoint = rig.endpoint;
+    auto& thread = rig.thread;
+    auto& wake = rig.wake;
     auto signal = [total](std::uint64_t n, float* frame) {
         frame[0] = n < total ? signal::marker(n) : 0.0f;
         frame[1] = n < total ? signal::sine(n % 65536, 48000) : 0.0f; // periodic with the marker: a frame says where it is
@@ -87,23 +111,21 @@ render_report render_to_recorder(device_result dev, const Recorder& recorder, st
         while (recorder.count() < recorded_at_start + total + 24000 && timeouts < 50) {
             (void)render_pass(endpoint.rt(), written, ~std::uint64_t{0}, signal);
             timeouts += wake.wait(100) ? 0 : 1;
-            if (!changed && (*thread)->frames_processed() >= 48000) {
+            if (!changed && thread->frames_processed() >= 48000) {
                 rt_guard::disarm_current_thread();
                 midway();
                 engine_guard.arm_current_thread();
                 changed = true;
             }
-            report.events.take(**thread);
+            report.events.take(*thread);
         }
     }
-    (*thread)->stop();
-    report.events.take(**thread);
+    thread->stop();
+    report.events.take(*thread);
     CHECK(timeouts < 50);
     CHECK(changed);
     CHECK(engine_guard.violations() == 0);
-    const std::string first = device_guard.first_violation();
-    CAPTURE(first);
-    CHECK(device_guard.violations() == 0);
+    rig.check_device_rt();
 
     const std::vector<float>& got = recorder.frames();
     const std::size_t frames = recorder.count();
@@ -141,19 +163,10 @@ struct capture_report {
 
 // Records 48,000 frames from `dev` while a player client plays the signal into what it captures.
 inline capture_report capture_from_player(device_result dev, std::uint64_t buffer_periods) {
-    const std::string why = dev ? std::string{} : dev.error().message;
-    CAPTURE(why);
-    REQUIRE(dev);
-    const std::uint32_t period = (*dev)->period_frames();
-    rt_guard device_guard;
-    auto thread = pipeline::device_thread::create(std::move(*dev), {.realtime_priority = 0, .hooks = armed_hooks(device_guard)});
-    REQUIRE(thread);
-    capture_endpoint_core endpoint{2};
-    REQUIRE_FALSE(endpoint.set_buffer({48000, 2, sample_type::f32}, period, buffer_periods * period));
-    event_fd wake;
-    REQUIRE_FALSE(endpoint.set_event_handle(wake.get()));
-    REQUIRE((*thread)->control().attach(endpoint));
-    REQUIRE((*thread)->start());
+    device_rig<capture_endpoint_core> rig(std::move(dev), 2, static_cast<double>(buffer_periods));
+    auto& endpoint = rig.endpoint;
+    auto& thread = rig.thread;
+    auto& wake = rig.wake;
     REQUIRE_FALSE(endpoint.start());
     std::vector<float> received;
     received.reserve(2 * 60000);
@@ -169,12 +182,10 @@ inline capture_report capture_from_player(device_result dev, std::uint64_t buffe
             if (!wake.wait(100)) ++timeouts;
         }
     }
-    (*thread)->stop();
+    thread->stop();
     CHECK(timeouts < 50);
     CHECK(engine_guard.violations() == 0);
-    const std::string first = device_guard.first_violation();
-    CAPTURE(first);
-    CHECK(device_guard.violations() == 0);
+    rig.check_device_rt();
 
     // Before the connection: silence. Then the player's frames, each the one after the last.
     std::size_t at = 0;
@@ -186,7 +197,7 @@ inline capture_report capture_from_player(device_result dev, std::uint64_t buffe
     capture_report report;
     report.walk = follow_signal(received.data() + 2 * at, frames - at, first_frame, ~std::uint64_t{0});
     report.glitches = drain(endpoint);
-    report.events.take(**thread);
+    report.events.take(*thread);
     MESSAGE("frames in order ", report.walk.matched, "; skipped ", report.walk.skipped, "; repeated ", report.walk.repeated, "; gaps ",
             report.walk.gap_frames, "; torn ", report.walk.mismatches, "; overrun frames ", report.glitches.overrun_frames,
             "; device dropped ", report.events.dropped);
@@ -197,36 +208,27 @@ inline capture_report capture_from_player(device_result dev, std::uint64_t buffe
 // openae's own thread carries the loop on, the endpoint's frames from then on are device_lost.
 template <typename Kill>
 void check_server_death(device_result dev, Kill&& kill) {
-    const std::string why = dev ? std::string{} : dev.error().message;
-    CAPTURE(why);
-    REQUIRE(dev);
-    const std::uint32_t period = (*dev)->period_frames();
-    rt_guard device_guard;
-    auto thread = pipeline::device_thread::create(std::move(*dev), {.realtime_priority = 0, .hooks = armed_hooks(device_guard)});
-    REQUIRE(thread);
-    render_endpoint_core endpoint{1};
-    REQUIRE_FALSE(endpoint.set_buffer({48000, 2, sample_type::f32}, period, 4 * period));
-    event_fd wake;
-    REQUIRE_FALSE(endpoint.set_event_handle(wake.get()));
-    REQUIRE((*thread)->control().attach(endpoint));
-    REQUIRE((*thread)->start());
+    device_rig<render_endpoint_core> rig(std::move(dev), 1, 4);
+    auto& endpoint = rig.endpoint;
+    auto& thread = rig.thread;
+    auto& wake = rig.wake;
     std::uint64_t written = 0;
     auto signal = [](std::uint64_t n, float* f) { f[0] = f[1] = signal::marker(n); };
     REQUIRE_FALSE(endpoint.start());
     int timeouts = 0;
-    while ((*thread)->frames_processed() < 9600 && timeouts < 50) {
+    while (thread->frames_processed() < 9600 && timeouts < 50) {
         (void)render_pass(endpoint.rt(), written, ~std::uint64_t{0}, signal);
         timeouts += wake.wait(100) ? 0 : 1;
     }
-    REQUIRE((*thread)->frames_processed() >= 9600);
+    REQUIRE(thread->frames_processed() >= 9600);
     kill();
     device_events events;
     std::uint64_t frames_at_loss = 0;
     for (int passes = 0; passes < 400 && !events.lost; ++passes) {
         (void)render_pass(endpoint.rt(), written, ~std::uint64_t{0}, signal);
         (void)wake.wait(100);
-        events.take(**thread);
-        if (events.lost) frames_at_loss = (*thread)->frames_processed();
+        events.take(*thread);
+        if (events.lost) frames_at_loss = thread->frames_processed();
     }
     REQUIRE(events.lost);
     // The endpoint goes on, on the lost device's virtual clock: its frames are device_lost.
@@ -234,14 +236,12 @@ void check_server_death(device_result dev, Kill&& kill) {
         (void)render_pass(endpoint.rt(), written, ~std::uint64_t{0}, signal);
         (void)wake.wait(100);
     }
-    (*thread)->stop();
-    CHECK((*thread)->frames_processed() > frames_at_loss);
+    thread->stop();
+    CHECK(thread->frames_processed() > frames_at_loss);
     const glitch_totals glitches = drain(endpoint);
     MESSAGE("lost after ", frames_at_loss, " device frames; device_lost frames ", glitches.lost_frames);
     CHECK(glitches.lost_frames > 0);
-    const std::string first = device_guard.first_violation();
-    CAPTURE(first);
-    CHECK(device_guard.violations() == 0);
+    rig.check_device_rt();
 }
 
 } // namespace ae::test
