@@ -33,14 +33,14 @@ constexpr const char* test_sink = "openae_test_sink";
 // data thread; each cycle signals an eventfd the test waits on.
 class pw_peer {
 public:
-    pw_peer(bool records, std::size_t capacity_frames) : records_(records), frames_(2 * capacity_frames) {
+    pw_peer(bool records, std::size_t capacity_frames, const char* target = test_sink) : records_(records), frames_(2 * capacity_frames) {
         pw_init(nullptr, nullptr);
         loop_ = pw_thread_loop_new("test-peer", nullptr);
         REQUIRE(loop_ != nullptr);
         pw_thread_loop_lock(loop_);
         pw_properties* props = pw_properties_new(PW_KEY_MEDIA_TYPE, "Audio", PW_KEY_MEDIA_CATEGORY, records ? "Capture" : "Playback",
                                                  PW_KEY_NODE_NAME, records ? "test-recorder" : "test-player", PW_KEY_TARGET_OBJECT,
-                                                 test_sink, PW_KEY_NODE_LATENCY, "256/48000", nullptr);
+                                                 target, PW_KEY_NODE_LATENCY, "256/48000", nullptr);
         if (records) pw_properties_set(props, PW_KEY_STREAM_CAPTURE_SINK, "true");
         events_.version = PW_VERSION_STREAM_EVENTS;
         events_.process = [](void* self) { static_cast<pw_peer*>(self)->process(); };
@@ -262,4 +262,41 @@ TEST_CASE("pipewire: the graph's quantum changes live (256 -> 512): the loop tak
     CHECK(report.glitches.lost_frames == 0);
     CHECK(report.walk.mismatches == 0);
     ae::test::check_recording(report, 3 * 48000);
+}
+
+TEST_CASE("pipewire: the default sink changes: a stream on the default ('pipewire') follows it and plays on, never lost") {
+    pipewire_server server("follow");
+    // A second sink, made the default once openae plays into the first.
+    REQUIRE(ae::test::wait_exit(ae::test::spawn({"pw-cli", "create-node", "adapter",
+                                                 "{ factory.name=support.null-audio-sink node.name=openae_other_sink media.class=Audio/Sink "
+                                                 "object.linger=true audio.rate=48000 audio.channels=2 audio.position=[FL FR] }"})) == 0);
+    pw_peer recorder(true, 6 * 48000, "openae_other_sink");
+    REQUIRE(recorder.wait_for(4800));
+    ::unsetenv("OPENAE_DEFAULT_DEVICE");
+    pid_t moved = -1;
+    const auto report = ae::test::render_to_recorder(make_device("pipewire?latency=256/48000&name=openae-test-follow", endpoint_direction::render),
+                                                     recorder, 3 * 48000, 2048, [&] {
+        moved = ae::test::spawn({"pw-metadata", "0", "default.configured.audio.sink", "{ \"name\": \"openae_other_sink\" }", "Spa:String:JSON"});
+    });
+    ::setenv("OPENAE_DEFAULT_DEVICE", "null", 1);
+    REQUIRE(moved > 0);
+    CHECK(ae::test::wait_exit(moved) == 0);
+    CHECK_FALSE(report.events.lost);
+    CHECK(report.glitches.lost_frames == 0);
+    // The other sink hears the signal from the move on, every frame in order to its end.
+    const std::vector<float>& got = recorder.frames();
+    const std::size_t frames = recorder.count();
+    std::size_t at = 0;
+    while (at < frames && got[2 * at] == 0.0f && got[2 * at + 1] == 0.0f) ++at;
+    REQUIRE(at < frames);
+    std::size_t end = frames; // past the signal's last frame (the engine wrote silence after it)
+    while (end > at && got[2 * (end - 1)] == 0.0f && got[2 * (end - 1) + 1] == 0.0f) --end;
+    const auto first_frame = static_cast<std::uint64_t>(std::lround(got[2 * at] * 32768.0f) + 32768); // modulo 65536
+    const ae::test::signal_walk walk = ae::test::follow_signal(got.data() + 2 * at, end - at, first_frame, ~std::uint64_t{0});
+    MESSAGE("heard on the new default: ", walk.matched, " frames in order; skipped ", walk.skipped, "; gaps ", walk.gap_frames,
+            "; torn ", walk.mismatches);
+    CHECK(walk.matched > 48000);
+    CHECK(walk.mismatches == 0);
+    CHECK(walk.skipped <= report.events.dropped);
+    CHECK(walk.gap_frames <= report.glitches.underrun_frames + report.events.dropped);
 }
