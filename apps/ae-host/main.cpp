@@ -174,6 +174,7 @@ int main(int argc, char** argv) {
     options.log_level = config.log_level;
     options.log_file = log_target == "-" ? std::string{} : log_target;
     options.default_device = config.default_device;
+    options.watch_devices = true; // device_added / device_removed on the socket's watch stream
     options.offline_stop_after = ae::hns{static_cast<std::int64_t>(std::llround(seconds * 1e7))};
     ae::context ctx(options);
     auto eng = ae::engine::create();

@@ -190,7 +190,9 @@ typedef enum ae_event_kind {
     AE_EVENT_DEVICE_LOST,
     AE_EVENT_REROUTED,
     AE_EVENT_DEVICE_UNRESPONSIVE,
-    AE_EVENT_ROUTE_STAGE
+    AE_EVENT_ROUTE_STAGE,
+    AE_EVENT_DEVICE_ADDED,  /* watch_devices: a device appeared (`device`) */
+    AE_EVENT_DEVICE_REMOVED /* watch_devices: a device went away (`device`) */
 } ae_event_kind;
 
 typedef struct ae_event {
@@ -204,7 +206,7 @@ typedef struct ae_event {
     int state;                /* ae_endpoint_state */
     ae_frame_format format;
     ae_hns latency;
-    char device[256];         /* device_lost, device_unresponsive; rerouted: from */
+    char device[256];         /* device_lost, device_unresponsive, device_added, device_removed; rerouted: from */
     char to[256];             /* rerouted */
     int stage;                /* route_stage: ae_route_stage */
     uint32_t attempt;         /* route_stage: reopening's attempt (1, 2, ...), else 0 */

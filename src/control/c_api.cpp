@@ -94,6 +94,7 @@ int guarded(Fn&& fn) noexcept {
 
 static_assert(AE_EVENT_DEVICE_UNRESPONSIVE == static_cast<int>(ae::event_kind::device_unresponsive));
 static_assert(AE_EVENT_ROUTE_STAGE == static_cast<int>(ae::event_kind::route_stage));
+static_assert(AE_EVENT_DEVICE_REMOVED == static_cast<int>(ae::event_kind::device_removed));
 static_assert(AE_ROUTE_FAILED == static_cast<int>(ae::route_stage::failed));
 static_assert(AE_STATE_ERROR == static_cast<int>(ae::endpoint_state::error));
 static_assert(AE_ROUTING_FAIL == static_cast<int>(ae::routing_policy::fail));

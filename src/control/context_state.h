@@ -8,6 +8,7 @@
 #include "event_json.h"
 #include "json_log.h"
 
+#include <openae/pipeline/device_discovery.h>
 #include <openae/pipeline/device_thread.h>
 #include <openae/pipeline/devices.h>
 #include <openae/rt/endpoint_core.h>
@@ -121,6 +122,7 @@ struct control_actor::impl {
 
     context_options options;
     std::string default_device_reason; // why `auto` chose options.default_device ("" when not auto)
+    std::unique_ptr<pipeline::device_watch> device_watch; // options.watch_devices: hotplug, posted to ae-ctl
     asio::io_context io;
     asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
     std::thread thread;

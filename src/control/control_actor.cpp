@@ -56,7 +56,32 @@ bool control_actor::on_control_thread() const noexcept {
     return impl_->control_thread_id.load(std::memory_order_acquire) == std::this_thread::get_id();
 }
 
+void control_actor::watch_devices() {
+    // The watch's thread posts each change to ae-ctl; a change that arrives once the actor is
+    // gone is dropped (the weak pointers: no handler keeps the actor alive from its own queue).
+    std::weak_ptr<control_actor> weak = shared_from_this();
+    impl_->device_watch = pipeline::device_watch::watch_pipewire(
+        [weak](bool added, const pipeline::available_device& device) {
+            const auto self = weak.lock();
+            if (!self) return;
+            asio::post(self->impl_->io, [weak, added, spec = device.spec] {
+                const auto me = weak.lock();
+                if (!me || me->impl_->stopping) return;
+                event ev;
+                ev.kind = added ? event_kind::device_added : event_kind::device_removed;
+                ev.device = spec;
+                ev.time = monotonic_now();
+                me->emit(std::move(ev));
+            });
+        },
+        std::chrono::milliseconds(2000));
+    control_detail::log_json(impl_->log.logger(), spdlog::level::info,
+                             {{"component", "context"}, {"event", "device_watch"},
+                              {"watching", impl_->device_watch ? "pipewire" : "nothing (no PipeWire server answers)"}});
+}
+
 void control_actor::start_thread() {
+    if (impl_->options.watch_devices && !impl_->options.stepped) watch_devices();
     auto started = [self = shared_from_this()] {
         nlohmann::json record{{"component", "context"}, {"event", "started"}, {"default_device", self->impl_->options.default_device}};
         if (!self->impl_->default_device_reason.empty()) record["default_device_chosen"] = self->impl_->default_device_reason;
@@ -120,6 +145,7 @@ void control_actor::stop_thread() {
     }
     if (!impl_->thread.joinable()) return;
     if (on_control_thread()) return; // the destructor of the last handle ran on ae-ctl: let run() end
+    impl_->device_watch.reset(); // no change is posted after this
     std::promise<void> done;
     asio::post(impl_->io, [this, &done] {
         tear_down();

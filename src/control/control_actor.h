@@ -126,6 +126,8 @@ public:
     // also while the context stops). For bounded work (a file read, a resampler's priming): the
     // context's shutdown waits for it.
     void off_thread(const char* name, std::function<std::function<void()>()> work);
+    // options.watch_devices: starts the hotplug watch (the caller's thread, bounded).
+    void watch_devices();
 
     // Any thread.
     [[nodiscard]] static endpoint_summary summary(const endpoint_block& e);

@@ -35,7 +35,9 @@ nlohmann::json event_json(const event& e) {
     case event_kind::format_changed: j["format"] = format_json(e.format); break;
     case event_kind::latency_changed: j["latency_ms"] = static_cast<double>(e.latency.count()) / 1e4; break;
     case event_kind::device_lost:
-    case event_kind::device_unresponsive: j["device"] = e.device; break;
+    case event_kind::device_unresponsive:
+    case event_kind::device_added:
+    case event_kind::device_removed: j["device"] = e.device; break;
     case event_kind::rerouted:
         j["from"] = e.device;
         j["to"] = e.to;

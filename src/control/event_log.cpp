@@ -68,7 +68,9 @@ void event_log::log_refused(const std::string& op, const std::string& code, cons
 
 void event_log::log_event(const event& e, std::uint64_t count, std::uint64_t frames) {
     nlohmann::json fields = control_detail::event_json(e);
-    fields["component"] = e.kind == event_kind::device_lost || e.kind == event_kind::device_unresponsive ? "device" : "endpoint";
+    const bool about_device = e.kind == event_kind::device_lost || e.kind == event_kind::device_unresponsive ||
+                              e.kind == event_kind::device_added || e.kind == event_kind::device_removed;
+    fields["component"] = about_device ? "device" : "endpoint";
     if (count > 1) {
         fields["repeated"] = count;
         if (e.kind == event_kind::glitch) fields["frames"] = frames;

@@ -57,6 +57,8 @@ const char* to_string(event_kind kind) noexcept {
     case event_kind::rerouted: return "rerouted";
     case event_kind::route_stage: return "route_stage";
     case event_kind::device_unresponsive: return "device_unresponsive";
+    case event_kind::device_added: return "device_added";
+    case event_kind::device_removed: return "device_removed";
     }
     return "unknown";
 }

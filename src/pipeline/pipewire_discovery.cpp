@@ -9,6 +9,7 @@
 #include <pipewire/pipewire.h>
 
 #include <cstring>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -43,6 +44,11 @@ std::uint32_t number_of(const spa_dict* props, const char* key) {
 // the node's format (audio.rate / audio.channels): where they do not, it is unknown (0).
 class registry_walk {
 public:
+    // Watching: after the first walk, `changed` hears of every node that comes or goes, on the
+    // loop's thread.
+    explicit registry_walk(device_watch::callback changed = {}) : changed_(std::move(changed)) {}
+    registry_walk(const registry_walk&) = delete;
+    registry_walk& operator=(const registry_walk&) = delete;
     ~registry_walk() {
         if (loop_ == nullptr) return;
         pw_thread_loop_lock(loop_);
@@ -55,8 +61,10 @@ public:
         pw_thread_loop_destroy(loop_);
     }
 
-    std::vector<available_device> run(std::chrono::milliseconds timeout) {
-        loop_ = pw_thread_loop_new("ae-pw-probe", nullptr);
+    // The devices there now; empty when no server answers within `timeout` each round trip.
+    // `answered` says whether one did.
+    std::vector<available_device> run(std::chrono::milliseconds timeout, bool* answered = nullptr) {
+        loop_ = pw_thread_loop_new(changed_ ? "ae-pw-watch" : "ae-pw-probe", nullptr);
         if (loop_ == nullptr) return {};
         context_ = pw_context_new(pw_thread_loop_get_loop(loop_), nullptr, 0);
         if (context_ == nullptr || pw_thread_loop_start(loop_) != 0) return {};
@@ -89,6 +97,7 @@ public:
             e.global = [](void* self, std::uint32_t id, std::uint32_t, const char* type, std::uint32_t, const spa_dict* props) {
                 static_cast<registry_walk*>(self)->on_global(id, type, props);
             };
+            e.global_remove = [](void* self, std::uint32_t id) { static_cast<registry_walk*>(self)->on_global_remove(id); };
             return e;
         }();
         pw_registry_add_listener(registry_, &registry_listener_, &registry_events, this);
@@ -111,7 +120,9 @@ public:
                 (void)round_trip(timeout);
             }
         }
+        walked_ = true; // from here on a node is news
         pw_thread_loop_unlock(loop_);
+        if (answered != nullptr) *answered = listed;
         return listed ? devices() : std::vector<available_device>{};
     }
 
@@ -142,13 +153,35 @@ private:
         const std::string cls(media_class);
         if (cls != "Audio/Sink" && cls != "Audio/Source" && cls != "Audio/Source/Virtual" && cls != "Audio/Duplex") return;
         const char* description = spa_dict_lookup(props, PW_KEY_NODE_DESCRIPTION);
-        nodes_.push_back({name, description != nullptr ? description : name, cls, number_of(props, "audio.rate"),
-                          static_cast<std::uint16_t>(number_of(props, "audio.channels"))});
+        const pw_node_seen node{name, description != nullptr ? description : name, cls, number_of(props, "audio.rate"),
+                                static_cast<std::uint16_t>(number_of(props, "audio.channels"))};
+        nodes_.emplace(id, node);
+        if (changed_ && walked_) {
+            for (const auto& d : node_devices(node)) changed_(true, d);
+        }
+    }
+
+    void on_global_remove(std::uint32_t id) {
+        const auto found = nodes_.find(id);
+        if (found == nodes_.end()) return;
+        if (changed_ && walked_) {
+            for (const auto& d : node_devices(found->second)) changed_(false, d);
+        }
+        nodes_.erase(found);
     }
 
     std::vector<available_device> devices() const {
         std::vector<available_device> found;
-        for (const auto& node : nodes_) {
+        for (const auto& [id, node] : nodes_) {
+            for (auto& d : node_devices(node)) found.push_back(std::move(d));
+        }
+        return found;
+    }
+
+    // What a node can be opened as: itself, and a sink's output again for capture.
+    std::vector<available_device> node_devices(const pw_node_seen& node) const {
+        std::vector<available_device> found;
+        {
             const bool sink = node.media_class == "Audio/Sink" || node.media_class == "Audio/Duplex";
             const bool source = node.media_class != "Audio/Sink";
             available_device d;
@@ -173,6 +206,7 @@ private:
         return found;
     }
 
+    device_watch::callback changed_;
     pw_thread_loop* loop_ = nullptr;
     pw_context* context_ = nullptr;
     pw_core* core_ = nullptr;
@@ -186,12 +220,33 @@ private:
     bool synced_ = false;
     bool failed_ = false;
     std::uint32_t metadata_id_ = 0;
-    std::vector<pw_node_seen> nodes_;
+    bool walked_ = false;
+    std::map<std::uint32_t, pw_node_seen> nodes_; // by global id, in the order the server numbered them
     std::string default_sink_;
     std::string default_source_;
 };
 
+class pipewire_watch final : public device_watch {
+public:
+    explicit pipewire_watch(callback changed) : walk_(std::move(changed)) {}
+    bool start(std::chrono::milliseconds timeout) {
+        bool answered = false;
+        (void)walk_.run(timeout, &answered);
+        return answered;
+    }
+
+private:
+    registry_walk walk_;
+};
+
 } // namespace
+
+std::unique_ptr<device_watch> device_watch::watch_pipewire(callback changed, std::chrono::milliseconds timeout) {
+    ensure_pipewire_initialised();
+    auto watch = std::make_unique<pipewire_watch>(std::move(changed));
+    if (!watch->start(timeout)) return nullptr;
+    return watch;
+}
 
 std::vector<available_device> discover_pipewire_devices(std::chrono::milliseconds timeout) {
     ensure_pipewire_initialised();

@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -299,4 +300,35 @@ TEST_CASE("pipewire: the default sink changes: a stream on the default ('pipewir
     CHECK(walk.mismatches == 0);
     CHECK(walk.skipped <= report.events.dropped);
     CHECK(walk.gap_frames <= report.glitches.underrun_frames + report.events.dropped);
+}
+
+TEST_CASE("pipewire: hotplug — a sink that comes and goes is told as device_added and device_removed, its monitor too") {
+    pipewire_server server("hotplug");
+    std::mutex mutex;
+    std::vector<std::string> told; // "added SPEC" / "removed SPEC", in order
+    ae::test::event_fd news;
+    ae::context_options options;
+    options.default_device = "null";
+    options.watch_devices = true;
+    ae::context ctx(options);
+    ctx.subscribe([&](const ae::event& e) {
+        if (e.kind != ae::event_kind::device_added && e.kind != ae::event_kind::device_removed) return;
+        const std::lock_guard lock(mutex);
+        told.push_back((e.kind == ae::event_kind::device_added ? "added " : "removed ") + e.device);
+        ae::signal_eventfd(news.get());
+    });
+    // The test sink was there before the watch: not news. A node of pw-cli's own lives as long as
+    // pw-cli does: it comes, and goes when pw-cli exits.
+    REQUIRE(ae::test::wait_exit(ae::test::spawn({"pw-cli", "create-node", "adapter",
+                                                 "{ factory.name=support.null-audio-sink node.name=openae_hotplug_sink media.class=Audio/Sink "
+                                                 "audio.rate=48000 audio.channels=2 audio.position=[FL FR] }"})) == 0);
+    auto count = [&] {
+        const std::lock_guard lock(mutex);
+        return told.size();
+    };
+    for (int turns = 0; turns < 50 && count() < 4; ++turns) (void)news.wait(100);
+    const std::lock_guard lock(mutex);
+    const std::vector<std::string> expected{"added pipewire:openae_hotplug_sink", "added pipewire:openae_hotplug_sink?monitor=1",
+                                            "removed pipewire:openae_hotplug_sink", "removed pipewire:openae_hotplug_sink?monitor=1"};
+    CHECK(told == expected);
 }

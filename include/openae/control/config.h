@@ -99,6 +99,9 @@ struct context_options {
     // Timers (pinned retries, storm hold-downs, open timeouts, reset deadlines) still run on the
     // real clock, so a scenario that waits on one is not deterministic.
     bool stepped = false;
+    // Hotplug: watch the PipeWire server (when one answers as the context starts) and emit
+    // device_added / device_removed events as its sinks and sources come and go. Not with stepped.
+    bool watch_devices = false;
 };
 
 } // namespace ae

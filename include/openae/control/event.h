@@ -20,6 +20,8 @@ enum class event_kind : std::uint8_t {
     rerouted,
     device_unresponsive,
     route_stage, // the endpoint's route entered a stage (`stage`, `attempt`, `device`)
+    device_added,   // a device appeared (`device`: a spec that opens it); context_options::watch_devices
+    device_removed, // a device went away (`device`)
 };
 [[nodiscard]] const char* to_string(event_kind kind) noexcept;
 
@@ -36,7 +38,7 @@ struct event {
     endpoint_state state = endpoint_state::created;
     frame_format format{};
     hns latency{0};
-    // device_lost / rerouted / device_unresponsive
+    // device_lost / rerouted / device_unresponsive / device_added / device_removed
     std::string device;                // the device concerned (rerouted: `from`)
     std::string to;                    // rerouted: the new device
     std::string message;

@@ -8,6 +8,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -43,6 +45,18 @@ struct default_choice {
     std::string reason;
 };
 [[nodiscard]] default_choice choose_default_device(const discovery_options& options = {});
+
+// Hotplug: a watch on a sound server that says when a device comes or goes. `changed(added,
+// device)` runs on the watch's own thread (`ae-pw-watch`) for each spec a node brings or takes
+// away (a sink's monitor too); what was there when the watch started is not news. Destroying the
+// watch stops it: no callback runs after the destructor returns.
+class device_watch {
+public:
+    using callback = std::function<void(bool added, const available_device& device)>;
+    virtual ~device_watch() = default;
+    // A PipeWire server's audio nodes; null when no server answers within `timeout`.
+    [[nodiscard]] static std::unique_ptr<device_watch> watch_pipewire(callback changed, std::chrono::milliseconds timeout);
+};
 
 // Per backend (discover_devices() calls them in this order).
 [[nodiscard]] std::vector<available_device> discover_alsa_devices();
