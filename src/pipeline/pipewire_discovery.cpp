@@ -120,10 +120,12 @@ public:
                 (void)round_trip(timeout);
             }
         }
+        // Read with the loop locked: the loop's thread goes on hearing of nodes and defaults.
+        std::vector<available_device> found = listed ? devices() : std::vector<available_device>{};
         walked_ = true; // from here on a node is news
         pw_thread_loop_unlock(loop_);
         if (answered != nullptr) *answered = listed;
-        return listed ? devices() : std::vector<available_device>{};
+        return found;
     }
 
 private:
