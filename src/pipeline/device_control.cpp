@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+
 namespace ae::pipeline {
 
 device_control::device_control(device& dev, const device_loop& loop, std::uint32_t max_endpoints, device_control_ends ends)
@@ -27,8 +28,7 @@ std::vector<chain_base*>::const_iterator device_control::find(std::uint32_t endp
 }
 
 chain_plan device_control::plan() const {
-    return chain_plan{device_->format(), std::max(device_->period_frames(), device_->max_period_frames()), 1.0f, device_->spec(),
-                      device_->realtime()};
+    return chain_plan{device_->format(), device_->max_period_frames(), 1.0f, device_->spec(), device_->realtime()};
 }
 
 template <typename Chain, typename Endpoint>

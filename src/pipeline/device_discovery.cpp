@@ -40,10 +40,17 @@ std::vector<available_device> discover_alsa_devices() {
     return found;
 }
 
+namespace {
+// The server a JACK client reaches when it names none.
+std::string default_jack_server() {
+    const char* named = std::getenv("JACK_DEFAULT_SERVER");
+    return named != nullptr && *named != '\0' ? named : "default";
+}
+} // namespace
+
 std::vector<available_device> discover_jack_devices() {
     std::vector<available_device> found;
-    const char* env_server = std::getenv("JACK_DEFAULT_SERVER");
-    const std::string server = env_server != nullptr && *env_server != '\0' ? env_server : "default";
+    const std::string server = default_jack_server();
     // A server that is not running is not an error here: JACK's complaint is kept off stderr.
     jack_set_error_function([](const char*) {});
     jack_set_info_function([](const char*) {});
@@ -91,11 +98,7 @@ default_choice choose_default_device(const discovery_options& options) {
         }
     }
     if (options.jack) {
-        const auto ports = discover_jack_devices();
-        if (!ports.empty()) {
-            const std::string spec = ports.front().spec;
-            return {spec.substr(0, spec.find("&channels=")), "a JACK server runs"};
-        }
+        if (!discover_jack_devices().empty()) return {"jack?server=" + default_jack_server() + "&connect=auto", "a JACK server runs"};
     }
     if (options.alsa) {
         snd_pcm_t* pcm = nullptr;

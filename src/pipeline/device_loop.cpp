@@ -41,7 +41,7 @@ device_loop::device_loop(device& dev, const device_thread_options& options, devi
     : device_(&dev), options_(options), direction_(dev.direction()), ends_(std::move(ends)),
       device_meter_(dev.format().channels, std::max<std::uint32_t>(dev.format().sample_rate / 10, 1)) {
     // Sized for the longest period the device may switch to while it runs.
-    const std::size_t period = std::max(dev.period_frames(), dev.max_period_frames());
+    const std::size_t period = dev.max_period_frames();
     cycle_frames_ = dev.period_frames();
     render_chains_.reserve(options.max_endpoints);
     capture_chains_.reserve(options.max_endpoints);
@@ -341,10 +341,9 @@ device_loop::step_result device_loop::step(const device_period& period) noexcept
     }
     std::uint32_t frames = device_->period_frames();
     if (period.frames != 0) {
-        // A self-driven device's cycle: another length than the last is a period change, taken
-        // as it comes when the loop's buffers and the chains hold it (they are sized for the
-        // device's longest period) — no rebuild, no frame lost.
-        if (period.frames > std::max(device_->period_frames(), device_->max_period_frames())) {
+        // A self-driven device's cycle: another length is a period change, played as it comes
+        // (the buffers and chains are sized for the longest) — no rebuild, no frame lost.
+        if (period.frames > device_->max_period_frames()) {
             enter_lost(device_event_kind::format_changed);
             return step_result::go_on;
         }

@@ -68,6 +68,15 @@ void set_positions(spa_audio_info_raw& info) {
     }
 }
 
+// The thread loop's lock for a scope (control side).
+struct loop_lock {
+    explicit loop_lock(pw_thread_loop* loop) : loop_(loop) { pw_thread_loop_lock(loop_); }
+    ~loop_lock() { pw_thread_loop_unlock(loop_); }
+    loop_lock(const loop_lock&) = delete;
+    loop_lock& operator=(const loop_lock&) = delete;
+    pw_thread_loop* loop_;
+};
+
 class pipewire_device final : public callback_device {
 public:
     pipewire_device(std::string spec, endpoint_direction direction, pw_settings settings)
@@ -96,7 +105,7 @@ public:
         if (pw_thread_loop_start(thread_loop_) != 0) return std::unexpected(pw_error(spec_, errc::io_error, "cannot start the PipeWire loop"));
 
         const std::string server = settings_.remote.empty() ? "PipeWire server" : "PipeWire server '" + settings_.remote + "'";
-        std::unique_lock lock(*this);
+        const loop_lock locked(thread_loop_);
         pw_properties* core_props = settings_.remote.empty() ? nullptr : pw_properties_new(PW_KEY_REMOTE_NAME, settings_.remote.c_str(), nullptr);
         core_ = pw_context_connect(context_, core_props, 0);
         if (core_ == nullptr) return std::unexpected(pw_error(spec_, errc::device_unavailable, "no " + server + " answers"));
@@ -172,9 +181,6 @@ public:
         return {};
     }
 
-    // std::unique_lock over the thread loop's lock (control side).
-    void lock() { pw_thread_loop_lock(thread_loop_); }
-    void unlock() { pw_thread_loop_unlock(thread_loop_); }
 
     std::expected<void, device_error> start() override {
         driver_.allow();

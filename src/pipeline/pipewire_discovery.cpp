@@ -183,27 +183,25 @@ private:
     // What a node can be opened as: itself, and a sink's output again for capture.
     std::vector<available_device> node_devices(const pw_node_seen& node) const {
         std::vector<available_device> found;
-        {
-            const bool sink = node.media_class == "Audio/Sink" || node.media_class == "Audio/Duplex";
-            const bool source = node.media_class != "Audio/Sink";
-            available_device d;
-            d.kind = "pipewire";
-            d.spec = "pipewire:" + node.name;
-            d.description = node.description;
-            d.render = sink;
-            d.capture = source;
-            d.sample_rate = node.rate;
-            d.channels = node.channels;
-            d.backend_default = (sink && node.name == default_sink_) || (source && node.name == default_source_);
-            found.push_back(d);
-            if (sink) {
-                d.spec += "?monitor=1";
-                d.description = "Monitor of " + node.description;
-                d.render = false;
-                d.capture = true;
-                d.backend_default = false;
-                found.push_back(std::move(d));
-            }
+        const bool sink = node.media_class == "Audio/Sink" || node.media_class == "Audio/Duplex";
+        const bool source = node.media_class != "Audio/Sink";
+        available_device d;
+        d.kind = "pipewire";
+        d.spec = "pipewire:" + node.name;
+        d.description = node.description;
+        d.render = sink;
+        d.capture = source;
+        d.sample_rate = node.rate;
+        d.channels = node.channels;
+        d.backend_default = (sink && node.name == default_sink_) || (source && node.name == default_source_);
+        found.push_back(d);
+        if (sink) {
+            d.spec += "?monitor=1";
+            d.description = "Monitor of " + node.description;
+            d.render = false;
+            d.capture = true;
+            d.backend_default = false;
+            found.push_back(std::move(d));
         }
         return found;
     }

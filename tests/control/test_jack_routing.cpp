@@ -11,6 +11,15 @@
 
 #include <string>
 
+namespace {
+// One pass of an engine that keeps the endpoint full of a constant, then its wait for the next
+// period (bounded): true when the device woke it.
+bool engine_pass(ae::render_endpoint& ep, std::uint64_t& written, ae::test::event_fd& wake) {
+    (void)ae::test::render_pass(ep.rt(), written, ~std::uint64_t{0}, [](std::uint64_t, float* f) { f[0] = f[1] = 0.25f; });
+    return wake.wait(100);
+}
+} // namespace
+
 TEST_CASE("jack via the control API: jackd killed, the endpoint follows the default device and plays on") {
     ae::test::jack_server server("jack-route");
     ae::test::event_recorder rec;
@@ -31,10 +40,7 @@ TEST_CASE("jack via the control API: jackd killed, the endpoint follows the defa
     CHECK(ep->device() == config.device);
 
     std::uint64_t written = 0;
-    auto pass = [&] {
-        (void)ae::test::render_pass(ep->rt(), written, ~std::uint64_t{0}, [](std::uint64_t, float* f) { f[0] = f[1] = 0.25f; });
-        return wake.wait(100);
-    };
+    auto pass = [&] { return engine_pass(*ep, written, wake); };
     // JACK's callback consumes: the engine is woken and refills, pass after pass.
     int woken = 0;
     for (int passes = 0; passes < 200 && woken < 40; ++passes) woken += pass() ? 1 : 0;
@@ -85,10 +91,7 @@ TEST_CASE("jack via the control API: the server's buffer size grows live (256 ->
     const ae::hns latency_before = ep->latency();
 
     std::uint64_t written = 0;
-    auto pass = [&] {
-        (void)ae::test::render_pass(ep->rt(), written, ~std::uint64_t{0}, [](std::uint64_t, float* f) { f[0] = f[1] = 0.25f; });
-        return wake.wait(100);
-    };
+    auto pass = [&] { return engine_pass(*ep, written, wake); };
     int woken = 0;
     for (int passes = 0; passes < 200 && woken < 20; ++passes) woken += pass() ? 1 : 0;
     REQUIRE(woken == 20);

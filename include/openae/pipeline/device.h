@@ -61,6 +61,7 @@ public:
     // The longest period the device may switch to while it runs (a JACK buffer-size or PipeWire
     // quantum change, handed to the loop in device_period::frames): the loop's buffers and the
     // chains are sized for it, so such a change needs no rebuild. A longer one is a loss.
+    // Never less than period_frames().
     // rt-safe: wait-free
     [[nodiscard]] virtual std::uint32_t max_period_frames() const noexcept { return period_frames_; }
     // Paced in real time; false: offline, as fast as the CPU and the endpoints allow.
