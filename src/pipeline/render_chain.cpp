@@ -23,7 +23,7 @@ const ring_segment* initial_segment(endpoint_core& endpoint) noexcept {
 render_chain::render_chain(render_endpoint_core& endpoint, std::uint32_t endpoint_rate, const frame_format& device_format,
                            const chain_options& options)
     : chain_base(endpoint.device(), endpoint.id(), endpoint_rate, device_format, options, device_format.channels),
-      port_(&endpoint.device()), remix_(device_format.channels) {}
+      port_(&endpoint.device()), remix_(device_format.channels), tail_(device_format.channels, endpoint_rate) {}
 
 std::expected<std::unique_ptr<render_chain>, std::error_code>
 render_chain::create(render_endpoint_core& endpoint, const frame_format& device_format, std::uint32_t max_device_frames,
@@ -100,6 +100,7 @@ bool render_chain::stage_in(const render_device_port::frames_view& run, float* o
 void render_chain::set_successor(std::unique_ptr<render_chain> next) noexcept { // rt-safe: bounded
     render_chain* last = this;
     for (int i = 0; i < 64 && last->successor_; ++i) last = last->successor_.get();
+    next->fade_in_ = true;
     last->successor_ = std::move(next);
 }
 
@@ -123,7 +124,10 @@ std::uint32_t render_chain::take_frames(float* out, std::uint32_t frames, std::u
                 seam_rate = seam_at(run);
                 break;
             }
-            if (stage_in(run, out + std::size_t{filled} * channels)) {
+            float* staged = out + std::size_t{filled} * channels;
+            if (stage_in(run, staged)) {
+                tail_.remember(staged, run.frames, channels);
+                if (fading_in()) fade_in(staged, run.frames, channels);
                 filled += run.frames;
             } else {
                 dropped_pending_ += run.frames;
@@ -145,9 +149,10 @@ std::uint32_t render_chain::take_frames(float* out, std::uint32_t frames, std::u
             break;
         }
         // f32 frames of the device's width go to the resampler straight from the ring.
-        const bool direct = run.segment->format.sample == sample_type::f32 && run.segment->format.sample_rate == endpoint_rate_ &&
-                            run.segment->format.channels == remix_.in_channels() && remix_.is_identity() &&
-                            device_format_.channels == resampler_->channels();
+        const bool fading = fading_in();
+        const bool direct = !fading && run.segment->format.sample == sample_type::f32 &&
+                            run.segment->format.sample_rate == endpoint_rate_ && run.segment->format.channels == remix_.in_channels() &&
+                            remix_.is_identity() && device_format_.channels == resampler_->channels();
         if (!direct && !stage_in(run, remixed_.data())) {
             dropped_pending_ += run.frames;
             port_->release_at(run, run.frames);
@@ -155,7 +160,10 @@ std::uint32_t render_chain::take_frames(float* out, std::uint32_t frames, std::u
             continue;
         }
         const float* staged = direct ? reinterpret_cast<const float*>(run.data) : remixed_.data();
+        tail_.remember(staged, run.frames, device_format_.channels);
+        if (fading) fade_in(remixed_.data(), run.frames, device_format_.channels);
         const std::uint32_t taken = resampler_->push(staged, run.frames);
+        tail_.forget(run.frames - taken);
         port_->release_at(run, taken);
         input_frames_ += taken;
         if (taken < run.frames) break; // the fifo is full

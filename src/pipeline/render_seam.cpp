@@ -39,12 +39,26 @@ void render_chain::plan_seam(std::uint64_t seam_position, std::uint32_t period_o
     }
     // This chain's part ends when its filter has rung out — its delay twice over (soxr's stages
     // ring past their delay) and a block — and its own fractional delay's.
+    // The continuation's fade comes first.
     const double ring = (resampler_ ? 2 * (resampler_->stage().leading_delay_frames() + resampler_->block_frames()) : 0.0) +
                         (delay_.active() ? fractional_delay::taps : 0.0);
-    overlap_end_ = static_cast<std::uint64_t>(std::ceil(seam_out + ring));
+    const double fade = seam_tail::fade_seconds * device_format_.sample_rate;
+    overlap_end_ = static_cast<std::uint64_t>(std::ceil(seam_out + fade + ring));
     seam_planned_ = true;
-    input_done_ = input_frames_ >= seam_input_frames_;
-    if (input_done_) std::fill(remixed_.begin(), remixed_.end(), 0.0f);
+    if (input_frames_ >= seam_input_frames_) end_input();
+}
+
+void render_chain::end_input() noexcept { // rt-safe: bounded
+    input_done_ = true;
+    tail_.begin();
+}
+
+void render_chain::fade_in(float* frames, std::uint32_t count, std::uint32_t channels) const noexcept { // rt-safe: bounded
+    for (std::uint32_t i = 0; i < count; ++i) {
+        const float g = seam_tail::fade_in(input_frames_ + i, endpoint_rate_);
+        if (g >= 1.0f) return;
+        for (std::uint32_t c = 0; c < channels; ++c) frames[std::size_t{i} * channels + c] *= g;
+    }
 }
 
 std::uint32_t render_chain::ring_out(float* out, std::uint32_t frames) noexcept { // rt-safe: bounded
@@ -52,14 +66,18 @@ std::uint32_t render_chain::ring_out(float* out, std::uint32_t frames) noexcept 
     const auto want = static_cast<std::uint32_t>(std::min<std::uint64_t>(frames, overlap_end_ > out_index_ ? overlap_end_ - out_index_ : 0));
     std::uint32_t got = want;
     if (resampler_) {
-        // Silence through the filter: what it still holds of the old rate comes out (remixed_ is
-        // zeros once the input is done). Bounded: each turn pushes a chunk or ends.
+        // The continuation, then silence, through the filter: what it still holds of the old
+        // rate comes out. Bounded: each turn pushes a chunk or ends.
         for (int turns = 0; turns < 64 && resampler_->output_frames() < want; ++turns) {
-            if (resampler_->push(remixed_.data(), max_in_chunk_) == 0) break;
+            tail_.peek(remixed_.data(), max_in_chunk_);
+            const std::uint32_t taken = resampler_->push(remixed_.data(), max_in_chunk_);
+            tail_.advance(taken);
+            if (taken == 0) break;
         }
         got = resampler_->pop(out, want);
     } else {
-        std::memset(out, 0, sizeof(float) * std::size_t{want} * channels);
+        tail_.peek(out, want);
+        tail_.advance(want);
     }
     delay_.process(out, got, channels);
     out_index_ += got;
@@ -103,8 +121,7 @@ void render_chain::render_seam(float* out, std::uint32_t frames, std::uint32_t f
         std::uint32_t seam_rate = 0;
         filled += produce(out + std::size_t{filled} * channels, frames - filled, seam_rate);
         if (input_frames_ >= seam_input_frames_) {
-            input_done_ = true;
-            std::fill(remixed_.begin(), remixed_.end(), 0.0f);
+            end_input();
         } else if (filled < frames) {
             late = true; // the engine has not written the old rate's last frames yet
         }

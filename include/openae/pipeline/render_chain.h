@@ -7,6 +7,7 @@
 #pragma once
 
 #include <openae/pipeline/chain_base.h>
+#include <openae/pipeline/seam_tail.h>
 
 namespace ae::pipeline {
 
@@ -22,10 +23,11 @@ public:
            std::uint32_t max_device_frames, const chain_options& options = {});
 
     // The chain built for the endpoint's next rate. At the seam the two chains overlap: the
-    // successor starts before it (its filter's pre-ringing belongs to the new frames), this one
-    // plays its last frames and its filter's ring-out after it, and the device hears their sum —
-    // the one band-limited signal both streams make. The successor's output grid is shifted by
-    // a fraction of a frame so the new frames land exactly where the old ones end in time.
+    // successor starts before it (its filter's pre-ringing belongs to the new frames) and fades
+    // its first frames in, this one plays its last frames, then their continuation fading out
+    // (seam_tail) and its filter's ring-out, and the device hears their sum — the one
+    // band-limited signal both streams make. The successor's output grid is shifted by a
+    // fraction of a frame so the new frames land exactly where the old ones end in time.
     // Appended after any successor already waiting. rt-safe: bounded
     void set_successor(std::unique_ptr<render_chain> next) noexcept;
     // After handed_over(): the chain that now plays. rt-safe: bounded
@@ -67,6 +69,15 @@ private:
     // The old rate's ring-out after its last frame (silence pushed through the filter), up to
     // the end of the overlap. rt-safe: bounded
     [[nodiscard]] std::uint32_t ring_out(float* out, std::uint32_t frames) noexcept;
+    // The old rate's last frame is in: its continuation fades out from here. rt-safe: bounded
+    void end_input() noexcept;
+    // A successor's first frames, faded in (`frames` of them, `channels` wide, from input frame
+    // input_frames_ on). rt-safe: bounded
+    void fade_in(float* frames, std::uint32_t count, std::uint32_t channels) const noexcept;
+    // A successor still fading in its first frames. rt-safe: wait-free
+    [[nodiscard]] bool fading_in() const noexcept {
+        return fade_in_ && input_frames_ < seam_tail::fade_frames(endpoint_rate_);
+    }
     // Once the seam's stream position is known: where the successor joins, and its fraction. rt-safe: bounded
     void plan_seam(std::uint64_t seam_position, std::uint32_t period_offset) noexcept;
     // A period at a planned seam, from `filled` on (frames before it are this chain's already). rt-safe: bounded
@@ -95,6 +106,8 @@ private:
     std::uint64_t dropped_pending_ = 0;
     std::unique_ptr<render_chain> successor_;
     fractional_delay delay_{max_channels, fractional_delay_block};
+    seam_tail tail_;                  // this rate's last frames, continued at a seam
+    bool fade_in_ = false;            // a successor: its first frames fade in
     std::vector<float> joined_;       // the successor's share of a period at the seam
     std::uint64_t skip_frames_ = 0;   // output still to discard (a successor that joins late)
     std::uint64_t out_index_ = 0;     // output frames produced (played or skipped) since creation
