@@ -75,7 +75,7 @@ TEST_CASE("seam tail: a steady tone is continued past the seam within -90 dB, at
     }
 }
 
-TEST_CASE("seam tail: frames taken back are not continued; silence, a short history or another width give silence") {
+TEST_CASE("seam tail: frames taken back are not continued, and silence, a short history or another width give silence") {
     const std::uint32_t rate = 48'000;
     SUBCASE("forget") {
         seam_tail tail(2, rate);
