@@ -59,7 +59,12 @@ void seam_tail::forget(std::uint32_t count) noexcept { // rt-safe: wait-free
 void seam_tail::begin() noexcept { // rt-safe: bounded
     read_ = 0;
     std::fill(continuation_.begin(), continuation_.end(), 0.0f);
-    const std::uint32_t known = known_;
+    std::uint32_t known = known_;
+    // Leading silence is not history.
+    for (; known > 0; --known) {
+        const float* frame = history_.data() + ((written_ - known) % history_frames) * channels_;
+        if (std::any_of(frame, frame + channels_, [](float v) { return v != 0.0f; })) break;
+    }
     const std::uint32_t p = std::min<std::uint32_t>(order, known / stride_ / 2);
     if (remembered_channels_ != channels_ || p < 2) return;
     for (std::uint32_t c = 0; c < channels_; ++c) {

@@ -106,7 +106,7 @@ private:
     std::uint64_t dropped_pending_ = 0;
     std::unique_ptr<render_chain> successor_;
     fractional_delay delay_{max_channels, fractional_delay_block};
-    seam_tail tail_;                  // this rate's last frames, continued at a seam
+    seam_tail tail_;                  // this rate's last frames, continued at a seam (its history kept only while one is coming)
     bool fade_in_ = false;            // a successor: its first frames fade in
     std::vector<float> joined_;       // the successor's share of a period at the seam
     std::uint64_t skip_frames_ = 0;   // output still to discard (a successor that joins late)

@@ -35,9 +35,10 @@ public:
     void remember(const float* frames, std::uint32_t count, std::uint32_t channels) noexcept;
     // The last `count` remembered frames were not taken after all. rt-safe: wait-free
     void forget(std::uint32_t count) noexcept;
-    // The stream's last frame is in: fits the predictor and makes the faded continuation. With
-    // fewer than 2 * order strided frames remembered, or another channel count than remembered,
-    // the continuation is silence. rt-safe: bounded
+    // The stream's last frame is in: fits the predictor and makes the faded continuation. Leading
+    // silent frames are not history (a ring's never-written start reads as zeros). With fewer
+    // than 2 * order strided frames remembered, or another channel count than remembered, the
+    // continuation is silence. rt-safe: bounded
     void begin() noexcept;
     // Writes the next `count` frames of the continuation (silence after the fade) without
     // moving on. rt-safe: bounded
