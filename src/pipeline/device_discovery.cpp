@@ -13,7 +13,21 @@
 
 namespace ae::pipeline {
 
+namespace {
+// alsa-lib prints its errors to stderr (an open of "default" on a machine without a card prints
+// eight lines): while openae probes, they are nobody's business — the probe's result says it.
+// The handler is process-wide; it goes back to alsa-lib's own afterwards.
+void alsa_quiet(const char*, int, const char*, int, const char*, ...) {}
+struct alsa_quiet_scope {
+    alsa_quiet_scope() { snd_lib_error_set_handler(alsa_quiet); }
+    ~alsa_quiet_scope() { snd_lib_error_set_handler(nullptr); }
+    alsa_quiet_scope(const alsa_quiet_scope&) = delete;
+    alsa_quiet_scope& operator=(const alsa_quiet_scope&) = delete;
+};
+} // namespace
+
 std::vector<available_device> discover_alsa_devices() {
+    const alsa_quiet_scope quiet;
     std::vector<available_device> found;
     void** hints = nullptr;
     if (snd_device_name_hint(-1, "pcm", &hints) != 0 || hints == nullptr) return found;
@@ -101,6 +115,7 @@ default_choice choose_default_device(const discovery_options& options) {
         if (!discover_jack_devices().empty()) return {"jack?server=" + default_jack_server() + "&connect=auto", "a JACK server runs"};
     }
     if (options.alsa) {
+        const alsa_quiet_scope quiet;
         snd_pcm_t* pcm = nullptr;
         if (snd_pcm_open(&pcm, "default", SND_PCM_STREAM_PLAYBACK, SND_PCM_NONBLOCK) == 0) {
             snd_pcm_close(pcm);
