@@ -82,12 +82,43 @@ std::int32_t from_float(float sample, int bits) noexcept {
     return static_cast<std::int32_t>(round_even(scaled));
 }
 
-// The common conversions as straight loops (no per-sample switch).
+// The common conversions as straight loops (no per-sample switch). f32 -> s16 in float, four
+// samples to a vector (GCC's vector extension, any target): scaling by 2^15 is exact in float as in
+// double, the clamps the same, and below 2^22 adding and taking away 1.5 * 2^23 rounds to nearest
+// even as the double path does — the same samples (a test checks every tie). The scalar form, with
+// its branches, took 7.5 % of an offline render's CPU.
+using float4 = float __attribute__((vector_size(16)));
+using int4 = std::int32_t __attribute__((vector_size(16)));
+
+std::int16_t f32_to_s16_one(float sample) noexcept {
+    constexpr float magic = 12582912.0f; // 1.5 * 2^23
+    float scaled = sample * 32768.0f;
+    scaled = scaled > 32767.0f ? 32767.0f : scaled;
+    scaled = scaled < -32768.0f ? -32768.0f : scaled;
+    scaled = scaled == scaled ? scaled : 0.0f; // NaN: silence
+    return static_cast<std::int16_t>(static_cast<std::int32_t>((scaled + magic) - magic));
+}
+
 void f32_to_s16(const std::byte* in, std::byte* out, std::size_t samples) noexcept {
-    for (std::size_t i = 0; i < samples; ++i) {
+    const float4 top{32767.0f, 32767.0f, 32767.0f, 32767.0f}, bottom{-32768.0f, -32768.0f, -32768.0f, -32768.0f};
+    const float4 magic{12582912.0f, 12582912.0f, 12582912.0f, 12582912.0f}, zero{};
+    std::size_t i = 0;
+    for (; i + 4 <= samples; i += 4) {
+        float4 x;
+        std::memcpy(&x, in + 4 * i, sizeof x);
+        x *= 32768.0f;
+        x = x > top ? top : x;
+        x = x < bottom ? bottom : x;
+        x = x == x ? x : zero;
+        const int4 rounded = __builtin_convertvector((x + magic) - magic, int4);
+        const std::int16_t narrow[4] = {static_cast<std::int16_t>(rounded[0]), static_cast<std::int16_t>(rounded[1]),
+                                        static_cast<std::int16_t>(rounded[2]), static_cast<std::int16_t>(rounded[3])};
+        std::memcpy(out + 2 * i, narrow, sizeof narrow);
+    }
+    for (; i < samples; ++i) {
         float sample;
         std::memcpy(&sample, in + 4 * i, 4);
-        const auto v = static_cast<std::int16_t>(from_float(sample, 16));
+        const std::int16_t v = f32_to_s16_one(sample);
         std::memcpy(out + 2 * i, &v, 2);
     }
 }
