@@ -1,15 +1,20 @@
-# install(): headers, libraries, openaeConfig.cmake and openae.pc, so hosts can
-# find_package(openae) or pkg-config --cflags --libs openae.
+# install(): the headers, libopenae.so (SONAME libopenae.so.MAJOR), a relocatable CMake package
+# (find_package(openae) -> openae::openae) and a relocatable openae.pc. The static component
+# libraries (ae_rt, ae_pipeline, ae_engine, ae_control) are the build's own and are not installed:
+# libopenae.so is all of them, exporting only the API, and linking it needs nothing but itself.
 include(CMakePackageConfigHelpers)
 install(DIRECTORY include/openae DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(TARGETS ae_rt ae_pipeline ae_engine ae_control openae_asio EXPORT openaeTargets
-        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+install(TARGETS openae EXPORT openaeTargets
+        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} NAMELINK_COMPONENT Development
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(EXPORT openaeTargets NAMESPACE openae:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/openae)
+# The package needs nothing found on the consumer's side: openae::openae is an imported shared
+# library whose link dependencies are its own (DT_NEEDED). A C++ consumer compiles the public
+# headers, which use standalone Asio's completion tokens: asio's headers (libasio-dev) must be there.
 file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/openaeConfig.cmake.in
-     "@PACKAGE_INIT@\ninclude(CMakeFindDependencyMacro)\nfind_dependency(Threads)\nfind_dependency(PkgConfig)\n"
-     "find_dependency(spdlog)\nfind_dependency(nlohmann_json)\nfind_dependency(fmt)\nfind_dependency(ALSA)\n"
-     "pkg_check_modules(SOXR REQUIRED IMPORTED_TARGET soxr)\npkg_check_modules(SNDFILE REQUIRED IMPORTED_TARGET sndfile)\npkg_check_modules(JACK REQUIRED IMPORTED_TARGET jack)\npkg_check_modules(PIPEWIRE REQUIRED IMPORTED_TARGET libpipewire-0.3)\n"
-     "include(\"\${CMAKE_CURRENT_LIST_DIR}/openaeTargets.cmake\")\n")
+     "@PACKAGE_INIT@\n"
+     "include(\"\${CMAKE_CURRENT_LIST_DIR}/openaeTargets.cmake\")\n"
+     "check_required_components(openae)\n")
 configure_package_config_file(${CMAKE_CURRENT_BINARY_DIR}/openaeConfig.cmake.in
                               ${CMAKE_CURRENT_BINARY_DIR}/openaeConfig.cmake
                               INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/openae)
@@ -17,10 +22,22 @@ write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/openaeConfigVersion
                                  COMPATIBILITY SameMinorVersion)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/openaeConfig.cmake ${CMAKE_CURRENT_BINARY_DIR}/openaeConfigVersion.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/openae)
+
+# openae.pc, relocatable: the prefix is found from the .pc file's own place (${pcfiledir}), so an
+# install moved or made with any --prefix points consumers at itself. Cflags are a C compiler's
+# (C++ consumers add -std=c++23 themselves; the Asio defines are harmless to C). Libs.private:
+# what libopenae.so itself links, for `pkg-config --static` users who link the objects whole —
+# as libraries, not Requires.private, whose Cflags pkg-config would hand every consumer.
+set(_pc_libdir_up "..")
+string(REGEX MATCHALL "/" _libdir_slashes "${CMAKE_INSTALL_LIBDIR}")
+foreach(_slash IN LISTS _libdir_slashes)
+    string(APPEND _pc_libdir_up "/..")
+endforeach()
 file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/openae.pc
-     "prefix=${CMAKE_INSTALL_PREFIX}\nlibdir=\${prefix}/${CMAKE_INSTALL_LIBDIR}\nincludedir=\${prefix}/${CMAKE_INSTALL_INCLUDEDIR}\n\n"
+     "prefix=\${pcfiledir}/${_pc_libdir_up}/..\n"
+     "libdir=\${prefix}/${CMAKE_INSTALL_LIBDIR}\nincludedir=\${prefix}/${CMAKE_INSTALL_INCLUDEDIR}\n\n"
      "Name: openae\nDescription: ${PROJECT_DESCRIPTION}\nVersion: ${PROJECT_VERSION}\n"
-     "Requires.private: soxr sndfile alsa jack libpipewire-0.3\n"
-     "Cflags: -I\${includedir} -std=c++23 -DASIO_STANDALONE -DASIO_NO_DEPRECATED\n"
-     "Libs: -L\${libdir} -lae_control -lae_engine -lae_pipeline -lae_rt -lspdlog -lfmt -lpthread\n")
+     "Cflags: -I\${includedir} -DASIO_STANDALONE -DASIO_NO_DEPRECATED\n"
+     "Libs: -L\${libdir} -lopenae\n"
+     "Libs.private: -lsoxr -lsndfile -lasound -ljack -lpipewire-0.3 -lspdlog -lfmt -lstdc++ -lm -lpthread\n")
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/openae.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

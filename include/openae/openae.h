@@ -8,6 +8,7 @@
  * Functions returning int return 0 (AE_OK) or an ae_error. */
 #ifndef OPENAE_OPENAE_H
 #define OPENAE_OPENAE_H
+#pragma GCC visibility push(default) /* libopenae exports what its public headers declare */
 
 /* The ae_rt_* calls never throw: noexcept for C++ callers (and for openae's own definitions). */
 #ifdef __cplusplus
@@ -83,6 +84,9 @@ typedef enum ae_error {
 
 /* A short stable name for `error` ("busy", "not_running", ...). */
 const char* ae_error_name(int error);
+
+/* openae's version, "MAJOR.MINOR.PATCH" (the library's, not the headers'). */
+const char* ae_version(void);
 
 /* ---- control side ---------------------------------------------------------------------- */
 
@@ -236,4 +240,5 @@ int ae_rt_release_input_data_pointer(ae_endpoint* endpoint, uint32_t frames_cons
 }
 #endif
 
+#pragma GCC visibility pop
 #endif /* OPENAE_OPENAE_H */

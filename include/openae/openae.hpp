@@ -1,5 +1,6 @@
 // openae — the whole C++ API. What the lifecycle calls do exactly: docs/contract.md.
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <openae/control/config.h>
 #include <openae/control/context.h>
@@ -34,3 +35,5 @@
 #include <openae/rt/spsc_queue.h>
 #include <openae/rt/thread_name.h>
 #include <openae/rt/types.h>
+
+#pragma GCC visibility pop

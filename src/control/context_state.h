@@ -105,7 +105,7 @@ struct pending_reset {
     control_clock::time_point deadline;
 };
 
-struct control_actor::impl {
+struct __attribute__((visibility("hidden"))) control_actor::impl {
     explicit impl(context_options opts)
         : options(std::move(opts)), log(control_detail::make_json_logger(options), options.repeat_window), drain_timer(io), wake(io), inbox(options.glitch_inbox_records), inbox_watch(io) {
         // Device threads and device ports signal it (non-blocking writes from RT threads).

@@ -20,3 +20,5 @@ static_assert(AE_ERR_BUSY == static_cast<int>(ae::errc::busy));
 extern "C" const char* ae_error_name(int error) {
     return error == 0 ? "ok" : ae::to_string(static_cast<ae::errc>(error));
 }
+
+extern "C" const char* ae_version(void) { return OPENAE_VERSION; }

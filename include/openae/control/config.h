@@ -1,5 +1,6 @@
 // openae — what the control side is configured with: endpoints, routing, the context.
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <openae/pipeline/device_error.h>
 #include <openae/pipeline/device_hooks.h>
@@ -105,3 +106,5 @@ struct context_options {
 };
 
 } // namespace ae
+
+#pragma GCC visibility pop

@@ -5,6 +5,7 @@
 // into events for subscribers and into log lines (repeats within a window folded into one line
 // with a count).
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <openae/control/config.h>
 #include <openae/control/endpoint.h>
@@ -142,3 +143,5 @@ private:
 };
 
 } // namespace ae
+
+#pragma GCC visibility pop

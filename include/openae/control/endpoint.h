@@ -7,6 +7,7 @@
 // `async_`, which answers `wrong_thread` on the control thread itself (it would wait for itself).
 // Changes are made on the control thread; the engine sees them at a pass boundary (`rt()`).
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <openae/control/config.h>
 #include <openae/control/event.h>
@@ -223,3 +224,5 @@ using render_endpoint = basic_endpoint<render_endpoint_rt>;
 using capture_endpoint = basic_endpoint<capture_endpoint_rt>;
 
 } // namespace ae
+
+#pragma GCC visibility pop

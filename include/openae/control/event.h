@@ -1,5 +1,6 @@
 // openae — events the control side reports.
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <openae/control/config.h>
 #include <openae/rt/glitch.h>
@@ -85,3 +86,5 @@ struct device_info {
 [[nodiscard]] std::string to_json(const event& e);
 
 } // namespace ae
+
+#pragma GCC visibility pop

@@ -11,6 +11,7 @@
 // is bounded (`max_pending_bytes`): past it the client is dropped, counted and logged — that is how
 // a `watch` client that stops reading ends.
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <openae/control/context.h>
 #include <openae/engine/engine.h>
@@ -97,3 +98,5 @@ private:
 };
 
 } // namespace ae
+
+#pragma GCC visibility pop

@@ -10,6 +10,7 @@
 // behind a ring. Endpoints are added and removed while it runs through SPSC queues; a removed slot
 // comes back on a retire queue and is freed on the control side.
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <openae/engine/sink.h>
 #include <openae/engine/source.h>
@@ -124,3 +125,5 @@ private:
 };
 
 } // namespace ae
+
+#pragma GCC visibility pop

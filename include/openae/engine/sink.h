@@ -2,6 +2,7 @@
 // at the endpoint's rate and channels, written by a wav device's I/O thread behind a ring, so the
 // engine never does file I/O.
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <openae/pipeline/device.h>
 #include <openae/rt/types.h>
@@ -29,3 +30,5 @@ struct engine_sink {
 };
 
 } // namespace ae
+
+#pragma GCC visibility pop

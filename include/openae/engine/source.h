@@ -1,5 +1,6 @@
 // openae — what ae::engine plays into a render endpoint: `tone:HZ`, `silence`, `wav:PATH`.
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <openae/pipeline/device_error.h>
 
@@ -31,3 +32,5 @@ struct engine_source {
 };
 
 } // namespace ae
+
+#pragma GCC visibility pop

@@ -5,6 +5,7 @@
 // the resampler into a fifo, and hands out any number of output frames. Buffers are sized at
 // construction; nothing allocates afterwards. Device thread only (after creation).
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <openae/pipeline/resampler.h>
 
@@ -68,3 +69,5 @@ private:
 };
 
 } // namespace ae::pipeline
+
+#pragma GCC visibility pop

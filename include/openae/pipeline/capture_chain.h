@@ -3,6 +3,7 @@
 // The mirror of render_chain: device f32 → remix → resample → gain → meter → the endpoint's
 // sample type → the endpoint's ring.
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <openae/pipeline/chain_base.h>
 
@@ -79,3 +80,5 @@ private:
 };
 
 } // namespace ae::pipeline
+
+#pragma GCC visibility pop

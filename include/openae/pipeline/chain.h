@@ -15,7 +15,10 @@
 // resampler, which the control plane builds (issue 5: a new chain swapped at the seam) — until
 // then such frames are dropped and counted.
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <openae/pipeline/capture_chain.h>
 #include <openae/pipeline/chain_base.h>
 #include <openae/pipeline/render_chain.h>
+
+#pragma GCC visibility pop

@@ -4,6 +4,7 @@
 // to the device thread as a std::unique_ptr through a queue, and moved back to the control side
 // to die. Its member functions other than create / gain() / meter() are for the device thread.
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <openae/pipeline/block_resampler.h>
 #include <openae/pipeline/device.h>
@@ -92,3 +93,5 @@ protected:
 };
 
 } // namespace ae::pipeline
+
+#pragma GCC visibility pop

@@ -8,6 +8,7 @@
 //   target's range, so +1.0 becomes the largest positive value; NaN becomes 0.
 // rt-safe: every function here is wait-free, allocation-free and noexcept.
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <openae/rt/types.h>
 
@@ -22,3 +23,5 @@ namespace ae::pipeline {
                      std::size_t samples) noexcept;
 
 } // namespace ae::pipeline
+
+#pragma GCC visibility pop

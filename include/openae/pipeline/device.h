@@ -7,6 +7,7 @@
 // that needs slow I/O (a file) does it on its own non-RT thread behind a ring.
 // `start`/`stop` run on the control side, before and after the device thread's loop.
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <openae/pipeline/device_error.h>
 #include <openae/pipeline/device_hooks.h>
@@ -132,3 +133,5 @@ protected:
 };
 
 } // namespace ae::pipeline
+
+#pragma GCC visibility pop

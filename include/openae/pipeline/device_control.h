@@ -6,6 +6,7 @@
 // lock: the loop is reached only through queues and a few atomics. build_chain() alone may run on
 // any thread (it touches nothing of the device's).
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <openae/pipeline/device_loop.h>
 
@@ -109,3 +110,5 @@ private:
 };
 
 } // namespace ae::pipeline
+
+#pragma GCC visibility pop

@@ -5,6 +5,7 @@
 // host can hand to create() as they are. It connects to sound servers (never starts one) and is
 // bounded by `timeout` per server: call it off real-time threads and off ae-ctl.
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <chrono>
 #include <cstdint>
@@ -64,3 +65,5 @@ public:
 [[nodiscard]] std::vector<available_device> discover_pipewire_devices(std::chrono::milliseconds timeout);
 
 } // namespace ae::pipeline
+
+#pragma GCC visibility pop

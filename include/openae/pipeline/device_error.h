@@ -1,5 +1,6 @@
 // openae — device_error: why a device could not be made or opened, for a person and a program.
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <string>
 #include <system_error>
@@ -12,3 +13,5 @@ struct device_error {
 };
 
 } // namespace ae::pipeline
+
+#pragma GCC visibility pop

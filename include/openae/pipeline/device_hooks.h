@@ -1,6 +1,7 @@
 // openae — device_thread_hooks: calls a device's (or an engine's) RT thread makes at fixed
 // points, for test harnesses and profilers.
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 namespace ae::pipeline {
 
@@ -18,3 +19,5 @@ struct device_thread_hooks {
 };
 
 } // namespace ae::pipeline
+
+#pragma GCC visibility pop

@@ -13,6 +13,7 @@
 // outside `wait()`; every function here is for the one thread that runs the loop unless it says
 // otherwise.
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <openae/pipeline/chain.h>
 #include <openae/pipeline/device.h>
@@ -194,3 +195,5 @@ private:
 };
 
 } // namespace ae::pipeline
+
+#pragma GCC visibility pop

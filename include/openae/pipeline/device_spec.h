@@ -3,6 +3,7 @@
 // Every option a device reads is taken out of the spec as it is read; `finish()` then refuses
 // whatever is left, naming the key — a typo in a spec is an error, never silently ignored.
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <openae/pipeline/device_error.h>
 #include <openae/rt/types.h>
@@ -53,3 +54,5 @@ private:
 [[nodiscard]] std::expected<sample_type, std::error_code> parse_sample_type(std::string_view text) noexcept;
 
 } // namespace ae::pipeline
+
+#pragma GCC visibility pop

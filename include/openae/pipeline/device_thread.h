@@ -17,6 +17,7 @@
 // never stall, positions keep advancing, and every frame that could not reach the device is counted
 // in a device_lost glitch record of its endpoint.
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <openae/pipeline/device_control.h>
 #include <openae/pipeline/device_loop.h>
@@ -107,3 +108,5 @@ private:
 };
 
 } // namespace ae::pipeline
+
+#pragma GCC visibility pop

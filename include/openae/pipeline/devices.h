@@ -14,6 +14,7 @@
 //       format_channels / format_sample, open_delay_ms (start() hangs that long). Commands:
 //       "unplug", "replug", "stall:MS", "jump:MS", "late:COUNT:MS", "format:RATE[:CHANNELS[:SAMPLE]]".
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <openae/pipeline/device.h>
 #include <openae/pipeline/device_spec.h>
@@ -48,3 +49,5 @@ namespace ae::pipeline {
                                                                                       endpoint_direction direction);
 
 } // namespace ae::pipeline
+
+#pragma GCC visibility pop

@@ -7,6 +7,7 @@
 // that delay as part of its latency. Coefficients are computed on the device thread at the seam
 // (bounded arithmetic, no allocation); the history is sized at construction.
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <array>
 #include <cstdint>
@@ -44,3 +45,5 @@ private:
 };
 
 } // namespace ae::pipeline
+
+#pragma GCC visibility pop

@@ -5,6 +5,7 @@
 // change is never a step in the waveform (no zipper noise, no click). A new target during a ramp
 // starts a new ramp from wherever the gain is.
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <atomic>
 #include <cstdint>
@@ -48,3 +49,5 @@ private:
 void mix_add(const float* in, float* out, std::size_t samples) noexcept;
 
 } // namespace ae::pipeline
+
+#pragma GCC visibility pop

@@ -4,6 +4,7 @@
 // meter publishes the window's peak (largest |sample|) and RMS per channel through a seqlock, so
 // the control side reads a consistent reading at any time without ever making the device wait.
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <openae/rt/seqlock.h>
 
@@ -55,3 +56,5 @@ private:
 };
 
 } // namespace ae::pipeline
+
+#pragma GCC visibility pop

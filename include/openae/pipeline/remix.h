@@ -12,6 +12,7 @@
 // - otherwise: channel i → channel i for the channels both sides have, silence for the rest.
 // `from_map` builds an arbitrary routing: output o takes input map[o] (or silence for -1).
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <openae/rt/types.h>
 
@@ -66,3 +67,5 @@ private:
 };
 
 } // namespace ae::pipeline
+
+#pragma GCC visibility pop

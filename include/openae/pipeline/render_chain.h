@@ -5,6 +5,7 @@
 // differ), applies the gain and meters them; the device loop adds them into its mix. At a rate
 // seam its successor (built for the new rate) joins on the device's grid and takes over.
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <openae/pipeline/chain_base.h>
 #include <openae/pipeline/seam_tail.h>
@@ -122,3 +123,5 @@ private:
 };
 
 } // namespace ae::pipeline
+
+#pragma GCC visibility pop

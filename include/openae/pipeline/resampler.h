@@ -14,6 +14,7 @@
 // on the first calls, so `create` primes it with silence and the device thread's calls do not
 // allocate.
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <cstddef>
 #include <cstdint>
@@ -90,3 +91,5 @@ private:
 };
 
 } // namespace ae::pipeline
+
+#pragma GCC visibility pop

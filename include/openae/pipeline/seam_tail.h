@@ -15,6 +15,7 @@
 // `predictor_rate` of them a second), so that at high rates it spans whole periods of the tones it
 // continues instead of fitting noise between adjacent frames.
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <cstdint>
 #include <vector>
@@ -69,3 +70,5 @@ private:
 };
 
 } // namespace ae::pipeline
+
+#pragma GCC visibility pop

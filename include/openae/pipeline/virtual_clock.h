@@ -8,6 +8,7 @@
 // observed, never the pairing of position and time. Periods are anchored to the start, so
 // lateness never accumulates; after a stall, overdue periods return at once (a burst).
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <openae/pipeline/device.h>
 
@@ -60,3 +61,5 @@ private:
 };
 
 } // namespace ae::pipeline
+
+#pragma GCC visibility pop

@@ -3,6 +3,7 @@
 // whose message is the reason (the caller names the file). For what a host plays from memory
 // (ae::engine's `wav:` sources).
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <openae/pipeline/device_error.h>
 #include <openae/rt/types.h>
@@ -24,3 +25,5 @@ struct wav_samples {
 [[nodiscard]] std::expected<wav_samples, device_error> read_wav_file(const std::string& path);
 
 } // namespace ae::pipeline
+
+#pragma GCC visibility pop

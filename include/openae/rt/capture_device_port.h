@@ -6,6 +6,7 @@
 // read every frame of the old one. Called from one device thread only.
 //   Never do from here: block, allocate, log, throw.  OK: every member.
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <openae/rt/device_port_base.h>
 #include <openae/rt/segment_chain.h>
@@ -71,3 +72,5 @@ private:
 };
 
 } // namespace ae
+
+#pragma GCC visibility pop

@@ -7,6 +7,7 @@
 // One pass: current_padding → input_data_pointer → read → release_input_data_pointer →
 // processing_complete.
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <openae/rt/endpoint_rt_base.h>
 #include <openae/rt/segment_chain.h>
@@ -61,3 +62,5 @@ private:
 };
 
 } // namespace ae
+
+#pragma GCC visibility pop

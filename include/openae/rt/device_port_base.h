@@ -1,6 +1,7 @@
 // openae — what render and capture device ports share: the device thread's side of an endpoint
 // (timing publication, glitch reports, reading the control side's state).
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <openae/rt/endpoint_link.h>
 #include <openae/rt/event_signal.h>
@@ -80,3 +81,5 @@ protected:
 };
 
 } // namespace ae
+
+#pragma GCC visibility pop

@@ -5,6 +5,7 @@
 // the RT sides retire. Its own calls are for one control thread; `rt()` is for the engine's RT
 // thread and `device()` for the device thread. It must outlive both threads' use of their views.
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <openae/rt/capture_device_port.h>
 #include <openae/rt/capture_endpoint_rt.h>
@@ -115,3 +116,5 @@ using render_endpoint_core = basic_endpoint_core<render_endpoint_rt, render_devi
 using capture_endpoint_core = basic_endpoint_core<capture_endpoint_rt, capture_device_port>;
 
 } // namespace ae
+
+#pragma GCC visibility pop

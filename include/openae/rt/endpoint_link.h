@@ -6,6 +6,7 @@
 // between them in `ring_segment`s, one per format epoch, as move-only handles: the side that
 // reads a segment last owns it and sends it to the control thread to be freed.
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <openae/rt/frame_ring.h>
 #include <openae/rt/glitch.h>
@@ -164,3 +165,5 @@ private:
 };
 
 } // namespace ae
+
+#pragma GCC visibility pop

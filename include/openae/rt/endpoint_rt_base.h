@@ -2,6 +2,7 @@
 // RT side (epoch, format, packet size), position records, pin state and the end-of-pass pulse.
 // Not used on its own; see render_endpoint_rt.h and capture_endpoint_rt.h.
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <openae/rt/endpoint_link.h>
 #include <openae/rt/errc.h>
@@ -85,3 +86,5 @@ protected:
 };
 
 } // namespace ae
+
+#pragma GCC visibility pop

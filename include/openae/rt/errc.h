@@ -3,6 +3,7 @@
 // `ae::errc` values are what RT calls return; the control side carries them as std::error_code in
 // `ae::error_category()`. No enumerator is zero, so `ae::errc{}` means success on RT paths.
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <system_error>
 
@@ -41,3 +42,5 @@ enum class errc : int {
 
 template <>
 struct std::is_error_code_enum<ae::errc> : std::true_type {};
+
+#pragma GCC visibility pop

@@ -1,5 +1,6 @@
 // openae — signalling an eventfd from an RT thread.
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <unistd.h>
 
@@ -17,3 +18,5 @@ inline void signal_eventfd(int fd) noexcept {
 }
 
 } // namespace ae
+
+#pragma GCC visibility pop

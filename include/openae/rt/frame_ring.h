@@ -11,6 +11,7 @@
 // - the writer and reader are distinct move-only types handed out once by `split()`: single writer
 //   and single reader are enforced by the types, not by a comment.
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <atomic>
 #include <cstddef>
@@ -266,3 +267,5 @@ private:
 };
 
 } // namespace ae
+
+#pragma GCC visibility pop

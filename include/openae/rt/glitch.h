@@ -5,6 +5,7 @@
 // dropped. RT code writes a fixed-size record; when the queue is full it counts the overflow and
 // moves on, never waiting. The control thread drains, aggregates and logs.
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <openae/rt/spsc_queue.h>
 #include <openae/rt/types.h>
@@ -149,3 +150,5 @@ inline std::pair<glitch_reporter, glitch_collector> glitch_queue::split() noexce
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 
 } // namespace ae
+
+#pragma GCC visibility pop

@@ -1,6 +1,7 @@
 // openae — the time base of every position record: CLOCK_MONOTONIC in 100 ns units — or, in a
 // deterministic simulation, a virtual time the test sets (virtual_time.h).
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <openae/rt/types.h>
 
@@ -41,3 +42,5 @@ inline std::atomic<const std::atomic<std::int64_t>*> virtual_now{nullptr};
 }
 
 } // namespace ae
+
+#pragma GCC visibility pop

@@ -7,6 +7,7 @@
 // previous snapshot). Publishing happens once per device period, so a failed read needs that many
 // publishes to overlap one read: it does not happen outside a preempted reader.
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <openae/rt/rate_estimator.h>
 #include <openae/rt/seqlock.h>
@@ -72,3 +73,5 @@ private:
 };
 
 } // namespace ae
+
+#pragma GCC visibility pop

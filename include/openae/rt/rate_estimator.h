@@ -12,6 +12,7 @@
 // of more than 250 ms (suspend, a device that skipped) re-anchors it. Observations may come at
 // irregular intervals. One thread owns an estimator; nothing allocates.
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <openae/rt/types.h>
 
@@ -71,3 +72,5 @@ private:
 };
 
 } // namespace ae
+
+#pragma GCC visibility pop

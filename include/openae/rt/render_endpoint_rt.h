@@ -9,6 +9,7 @@
 // One pass: current_padding → output_data_pointer → write → release_output_data_pointer →
 // processing_complete (→ pulse in event mode).
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <openae/rt/endpoint_rt_base.h>
 
@@ -68,3 +69,5 @@ private:
 };
 
 } // namespace ae
+
+#pragma GCC visibility pop

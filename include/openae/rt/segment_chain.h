@@ -6,6 +6,7 @@
 // switches, and retires the old segment to the control thread. No frame is dropped or repeated at
 // the seam, and no run of frames ever mixes two formats.
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <openae/rt/endpoint_link.h>
 
@@ -86,3 +87,5 @@ private:
 };
 
 } // namespace ae
+
+#pragma GCC visibility pop

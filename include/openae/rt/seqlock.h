@@ -6,6 +6,7 @@
 // publish overlaps its read, at most `max_read_attempts` times, and then reports failure rather
 // than spin (the caller keeps its previous value).
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <array>
 #include <atomic>
@@ -72,3 +73,5 @@ private:
 };
 
 } // namespace ae
+
+#pragma GCC visibility pop

@@ -7,6 +7,7 @@
 // does), so a side that holds only its end cannot take the other's role. ae_rt may not depend on a
 // queue library, hence this small one.
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <atomic>
 #include <cstddef>
@@ -146,3 +147,5 @@ private:
 };
 
 } // namespace ae
+
+#pragma GCC visibility pop

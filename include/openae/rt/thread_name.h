@@ -2,6 +2,7 @@
 // RT threads are named `ae-rt-<what>`, the control thread `ae-ctl`, so tools (top -H, perf, the
 // RT-safety harness) can tell them apart. Linux limits a thread name to 15 characters.
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 namespace ae {
 
@@ -13,3 +14,5 @@ void set_current_thread_name(const char* name) noexcept;
 [[nodiscard]] bool try_set_realtime_priority(int priority) noexcept;
 
 } // namespace ae
+
+#pragma GCC visibility pop

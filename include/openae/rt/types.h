@@ -3,6 +3,7 @@
 // Every type here is a trivially copyable value: it can be published between threads by copy,
 // stored in rings and queues, and handed across the C boundary. Nothing here allocates.
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <chrono>
 #include <cstddef>
@@ -117,3 +118,5 @@ struct connection_property {
 enum class stream_flags : std::uint32_t { none = 0, event_callback = 0x0004'0000 };
 
 } // namespace ae
+
+#pragma GCC visibility pop

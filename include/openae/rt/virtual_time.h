@@ -6,6 +6,7 @@
 // with a stepped context (context_options::stepped) one thread then drives the whole engine and a
 // run from the same seed replays exactly. One per process at a time; not for production use.
 #pragma once
+#pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
 #include <openae/rt/monotonic_clock.h>
 
@@ -32,3 +33,5 @@ private:
 };
 
 } // namespace ae
+
+#pragma GCC visibility pop
