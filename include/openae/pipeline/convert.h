@@ -6,7 +6,7 @@
 // - integer → f32 divides by 2^(bits-1) (exact for s16 and s24; s32 rounds to f32's 24 bits);
 // - f32 → integer multiplies by 2^(bits-1), rounds to nearest (ties to even), and clips to the
 //   target's range, so +1.0 becomes the largest positive value; NaN becomes 0.
-// rt-safe: every function here is wait-free, allocation-free and noexcept.
+// Every function here is real-time safe: wait-free, allocation-free and noexcept.
 #pragma once
 #pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
