@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A consumer's view of an installed openae: `cmake --install` into a temporary prefix, the tree
 # moved elsewhere (the package and openae.pc must be relocatable), then examples/ built against it
-# four ways — C and C++, each with find_package(openae) and with pkg-config — and run.
+# each with find_package(openae) and with pkg-config, and run.
 #   install_consumers.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
 build=$1
@@ -30,6 +30,7 @@ cmake -S "$source/examples" -B "$work/cmake-build" -G Ninja -DCMAKE_PREFIX_PATH=
 cmake --build "$work/cmake-build" > "$work/cmake-build.log"
 echo "cmake, C:   $("$work/cmake-build/minimal_render")"
 echo "cmake, C++: $("$work/cmake-build/engine_loop" | tail -1)"
+echo "cmake, C++: $("$work/cmake-build/capture_to_wav" '' 0.2 "$work/capture.wav")"
 
 # pkg-config: Cflags a C compiler takes, Libs that link.
 export PKG_CONFIG_PATH=$libdir/pkgconfig
@@ -37,5 +38,7 @@ echo "pkg-config --cflags --libs openae: $(pkg-config --cflags --libs openae)"
 cc -std=c11 -Wall -Werror "$source/examples/minimal_render.c" -o "$work/c_pc" $(pkg-config --cflags --libs openae) -lm -Wl,-rpath,"$libdir"
 c++ -std=c++23 -Wall -Werror "$source/examples/engine_loop.cpp" -o "$work/cxx_pc" $(pkg-config --cflags --libs openae) -Wl,-rpath,"$libdir"
 echo "pkg-config, C:   $("$work/c_pc")"
+c++ -std=c++23 -Wall -Werror "$source/examples/capture_to_wav.cpp" -o "$work/capture_pc" $(pkg-config --cflags --libs openae) -Wl,-rpath,"$libdir"
 echo "pkg-config, C++: $("$work/cxx_pc" | tail -1)"
-echo "all four consumers built and ran"
+echo "pkg-config, C++: $("$work/capture_pc" '' 0.2 "$work/capture.wav")"
+echo "every consumer built and ran"
