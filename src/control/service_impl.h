@@ -22,7 +22,7 @@ namespace ae {
 
 using namespace service_detail;
 
-struct __attribute__((visibility("hidden"))) control_service::impl { // hidden: nested in a public class
+struct control_service::impl { // hidden (declared so in server.h), though nested in a public class
     impl(context& c, engine& e) : ctx(c), eng(e), actor(*detail::context_access::actor(c)) {}
 
     context& ctx;

@@ -54,7 +54,7 @@ public:
 
     [[nodiscard]] context& ctx() noexcept { return ctx_; }
 
-    struct impl;
+    struct __attribute__((visibility("hidden"))) impl; // its insides are not libopenae's API
 
 private:
     context& ctx_;
