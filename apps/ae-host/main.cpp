@@ -18,10 +18,13 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
+
+#include <unistd.h>
 
 namespace {
 
@@ -86,39 +89,54 @@ std::string glitch_line(const json& glitches) {
     return out;
 }
 
-void print_summary(ae::control_service& service) {
+// printf into a string.
+template <typename... Args>
+void appendf(std::string& out, const char* format, Args... args) {
+    const int n = std::snprintf(nullptr, 0, format, args...);
+    if (n <= 0) return;
+    const std::size_t at = out.size();
+    out.resize(at + static_cast<std::size_t>(n) + 1);
+    std::snprintf(out.data() + at, static_cast<std::size_t>(n) + 1, format, args...);
+    out.resize(at + static_cast<std::size_t>(n));
+}
+
+// What each endpoint and device did, as text: printed once the context has stopped, so that no
+// log line comes between its lines.
+std::string summary_of(ae::control_service& service) {
+    std::string out;
     const json status = json::parse(service.request(R"({"op":"status"})"));
     const json stats = json::parse(service.request(R"({"op":"stats"})"));
     const json list = json::parse(service.request(R"({"op":"list"})"));
-    std::printf("ae-host: summary\n");
+    appendf(out, "ae-host: summary\n");
     for (std::size_t i = 0; i < status["endpoints"].size(); ++i) {
         const json& s = status["endpoints"][i];
         const json& st = stats["endpoints"][i];
         const bool render = s["direction"] == "render";
         const std::string route = render ? s.value("source", "") + "@" + s["device"].get<std::string>()
                                          : s["device"].get<std::string>() + "@" + s.value("sink", "");
-        std::printf("  %s (%s)\n", s["endpoint"].get<std::string>().c_str(), route.c_str());
+        appendf(out, "  %s (%s)\n", s["endpoint"].get<std::string>().c_str(), route.c_str());
         if (st.contains("engine")) {
             const json& e = st["engine"];
-            std::printf("    frames %s: %llu in %llu passes (%llu errors)\n", render ? "rendered" : "captured",
+            appendf(out, "    frames %s: %llu in %llu passes (%llu errors)\n", render ? "rendered" : "captured",
                         e["frames"].get<unsigned long long>(), e["passes"].get<unsigned long long>(),
                         e["errors"].get<unsigned long long>());
-            std::printf("    padding frames: min %llu  avg %.1f  max %llu\n", e["padding_min"].get<unsigned long long>(),
+            appendf(out, "    padding frames: min %llu  avg %.1f  max %llu\n", e["padding_min"].get<unsigned long long>(),
                         e["padding_avg"].get<double>(), e["padding_max"].get<unsigned long long>());
         }
         if (s["position"].is_object()) {
-            std::printf("    measured rate:  %.3f Hz at device position %llu (epoch %u)\n", s["position"]["frames_per_second"].get<double>(),
+            appendf(out, "    measured rate:  %.3f Hz at device position %llu (epoch %u)\n", s["position"]["frames_per_second"].get<double>(),
                         s["position"]["device_position"].get<unsigned long long>(), s["epoch"].get<unsigned>());
         } else {
-            std::printf("    measured rate:  (no device period yet)\n");
+            appendf(out, "    measured rate:  (no device period yet)\n");
         }
-        std::printf("    glitches:%s\n", glitch_line(st["glitches"]).c_str());
+        appendf(out, "    glitches:%s\n", glitch_line(st["glitches"]).c_str());
     }
     for (const auto& d : list["devices"]) {
-        std::printf("  device %s (%s): %llu frames%s%s\n", d["device"].get<std::string>().c_str(),
+        appendf(out, "  device %s (%s): %llu frames%s%s\n", d["device"].get<std::string>().c_str(),
                     d["direction"].get<std::string>().c_str(), d["frames"].get<unsigned long long>(),
                     d["lost"].get<bool>() ? ", lost" : "", d["finished"].get<bool>() ? ", finished" : "");
     }
+    return out;
 }
 
 } // namespace
@@ -149,6 +167,9 @@ int main(int argc, char** argv) {
     app.add_option("--socket", socket_path, "The control socket's path, or 'none' (default: $XDG_RUNTIME_DIR/openae/control.sock)");
     app.add_option("--log", log_target, "JSON-lines log: a file (rotating) or '-' for stderr")->capture_default_str();
     app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off (default info)");
+    std::string log_format = "auto";
+    app.add_option("--log-format", log_format, "text (a readable line per record), json (JSON lines), auto: text on a terminal, JSON into a file or pipe")
+        ->check(CLI::IsMember({"auto", "text", "json"}))->capture_default_str();
     CLI11_PARSE(app, argc, argv);
 
     host_config config;
@@ -173,124 +194,149 @@ int main(int argc, char** argv) {
     ae::context_options options;
     options.log_level = config.log_level;
     options.log_file = log_target == "-" ? std::string{} : log_target;
+    options.log_format = log_format == "text" ? ae::log_format::text : log_format == "json" ? ae::log_format::json : ae::log_format::automatic;
     options.default_device = config.default_device;
     options.watch_devices = true; // device_added / device_removed on the socket's watch stream
     options.offline_stop_after = ae::hns{static_cast<std::int64_t>(std::llround(seconds * 1e7))};
-    ae::context ctx(options);
-    auto eng = ae::engine::create();
-    if (!eng) {
-        std::fprintf(stderr, "ae-host: %s\n", eng.error().message.c_str());
-        return 1;
-    }
-    ae::control_service service(ctx, **eng);
-
-    // Every endpoint, from the config and the command line, as a create request.
-    std::vector<json> creates = config.endpoints;
-    std::vector<std::string> origins(config.endpoints.size());
-    for (std::size_t i = 0; i < origins.size(); ++i) origins[i] = "config " + config_path + ": endpoints[" + std::to_string(i) + "]";
-    const long period_hundredths = std::lround(period_ms * 100);
-    for (std::size_t i = 0; i < renders.size(); ++i) {
-        auto [source, device] = split_last_at(renders[i]);
-        creates.push_back({{"endpoint", "render" + std::to_string(i + 1)}, {"direction", "render"},
-                           {"source", source}, {"period_ms", static_cast<double>(period_hundredths) / 100.0}, {"buffer_periods", buffer_periods}});
-        if (!device.empty()) creates.back()["device"] = device; // else the default device
-        origins.push_back("--render " + renders[i]);
-    }
-    for (std::size_t i = 0; i < captures.size(); ++i) {
-        auto [device, sink] = split_last_at(captures[i]);
-        creates.push_back({{"endpoint", "capture" + std::to_string(i + 1)}, {"direction", "capture"}, {"sink", sink.empty() ? "null" : sink},
-                           {"period_ms", static_cast<double>(period_hundredths) / 100.0}, {"buffer_periods", buffer_periods}});
-        if (!device.empty()) creates.back()["device"] = device; // else the default device
-        origins.push_back("--capture " + captures[i]);
-    }
-    std::vector<std::string> names;
-    for (std::size_t i = 0; i < creates.size(); ++i) {
-        json request = creates[i];
-        request["op"] = "create";
-        request.erase("start");
-        const json response = json::parse(service.request(request.dump()));
-        if (!response.value("ok", false)) {
-            std::fprintf(stderr, "ae-host: %s: %s\n", origins[i].c_str(), error_of(response).c_str());
-            return 2;
-        }
-        names.push_back(response["endpoint"]["endpoint"].get<std::string>());
-    }
-    // An offline render device has no clock: without --seconds it would render forever.
-    const json devices = json::parse(service.request(R"({"op":"list"})"))["devices"];
-    bool realtime = false;
-    for (const auto& d : devices) {
-        realtime = realtime || d["realtime"].get<bool>();
-        if (!d["realtime"].get<bool>() && d["direction"] == "render" && seconds <= 0) {
-            std::fprintf(stderr, "ae-host: device '%s' is offline (realtime=0): give --seconds N to say how much to render\n",
-                         d["device"].get<std::string>().c_str());
-            return 2;
-        }
-    }
-    for (const auto& name : names) {
-        const json response = json::parse(service.request(json{{"op", "start"}, {"endpoint", name}}.dump()));
-        if (!response.value("ok", false)) {
-            std::fprintf(stderr, "ae-host: cannot start %s: %s\n", name.c_str(), error_of(response).c_str());
+    // The context, its engine and service live in here; the summary is printed after they have
+    // stopped (and logged their last lines).
+    std::string summary;
+    const int status = [&]() -> int {
+        ae::context ctx(options);
+        auto eng = ae::engine::create();
+        if (!eng) {
+            std::fprintf(stderr, "ae-host: %s\n", eng.error().message.c_str());
             return 1;
         }
-    }
+        ae::control_service service(ctx, **eng);
 
-    std::unique_ptr<ae::control_server> server;
-    if (config.socket.value_or("") != "none") {
-        ae::server_options server_options;
-        server_options.path = config.socket.value_or("");
-        auto made = ae::control_server::create(service, server_options);
-        if (!made) {
-            std::fprintf(stderr, "ae-host: control socket: %s\n", made.error().message.c_str());
-            return 1;
+        // Every endpoint, from the config and the command line, as a create request.
+        std::vector<json> creates = config.endpoints;
+        std::vector<std::string> origins(config.endpoints.size());
+        for (std::size_t i = 0; i < origins.size(); ++i) origins[i] = "config " + config_path + ": endpoints[" + std::to_string(i) + "]";
+        const long period_hundredths = std::lround(period_ms * 100);
+        for (std::size_t i = 0; i < renders.size(); ++i) {
+            auto [source, device] = split_last_at(renders[i]);
+            creates.push_back({{"endpoint", "render" + std::to_string(i + 1)}, {"direction", "render"},
+                               {"source", source}, {"period_ms", static_cast<double>(period_hundredths) / 100.0}, {"buffer_periods", buffer_periods}});
+            if (!device.empty()) creates.back()["device"] = device; // else the default device
+            origins.push_back("--render " + renders[i]);
         }
-        server = std::move(*made);
-    }
-    std::printf("ae-host: %zu endpoint(s) running%s; control socket: %s\n", names.size(),
-                seconds > 0 ? "" : " (SIGINT or SIGTERM stops)", server ? server->path().c_str() : "none");
-    std::fflush(stdout);
-
-    const ae::hns begin = ae::monotonic_now();
-    ae::hns next_print = begin + ae::hns{10'000'000};
-    while (!g_stop.load(std::memory_order_relaxed)) {
-        const ae::hns now = ae::monotonic_now();
-        const double elapsed = static_cast<double>((now - begin).count()) / 1e7;
-        if (realtime && seconds > 0 && elapsed >= seconds) break;
-        // Offline runs end when every device has rendered its N seconds.
-        if (!realtime && seconds > 0) {
-            const json list = json::parse(service.request(R"({"op":"list"})"))["devices"];
-            bool all_finished = !list.empty();
-            for (const auto& d : list) all_finished = all_finished && d["finished"].get<bool>();
-            if (all_finished) break;
+        for (std::size_t i = 0; i < captures.size(); ++i) {
+            auto [device, sink] = split_last_at(captures[i]);
+            creates.push_back({{"endpoint", "capture" + std::to_string(i + 1)}, {"direction", "capture"}, {"sink", sink.empty() ? "null" : sink},
+                               {"period_ms", static_cast<double>(period_hundredths) / 100.0}, {"buffer_periods", buffer_periods}});
+            if (!device.empty()) creates.back()["device"] = device; // else the default device
+            origins.push_back("--capture " + captures[i]);
         }
-        if (realtime && now >= next_print) {
-            const json status = json::parse(service.request(R"({"op":"status"})"));
-            for (const auto& s : status["endpoints"]) {
-                if (!s["position"].is_object()) continue;
-                std::printf("  t=%6.2f s  %s  device_position=%9llu  rate=%.3f Hz\n", elapsed, s["endpoint"].get<std::string>().c_str(),
-                            s["position"]["device_position"].get<unsigned long long>(), s["position"]["frames_per_second"].get<double>());
+        std::vector<std::string> names;
+        for (std::size_t i = 0; i < creates.size(); ++i) {
+            json request = creates[i];
+            request["op"] = "create";
+            request.erase("start");
+            const json response = json::parse(service.request(request.dump()));
+            if (!response.value("ok", false)) {
+                std::fprintf(stderr, "ae-host: %s: %s\n", origins[i].c_str(), error_of(response).c_str());
+                return 2;
             }
-            std::fflush(stdout);
-            next_print += ae::hns{10'000'000};
+            names.push_back(response["endpoint"]["endpoint"].get<std::string>());
         }
-        // 20 ms; 4 ms for an offline run (it ends when the devices finish, not on a clock).
-        const timespec tick = ae::to_timespec(now + ae::hns{realtime ? 200'000 : 40'000});
-        ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &tick, nullptr);
-    }
-    server.reset(); // no new requests while stopping
-    const json all = json::parse(service.request(R"({"op":"list"})"))["endpoints"];
-    for (const auto& e : all) {
-        if (e["state"] == "running") (void)service.request(json{{"op", "stop"}, {"endpoint", e["endpoint"]}}.dump());
-    }
-    print_summary(service);
-    std::uint64_t errors = 0;
-    const json stats = json::parse(service.request(R"({"op":"stats"})"));
-    for (const auto& st : stats["endpoints"]) {
-        if (st.contains("engine")) errors += st["engine"]["errors"].get<std::uint64_t>();
-    }
-    for (const auto& e : all) (void)service.request(json{{"op", "destroy"}, {"endpoint", e["endpoint"]}}.dump());
-    if (errors != 0) {
-        std::fprintf(stderr, "ae-host: %llu RT calls failed\n", static_cast<unsigned long long>(errors));
-        return 1;
-    }
-    return 0;
+        // An offline render device has no clock: without --seconds it would render forever.
+        const json devices = json::parse(service.request(R"({"op":"list"})"))["devices"];
+        bool realtime = false;
+        for (const auto& d : devices) {
+            realtime = realtime || d["realtime"].get<bool>();
+            if (!d["realtime"].get<bool>() && d["direction"] == "render" && seconds <= 0) {
+                std::fprintf(stderr, "ae-host: device '%s' is offline (realtime=0): give --seconds N to say how much to render\n",
+                             d["device"].get<std::string>().c_str());
+                return 2;
+            }
+        }
+        for (const auto& name : names) {
+            const json response = json::parse(service.request(json{{"op", "start"}, {"endpoint", name}}.dump()));
+            if (!response.value("ok", false)) {
+                std::fprintf(stderr, "ae-host: cannot start %s: %s\n", name.c_str(), error_of(response).c_str());
+                return 1;
+            }
+        }
+
+        std::unique_ptr<ae::control_server> server;
+        if (config.socket.value_or("") != "none") {
+            ae::server_options server_options;
+            server_options.path = config.socket.value_or("");
+            auto made = ae::control_server::create(service, server_options);
+            if (!made) {
+                std::fprintf(stderr, "ae-host: control socket: %s\n", made.error().message.c_str());
+                return 1;
+            }
+            server = std::move(*made);
+        }
+        std::printf("ae-host: %zu endpoint(s) running%s; control socket: %s\n", names.size(),
+                    seconds > 0 ? "" : " (SIGINT or SIGTERM stops)", server ? server->path().c_str() : "none");
+        std::fflush(stdout);
+
+        const ae::hns begin = ae::monotonic_now();
+        ae::hns next_print = begin + ae::hns{10'000'000};
+        // An offline render shows its progress on a terminal (nothing into a file or a pipe), after
+        // the first half second (a short render finishes before it would matter).
+        const bool progress = !realtime && seconds > 0 && ::isatty(STDERR_FILENO) == 1;
+        ae::hns next_progress = begin + ae::hns{5'000'000};
+        while (!g_stop.load(std::memory_order_relaxed)) {
+            const ae::hns now = ae::monotonic_now();
+            const double elapsed = static_cast<double>((now - begin).count()) / 1e7;
+            if (realtime && seconds > 0 && elapsed >= seconds) break;
+            // Offline runs end when every device has rendered its N seconds.
+            if (!realtime && seconds > 0) {
+                const json list = json::parse(service.request(R"({"op":"list"})"))["devices"];
+                bool all_finished = !list.empty();
+                for (const auto& d : list) all_finished = all_finished && d["finished"].get<bool>();
+                if (all_finished) break;
+                if (progress && now >= next_progress) {
+                    // The slowest device's audio so far, against N seconds: on one line, redrawn.
+                    double done = seconds;
+                    for (const auto& d : list) {
+                        const double rate = d["format"].value("sample_rate", 0.0);
+                        if (rate > 0) done = std::min(done, static_cast<double>(d["frames"].get<std::uint64_t>()) / rate);
+                    }
+                    const double speed = elapsed > 0 ? done / elapsed : 0;
+                    std::fprintf(stderr, "\r\033[Kae-host: rendered %.1f s of %.1f s (%.0f %%), %.0fx real time, %.1f s left", done, seconds,
+                                 100 * done / seconds, speed, speed > 0 ? (seconds - done) / speed : 0.0);
+                    next_progress = now + ae::hns{2'500'000};
+                }
+            }
+            if (realtime && now >= next_print) {
+                const json status = json::parse(service.request(R"({"op":"status"})"));
+                for (const auto& s : status["endpoints"]) {
+                    if (!s["position"].is_object()) continue;
+                    std::printf("  t=%6.2f s  %s  device_position=%9llu  rate=%.3f Hz\n", elapsed, s["endpoint"].get<std::string>().c_str(),
+                                s["position"]["device_position"].get<unsigned long long>(), s["position"]["frames_per_second"].get<double>());
+                }
+                std::fflush(stdout);
+                next_print += ae::hns{10'000'000};
+            }
+            // 20 ms; 4 ms for an offline run (it ends when the devices finish, not on a clock).
+            const timespec tick = ae::to_timespec(now + ae::hns{realtime ? 200'000 : 40'000});
+            ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &tick, nullptr);
+        }
+        if (progress && next_progress > begin + ae::hns{5'000'000}) std::fputs("\r\033[K", stderr); // the progress line, cleared
+        server.reset(); // no new requests while stopping
+        const json all = json::parse(service.request(R"({"op":"list"})"))["endpoints"];
+        for (const auto& e : all) {
+            if (e["state"] == "running") (void)service.request(json{{"op", "stop"}, {"endpoint", e["endpoint"]}}.dump());
+        }
+        summary = summary_of(service);
+        std::uint64_t errors = 0;
+        const json stats = json::parse(service.request(R"({"op":"stats"})"));
+        for (const auto& st : stats["endpoints"]) {
+            if (st.contains("engine")) errors += st["engine"]["errors"].get<std::uint64_t>();
+        }
+        for (const auto& e : all) (void)service.request(json{{"op", "destroy"}, {"endpoint", e["endpoint"]}}.dump());
+        if (errors != 0) {
+            std::fprintf(stderr, "ae-host: %llu RT calls failed\n", static_cast<unsigned long long>(errors));
+            return 1;
+        }
+        return 0;
+    }();
+    std::fputs(summary.c_str(), stdout);
+    return status;
 }

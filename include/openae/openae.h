@@ -116,6 +116,7 @@ typedef struct ae_context_options {
     const char* log_level;      /* NULL: "info" */
     const char* log_file;       /* NULL or "": stderr */
     const char* default_device; /* NULL: "auto" (PipeWire, else JACK, else ALSA default, else null) */
+    const char* log_format;     /* NULL or "auto": readable lines on a terminal, JSON lines otherwise; "text"; "json" */
 } ae_context_options;
 
 typedef struct ae_endpoint_config {

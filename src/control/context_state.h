@@ -107,7 +107,7 @@ struct pending_reset {
 
 struct __attribute__((visibility("hidden"))) control_actor::impl {
     explicit impl(context_options opts)
-        : options(std::move(opts)), log(control_detail::make_json_logger(options), options.repeat_window), drain_timer(io), wake(io), inbox(options.glitch_inbox_records), inbox_watch(io) {
+        : options(std::move(opts)), log(control_detail::make_logger(options), options.repeat_window), drain_timer(io), wake(io), inbox(options.glitch_inbox_records), inbox_watch(io) {
         // Device threads and device ports signal it (non-blocking writes from RT threads).
         const int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (fd >= 0) {

@@ -9,6 +9,8 @@
 #include <chrono>
 #include <ctime>
 
+#include <unistd.h>
+
 namespace ae::control_detail {
 namespace {
 
@@ -38,9 +40,78 @@ public:
     [[nodiscard]] std::unique_ptr<spdlog::formatter> clone() const override { return std::make_unique<json_formatter>(); }
 };
 
+// The record's fields as a readable line: the timestamp (local time) and level in front.
+class text_formatter final : public spdlog::formatter {
+public:
+    explicit text_formatter(bool colour) : colour_(colour) {}
+    void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+        using namespace std::chrono;
+        const auto since_epoch = msg.time.time_since_epoch();
+        const auto seconds = duration_cast<std::chrono::seconds>(since_epoch);
+        const auto millis = duration_cast<milliseconds>(since_epoch - seconds).count();
+        const std::time_t t = seconds.count();
+        std::tm local{};
+        localtime_r(&t, &local);
+        fmt::format_to(std::back_inserter(dest), "{:02}:{:02}:{:02}.{:03} ", local.tm_hour, local.tm_min, local.tm_sec, millis);
+        static constexpr const char* names[] = {"TRACE", "DEBUG", "INFO ", "WARN ", "ERROR", "CRIT ", "     "};
+        static constexpr const char* colours[] = {"\033[2m", "\033[2m", "\033[32m", "\033[33m", "\033[31m", "\033[1;31m", ""};
+        const auto level = static_cast<std::size_t>(msg.level);
+        if (colour_) dest.append(std::string_view(colours[level]));
+        dest.append(std::string_view(names[level]));
+        if (colour_) dest.append(std::string_view("\033[0m"));
+        dest.push_back(' ');
+        const std::string_view body(msg.payload.data(), msg.payload.size());
+        auto record = nlohmann::json::parse(body, nullptr, false);
+        const std::string line = record.is_object() ? text_line(record, colour_) : std::string(body);
+        dest.append(line.data(), line.data() + line.size());
+        dest.push_back('\n');
+    }
+    [[nodiscard]] std::unique_ptr<spdlog::formatter> clone() const override { return std::make_unique<text_formatter>(colour_); }
+
+private:
+    bool colour_;
+};
+
+// A field's value as text: strings bare (quoted when they hold a space), a format object as
+// "48000 Hz 2 ch f32", anything else compact JSON.
+std::string value_text(const nlohmann::json& v) {
+    if (v.is_string()) {
+        const auto& s = v.get_ref<const std::string&>();
+        return s.find(' ') == std::string::npos && !s.empty() ? s : v.dump();
+    }
+    if (v.is_object() && v.contains("sample_rate") && v.contains("channels") && v.contains("sample")) {
+        return fmt::format("{}Hz/{}ch/{}", v["sample_rate"].dump(), v["channels"].dump(), v["sample"].is_string() ? v["sample"].get<std::string>() : v["sample"].dump());
+    }
+    return v.dump();
+}
+
 } // namespace
 
-std::shared_ptr<spdlog::logger> make_json_logger(const context_options& options) {
+std::string text_line(const nlohmann::json& record, bool colour) {
+    std::string line;
+    const std::string component = record.value("component", "");
+    const std::string endpoint = record.value("endpoint", "");
+    const std::string device = record.value("device", "");
+    line += component.empty() ? "openae" : component;
+    // Who: the endpoint, else the device the record is about.
+    if (!endpoint.empty()) {
+        line += " " + endpoint;
+    } else if (!device.empty() && component == "device") {
+        line += " " + device;
+    }
+    line += ": ";
+    if (colour) line += "\033[1m";
+    line += record.value("event", "");
+    if (colour) line += "\033[0m";
+    for (const auto& [key, value] : record.items()) {
+        if (key == "component" || key == "event" || key == "endpoint" || key == "time_ns") continue;
+        if (key == "device" && endpoint.empty() && component == "device") continue;
+        line += " " + key + "=" + value_text(value);
+    }
+    return line;
+}
+
+std::shared_ptr<spdlog::logger> make_logger(const context_options& options) {
     spdlog::sink_ptr sink;
     if (options.log_file.empty()) {
         sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
@@ -49,7 +120,13 @@ std::shared_ptr<spdlog::logger> make_json_logger(const context_options& options)
                                                                       options.log_file_count);
     }
     auto logger = std::make_shared<spdlog::logger>("openae", sink);
-    logger->set_formatter(std::make_unique<json_formatter>());
+    const bool terminal = options.log_file.empty() && ::isatty(STDERR_FILENO) == 1;
+    const bool text = options.log_format == log_format::text || (options.log_format == log_format::automatic && terminal);
+    if (text) {
+        logger->set_formatter(std::make_unique<text_formatter>(terminal)); // colours only where a terminal shows them
+    } else {
+        logger->set_formatter(std::make_unique<json_formatter>());
+    }
     logger->set_level(spdlog::level::from_str(options.log_level));
     logger->flush_on(spdlog::level::info);
     return logger;

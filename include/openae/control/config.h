@@ -52,9 +52,15 @@ struct endpoint_config {
     routing_policy routing = routing_policy::follow_default;
 };
 
+// How log records are written: JSON lines (for machines), or one readable line each (for people:
+// time, level, component, endpoint, event, then the fields as key=value, coloured on a terminal).
+// `automatic`: readable on a terminal (stderr is a tty and no log file), JSON everywhere else.
+enum class log_format : std::uint8_t { automatic, json, text };
+
 struct context_options {
     std::string log_level = "info";    // trace, debug, info, warn, error, critical, off
     std::string log_file;              // empty: stderr; otherwise a rotating file
+    ae::log_format log_format = ae::log_format::automatic;
     std::size_t log_file_max_bytes = 10u << 20;
     std::size_t log_file_count = 3;
     // The device of an endpoint whose config names none, and where follow_default reroutes.
