@@ -13,6 +13,7 @@
 // ones (wav:PATH?realtime=0). SIGINT / SIGTERM stop it cleanly: endpoints stopped, files closed,
 // socket removed, summary printed.
 #include <openae/control/server.h>
+#include <openae/openae.h>
 #include <openae/openae.hpp>
 
 #include <CLI/CLI.hpp>
@@ -149,7 +150,21 @@ std::string summary_of(ae::control_service& service) {
 } // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"ae-host: the openae demo host"};
+    CLI::App app{"ae-host: the openae demo host — plays sources into and records devices through openae's endpoints, "
+                 "serves the control socket aectl talks to"};
+    app.set_version_flag("--version", std::string("ae-host (openae) ") + ae_version());
+    app.footer(R"(Examples:
+  ae-host --seconds 5                                  a 440 Hz tone on the default device (auto: PipeWire, JACK, ALSA, else null)
+  ae-host --render tone:1000@null --render wav:music.wav@null      two endpoints mixed on one device
+  ae-host --seconds 300 --render 'tone:440@wav:out.wav?rate=44100' an offline render: 300 s of audio, as fast as it goes
+  ae-host --capture 'alsa:default@wav:mic.wav' --seconds 10       record a device into a file
+  ae-host --default-device pipewire                    the device of endpoints that name none (a spec, or auto)
+  ae-host --period-ms 5 --buffer-periods 4             5 ms periods, a 20 ms buffer
+  ae-host --config host.json                           endpoints, socket, log level and default device from a file
+  ae-host --socket /tmp/ae.sock   (then: aectl --socket /tmp/ae.sock status)   or --socket none
+  ae-host --log host.log --log-level debug             logs into a rotating file, from debug up
+  ae-host --log-format text                            readable log lines (auto: text on a terminal, JSON otherwise)
+Device specs: null, wav:PATH, alsa:PCM, jack[:CLIENT], pipewire[:TARGET], faulty:SPEC (docs/API.md lists their options).)");
     double seconds = 0;
     double period_ms = 10;
     int buffer_periods = 2;

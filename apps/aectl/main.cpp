@@ -3,6 +3,7 @@
 //
 // Exit status: 0 done; 1 the server refused (its error code and message are printed); 2 bad
 // usage; 3 no server at the socket; 4 the connection failed or timed out mid-request.
+#include <openae/openae.h>
 #include <openae/control/server.h>
 #include <openae/rt/glitch.h>
 
@@ -224,7 +225,23 @@ std::string event_text(const json& e) {
 } // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"aectl: control an openae host over its socket"};
+    CLI::App app{"aectl: control an openae host (ae-host, or any host serving openae's control socket) over its socket"};
+    app.set_version_flag("--version", std::string("aectl (openae) ") + ae_version());
+    app.footer(R"(Examples:
+  aectl list                                   endpoints and open devices
+  aectl devices                                devices a spec can name now; * marks the host's default
+  aectl status music                           state, route, format, epoch, position, latency, glitches
+  aectl stats                                  glitch counts and frames by kind, padding, for every endpoint
+  aectl create music --device null --source tone:440 --rate 48000 --channels 2 --sample f32 --period-ms 10 --start
+  aectl create mic --direction capture --device alsa:default --sink wav:mic.wav --buffer-periods 4 --routing pinned
+  aectl start music      aectl stop music      aectl reset music      aectl destroy music
+  aectl set-format music 44100 2 s16           a new format at the engine's next pass
+  aectl set-period music 5                     a 5 ms period
+  aectl move music 'wav:out.wav?realtime=1'    onto another device
+  aectl watch music --count 10                 the next 10 events of one endpoint
+  aectl inject music unplug                    a fault into a faulty:SPEC device (unplug, stall, ...))
+  aectl --json status                          the host's JSON answers, one per line
+  aectl --socket /tmp/ae.sock --timeout-ms 2000 list)");
     app.require_subcommand(1);
     std::string socket_path = ae::default_socket_path();
     bool as_json = false;

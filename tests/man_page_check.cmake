@@ -1,0 +1,17 @@
+# Checks a man page made by help2man: -DPAGE=path -DWORDS="a|b|c" (each must appear, with help2man's
+# escaped dashes), and the sections a reader looks for.
+file(READ "${PAGE}" text)
+string(REPLACE "\\-" "-" text "${text}")
+foreach(section NAME SYNOPSIS OPTIONS EXAMPLES)
+    if(NOT text MATCHES "\\.SH ${section}")
+        message(FATAL_ERROR "${PAGE}: no ${section} section")
+    endif()
+endforeach()
+string(REPLACE "|" ";" words "${WORDS}")
+foreach(word IN LISTS words)
+    string(FIND "${text}" "${word}" at)
+    if(at EQUAL -1)
+        message(FATAL_ERROR "${PAGE}: '${word}' is not in it")
+    endif()
+endforeach()
+message("${PAGE}: NAME, SYNOPSIS, OPTIONS, EXAMPLES and every word asked for")
