@@ -75,6 +75,9 @@ wait "$watch_pid" 2>/dev/null
 
 expect 0 'mic +capture +running +rerouted +null ' -- status
 expect 0 'ENDPOINT +underrun +overrun.*mic +0 +0 +[0-9]+ +[0-9]+ +[0-9]+' -- stats
+# top: one frame — a row per endpoint with its route, format, period, padding, its device loop's
+# load (a percentage: the loop has run periods), epoch, latency, stage and glitch counts.
+expect 0 'ENDPOINT +DIR +STATE +DEVICE.*LOAD.*GLITCHES u/o/l/d/x/p.*mic +in +running +null +48000Hz/2ch/[a-z0-9]+ +[0-9.]+ms +[0-9]+/[0-9]+/[0-9]+ +[0-9]+\.[0-9]%.*rerouted.*render1 +out +running +null\?period=5 +48000Hz/1ch/s16 +5\.00ms .* +3 +' -- top --once
 expect 0 '"buffer_frames":3840,.*"state":"stopped"' -- --json create deep --buffer-periods 8
 expect 2 '' -- create deep2 --buffer-periods 65
 expect 0 'deep: destroy' -- destroy deep

@@ -7,6 +7,8 @@
 #include <openae/control/server.h>
 #include <openae/rt/glitch.h>
 
+#include "connection.h"
+
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -24,78 +26,7 @@
 namespace {
 
 using nlohmann::json;
-
-enum exit_code { ok = 0, refused = 1, usage = 2, no_server = 3, broken = 4 };
-
-struct failure {
-    int code;
-    std::string message;
-};
-
-class connection {
-public:
-    ~connection() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    std::optional<failure> open(const std::string& path) {
-        fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd_ < 0) return failure{broken, std::string("socket: ") + std::strerror(errno)};
-        sockaddr_un address{};
-        address.sun_family = AF_UNIX;
-        if (path.size() >= sizeof address.sun_path) return failure{usage, "socket path too long: " + path};
-        std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
-        if (::connect(fd_, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0)
-            return failure{no_server, "no openae server at " + path + " (" + std::strerror(errno) + ")"};
-        return std::nullopt;
-    }
-    std::optional<failure> send_line(const std::string& line) {
-        std::string text = line + "\n";
-        std::size_t sent = 0;
-        while (sent < text.size()) {
-            const ssize_t n = ::send(fd_, text.data() + sent, text.size() - sent, MSG_NOSIGNAL);
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) return failure{broken, std::string("send: ") + std::strerror(errno)};
-            sent += static_cast<std::size_t>(n);
-        }
-        return std::nullopt;
-    }
-    // The next line; timeout_ms < 0 waits forever.
-    std::expected<std::string, failure> read_line(int timeout_ms) {
-        for (;;) {
-            if (auto nl = buffer_.find('\n'); nl != std::string::npos) {
-                std::string line = buffer_.substr(0, nl);
-                buffer_.erase(0, nl + 1);
-                return line;
-            }
-            pollfd p{fd_, POLLIN, 0};
-            const int ready = ::poll(&p, 1, timeout_ms);
-            if (ready < 0 && errno == EINTR) continue;
-            if (ready == 0) return std::unexpected(failure{broken, "no answer within " + std::to_string(timeout_ms) + " ms"});
-            char chunk[8192];
-            const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) return std::unexpected(failure{broken, "the server closed the connection"});
-            buffer_.append(chunk, static_cast<std::size_t>(n));
-        }
-    }
-
-private:
-    int fd_ = -1;
-    std::string buffer_;
-};
-
-// Sends `request` and returns the answer with its id (events that come before it are skipped).
-std::expected<json, failure> call(connection& c, json request, int timeout_ms) {
-    request["id"] = 1;
-    if (auto f = c.send_line(request.dump())) return std::unexpected(*f);
-    for (;;) {
-        auto line = c.read_line(timeout_ms);
-        if (!line) return std::unexpected(line.error());
-        json answer = json::parse(*line, nullptr, false);
-        if (answer.is_discarded()) return std::unexpected(failure{broken, "the server answered something that is not JSON"});
-        if (answer.contains("id") && answer["id"] == 1) return answer;
-    }
-}
+using namespace aectl;
 
 std::string format_text(const json& f) {
     if (!f.is_object()) return "-";
@@ -238,6 +169,7 @@ int main(int argc, char** argv) {
   aectl set-format music 44100 2 s16           a new format at the engine's next pass
   aectl set-period music 5                     a 5 ms period
   aectl move music 'wav:out.wav?realtime=1'    onto another device
+  aectl top                                    a live view (q quits); aectl top --once --interval-ms 500
   aectl watch music --count 10                 the next 10 events of one endpoint
   aectl inject music unplug                    a fault into a faulty:SPEC device (unplug, stall, ...))
   aectl --json status                          the host's JSON answers, one per line
@@ -295,6 +227,11 @@ int main(int argc, char** argv) {
     auto* move = app.add_subcommand("move", "Move an endpoint to another device");
     move->add_option("endpoint", endpoint)->required();
     move->add_option("device", device)->required();
+    auto* top = app.add_subcommand("top", "A live view: one row per endpoint (route, format, padding, its device loop's load, glitches), q quits");
+    bool once = false;
+    int interval_ms = 1000;
+    top->add_flag("--once", once, "Print one frame and exit (for scripts)");
+    top->add_option("--interval-ms", interval_ms, "Time between frames")->check(CLI::Range(100, 60'000))->capture_default_str();
     auto* watch = app.add_subcommand("watch", "Stream events until interrupted (or --count)");
     watch->add_option("endpoint", endpoint, "Only this endpoint's events");
     int count = 0;
@@ -350,6 +287,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "aectl: %s\n", f->message.c_str());
         return f->code;
     }
+    if (top->parsed()) return run_top(c, timeout_ms, once, interval_ms);
     auto answer = call(c, request, timeout_ms);
     if (!answer) {
         std::fprintf(stderr, "aectl: %s\n", answer.error().message.c_str());

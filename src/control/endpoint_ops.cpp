@@ -66,6 +66,9 @@ std::vector<device_info> control_actor::devices() const {
         d.users = entry->users;
         d.frames = entry->thread->frames_processed();
         d.periods = entry->thread->periods();
+        const auto load = entry->thread->load();
+        d.busy_ns = load.busy_ns;
+        d.busy_steps = load.steps;
         out.push_back(std::move(d));
     }
     return out;

@@ -32,7 +32,9 @@ control_service::impl::op_result control_service::impl::op_list(op_call& c) {
                            {"lost", d.lost},
                            {"finished", d.finished},
                            {"endpoints", d.users},
-                           {"frames", d.frames}});
+                           {"frames", d.frames},
+                           {"busy_ns", d.busy_ns},
+                           {"busy_steps", d.busy_steps}});
     }
     return json{{"endpoints", endpoints}, {"devices", devices}};
 }

@@ -79,6 +79,10 @@ struct device_info {
     std::size_t users = 0; // endpoints on it
     std::uint64_t frames = 0;
     std::uint64_t periods = 0;
+    // How busy its device loop is: the time its steps took, and how many (a load is the busy time
+    // between two readings over the periods' time between them).
+    std::uint64_t busy_ns = 0;
+    std::uint64_t busy_steps = 0;
 };
 
 // One JSON object (no newline): {"event":"glitch","endpoint":...,...} — the wire protocol's and

@@ -15,6 +15,7 @@
 #pragma once
 #pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
+#include <openae/pipeline/loop_load.h>
 #include <openae/pipeline/chain.h>
 #include <openae/pipeline/device.h>
 #include <openae/pipeline/device_hooks.h>
@@ -138,6 +139,8 @@ public:
     [[nodiscard]] bool finished() const noexcept { return finished_.load(std::memory_order_acquire); }
     [[nodiscard]] bool lost() const noexcept { return lost_flag_.load(std::memory_order_acquire); }
     [[nodiscard]] std::uint64_t periods() const noexcept { return periods_.load(std::memory_order_relaxed); }
+    // How busy the loop is: the time its steps took, and how many (any thread). rt-safe: wait-free
+    [[nodiscard]] loop_load::reading load() const noexcept { return load_.read(); }
     // Commands the loop has applied (device_control compares it with what it sent).
     // rt-safe: wait-free
     [[nodiscard]] std::uint64_t commands_applied() const noexcept { return applied_.load(std::memory_order_acquire); }
@@ -190,6 +193,7 @@ private:
     std::atomic<std::uint64_t> frames_{0};
     // order: relaxed — a statistic.
     std::atomic<std::uint64_t> periods_{0};
+    loop_load load_;
     // order: release/acquire — a command is applied (a detached chain retired) before it is counted.
     std::atomic<std::uint64_t> applied_{0};
 };

@@ -92,6 +92,7 @@ public:
     [[nodiscard]] bool finished() const noexcept { return loop().finished(); }
     [[nodiscard]] bool lost() const noexcept { return loop().lost(); }
     [[nodiscard]] std::uint64_t periods() const noexcept { return loop().periods(); }
+    [[nodiscard]] loop_load::reading load() const noexcept { return loop().load(); }
     [[nodiscard]] meter_reading levels() const noexcept { return loop().levels(); }
 
 private:
