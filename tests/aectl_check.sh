@@ -33,7 +33,7 @@ expect() {
 }
 
 mkfifo "$DIR/host.out" "$DIR/watch.out"
-"$HOST" --socket "$SOCK" --log "$DIR/log.jsonl" --seconds 60 --buffer-periods 10 --render tone:440@null >"$DIR/host.out" 2>"$DIR/host.err" &
+"$HOST" --socket "$SOCK" --log "$DIR/log.jsonl" --metrics "$DIR/metrics.jsonl" --metrics-ms 20 --seconds 60 --buffer-periods 10 --render tone:440@null >"$DIR/host.out" 2>"$DIR/host.err" &
 host_pid=$!
 exec 3<"$DIR/host.out"
 ready=
@@ -104,6 +104,17 @@ echo "$summary"
 [ -e "$SOCK" ] && fail "socket file left behind"
 [ -s "$DIR/mic.wav" ] || fail "mic.wav missing or empty"
 grep -q '"event":"client_dropped"' "$DIR/log.jsonl" && fail "a client was dropped"
+
+# The run's timeline. Snapshots every 20 ms can fall anywhere between aectl's commands, so only
+# what must show is checked: the first snapshot is taken before ae-host says it is ready (epoch 1
+# on null) and the last as it stops (epoch 4, 44100 Hz, on null?period=5), so the move and the
+# change into epoch 4 are between two of them, whatever the machine's speed.
+expect 0 'timeline.svg: 3 endpoint\(s\), [0-9.]+ s, [0-9]+ events' -- plot "$DIR/metrics.jsonl" -o "$DIR/timeline.svg"
+for event in 'render1: epoch 4, 44100Hz/2ch/f32, period 5.00 ms' 'render1: on null?period=5' '>padding (frames queued)<' \
+             '>device loop load (% of each period)<' '>latency (ms)<' '>time (s)<' 'stroke-dasharray'; do
+    grep -qF "$event" "$DIR/timeline.svg" || fail "timeline.svg does not name '$event'"
+done
+expect 2 'holds no metrics' -- plot "$DIR/log.jsonl" -o "$DIR/none.svg"
 
 if [ "$failures" -ne 0 ]; then
     echo "$failures failure(s)"

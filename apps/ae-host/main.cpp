@@ -16,6 +16,8 @@
 #include <openae/openae.h>
 #include <openae/openae.hpp>
 
+#include "metrics.h"
+
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -164,6 +166,7 @@ int main(int argc, char** argv) {
   ae-host --socket /tmp/ae.sock   (then: aectl --socket /tmp/ae.sock status)   or --socket none
   ae-host --log host.log --log-level debug             logs into a rotating file, from debug up
   ae-host --log-format text                            readable log lines (auto: text on a terminal, JSON otherwise)
+  ae-host --metrics run.jsonl --metrics-ms 50          a snapshot of every endpoint each 50 ms (then: aectl plot run.jsonl -o run.svg)
 Device specs: null, wav:PATH, alsa:PCM, jack[:CLIENT], pipewire[:TARGET], faulty:SPEC (docs/API.md lists their options).)");
     double seconds = 0;
     double period_ms = 10;
@@ -189,6 +192,10 @@ Device specs: null, wav:PATH, alsa:PCM, jack[:CLIENT], pipewire[:TARGET], faulty
     app.add_option("--socket", socket_path, "The control socket's path, or 'none' (default: $XDG_RUNTIME_DIR/openae/control.sock)");
     app.add_option("--log", log_target, "JSON-lines log: a file (rotating) or '-' for stderr")->capture_default_str();
     app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off (default info)");
+    std::string metrics_path;
+    double metrics_ms = 100;
+    app.add_option("--metrics", metrics_path, "Write a snapshot of every endpoint (padding, load, latency, epoch, stage, glitches) to FILE.jsonl every --metrics-ms; aectl plot draws it");
+    app.add_option("--metrics-ms", metrics_ms, "Time between metrics snapshots")->check(CLI::Range(10.0, 60'000.0))->capture_default_str();
     std::string log_format = "auto";
     app.add_option("--log-format", log_format, "text (a readable line per record), json (JSON lines), auto: text on a terminal, JSON into a file or pipe")
         ->check(CLI::IsMember({"auto", "text", "json"}))->capture_default_str();
@@ -293,12 +300,22 @@ Device specs: null, wav:PATH, alsa:PCM, jack[:CLIENT], pipewire[:TARGET], faulty
             }
             server = std::move(*made);
         }
+        ae_host::metrics_writer metrics;
+        if (!metrics_path.empty() && !metrics.open(metrics_path)) {
+            std::fprintf(stderr, "ae-host: --metrics %s: cannot write it\n", metrics_path.c_str());
+            return 2;
+        }
+        // The first snapshot before the ready line: whatever a client does once it reads that line
+        // comes after it.
+        if (metrics.is_open()) metrics.sample(service, 0.0);
         std::printf("ae-host: %zu endpoint(s) running%s; control socket: %s\n", names.size(),
                     seconds > 0 ? "" : " (SIGINT or SIGTERM stops)", server ? server->path().c_str() : "none");
         std::fflush(stdout);
 
         const ae::hns begin = ae::monotonic_now();
         ae::hns next_print = begin + ae::hns{10'000'000};
+        ae::hns next_metrics = begin + ae::hns{static_cast<std::int64_t>(metrics_ms * 10'000)};
+        const ae::hns metrics_every{static_cast<std::int64_t>(metrics_ms * 10'000)};
         // An offline render shows its progress on a terminal (nothing into a file or a pipe), after
         // the first half second (a short render finishes before it would matter).
         const bool progress = !realtime && seconds > 0 && ::isatty(STDERR_FILENO) == 1;
@@ -326,6 +343,10 @@ Device specs: null, wav:PATH, alsa:PCM, jack[:CLIENT], pipewire[:TARGET], faulty
                     next_progress = now + ae::hns{2'500'000};
                 }
             }
+            if (metrics.is_open() && now >= next_metrics) {
+                metrics.sample(service, elapsed);
+                next_metrics += metrics_every;
+            }
             if (realtime && now >= next_print) {
                 const json status = json::parse(service.request(R"({"op":"status"})"));
                 for (const auto& s : status["endpoints"]) {
@@ -341,6 +362,7 @@ Device specs: null, wav:PATH, alsa:PCM, jack[:CLIENT], pipewire[:TARGET], faulty
             ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &tick, nullptr);
         }
         if (progress && next_progress > begin + ae::hns{5'000'000}) std::fputs("\r\033[K", stderr); // the progress line, cleared
+        if (metrics.is_open()) metrics.sample(service, static_cast<double>((ae::monotonic_now() - begin).count()) / 1e7);
         server.reset(); // no new requests while stopping
         const json all = json::parse(service.request(R"({"op":"list"})"))["endpoints"];
         for (const auto& e : all) {

@@ -93,5 +93,7 @@ inline std::expected<json, failure> call(connection& c, json request, int timeou
 
 // `aectl top`: the live view (top.cpp).
 int run_top(connection& c, int timeout_ms, bool once, int interval_ms);
+// `aectl plot`: ae-host --metrics snapshots drawn as an SVG timeline (plot.cpp); no socket.
+int run_plot(const std::string& input, const std::string& output);
 
 } // namespace aectl
