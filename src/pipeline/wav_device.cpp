@@ -117,7 +117,13 @@ public:
         stopping_.store(true, std::memory_order_release);
         signal_eventfd(data_fd_.get());
         io_thread_.join();
-        if (file_ && direction_ == endpoint_direction::render) sf_write_sync(file_);
+        if (file_ && direction_ == endpoint_direction::render) {
+            // The file is complete when stop() returns: its header's sizes written now, not when
+            // the device is destroyed (sf_close) — a destroy is answered once stop() is done, and
+            // the client may read the file before the device object goes.
+            sf_command(file_, SFC_UPDATE_HEADER_NOW, nullptr, 0);
+            sf_write_sync(file_);
+        }
     }
 
     device_status wait_period() noexcept override { // rt-safe: bounded

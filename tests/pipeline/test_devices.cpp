@@ -5,6 +5,9 @@
 #include <doctest/doctest.h>
 
 #include <cstdio>
+#include <cstring>
+#include <iterator>
+#include <vector>
 #include <fstream>
 #include <string>
 #include <unistd.h>
@@ -113,4 +116,29 @@ TEST_CASE("wav device errors name the file and the reason") {
     SUBCASE("no path") {
         CHECK_FALSE(make_device("wav", endpoint_direction::render));
     }
+}
+
+TEST_CASE("wav device: a render file is complete when stop() returns, before the device object goes") {
+    // A destroy is answered once the sink's stop() is done; a client reads the file then, while
+    // the device object may still live on another thread.
+    const std::string path = "/tmp/openae-test-stop-" + std::to_string(::getpid()) + ".wav";
+    auto dev = make_device("wav:" + path + "?rate=48000&channels=2&sample=s16", endpoint_direction::render);
+    REQUIRE(dev);
+    REQUIRE((*dev)->start());
+    std::vector<std::byte> period(std::size_t{(*dev)->period_frames()} * (*dev)->format().bytes_per_frame(), std::byte{0x11});
+    for (int i = 0; i < 10; ++i) {
+        REQUIRE((*dev)->wait_period() != device_status::lost);
+        REQUIRE((*dev)->play(period.data(), (*dev)->period_frames()) != device_status::lost);
+    }
+    (*dev)->stop();
+    std::ifstream file(path, std::ios::binary);
+    std::vector<char> bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    REQUIRE(bytes.size() == 44 + 10 * period.size());
+    std::uint32_t riff_size = 0, data_size = 0;
+    std::memcpy(&riff_size, bytes.data() + 4, 4);
+    std::memcpy(&data_size, bytes.data() + 40, 4);
+    CHECK(riff_size == bytes.size() - 8);
+    CHECK(data_size == 10 * period.size());
+    dev->reset();
+    std::remove(path.c_str());
 }
