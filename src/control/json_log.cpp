@@ -14,17 +14,31 @@
 namespace ae::control_detail {
 namespace {
 
+// A record's time broken down (UTC or local) and its microseconds.
+struct broken_time {
+    std::tm tm{};
+    long long micros = 0;
+};
+broken_time broken_down(const spdlog::log_clock::time_point& time, bool utc) {
+    using namespace std::chrono;
+    const auto since_epoch = time.time_since_epoch();
+    const auto seconds = duration_cast<std::chrono::seconds>(since_epoch);
+    broken_time out;
+    out.micros = duration_cast<microseconds>(since_epoch - seconds).count();
+    const std::time_t t = seconds.count();
+    if (utc) {
+        gmtime_r(&t, &out.tm);
+    } else {
+        localtime_r(&t, &out.tm);
+    }
+    return out;
+}
+
 // The message is a JSON object already; the formatter puts ts and level in front of its fields.
 class json_formatter final : public spdlog::formatter {
 public:
     void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
-        using namespace std::chrono;
-        const auto since_epoch = msg.time.time_since_epoch();
-        const auto seconds = duration_cast<std::chrono::seconds>(since_epoch);
-        const auto micros = duration_cast<microseconds>(since_epoch - seconds).count();
-        const std::time_t t = seconds.count();
-        std::tm utc{};
-        gmtime_r(&t, &utc);
+        const auto [utc, micros] = broken_down(msg.time, true);
         fmt::format_to(std::back_inserter(dest), R"({{"ts":"{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z","level":"{}")",
                        utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, micros,
                        spdlog::level::to_string_view(msg.level));
@@ -45,14 +59,8 @@ class text_formatter final : public spdlog::formatter {
 public:
     explicit text_formatter(bool colour) : colour_(colour) {}
     void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
-        using namespace std::chrono;
-        const auto since_epoch = msg.time.time_since_epoch();
-        const auto seconds = duration_cast<std::chrono::seconds>(since_epoch);
-        const auto millis = duration_cast<milliseconds>(since_epoch - seconds).count();
-        const std::time_t t = seconds.count();
-        std::tm local{};
-        localtime_r(&t, &local);
-        fmt::format_to(std::back_inserter(dest), "{:02}:{:02}:{:02}.{:03} ", local.tm_hour, local.tm_min, local.tm_sec, millis);
+        const auto [local, micros] = broken_down(msg.time, false);
+        fmt::format_to(std::back_inserter(dest), "{:02}:{:02}:{:02}.{:03} ", local.tm_hour, local.tm_min, local.tm_sec, micros / 1000);
         static constexpr const char* names[] = {"TRACE", "DEBUG", "INFO ", "WARN ", "ERROR", "CRIT ", "     "};
         static constexpr const char* colours[] = {"\033[2m", "\033[2m", "\033[32m", "\033[33m", "\033[31m", "\033[1;31m", ""};
         const auto level = static_cast<std::size_t>(msg.level);
