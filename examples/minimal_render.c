@@ -12,7 +12,7 @@
 int main(void) {
     ae_context* context = NULL;
     ae_endpoint* endpoint = NULL;
-    const ae_context_options options = {"warn", NULL, NULL, NULL}; /* warnings and errors only, to stderr; the default device */
+    const ae_context_options options = {"warn", NULL, NULL, NULL, 0}; /* warnings and errors only, to stderr; the default device */
     if (ae_context_create(&options, &context) != AE_OK) return 1;
     const ae_endpoint_config config = {"sine", NULL, {48000, 2, AE_SAMPLE_F32}, 100000 /* 10 ms */, AE_ROUTING_FOLLOW_DEFAULT, 2};
     int error = ae_endpoint_create(context, AE_DIRECTION_RENDER, &config, &endpoint);

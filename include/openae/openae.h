@@ -117,6 +117,7 @@ typedef struct ae_context_options {
     const char* log_file;       /* NULL or "": stderr */
     const char* default_device; /* NULL: "auto" (PipeWire, else JACK, else ALSA default, else null) */
     const char* log_format;     /* NULL or "auto": readable lines on a terminal, JSON lines otherwise; "text"; "json" */
+    int watch_devices;          /* non-zero: AE_EVENT_DEVICE_ADDED / _REMOVED as devices come and go (PipeWire) */
 } ae_context_options;
 
 typedef struct ae_endpoint_config {

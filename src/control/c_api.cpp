@@ -110,6 +110,7 @@ int ae_context_create(const ae_context_options* options, ae_context** out) {
             if (options->log_level) o.log_level = options->log_level;
             if (options->log_file) o.log_file = options->log_file;
             if (options->default_device && *options->default_device) o.default_device = options->default_device;
+            o.watch_devices = options->watch_devices != 0;
             if (options->log_format && *options->log_format) {
                 const std::string_view format = options->log_format;
                 if (format == "text") o.log_format = ae::log_format::text;

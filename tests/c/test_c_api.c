@@ -87,13 +87,13 @@ static int render_pass(ae_endpoint* ep, double* phase, uint32_t* epoch_seen) {
 
 int main(void) {
     /* A log format it does not know: refused, no context. */
-    ae_context_options unknown_format = {"off", NULL, "null", "yaml"};
+    ae_context_options unknown_format = {"off", NULL, "null", "yaml", 0};
     ae_context* refused = NULL;
     CHECK(ae_context_create(&unknown_format, &refused) == AE_ERR_BAD_ARGUMENT);
     CHECK(refused == NULL);
     CHECK(strcmp(ae_version(), "0.1.0") == 0);
 
-    ae_context_options options = {"off", NULL, "null?period=5", "json"};
+    ae_context_options options = {"off", NULL, "null?period=5", "json", 0};
     ae_context* ctx = NULL;
     CHECK(ae_context_create(&options, &ctx) == AE_OK);
     if (!ctx) return 1;

@@ -7,6 +7,7 @@
 #include "signal_walk.h"
 #include "peer_rig.h"
 
+#include <openae/openae.h>
 #include <openae/pipeline/device_discovery.h>
 
 #include <pipewire/pipewire.h>
@@ -330,5 +331,28 @@ TEST_CASE("pipewire: hotplug — a sink that comes and goes is told as device_ad
     const std::lock_guard lock(mutex);
     const std::vector<std::string> expected{"added pipewire:openae_hotplug_sink", "added pipewire:openae_hotplug_sink?monitor=1",
                                             "removed pipewire:openae_hotplug_sink", "removed pipewire:openae_hotplug_sink?monitor=1"};
+    CHECK(told == expected);
+}
+
+TEST_CASE("pipewire: hotplug through the C API — watch_devices, then AE_EVENT_DEVICE_ADDED and _REMOVED from ae_context_poll_event") {
+    pipewire_server server("hotplug-c");
+    const ae_context_options options = {"off", nullptr, "null", nullptr, 1};
+    ae_context* ctx = nullptr;
+    REQUIRE(ae_context_create(&options, &ctx) == AE_OK);
+    REQUIRE(ae::test::wait_exit(ae::test::spawn({"pw-cli", "create-node", "adapter",
+                                                 "{ factory.name=support.null-audio-sink node.name=openae_hotplug_c media.class=Audio/Sink "
+                                                 "audio.rate=48000 audio.channels=2 audio.position=[FL FR] }"})) == 0);
+    std::vector<std::string> told;
+    // Bounded: 50 waits of 100 ms for the four events (each wait returns as soon as one is queued).
+    for (int turns = 0; turns < 50 && told.size() < 4; ++turns) {
+        ae_event e;
+        std::uint64_t missed = 0;
+        if (ae_context_poll_event(ctx, &e, 100, &missed) != 1) continue;
+        if (e.kind == AE_EVENT_DEVICE_ADDED) told.push_back(std::string("added ") + e.device);
+        if (e.kind == AE_EVENT_DEVICE_REMOVED) told.push_back(std::string("removed ") + e.device);
+    }
+    ae_context_destroy(ctx);
+    const std::vector<std::string> expected{"added pipewire:openae_hotplug_c", "added pipewire:openae_hotplug_c?monitor=1",
+                                            "removed pipewire:openae_hotplug_c", "removed pipewire:openae_hotplug_c?monitor=1"};
     CHECK(told == expected);
 }
