@@ -37,9 +37,9 @@ void render_chain::plan_seam(std::uint64_t seam_position, std::uint32_t period_o
         next.skip_frames_ = static_cast<std::uint64_t>(-join_offset_);
         join_offset_ = 0;
     }
-    // This chain's part ends when its filter has rung out — its delay twice over (soxr's stages
-    // ring past their delay) and a block — and its own fractional delay's.
-    // The continuation's fade comes first.
+    // This chain's part ends when its continuation has faded out and then its filter has rung
+    // out — its delay twice over (soxr's stages ring past their delay) and a block — and its own
+    // fractional delay's.
     const double ring = (resampler_ ? 2 * (resampler_->stage().leading_delay_frames() + resampler_->block_frames()) : 0.0) +
                         (delay_.active() ? fractional_delay::taps : 0.0);
     const double fade = seam_tail::fade_seconds * device_format_.sample_rate;
