@@ -68,6 +68,13 @@ struct control_service::impl { // hidden (declared so in server.h), though neste
     op_result op_inject(op_call& c);
     op_result op_watch(op_call& c);
     op_result op_devices(op_call& c);
+    op_result op_metrics(op_call& c);
+    // metrics: each device loop's busy time and steps at the previous `metrics` request
+    // (by "direction spec"), so that a load is the busy time per period since then.
+    struct loop_sample {
+        std::uint64_t busy_ns = 0, steps = 0;
+    };
+    std::map<std::string, loop_sample> metrics_previous;
 
     std::expected<std::shared_ptr<detail::endpoint_block>, request_error> endpoint_of(const json& req) const {
         const std::string name = req["endpoint"].get<std::string>();

@@ -189,13 +189,49 @@ control_service::impl::op_result control_service::impl::op_devices(op_call& c) {
     return json{};
 }
 
+control_service::impl::op_result control_service::impl::op_metrics(op_call& c) {
+    if (auto e = check_fields(c.req, {}, "request")) return std::unexpected(*e);
+    // Each device loop's load since the previous metrics request: busy time over its periods' time.
+    std::map<std::string, json> load_of;
+    for (const auto& d : actor.devices()) {
+        const std::string loop = std::string(to_string(d.direction)) + " " + d.spec;
+        const loop_sample now{d.busy_ns, d.busy_steps};
+        const loop_sample before = metrics_previous[loop];
+        metrics_previous[loop] = now;
+        const double period_ns = d.format.sample_rate > 0 ? 1e9 * d.period_frames / d.format.sample_rate : 0;
+        const double steps = static_cast<double>(now.steps - std::min(now.steps, before.steps));
+        load_of[loop] = steps > 0 && period_ns > 0
+                            ? json(100.0 * static_cast<double>(now.busy_ns - std::min(now.busy_ns, before.busy_ns)) / (steps * period_ns))
+                            : json(nullptr);
+    }
+    json endpoints = json::array();
+    for (const auto& e : actor.endpoints()) {
+        const json s = status_json(e);
+        const std::string loop = s["direction"].get<std::string>() + " " + s["device"].get<std::string>();
+        endpoints.push_back({{"endpoint", s["endpoint"]},
+                             {"direction", s["direction"]},
+                             {"device", s["device"]},
+                             {"state", s["state"]},
+                             {"epoch", s["epoch"]},
+                             {"format", s["format"]},
+                             {"period_ms", s["period_ms"]},
+                             {"latency_ms", s["latency_ms"]},
+                             {"buffer_frames", s["buffer_frames"]},
+                             {"padding", s["position"].is_object() ? s["position"]["padding_frames"] : json(nullptr)},
+                             {"load_pct", load_of.count(loop) ? load_of[loop] : json(nullptr)},
+                             {"stage", s["route"]["stage"]},
+                             {"glitches", s["glitches"]}});
+    }
+    return json{{"endpoints", endpoints}};
+}
+
 const std::map<std::string, control_service::impl::op_handler, std::less<>>& control_service::impl::ops() {
     static const std::map<std::string, op_handler, std::less<>> table{
         {"list", &impl::op_list},       {"status", &impl::op_status},         {"stats", &impl::op_status},
         {"create", &impl::op_create},   {"reset", &impl::op_reset},           {"destroy", &impl::op_destroy_start_stop},
         {"start", &impl::op_destroy_start_stop}, {"stop", &impl::op_destroy_start_stop}, {"set_format", &impl::op_set_format},
         {"set_period", &impl::op_set_period}, {"move", &impl::op_move},       {"inject", &impl::op_inject},
-        {"watch", &impl::op_watch},     {"devices", &impl::op_devices}};
+        {"watch", &impl::op_watch},     {"devices", &impl::op_devices},       {"metrics", &impl::op_metrics}};
     return table;
 }
 

@@ -200,6 +200,38 @@ TEST_CASE("socket: devices lists what a spec can name now, null first, the host'
     CHECK(code_of(c.call({{"op", "devices"}, {"kind", "alsa"}})) == "bad_request");
 }
 
+TEST_CASE("socket: metrics gives every endpoint's snapshot, a device loop's load once it has run periods, unknown fields refused") {
+    served s;
+    socket_client c(s.path());
+    REQUIRE(c.connected());
+    REQUIRE(code_of(c.call({{"op", "create"}, {"endpoint", "tone"}, {"direction", "render"}, {"device", "null?period=5"},
+                            {"source", "tone:1000"}, {"period_ms", 5}, {"buffer_periods", 4}})) == "ok");
+    json a = c.call({{"op", "metrics"}});
+    REQUIRE(code_of(a) == "ok");
+    REQUIRE(a["endpoints"].size() == 1);
+    const json first = a["endpoints"][0];
+    for (const char* field : {"endpoint", "direction", "device", "state", "epoch", "format", "period_ms", "latency_ms", "buffer_frames",
+                              "padding", "load_pct", "stage", "glitches"}) {
+        CHECK(first.contains(field));
+    }
+    CHECK(first["endpoint"] == "tone");
+    CHECK(first["device"] == "null?period=5");
+    CHECK(first["buffer_frames"] == 4 * 240);
+    CHECK(first["stage"] == "routed");
+    // The device loop runs its periods whether the endpoint plays or not: once it has run one
+    // since the previous request, the load is a percentage (bounded: 5 s of 5 ms periods).
+    bool measured = false;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!measured && std::chrono::steady_clock::now() < until) {
+        a = c.call({{"op", "metrics"}});
+        measured = code_of(a) == "ok" && a["endpoints"][0]["load_pct"].is_number();
+    }
+    REQUIRE(measured);
+    CHECK(a["endpoints"][0]["load_pct"].get<double>() >= 0);
+    CHECK(a["endpoints"][0]["load_pct"].get<double>() < 100);
+    CHECK(code_of(c.call({{"op", "metrics"}, {"endpoint", "tone"}})) == "bad_request");
+}
+
 TEST_CASE("socket: buffer_periods sizes the buffer, and the engine pre-fills a render endpoint before it is started") {
     served s;
     socket_client c(s.path());
