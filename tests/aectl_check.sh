@@ -77,7 +77,9 @@ expect 0 'mic +capture +running +rerouted +null ' -- status
 expect 0 'ENDPOINT +underrun +overrun.*mic +0 +0 +[0-9]+ +[0-9]+ +[0-9]+' -- stats
 # top: one frame — a row per endpoint with its route, format, period, padding, its device loop's
 # load (a percentage: the loop has run periods), epoch, latency, stage and glitch counts.
-expect 0 'ENDPOINT +DIR +STATE +DEVICE.*LOAD.*GLITCHES u/o/l/d/x/p.*mic +in +running +null +48000Hz/2ch/[a-z0-9]+ +[0-9.]+ms +[0-9]+/[0-9]+/[0-9]+ +[0-9]+\.[0-9]%.*rerouted.*render1 +out +running +null\?period=5 +48000Hz/1ch/s16 +5\.00ms .* +3 +' -- top --once
+# (The mic's and render1's devices were opened by the reroute and the move moments ago: a load is
+# '-' until that loop has run a period, the padding now '-' until the engine's next position.)
+expect 0 'ENDPOINT +DIR +STATE +DEVICE.*LOAD.*GLITCHES u/o/l/d/x/p.*mic +in +running +null +48000Hz/2ch/[a-z0-9]+ +[0-9.]+ms +([0-9]+|-)/[0-9]+/[0-9]+ +([0-9]+\.[0-9]%|-).*rerouted.*render1 +out +running +null\?period=5 +48000Hz/1ch/s16 +5\.00ms +([0-9]+|-)/[0-9]+/[0-9]+ +([0-9]+\.[0-9]%|-) +3 +' -- top --once
 expect 0 '"buffer_frames":3840,.*"state":"stopped"' -- --json create deep --buffer-periods 8
 expect 2 '' -- create deep2 --buffer-periods 65
 expect 0 'deep: destroy' -- destroy deep
@@ -108,8 +110,9 @@ grep -q '"event":"client_dropped"' "$DIR/log.jsonl" && fail "a client was droppe
 # The run's timeline. Snapshots every 20 ms can fall anywhere between aectl's commands, so only
 # what must show is checked: the first snapshot is taken before ae-host says it is ready (epoch 1
 # on null) and the last as it stops (epoch 4, 44100 Hz, on null?period=5), so the move and the
-# change into epoch 4 are between two of them, whatever the machine's speed.
-expect 0 'timeline.svg: 3 endpoint\(s\), [0-9.]+ s, [0-9]+ events' -- plot "$DIR/metrics.jsonl" -o "$DIR/timeline.svg"
+# change into epoch 4 are between two of them, whatever the machine's speed. (How many endpoints
+# it saw depends on where the snapshots fell: `deep` may live between two.)
+expect 0 'timeline.svg: [0-9]+ endpoint\(s\), [0-9.]+ s, [0-9]+ events' -- plot "$DIR/metrics.jsonl" -o "$DIR/timeline.svg"
 for event in 'render1: epoch 4, 44100Hz/2ch/f32, period 5.00 ms' 'render1: on null?period=5' '>padding (frames queued)<' \
              '>device loop load (% of each period)<' '>latency (ms)<' '>time (s)<' 'stroke-dasharray'; do
     grep -qF "$event" "$DIR/timeline.svg" || fail "timeline.svg does not name '$event'"
