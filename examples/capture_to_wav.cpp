@@ -89,6 +89,9 @@ int main(int argc, char** argv) {
     config.device = device;
     config.format = {48'000, 2, ae::sample_type::f32};
     config.period = std::chrono::milliseconds(10);
+    // A file has no use for low latency: 10 periods (100 ms) ride out an RT thread held up by a
+    // busy machine, where 2 would overrun (a discontinuity in the file).
+    config.latency_coefficient = 10;
     auto endpoint = context.create_capture_endpoint(config);
     if (!endpoint) return std::fprintf(stderr, "create: %s\n", endpoint.error().message().c_str()), 1;
     recording rec;
