@@ -108,7 +108,15 @@ int run_plot(const std::string& input, const std::string& output) {
         }
     }
     if (t_end <= 0) t_end = 1;
-    std::stable_sort(marks.begin(), marks.end(), [](const mark& a, const mark& b) { return a.t < b.t; });
+    // In time order, events at the same time as found (std::stable_sort's buffer is deprecated
+    // under clang with libstdc++ 12: the found order is kept by index instead).
+    std::vector<std::size_t> by_time(marks.size());
+    for (std::size_t i = 0; i < by_time.size(); ++i) by_time[i] = i;
+    std::sort(by_time.begin(), by_time.end(), [&](std::size_t a, std::size_t b) { return marks[a].t != marks[b].t ? marks[a].t < marks[b].t : a < b; });
+    std::vector<mark> sorted;
+    sorted.reserve(marks.size());
+    for (const std::size_t i : by_time) sorted.push_back(std::move(marks[i]));
+    marks = std::move(sorted);
 
     // Three panels sharing the time axis.
     struct panel {
