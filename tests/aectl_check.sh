@@ -117,7 +117,12 @@ for event in 'render1: epoch 4, 44100Hz/2ch/f32, period 5.00 ms' 'render1: on nu
              '>device loop load (% of each period)<' '>latency (ms)<' '>time (s)<' 'stroke-dasharray'; do
     grep -qF "$event" "$DIR/timeline.svg" || fail "timeline.svg does not name '$event'"
 done
-expect 2 'holds no metrics' -- plot "$DIR/log.jsonl" -o "$DIR/none.svg"
+# The same run from its JSON log: the events alone, on the log's own time.
+expect 0 'log.svg: 0 endpoint\(s\), [0-9.]+ s, [0-9]+ events' -- plot "$DIR/log.jsonl" -o "$DIR/log.svg"
+for event in 'render1: format 48000Hz/1ch/s16' 'mic: rerouted to null' 'events from a log'; do
+    grep -qF "$event" "$DIR/log.svg" || fail "log.svg does not name '$event'"
+done
+expect 2 'holds no metrics and no log' -- plot "$DIR/mic.wav" -o "$DIR/none.svg"
 
 if [ "$failures" -ne 0 ]; then
     echo "$failures failure(s)"

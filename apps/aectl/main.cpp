@@ -170,7 +170,7 @@ int main(int argc, char** argv) {
   aectl set-period music 5                     a 5 ms period
   aectl move music 'wav:out.wav?realtime=1'    onto another device
   aectl top                                    a live view (q quits); aectl top --once --interval-ms 500
-  aectl plot run.jsonl -o run.svg              a run's timeline from ae-host --metrics run.jsonl
+  aectl plot run.jsonl -o run.svg              a run's timeline from ae-host --metrics run.jsonl (or its --log)
   aectl watch music --count 10                 the next 10 events of one endpoint
   aectl inject music unplug                    a fault into a faulty:SPEC device (unplug, stall, ...))
   aectl --json status                          the host's JSON answers, one per line
@@ -233,10 +233,10 @@ int main(int argc, char** argv) {
     int interval_ms = 1000;
     top->add_flag("--once", once, "Print one frame and exit (for scripts)");
     top->add_option("--interval-ms", interval_ms, "Time between frames")->check(CLI::Range(100, 60'000))->capture_default_str();
-    auto* plot = app.add_subcommand("plot", "Draw ae-host --metrics snapshots as an SVG timeline: padding, load, latency, events named");
+    auto* plot = app.add_subcommand("plot", "Draw a run as an SVG timeline: ae-host --metrics snapshots (padding, load, latency, events) or its --log (events)");
     std::string metrics_file;
     std::string svg_file = "timeline.svg";
-    plot->add_option("metrics", metrics_file, "The FILE.jsonl ae-host --metrics wrote")->required();
+    plot->add_option("file", metrics_file, "The FILE.jsonl ae-host --metrics (or --log) wrote")->required();
     plot->add_option("-o,--output", svg_file, "The SVG to write")->capture_default_str();
     auto* watch = app.add_subcommand("watch", "Stream events until interrupted (or --count)");
     watch->add_option("endpoint", endpoint, "Only this endpoint's events");

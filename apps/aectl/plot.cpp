@@ -1,5 +1,6 @@
 // aectl plot: a run's timeline as SVG, from ae-host's --metrics snapshots — padding, the device
-// loop's load and latency per endpoint over time, and the events between snapshots marked and named:
+// loop's load and latency per endpoint over time — or from its JSON log (--log FILE: the events
+// alone, on the log's own time), and the events marked and named:
 // a new epoch (a format or period change, with the new format), a routing stage entered (lost,
 // held_down, reopening, rerouted...), a move to another device, glitches by kind. Our own small SVG
 // writer: a few hundred elements, no dependency to install, and output a browser shows as is.
@@ -8,8 +9,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,6 +58,33 @@ double tick_step(double span, int count) {
     return 10 * magnitude;
 }
 
+// A log record's "2026-12-06T04:34:03.384281Z", in seconds since the epoch.
+std::optional<double> log_time(const std::string& ts) {
+    std::tm tm{};
+    double fraction = 0;
+    int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
+    if (std::sscanf(ts.c_str(), "%d-%d-%dT%d:%d:%d", &year, &month, &day, &hour, &minute, &second) != 6) return std::nullopt;
+    if (const auto dot = ts.find('.'); dot != std::string::npos) fraction = std::atof(("0" + ts.substr(dot, ts.size() - dot - 1)).c_str());
+    tm.tm_year = year - 1900, tm.tm_mon = month - 1, tm.tm_mday = day, tm.tm_hour = hour, tm.tm_min = minute, tm.tm_sec = second;
+    return static_cast<double>(::timegm(&tm)) + fraction;
+}
+
+// The events of a log worth marking on a timeline, named as the metrics' are.
+std::optional<mark> log_mark(const json& r, double t) {
+    const std::string event = r.value("event", std::string{});
+    const std::string who = r.value("endpoint", r.value("device", std::string("openae")));
+    if (event == "format_changed" && r.contains("format"))
+        return mark{t, who + ": format " + std::to_string(r["format"].value("sample_rate", 0)) + "Hz/" + std::to_string(r["format"].value("channels", 0)) + "ch/" +
+                           r["format"].value("sample", std::string("?")) + " (epoch " + std::to_string(r.value("epoch", 0)) + ")",
+                    "#1f4e9c"};
+    if (event == "device_lost") return mark{t, who + ": device lost", "#c62828"};
+    if (event == "rerouted") return mark{t, who + ": rerouted to " + r.value("to", std::string{}), "#2a8a2a"};
+    if (event == "route_stage") return mark{t, who + ": " + r.value("stage", std::string{}), "#c62828"};
+    if (event == "glitch") return mark{t, who + ": " + r.value("kind", std::string("glitch")) + ", " + std::to_string(r.value("frames", 0ull)) + " frames", "#d84315"};
+    if (event == "state_changed") return mark{t, who + ": " + r.value("state", std::string{}), "#555555"};
+    return std::nullopt;
+}
+
 const char* palette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f"};
 
 } // namespace
@@ -63,10 +94,20 @@ int run_plot(const std::string& input, const std::string& output) {
     if (!in) return std::fprintf(stderr, "aectl: cannot read %s\n", input.c_str()), usage;
     std::map<std::string, std::vector<point>> series;
     std::vector<std::string> order;
+    std::vector<mark> marks;
     std::string line;
     std::size_t bad = 0;
+    double first_ts = -1; // a log's first record, in seconds since the epoch
     while (std::getline(in, line)) {
         json row = json::parse(line, nullptr, false);
+        if (row.is_object() && row.contains("ts") && row.contains("event") && row["ts"].is_string()) {
+            // A log record (ae-host --log FILE): its events are marked, at their time from the log's start.
+            if (auto t = log_time(row["ts"].get<std::string>())) {
+                if (first_ts < 0) first_ts = *t;
+                if (auto m = log_mark(row, *t - first_ts)) marks.push_back(*m);
+                continue;
+            }
+        }
         if (!row.is_object() || !row.contains("t") || !row.contains("endpoint")) {
             ++bad;
             continue;
@@ -75,11 +116,12 @@ int run_plot(const std::string& input, const std::string& output) {
         if (!series.count(name)) order.push_back(name);
         series[name].push_back({row["t"].get<double>(), row});
     }
-    if (series.empty()) return std::fprintf(stderr, "aectl: %s holds no metrics (ae-host --metrics FILE writes them)\n", input.c_str()), usage;
+    if (series.empty() && first_ts < 0)
+        return std::fprintf(stderr, "aectl: %s holds no metrics and no log (ae-host --metrics FILE or --log FILE writes them)\n", input.c_str()), usage;
 
     // The events: what changed between two snapshots of an endpoint.
-    std::vector<mark> marks;
     double t_end = 0;
+    for (const auto& m : marks) t_end = std::max(t_end, m.t);
     for (const auto& name : order) {
         const auto& points = series[name];
         t_end = std::max(t_end, points.back().t);
@@ -135,8 +177,10 @@ int run_plot(const std::string& input, const std::string& output) {
     svg += "<svg xmlns='http://www.w3.org/2000/svg' width='" + fixed(width, 0) + "' height='" + fixed(height, 0) +
            "' font-family='sans-serif' font-size='12'>\n<rect width='100%' height='100%' fill='white'/>\n";
     svg += "<text x='" + fixed(left, 0) + "' y='24' font-size='16' font-weight='bold'>openae timeline: " + escape(input) + "</text>\n";
-    svg += "<text x='" + fixed(left, 0) + "' y='44' fill='#555'>" + std::to_string(order.size()) + " endpoint(s), " + fixed(t_end, 2) +
-           " s, snapshots from ae-host --metrics; dashed lines: events, numbered, named at the right</text>\n";
+    svg += "<text x='" + fixed(left, 0) + "' y='44' fill='#555'>" +
+           (series.empty() ? std::string("events from a log (no metrics: the panels are empty), ")
+                           : std::to_string(order.size()) + " endpoint(s), snapshots from ae-host --metrics, ") +
+           fixed(t_end, 2) + " s; dashed lines: events, numbered, named at the right</text>\n";
     const double x_step = tick_step(t_end, 10);
     for (std::size_t p = 0; p < 3; ++p) {
         const double y0 = top + static_cast<double>(p) * (panel_height + gap); // the panel's top
