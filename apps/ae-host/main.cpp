@@ -152,7 +152,7 @@ std::string summary_of(ae::control_service& service) {
 } // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"ae-host: the openae demo host — plays sources into and records devices through openae's endpoints, "
+    CLI::App app{"ae-host, the openae demo host: plays sources into and records devices through openae's endpoints, "
                  "serves the control socket aectl talks to"};
     app.set_version_flag("--version", std::string("ae-host (openae) ") + ae_version());
     app.footer(R"(Examples:

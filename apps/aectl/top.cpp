@@ -84,7 +84,7 @@ std::expected<std::string, failure> frame(connection& c, int timeout_ms, std::ma
     const std::time_t t = std::time(nullptr);
     char clock[16];
     std::strftime(clock, sizeof clock, "%H:%M:%S", std::localtime(&t));
-    std::string out = "aectl top — " + (interval_s > 0 ? "every " + number(interval_s, 1) + " s, q quits" : socket_note) + "   " + clock + "\n";
+    std::string out = "aectl top: " + (interval_s > 0 ? "every " + number(interval_s, 1) + " s, q quits" : socket_note) + "   " + clock + "\n";
     char line[512];
     std::snprintf(line, sizeof line, "%-12s %-3s %-9s %-24s %-16s %7s %-17s %7s %5s %8s %-12s %s\n", "ENDPOINT", "DIR", "STATE", "DEVICE",
                   "FORMAT", "PERIOD", "PADDING now/min/max", "LOAD", "EPOCH", "LATENCY", "STAGE", "GLITCHES u/o/l/d/x/p");
