@@ -38,10 +38,6 @@ private:
     bool active_ = false;
 };
 
-struct device_sample {
-    std::uint64_t busy_ns = 0, steps = 0;
-};
-
 std::string format_of(const json& f) {
     if (!f.is_object()) return "-";
     return std::to_string(f.value("sample_rate", 0)) + "Hz/" + std::to_string(f.value("channels", 0)) + "ch/" + f.value("sample", std::string("?"));
@@ -53,31 +49,14 @@ std::string number(double v, int decimals) {
     return text;
 }
 
-// One frame: the endpoints' rows, from status, stats and list, with each device loop's load since
-// the previous frame (since the device opened, for the first).
-std::expected<std::string, failure> frame(connection& c, int timeout_ms, std::map<std::string, device_sample>& previous,
-                                          double interval_s, const std::string& socket_note) {
-    auto status = call(c, {{"op", "status"}}, timeout_ms);
-    if (!status) return std::unexpected(status.error());
+// One frame: the endpoints' rows, from the host's `metrics` (route, format, padding now, its
+// device loop's load since the previous metrics request — since the device opened, for the first —,
+// stage, glitches) and `stats` (padding min/max).
+std::expected<std::string, failure> frame(connection& c, int timeout_ms, double interval_s, const std::string& socket_note) {
+    auto metrics = call(c, {{"op", "metrics"}}, timeout_ms);
+    if (!metrics) return std::unexpected(metrics.error());
     auto stats = call(c, {{"op", "stats"}}, timeout_ms);
     if (!stats) return std::unexpected(stats.error());
-    auto list = call(c, {{"op", "list"}}, timeout_ms);
-    if (!list) return std::unexpected(list.error());
-
-    std::map<std::string, std::string> load_of; // direction + device spec -> load
-    for (const auto& d : (*list)["devices"]) {
-        // A spec opened for render and for capture is two devices (two loops).
-        const std::string spec = d.value("direction", std::string{}) + " " + d.value("device", std::string{});
-        const device_sample now{d.value("busy_ns", std::uint64_t{0}), d.value("busy_steps", std::uint64_t{0})};
-        const device_sample before = previous.count(spec) ? previous[spec] : device_sample{};
-        const double rate = d["format"].value("sample_rate", 0.0);
-        const double period_ns = rate > 0 ? d.value("period_frames", 0.0) / rate * 1e9 : 0;
-        const double steps = static_cast<double>(now.steps - std::min(now.steps, before.steps));
-        load_of[spec] = steps > 0 && period_ns > 0
-                            ? number(100.0 * static_cast<double>(now.busy_ns - std::min(now.busy_ns, before.busy_ns)) / (steps * period_ns), 1) + "%"
-                            : "-";
-        previous[spec] = now;
-    }
     std::map<std::string, json> stats_of;
     for (const auto& s : (*stats)["endpoints"]) stats_of[s.value("endpoint", std::string{})] = s;
 
@@ -89,27 +68,27 @@ std::expected<std::string, failure> frame(connection& c, int timeout_ms, std::ma
     std::snprintf(line, sizeof line, "%-12s %-3s %-9s %-24s %-16s %7s %-17s %7s %5s %8s %-12s %s\n", "ENDPOINT", "DIR", "STATE", "DEVICE",
                   "FORMAT", "PERIOD", "PADDING now/min/max", "LOAD", "EPOCH", "LATENCY", "STAGE", "GLITCHES u/o/l/d/x/p");
     out += line;
-    const auto& endpoints = (*status)["endpoints"];
+    const auto& endpoints = (*metrics)["endpoints"];
     for (const auto& e : endpoints) {
         const std::string name = e.value("endpoint", std::string{});
         const std::string device = e.value("device", std::string{});
-        const std::string loop = e.value("direction", std::string{}) + " " + device;
         const json& st = stats_of[name];
-        const std::string padding_now = e["position"].is_object() ? std::to_string(e["position"].value("padding_frames", 0ull)) : "-";
+        const std::string padding_now = e["padding"].is_number() ? std::to_string(e["padding"].get<unsigned long long>()) : "-";
         const std::string padding = padding_now + "/" + (st.contains("padding") ? std::to_string(st["padding"].value("min", 0ull)) + "/" +
                                                                                         std::to_string(st["padding"].value("max", 0ull))
                                                                                   : "-/-");
+        const std::string load = e["load_pct"].is_number() ? number(e["load_pct"].get<double>(), 1) + "%" : "-";
         std::string glitches;
         for (const char* kind : {"underrun", "overrun", "late_pass", "discontinuity", "device_lost", "dropped"}) {
             glitches += (glitches.empty() ? "" : "/") + std::to_string(e["glitches"].value(kind, 0ull));
         }
-        std::string stage = e["route"].value("stage", std::string("-"));
-        if (e["route"].value("attempt", 0) > 0) stage += "(" + std::to_string(e["route"].value("attempt", 0)) + ")";
+        std::string stage = e.value("stage", std::string("-"));
+        if (e.value("attempt", 0) > 0) stage += "(" + std::to_string(e.value("attempt", 0)) + ")";
         std::snprintf(line, sizeof line, "%-12s %-3s %-9s %-24s %-16s %7s %-17s %7s %5u %8s %-12s %s\n", name.c_str(),
                       e.value("direction", std::string{}) == "render" ? "out" : "in", e.value("state", std::string{}).c_str(),
                       device.substr(0, 24).c_str(), format_of(e["format"]).c_str(), (number(e.value("period_ms", 0.0), 2) + "ms").c_str(),
-                      padding.c_str(), load_of.count(loop) ? load_of[loop].c_str() : "-", e.value("epoch", 0u),
-                      (number(e.value("latency_ms", 0.0), 1) + "ms").c_str(), stage.c_str(), glitches.c_str());
+                      padding.c_str(), load.c_str(), e.value("epoch", 0u), (number(e.value("latency_ms", 0.0), 1) + "ms").c_str(), stage.c_str(),
+                      glitches.c_str());
         out += line;
     }
     if (endpoints.empty()) out += "(no endpoints)\n";
@@ -120,17 +99,16 @@ std::expected<std::string, failure> frame(connection& c, int timeout_ms, std::ma
 } // namespace
 
 int run_top(connection& c, int timeout_ms, bool once, int interval_ms) {
-    std::map<std::string, device_sample> previous;
     const double interval_s = once ? 0 : interval_ms / 1000.0;
     if (once) {
-        auto text = frame(c, timeout_ms, previous, interval_s, "one frame");
+        auto text = frame(c, timeout_ms, interval_s, "one frame");
         if (!text) return std::fprintf(stderr, "aectl: %s\n", text.error().message.c_str()), text.error().code;
         std::fputs(text->c_str(), stdout);
         return ok;
     }
     const raw_terminal terminal;
     for (;;) {
-        auto text = frame(c, timeout_ms, previous, interval_s, "live");
+        auto text = frame(c, timeout_ms, interval_s, "live");
         if (!text) return std::fprintf(stderr, "aectl: %s\n", text.error().message.c_str()), text.error().code;
         std::printf("\033[H\033[2J%s", text->c_str());
         std::fflush(stdout);

@@ -220,6 +220,7 @@ control_service::impl::op_result control_service::impl::op_metrics(op_call& c) {
                              {"padding", s["position"].is_object() ? s["position"]["padding_frames"] : json(nullptr)},
                              {"load_pct", load_of.count(loop) ? load_of[loop] : json(nullptr)},
                              {"stage", s["route"]["stage"]},
+                             {"attempt", s["route"]["attempt"]},
                              {"glitches", s["glitches"]}});
     }
     return json{{"endpoints", endpoints}};

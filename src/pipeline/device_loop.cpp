@@ -313,8 +313,7 @@ void device_loop::signal_engines() noexcept { // rt-safe: bounded, non-blocking 
 
 device_loop::step_result device_loop::step(const device_period& period) noexcept { // rt-safe: bounded
     const loop_load::scope busy(load_);
-    // A command sent while the loop waited (a rate change's successor chain, sent before its new
-    // ring) is in place before this period's frames move.
+    // Commands sent while the loop waited (a rate change's successor) apply before frames move.
     apply_commands();
     last_status_ = period.status;
     if (period.status != device_status::lost) last_timing_ = period.timing;
