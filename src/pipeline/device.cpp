@@ -30,9 +30,10 @@ std::expected<std::unique_ptr<device>, device_error> make_device(std::string_vie
     if (spec->kind() == "alsa") return make_alsa_device(std::move(*spec), direction);
     if (spec->kind() == "jack") return make_jack_device(std::move(*spec), direction);
     if (spec->kind() == "pipewire") return make_pipewire_device(std::move(*spec), direction);
+    if (spec->kind() == "rtp") return make_rtp_device(std::move(*spec), direction);
     return std::unexpected(device_error{make_error_code(errc::device_unavailable),
                                         "device spec '" + std::string(text) + "': unknown device kind '" +
-                                            spec->kind() + "' (null, wav, faulty, alsa, jack, pipewire)"});
+                                            spec->kind() + "' (null, wav, faulty, alsa, jack, pipewire, rtp)"});
 }
 
 } // namespace ae::pipeline

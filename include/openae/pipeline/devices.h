@@ -7,6 +7,9 @@
 //       libsndfile. Render: writes PATH (format from the options). Capture: reads PATH (format
 //       from the file; rate/channels/sample options are refused). realtime=0 (the default) runs
 //       as fast as the endpoints allow — offline render and capture; realtime=1 paces like null.
+//   rtp:HOST:PORT[?codec=l16|opus&ptime=10&sdp=PATH&...]   (rtp_device.h, docs/DEVICES.md)
+//       render: an RTP sender; capture (rtp:BIND_ADDR:PORT, or sdp=PATH alone): a receiver with a
+//       jitter buffer (latency=20 ms) and drift control.
 //   faulty:INNER[?FAULT OPTIONS&INNER OPTIONS]
 //       wraps INNER and injects faults on a script (times in ms of device stream time) or on
 //       command (device::inject): unplug_at_ms, replug_at_ms, stall_at_ms + stall_ms, jump_at_ms +
@@ -45,6 +48,9 @@ namespace ae::pipeline {
 // once, so the graph's quantum is the device's period.
 [[nodiscard]] std::expected<std::unique_ptr<device>, device_error> make_pipewire_device(device_spec spec,
                                                                                         endpoint_direction direction);
+// RTP over UDP (rtp_device.h): render sends to HOST:PORT, capture receives on BIND_ADDR:PORT.
+[[nodiscard]] std::expected<std::unique_ptr<device>, device_error> make_rtp_device(device_spec spec,
+                                                                                   endpoint_direction direction);
 [[nodiscard]] std::expected<std::unique_ptr<device>, device_error> make_faulty_device(device_spec spec,
                                                                                       endpoint_direction direction);
 

@@ -1,0 +1,431 @@
+// The jitter buffer, concealment and drift control of an RTP receiver (see rtp_receiver.h).
+#include <openae/pipeline/rtp_receiver.h>
+
+#include <openae/pipeline/resampler.h>
+#include <openae/pipeline/rtp_codec.h>
+#include <openae/rt/errc.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <optional>
+#include <vector>
+
+namespace ae::pipeline {
+namespace {
+
+constexpr std::size_t slot_count = 512;        // packets the jitter buffer holds (seconds at any ptime)
+constexpr std::size_t max_payload_bytes = 1500; // an Ethernet MTU: larger datagrams are malformed here
+constexpr std::uint32_t max_packet_frames = 5760; // Opus's longest packet (120 ms at 48 kHz)
+constexpr double margin_ms = 2;                 // a missing packet is concealed this long before the reader needs it
+constexpr double max_gap_s = 1;                 // a timestamp step beyond this is a discontinuity
+constexpr double source_silence_ms = 200;       // a new SSRC takes over after the old one was silent this long
+constexpr double max_conceal_ms = 200;          // then a stream without packets has ended
+// Drift control (stream time): the queue is averaged over ~2 s; the PI loop's natural period is
+// ~60 s (critically damped), far below anything audible, far above the averaging.
+constexpr double average_s = 2;
+constexpr double settle_s = 1;     // the set point: the average over the first second
+constexpr double kp_ppm_per_ms = 200;
+constexpr double ki_ppm_per_ms_s = 10;
+constexpr double max_correction_ppm = 1000;
+
+struct slot {
+    std::array<std::byte, max_payload_bytes> bytes{};
+    std::uint16_t size = 0;
+    std::uint16_t sequence = 0;
+    std::uint32_t timestamp = 0;
+    bool used = false;
+};
+
+double seconds(hns t) noexcept { return static_cast<double>(t.count()) * 1e-7; }
+
+} // namespace
+
+struct rtp_receiver::state {
+    state(const rtp_receiver_options& o, frame_ring_writer r, rtp_decoder d) noexcept
+        : options(o), ring(std::move(r)), decoder(std::move(d)) {}
+
+    rtp_receiver_options options;
+    frame_ring_writer ring;
+    rtp_decoder decoder;
+    std::optional<resampler> drift;
+    std::vector<slot> slots = std::vector<slot>(slot_count);
+    std::vector<float> decoded = std::vector<float>(std::size_t{max_packet_frames} * 8);
+    std::vector<float> resampled;
+    rtp_receiver_counters counters;
+
+    bool have_source = false;
+    bool playing = false;
+    std::uint32_t ssrc = 0;
+    int payload_type = -1;
+    hns last_arrival{0};
+    std::uint16_t next_sequence = 0;
+    std::uint32_t next_timestamp = 0;
+    std::uint32_t last_packet_frames = 0;
+    std::uint64_t concealed_run = 0;
+    std::size_t buffered = 0;
+
+    // Drift control.
+    bool setpoint_known = false;
+    double setpoint = 0;
+    double average = 0;
+    bool average_known = false;
+    double settle_sum = 0;
+    double settle_count = 0;
+    hns settle_from{0};
+    hns last_sample{0};
+    double integral = 0;
+
+    // RTCP reception statistics (RFC 3550 A.3, A.8).
+    std::uint16_t max_sequence = 0;
+    std::uint32_t cycles = 0;
+    std::uint32_t base_sequence = 0;
+    std::uint64_t received = 0;
+    std::uint64_t expected_prior = 0;
+    std::uint64_t received_prior = 0;
+    double transit = 0;
+    bool transit_known = false;
+    double jitter = 0;
+    std::uint32_t last_sr_middle = 0;
+    hns last_sr_arrival{0};
+
+    [[nodiscard]] std::uint32_t ms_frames(double ms) const noexcept {
+        return static_cast<std::uint32_t>(std::lround(ms * options.rate / 1000.0));
+    }
+    [[nodiscard]] std::uint64_t ring_fill() noexcept { return ring.padding_frames(); }
+    [[nodiscard]] double queue_frames() noexcept {
+        return static_cast<double>(ring_fill()) + (drift ? drift->delay_frames() : 0.0);
+    }
+
+    void push_ring(const float* frames, std::size_t count) noexcept {
+        const std::uint64_t room = ring.free_frames();
+        const auto fitting = static_cast<std::uint32_t>(std::min<std::uint64_t>(room, count));
+        if (fitting > 0) {
+            std::memcpy(ring.try_acquire(fitting), frames, std::size_t{fitting} * ring.bytes_per_frame());
+            ring.commit(fitting);
+        }
+        if (fitting < count) counters.overflow_frames.fetch_add(count - fitting, std::memory_order_relaxed);
+    }
+    void emit(const float* frames, std::uint32_t count) noexcept {
+        if (!drift) {
+            push_ring(frames, count);
+            return;
+        }
+        std::size_t done = 0;
+        while (done < count) {
+            const std::size_t capacity = resampled.size() / options.channels;
+            const auto r = drift->process(frames + done * options.channels, count - done, resampled.data(), capacity);
+            push_ring(resampled.data(), r.produced);
+            done += r.consumed;
+            if (r.consumed == 0 && r.produced == 0) break;
+        }
+    }
+    void emit_silence(std::uint32_t count) noexcept {
+        std::fill_n(decoded.begin(), std::size_t{std::min(count, max_packet_frames)} * options.channels, 0.0f);
+        while (count > 0) {
+            const std::uint32_t piece = std::min(count, max_packet_frames);
+            emit(decoded.data(), piece);
+            count -= piece;
+        }
+    }
+
+    slot& slot_of(std::uint16_t sequence) noexcept { return slots[sequence % slot_count]; }
+    void clear_slots() noexcept {
+        for (auto& s : slots) s.used = false;
+        buffered = 0;
+    }
+
+    // A fresh start at `first`: the ring is topped up with silence to the latency target.
+    void start_stream(const rtp_packet& first, hns now) noexcept {
+        if (have_source && playing) counters.discontinuities.fetch_add(1, std::memory_order_relaxed);
+        clear_slots();
+        next_sequence = first.header.sequence;
+        next_timestamp = first.header.timestamp;
+        concealed_run = 0;
+        playing = true;
+        const double queued = queue_frames();
+        if (queued < options.latency_frames) emit_silence(static_cast<std::uint32_t>(options.latency_frames - queued));
+        setpoint_known = false;
+        average_known = false;
+        settle_sum = settle_count = 0;
+        settle_from = now;
+        integral = 0;
+        if (drift) (void)drift->set_ratio_adjust(0);
+        counters.queue_target_frames.store(0, std::memory_order_relaxed);
+    }
+
+    void track_sequence(std::uint16_t sequence, std::uint32_t timestamp, hns now, bool first) noexcept {
+        if (first) {
+            max_sequence = sequence;
+            base_sequence = sequence;
+            cycles = 0;
+            received = expected_prior = received_prior = 0;
+            transit_known = false;
+        } else {
+            const auto ahead = static_cast<std::uint16_t>(sequence - max_sequence);
+            if (ahead != 0 && ahead < 0x8000) {
+                if (sequence < max_sequence) cycles += 1u << 16;
+                max_sequence = sequence;
+            }
+        }
+        ++received;
+        const double arrival = seconds(now) * options.rate;
+        const double transit_now = arrival - static_cast<double>(timestamp);
+        if (transit_known) {
+            jitter += (std::abs(transit_now - transit) - jitter) / 16.0;
+            counters.jitter.store(static_cast<std::uint32_t>(jitter), std::memory_order_relaxed);
+        }
+        transit = transit_now;
+        transit_known = true;
+    }
+
+    void take(const rtp_packet& packet, hns now) noexcept {
+        const auto& h = packet.header;
+        if (payload_type < 0) {
+            const bool usable = (h.payload_type >= 96 && h.payload_type <= 127) ||
+                                (options.codec == rtp_codec::l16 && (h.payload_type == 10 || h.payload_type == 11));
+            if (!usable) {
+                counters.wrong_payload.fetch_add(1, std::memory_order_relaxed);
+                return;
+            }
+            payload_type = h.payload_type;
+        } else if (h.payload_type != payload_type) {
+            counters.wrong_payload.fetch_add(1, std::memory_order_relaxed);
+            return;
+        }
+        const std::uint32_t frames = decoder.frames_in(packet.payload);
+        if (frames == 0 || frames > max_packet_frames || packet.payload.size() > max_payload_bytes) {
+            counters.malformed.fetch_add(1, std::memory_order_relaxed);
+            return;
+        }
+        bool fresh = !have_source || !playing;
+        if (have_source && h.ssrc != ssrc) {
+            if (playing && seconds(now - last_arrival) * 1000 < source_silence_ms) {
+                counters.foreign_ssrc.fetch_add(1, std::memory_order_relaxed);
+                return;
+            }
+            fresh = true;
+        }
+        if (!fresh) {
+            const auto ahead = static_cast<std::int16_t>(static_cast<std::uint16_t>(h.sequence - next_sequence));
+            if (ahead < 0) {
+                // Already played or concealed: a duplicate of a played packet reads as late too.
+                counters.late.fetch_add(1, std::memory_order_relaxed);
+                // A packet concealed for coming late while the queue is this short says the queue
+                // is too short for the path (a slow sender clock without drift control, a jump in
+                // delay): refilled to the target, or every following packet would be late too.
+                const double queued = queue_frames();
+                if (ahead == -1 && queued < options.latency_frames) {
+                    const auto refill = static_cast<std::uint32_t>(options.latency_frames - queued);
+                    emit_silence(refill);
+                    counters.concealed_frames.fetch_add(refill, std::memory_order_relaxed);
+                    counters.refills.fetch_add(1, std::memory_order_relaxed);
+                }
+                return;
+            }
+            const auto ts_ahead = static_cast<std::int32_t>(h.timestamp - next_timestamp);
+            if (static_cast<std::size_t>(ahead) >= slot_count || ts_ahead < 0 || ts_ahead > max_gap_s * options.rate) fresh = true;
+        }
+        if (fresh) {
+            track_sequence(h.sequence, h.timestamp, now, true);
+            start_stream(packet, now);
+        } else {
+            track_sequence(h.sequence, h.timestamp, now, false);
+        }
+        have_source = true;
+        ssrc = h.ssrc;
+        last_arrival = now;
+        slot& s = slot_of(h.sequence);
+        if (s.used && s.sequence == h.sequence) {
+            counters.duplicates.fetch_add(1, std::memory_order_relaxed);
+            return;
+        }
+        if (!s.used) ++buffered;
+        s.used = true;
+        s.sequence = h.sequence;
+        s.timestamp = h.timestamp;
+        s.size = static_cast<std::uint16_t>(packet.payload.size());
+        std::memcpy(s.bytes.data(), packet.payload.data(), packet.payload.size());
+        counters.packets.fetch_add(1, std::memory_order_relaxed);
+    }
+
+    // The next buffered packet after next_sequence, within the slots.
+    slot* next_buffered() noexcept {
+        if (buffered == 0) return nullptr;
+        for (std::size_t i = 1; i < slot_count; ++i) {
+            slot& s = slot_of(static_cast<std::uint16_t>(next_sequence + i));
+            if (s.used && s.sequence == static_cast<std::uint16_t>(next_sequence + i)) return &s;
+        }
+        return nullptr;
+    }
+
+    void play_slot(slot& s) noexcept {
+        const std::span<const std::byte> payload{s.bytes.data(), s.size};
+        const auto gap = static_cast<std::int32_t>(s.timestamp - next_timestamp);
+        if (gap > 0) emit_silence(static_cast<std::uint32_t>(gap)); // the sender skipped (DTX)
+        const std::uint32_t frames = decoder.decode(payload, decoded.data(), max_packet_frames);
+        if (frames > 0) {
+            emit(decoded.data(), frames);
+            last_packet_frames = frames;
+        } else {
+            counters.malformed.fetch_add(1, std::memory_order_relaxed);
+        }
+        s.used = false;
+        --buffered;
+        next_timestamp = s.timestamp + std::max(frames, decoder.frames_in(payload));
+        ++next_sequence;
+        concealed_run = 0;
+    }
+
+    // The packet at next_sequence is overdue: stand in for it (or for the whole gap up to the
+    // next buffered packet, one packet's length at a time).
+    void conceal_one() noexcept {
+        slot* next = next_buffered();
+        std::uint32_t frames = last_packet_frames == 0 ? ms_frames(20) : last_packet_frames;
+        bool reaches_next = false;
+        if (next) {
+            const auto gap = static_cast<std::int32_t>(next->timestamp - next_timestamp);
+            if (gap > 0 && static_cast<std::uint32_t>(gap) <= frames) {
+                frames = static_cast<std::uint32_t>(gap);
+                reaches_next = true;
+            }
+        }
+        frames = std::min(frames, max_packet_frames);
+        bool recovered = false;
+        if (reaches_next && static_cast<std::uint16_t>(next->sequence - next_sequence) == 1) {
+            recovered = decoder.recover({next->bytes.data(), next->size}, decoded.data(), frames);
+        }
+        if (!recovered) decoder.conceal(decoded.data(), frames);
+        emit(decoded.data(), frames);
+        counters.concealed_frames.fetch_add(frames, std::memory_order_relaxed);
+        if (recovered) counters.recovered_frames.fetch_add(frames, std::memory_order_relaxed);
+        next_timestamp += frames;
+        concealed_run += frames;
+        if (reaches_next) {
+            counters.lost_packets.fetch_add(static_cast<std::uint16_t>(next->sequence - next_sequence), std::memory_order_relaxed);
+            next_sequence = next->sequence;
+        } else if (!next) {
+            counters.lost_packets.fetch_add(1, std::memory_order_relaxed);
+            ++next_sequence;
+        }
+    }
+
+    void control_drift(hns now) noexcept {
+        const double queued = queue_frames();
+        const double dt = average_known ? std::max(0.0, seconds(now - last_sample)) : 0.0;
+        last_sample = now;
+        if (!average_known) {
+            average = queued;
+            average_known = true;
+        } else {
+            average += (queued - average) * std::min(1.0, dt / average_s);
+        }
+        counters.queue_frames.store(std::llround(average), std::memory_order_relaxed);
+        if (!setpoint_known) {
+            settle_sum += queued;
+            settle_count += 1;
+            if (seconds(now - settle_from) >= settle_s) {
+                setpoint = settle_sum / settle_count;
+                setpoint_known = true;
+                average = setpoint;
+                counters.queue_target_frames.store(std::llround(setpoint), std::memory_order_relaxed);
+            }
+            return;
+        }
+        if (!drift) return;
+        const double error_ms = (average - setpoint) * 1000.0 / options.rate;
+        integral = std::clamp(integral + error_ms * dt, -max_correction_ppm / ki_ppm_per_ms_s, max_correction_ppm / ki_ppm_per_ms_s);
+        const double ppm = std::clamp(kp_ppm_per_ms * error_ms + ki_ppm_per_ms_s * integral, -max_correction_ppm, max_correction_ppm);
+        (void)drift->set_ratio_adjust(ppm);
+        counters.drift_ppb.store(std::llround(ppm * 1000), std::memory_order_relaxed);
+    }
+
+    void service(hns now) noexcept {
+        if (!playing) return;
+        const std::uint64_t low_water = options.reader_period_frames + ms_frames(margin_ms);
+        // Bounded: every pass plays or conceals at least one packet, and stops once the ring
+        // is above low water with nothing in order to play.
+        for (std::size_t pass = 0; pass < 2 * slot_count; ++pass) {
+            slot& s = slot_of(next_sequence);
+            if (s.used && s.sequence == next_sequence) {
+                play_slot(s);
+                continue;
+            }
+            if (ring_fill() > low_water) break;
+            if (buffered == 0 && concealed_run >= ms_frames(max_conceal_ms)) {
+                playing = false; // the stream ended (or its source went away): stop standing in
+                break;
+            }
+            conceal_one();
+        }
+        control_drift(now);
+    }
+};
+
+rtp_receiver::rtp_receiver(std::unique_ptr<state> s) noexcept : state_(std::move(s)) {}
+rtp_receiver::rtp_receiver(rtp_receiver&&) noexcept = default;
+rtp_receiver& rtp_receiver::operator=(rtp_receiver&&) noexcept = default;
+rtp_receiver::~rtp_receiver() = default;
+
+std::expected<rtp_receiver, device_error> rtp_receiver::create(const rtp_receiver_options& options, frame_ring_writer ring) {
+    auto decoder = rtp_decoder::create(options.codec, options.rate, options.channels);
+    if (!decoder) return std::unexpected(decoder.error());
+    if (ring.bytes_per_frame() != sizeof(float) * options.channels)
+        return std::unexpected(device_error{make_error_code(errc::bad_argument), "rtp receiver: the ring must hold f32 frames of the stream"});
+    auto s = std::make_unique<state>(options, std::move(ring), std::move(*decoder));
+    if (options.drift_control) {
+        auto r = resampler::create(options.rate, options.rate, options.channels, resampler::mode::variable, 240);
+        if (!r) return std::unexpected(device_error{r.error(), "rtp receiver: cannot create the drift resampler"});
+        s->drift.emplace(std::move(*r));
+        s->resampled.resize(s->drift->max_output_for(max_packet_frames) * options.channels);
+    }
+    return rtp_receiver(std::move(s));
+}
+
+void rtp_receiver::receive(std::span<const std::byte> datagram, hns now) noexcept {
+    const auto packet = parse_rtp(datagram);
+    if (!packet) {
+        state_->counters.malformed.fetch_add(1, std::memory_order_relaxed);
+        return;
+    }
+    state_->take(*packet, now);
+}
+
+void rtp_receiver::service(hns now) noexcept { state_->service(now); }
+hns rtp_receiver::service_interval() const noexcept { return hns{static_cast<std::int64_t>(margin_ms * 1e4 / 2)}; }
+bool rtp_receiver::playing() const noexcept { return state_->playing; }
+const rtp_receiver_counters& rtp_receiver::counters() const noexcept { return state_->counters; }
+std::uint32_t rtp_receiver::source_ssrc() const noexcept { return state_->have_source ? state_->ssrc : 0; }
+
+void rtp_receiver::on_sender_report(const rtcp_summary& report, hns now) noexcept {
+    if (!report.has_sender_info || !state_->have_source || report.sender_ssrc != state_->ssrc) return;
+    state_->last_sr_middle = ntp_middle(report.sender_info.ntp_time);
+    state_->last_sr_arrival = now;
+}
+
+rtcp_report_block rtp_receiver::report(hns now) noexcept {
+    state& s = *state_;
+    rtcp_report_block block;
+    if (!s.have_source) return block;
+    block.ssrc = s.ssrc;
+    const std::uint32_t extended_max = s.cycles + s.max_sequence;
+    block.highest_sequence = extended_max;
+    const std::uint64_t expected = std::uint64_t{extended_max} - s.base_sequence + 1;
+    const auto lost = static_cast<std::int64_t>(expected) - static_cast<std::int64_t>(s.received);
+    block.cumulative_lost = static_cast<std::int32_t>(std::clamp<std::int64_t>(lost, -0x800000, 0x7fffff));
+    const std::uint64_t expected_interval = expected - s.expected_prior;
+    const std::uint64_t received_interval = s.received - s.received_prior;
+    s.expected_prior = expected;
+    s.received_prior = s.received;
+    if (expected_interval > 0 && expected_interval > received_interval)
+        block.fraction_lost = static_cast<std::uint8_t>(((expected_interval - received_interval) << 8) / expected_interval);
+    block.jitter = static_cast<std::uint32_t>(s.jitter);
+    if (s.last_sr_middle != 0) {
+        block.last_sender_report = s.last_sr_middle;
+        block.delay_since_last_sender_report = static_cast<std::uint32_t>(seconds(now - s.last_sr_arrival) * 65536.0);
+    }
+    return block;
+}
+
+} // namespace ae::pipeline
