@@ -64,6 +64,7 @@ struct rtp_receiver::state {
     std::uint32_t next_timestamp = 0;
     std::uint32_t last_packet_frames = 0;
     std::uint64_t concealed_run = 0;
+    std::uint64_t unconfirmed_lost = 0; // concealed with nothing after them yet
     std::size_t buffered = 0;
 
     // Drift control.
@@ -143,6 +144,7 @@ struct rtp_receiver::state {
         next_sequence = first.header.sequence;
         next_timestamp = first.header.timestamp;
         concealed_run = 0;
+        unconfirmed_lost = 0;
         playing = true;
         const double queued = queue_frames();
         if (queued < options.latency_frames) emit_silence(static_cast<std::uint32_t>(options.latency_frames - queued));
@@ -212,6 +214,7 @@ struct rtp_receiver::state {
             if (ahead < 0) {
                 // Already played or concealed: a duplicate of a played packet reads as late too.
                 counters.late.fetch_add(1, std::memory_order_relaxed);
+                if (unconfirmed_lost > 0) --unconfirmed_lost; // it came: late, not lost
                 // A packet concealed for coming late while the queue is this short says the queue
                 // is too short for the path (a slow sender clock without drift control, a jump in
                 // delay): refilled to the target, or every following packet would be late too.
@@ -273,6 +276,8 @@ struct rtp_receiver::state {
         }
         s.used = false;
         --buffered;
+        counters.lost_packets.fetch_add(unconfirmed_lost, std::memory_order_relaxed);
+        unconfirmed_lost = 0;
         next_timestamp = s.timestamp + std::max(frames, decoder.frames_in(payload));
         ++next_sequence;
         concealed_run = 0;
@@ -306,7 +311,8 @@ struct rtp_receiver::state {
             counters.lost_packets.fetch_add(static_cast<std::uint16_t>(next->sequence - next_sequence), std::memory_order_relaxed);
             next_sequence = next->sequence;
         } else if (!next) {
-            counters.lost_packets.fetch_add(1, std::memory_order_relaxed);
+            // Nothing after it yet: lost, or the stream ended. Counted once a later packet plays.
+            ++unconfirmed_lost;
             ++next_sequence;
         }
     }

@@ -53,7 +53,7 @@ struct rtp_receiver_counters {
     std::atomic<std::uint64_t> foreign_ssrc{0};   // another source while the stream's own is alive
     std::atomic<std::uint64_t> duplicates{0};
     std::atomic<std::uint64_t> late{0};           // came after their frames were concealed
-    std::atomic<std::uint64_t> lost_packets{0};   // never came in time
+    std::atomic<std::uint64_t> lost_packets{0};   // never came in time (counted once a later packet shows the stream went on)
     std::atomic<std::uint64_t> concealed_frames{0}; // frames played in place of lost packets (PLC, FEC or silence)
     std::atomic<std::uint64_t> recovered_frames{0}; // of those, rebuilt by Opus FEC
     std::atomic<std::uint64_t> discontinuities{0};  // fresh starts after the first

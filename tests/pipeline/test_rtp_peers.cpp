@@ -1,0 +1,410 @@
+// RTP devices over loopback against real peers: openae to openae, and ffmpeg (5.1) both ways,
+// L16 sample-exact and Opus by correlation and SNR. Every device thread and engine pass runs under
+// the RT-safety harness. Bounded: ffmpeg runs under `timeout`, every loop has a pass limit.
+#include "jack_server.h" // spawn_server, wait_exit
+#include "peer_rig.h"
+
+#include <openae/pipeline/devices.h>
+#include <openae/pipeline/rtp_device.h>
+
+#include <doctest/doctest.h>
+#include <sndfile.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <numbers>
+#include <sstream>
+#include <thread>
+
+using namespace ae;
+using namespace ae::test;
+
+namespace {
+
+constexpr std::uint32_t rate = 48000;
+
+// Frame n of the L16 signal, exact in s16: a counting marker left, a 997 Hz sine right.
+void exact_frame(std::uint64_t n, float* frame) {
+    frame[0] = static_cast<float>(static_cast<int>(n % 65536) - 32768) / 32768.0f;
+    frame[1] = std::nearbyint(static_cast<float>(0.5 * std::sin(2 * std::numbers::pi * 997 * static_cast<double>(n) / rate)) * 32768.0f) / 32768.0f;
+}
+// Frame n of the Opus signal: three tones whose sum does not repeat within the test, both channels.
+float tones(std::uint64_t n) {
+    const double t = static_cast<double>(n) / rate;
+    return static_cast<float>(0.25 * std::sin(2 * std::numbers::pi * 440 * t) + 0.2 * std::sin(2 * std::numbers::pi * 997 * t) +
+                              0.15 * std::sin(2 * std::numbers::pi * 2713 * t));
+}
+
+// An even port whose pair is free now (the peer binds it next).
+std::uint16_t free_port_pair() {
+    for (int attempt = 0; attempt < 64; ++attempt) {
+        const int a = ::socket(AF_INET, SOCK_DGRAM, 0);
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t size = sizeof address;
+        ::bind(a, reinterpret_cast<sockaddr*>(&address), sizeof address);
+        ::getsockname(a, reinterpret_cast<sockaddr*>(&address), &size);
+        const std::uint16_t port = ntohs(address.sin_port);
+        ::close(a);
+        if (port % 2 != 0 || port > 65000) continue;
+        const int b = ::socket(AF_INET, SOCK_DGRAM, 0);
+        address.sin_port = htons(static_cast<std::uint16_t>(port + 1));
+        const bool free = ::bind(b, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+        ::close(b);
+        if (free) return port;
+    }
+    FAIL("no free UDP port pair");
+    return 0;
+}
+
+// Whether some process has bound UDP `port` (read from /proc/net/udp): how the test knows that
+// ffmpeg listens before it sends, without guessing a delay.
+bool udp_bound(std::uint16_t port) {
+    std::ifstream table("/proc/net/udp");
+    std::string line;
+    char wanted[8];
+    std::snprintf(wanted, sizeof wanted, ":%04X ", port);
+    while (std::getline(table, line)) {
+        if (line.find(wanted) != std::string::npos && line.find(wanted) < 20) return true;
+    }
+    return false;
+}
+void wait_udp_bound(std::uint16_t port) {
+    for (int i = 0; i < 1000 && !udp_bound(port); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    REQUIRE(udp_bound(port));
+}
+
+std::filesystem::path scratch(const std::string& name) {
+    const auto dir = std::filesystem::temp_directory_path() / ("openae-rtp-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    return dir / name;
+}
+
+std::vector<float> read_wav(const std::filesystem::path& path, int& channels) {
+    SF_INFO info{};
+    SNDFILE* file = sf_open(path.c_str(), SFM_READ, &info);
+    REQUIRE(file != nullptr);
+    channels = info.channels;
+    std::vector<float> frames(static_cast<std::size_t>(info.frames) * info.channels);
+    sf_readf_float(file, frames.data(), info.frames);
+    sf_close(file);
+    return frames;
+}
+
+// Renders `total` frames of `fill` into a device, pre-filled, while `tick` runs after each pass
+// (the test's receiving side), until `done` or 30 s of passes.
+template <typename Fill, typename Tick, typename Done>
+void render_while(device_rig<render_endpoint_core>& rig, Fill&& fill, Tick&& tick, Done&& done) {
+    std::uint64_t written = 0;
+    REQUIRE(render_pass(rig.endpoint.rt(), written, ~std::uint64_t{0}, fill));
+    REQUIRE_FALSE(rig.endpoint.start());
+    rt_guard engine_guard;
+    int passes = 0;
+    {
+        auto armed = engine_guard.arm();
+        while (!done() && passes < 3000) {
+            (void)render_pass(rig.endpoint.rt(), written, ~std::uint64_t{0}, fill);
+            (void)rig.wake.wait(100);
+            tick();
+            ++passes;
+        }
+    }
+    CHECK(passes < 3000);
+    CHECK(engine_guard.violations() == 0);
+}
+
+// Where `frames` (stereo) first holds exact_frame(0), or npos.
+std::size_t exact_start(const std::vector<float>& frames) {
+    float first[2];
+    exact_frame(0, first);
+    for (std::size_t at = 0; 2 * at + 1 < frames.size(); ++at) {
+        if (frames[2 * at] == first[0] && frames[2 * at + 1] == first[1]) return at;
+    }
+    return std::string::npos;
+}
+// Frames from `start` on that differ from the signal, over `count` frames (all must be there).
+std::size_t exact_mismatches(const std::vector<float>& frames, std::size_t start, std::size_t count) {
+    REQUIRE(frames.size() / 2 >= start + count);
+    std::size_t wrong = 0;
+    float expected[2];
+    for (std::size_t n = 0; n < count; ++n) {
+        exact_frame(n, expected);
+        wrong += frames[2 * (start + n)] != expected[0] || frames[2 * (start + n) + 1] != expected[1];
+    }
+    return wrong;
+}
+
+// The lag of `got` (channel 0 of stereo frames) against tones(), and the SNR there, over `count`
+// frames from the onset on.
+struct match {
+    std::int64_t lag = 0;
+    double snr_db = -100;
+};
+match match_tones(const std::vector<float>& got, std::size_t count) {
+    std::size_t onset = 0;
+    while (2 * onset < got.size() && std::abs(got[2 * onset]) < 0.02f) ++onset;
+    REQUIRE(2 * (onset + count + 2000) < got.size());
+    // tones() starts at 0 and rises: the onset is within a few ms of frame 0 of the signal.
+    match best;
+    double best_correlation = -1e30;
+    for (std::int64_t lag = static_cast<std::int64_t>(onset) - 600; lag <= static_cast<std::int64_t>(onset) + 600; ++lag) {
+        if (lag < 0) continue;
+        double c = 0;
+        for (std::size_t n = 0; n < count; n += 4) c += got[2 * (static_cast<std::size_t>(lag) + n)] * tones(n);
+        if (c > best_correlation) {
+            best_correlation = c;
+            best.lag = lag;
+        }
+    }
+    // A resampler on the way (drift control) leaves a fractional delay: the SNR is taken at the
+    // best of a few sub-frame offsets, reading `got` linearly interpolated.
+    for (double fraction = -0.5; fraction <= 0.5; fraction += 0.05) {
+        double signal = 0, error = 0;
+        for (std::size_t n = 1; n < count; ++n) {
+            const double x = tones(n);
+            const double at = static_cast<double>(best.lag) + static_cast<double>(n) + fraction;
+            const auto i = static_cast<std::size_t>(at);
+            const double w = at - static_cast<double>(i);
+            const double e = (1 - w) * got[2 * i] + w * got[2 * (i + 1)] - x;
+            signal += x * x;
+            error += e * e;
+        }
+        best.snr_db = std::max(best.snr_db, 10 * std::log10(signal / std::max(error, 1e-20)));
+    }
+    return best;
+}
+
+pipeline::rtp_stats stats_of(device_rig<render_endpoint_core>& rig) { return *pipeline::rtp_stats_of(rig.thread->dev()); }
+pipeline::rtp_stats stats_of(device_rig<capture_endpoint_core>& rig) { return *pipeline::rtp_stats_of(rig.thread->dev()); }
+
+} // namespace
+
+TEST_CASE("rtp peers: openae to openae - L16 sample-exact - nothing lost - RTCP round trip measured") {
+    const std::uint16_t port = free_port_pair();
+    const std::string where = "rtp:127.0.0.1:" + std::to_string(port);
+    device_rig<capture_endpoint_core> in(pipeline::make_device(where + "?drift=0&rtcp_ms=100", endpoint_direction::capture), 2, 16);
+    REQUIRE_FALSE(in.endpoint.start());
+    device_rig<render_endpoint_core> out(pipeline::make_device(where + "?rtcp_ms=100", endpoint_direction::render), 1, 4);
+    constexpr std::uint64_t total = 48000;
+    std::vector<float> received;
+    std::uint64_t read = 0;
+    rt_guard capture_guard;
+    auto take = [&](std::uint64_t, const float* frame) { received.insert(received.end(), frame, frame + 2); };
+    received.reserve(2 * 4 * total);
+    render_while(
+        out, [](std::uint64_t n, float* frame) { if (n < total) exact_frame(n, frame); else frame[0] = frame[1] = 0; },
+        [&] {
+            auto armed = capture_guard.arm();
+            (void)capture_pass(in.endpoint.rt(), read, take);
+        },
+        [&] {
+            const std::size_t start = exact_start(received);
+            return start != std::string::npos && received.size() / 2 >= start + total && stats_of(out).round_trip_ms >= 0;
+        });
+    const std::size_t start = exact_start(received);
+    REQUIRE(start != std::string::npos);
+    CHECK(exact_mismatches(received, start, total) == 0);
+    const auto sent = stats_of(out);
+    const auto got = stats_of(in);
+    MESSAGE("sent ", sent.packets_sent, " packets, received ", got.packets, ", lost ", got.lost_packets, ", concealed ", got.concealed_frames,
+            " frames, jitter ", got.jitter_ms, " ms, round trip ", sent.round_trip_ms, " ms, receiver reports ", sent.receiver_reports);
+    CHECK(got.lost_packets == 0);
+    CHECK(got.concealed_frames == 0);
+    CHECK(got.malformed == 0);
+    CHECK(sent.receiver_reports > 0);
+    CHECK(sent.round_trip_ms >= 0);
+    CHECK(sent.round_trip_ms < 50);
+    CHECK(sent.remote_cumulative_lost == 0);
+    CHECK(capture_guard.violations() == 0);
+    in.check_device_rt();
+    out.check_device_rt();
+    out.thread->stop();
+    in.thread->stop();
+}
+
+TEST_CASE("rtp peers: openae sends L16 to ffmpeg through its SDP - ffmpeg's WAV is sample-exact") {
+    const std::uint16_t port = free_port_pair();
+    const auto sdp = scratch("l16-out.sdp");
+    const auto wav = scratch("l16-out.wav");
+    device_rig<render_endpoint_core> out(
+        pipeline::make_device("rtp:127.0.0.1:" + std::to_string(port) + "?sdp=" + sdp.string(), endpoint_direction::render), 1, 4);
+    REQUIRE(std::filesystem::exists(sdp));
+    constexpr std::uint64_t total = 72000;
+    const pid_t ffmpeg = spawn_server({"timeout", "30", "ffmpeg", "-nostdin", "-loglevel", "error", "-protocol_whitelist", "file,udp,rtp", "-i",
+                                       sdp.string(), "-t", "3", "-c:a", "pcm_s16le", "-y", wav.string()},
+                                      scratch("ffmpeg-l16-out.log").string());
+    REQUIRE(ffmpeg > 0);
+    wait_udp_bound(port);
+    bool exited = false;
+    int status = -1;
+    render_while(
+        out, [](std::uint64_t n, float* frame) { if (n < total) exact_frame(n, frame); else frame[0] = frame[1] = 0; }, [] {},
+        [&] {
+            int raw = 0;
+            if (!exited && ::waitpid(ffmpeg, &raw, WNOHANG) == ffmpeg) {
+                exited = true;
+                status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+            }
+            return exited;
+        });
+    REQUIRE(status == 0);
+    out.check_device_rt();
+    int channels = 0;
+    const auto got = read_wav(wav, channels);
+    REQUIRE(channels == 2);
+    const std::size_t start = exact_start(got);
+    REQUIRE(start != std::string::npos);
+    CHECK(exact_mismatches(got, start, total) == 0);
+    MESSAGE("ffmpeg's WAV: ", got.size() / 2, " frames, the signal from frame ", start, ", sent ", stats_of(out).packets_sent, " packets");
+}
+
+namespace {
+
+void write_wav(const std::filesystem::path& path, std::uint64_t total, const std::function<void(std::uint64_t, float*)>& fill) {
+    SF_INFO info{};
+    info.samplerate = rate;
+    info.channels = 2;
+    info.format = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
+    SNDFILE* file = sf_open(path.c_str(), SFM_WRITE, &info);
+    REQUIRE(file != nullptr);
+    // Written as shorts: libsndfile scales floats by 32767, which would move the s16-exact signal.
+    std::vector<short> frames(2 * total);
+    float frame[2];
+    for (std::uint64_t n = 0; n < total; ++n) {
+        fill(n, frame);
+        for (int c = 0; c < 2; ++c) frames[2 * n + c] = static_cast<short>(std::clamp(std::nearbyint(frame[c] * 32768.0f), -32768.0f, 32767.0f));
+    }
+    sf_writef_short(file, frames.data(), static_cast<sf_count_t>(total));
+    sf_close(file);
+}
+
+// Captures from `rig` until `enough` frames came after the first loud one, or the sender ended
+// and a second more passed.
+std::vector<float> capture_until(device_rig<capture_endpoint_core>& rig, pid_t sender, std::size_t enough) {
+    REQUIRE_FALSE(rig.endpoint.start());
+    std::vector<float> received;
+    received.reserve(2 * (enough + 10 * rate));
+    std::uint64_t read = 0;
+    rt_guard engine_guard;
+    int passes = 0, after_exit = 0;
+    bool exited = false;
+    std::size_t first_loud = std::string::npos;
+    {
+        auto armed = engine_guard.arm();
+        while (passes < 6000 && after_exit < 200) {
+            (void)capture_pass(rig.endpoint.rt(), read, [&](std::uint64_t, const float* frame) {
+                if (received.size() + 2 <= received.capacity()) received.insert(received.end(), frame, frame + 2);
+            });
+            (void)rig.wake.wait(100);
+            ++passes;
+            if (first_loud == std::string::npos) {
+                for (std::size_t at = 0; 2 * at < received.size(); ++at) {
+                    if (received[2 * at] != 0.0f || received[2 * at + 1] != 0.0f) {
+                        first_loud = at;
+                        break;
+                    }
+                }
+            }
+            if (first_loud != std::string::npos && received.size() / 2 >= first_loud + enough) break;
+            int raw = 0;
+            rt_guard::disarm_current_thread();
+            if (!exited && ::waitpid(sender, &raw, WNOHANG) == sender) exited = true;
+            engine_guard.arm_current_thread();
+            after_exit += exited ? 1 : 0;
+        }
+    }
+    CHECK(engine_guard.violations() == 0);
+    if (!exited) {
+        ::kill(-sender, SIGTERM);
+        wait_exit(sender);
+    }
+    rig.check_device_rt();
+    return received;
+}
+
+} // namespace
+
+TEST_CASE("rtp peers: ffmpeg sends L16 to openae - captured sample-exact") {
+    const std::uint16_t port = free_port_pair();
+    const auto source = scratch("l16-in.wav");
+    constexpr std::uint64_t total = 72000;
+    write_wav(source, total, [](std::uint64_t n, float* frame) { exact_frame(n, frame); });
+    device_rig<capture_endpoint_core> in(
+        pipeline::make_device("rtp:127.0.0.1:" + std::to_string(port) + "?drift=0&latency=40", endpoint_direction::capture), 2, 16);
+    const pid_t ffmpeg = spawn_server({"timeout", "30", "ffmpeg", "-nostdin", "-loglevel", "error", "-re", "-i", source.string(), "-c:a",
+                                       "pcm_s16be", "-f", "rtp", "rtp://127.0.0.1:" + std::to_string(port)},
+                                      scratch("ffmpeg-l16-in.log").string());
+    REQUIRE(ffmpeg > 0);
+    const auto got = capture_until(in, ffmpeg, total);
+    const auto stats = stats_of(in);
+    MESSAGE("received ", stats.packets, " packets, lost ", stats.lost_packets, ", wrong payload ", stats.wrong_payload, ", malformed ", stats.malformed);
+    const std::size_t start = exact_start(got);
+    REQUIRE(start != std::string::npos);
+    CHECK(exact_mismatches(got, start, total) == 0);
+    CHECK(stats.lost_packets == 0);
+    CHECK(stats.malformed == 0);
+    in.thread->stop();
+}
+
+TEST_CASE("rtp peers: Opus both ways with ffmpeg - the tones come through aligned above 30 dB SNR") {
+    constexpr std::size_t compared = 48000;
+    SUBCASE("openae sends") {
+        const std::uint16_t port = free_port_pair();
+        const auto sdp = scratch("opus-out.sdp");
+        const auto wav = scratch("opus-out.wav");
+        device_rig<render_endpoint_core> out(pipeline::make_device("rtp:127.0.0.1:" + std::to_string(port) +
+                                                                       "?codec=opus&bitrate=128000&sdp=" + sdp.string(),
+                                                                   endpoint_direction::render),
+                                             1, 4);
+        const pid_t ffmpeg = spawn_server({"timeout", "30", "ffmpeg", "-nostdin", "-loglevel", "error", "-protocol_whitelist", "file,udp,rtp",
+                                           "-i", sdp.string(), "-t", "3", "-c:a", "pcm_s16le", "-y", wav.string()},
+                                          scratch("ffmpeg-opus-out.log").string());
+        REQUIRE(ffmpeg > 0);
+        wait_udp_bound(port);
+        bool exited = false;
+        int status = -1;
+        render_while(
+            out, [](std::uint64_t n, float* frame) { frame[0] = frame[1] = n < 96000 ? tones(n) : 0.0f; }, [] {},
+            [&] {
+                int raw = 0;
+                if (!exited && ::waitpid(ffmpeg, &raw, WNOHANG) == ffmpeg) {
+                    exited = true;
+                    status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+                }
+                return exited;
+            });
+        REQUIRE(status == 0);
+        out.check_device_rt();
+        int channels = 0;
+        const auto got = read_wav(wav, channels);
+        REQUIRE(channels == 2);
+        const match m = match_tones(got, compared);
+        MESSAGE("openae -> ffmpeg, opus: lag ", m.lag, " frames, SNR ", m.snr_db, " dB");
+        CHECK(m.snr_db > 30);
+    }
+    SUBCASE("ffmpeg sends") {
+        const std::uint16_t port = free_port_pair();
+        const auto source = scratch("opus-in.wav");
+        write_wav(source, 96000, [](std::uint64_t n, float* frame) { frame[0] = frame[1] = tones(n); });
+        device_rig<capture_endpoint_core> in(
+            pipeline::make_device("rtp:127.0.0.1:" + std::to_string(port) + "?codec=opus&latency=40", endpoint_direction::capture), 2, 16);
+        const pid_t ffmpeg = spawn_server({"timeout", "30", "ffmpeg", "-nostdin", "-loglevel", "error", "-re", "-i", source.string(), "-c:a",
+                                           "libopus", "-b:a", "128k", "-frame_duration", "10", "-f", "rtp", "rtp://127.0.0.1:" + std::to_string(port)},
+                                          scratch("ffmpeg-opus-in.log").string());
+        REQUIRE(ffmpeg > 0);
+        const auto got = capture_until(in, ffmpeg, compared + 4800);
+        const auto stats = stats_of(in);
+        const match m = match_tones(got, compared);
+        MESSAGE("ffmpeg -> openae, opus: lag ", m.lag, " frames, SNR ", m.snr_db, " dB; packets ", stats.packets, ", lost ", stats.lost_packets);
+        CHECK(m.snr_db > 30);
+        CHECK(stats.lost_packets == 0);
+        in.thread->stop();
+    }
+}
