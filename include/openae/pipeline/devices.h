@@ -7,7 +7,7 @@
 //       libsndfile. Render: writes PATH (format from the options). Capture: reads PATH (format
 //       from the file; rate/channels/sample options are refused). realtime=0 (the default) runs
 //       as fast as the endpoints allow — offline render and capture; realtime=1 paces like null.
-//   rtp:HOST:PORT[?codec=l16|opus&ptime=10&sdp=PATH&...]   (rtp_device.h, docs/DEVICES.md)
+//   rtp:HOST:PORT[?codec=l16|opus&ptime=10&sdp=PATH&...]   (rtp_device.h, docs/API.md)
 //       render: an RTP sender; capture (rtp:BIND_ADDR:PORT, or sdp=PATH alone): a receiver with a
 //       jitter buffer (latency=20 ms) and drift control.
 //   faulty:INNER[?FAULT OPTIONS&INNER OPTIONS]

@@ -2,7 +2,7 @@
 //
 //   rtp:HOST:PORT?codec=l16|opus&ptime=MS&sdp=PATH&...        render: sends to HOST:PORT
 //   rtp:BIND_ADDR:PORT?codec=...&latency=MS&sdp=PATH&...      capture: receives on BIND_ADDR:PORT
-// The options are listed in docs/DEVICES.md. RTCP runs on PORT + 1 in both directions.
+// The options are listed in docs/API.md ("Device specs"). RTCP runs on PORT + 1 in both directions.
 #pragma once
 #pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
