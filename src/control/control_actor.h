@@ -189,6 +189,8 @@ private:
     // A self-driven device's period changed while it runs (a JACK buffer size, a PipeWire quantum):
     // the loop took it as it came; its endpoints' buffers grow if they must.
     void on_device_period_changed(device_entry& entry, std::uint32_t frames);
+    // The device's own latency moved: its endpoints' published latency follows, with events.
+    void on_device_latency_changed(device_entry& entry);
     void reroute(const std::shared_ptr<endpoint_block>& e, int attempt);
     std::error_code reconfigure(endpoint_block& e, const frame_format& format, const std::shared_ptr<prepared_chain>& successor);
     // Builds `e`'s chain for `format` and the device of `plan` on an "ae-build" helper; `then`

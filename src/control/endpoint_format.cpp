@@ -134,4 +134,13 @@ void control_actor::on_device_period_changed(device_entry& entry, std::uint32_t 
     }
 }
 
+void control_actor::on_device_latency_changed(device_entry& entry) {
+    for (auto& [name, e] : impl_->endpoints) {
+        if (e->entry != &entry || e->destroyed) continue;
+        const hns latency_before = summary(*e).latency;
+        publish(*e);
+        latency_changed_since(*e, latency_before);
+    }
+}
+
 } // namespace ae::detail

@@ -1,4 +1,5 @@
 #include "event_json.h"
+#include <openae/pipeline/device_spec.h>
 
 namespace ae {
 namespace control_detail {
@@ -37,7 +38,7 @@ nlohmann::json event_json(const event& e) {
     case event_kind::device_lost:
     case event_kind::device_unresponsive:
     case event_kind::device_added:
-    case event_kind::device_removed: j["device"] = e.device; break;
+    case event_kind::device_removed: j["device"] = pipeline::redact_spec(e.device); break;
     case event_kind::rerouted:
         j["from"] = e.device;
         j["to"] = e.to;
@@ -45,7 +46,7 @@ nlohmann::json event_json(const event& e) {
     case event_kind::route_stage:
         j["stage"] = to_string(e.stage);
         j["attempt"] = e.attempt;
-        j["device"] = e.device;
+        j["device"] = pipeline::redact_spec(e.device);
         break;
     }
     if (!e.message.empty()) j["message"] = e.message;

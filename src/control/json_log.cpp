@@ -1,5 +1,7 @@
 #include "json_log.h"
 
+#include <openae/pipeline/device_spec.h>
+
 #include <spdlog/formatter.h>
 #include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -142,7 +144,25 @@ std::shared_ptr<spdlog::logger> make_logger(const context_options& options) {
 
 void log_json(spdlog::logger& logger, spdlog::level::level_enum level, const nlohmann::json& fields) {
     if (!logger.should_log(level)) return;
-    logger.log(level, "{}", fields.dump());
+    // A device spec may carry a secret (an SRTP key): never into a log.
+    bool secret = false;
+    if (fields.is_object()) {
+        for (const auto& [name, value] : fields.items()) {
+            if (value.is_string()) {
+                const auto& text = value.get_ref<const std::string&>();
+                secret |= text.find("key=") != std::string::npos || text.find("password=") != std::string::npos;
+            }
+        }
+    }
+    if (!secret) {
+        logger.log(level, "{}", fields.dump());
+        return;
+    }
+    nlohmann::json redacted = fields;
+    for (auto& [name, value] : redacted.items()) {
+        if (value.is_string()) value = pipeline::redact_spec(value.get_ref<const std::string&>());
+    }
+    logger.log(level, "{}", redacted.dump());
 }
 
 } // namespace ae::control_detail

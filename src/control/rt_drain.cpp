@@ -124,6 +124,8 @@ void control_actor::drain() {
                 lost.push_back({entry.get(), "device went away; its endpoints run on the virtual clock", de.time});
             } else if (de.kind == pipeline::device_event_kind::format_changed && entry->thread->lost() && !entry->lost) {
                 lost.push_back({entry.get(), "device changed its rate or period; its endpoints run on the virtual clock", de.time});
+            } else if (de.kind == pipeline::device_event_kind::latency_changed) {
+                on_device_latency_changed(*entry);
             } else if (de.kind == pipeline::device_event_kind::period_changed) {
                 on_device_period_changed(*entry, static_cast<std::uint32_t>(de.frames));
             } else if (de.kind == pipeline::device_event_kind::realtime_refused) {

@@ -1,5 +1,6 @@
 // The control service's ops as a table of handlers, and the request loop that finds them.
 #include "service_impl.h"
+#include <openae/pipeline/device_spec.h>
 
 #include <openae/pipeline/device_discovery.h>
 
@@ -19,11 +20,11 @@ control_service::impl::op_result control_service::impl::op_list(op_call& c) {
         endpoints.push_back({{"endpoint", detail::control_actor::name(*e)},
                              {"direction", to_string(detail::control_actor::direction(*e))},
                              {"state", to_string(s.state)},
-                             {"device", s.device}});
+                             {"device", pipeline::redact_spec(s.device)}});
     }
     json devices = json::array();
     for (const auto& d : actor.devices()) {
-        devices.push_back({{"device", d.spec},
+        devices.push_back({{"device", pipeline::redact_spec(d.spec)},
                            {"direction", to_string(d.direction)},
                            {"format", control_detail::format_json(d.format)},
                            {"period_frames", d.period_frames},
@@ -144,7 +145,7 @@ control_service::impl::op_result control_service::impl::op_inject(op_call& c) {
     if (!e) return std::unexpected(e.error());
     std::string message;
     if (auto ec = actor.inject(**e, req["fault"].get<std::string>(), message)) return std::unexpected(from_code(ec, message));
-    return json{{"endpoint", detail::control_actor::name(**e)}, {"device", detail::control_actor::summary(**e).device}};
+    return json{{"endpoint", detail::control_actor::name(**e)}, {"device", pipeline::redact_spec(detail::control_actor::summary(**e).device)}};
 }
 
 control_service::impl::op_result control_service::impl::op_watch(op_call& c) {

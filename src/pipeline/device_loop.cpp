@@ -33,6 +33,7 @@ const char* to_string(device_event_kind kind) noexcept {
     case device_event_kind::finished: return "finished";
     case device_event_kind::realtime_refused: return "realtime_refused";
     case device_event_kind::device_dropped: return "device_dropped";
+    case device_event_kind::latency_changed: return "latency_changed";
     }
     return "unknown";
 }
@@ -380,6 +381,10 @@ device_loop::step_result device_loop::step(const device_period& period) noexcept
     if (const std::uint64_t drops = device_->device_dropped_frames(); drops != reported_device_drops_) {
         emit(device_event_kind::device_dropped, drops - reported_device_drops_);
         reported_device_drops_ = drops;
+    }
+    if (const std::uint64_t generation = device_->latency_generation(); generation != reported_latency_generation_) {
+        emit(device_event_kind::latency_changed);
+        reported_latency_generation_ = generation;
     }
     if (last_status_ == device_status::end_of_stream) {
         emit(device_event_kind::end_of_stream);

@@ -15,9 +15,33 @@ std::expected<sample_type, std::error_code> parse_sample_type(std::string_view t
     return std::unexpected(make_error_code(errc::unsupported_format));
 }
 
+std::string redact_spec(std::string_view text) {
+    const auto question = text.find('?');
+    if (question == std::string_view::npos) return std::string(text);
+    std::string out(text.substr(0, question + 1));
+    std::string_view query = text.substr(question + 1);
+    bool first = true;
+    while (!query.empty() || first) {
+        const auto amp = query.find('&');
+        const std::string_view item = query.substr(0, amp);
+        query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+        if (!first) out += '&';
+        first = false;
+        const auto eq = item.find('=');
+        const std::string_view key = item.substr(0, eq);
+        if (eq != std::string_view::npos && (key == "key" || key == "password")) {
+            out += std::string(key) + "=<redacted>";
+        } else {
+            out += std::string(item);
+        }
+        if (amp == std::string_view::npos) break;
+    }
+    return out;
+}
+
 std::expected<device_spec, device_error> device_spec::parse(std::string_view text) {
     device_spec spec;
-    spec.text_ = std::string(text);
+    spec.text_ = redact_spec(text);
     const auto question = text.find('?');
     const std::string_view head = text.substr(0, question);
     const auto colon = head.find(':');

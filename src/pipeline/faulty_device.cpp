@@ -100,6 +100,7 @@ public:
         return at;
     }
     std::uint64_t device_dropped_frames() const noexcept override { return inner_->device_dropped_frames(); }
+    std::uint64_t latency_generation() const noexcept override { return inner_->latency_generation(); } // rt-safe: wait-free
     std::uint32_t recorded_frames() const noexcept override { return inner_->recorded_frames(); }
 
     std::expected<void, device_error> inject(std::string_view text) override {

@@ -167,6 +167,7 @@ public:
         return device_status::ok;
     }
     device_timing timing() const noexcept override { return timing_; } // rt-safe: wait-free
+    std::uint64_t latency_generation() const noexcept override { return latency_generation_.load(std::memory_order_relaxed); } // rt-safe: wait-free
     hns latency() const noexcept override {
         return hns{static_cast<std::int64_t>(1e7 * latency_frames_.load(std::memory_order_relaxed) / format_.sample_rate)};
     }
@@ -256,7 +257,7 @@ private:
             jack_port_get_latency_range(port, mode, &range);
             most = std::max<std::uint64_t>(most, range.max);
         }
-        latency_frames_.store(most, std::memory_order_relaxed);
+        if (latency_frames_.exchange(most, std::memory_order_relaxed) != most) latency_generation_.fetch_add(1, std::memory_order_relaxed);
     }
 
     jack_client_t* client_;
@@ -276,6 +277,7 @@ private:
     // order: relaxed — statistics and a latency figure, each complete in itself.
     std::atomic<std::uint64_t> dropped_{0};
     std::atomic<std::uint64_t> latency_frames_{0};
+    std::atomic<std::uint64_t> latency_generation_{0};
 };
 
 } // namespace

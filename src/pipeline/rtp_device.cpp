@@ -1,6 +1,7 @@
 // rtp:HOST:PORT?... — the spec and the SDP read into rtp_settings; the devices are in
 // rtp_sender.cpp and rtp_receiver_device.cpp.
 #include "rtp_device.h"
+#include "rtp_srtp.h"
 
 #include <openae/pipeline/devices.h>
 #include <openae/rt/errc.h>
@@ -104,6 +105,25 @@ std::expected<std::unique_ptr<device>, device_error> make_rtp_device(device_spec
     const auto loss = spec.take_count("loss", 0, 0, 100);
     if (!loss) return std::unexpected(loss.error());
     s.opus = {.bitrate = *bitrate, .complexity = *complexity, .fec = *fec, .loss_percent = *loss};
+    const std::string suite = spec.take_text("srtp");
+    std::string key = spec.take_text("key");
+    if (!suite.empty()) {
+        if (key.empty()) return std::unexpected(rtp_error(errc::bad_argument, text, "srtp needs key=BASE64 (or key=auto when sending)"));
+        if (key == "auto") {
+            if (capture) return std::unexpected(rtp_error(errc::bad_argument, text, "key=auto only when sending: a receiver takes the sender's key"));
+            key = make_srtp_key();
+        }
+        s.stream.crypto_suite = suite;
+        s.stream.crypto_key = key;
+    } else if (!key.empty()) {
+        return std::unexpected(rtp_error(errc::bad_argument, text, "key without srtp=SUITE"));
+    }
+    if (!s.stream.crypto_suite.empty()) {
+        // Checked now, so a bad suite or key is refused when the device is made.
+        auto check = srtp_session::create(s.stream.crypto_suite, s.stream.crypto_key, srtp_session::direction::inbound);
+        if (!check) return std::unexpected(rtp_error(check.error().code == errc::unsupported_format ? errc::unsupported_format : errc::bad_argument,
+                                                     text, check.error().message));
+    }
     if (auto done = spec.finish(); !done) return std::unexpected(done.error());
     if (!capture) {
         const double frames = *ptime * *rate / 1000.0;

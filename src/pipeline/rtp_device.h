@@ -26,6 +26,7 @@ struct rtp_settings {
     double rtcp_interval_ms = 1000;
     bool drift_control = true;
     opus_settings opus;
+    // SRTP (RFC 3711) when stream.crypto_suite is set, keyed by stream.crypto_key (never logged).
 };
 
 class rtp_stats_source {

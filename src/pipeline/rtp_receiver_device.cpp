@@ -4,6 +4,7 @@
 // A period the ring cannot fill while a stream plays is an underrun: padded with silence and
 // counted as dropped frames. Receiver reports go back to the sender's RTCP port (its RTP port + 1).
 #include "rtp_device.h"
+#include "rtp_srtp.h"
 
 #include <openae/pipeline/rtp_receiver.h>
 #include <openae/pipeline/virtual_clock.h>
@@ -57,6 +58,13 @@ public:
                                              std::move(writer));
         if (!receiver) return std::unexpected(device_error{receiver.error().code, "rtp device '" + spec_ + "': " + receiver.error().message});
         receiver_.emplace(std::move(*receiver));
+        if (!settings_.stream.crypto_suite.empty()) {
+            auto inbound = srtp_session::create(settings_.stream.crypto_suite, settings_.stream.crypto_key, srtp_session::direction::inbound);
+            auto outbound = srtp_session::create(settings_.stream.crypto_suite, settings_.stream.crypto_key, srtp_session::direction::outbound);
+            if (!inbound || !outbound) return fail(errc::bad_argument, "cannot set up SRTP");
+            srtp_in_.emplace(std::move(*inbound));
+            srtp_out_.emplace(std::move(*outbound));
+        }
         auto rtp = rtp_net::bind_udp(settings_.address, spec_);
         if (!rtp) return std::unexpected(rtp.error());
         auto rtcp = rtp_net::bind_udp(rtp_net::with_port(settings_.address, static_cast<std::uint16_t>(ntohs(settings_.address.sin_port) + 1)), spec_);
@@ -100,12 +108,18 @@ public:
     }
 
     device_timing timing() const noexcept override { return timing_; } // rt-safe: wait-free
-    std::uint64_t device_dropped_frames() const noexcept override { return dropped_.load(std::memory_order_relaxed); }
+    // Underrun frames and the frames concealed in place of lost or late packets: each a frame the
+    // stream did not deliver, so each in a glitch record.
+    std::uint64_t device_dropped_frames() const noexcept override {
+        return dropped_.load(std::memory_order_relaxed) + concealed_.load(std::memory_order_relaxed);
+    }
     hns latency() const noexcept override { return hns{static_cast<std::int64_t>(settings_.latency_ms * 1e4)}; }
 
     rtp_stats stats() const noexcept override {
         rtp_stats s;
         s.rtcp_malformed = rtcp_malformed_.load(std::memory_order_relaxed);
+        s.auth_failed = auth_failed_.load(std::memory_order_relaxed);
+        s.underrun_frames = dropped_.load(std::memory_order_relaxed);
         if (!receiver_) return s;
         const auto& c = receiver_->counters();
         const auto load = [](const auto& counter) { return counter.load(std::memory_order_relaxed); };
@@ -147,6 +161,7 @@ private:
             take_reports();
             receiver_->service(monotonic_now());
             playing_.store(receiver_->playing(), std::memory_order_relaxed);
+            concealed_.store(receiver_->counters().concealed_frames.load(std::memory_order_relaxed), std::memory_order_relaxed);
             if (monotonic_now() >= next_report) {
                 send_report();
                 next_report = monotonic_now() + report_interval;
@@ -167,7 +182,13 @@ private:
                 oversized_.fetch_add(1, std::memory_order_relaxed);
                 continue;
             }
-            receiver_->receive(std::span<const std::byte>(datagram, static_cast<std::size_t>(got)), monotonic_now());
+            std::size_t size = static_cast<std::size_t>(got);
+            // Authenticated before anything reads it: a forged or corrupted packet is never decoded.
+            if (srtp_in_ && !srtp_in_->unprotect_rtp(datagram, size)) {
+                auth_failed_.fetch_add(1, std::memory_order_relaxed);
+                continue;
+            }
+            receiver_->receive(std::span<const std::byte>(datagram, size), monotonic_now());
             if (receiver_->source_ssrc() != 0) source_ = from;
             receiver_->service(monotonic_now());
         }
@@ -178,7 +199,12 @@ private:
         for (int i = 0; i < 16; ++i) {
             const ssize_t got = ::recv(rtcp_socket_.get(), datagram, sizeof datagram, MSG_DONTWAIT | MSG_TRUNC);
             if (got < 0) return;
-            const auto summary = parse_rtcp(std::span<const std::byte>(datagram, std::min<std::size_t>(static_cast<std::size_t>(got), sizeof datagram)));
+            std::size_t size = std::min<std::size_t>(static_cast<std::size_t>(got), sizeof datagram);
+            if (srtp_in_ && static_cast<std::size_t>(got) <= sizeof datagram && !srtp_in_->unprotect_rtcp(datagram, size)) {
+                auth_failed_.fetch_add(1, std::memory_order_relaxed);
+                continue;
+            }
+            const auto summary = parse_rtcp(std::span<const std::byte>(datagram, size));
             if (!summary || static_cast<std::size_t>(got) > sizeof datagram) {
                 rtcp_malformed_.fetch_add(1, std::memory_order_relaxed);
                 continue;
@@ -189,8 +215,9 @@ private:
 
     void send_report() noexcept {
         if (!source_ || receiver_->source_ssrc() == 0) return;
-        std::byte report[256];
-        const std::size_t bytes = write_receiver_report(ssrc_, receiver_->report(monotonic_now()), "openae@localhost", report);
+        std::byte report[256 + srtp_trailer_bytes + 4];
+        std::size_t bytes = write_receiver_report(ssrc_, receiver_->report(monotonic_now()), "openae@localhost", std::span{report}.first(256));
+        if (bytes > 0 && srtp_out_ && !srtp_out_->protect_rtcp(report, bytes, sizeof report)) bytes = 0;
         const sockaddr_in to = rtp_net::with_port(*source_, static_cast<std::uint16_t>(ntohs(source_->sin_port) + 1));
         if (bytes > 0) (void)::sendto(rtcp_socket_.get(), report, bytes, MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&to), sizeof to);
     }
@@ -202,6 +229,8 @@ private:
     frame_ring_reader reader_;
     std::optional<rtp_receiver> receiver_; // network thread only (its counters: any thread)
     std::optional<sockaddr_in> source_;
+    std::optional<srtp_session> srtp_in_;  // the sender's SRTP and SRTCP
+    std::optional<srtp_session> srtp_out_; // our SRTCP receiver reports
     rtp_net::unique_fd wake_;
     rtp_net::unique_fd rtp_socket_;
     rtp_net::unique_fd rtcp_socket_;
@@ -214,6 +243,8 @@ private:
     std::atomic<std::uint64_t> dropped_{0};
     std::atomic<std::uint64_t> oversized_{0};
     std::atomic<std::uint64_t> rtcp_malformed_{0};
+    std::atomic<std::uint64_t> auth_failed_{0};
+    std::atomic<std::uint64_t> concealed_{0}; // the receiver's concealed_frames, for the device thread
 };
 
 } // namespace

@@ -5,6 +5,7 @@
 // Pacing is the device's virtual clock (drift_ppm simulates a sender whose clock is off), so a
 // packet leaves within a period of its frames being played; the position record says when.
 #include "rtp_device.h"
+#include "rtp_srtp.h"
 
 #include <openae/pipeline/virtual_clock.h>
 #include <openae/pipeline/rtp_packet.h>
@@ -21,6 +22,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <thread>
 #include <vector>
@@ -28,7 +30,7 @@
 namespace ae::pipeline {
 namespace {
 
-constexpr std::size_t max_datagram = 1500;
+constexpr std::size_t max_datagram = 1500 + srtp_trailer_bytes;
 
 class rtp_sender final : public device, public rtp_stats_source {
 public:
@@ -60,6 +62,14 @@ public:
         if (!sockets) return std::unexpected(sockets.error());
         rtp_socket_ = std::move(sockets->first);
         rtcp_socket_ = std::move(sockets->second);
+        if (!settings_.stream.crypto_suite.empty()) {
+            auto session = srtp_session::create(settings_.stream.crypto_suite, settings_.stream.crypto_key, srtp_session::direction::outbound);
+            if (!session) return std::unexpected(device_error{session.error().code, "rtp device '" + spec_ + "': " + session.error().message});
+            srtp_.emplace(std::move(*session));
+            auto incoming = srtp_session::create(settings_.stream.crypto_suite, settings_.stream.crypto_key, srtp_session::direction::inbound);
+            if (!incoming) return std::unexpected(device_error{incoming.error().code, "rtp device '" + spec_ + "': " + incoming.error().message});
+            incoming_srtp_.emplace(std::move(*incoming));
+        }
         if (!settings_.sdp_path.empty()) {
             sdp_stream described = settings_.stream;
             described.address = rtp_net::to_string(settings_.address);
@@ -101,9 +111,10 @@ public:
 
     device_timing timing() const noexcept override { return timing_; } // rt-safe: wait-free
     std::uint64_t device_dropped_frames() const noexcept override { return dropped_.load(std::memory_order_relaxed); }
+    std::uint64_t latency_generation() const noexcept override { return latency_generation_.load(std::memory_order_relaxed); } // rt-safe: wait-free
     hns latency() const noexcept override {
         // Frames wait in the ring for a whole packet, then travel: half the round trip when known.
-        const double rtt_ms = round_trip_us_.load(std::memory_order_relaxed) / 1000.0;
+        const double rtt_ms = static_cast<double>(latency_round_trip_us_.load(std::memory_order_relaxed)) / 1000.0;
         return hns{static_cast<std::int64_t>((settings_.stream.ptime_ms + (rtt_ms > 0 ? rtt_ms / 2 : 0)) * 1e4)};
     }
 
@@ -114,6 +125,7 @@ public:
         s.send_failures = send_failures_.load(std::memory_order_relaxed);
         s.receiver_reports = reports_.load(std::memory_order_relaxed);
         s.rtcp_malformed = rtcp_malformed_.load(std::memory_order_relaxed);
+        s.auth_failed = auth_failed_.load(std::memory_order_relaxed);
         const std::int64_t rtt = round_trip_us_.load(std::memory_order_relaxed);
         s.round_trip_ms = rtt < 0 ? -1.0 : static_cast<double>(rtt) / 1000.0;
         s.remote_jitter_ms = static_cast<double>(remote_jitter_.load(std::memory_order_relaxed)) * 1000.0 / format_.sample_rate;
@@ -152,11 +164,13 @@ private:
         const rtp_header header{.payload_type = settings_.stream.payload_type, .marker = packets_sent_.load(std::memory_order_relaxed) == 0,
                                 .sequence = sequence_, .timestamp = timestamp_, .ssrc = ssrc_};
         const std::size_t head = write_rtp_header(header, packet);
-        const std::size_t payload = encoder_.encode(frames, ptime_frames_, std::span{packet}.subspan(head));
+        const std::size_t payload = encoder_.encode(frames, ptime_frames_, std::span{packet}.first(packet.size() - srtp_trailer_bytes).subspan(head));
         reader_.commit(ptime_frames_);
         ++sequence_;
         timestamp_ += ptime_frames_;
-        if (payload == 0 || ::sendto(rtp_socket_.get(), packet.data(), head + payload, MSG_DONTWAIT,
+        std::size_t size = head + payload;
+        const bool protected_ok = payload > 0 && (!srtp_ || srtp_->protect_rtp(packet.data(), size, packet.size()));
+        if (!protected_ok || ::sendto(rtp_socket_.get(), packet.data(), size, MSG_DONTWAIT,
                                      reinterpret_cast<const sockaddr*>(&settings_.address), sizeof settings_.address) < 0) {
             // Refused (nobody listening yet gives ECONNREFUSED on loopback): the frames are lost.
             send_failures_.fetch_add(1, std::memory_order_relaxed);
@@ -167,13 +181,24 @@ private:
         octets_sent_.fetch_add(payload, std::memory_order_relaxed);
     }
 
+    // The latency published follows the round trip in steps of 1 ms (each a latency_changed).
+    void record_round_trip(std::int64_t us) noexcept {
+        round_trip_us_.store(us, std::memory_order_relaxed);
+        if (published_round_trip_us_ < 0 || std::abs(us - published_round_trip_us_) >= 1000) {
+            published_round_trip_us_ = us;
+            latency_round_trip_us_.store(us, std::memory_order_relaxed);
+            latency_generation_.fetch_add(1, std::memory_order_relaxed);
+        }
+    }
+
     void send_report() noexcept {
-        std::byte report[256];
+        std::byte report[256 + srtp_trailer_bytes + 4];
         const rtcp_sender_info info{.ntp_time = rtp_net::ntp_now(), .rtp_timestamp = timestamp_,
                                     .packet_count = static_cast<std::uint32_t>(packets_sent_.load(std::memory_order_relaxed)),
                                     .octet_count = static_cast<std::uint32_t>(octets_sent_.load(std::memory_order_relaxed))};
-        const std::size_t bytes = write_sender_report(ssrc_, info, "openae@localhost", report);
+        std::size_t bytes = write_sender_report(ssrc_, info, "openae@localhost", std::span{report}.first(256));
         const sockaddr_in to = rtp_net::with_port(settings_.address, static_cast<std::uint16_t>(ntohs(settings_.address.sin_port) + 1));
+        if (bytes > 0 && srtp_ && !srtp_->protect_rtcp(report, bytes, sizeof report)) bytes = 0;
         if (bytes > 0) (void)::sendto(rtcp_socket_.get(), report, bytes, MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&to), sizeof to);
     }
 
@@ -182,7 +207,12 @@ private:
         for (int i = 0; i < 16; ++i) {
             const ssize_t got = ::recv(rtcp_socket_.get(), datagram, sizeof datagram, MSG_DONTWAIT);
             if (got <= 0) return;
-            const auto summary = parse_rtcp(std::span<const std::byte>(datagram, static_cast<std::size_t>(got)));
+            std::size_t size = static_cast<std::size_t>(got);
+            if (srtp_ && !incoming_srtp_->unprotect_rtcp(datagram, size)) {
+                auth_failed_.fetch_add(1, std::memory_order_relaxed);
+                continue;
+            }
+            const auto summary = parse_rtcp(std::span<const std::byte>(datagram, size));
             if (!summary) {
                 rtcp_malformed_.fetch_add(1, std::memory_order_relaxed);
                 continue;
@@ -197,7 +227,7 @@ private:
                 if (block.last_sender_report != 0) {
                     // RFC 3550 6.4.1: now − LSR − DLSR, in 1/65536 s.
                     const std::uint32_t rtt = ntp_middle(rtp_net::ntp_now()) - block.last_sender_report - block.delay_since_last_sender_report;
-                    if (rtt < 65536u * 10) round_trip_us_.store(static_cast<std::int64_t>(rtt * 1e6 / 65536.0), std::memory_order_relaxed);
+                    if (rtt < 65536u * 10) record_round_trip(static_cast<std::int64_t>(rtt * 1e6 / 65536.0));
                 }
             }
         }
@@ -205,6 +235,8 @@ private:
 
     rtp_settings settings_;
     rtp_encoder encoder_;
+    std::optional<srtp_session> srtp_;          // outbound: our SRTP and SRTCP
+    std::optional<srtp_session> incoming_srtp_; // inbound: the receiver's SRTCP reports (same key, RFC 4568 SDES both ways)
     std::uint32_t ptime_frames_;
     virtual_clock clock_;
     device_timing timing_{};
@@ -227,10 +259,14 @@ private:
     std::atomic<std::uint64_t> send_failures_{0};
     std::atomic<std::uint64_t> reports_{0};
     std::atomic<std::uint64_t> rtcp_malformed_{0};
+    std::atomic<std::uint64_t> auth_failed_{0};
     std::atomic<std::int64_t> round_trip_us_{-1};
+    std::atomic<std::int64_t> latency_round_trip_us_{-1}; // the round trip latency() uses
+    std::atomic<std::uint64_t> latency_generation_{0};
     std::atomic<std::uint32_t> remote_jitter_{0};
     std::atomic<std::uint32_t> remote_fraction_lost_{0};
     std::atomic<std::int64_t> remote_lost_{0};
+    std::int64_t published_round_trip_us_ = -1; // network thread only
 };
 
 } // namespace

@@ -102,8 +102,9 @@ std::expected<sdp_stream, device_error> read_sdp(std::string_view text) {
             const std::string_view name = value.substr(0, colon);
             const std::string_view rest = colon == std::string_view::npos ? std::string_view{} : value.substr(colon + 1);
             const auto rw = words(rest);
-            const auto pt = rw.empty() ? std::nullopt : number<unsigned>(rw[0]);
-            if (name == "rtpmap" && pt && *pt == s.payload_type && rw.size() >= 2) {
+            // The payload type an rtpmap or fmtp line is about (none: never equal to ours).
+            const unsigned pt = rw.empty() ? 1000u : number<unsigned>(rw[0]).value_or(1000u);
+            if (name == "rtpmap" && pt == s.payload_type && rw.size() >= 2) {
                 // ENCODING/RATE[/CHANNELS]
                 const std::string_view enc = rw[1];
                 const std::size_t slash = enc.find('/');
@@ -130,7 +131,7 @@ std::expected<sdp_stream, device_error> read_sdp(std::string_view text) {
                 }
                 s.rate = *rate;
                 have_rtpmap = true;
-            } else if (name == "fmtp" && pt && *pt == s.payload_type && rw.size() >= 2) {
+            } else if (name == "fmtp" && pt == s.payload_type && rw.size() >= 2) {
                 if (rest.find("sprop-stereo=1") != std::string_view::npos || rest.find("stereo=1") != std::string_view::npos) s.channels = 2;
             } else if (name == "ptime" && !rw.empty()) {
                 const auto ms = number<double>(rw[0]);

@@ -53,6 +53,12 @@ struct device_rig {
         REQUIRE(thread->control().attach(endpoint));
         REQUIRE(thread->start());
     }
+    // The thread stops before the endpoint it reads or writes goes (members go in reverse order).
+    ~device_rig() {
+        if (thread) thread->stop();
+    }
+    device_rig(const device_rig&) = delete;
+    device_rig& operator=(const device_rig&) = delete;
     // The device's callbacks broke no RT rule.
     void check_device_rt() const {
         const std::string first = device_guard.first_violation();

@@ -1,5 +1,6 @@
 // RTP pieces without a network: packets and RTCP (written, read back, refused when malformed),
 // the SDP, the payloads, and the receiver's jitter buffer and drift control on a simulated clock.
+#include <openae/pipeline/devices.h>
 #include <openae/pipeline/rtp_codec.h>
 #include <openae/pipeline/rtp_packet.h>
 #include <openae/pipeline/rtp_receiver.h>
@@ -212,4 +213,41 @@ TEST_CASE("rtp codecs: L16 is exact for s16 samples - Opus keeps a tone") {
     const auto junk = bytes({0xff, 0xff, 0xff});
     CHECK(opus_dec->decode(junk, decoded.data(), 480) == 0);
     opus_dec->conceal(decoded.data(), 480);
+}
+
+TEST_CASE("rtp device specs: bad ones are refused by name - keys never appear in what is shown") {
+    using pipeline::make_device;
+    const auto capture = endpoint_direction::capture;
+    const auto render = endpoint_direction::render;
+    CHECK(redact_spec("rtp:1.2.3.4:5000?srtp=AES_CM_128_HMAC_SHA1_80&key=SECRET&ptime=5") ==
+          "rtp:1.2.3.4:5000?srtp=AES_CM_128_HMAC_SHA1_80&key=<redacted>&ptime=5");
+    CHECK(redact_spec("null?rate=48000") == "null?rate=48000");
+    CHECK(redact_spec("x?password=p") == "x?password=<redacted>");
+
+    const std::string key = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo1Njc4";
+    auto made = make_device("rtp:127.0.0.1:40000?srtp=AES_CM_128_HMAC_SHA1_80&key=" + key, render);
+    REQUIRE(made);
+    CHECK((*made)->spec().find(key) == std::string::npos);
+    // Each refusal names what is wrong and never the key.
+    const auto refused = [&](const std::string& spec, endpoint_direction d, errc code, const std::string& says) {
+        CAPTURE(spec);
+        const auto r = make_device(spec, d);
+        REQUIRE_FALSE(r);
+        CHECK(r.error().code == code);
+        CHECK(r.error().message.find(says) != std::string::npos);
+        CHECK(r.error().message.find(key) == std::string::npos);
+    };
+    refused("rtp:127.0.0.1:40000?srtp=AES_CM_128_HMAC_SHA1_80", render, errc::bad_argument, "srtp needs key");
+    refused("rtp:127.0.0.1:40000?srtp=AES_CM_128_HMAC_SHA1_80&key=auto", capture, errc::bad_argument, "key=auto only when sending");
+    refused("rtp:127.0.0.1:40000?srtp=NULL_CIPHER&key=" + key, render, errc::unsupported_format, "NULL_CIPHER");
+    refused("rtp:127.0.0.1:40000?srtp=AES_CM_128_HMAC_SHA1_80&key=" + key.substr(4), render, errc::bad_argument, "not base64 of 30 bytes");
+    refused("rtp:127.0.0.1:40000?key=" + key, render, errc::bad_argument, "key without srtp");
+    refused("rtp:127.0.0.1?codec=l16", render, errc::bad_argument, "HOST:PORT");
+    refused("rtp:127.0.0.1:65535", render, errc::bad_argument, "bad port");
+    refused("rtp:127.0.0.1:40000?codec=g711", render, errc::unsupported_format, "g711");
+    refused("rtp:127.0.0.1:40000?codec=opus&rate=44100", render, errc::unsupported_format, "48000");
+    refused("rtp:127.0.0.1:40000?codec=opus&ptime=7", render, errc::bad_argument, "ptime");
+    refused("rtp:127.0.0.1:40000?ptime=20&rate=48000&channels=2", render, errc::bad_argument, "1400 bytes");
+    refused("rtp:127.0.0.1:40000?sdp=/nonexistent/x.sdp", capture, errc::device_unavailable, "cannot read the SDP");
+    refused("rtp:127.0.0.1:40000?colour=blue", render, errc::bad_argument, "colour");
 }

@@ -3,6 +3,8 @@
 // the RT-safety harness. Bounded: ffmpeg runs under `timeout`, every loop has a pass limit.
 #include "jack_server.h" // spawn_server, wait_exit
 #include "peer_rig.h"
+#include "udp_ports.h"
+#include "udp_relay.h"
 
 #include <openae/pipeline/devices.h>
 #include <openae/pipeline/rtp_device.h>
@@ -39,46 +41,6 @@ float tones(std::uint64_t n) {
     const double t = static_cast<double>(n) / rate;
     return static_cast<float>(0.25 * std::sin(2 * std::numbers::pi * 440 * t) + 0.2 * std::sin(2 * std::numbers::pi * 997 * t) +
                               0.15 * std::sin(2 * std::numbers::pi * 2713 * t));
-}
-
-// An even port whose pair is free now (the peer binds it next).
-std::uint16_t free_port_pair() {
-    for (int attempt = 0; attempt < 64; ++attempt) {
-        const int a = ::socket(AF_INET, SOCK_DGRAM, 0);
-        sockaddr_in address{};
-        address.sin_family = AF_INET;
-        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t size = sizeof address;
-        ::bind(a, reinterpret_cast<sockaddr*>(&address), sizeof address);
-        ::getsockname(a, reinterpret_cast<sockaddr*>(&address), &size);
-        const std::uint16_t port = ntohs(address.sin_port);
-        ::close(a);
-        if (port % 2 != 0 || port > 65000) continue;
-        const int b = ::socket(AF_INET, SOCK_DGRAM, 0);
-        address.sin_port = htons(static_cast<std::uint16_t>(port + 1));
-        const bool free = ::bind(b, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
-        ::close(b);
-        if (free) return port;
-    }
-    FAIL("no free UDP port pair");
-    return 0;
-}
-
-// Whether some process has bound UDP `port` (read from /proc/net/udp): how the test knows that
-// ffmpeg listens before it sends, without guessing a delay.
-bool udp_bound(std::uint16_t port) {
-    std::ifstream table("/proc/net/udp");
-    std::string line;
-    char wanted[8];
-    std::snprintf(wanted, sizeof wanted, ":%04X ", port);
-    while (std::getline(table, line)) {
-        if (line.find(wanted) != std::string::npos && line.find(wanted) < 20) return true;
-    }
-    return false;
-}
-void wait_udp_bound(std::uint16_t port) {
-    for (int i = 0; i < 1000 && !udp_bound(port); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    REQUIRE(udp_bound(port));
 }
 
 std::filesystem::path scratch(const std::string& name) {
@@ -407,4 +369,200 @@ TEST_CASE("rtp peers: Opus both ways with ffmpeg - the tones come through aligne
         CHECK(stats.lost_packets == 0);
         in.thread->stop();
     }
+}
+
+namespace {
+
+constexpr const char* test_key = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo1Njc4"; // 30 bytes, base64
+
+// Sends `total` frames of the exact signal from one openae context's device to another's and
+// returns what the receiver captured and its statistics.
+struct loopback_result {
+    std::vector<float> received;
+    pipeline::rtp_stats sent, got;
+    glitch_totals capture_glitches;
+    std::uint64_t device_dropped = 0;
+};
+loopback_result openae_to_openae(const std::string& send_spec, const std::string& receive_spec, std::uint64_t total,
+                                 const std::function<bool(const loopback_result&)>& done, const std::function<void()>& tick = {}) {
+    device_rig<capture_endpoint_core> in(pipeline::make_device(receive_spec, endpoint_direction::capture), 2, 16);
+    REQUIRE_FALSE(in.endpoint.start());
+    device_rig<render_endpoint_core> out(pipeline::make_device(send_spec, endpoint_direction::render), 1, 4);
+    loopback_result r;
+    r.received.reserve(2 * 8 * total);
+    std::uint64_t read = 0;
+    rt_guard capture_guard;
+    auto take = [&](std::uint64_t, const float* frame) {
+        if (r.received.size() + 2 <= r.received.capacity()) r.received.insert(r.received.end(), frame, frame + 2);
+    };
+    render_while(
+        out, [total](std::uint64_t n, float* frame) { if (n < total) exact_frame(n, frame); else frame[0] = frame[1] = 0; },
+        [&] {
+            {
+                auto armed = capture_guard.arm();
+                (void)capture_pass(in.endpoint.rt(), read, take);
+            }
+            if (tick) tick();
+        },
+        [&] {
+            r.sent = stats_of(out);
+            r.got = stats_of(in);
+            return done(r);
+        });
+    out.thread->stop();
+    in.thread->stop();
+    r.sent = stats_of(out);
+    r.got = stats_of(in);
+    r.capture_glitches = drain(in.endpoint);
+    device_events events;
+    events.take(*in.thread);
+    r.device_dropped = events.dropped;
+    CHECK(capture_guard.violations() == 0);
+    in.check_device_rt();
+    out.check_device_rt();
+    return r;
+}
+
+bool has_signal(const std::vector<float>& received, std::uint64_t total) {
+    const std::size_t start = exact_start(received);
+    return start != std::string::npos && received.size() / 2 >= start + total;
+}
+
+} // namespace
+
+TEST_CASE("rtp peers: SRTP openae to openae - exact with the key - nothing decoded with a wrong one") {
+    constexpr std::uint64_t total = 24000;
+    {
+        const std::uint16_t port = free_port_pair();
+        const std::string where = "rtp:127.0.0.1:" + std::to_string(port) + "?srtp=AES_CM_128_HMAC_SHA1_80&key=" + test_key;
+        const auto r = openae_to_openae(where + "&rtcp_ms=100", where + "&drift=0&rtcp_ms=100", total,
+                                        [&](const loopback_result& x) { return has_signal(x.received, total) && x.sent.round_trip_ms >= 0; });
+        const std::size_t start = exact_start(r.received);
+        REQUIRE(start != std::string::npos);
+        CHECK(exact_mismatches(r.received, start, total) == 0);
+        CHECK(r.got.auth_failed == 0);
+        CHECK(r.sent.auth_failed == 0);
+        CHECK(r.sent.round_trip_ms >= 0); // the SRTCP receiver reports were authenticated and read
+        MESSAGE("srtp: ", r.got.packets, " packets authenticated, round trip ", r.sent.round_trip_ms, " ms");
+    }
+    {
+        const std::uint16_t port = free_port_pair();
+        const std::string where = "rtp:127.0.0.1:" + std::to_string(port) + "?srtp=AES_CM_128_HMAC_SHA1_80&key=";
+        const std::string other_key = "WllaWVlaWVlaWVlaWVlaWVlaWVlaWVlaWVlaWVla";
+        const auto r = openae_to_openae(where + test_key, where + other_key, total,
+                                        [&](const loopback_result& x) { return x.got.auth_failed >= 100; });
+        MESSAGE("wrong key: ", r.got.auth_failed, " packets failed authentication, ", r.got.packets, " taken");
+        CHECK(r.got.auth_failed >= 100);
+        CHECK(r.got.packets == 0);
+        CHECK(r.got.malformed == 0);
+    }
+}
+
+TEST_CASE("rtp peers: SRTP with ffmpeg both ways - L16 sample-exact") {
+    constexpr std::uint64_t total = 48000;
+    SUBCASE("openae sends with key=auto - ffmpeg reads the key from openae's SDP") {
+        const std::uint16_t port = free_port_pair();
+        const auto sdp = scratch("srtp-out.sdp");
+        const auto wav = scratch("srtp-out.wav");
+        device_rig<render_endpoint_core> out(pipeline::make_device("rtp:127.0.0.1:" + std::to_string(port) +
+                                                                       "?srtp=AES_CM_128_HMAC_SHA1_80&key=auto&sdp=" + sdp.string(),
+                                                                   endpoint_direction::render),
+                                             1, 4);
+        std::ifstream described(sdp);
+        std::stringstream text;
+        text << described.rdbuf();
+        CHECK(text.str().find("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:") != std::string::npos);
+        CHECK(text.str().find("RTP/SAVP") != std::string::npos);
+        CHECK(out.thread->dev().spec().find("key=<redacted>") != std::string::npos);
+        const pid_t ffmpeg = spawn_server({"timeout", "30", "ffmpeg", "-nostdin", "-loglevel", "error", "-protocol_whitelist", "file,udp,rtp",
+                                           "-i", sdp.string(), "-t", "2", "-c:a", "pcm_s16le", "-y", wav.string()},
+                                          scratch("ffmpeg-srtp-out.log").string());
+        REQUIRE(ffmpeg > 0);
+        wait_udp_bound(port);
+        bool exited = false;
+        int status = -1;
+        render_while(
+            out, [](std::uint64_t n, float* frame) { if (n < total) exact_frame(n, frame); else frame[0] = frame[1] = 0; }, [] {},
+            [&] {
+                int raw = 0;
+                if (!exited && ::waitpid(ffmpeg, &raw, WNOHANG) == ffmpeg) {
+                    exited = true;
+                    status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+                }
+                return exited;
+            });
+        REQUIRE(status == 0);
+        int channels = 0;
+        const auto got = read_wav(wav, channels);
+        const std::size_t start = exact_start(got);
+        REQUIRE(start != std::string::npos);
+        CHECK(exact_mismatches(got, start, total) == 0);
+    }
+    SUBCASE("ffmpeg sends srtp://") {
+        const std::uint16_t port = free_port_pair();
+        const auto source = scratch("srtp-in.wav");
+        write_wav(source, total, [](std::uint64_t n, float* frame) { exact_frame(n, frame); });
+        device_rig<capture_endpoint_core> in(pipeline::make_device("rtp:127.0.0.1:" + std::to_string(port) +
+                                                                       "?drift=0&latency=40&srtp=AES_CM_128_HMAC_SHA1_80&key=" + test_key,
+                                                                   endpoint_direction::capture),
+                                             2, 16);
+        const pid_t ffmpeg = spawn_server({"timeout", "30", "ffmpeg", "-nostdin", "-loglevel", "error", "-re", "-i", source.string(), "-c:a",
+                                           "pcm_s16be", "-f", "rtp", "-srtp_out_suite", "AES_CM_128_HMAC_SHA1_80", "-srtp_out_params", test_key,
+                                           "srtp://127.0.0.1:" + std::to_string(port)},
+                                          scratch("ffmpeg-srtp-in.log").string());
+        REQUIRE(ffmpeg > 0);
+        const auto got = capture_until(in, ffmpeg, total);
+        const auto stats = stats_of(in);
+        MESSAGE("srtp from ffmpeg: ", stats.packets, " packets, ", stats.auth_failed, " failed authentication");
+        const std::size_t start = exact_start(got);
+        REQUIRE(start != std::string::npos);
+        CHECK(exact_mismatches(got, start, total) == 0);
+        CHECK(stats.auth_failed == 0);
+        in.thread->stop();
+    }
+}
+
+TEST_CASE("rtp peers: through a faulty network (5 percent loss - 5 ms jitter - 2 percent duplicates) the queue holds its target and every lost frame is a glitch") {
+    constexpr std::uint64_t total = 5 * 48000;
+    const std::uint16_t port = free_port_pair();
+    udp_relay relay(port, {.loss = 0.05, .duplicate = 0.02, .delay_ms = 1, .jitter_ms = 5, .seed = 5});
+    double worst_error_ms = 0;
+    std::uint64_t samples = 0;
+    const auto r = openae_to_openae(
+        "rtp:127.0.0.1:" + std::to_string(relay.port()) + "?ptime=5", "rtp:127.0.0.1:" + std::to_string(port) + "?drift=0", total,
+        [&](const loopback_result& x) {
+            if (x.got.queue_target_ms > 0 && has_signal(x.received, 1)) {
+                worst_error_ms = std::max(worst_error_ms, std::abs(x.got.queue_ms - x.got.queue_target_ms));
+                ++samples;
+            }
+            // The signal's last frame is there (or, lost, the frames after it).
+            return x.received.size() / 2 > exact_start(x.received) + total + 4800 && exact_start(x.received) != std::string::npos;
+        });
+    MESSAGE("relay: forwarded ", relay.forwarded(), ", dropped ", relay.dropped(), ", duplicated ", relay.duplicated(), "; receiver: packets ",
+            r.got.packets, ", lost ", r.got.lost_packets, ", late ", r.got.late, ", duplicates ", r.got.duplicates, ", concealed ",
+            r.got.concealed_frames, " frames, underrun ", r.got.underrun_frames, " frames; glitch frames ", r.device_dropped,
+            "; queue target ", r.got.queue_target_ms, " ms, worst error ", worst_error_ms, " ms over ", samples, " samples");
+    REQUIRE(relay.dropped() > 20);
+    CHECK(samples > 100);
+    CHECK(worst_error_ms <= 5);
+    // Every packet the relay dropped is counted lost (the last few may not be due yet), every
+    // frame that stood in for one is a glitch frame.
+    CHECK(r.got.lost_packets <= relay.dropped());
+    CHECK(r.got.lost_packets + 4 >= relay.dropped());
+    CHECK(r.got.concealed_frames >= r.got.lost_packets * 240);
+    CHECK(r.device_dropped == r.got.concealed_frames + r.got.underrun_frames);
+    CHECK(r.got.duplicates + r.got.late >= relay.duplicated() - 2);
+    // The signal itself: each frame exact or, where a packet was lost, silence in its place.
+    const std::size_t start = exact_start(r.received);
+    REQUIRE(start != std::string::npos);
+    std::size_t wrong = 0, silent = 0;
+    float expected[2];
+    for (std::uint64_t n = 0; n < total; ++n) {
+        exact_frame(n, expected);
+        const float* got = r.received.data() + 2 * (start + n);
+        if (got[0] == 0.0f && got[1] == 0.0f) ++silent;
+        else wrong += got[0] != expected[0] || got[1] != expected[1];
+    }
+    CHECK(wrong == 0);
+    CHECK(silent <= r.got.concealed_frames);
 }

@@ -114,6 +114,12 @@ public:
     // rt-safe: wait-free
     virtual void interrupt_driving() noexcept {}
 
+    // Changes whenever latency() does (a JACK port latency callback, an RTP round trip measured):
+    // the device loop reports it as a `latency_changed` event, and the control side republishes
+    // its endpoints' latency then.
+    // rt-safe: wait-free
+    [[nodiscard]] virtual std::uint64_t latency_generation() const noexcept { return 0; }
+
     // Frames the device itself had to drop or pad (its I/O could not keep up); device thread
     // reads it to report glitches.
     [[nodiscard]] virtual std::uint64_t device_dropped_frames() const noexcept { return 0; }

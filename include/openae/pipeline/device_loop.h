@@ -54,6 +54,7 @@ enum class device_event_kind : std::uint8_t {
     device_dropped,   // the device itself dropped or padded `frames` frames (its I/O fell behind)
     period_changed,   // a self-driven device's cycles are now `frames` long (within its max_period_frames;
                       // reported when they move by more than 2 frames)
+    latency_changed,  // the device's latency() changed (its latency_generation() moved)
 };
 // rt-safe: wait-free
 [[nodiscard]] const char* to_string(device_event_kind kind) noexcept;
@@ -178,6 +179,7 @@ private:
     device_timing last_timing_{};
     device_status last_status_ = device_status::ok;
     std::uint64_t reported_device_drops_ = 0;
+    std::uint64_t reported_latency_generation_ = 0;
     std::uint64_t done_frames_ = 0;
     std::uint32_t cycle_frames_ = 0; // a self-driven device's cycle length as last reported (its period at first)
     int offline_periods_unsignalled_ = 0; // offline: periods since the engines were last woken

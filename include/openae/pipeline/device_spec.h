@@ -21,6 +21,7 @@ public:
     // Splits `text`; `bad_argument` for an empty kind, an option without '=' or a repeated key.
     [[nodiscard]] static std::expected<device_spec, device_error> parse(std::string_view text);
 
+    // The spec as given, secrets redacted (redact_spec): safe to put in a message.
     [[nodiscard]] const std::string& text() const noexcept { return text_; }
     [[nodiscard]] const std::string& kind() const noexcept { return kind_; }
     [[nodiscard]] const std::string& target() const noexcept { return target_; }
@@ -49,6 +50,10 @@ private:
     std::string target_;
     std::vector<std::pair<std::string, std::string>> options_;
 };
+
+// `text` with the values of secret options (`key`, `password`) replaced by `<redacted>`: what
+// messages, logs and device_spec::text() show of a spec.
+[[nodiscard]] std::string redact_spec(std::string_view text);
 
 // Parses "s16", "s24", "s32", "f32".
 [[nodiscard]] std::expected<sample_type, std::error_code> parse_sample_type(std::string_view text) noexcept;
