@@ -64,7 +64,15 @@ struct rtp_receiver::state {
     std::uint32_t next_timestamp = 0;
     std::uint32_t last_packet_frames = 0;
     std::uint64_t concealed_run = 0;
-    std::uint64_t unconfirmed_lost = 0; // concealed with nothing after them yet
+    std::uint64_t unconfirmed_lost = 0;      // concealed with nothing after them yet: lost, or past the stream's end
+    std::uint64_t unconfirmed_concealed = 0; // their frames
+
+    // A later packet showed the stream went on: what was concealed blind was a glitch.
+    void confirm_blind_concealment() noexcept {
+        counters.lost_packets.fetch_add(unconfirmed_lost, std::memory_order_relaxed);
+        counters.concealed_frames.fetch_add(unconfirmed_concealed, std::memory_order_relaxed);
+        unconfirmed_lost = unconfirmed_concealed = 0;
+    }
     std::size_t buffered = 0;
 
     // Drift control.
@@ -139,12 +147,13 @@ struct rtp_receiver::state {
 
     // A fresh start at `first`: the ring is topped up with silence to the latency target.
     void start_stream(const rtp_packet& first, hns now) noexcept {
-        if (have_source && playing) counters.discontinuities.fetch_add(1, std::memory_order_relaxed);
+        if (have_source) counters.discontinuities.fetch_add(1, std::memory_order_relaxed);
+        if (playing) confirm_blind_concealment(); // the old stream went on into the new one
         clear_slots();
         next_sequence = first.header.sequence;
         next_timestamp = first.header.timestamp;
         concealed_run = 0;
-        unconfirmed_lost = 0;
+        unconfirmed_lost = unconfirmed_concealed = 0;
         playing = true;
         const double queued = queue_frames();
         if (queued < options.latency_frames) emit_silence(static_cast<std::uint32_t>(options.latency_frames - queued));
@@ -215,6 +224,7 @@ struct rtp_receiver::state {
                 // Already played or concealed: a duplicate of a played packet reads as late too.
                 counters.late.fetch_add(1, std::memory_order_relaxed);
                 if (unconfirmed_lost > 0) --unconfirmed_lost; // it came: late, not lost
+                confirm_blind_concealment();                   // but its frames were concealed
                 // A packet concealed for coming late while the queue is this short says the queue
                 // is too short for the path (a slow sender clock without drift control, a jump in
                 // delay): refilled to the target, or every following packet would be late too.
@@ -276,8 +286,7 @@ struct rtp_receiver::state {
         }
         s.used = false;
         --buffered;
-        counters.lost_packets.fetch_add(unconfirmed_lost, std::memory_order_relaxed);
-        unconfirmed_lost = 0;
+        confirm_blind_concealment();
         next_timestamp = s.timestamp + std::max(frames, decoder.frames_in(payload));
         ++next_sequence;
         concealed_run = 0;
@@ -303,7 +312,8 @@ struct rtp_receiver::state {
         }
         if (!recovered) decoder.conceal(decoded.data(), frames);
         emit(decoded.data(), frames);
-        counters.concealed_frames.fetch_add(frames, std::memory_order_relaxed);
+        if (next) counters.concealed_frames.fetch_add(frames, std::memory_order_relaxed);
+        else unconfirmed_concealed += frames;
         if (recovered) counters.recovered_frames.fetch_add(frames, std::memory_order_relaxed);
         next_timestamp += frames;
         concealed_run += frames;
@@ -361,6 +371,7 @@ struct rtp_receiver::state {
             if (ring_fill() > low_water) break;
             if (buffered == 0 && concealed_run >= ms_frames(max_conceal_ms)) {
                 playing = false; // the stream ended (or its source went away): stop standing in
+                unconfirmed_lost = unconfirmed_concealed = 0; // silence past its end, not a glitch
                 break;
             }
             conceal_one();

@@ -60,6 +60,7 @@ TEST_CASE("rtp through a context: an endpoint on an SRTP sender logs its device 
 }
 
 TEST_CASE("rtp through a context: the sender's latency follows the RTCP round trip - a latency_changed event says so") {
+    ae::test::event_fd wake_in, wake_out; // outlive the context: its device threads signal them
     ae::context ctx;
     std::mutex mutex;
     std::vector<ae::hns> latencies; // of latency_changed on "sender"
@@ -68,7 +69,6 @@ TEST_CASE("rtp through a context: the sender's latency follows the RTCP round tr
         const std::lock_guard lock(mutex);
         latencies.push_back(e.latency);
     });
-    ae::test::event_fd wake_in, wake_out;
     ae::endpoint_config in_config;
     in_config.name = "receiver";
     const std::string where = "rtp:127.0.0.1:" + std::to_string(ae::test::free_port_pair()) + "?rtcp_ms=50";

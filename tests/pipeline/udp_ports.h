@@ -1,8 +1,6 @@
 // UDP ports for the RTP tests: a free pair to bind next, and whether a peer has bound one.
 #pragma once
 
-#include <doctest/doctest.h>
-
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -12,32 +10,33 @@
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <random>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
 namespace ae::test {
 
-// An even port whose pair is free now (the peer binds it next).
+// An even port whose pair is free now (the peer binds it next). Drawn at random below the
+// system's ephemeral range (32768 and up), so no socket bound to port 0 anywhere can take it
+// between this check and the peer's bind; tests running side by side draw different ones.
 inline std::uint16_t free_port_pair() {
-    for (int attempt = 0; attempt < 64; ++attempt) {
-        const int a = ::socket(AF_INET, SOCK_DGRAM, 0);
+    static std::mt19937 random(std::random_device{}());
+    const auto bindable = [](std::uint16_t port) {
+        const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
         sockaddr_in address{};
         address.sin_family = AF_INET;
         address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t size = sizeof address;
-        ::bind(a, reinterpret_cast<sockaddr*>(&address), sizeof address);
-        ::getsockname(a, reinterpret_cast<sockaddr*>(&address), &size);
-        const std::uint16_t port = ntohs(address.sin_port);
-        ::close(a);
-        if (port % 2 != 0 || port > 65000) continue;
-        const int b = ::socket(AF_INET, SOCK_DGRAM, 0);
-        address.sin_port = htons(static_cast<std::uint16_t>(port + 1));
-        const bool free = ::bind(b, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
-        ::close(b);
-        if (free) return port;
+        address.sin_port = htons(port);
+        const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+        ::close(fd);
+        return ok;
+    };
+    for (int attempt = 0; attempt < 256; ++attempt) {
+        const auto port = static_cast<std::uint16_t>(20000 + 2 * std::uniform_int_distribution<int>(0, 5999)(random));
+        if (bindable(port) && bindable(static_cast<std::uint16_t>(port + 1))) return port;
     }
-    FAIL("no free UDP port pair");
-    return 0;
+    throw std::runtime_error("no free UDP port pair");
 }
 
 // Whether some process has bound UDP `port` (read from /proc/net/udp): how the test knows that
@@ -52,9 +51,10 @@ inline bool udp_bound(std::uint16_t port) {
     }
     return false;
 }
-inline void wait_udp_bound(std::uint16_t port) {
+// Up to 10 s; false when nobody bound it.
+[[nodiscard]] inline bool wait_udp_bound(std::uint16_t port) {
     for (int i = 0; i < 1000 && !udp_bound(port); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    REQUIRE(udp_bound(port));
+    return udp_bound(port);
 }
 
 } // namespace ae::test

@@ -54,9 +54,10 @@ struct rtp_receiver_counters {
     std::atomic<std::uint64_t> duplicates{0};
     std::atomic<std::uint64_t> late{0};           // came after their frames were concealed
     std::atomic<std::uint64_t> lost_packets{0};   // never came in time (counted once a later packet shows the stream went on)
-    std::atomic<std::uint64_t> concealed_frames{0}; // frames played in place of lost packets (PLC, FEC or silence)
+    std::atomic<std::uint64_t> concealed_frames{0}; // frames played in place of lost packets (PLC, FEC or silence);
+                                                    // with nothing after them yet, counted once a later packet comes
     std::atomic<std::uint64_t> recovered_frames{0}; // of those, rebuilt by Opus FEC
-    std::atomic<std::uint64_t> discontinuities{0};  // fresh starts after the first
+    std::atomic<std::uint64_t> discontinuities{0};  // fresh starts after the first (a new source, a jump, a stream resuming after it ended)
     std::atomic<std::uint64_t> refills{0};          // the queue ran short and was refilled with silence (concealed)
     std::atomic<std::uint64_t> overflow_frames{0};  // dropped: the ring had no room
     std::atomic<std::int64_t> drift_ppb{0};         // the resampler's correction now (parts per billion)
