@@ -2,12 +2,12 @@
 // 1 kHz tone) into a render endpoint on an `rtp:` sender every 250 ms; a second engine reads a
 // capture endpoint on an `rtp:` receiver; the latency is from the sending engine's pass that wrote
 // the marker to the receiving engine's pass that read its onset. Packets go through a UDP relay
-// (tests/pipeline/udp_relay.h) that adds seeded loss and jitter. `--ffmpeg` measures the same
-// path through ffmpeg -> ffmpeg instead (raw s16 on a pipe into an RTP sender, an RTP receiver
-// writing raw s16 to a pipe), as the reference.
+// (tests/pipeline/udp_relay.h) that adds seeded loss and jitter.
+// (An ffmpeg -> ffmpeg reference through raw pipes was tried and is not here: ffmpeg's sender
+// buffered its pipe, and the harness hung on it; see BENCHMARKS.md.)
 //
 //   ./build/release/bench/bench_rtp_latency [--codec l16|opus] [--ptime MS] [--period MS]
-//       [--latency MS] [--loss P] [--jitter MS] [--seconds S] [--ffmpeg]
+//       [--latency MS] [--loss P] [--jitter MS] [--seconds S]
 #include "test_engine.h"
 #include "udp_ports.h"
 #include "udp_relay.h"
@@ -16,16 +16,12 @@
 #include <openae/pipeline/rtp_device.h>
 #include <openae/rt/monotonic_clock.h>
 
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <mutex>
 #include <numbers>
 #include <string>
@@ -39,7 +35,6 @@ namespace {
 struct options {
     std::string codec = "l16";
     double ptime = 2.5, period = 2.5, latency = 10, loss = 0, jitter = 0, seconds = 10;
-    bool ffmpeg = false;
 };
 
 constexpr std::uint64_t marker_every = 12000; // 250 ms
@@ -148,93 +143,6 @@ int run_openae(const options& o) {
     return 0;
 }
 
-pid_t spawn_piped(std::vector<std::string> args, int in_fd, int out_fd) {
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    if (in_fd >= 0) posix_spawn_file_actions_adddup2(&actions, in_fd, 0);
-    if (out_fd >= 0) posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    pid_t pid = -1;
-    posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    return pid;
-}
-
-int run_ffmpeg(const options& o) {
-    const std::uint16_t port = test::free_port_pair();
-    test::udp_relay relay(port, {.loss = o.loss, .duplicate = 0, .delay_ms = 0, .jitter_ms = o.jitter, .seed = 1});
-    const std::string sdp = "/tmp/openae-bench-ffmpeg-" + std::to_string(::getpid()) + ".sdp";
-    {
-        std::ofstream f(sdp);
-        f << "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=x\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio " << port << " RTP/AVP 97\r\n";
-        if (o.codec == "opus") f << "a=rtpmap:97 opus/48000/2\r\na=fmtp:97 sprop-stereo=1\r\n";
-        else f << "a=rtpmap:97 L16/48000/2\r\n";
-    }
-    int to_sender[2], from_receiver[2];
-    if (::pipe(to_sender) != 0 || ::pipe(from_receiver) != 0) return 1;
-    const pid_t receiver = spawn_piped({"ffmpeg", "-nostdin", "-loglevel", "error", "-fflags", "nobuffer", "-flags", "low_delay",
-                                        "-protocol_whitelist", "file,udp,rtp", "-i", sdp, "-f", "s16le", "-ac", "2", "-ar", "48000", "pipe:1"},
-                                       -1, from_receiver[1]);
-    ::close(from_receiver[1]);
-    if (!test::wait_udp_bound(port)) {
-        std::fprintf(stderr, "ffmpeg did not bind port %u\n", port);
-        return 1;
-    }
-    std::vector<std::string> send = {"ffmpeg", "-loglevel", "error", "-f", "s16le", "-ar", "48000", "-ac", "2", "-i", "pipe:0"};
-    if (o.codec == "opus") send.insert(send.end(), {"-c:a", "libopus", "-b:a", "128k", "-frame_duration", "10", "-application", "lowdelay"});
-    else send.insert(send.end(), {"-c:a", "pcm_s16be"});
-    send.insert(send.end(), {"-flush_packets", "1", "-f", "rtp", "rtp://127.0.0.1:" + std::to_string(relay.port())});
-    const pid_t sender = spawn_piped(send, to_sender[0], -1);
-    ::close(to_sender[0]);
-    timeline t;
-    std::atomic<bool> stop{false};
-    std::thread capture([&] {
-        std::vector<std::int16_t> buffer(2 * 240);
-        std::uint64_t quiet = 0;
-        while (!stop.load()) {
-            const ssize_t got = ::read(from_receiver[0], buffer.data(), buffer.size() * 2);
-            if (got <= 0) break;
-            const double at = now_s();
-            for (ssize_t i = 0; i + 1 < got / 2; i += 2) {
-                if (std::abs(buffer[static_cast<std::size_t>(i)]) > 0.2 * 32768 && quiet > 4800) {
-                    const std::lock_guard lock(t.mutex);
-                    t.read.push_back(at);
-                    quiet = 0;
-                }
-                ++quiet;
-            }
-        }
-    });
-    // Real time: 2.5 ms of raw audio every 2.5 ms.
-    std::uint64_t written = 0;
-    const double start = now_s();
-    std::vector<std::int16_t> chunk(2 * 120);
-    while (now_s() < start + o.seconds) {
-        const double due = start + static_cast<double>(written) / 48000;
-        while (now_s() < due) std::this_thread::sleep_for(std::chrono::microseconds(200));
-        const double at = now_s();
-        for (std::size_t i = 0; i < 120; ++i) chunk[2 * i] = chunk[2 * i + 1] = static_cast<std::int16_t>(marker_sample(written + i) * 32767);
-        if (written % marker_every == 0) {
-            const std::lock_guard lock(t.mutex);
-            t.written.push_back(at);
-        }
-        if (::write(to_sender[1], chunk.data(), chunk.size() * 2) < 0) break;
-        written += 120;
-    }
-    ::close(to_sender[1]);
-    ::kill(receiver, SIGTERM);
-    stop.store(true);
-    ::waitpid(sender, nullptr, 0);
-    capture.join();
-    ::waitpid(receiver, nullptr, 0);
-    ::close(from_receiver[0]);
-    std::remove(sdp.c_str());
-    report("ffmpeg", o, t);
-    return 0;
-}
-
 } // namespace
 
 int main(int argc, char** argv) {
@@ -249,11 +157,10 @@ int main(int argc, char** argv) {
         else if (a == "--loss") o.loss = std::atof(next().c_str());
         else if (a == "--jitter") o.jitter = std::atof(next().c_str());
         else if (a == "--seconds") o.seconds = std::atof(next().c_str());
-        else if (a == "--ffmpeg") o.ffmpeg = true;
         else {
             std::fprintf(stderr, "unknown argument %s\n", a.c_str());
             return 2;
         }
     }
-    return o.ffmpeg ? run_ffmpeg(o) : run_openae(o);
+    return run_openae(o);
 }

@@ -7,6 +7,7 @@
 #include <openae/rt/errc.h>
 
 #include <cmath>
+#include <fmt/format.h>
 #include <fstream>
 #include <sstream>
 
@@ -86,6 +87,11 @@ std::expected<std::unique_ptr<device>, device_error> make_rtp_device(device_spec
     s.period_ms = *period;
     const auto latency = spec.take_number("latency", 20, 1, 5000);
     if (!latency) return std::unexpected(latency.error());
+    // A missing packet is given up 2 ms before the reader needs it (rtp_receiver.h): the latency
+    // must leave the packets some time on top of that and of the reader's period.
+    if (capture && *latency < *period + 2.5)
+        return std::unexpected(rtp_error(errc::bad_argument, text, fmt::format("latency {} ms leaves no time for jitter with period={} ms (at least {} ms)",
+                                                                               *latency, *period, *period + 2.5)));
     s.latency_ms = *latency;
     const auto drift_ppm = spec.take_number("drift_ppm", 0, -10000, 10000);
     if (!drift_ppm) return std::unexpected(drift_ppm.error());

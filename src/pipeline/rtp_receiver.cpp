@@ -66,6 +66,14 @@ struct rtp_receiver::state {
     std::uint64_t concealed_run = 0;
     std::uint64_t unconfirmed_lost = 0;      // concealed with nothing after them yet: lost, or past the stream's end
     std::uint64_t unconfirmed_concealed = 0; // their frames
+    // Which recent sequence numbers were concealed (not played): a packet coming after its turn is
+    // late if so, a duplicate if not.
+    std::array<std::uint16_t, slot_count> concealed_sequence_of{};
+    std::array<bool, slot_count> concealed_flag{};
+    [[nodiscard]] bool was_concealed(std::uint16_t sequence) const noexcept {
+        const std::size_t at = sequence % slot_count;
+        return concealed_flag[at] && concealed_sequence_of[at] == sequence;
+    }
 
     // A later packet showed the stream went on: what was concealed blind was a glitch.
     void confirm_blind_concealment() noexcept {
@@ -154,6 +162,7 @@ struct rtp_receiver::state {
         next_timestamp = first.header.timestamp;
         concealed_run = 0;
         unconfirmed_lost = unconfirmed_concealed = 0;
+        concealed_flag.fill(false);
         playing = true;
         const double queued = queue_frames();
         if (queued < options.latency_frames) emit_silence(static_cast<std::uint32_t>(options.latency_frames - queued));
@@ -221,19 +230,32 @@ struct rtp_receiver::state {
         if (!fresh) {
             const auto ahead = static_cast<std::int16_t>(static_cast<std::uint16_t>(h.sequence - next_sequence));
             if (ahead < 0) {
-                // Already played or concealed: a duplicate of a played packet reads as late too.
+                // Already played (a duplicate) or concealed (late).
+                if (!was_concealed(h.sequence)) {
+                    counters.duplicates.fetch_add(1, std::memory_order_relaxed);
+                    return;
+                }
                 counters.late.fetch_add(1, std::memory_order_relaxed);
                 if (unconfirmed_lost > 0) --unconfirmed_lost; // it came: late, not lost
                 confirm_blind_concealment();                   // but its frames were concealed
                 // A packet concealed for coming late while the queue is this short says the queue
                 // is too short for the path (a slow sender clock without drift control, a jump in
-                // delay): refilled to the target, or every following packet would be late too.
+                // delay, more jitter than the latency allows): the queue grows by a packet (and to
+                // the target if it is below), and drift control's target with it — else every
+                // following packet would come late too.
                 const double queued = queue_frames();
-                if (ahead == -1 && queued < options.latency_frames) {
-                    const auto refill = static_cast<std::uint32_t>(options.latency_frames - queued);
+                if (ahead == -1 && concealed_sequence_of[h.sequence % slot_count] == h.sequence &&
+                    queued < options.latency_frames + 4.0 * std::max(last_packet_frames, 1u)) {
+                    concealed_sequence_of[h.sequence % slot_count] = static_cast<std::uint16_t>(h.sequence + 1); // once
+                    const auto refill = static_cast<std::uint32_t>(std::max(0.0, options.latency_frames - queued)) + last_packet_frames;
                     emit_silence(refill);
                     counters.concealed_frames.fetch_add(refill, std::memory_order_relaxed);
                     counters.refills.fetch_add(1, std::memory_order_relaxed);
+                    if (setpoint_known) {
+                        setpoint += refill;
+                        average += refill;
+                        counters.queue_target_frames.store(std::llround(setpoint), std::memory_order_relaxed);
+                    }
                 }
                 return;
             }
@@ -286,44 +308,54 @@ struct rtp_receiver::state {
         }
         s.used = false;
         --buffered;
+        concealed_flag[s.sequence % slot_count] = false;
         confirm_blind_concealment();
         next_timestamp = s.timestamp + std::max(frames, decoder.frames_in(payload));
         ++next_sequence;
         concealed_run = 0;
     }
 
-    // The packet at next_sequence is overdue: stand in for it (or for the whole gap up to the
-    // next buffered packet, one packet's length at a time).
+    // The packet at next_sequence is overdue: stand in for it, one packet at a time. Its length
+    // is the time up to the next buffered packet shared among the missing ones (or the last
+    // packet's length when nothing is buffered after it).
     void conceal_one() noexcept {
         slot* next = next_buffered();
         std::uint32_t frames = last_packet_frames == 0 ? ms_frames(20) : last_packet_frames;
-        bool reaches_next = false;
+        std::uint16_t missing = 0;
         if (next) {
+            missing = static_cast<std::uint16_t>(next->sequence - next_sequence);
             const auto gap = static_cast<std::int32_t>(next->timestamp - next_timestamp);
-            if (gap > 0 && static_cast<std::uint32_t>(gap) <= frames) {
-                frames = static_cast<std::uint32_t>(gap);
-                reaches_next = true;
+            if (gap <= 0) {
+                // Their time is already covered (by concealment that overran them): given up.
+                counters.lost_packets.fetch_add(missing, std::memory_order_relaxed);
+                for (std::uint16_t k = next_sequence; k != next->sequence; ++k) {
+                    concealed_sequence_of[k % slot_count] = k;
+                    concealed_flag[k % slot_count] = true;
+                }
+                next_sequence = next->sequence;
+                return;
             }
+            frames = static_cast<std::uint32_t>(gap) / missing;
+            if (missing == 1 || frames == 0) frames = static_cast<std::uint32_t>(gap);
         }
         frames = std::min(frames, max_packet_frames);
-        bool recovered = false;
-        if (reaches_next && static_cast<std::uint16_t>(next->sequence - next_sequence) == 1) {
-            recovered = decoder.recover({next->bytes.data(), next->size}, decoded.data(), frames);
-        }
+        // Opus: the packet just before a buffered one is rebuilt from that one's FEC data.
+        const bool recovered = next && missing == 1 && decoder.recover({next->bytes.data(), next->size}, decoded.data(), frames);
         if (!recovered) decoder.conceal(decoded.data(), frames);
         emit(decoded.data(), frames);
-        if (next) counters.concealed_frames.fetch_add(frames, std::memory_order_relaxed);
-        else unconfirmed_concealed += frames;
-        if (recovered) counters.recovered_frames.fetch_add(frames, std::memory_order_relaxed);
         next_timestamp += frames;
         concealed_run += frames;
-        if (reaches_next) {
-            counters.lost_packets.fetch_add(static_cast<std::uint16_t>(next->sequence - next_sequence), std::memory_order_relaxed);
-            next_sequence = next->sequence;
-        } else if (!next) {
-            // Nothing after it yet: lost, or the stream ended. Counted once a later packet plays.
+        concealed_sequence_of[next_sequence % slot_count] = next_sequence;
+        concealed_flag[next_sequence % slot_count] = true;
+        ++next_sequence;
+        if (next) {
+            counters.concealed_frames.fetch_add(frames, std::memory_order_relaxed);
+            counters.lost_packets.fetch_add(1, std::memory_order_relaxed);
+            if (recovered) counters.recovered_frames.fetch_add(frames, std::memory_order_relaxed);
+        } else {
+            // Nothing after it yet: lost, or the stream ended. Counted once a later packet comes.
+            unconfirmed_concealed += frames;
             ++unconfirmed_lost;
-            ++next_sequence;
         }
     }
 

@@ -250,4 +250,5 @@ TEST_CASE("rtp device specs: bad ones are refused by name - keys never appear in
     refused("rtp:127.0.0.1:40000?ptime=20&rate=48000&channels=2", render, errc::bad_argument, "1400 bytes");
     refused("rtp:127.0.0.1:40000?sdp=/nonexistent/x.sdp", capture, errc::device_unavailable, "cannot read the SDP");
     refused("rtp:127.0.0.1:40000?colour=blue", render, errc::bad_argument, "colour");
+    refused("rtp:127.0.0.1:40000?latency=4&period=2.5", capture, errc::bad_argument, "leaves no time for jitter");
 }

@@ -598,7 +598,9 @@ TEST_CASE("rtp peers: through a faulty network (5 percent loss - 5 ms jitter - 2
     CHECK(r.got.lost_packets <= relay.dropped());
     CHECK(r.got.lost_packets + 4 >= relay.dropped());
     CHECK(r.got.concealed_frames >= r.got.lost_packets * 240);
-    CHECK(r.device_dropped == r.got.concealed_frames + r.got.underrun_frames);
+    // (Frames concealed after the device thread's last period were never played: not glitches.)
+    CHECK(r.device_dropped <= r.got.concealed_frames + r.got.underrun_frames);
+    CHECK(r.device_dropped + 2 * 960 >= r.got.concealed_frames + r.got.underrun_frames);
     CHECK(r.got.duplicates + r.got.late >= relay.duplicated() - 2);
     // The signal itself: each frame exact or, where a packet was lost, silence in its place.
     const std::size_t start = exact_start(r.received);

@@ -135,3 +135,16 @@ TEST_CASE("rtp receiver: Opus with loss conceals by PLC and counts it") {
     CHECK(r.underrun_frames == 0);
     CHECK(r.packets == r.delivered);
 }
+
+TEST_CASE("rtp receiver: short packets with jitter near the latency and loss - each lost packet concealed once") {
+    // 2.5 ms packets, 5 ms of jitter against 10 ms of latency, 5 % loss: packets overtake each
+    // other and some come after their deadline. Before the fix, a gap whose next packet came late
+    // made the concealment run ahead of every later packet (6.5 s concealed out of 10).
+    const sim_result r = simulate({.seconds = 10, .jitter_ms = 5, .loss = 0.05, .ptime_ms = 2.5, .reader_period_ms = 2.5, .latency_ms = 10});
+    MESSAGE("dropped ", r.dropped_by_network, ", lost ", r.lost, ", late ", r.late, ", concealed ", r.concealed, " frames");
+    REQUIRE(r.dropped_by_network > 100);
+    CHECK(r.lost >= r.dropped_by_network);
+    CHECK(r.lost <= r.dropped_by_network + r.late);
+    CHECK(r.concealed <= (r.lost + r.late) * 120 + r.late * 480); // a packet each, and a refill of up to the latency per late one
+    CHECK(r.underrun_frames == 0);
+}

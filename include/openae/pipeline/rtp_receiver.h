@@ -10,9 +10,10 @@
 // - drift control: the queue (ring + resampler), averaged, is held on the level it settled at in
 //   its first second by a PI loop steering the resampler's ratio (±1000 ppm at most, slewed by
 //   soxr: no step in pitch). A sender whose clock runs fast or slow no longer grows or drains it.
-// - a packet that comes just after its frames were concealed while the queue is under its
-//   target: the queue is refilled to the target with silence (counted as concealed), so a path
-//   slower than the queue allowed costs one gap, not a gap per packet;
+// - a packet that comes just after its frames were concealed while the queue is short (under
+//   the target and four packets) grows the queue by a packet's silence (and up to the target),
+//   counted as concealed, and drift control's target with it: a path with more jitter than the
+//   latency allowed costs a few gaps while the queue adapts, not a gap per packet;
 // - an SSRC change (after the old source fell silent), a sequence jump of more than the slots, or
 //   a timestamp jump of more than a second is a discontinuity: the buffer starts afresh.
 // Driven by one thread (the device's network thread, or a test's simulated clock): `receive` for
@@ -58,7 +59,7 @@ struct rtp_receiver_counters {
                                                     // with nothing after them yet, counted once a later packet comes
     std::atomic<std::uint64_t> recovered_frames{0}; // of those, rebuilt by Opus FEC
     std::atomic<std::uint64_t> discontinuities{0};  // fresh starts after the first (a new source, a jump, a stream resuming after it ended)
-    std::atomic<std::uint64_t> refills{0};          // the queue ran short and was refilled with silence (concealed)
+    std::atomic<std::uint64_t> refills{0};          // the queue grew after a late packet (its silence is in concealed_frames)
     std::atomic<std::uint64_t> overflow_frames{0};  // dropped: the ring had no room
     std::atomic<std::int64_t> drift_ppb{0};         // the resampler's correction now (parts per billion)
     std::atomic<std::int64_t> queue_frames{0};      // the averaged queue (ring + resampler)
