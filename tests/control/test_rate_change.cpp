@@ -284,7 +284,6 @@ TEST_CASE("rate change on an offline device: 48k -> 44.1k -> 96k -> 48k, nothing
             const std::lock_guard lock(glitch_mutex);
             if (glitches.size() < 8) glitches.push_back(e);
         });
-        REQUIRE_FALSE(ep->start());
         struct report_glitches {
             std::mutex& m;
             std::vector<ae::event>& g;
@@ -326,6 +325,15 @@ TEST_CASE("rate change on an offline device: 48k -> 44.1k -> 96k -> 48k, nothing
                 ae::test::rt_guard::end_wait();
             }
         });
+        // Started once the engine has pre-filled the buffer: the offline device pulls at once, and
+        // an engine thread that starts late must not leave its first blocks silent (a TSan run on a
+        // loaded machine had one block at amplitude 0).
+        {
+            const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+            while (written_us.load() == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+            REQUIRE(written_us.load() > 0);
+        }
+        REQUIRE_FALSE(ep->start());
         // `us` more of the engine's audio from now (a blocking set_format lets the engine write
         // seconds meanwhile: each seam is followed by 0.2 s of the new rate, whatever the speed).
         auto audio_after = [&](std::uint64_t us) {

@@ -13,6 +13,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -83,6 +84,17 @@ struct jack_server {
         wait_exit(pid);
         pid = -1;
         std::remove(("/tmp/" + name + ".log").c_str());
+        remove_shared_memory(name);
+    }
+    // What JACK leaves in /dev/shm when its server is killed under its clients (the server-death
+    // tests): its clients' semaphores, named after the server. 134 of them had piled up on a
+    // machine that ran the suite many times; a unique server name keeps this from touching others.
+    static void remove_shared_memory(const std::string& server) {
+        std::error_code ec;
+        for (const auto& entry : std::filesystem::directory_iterator("/dev/shm", ec)) {
+            const std::string file = entry.path().filename().string();
+            if (file.find("_" + server + "_") != std::string::npos) std::filesystem::remove(entry.path(), ec);
+        }
     }
 };
 
