@@ -378,14 +378,9 @@ device_loop::step_result device_loop::step(const device_period& period) noexcept
     // release: the frames are in the device before a reader of the count looks at them.
     frames_.store(done_frames_, std::memory_order_release);
     periods_.fetch_add(1, std::memory_order_relaxed);
-    if (const std::uint64_t drops = device_->device_dropped_frames(); drops != reported_device_drops_) {
-        emit(device_event_kind::device_dropped, drops - reported_device_drops_);
-        reported_device_drops_ = drops;
-    }
-    if (const std::uint64_t generation = device_->latency_generation(); generation != reported_latency_generation_) {
-        emit(device_event_kind::latency_changed);
-        reported_latency_generation_ = generation;
-    }
+    const std::uint64_t drops = device_->device_dropped_frames();
+    if (const std::uint64_t before = std::exchange(reported_device_drops_, drops); drops != before) emit(device_event_kind::device_dropped, drops - before);
+    if (const std::uint64_t g = device_->latency_generation(); std::exchange(reported_latency_generation_, g) != g) emit(device_event_kind::latency_changed);
     if (last_status_ == device_status::end_of_stream) {
         emit(device_event_kind::end_of_stream);
         return step_result::done;

@@ -21,10 +21,6 @@ device_error net_error(errc code, const std::string& spec, const std::string& wh
 }
 } // namespace
 
-unique_fd::~unique_fd() {
-    if (fd_ >= 0) ::close(fd_);
-}
-
 std::expected<sockaddr_in, device_error> resolve(const std::string& host_port, const std::string& spec) {
     const std::size_t colon = host_port.rfind(':');
     if (colon == std::string::npos || colon == 0)

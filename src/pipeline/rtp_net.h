@@ -1,6 +1,8 @@
 // UDP sockets and times for the RTP devices' network threads (never an ae-rt thread).
 #pragma once
 
+#include "unique_fd.h"
+
 #include <openae/pipeline/device_error.h>
 #include <openae/rt/types.h>
 
@@ -13,20 +15,7 @@
 
 namespace ae::pipeline::rtp_net {
 
-class unique_fd {
-public:
-    explicit unique_fd(int fd = -1) noexcept : fd_(fd) {}
-    unique_fd(unique_fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-    unique_fd& operator=(unique_fd&& other) noexcept {
-        std::swap(fd_, other.fd_);
-        return *this;
-    }
-    ~unique_fd();
-    [[nodiscard]] int get() const noexcept { return fd_; }
-
-private:
-    int fd_;
-};
+using pipeline::unique_fd;
 
 // "HOST:PORT" (HOST a dotted IPv4 address or a name; resolved now, on the control side).
 [[nodiscard]] std::expected<sockaddr_in, device_error> resolve(const std::string& host_port, const std::string& spec);

@@ -1,6 +1,8 @@
 // The jitter buffer, concealment and drift control of an RTP receiver (see rtp_receiver.h).
 #include <openae/pipeline/rtp_receiver.h>
 
+#include "rtp_reception.h"
+
 #include <openae/pipeline/resampler.h>
 #include <openae/pipeline/rtp_codec.h>
 #include <openae/rt/errc.h>
@@ -94,18 +96,7 @@ struct rtp_receiver::state {
     hns last_sample{0};
     double integral = 0;
 
-    // RTCP reception statistics (RFC 3550 A.3, A.8).
-    std::uint16_t max_sequence = 0;
-    std::uint32_t cycles = 0;
-    std::uint32_t base_sequence = 0;
-    std::uint64_t received = 0;
-    std::uint64_t expected_prior = 0;
-    std::uint64_t received_prior = 0;
-    double transit = 0;
-    bool transit_known = false;
-    double jitter = 0;
-    std::uint32_t last_sr_middle = 0;
-    hns last_sr_arrival{0};
+    rtp_reception reception; // what RTCP reports of the source
 
     [[nodiscard]] std::uint32_t ms_frames(double ms) const noexcept {
         return static_cast<std::uint32_t>(std::lround(ms * options.rate / 1000.0));
@@ -175,31 +166,6 @@ struct rtp_receiver::state {
         counters.queue_target_frames.store(0, std::memory_order_relaxed);
     }
 
-    void track_sequence(std::uint16_t sequence, std::uint32_t timestamp, hns now, bool first) noexcept {
-        if (first) {
-            max_sequence = sequence;
-            base_sequence = sequence;
-            cycles = 0;
-            received = expected_prior = received_prior = 0;
-            transit_known = false;
-        } else {
-            const auto ahead = static_cast<std::uint16_t>(sequence - max_sequence);
-            if (ahead != 0 && ahead < 0x8000) {
-                if (sequence < max_sequence) cycles += 1u << 16;
-                max_sequence = sequence;
-            }
-        }
-        ++received;
-        const double arrival = seconds(now) * options.rate;
-        const double transit_now = arrival - static_cast<double>(timestamp);
-        if (transit_known) {
-            jitter += (std::abs(transit_now - transit) - jitter) / 16.0;
-            counters.jitter.store(static_cast<std::uint32_t>(jitter), std::memory_order_relaxed);
-        }
-        transit = transit_now;
-        transit_known = true;
-    }
-
     void take(const rtp_packet& packet, hns now) noexcept {
         const auto& h = packet.header;
         if (payload_type < 0) {
@@ -263,11 +229,12 @@ struct rtp_receiver::state {
             if (static_cast<std::size_t>(ahead) >= slot_count || ts_ahead < 0 || ts_ahead > max_gap_s * options.rate) fresh = true;
         }
         if (fresh) {
-            track_sequence(h.sequence, h.timestamp, now, true);
+            reception.on_packet(h.sequence, h.timestamp, now, options.rate, true);
             start_stream(packet, now);
         } else {
-            track_sequence(h.sequence, h.timestamp, now, false);
+            reception.on_packet(h.sequence, h.timestamp, now, options.rate, false);
         }
+        counters.jitter.store(static_cast<std::uint32_t>(reception.jitter()), std::memory_order_relaxed);
         have_source = true;
         ssrc = h.ssrc;
         last_arrival = now;
@@ -449,32 +416,12 @@ std::uint32_t rtp_receiver::source_ssrc() const noexcept { return state_->have_s
 
 void rtp_receiver::on_sender_report(const rtcp_summary& report, hns now) noexcept {
     if (!report.has_sender_info || !state_->have_source || report.sender_ssrc != state_->ssrc) return;
-    state_->last_sr_middle = ntp_middle(report.sender_info.ntp_time);
-    state_->last_sr_arrival = now;
+    state_->reception.on_sender_report(report, now);
 }
 
 rtcp_report_block rtp_receiver::report(hns now) noexcept {
-    state& s = *state_;
-    rtcp_report_block block;
-    if (!s.have_source) return block;
-    block.ssrc = s.ssrc;
-    const std::uint32_t extended_max = s.cycles + s.max_sequence;
-    block.highest_sequence = extended_max;
-    const std::uint64_t expected = std::uint64_t{extended_max} - s.base_sequence + 1;
-    const auto lost = static_cast<std::int64_t>(expected) - static_cast<std::int64_t>(s.received);
-    block.cumulative_lost = static_cast<std::int32_t>(std::clamp<std::int64_t>(lost, -0x800000, 0x7fffff));
-    const std::uint64_t expected_interval = expected - s.expected_prior;
-    const std::uint64_t received_interval = s.received - s.received_prior;
-    s.expected_prior = expected;
-    s.received_prior = s.received;
-    if (expected_interval > 0 && expected_interval > received_interval)
-        block.fraction_lost = static_cast<std::uint8_t>(((expected_interval - received_interval) << 8) / expected_interval);
-    block.jitter = static_cast<std::uint32_t>(s.jitter);
-    if (s.last_sr_middle != 0) {
-        block.last_sender_report = s.last_sr_middle;
-        block.delay_since_last_sender_report = static_cast<std::uint32_t>(seconds(now - s.last_sr_arrival) * 65536.0);
-    }
-    return block;
+    if (!state_->have_source) return {};
+    return state_->reception.report(state_->ssrc, now);
 }
 
 } // namespace ae::pipeline

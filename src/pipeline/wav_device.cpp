@@ -7,6 +7,7 @@
 #include <openae/pipeline/devices.h>
 #include <openae/pipeline/virtual_clock.h>
 
+#include "unique_fd.h"
 #include "wav_open.h"
 
 #include <openae/rt/errc.h>
@@ -63,18 +64,6 @@ std::optional<sample_type> raw_type_of(int format) noexcept {
     default: return std::nullopt;
     }
 }
-
-class unique_fd {
-public:
-    explicit unique_fd(int fd = -1) noexcept : fd_(fd) {}
-    unique_fd(unique_fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-    unique_fd& operator=(unique_fd&&) = delete;
-    ~unique_fd() { if (fd_ >= 0) ::close(fd_); }
-    [[nodiscard]] int get() const noexcept { return fd_; }
-
-private:
-    int fd_;
-};
 
 // Waits up to `timeout_ms` for `fd` to be signalled and clears it.
 void wait_signal(int fd, int timeout_ms) noexcept {
