@@ -4,6 +4,7 @@
 #include "rtp_srtp.h"
 
 #include <openae/pipeline/devices.h>
+#include <openae/pipeline/resampler.h>
 #include <openae/rt/errc.h>
 
 #include <cmath>
@@ -87,11 +88,6 @@ std::expected<std::unique_ptr<device>, device_error> make_rtp_device(device_spec
     s.period_ms = *period;
     const auto latency = spec.take_number("latency", 20, 1, 5000);
     if (!latency) return std::unexpected(latency.error());
-    // A missing packet is given up 2 ms before the reader needs it (rtp_receiver.h): the latency
-    // must leave the packets some time on top of that and of the reader's period.
-    if (capture && *latency < *period + 2.5)
-        return std::unexpected(rtp_error(errc::bad_argument, text, fmt::format("latency {} ms leaves no time for jitter with period={} ms (at least {} ms)",
-                                                                               *latency, *period, *period + 2.5)));
     s.latency_ms = *latency;
     const auto drift_ppm = spec.take_number("drift_ppm", 0, -10000, 10000);
     if (!drift_ppm) return std::unexpected(drift_ppm.error());
@@ -102,6 +98,13 @@ std::expected<std::unique_ptr<device>, device_error> make_rtp_device(device_spec
     const auto drift = spec.take_flag("drift", true);
     if (!drift) return std::unexpected(drift.error());
     s.drift_control = *drift;
+    // A missing packet is given up 2 ms before the reader needs it (rtp_receiver.h), and drift
+    // control's resampler holds frames the ring does not show yet: the latency must cover both,
+    // the reader's period and at least 0.5 ms of jitter, or the stream's second packet is late.
+    const double least_latency = *period + 2.5 + (*drift ? resampler::variable_delay_frames * 1000.0 / *rate : 0.0);
+    if (capture && *latency < least_latency - 1e-9)
+        return std::unexpected(rtp_error(errc::bad_argument, text, fmt::format("latency {} ms leaves no time for jitter with period={} ms{} (at least {:.2f} ms)",
+                                                                               *latency, *period, *drift ? " and drift control" : "", least_latency)));
     const auto bitrate = spec.take_count("bitrate", 0, 0, 512000);
     if (!bitrate) return std::unexpected(bitrate.error());
     const auto complexity = spec.take_count("complexity", 10, 0, 10);

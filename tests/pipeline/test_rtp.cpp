@@ -251,4 +251,9 @@ TEST_CASE("rtp device specs: bad ones are refused by name - keys never appear in
     refused("rtp:127.0.0.1:40000?sdp=/nonexistent/x.sdp", capture, errc::device_unavailable, "cannot read the SDP");
     refused("rtp:127.0.0.1:40000?colour=blue", render, errc::bad_argument, "colour");
     refused("rtp:127.0.0.1:40000?latency=4&period=2.5", capture, errc::bad_argument, "leaves no time for jitter");
+    // Drift control's resampler holds 100 frames (2.08 ms at 48 kHz) the ring does not show.
+    refused("rtp:127.0.0.1:40000?latency=6.5&period=2.5", capture, errc::bad_argument, "at least 7.08 ms");
+    refused("rtp:127.0.0.1:40000?latency=17&period=2.5&rate=8000", capture, errc::bad_argument, "at least 17.50 ms");
+    CHECK(make_device("rtp:127.0.0.1:40000?latency=7.1&period=2.5", capture).has_value());
+    CHECK(make_device("rtp:127.0.0.1:40000?latency=5&period=2.5&drift=0", capture).has_value());
 }

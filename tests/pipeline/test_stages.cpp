@@ -203,6 +203,17 @@ TEST_CASE("resampler (libsoxr)") {
         REQUIRE(fixed);
         CHECK_FALSE(fixed->set_ratio_adjust(10));
     }
+    SUBCASE("variable ratio's delay is the same at every rate and channel count") {
+        for (const double rate : {8000.0, 44100.0, 48000.0, 192000.0}) {
+            for (const std::uint32_t channels : {1u, 2u, 8u}) {
+                auto r = ae::pipeline::resampler::create(rate, rate, channels, ae::pipeline::resampler::mode::variable, 240);
+                REQUIRE(r);
+                CHECK(r->delay_frames() == doctest::Approx(ae::pipeline::resampler::variable_delay_frames));
+                CHECK(r->set_ratio_adjust(800));
+                CHECK(r->delay_frames() == doctest::Approx(ae::pipeline::resampler::variable_delay_frames).epsilon(0.01));
+            }
+        }
+    }
     SUBCASE("bad rates are refused") {
         CHECK(ae::pipeline::resampler::create(0, 44100, 2).error() == ae::errc::bad_argument);
     }

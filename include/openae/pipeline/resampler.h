@@ -61,6 +61,10 @@ public:
 
     // Output frames per input frame right now.
     [[nodiscard]] double ratio() const noexcept { return output_rate_ / (input_rate_ * (1 + adjust_ppm_ * 1e-6)); }
+    // Variable mode's filter delay in output frames: soxr's variable-rate engine has one filter,
+    // the same at every rate, channel count and quality (2.08 ms at 48 kHz, 12.5 ms at 8 kHz).
+    // A queue behind it (an RTP receiver's) holds that much more than the ring shows.
+    static constexpr double variable_delay_frames = 100;
     // Filter delay in output frames (soxr's figure).
     [[nodiscard]] double delay_frames() const noexcept;
     // Frames of silence the output starts with (the priming's tail; see create()).
