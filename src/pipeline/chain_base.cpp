@@ -42,7 +42,7 @@ void chain_base::observe(const device_timing& timing) noexcept { // rt-safe: bou
         base_port_->restart_clock({.nominal_rate = static_cast<double>(endpoint_rate_)});
     }
     last_device_position_ = timing.position;
-    base_port_->observe(endpoint_position(timing.position), timing.time);
+    base_port_->observe(endpoint_position(timing.position), timing.time, timing.time_error);
 }
 
 void chain_base::flush_reports() noexcept { // rt-safe: bounded

@@ -84,8 +84,12 @@ public:
         io_thread_.join();
     }
 
+    // The record's time_error carries the stream's interarrival jitter (RFC 3550): when a frame
+    // left the far end is `time` - latency(), within that.
     device_status wait_period() noexcept override { // rt-safe: waits for the device only
         timing_ = clock_.wait_next();
+        const std::uint32_t jitter = receiver_ ? receiver_->counters().jitter.load(std::memory_order_relaxed) : 0;
+        timing_.time_error = hns{static_cast<std::int64_t>(jitter) * 10'000'000 / format_.sample_rate};
         return device_status::ok;
     }
 

@@ -92,8 +92,13 @@ public:
         io_thread_.join();
     }
 
+    // The position record counts the frames that have left in packets (those still waiting for a
+    // whole packet have not), at the period's start; its time_error carries the jitter the far
+    // end reports (RTCP): when a frame is heard is `time` + latency(), within that.
     device_status wait_period() noexcept override { // rt-safe: waits for the device only
         timing_ = clock_.wait_next();
+        timing_.position = written_ - writer_.padding_frames();
+        timing_.time_error = hns{static_cast<std::int64_t>(remote_jitter_.load(std::memory_order_relaxed)) * 10'000'000 / format_.sample_rate};
         return device_status::ok;
     }
 
@@ -103,6 +108,7 @@ public:
         if (fitting > 0) {
             std::memcpy(writer_.try_acquire(fitting), data, std::size_t{fitting} * format_.bytes_per_frame());
             writer_.commit(fitting);
+            written_ += fitting;
             signal_eventfd(wake_.get());
         }
         if (fitting < frames) dropped_.fetch_add(frames - fitting, std::memory_order_relaxed);
@@ -240,6 +246,7 @@ private:
     std::uint32_t ptime_frames_;
     virtual_clock clock_;
     device_timing timing_{};
+    std::uint64_t written_ = 0; // frames the device thread put in the ring (its own)
     frame_ring ring_;
     frame_ring_writer writer_;
     frame_ring_reader reader_;

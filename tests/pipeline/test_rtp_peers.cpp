@@ -243,6 +243,51 @@ TEST_CASE("rtp peers: openae to openae - L16 sample-exact - nothing lost - RTCP 
     in.thread->stop();
 }
 
+TEST_CASE("rtp peers: the sender's position counts frames that left in whole packets - time_error carries the jitter RTCP reports") {
+    // 5 ms packets from 1 ms periods: the frames of a packet leave together, at its fifth period.
+    const std::uint16_t port = free_port_pair();
+    udp_relay relay(port, {.loss = 0, .duplicate = 0, .delay_ms = 0, .jitter_ms = 4, .seed = 9}, true);
+    device_rig<capture_endpoint_core> in(pipeline::make_device("rtp:127.0.0.1:" + std::to_string(port) + "?drift=0&rtcp_ms=50", endpoint_direction::capture), 2, 16);
+    REQUIRE_FALSE(in.endpoint.start());
+    device_rig<render_endpoint_core> out(
+        pipeline::make_device("rtp:127.0.0.1:" + std::to_string(relay.port()) + "?ptime=5&period=1&rtcp_ms=50", endpoint_direction::render), 1, 4);
+    REQUIRE(out.period == 48);
+    std::uint64_t read = 0, records = 0, off_packet = 0, first_position = ~std::uint64_t{0};
+    hns sender_error{0}, receiver_error{0};
+    position record{};
+    render_while(
+        out, [](std::uint64_t, float* frame) { frame[0] = frame[1] = 0.25f; },
+        [&] {
+            (void)capture_pass(in.endpoint.rt(), read, [](std::uint64_t, const float*) {});
+            (void)out.endpoint.rt().current_padding(&record);
+            if (record.flags == position_flags::invalid) return;
+            if (first_position == ~std::uint64_t{0}) first_position = record.device_position;
+            ++records;
+            off_packet += (record.device_position - first_position) % 240 != 0;
+            sender_error = record.time_error;
+            position captured{};
+            (void)in.endpoint.rt().current_padding(&captured);
+            receiver_error = captured.time_error;
+        },
+        [&] { return stats_of(out).receiver_reports >= 5 && stats_of(out).remote_jitter_ms > 0 && records > 500; });
+    const auto sent = stats_of(out);
+    const auto got = stats_of(in);
+    MESSAGE(records, " position records, ", off_packet, " not on a packet boundary; sender time_error ", sender_error.count() / 10, " us (far end's jitter ",
+            sent.remote_jitter_ms, " ms); receiver time_error ", receiver_error.count() / 10, " us (jitter ", got.jitter_ms, " ms)");
+    CHECK(off_packet == 0);
+    CHECK(record.device_position > first_position);
+    // The far end's jitter (from its last report) is in the record's error bound, and so is the
+    // receiver's own measure of it in its capture record.
+    CHECK(sent.remote_jitter_ms > 0);
+    CHECK(static_cast<double>(sender_error.count()) / 1e4 >= sent.remote_jitter_ms * 0.5);
+    CHECK(static_cast<double>(receiver_error.count()) / 1e4 >= got.jitter_ms * 0.5);
+    CHECK(receiver_error > hns{0});
+    in.check_device_rt();
+    out.check_device_rt();
+    out.thread->stop();
+    in.thread->stop();
+}
+
 TEST_CASE("rtp peers: openae sends L16 to ffmpeg through its SDP - ffmpeg's WAV is sample-exact") {
     const std::uint16_t port = free_port_pair();
     const auto sdp = scratch("l16-out.sdp");

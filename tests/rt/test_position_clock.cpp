@@ -38,6 +38,12 @@ TEST_CASE("ae::position_clock") {
         CHECK(out.uncertain == 0);
         CHECK(out.frames_per_second == doctest::Approx(48000.0).epsilon(1e-6));
         CHECK(out.time == ae::hns{1'000'000'000 + 100 * 100'000});
+        // A device that knows its time only within some error (a network path's jitter) adds it.
+        const ae::hns settled_error = out.time_error;
+        clock.observe(101 * 480, ae::hns{1'000'000'000 + 101 * 100'000}, 0, ae::hns{15'000});
+        REQUIRE(clock.try_read(out));
+        CHECK(out.time_error >= ae::hns{15'000});
+        CHECK(out.time_error <= settled_error + ae::hns{15'000} + ae::hns{1'000});
     }
     SUBCASE("two threads: a reader never sees a torn snapshot") {
         ae::position_clock clock;

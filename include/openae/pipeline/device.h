@@ -41,11 +41,14 @@ enum class drive_end : std::uint8_t {
 
 // Where the device was at one instant: `position` frames played or recorded at `time`
 // (CLOCK_MONOTONIC; offline devices give stream time). `discontinuity`: the device's clock
-// jumped or it skipped frames since the previous period.
+// jumped or it skipped frames since the previous period. `time_error`: how far `time` may be off
+// for reasons the device knows (a network device: the path's jitter); it is added to the
+// position record's `time_error`.
 struct device_timing {
     std::uint64_t position = 0;
     hns time{0};
     bool discontinuity = false;
+    hns time_error{0};
 };
 
 class device {

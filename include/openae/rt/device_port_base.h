@@ -16,11 +16,12 @@ public:
     device_port_base(const device_port_base&) = delete;
     device_port_base& operator=(const device_port_base&) = delete;
 
-    // The device reached `device_position` frames (played or captured) at `time`. Runs the
-    // position clock's rate estimator and publishes a snapshot to the engine.
+    // The device reached `device_position` frames (played or captured) at `time`, known within
+    // `device_error` (a network path's jitter; 0 for a local device). Runs the position clock's
+    // rate estimator and publishes a snapshot to the engine.
     // rt-safe: wait-free
-    void observe(std::uint64_t device_position, hns time) noexcept {
-        link_->clock.observe(device_position, time, gap_count_);
+    void observe(std::uint64_t device_position, hns time, hns device_error = hns{0}) noexcept {
+        link_->clock.observe(device_position, time, gap_count_, device_error);
     }
     // Marks a gap in the stream (silence played, frames lost, a clock jump): the engine's next
     // position record says `discontinuous`.

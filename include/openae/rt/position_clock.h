@@ -48,14 +48,16 @@ public:
     [[nodiscard]] bool try_read(clock_snapshot& out) const noexcept { return snapshots_.try_read(out); }
 
     // Publishes an observation run through the writer's rate estimator: the device reached
-    // `device_position` at `time` (raw), `gap_count` gaps so far. One writer thread only.
+    // `device_position` at `time` (raw), `gap_count` gaps so far; `device_error` is what the
+    // device itself cannot know of `time` (a network path's jitter), added to the estimator's
+    // bound. One writer thread only.
     // rt-safe: wait-free
-    void observe(std::uint64_t device_position, hns time, std::uint32_t gap_count) noexcept {
+    void observe(std::uint64_t device_position, hns time, std::uint32_t gap_count, hns device_error = hns{0}) noexcept {
         estimator_.observe(device_position, time);
         clock_snapshot snapshot;
         snapshot.device_position = device_position;
         snapshot.time = estimator_.observations() > 1 ? estimator_.filtered_time() : time;
-        snapshot.time_error = estimator_.time_error();
+        snapshot.time_error = estimator_.time_error() + device_error;
         snapshot.frames_per_second = estimator_.frames_per_second();
         snapshot.gap_count = gap_count;
         snapshot.uncertain = estimator_.settled() ? 0u : 1u;
