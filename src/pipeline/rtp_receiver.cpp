@@ -84,6 +84,7 @@ struct rtp_receiver::state {
         unconfirmed_lost = unconfirmed_concealed = 0;
     }
     std::size_t buffered = 0;
+    std::uint64_t pending_skip = 0; // frames the reader already played silence for
 
     // Drift control.
     bool setpoint_known = false;
@@ -117,6 +118,13 @@ struct rtp_receiver::state {
         if (fitting < count) counters.overflow_frames.fetch_add(count - fitting, std::memory_order_relaxed);
     }
     void emit(const float* frames, std::uint32_t count) noexcept {
+        if (pending_skip > 0) {
+            const auto skip = static_cast<std::uint32_t>(std::min<std::uint64_t>(pending_skip, count));
+            frames += std::size_t{skip} * options.channels;
+            count -= skip;
+            pending_skip -= skip;
+            counters.skipped_frames.fetch_add(skip, std::memory_order_relaxed);
+        }
         if (!drift) {
             push_ring(frames, count);
             return;
@@ -155,6 +163,7 @@ struct rtp_receiver::state {
         concealed_run = 0;
         unconfirmed_lost = unconfirmed_concealed = 0;
         concealed_flag.fill(false);
+        pending_skip = 0; // the fresh queue is primed to the target anyway
         playing = true;
         const double queued = queue_frames();
         if (queued < options.latency_frames) emit_silence(static_cast<std::uint32_t>(options.latency_frames - queued));
@@ -416,6 +425,10 @@ void rtp_receiver::receive(std::span<const std::byte> datagram, hns now) noexcep
 }
 
 void rtp_receiver::service(hns now) noexcept { state_->service(now); }
+void rtp_receiver::reader_short(std::uint64_t frames) noexcept {
+    if (!state_->playing) return;
+    state_->pending_skip = std::min<std::uint64_t>(state_->pending_skip + frames, state_->options.rate);
+}
 hns rtp_receiver::service_interval() const noexcept { return hns{static_cast<std::int64_t>(margin_ms * 1e4 / 2)}; }
 bool rtp_receiver::playing() const noexcept { return state_->playing; }
 const rtp_receiver_counters& rtp_receiver::counters() const noexcept { return state_->counters; }

@@ -112,10 +112,11 @@ public:
     }
 
     device_timing timing() const noexcept override { return timing_; } // rt-safe: wait-free
-    // Underrun frames and the frames concealed in place of lost or late packets: each a frame the
-    // stream did not deliver, so each in a glitch record.
+    // Underrun frames, the frames concealed in place of lost or late packets, and frames the ring
+    // had no room for: each a frame the stream did not deliver, so each in a glitch record.
     std::uint64_t device_dropped_frames() const noexcept override {
-        return dropped_.load(std::memory_order_relaxed) + concealed_.load(std::memory_order_relaxed);
+        const std::uint64_t overflow = receiver_ ? receiver_->counters().overflow_frames.load(std::memory_order_relaxed) : 0;
+        return dropped_.load(std::memory_order_relaxed) + concealed_.load(std::memory_order_relaxed) + overflow;
     }
     hns latency() const noexcept override { return hns{static_cast<std::int64_t>(settings_.latency_ms * 1e4)}; }
 
@@ -137,6 +138,8 @@ public:
         s.concealed_frames = load(c.concealed_frames);
         s.recovered_frames = load(c.recovered_frames);
         s.discontinuities = load(c.discontinuities);
+        s.skipped_frames = load(c.skipped_frames);
+        s.overflow_frames = load(c.overflow_frames);
         const double ms_per_frame = 1000.0 / format_.sample_rate;
         s.queue_ms = static_cast<double>(load(c.queue_frames)) * ms_per_frame;
         s.queue_target_ms = static_cast<double>(load(c.queue_target_frames)) * ms_per_frame;
@@ -161,6 +164,10 @@ private:
         while (!stopping_.load(std::memory_order_acquire)) {
             const int fds[] = {wake_.get(), rtp_socket_.get(), rtcp_socket_.get()};
             rtp_net::wait_readable(fds, 3, receiver_->playing() ? receiver_->service_interval() : idle_wait);
+            // What the device thread played as silence for lack of frames is skipped when it comes.
+            const std::uint64_t short_frames = dropped_.load(std::memory_order_relaxed);
+            receiver_->reader_short(short_frames - short_seen_);
+            short_seen_ = short_frames;
             take_datagrams();
             take_reports();
             receiver_->service(monotonic_now());
@@ -192,9 +199,11 @@ private:
                 auth_failed_.fetch_add(1, std::memory_order_relaxed);
                 continue;
             }
+            // Serviced once the socket is drained (the caller): a packet still in the socket
+            // is not missing, and servicing between datagrams concealed such packets after a
+            // late wake-up.
             receiver_->receive(std::span<const std::byte>(datagram, size), monotonic_now());
             if (receiver_->source_ssrc() != 0) source_ = from;
-            receiver_->service(monotonic_now());
         }
     }
 
@@ -245,6 +254,7 @@ private:
     // order: relaxed — a flag and counts, each read on its own.
     std::atomic<bool> playing_{false};
     std::atomic<std::uint64_t> dropped_{0};
+    std::uint64_t short_seen_ = 0; // dropped_ as the network thread last saw it (its own)
     std::atomic<std::uint64_t> oversized_{0};
     std::atomic<std::uint64_t> rtcp_malformed_{0};
     std::atomic<std::uint64_t> auth_failed_{0};

@@ -41,6 +41,10 @@ struct sim_options {
     double latency_ms = 20;
     bool drift_control = true;
     bool keep_output = false;
+    // The receiver's thread does not run (no packets taken, no service) for stall_ms from
+    // stall_at_s: the reader finds the ring short, as a device thread would.
+    double stall_at_s = -1;
+    double stall_ms = 0;
     std::uint32_t seed = 1;
 };
 
@@ -51,7 +55,7 @@ struct sim_result {
     double worst_queue_error_ms = 0;   // |averaged queue - target| after the target was set
     double final_queue_error_ms = 0;
     double largest_step_ppm = 0;       // the largest change of the correction between reads
-    std::uint64_t lost = 0, concealed = 0, duplicates = 0, late = 0, packets = 0;
+    std::uint64_t lost = 0, concealed = 0, duplicates = 0, late = 0, packets = 0, skipped = 0;
     std::vector<float> output;          // what the reader read (keep_output)
     std::vector<bool> lost_packet;      // by packet index
 };
@@ -118,17 +122,23 @@ inline sim_result simulate(const sim_options& o) {
     std::vector<float> block(2 * period);
     double previous_ppm = 0;
     bool previous_known = false;
+    bool was_stalled = false;
     const auto& c = receiver.counters();
     for (std::uint64_t j = 1; j <= reads; ++j) {
         const double now = static_cast<double>(j * period) / rate;
         send_until(now);
-        while (!network.empty() && network.top().time <= now) {
-            receiver.receive(network.top().datagram, at_seconds(network.top().time));
+        const bool stalled = now >= o.stall_at_s && now < o.stall_at_s + o.stall_ms / 1000 && o.stall_at_s >= 0;
+        // Back from a stall, the backlog is taken whole before the service (as the device drains
+        // its socket): a packet still waiting in it is not missing.
+        const bool resuming = was_stalled && !stalled;
+        was_stalled = stalled;
+        while (!stalled && !network.empty() && network.top().time <= now) {
+            receiver.receive(network.top().datagram, at_seconds(resuming ? now : network.top().time));
             (network.top().duplicate ? r.duplicated : r.delivered) += 1;
-            receiver.service(at_seconds(network.top().time));
+            if (!resuming) receiver.service(at_seconds(network.top().time));
             network.pop();
         }
-        receiver.service(at_seconds(now));
+        if (!stalled) receiver.service(at_seconds(now));
         const std::uint64_t ready = reader.available_frames();
         const auto got = static_cast<std::uint32_t>(std::min<std::uint64_t>(ready, period));
         std::fill(block.begin(), block.end(), 0.0f);
@@ -136,9 +146,12 @@ inline sim_result simulate(const sim_options& o) {
             std::memcpy(block.data(), reader.try_acquire(got), std::size_t{got} * 2 * sizeof(float));
             reader.commit(got);
         }
-        if (got < period && receiver.playing()) r.underrun_frames += period - got;
+        if (got < period && receiver.playing()) {
+            r.underrun_frames += period - got;
+            receiver.reader_short(period - got); // as the device's network thread does when it runs
+        }
         if (o.keep_output) r.output.insert(r.output.end(), block.begin(), block.end());
-        receiver.service(at_seconds(now));
+        if (!stalled) receiver.service(at_seconds(now));
         const std::int64_t target = c.queue_target_frames.load();
         if (target > 0) {
             const double error_ms = std::abs(static_cast<double>(c.queue_frames.load() - target)) * 1000.0 / rate;
@@ -155,6 +168,7 @@ inline sim_result simulate(const sim_options& o) {
     r.duplicates = c.duplicates.load();
     r.late = c.late.load();
     r.packets = c.packets.load();
+    r.skipped = c.skipped_frames.load();
     return r;
 }
 

@@ -148,3 +148,24 @@ TEST_CASE("rtp receiver: short packets with jitter near the latency and loss - e
     CHECK(r.concealed <= (r.lost + r.late) * 120 + r.late * 480); // a packet each, and a refill of up to the latency per late one
     CHECK(r.underrun_frames == 0);
 }
+
+TEST_CASE("rtp receiver: after its thread stalled past the queue - the frames the reader missed are skipped and the latency is what it was") {
+    // 60 ms without the receiver's thread against a 20 ms queue: the reader plays ~40 ms of
+    // silence; the stream then resumes where it would have been, not 40 ms later.
+    const sim_result r = simulate({.seconds = 6, .drift_control = true, .keep_output = true, .stall_at_s = 3, .stall_ms = 60});
+    MESSAGE("underrun ", r.underrun_frames, " frames, skipped ", r.skipped, ", final queue error ", r.final_queue_error_ms, " ms");
+    CHECK(r.underrun_frames >= 1440);
+    CHECK(r.skipped == r.underrun_frames);
+    CHECK(r.final_queue_error_ms < 1);
+    CHECK(r.lost == 0);
+    // The signal's frames (the left channel counts them) sit at the same output index offset
+    // before and after the gap, give or take the drift resampler's slewing.
+    const auto offset_at = [&](std::size_t at) {
+        // Frame index of the signal whose left sample is at output frame `at`.
+        const auto counted = static_cast<std::int64_t>(std::lround(r.output[2 * at] * 32768.0f)) + 32768;
+        return static_cast<std::int64_t>(at) - counted;
+    };
+    const std::size_t before = static_cast<std::size_t>(2.5 * rate), after = static_cast<std::size_t>(5.5 * rate);
+    const std::int64_t moved = ((offset_at(after) - offset_at(before)) % 65536 + 65536 + 32768) % 65536 - 32768;
+    CHECK(std::abs(moved) <= 2);
+}

@@ -26,6 +26,8 @@ struct rtp_stats {
     std::uint64_t recovered_frames = 0; // by Opus FEC (also in concealed_frames)
     std::uint64_t discontinuities = 0;
     std::uint64_t underrun_frames = 0;  // the device thread found the jitter buffer short while a stream played
+    std::uint64_t skipped_frames = 0;   // frames that came after the silence played for them (an underrun's): not queued
+    std::uint64_t overflow_frames = 0;  // frames the jitter buffer's ring had no room for (the device thread stopped reading)
     std::uint64_t rtcp_malformed = 0;
     std::uint64_t auth_failed = 0;      // SRTP/SRTCP packets that failed authentication
     double queue_ms = 0;                // the averaged queue (jitter buffer ring + resampler)

@@ -14,6 +14,9 @@
 //   the target and four packets) grows the queue by a packet's silence (and up to the target),
 //   counted as concealed, and drift control's target with it: a path with more jitter than the
 //   latency allowed costs a few gaps while the queue adapts, not a gap per packet;
+// - a reader that found the ring short while a stream played (this thread ran late) has played
+//   silence for frames still to come: as many frames are skipped when they come, so the gap is
+//   one glitch, not latency the queue carries from then on (`reader_short`);
 // - an SSRC change (after the old source fell silent), a sequence jump of more than the slots, or
 //   a timestamp jump of more than a second is a discontinuity: the buffer starts afresh.
 // Driven by one thread (the device's network thread, or a test's simulated clock): `receive` for
@@ -61,6 +64,7 @@ struct rtp_receiver_counters {
     std::atomic<std::uint64_t> discontinuities{0};  // fresh starts after the first (a new source, a jump, a stream resuming after it ended)
     std::atomic<std::uint64_t> refills{0};          // the queue grew after a late packet (its silence is in concealed_frames)
     std::atomic<std::uint64_t> overflow_frames{0};  // dropped: the ring had no room
+    std::atomic<std::uint64_t> skipped_frames{0};   // not queued: the reader had played silence in their place
     std::atomic<std::int64_t> drift_ppb{0};         // the resampler's correction now (parts per billion)
     std::atomic<std::int64_t> queue_frames{0};      // the averaged queue (ring + resampler)
     std::atomic<std::int64_t> queue_target_frames{0}; // where drift control holds it (0 until set)
@@ -82,6 +86,9 @@ public:
     // `service_interval()` while playing, and after each receive.
     void service(hns now) noexcept;
     [[nodiscard]] hns service_interval() const noexcept;
+    // The reader found the ring `frames` short while playing (and played silence): the next
+    // `frames` frames are skipped, up to a second's worth.
+    void reader_short(std::uint64_t frames) noexcept;
     // A stream is playing (started, not ended): a reader that finds the ring short is underrunning.
     [[nodiscard]] bool playing() const noexcept;
     [[nodiscard]] const rtp_receiver_counters& counters() const noexcept;
