@@ -148,13 +148,32 @@ void rtp_decoder::conceal(float* out, std::uint32_t frames) noexcept {
     std::memset(out, 0, sizeof(float) * std::size_t{frames} * state_->channels);
 }
 
+bool opus_has_redundancy(std::span<const std::byte> payload) noexcept {
+    const auto* data = reinterpret_cast<const unsigned char*>(payload.data());
+    const auto size = static_cast<opus_int32>(payload.size());
+    if (size < 1) return false;
+    const int config = data[0] >> 3;
+    if (config >= 16) return false; // CELT only: SILK's redundancy cannot be there
+    const unsigned char* frames[48];
+    opus_int16 sizes[48];
+    if (opus_packet_parse(data, size, nullptr, frames, sizes, nullptr) <= 0 || sizes[0] < 1) return false;
+    // RFC 6716 4.2.3-4.2.4: a SILK layer starts with, per channel, a VAD flag per 20 ms SILK frame
+    // (one for a 10 or 20 ms Opus frame, two for 40, three for 60) and then the LBRR flag, each
+    // coded with probability 1/2 — the first bits of the range coder's first byte.
+    const int frame_ms = opus_packet_get_samples_per_frame(data, 48000) / 48;
+    const int silk_frames = frame_ms > 20 ? frame_ms / 20 : 1;
+    const bool stereo = (data[0] & 0x4) != 0;
+    const unsigned first = frames[0][0];
+    const bool mid = ((first >> (7 - silk_frames)) & 1u) != 0;
+    const bool side = stereo && ((first >> (6 - 2 * silk_frames)) & 1u) != 0;
+    return mid || side;
+}
+
 bool rtp_decoder::recover(std::span<const std::byte> next_payload, float* out, std::uint32_t frames) noexcept {
-    if (state_->codec != rtp_codec::opus) return false;
+    if (state_->codec != rtp_codec::opus || !opus_has_redundancy(next_payload)) return false;
+    // (libopus 1.3's decode_fec on a packet without LBRR data is plain concealment.)
     const auto* data = reinterpret_cast<const unsigned char*>(next_payload.data());
-    const auto size = static_cast<opus_int32>(next_payload.size());
-    // libopus 1.3 cannot say whether a packet carries LBRR data; without it, decode_fec gives
-    // the same concealment conceal() would.
-    const int n = opus_decode_float(state_->opus, data, size, out, static_cast<int>(frames), 1);
+    const int n = opus_decode_float(state_->opus, data, static_cast<opus_int32>(next_payload.size()), out, static_cast<int>(frames), 1);
     return n == static_cast<int>(frames);
 }
 

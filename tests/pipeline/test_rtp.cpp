@@ -215,6 +215,53 @@ TEST_CASE("rtp codecs: L16 is exact for s16 samples - Opus keeps a tone") {
     opus_dec->conceal(decoded.data(), 480);
 }
 
+TEST_CASE("rtp codecs: Opus packets say whether they carry FEC - recovery only from those") {
+    // At 24 kbit/s with 20 ms frames Opus codes a voice with SILK (hybrid), where in-band FEC
+    // lives; without fec=1 no packet carries any. (Checked against libopus itself: decode_fec on
+    // a packet differs from plain concealment exactly when the flag is set.)
+    const auto count_redundant = [](bool fec, int& recovered) {
+        auto enc = rtp_encoder::create(rtp_codec::opus, 48000, 2, {.bitrate = 24000, .complexity = 10, .fec = fec, .loss_percent = 20});
+        auto dec = rtp_decoder::create(rtp_codec::opus, 48000, 2);
+        REQUIRE(enc);
+        REQUIRE(dec);
+        std::mt19937 random(4);
+        std::normal_distribution<float> noise(0, 0.02f);
+        std::vector<float> frames(2 * 960), out(2 * 960);
+        std::vector<std::byte> payload(1500);
+        int redundant = 0;
+        recovered = 0;
+        for (int p = 0; p < 50; ++p) {
+            for (int i = 0; i < 960; ++i) {
+                const double t = (p * 960 + i) / 48000.0;
+                // A voice-like buzz: a 150 Hz sawtooth, its level moving at 4 Hz (SILK codes it as
+                // active speech; a pure tone was coded as inactive, with no redundancy).
+                const double phase = std::fmod(t * 150, 1.0);
+                frames[2 * i] = frames[2 * i + 1] = static_cast<float>(0.4 * (2 * phase - 1) * (0.5 + 0.5 * std::sin(2 * std::numbers::pi * 4 * t))) + noise(random);
+            }
+            const std::size_t bytes = enc->encode(frames.data(), 960, payload);
+            REQUIRE(bytes > 0);
+            const std::span<const std::byte> packet{payload.data(), bytes};
+            const bool has = opus_has_redundancy(packet);
+            redundant += has;
+            const bool rebuilt = dec->recover(packet, out.data(), 960);
+            CHECK(rebuilt == has);
+            recovered += rebuilt;
+            REQUIRE(dec->decode(packet, out.data(), 960) == 960);
+        }
+        return redundant;
+    };
+    int recovered_with = 0, recovered_without = 0;
+    const int with_fec = count_redundant(true, recovered_with);
+    const int without_fec = count_redundant(false, recovered_without);
+    MESSAGE("of 50 packets, ", with_fec, " carry FEC with fec=1, ", without_fec, " without");
+    CHECK(with_fec > 25);
+    CHECK(without_fec == 0);
+    CHECK(recovered_without == 0);
+    // Not Opus, or CELT only (config 16 and up), or empty: none.
+    CHECK_FALSE(opus_has_redundancy(bytes({0xff, 0xff, 0xff})));
+    CHECK_FALSE(opus_has_redundancy({}));
+}
+
 TEST_CASE("rtp device specs: bad ones are refused by name - keys never appear in what is shown") {
     using pipeline::make_device;
     const auto capture = endpoint_direction::capture;

@@ -39,6 +39,12 @@ private:
     std::unique_ptr<state> state_;
 };
 
+// Whether an Opus packet carries in-band FEC (SILK's LBRR data) for the packet before it. Only
+// SILK and hybrid packets can: an encoder in CELT mode (high bitrates, frames under 10 ms) sends
+// none even with FEC on. Read from the packet's first bits (RFC 6716 4.2.4); libopus 1.3 has no call.
+// rt-safe: wait-free
+[[nodiscard]] bool opus_has_redundancy(std::span<const std::byte> payload) noexcept;
+
 class rtp_decoder {
 public:
     [[nodiscard]] static std::expected<rtp_decoder, device_error> create(rtp_codec codec, std::uint32_t rate,
@@ -54,7 +60,7 @@ public:
     // `frames` frames standing in for a lost packet: Opus's packet-loss concealment, silence for L16.
     void conceal(float* out, std::uint32_t frames) noexcept;
     // Opus with in-band FEC: the lost packet before `next_payload`, rebuilt from its redundancy.
-    // false (nothing written) for L16 or an undecodable packet.
+    // false (nothing written) for L16, an undecodable packet, or one without redundancy.
     [[nodiscard]] bool recover(std::span<const std::byte> next_payload, float* out, std::uint32_t frames) noexcept;
     [[nodiscard]] std::uint16_t channels() const noexcept;
 
