@@ -31,6 +31,13 @@ constexpr double settle_s = 1;     // the set point: the average over the first 
 constexpr double kp_ppm_per_ms = 200;
 constexpr double ki_ppm_per_ms_s = 10;
 constexpr double max_correction_ppm = 1000;
+// A queue grown by late packets comes back down to where it settled once none came late for a
+// while: at 0.5 ms a second (drift control resamples ~500 ppm faster meanwhile, 0.9 cents).
+// If packets come late again after it came down, the path needs the longer queue: the next wait
+// doubles (5 s, 10 s, ... 5 min).
+constexpr double relax_first_wait_s = 5;
+constexpr double relax_longest_wait_s = 300;
+constexpr double relax_ms_per_s = 0.5;
 
 struct slot {
     std::array<std::byte, max_payload_bytes> bytes{};
@@ -97,6 +104,11 @@ struct rtp_receiver::state {
     hns settle_from{0};
     hns last_sample{0};
     double integral = 0;
+    double settled_setpoint = 0;      // the level the queue settled at: where relaxing stops
+    hns last_refill{0};
+    std::uint16_t refilled_until = 0; // late packets before this were covered by a refill
+    double relax_wait_s = relax_first_wait_s;
+    bool relaxed_since_refill = false;
 
     rtp_reception reception; // what RTCP reports of the source
 
@@ -172,6 +184,10 @@ struct rtp_receiver::state {
         settle_sum = settle_seconds = 0;
         settle_from = now;
         integral = 0;
+        last_refill = now;
+        refilled_until = first.header.sequence;
+        relax_wait_s = relax_first_wait_s;
+        relaxed_since_refill = false;
         if (drift) (void)drift->set_ratio_adjust(0);
         counters.queue_target_frames.store(0, std::memory_order_relaxed);
     }
@@ -212,18 +228,23 @@ struct rtp_receiver::state {
                     return;
                 }
                 counters.late.fetch_add(1, std::memory_order_relaxed);
+                concealed_sequence_of[h.sequence % slot_count] = static_cast<std::uint16_t>(h.sequence + 1); // a second copy is a duplicate
                 if (unconfirmed_lost > 0) --unconfirmed_lost; // it came: late, not lost
                 confirm_blind_concealment();                   // but its frames were concealed
                 // A packet concealed for coming late while the queue is this short says the queue
                 // is too short for the path (a slow sender clock without drift control, a jump in
-                // delay, more jitter than the latency allows): the queue grows by a packet (and to
-                // the target if it is below), and drift control's target with it — else every
-                // following packet would come late too.
+                // delay, more jitter than the latency allows): the queue grows by as many packets
+                // as the concealment ran ahead of it (and to the target if it is below), and drift
+                // control's target with it — else every following packet would come late too.
+                // Once per run of concealment: the later packets of the same run are covered.
                 const double queued = queue_frames();
-                if (ahead == -1 && concealed_sequence_of[h.sequence % slot_count] == h.sequence &&
-                    queued < options.latency_frames + 4.0 * std::max(last_packet_frames, 1u)) {
-                    concealed_sequence_of[h.sequence % slot_count] = static_cast<std::uint16_t>(h.sequence + 1); // once
-                    const auto refill = static_cast<std::uint32_t>(std::max(0.0, options.latency_frames - queued)) + last_packet_frames;
+                const auto behind = static_cast<std::uint32_t>(-ahead);
+                const std::uint32_t packet_frames = std::max(last_packet_frames, 1u);
+                if (static_cast<std::int16_t>(static_cast<std::uint16_t>(h.sequence - refilled_until)) >= 0 &&
+                    behind * packet_frames <= ms_frames(max_conceal_ms) &&
+                    queued < options.latency_frames + (4.0 + behind) * packet_frames) {
+                    refilled_until = next_sequence;
+                    const auto refill = static_cast<std::uint32_t>(std::max(0.0, options.latency_frames - queued)) + behind * packet_frames;
                     emit_silence(refill);
                     counters.concealed_frames.fetch_add(refill, std::memory_order_relaxed);
                     counters.refills.fetch_add(1, std::memory_order_relaxed);
@@ -232,6 +253,9 @@ struct rtp_receiver::state {
                         average += refill;
                         counters.queue_target_frames.store(std::llround(setpoint), std::memory_order_relaxed);
                     }
+                    if (relaxed_since_refill) relax_wait_s = std::min(relax_wait_s * 2, relax_longest_wait_s);
+                    relaxed_since_refill = false;
+                    last_refill = now;
                 }
                 return;
             }
@@ -358,6 +382,7 @@ struct rtp_receiver::state {
             settle_seconds += dt;
             if (seconds(now - settle_from) >= settle_s) {
                 setpoint = settle_seconds > 0 ? settle_sum / settle_seconds : queued;
+                settled_setpoint = setpoint;
                 setpoint_known = true;
                 average = setpoint;
                 counters.queue_target_frames.store(std::llround(setpoint), std::memory_order_relaxed);
@@ -365,6 +390,11 @@ struct rtp_receiver::state {
             return;
         }
         if (!drift) return;
+        if (setpoint > settled_setpoint && seconds(now - last_refill) >= relax_wait_s) {
+            setpoint = std::max(settled_setpoint, setpoint - relax_ms_per_s * dt * options.rate / 1000.0);
+            relaxed_since_refill = true;
+            counters.queue_target_frames.store(std::llround(setpoint), std::memory_order_relaxed);
+        }
         const double error_ms = (average - setpoint) * 1000.0 / options.rate;
         integral = std::clamp(integral + error_ms * dt, -max_correction_ppm / ki_ppm_per_ms_s, max_correction_ppm / ki_ppm_per_ms_s);
         const double ppm = std::clamp(kp_ppm_per_ms * error_ms + ki_ppm_per_ms_s * integral, -max_correction_ppm, max_correction_ppm);

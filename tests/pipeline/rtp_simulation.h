@@ -45,6 +45,10 @@ struct sim_options {
     // stall_at_s: the reader finds the ring short, as a device thread would.
     double stall_at_s = -1;
     double stall_ms = 0;
+    // Packets sent in the spike_s from spike_at_s take spike_ms longer (the path's delay jumps).
+    double spike_at_s = -1;
+    double spike_s = 0.1;
+    double spike_ms = 0;
     std::uint32_t seed = 1;
 };
 
@@ -55,6 +59,7 @@ struct sim_result {
     double worst_queue_error_ms = 0;   // |averaged queue - target| after the target was set
     double final_queue_error_ms = 0;
     double largest_step_ppm = 0;       // the largest change of the correction between reads
+    double first_target_ms = 0, largest_target_ms = 0, final_target_ms = 0; // the queue's target
     std::uint64_t lost = 0, concealed = 0, duplicates = 0, late = 0, packets = 0, skipped = 0;
     std::vector<float> output;          // what the reader read (keep_output)
     std::vector<bool> lost_packet;      // by packet index
@@ -109,7 +114,8 @@ inline sim_result simulate(const sim_options& o) {
             if (dropped) {
                 ++r.dropped_by_network;
             } else {
-                const double delay = 0.001 + o.jitter_ms * 1e-3 * uniform(random);
+                double delay = 0.001 + o.jitter_ms * 1e-3 * uniform(random);
+                if (o.spike_at_s >= 0 && sent_at >= o.spike_at_s && sent_at < o.spike_at_s + o.spike_s) delay += o.spike_ms * 1e-3;
                 if (uniform(random) < o.duplicate) {
                     network.push({sent_at + delay + 0.002 * uniform(random), datagram, true});
                 }
@@ -154,6 +160,10 @@ inline sim_result simulate(const sim_options& o) {
         if (!stalled) receiver.service(at_seconds(now));
         const std::int64_t target = c.queue_target_frames.load();
         if (target > 0) {
+            const double target_ms = static_cast<double>(target) * 1000.0 / rate;
+            if (r.first_target_ms == 0) r.first_target_ms = target_ms;
+            r.largest_target_ms = std::max(r.largest_target_ms, target_ms);
+            r.final_target_ms = target_ms;
             const double error_ms = std::abs(static_cast<double>(c.queue_frames.load() - target)) * 1000.0 / rate;
             r.worst_queue_error_ms = std::max(r.worst_queue_error_ms, error_ms);
             r.final_queue_error_ms = error_ms;

@@ -169,3 +169,18 @@ TEST_CASE("rtp receiver: after its thread stalled past the queue - the frames th
     const std::int64_t moved = ((offset_at(after) - offset_at(before)) % 65536 + 65536 + 32768) % 65536 - 32768;
     CHECK(std::abs(moved) <= 2);
 }
+
+TEST_CASE("rtp receiver: a jump in the path's delay grows the queue - it comes back down to where it settled once the delay is gone") {
+    // For 3 s the path takes 25 ms longer: more than the 20 ms queue allows for: the first packets
+    // come late and the queue grows by as many packets as were concealed ahead of them; 5 s
+    // later it is drained back at 0.5 ms/s (and the 25 ms the path gave back, by drift control).
+    const sim_result r = simulate({.seconds = 60, .jitter_ms = 1, .spike_at_s = 3, .spike_s = 3, .spike_ms = 25});
+    MESSAGE("late ", r.late, ", target first ", r.first_target_ms, " ms, largest ", r.largest_target_ms, " ms, final ", r.final_target_ms,
+            " ms; final queue error ", r.final_queue_error_ms, " ms, largest correction step ", r.largest_step_ppm, " ppm");
+    REQUIRE(r.late > 0);
+    CHECK(r.largest_target_ms >= r.first_target_ms + 5);
+    CHECK(r.final_target_ms == doctest::Approx(r.first_target_ms).epsilon(0.02));
+    CHECK(r.final_queue_error_ms < 1);
+    CHECK(r.largest_step_ppm < 20); // drained by drift control, no step (the queue averaged over 2 s)
+    CHECK(r.underrun_frames == 0);
+}

@@ -13,7 +13,9 @@
 // - a packet that comes just after its frames were concealed while the queue is short (under
 //   the target and four packets) grows the queue by a packet's silence (and up to the target),
 //   counted as concealed, and drift control's target with it: a path with more jitter than the
-//   latency allowed costs a few gaps while the queue adapts, not a gap per packet;
+//   latency allowed costs a few gaps while the queue adapts, not a gap per packet; once no packet
+//   came late for 5 s the target comes back down at 0.5 ms/s to where it settled (drift control
+//   drains the queue inaudibly), and the wait doubles each time packets come late again after it;
 // - a reader that found the ring short while a stream played (this thread ran late) has played
 //   silence for frames still to come: as many frames are skipped when they come, so the gap is
 //   one glitch, not latency the queue carries from then on (`reader_short`);
