@@ -249,12 +249,12 @@ private:
     rtp_net::unique_fd rtcp_socket_;
     std::thread io_thread_;
     std::uint32_t ssrc_ = 0;
+    std::uint64_t short_seen_ = 0; // dropped_ as the network thread last saw it (its own)
     // order: release/acquire — stop.
     std::atomic<bool> stopping_{false};
     // order: relaxed — a flag and counts, each read on its own.
     std::atomic<bool> playing_{false};
     std::atomic<std::uint64_t> dropped_{0};
-    std::uint64_t short_seen_ = 0; // dropped_ as the network thread last saw it (its own)
     std::atomic<std::uint64_t> oversized_{0};
     std::atomic<std::uint64_t> rtcp_malformed_{0};
     std::atomic<std::uint64_t> auth_failed_{0};
