@@ -7,9 +7,11 @@ set -euo pipefail
 packages=(g++ cmake ninja-build pkg-config
           libasio-dev libconcurrentqueue-dev libreaderwriterqueue-dev libspdlog-dev libfmt-dev doctest-dev
           nlohmann-json3-dev libcli11-dev libsndfile1-dev libsoxr-dev libspeexdsp-dev libopus-dev
-          libasound2-dev libjack-jackd2-dev libbenchmark-dev libpipewire-0.3-dev libsrtp2-dev help2man)
+          libasound2-dev libjack-jackd2-dev libbenchmark-dev libpipewire-0.3-dev libsrtp2-dev help2man
+          freerdp2-dev libssl-dev)
 if [[ "${1:-}" == "--test" ]]; then
-    packages+=(clang-19 libclang-rt-19-dev lld-19 jackd2 libasound2-plugins sox libsox-fmt-base pipewire wireplumber dbus ffmpeg)
+    packages+=(clang-19 libclang-rt-19-dev lld-19 jackd2 libasound2-plugins sox libsox-fmt-base pipewire wireplumber dbus ffmpeg
+               freerdp2-x11 xvfb pulseaudio pulseaudio-utils)
 fi
 
 missing=()

@@ -14,6 +14,7 @@
 #include <openae/pipeline/device_spec.h>
 #include <openae/pipeline/device_thread.h>
 #include <openae/pipeline/devices.h>
+#include <openae/pipeline/rdp.h>
 #include <openae/pipeline/gain.h>
 #include <openae/pipeline/meter.h>
 #include <openae/pipeline/remix.h>

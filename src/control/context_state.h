@@ -11,6 +11,7 @@
 #include <openae/pipeline/device_discovery.h>
 #include <openae/pipeline/device_thread.h>
 #include <openae/pipeline/devices.h>
+#include <openae/pipeline/rdp.h>
 #include <openae/rt/endpoint_core.h>
 #include <openae/rt/event_signal.h>
 #include <openae/rt/monotonic_clock.h>
@@ -123,6 +124,7 @@ struct __attribute__((visibility("hidden"))) control_actor::impl {
     context_options options;
     std::string default_device_reason; // why `auto` chose options.default_device ("" when not auto)
     std::unique_ptr<pipeline::device_watch> device_watch; // options.watch_devices: hotplug, posted to ae-ctl
+    std::unique_ptr<pipeline::rdp_session_watch> rdp_watch; // the same for RDP sessions' speakers and microphones
     asio::io_context io;
     asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
     std::thread thread;

@@ -60,21 +60,24 @@ void control_actor::watch_devices() {
     // The watch's thread posts each change to ae-ctl; a change that arrives once the actor is
     // gone is dropped (the weak pointers: no handler keeps the actor alive from its own queue).
     std::weak_ptr<control_actor> weak = shared_from_this();
+    const auto post_change = [weak](bool added, const std::string& spec) {
+        const auto self = weak.lock();
+        if (!self) return;
+        asio::post(self->impl_->io, [weak, added, spec] {
+            const auto me = weak.lock();
+            if (!me || me->impl_->stopping) return;
+            event ev;
+            ev.kind = added ? event_kind::device_added : event_kind::device_removed;
+            ev.device = spec;
+            ev.time = monotonic_now();
+            me->emit(std::move(ev));
+        });
+    };
     impl_->device_watch = pipeline::device_watch::watch_pipewire(
-        [weak](bool added, const pipeline::available_device& device) {
-            const auto self = weak.lock();
-            if (!self) return;
-            asio::post(self->impl_->io, [weak, added, spec = device.spec] {
-                const auto me = weak.lock();
-                if (!me || me->impl_->stopping) return;
-                event ev;
-                ev.kind = added ? event_kind::device_added : event_kind::device_removed;
-                ev.device = spec;
-                ev.time = monotonic_now();
-                me->emit(std::move(ev));
-            });
-        },
-        std::chrono::milliseconds(2000));
+        [post_change](bool added, const pipeline::available_device& device) { post_change(added, device.spec); }, std::chrono::milliseconds(2000));
+    // RDP sessions (rdp.h): their speakers and microphone come and go with their clients.
+    impl_->rdp_watch = std::make_unique<pipeline::rdp_session_watch>(
+        [post_change](bool added, const std::string& spec, bool) { post_change(added, spec); });
     control_detail::log_json(impl_->log.logger(), spdlog::level::info,
                              {{"component", "context"}, {"event", "device_watch"},
                               {"watching", impl_->device_watch ? "pipewire" : "nothing (no PipeWire server answers)"}});
@@ -146,6 +149,7 @@ void control_actor::stop_thread() {
     if (!impl_->thread.joinable()) return;
     if (on_control_thread()) return; // the destructor of the last handle ran on ae-ctl: let run() end
     impl_->device_watch.reset(); // no change is posted after this
+    impl_->rdp_watch.reset();
     std::promise<void> done;
     asio::post(impl_->io, [this, &done] {
         tear_down();

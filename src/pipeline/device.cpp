@@ -31,9 +31,10 @@ std::expected<std::unique_ptr<device>, device_error> make_device(std::string_vie
     if (spec->kind() == "jack") return make_jack_device(std::move(*spec), direction);
     if (spec->kind() == "pipewire") return make_pipewire_device(std::move(*spec), direction);
     if (spec->kind() == "rtp") return make_rtp_device(std::move(*spec), direction);
+    if (spec->kind() == "rdp") return make_rdp_device(std::move(*spec), direction);
     return std::unexpected(device_error{make_error_code(errc::device_unavailable),
                                         "device spec '" + std::string(text) + "': unknown device kind '" +
-                                            spec->kind() + "' (null, wav, faulty, alsa, jack, pipewire, rtp)"});
+                                            spec->kind() + "' (null, wav, faulty, alsa, jack, pipewire, rtp, rdp)"});
 }
 
 } // namespace ae::pipeline

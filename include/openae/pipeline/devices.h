@@ -51,6 +51,9 @@ namespace ae::pipeline {
 // RTP over UDP (rtp_device.h): render sends to HOST:PORT, capture receives on BIND_ADDR:PORT.
 [[nodiscard]] std::expected<std::unique_ptr<device>, device_error> make_rtp_device(device_spec spec,
                                                                                    endpoint_direction direction);
+// An RDP session's speakers (render) or microphone (capture), rdp.h.
+[[nodiscard]] std::expected<std::unique_ptr<device>, device_error> make_rdp_device(device_spec spec,
+                                                                                   endpoint_direction direction);
 [[nodiscard]] std::expected<std::unique_ptr<device>, device_error> make_faulty_device(device_spec spec,
                                                                                       endpoint_direction direction);
 

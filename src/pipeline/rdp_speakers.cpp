@@ -1,0 +1,270 @@
+// rdp[:SESSION] as a render device: the RDP client's speakers (rdpsnd).
+//
+// The device thread copies each period into a ring; a sender thread (`ae-io-rdp`, not real time:
+// FreeRDP locks and allocates) cuts it into blocks of `block` ms, converts them to 16-bit PCM and
+// sends each as a Wave2 PDU. FreeRDP queues without bound, so the window is ours: at most
+// `window` blocks may wait for the client's first Wave Confirm; past it a block is dropped and
+// its frames counted (a stalled client costs frames, not memory).
+//
+// Wave Confirms are the timing truth: the client echoes each block's timestamp plus its delay
+// (the FreeRDP client confirms twice: on arrival, then once played — the later one counts). The
+// position record says which frame the client has played, extrapolated from the last played
+// confirm (1 ms resolution: time_error); the latency is the block plus the client's delay.
+#include "rdp_session.h"
+
+#include <openae/pipeline/devices.h>
+#include <openae/pipeline/virtual_clock.h>
+#include <openae/rt/errc.h>
+#include <openae/rt/event_signal.h>
+#include <openae/rt/frame_ring.h>
+#include <openae/rt/monotonic_clock.h>
+#include <openae/rt/seqlock.h>
+#include <openae/rt/thread_name.h>
+
+#include "rtp_net.h" // wait_readable, clear_eventfd
+#include "unique_fd.h"
+
+#include <sys/eventfd.h>
+
+#include <array>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+namespace ae::pipeline {
+namespace {
+
+struct rdp_speakers_settings {
+    double period_ms = 10;
+    double block_ms = 20;
+    std::uint32_t window_blocks = 10;
+};
+
+// What the last played confirm says, published by FreeRDP's thread to the device thread.
+struct played_mark {
+    std::uint64_t frames = 0; // frames the client has played (blocks up to the confirmed one)
+    std::int64_t time = 0;    // when (hns, CLOCK_MONOTONIC): the block's send time + the client's delay
+};
+
+class rdp_speakers final : public device, public rdp_speakers_listener {
+public:
+    rdp_speakers(std::string spec, std::shared_ptr<rdp_session> session, rdp_pcm_format format, rdp_speakers_settings settings)
+        : device(std::move(spec), endpoint_direction::render, frame_format{format.rate, format.channels, sample_type::f32},
+                 static_cast<std::uint32_t>(std::lround(settings.period_ms * format.rate / 1000.0)), true),
+          session_(std::move(session)), settings_(settings),
+          block_frames_(static_cast<std::uint32_t>(std::lround(settings.block_ms * format.rate / 1000.0))),
+          clock_({.rate = static_cast<double>(format.rate), .period_frames = period_frames_}) {}
+
+    ~rdp_speakers() override {
+        stop();
+        session_->detach_speakers(this);
+    }
+
+    std::expected<void, device_error> start() override {
+        if (!session_->connected()) return fail(errc::device_unavailable, "the client has gone");
+        if (!session_->attach_speakers(this)) return fail(errc::device_unavailable, "another device plays to this session's speakers");
+        wake_ = unique_fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+        if (wake_.get() < 0) return fail(errc::io_error, "cannot create an eventfd");
+        auto ring = frame_ring::create(std::max<std::uint64_t>(format_.sample_rate, 8ull * block_frames_), format_.bytes_per_frame());
+        if (!ring) return fail(errc::io_error, "cannot create the ring: " + ring.error().message());
+        ring_ = std::move(*ring);
+        auto [writer, reader] = ring_.split();
+        writer_ = std::move(writer);
+        reader_ = std::move(reader);
+        stopping_.store(false);
+        clock_.start(monotonic_now());
+        sender_ = std::thread([this] { run_sender(); });
+        return {};
+    }
+
+    void stop() noexcept override {
+        if (!sender_.joinable()) return;
+        stopping_.store(true, std::memory_order_release);
+        signal_eventfd(wake_.get());
+        sender_.join();
+    }
+
+    device_status wait_period() noexcept override { // rt-safe: waits for the device only
+        if (!session_->connected()) return device_status::lost;
+        timing_ = clock_.wait_next();
+        played_mark mark;
+        if (played_.try_read(mark) && mark.time != 0) {
+            // Extrapolated from the last played confirm at the nominal rate, never past what was sent.
+            const double since = static_cast<double>(timing_.time.count() - mark.time) * 1e-7;
+            const auto more = static_cast<std::uint64_t>(std::max(0.0, since) * format_.sample_rate);
+            timing_.position = std::min(mark.frames + more, sent_frames_.load(std::memory_order_relaxed));
+        } else {
+            timing_.position = 0; // nothing played yet
+        }
+        timing_.time_error = hns{10'000}; // confirms carry whole milliseconds
+        if (unconfirmed_.exchange(false, std::memory_order_relaxed)) timing_.discontinuity = true;
+        return device_status::ok;
+    }
+
+    device_status play(const std::byte* data, std::uint32_t frames) noexcept override { // rt-safe: bounded
+        if (!session_->connected()) return device_status::lost;
+        const std::uint64_t room = writer_.free_frames();
+        const auto fitting = static_cast<std::uint32_t>(room < frames ? room : frames);
+        if (fitting > 0) {
+            std::memcpy(writer_.try_acquire(fitting), data, std::size_t{fitting} * format_.bytes_per_frame());
+            writer_.commit(fitting);
+            signal_eventfd(wake_.get());
+        }
+        if (fitting < frames) dropped_.fetch_add(frames - fitting, std::memory_order_relaxed);
+        return device_status::ok;
+    }
+
+    device_timing timing() const noexcept override { return timing_; } // rt-safe: wait-free
+    std::uint64_t device_dropped_frames() const noexcept override { return dropped_.load(std::memory_order_relaxed); }
+    std::uint64_t latency_generation() const noexcept override { return latency_generation_.load(std::memory_order_relaxed); } // rt-safe: wait-free
+    hns latency() const noexcept override {
+        const std::int64_t delay_ms = published_delay_ms_.load(std::memory_order_relaxed);
+        return hns{static_cast<std::int64_t>(settings_.block_ms * 1e4) + std::max<std::int64_t>(delay_ms, 0) * 10'000};
+    }
+
+    // FreeRDP's rdpsnd thread.
+    void confirmed(std::uint8_t block, std::uint16_t timestamp_ms) noexcept override {
+        sent_block& sent = blocks_[block];
+        if (!sent.valid.load(std::memory_order_acquire)) return;
+        const std::uint64_t sequence = sent.sequence;
+        const auto delay_ms = static_cast<std::uint16_t>(timestamp_ms - sent.timestamp_ms);
+        const std::uint64_t highest = confirmed_sequence_.load(std::memory_order_relaxed);
+        if (sequence + 1 > highest) {
+            if (sequence > highest) unconfirmed_.store(true, std::memory_order_relaxed); // blocks between were never confirmed
+            confirmed_sequence_.store(sequence + 1, std::memory_order_relaxed);
+        }
+        // A second confirm of a block: this client confirms once played (the later one counts).
+        const std::uint8_t seen = ++sent.confirms;
+        if (seen >= 2) twice_ = true;
+        if (twice_ && seen < 2) return; // the arrival confirm of a client that confirms twice
+        played_mark mark{sent.end_frame, sent.send_time + std::int64_t{delay_ms} * 10'000};
+        played_.publish(mark);
+        client_delay_ms_.store(delay_ms, std::memory_order_relaxed);
+        if (std::abs(static_cast<int>(delay_ms) - static_cast<int>(published_delay_ms_.load(std::memory_order_relaxed))) >= 5) {
+            published_delay_ms_.store(delay_ms, std::memory_order_relaxed);
+            latency_generation_.fetch_add(1, std::memory_order_relaxed);
+        }
+    }
+
+private:
+    struct sent_block {
+        // order: release/acquire — the block's fields are written before it is marked valid.
+        std::atomic<bool> valid{false};
+        std::uint64_t sequence = 0;
+        std::uint64_t end_frame = 0;
+        std::int64_t send_time = 0;
+        std::uint16_t timestamp_ms = 0;
+        std::uint8_t confirms = 0;
+    };
+
+    std::unexpected<device_error> fail(errc code, const std::string& why) const {
+        return std::unexpected(device_error{make_error_code(code), "rdp device '" + spec_ + "': " + why});
+    }
+
+    void run_sender() noexcept {
+        set_current_thread_name("ae-io-rdp");
+        std::vector<std::int16_t> pcm(std::size_t{block_frames_} * format_.channels);
+        for (;;) {
+            const int fds[] = {wake_.get()};
+            rtp_net::wait_readable(fds, 1, hns{200'000});
+            rtp_net::clear_eventfd(wake_.get());
+            const bool stopping = stopping_.load(std::memory_order_acquire);
+            while (reader_.available_frames() >= block_frames_) send_block(pcm);
+            if (stopping) break;
+        }
+    }
+
+    void send_block(std::vector<std::int16_t>& pcm) noexcept {
+        const auto* frames = reinterpret_cast<const float*>(reader_.try_acquire(block_frames_));
+        const std::size_t samples = std::size_t{block_frames_} * format_.channels;
+        for (std::size_t i = 0; i < samples; ++i) {
+            const float v = std::clamp(frames[i] * 32768.0f, -32768.0f, 32767.0f);
+            pcm[i] = static_cast<std::int16_t>(std::lrint(v));
+        }
+        reader_.commit(block_frames_);
+        const std::uint64_t outstanding = sequence_ - confirmed_sequence_.load(std::memory_order_relaxed);
+        if (outstanding >= settings_.window_blocks || !session_->connected()) {
+            dropped_.fetch_add(block_frames_, std::memory_order_relaxed); // the client is not taking them
+            return;
+        }
+        const hns now = monotonic_now();
+        const auto timestamp_ms = static_cast<std::uint16_t>(now.count() / 10'000);
+        std::uint8_t block = 0;
+        bool sent = false;
+        (void)session_->with_channels([&](rdp_channels& c) { sent = c.send_block(pcm.data(), block_frames_, timestamp_ms, block); });
+        if (!sent) {
+            dropped_.fetch_add(block_frames_, std::memory_order_relaxed);
+            return;
+        }
+        sent_block& record = blocks_[block];
+        record.valid.store(false, std::memory_order_relaxed);
+        record.sequence = sequence_;
+        record.end_frame = sent_frames_.load(std::memory_order_relaxed) + block_frames_;
+        record.send_time = now.count();
+        record.timestamp_ms = timestamp_ms;
+        record.confirms = 0;
+        record.valid.store(true, std::memory_order_release);
+        ++sequence_;
+        sent_frames_.fetch_add(block_frames_, std::memory_order_relaxed);
+    }
+
+    std::shared_ptr<rdp_session> session_;
+    rdp_speakers_settings settings_;
+    std::uint32_t block_frames_;
+    virtual_clock clock_;
+    device_timing timing_{};
+    frame_ring ring_;
+    frame_ring_writer writer_;
+    frame_ring_reader reader_;
+    unique_fd wake_;
+    std::thread sender_;
+    std::array<sent_block, 256> blocks_{}; // by block number
+    std::uint64_t sequence_ = 0;            // blocks sent (the sender's)
+    bool twice_ = false;                    // rdpsnd thread's: the client confirms each block twice
+    seqlock<played_mark> played_;
+    // order: release/acquire — stop.
+    std::atomic<bool> stopping_{false};
+    // order: relaxed — counts and figures, each read on its own.
+    std::atomic<std::uint64_t> sent_frames_{0};
+    std::atomic<std::uint64_t> confirmed_sequence_{0}; // blocks up to this one were confirmed (or skipped)
+    std::atomic<bool> unconfirmed_{false};
+    std::atomic<std::uint64_t> dropped_{0};
+    std::atomic<std::uint16_t> client_delay_ms_{0};
+    std::atomic<std::uint16_t> published_delay_ms_{0};
+    std::atomic<std::uint64_t> latency_generation_{0};
+};
+
+} // namespace
+
+std::expected<std::unique_ptr<device>, device_error> make_rdp_device(device_spec spec, endpoint_direction direction) {
+    const std::string text = spec.text();
+    const auto refuse = [&](errc code, const std::string& why) {
+        return std::unexpected(device_error{make_error_code(code), "rdp device '" + text + "': " + why});
+    };
+    auto session = find_rdp_session(spec.target());
+    if (!session) return refuse(errc::device_unavailable, spec.target().empty() ? "no RDP client is connected" : "no RDP session " + spec.target());
+    if (direction == endpoint_direction::capture) return refuse(errc::device_unavailable, "the microphone is not supported yet");
+    rdp_speakers_settings settings;
+    const auto period = spec.take_number("period", 10, 1, 100);
+    if (!period) return std::unexpected(period.error());
+    const auto block = spec.take_number("block", 20, 5, 100);
+    if (!block) return std::unexpected(block.error());
+    const auto window = spec.take_count("window", 10, 2, 200);
+    if (!window) return std::unexpected(window.error());
+    if (auto done = spec.finish(); !done) return std::unexpected(done.error());
+    settings.period_ms = *period;
+    settings.block_ms = *block;
+    settings.window_blocks = *window;
+    rdp_pcm_format format{};
+    bool ready = false;
+    (void)session->with_channels([&](rdp_channels& c) {
+        ready = c.speakers_ready();
+        format = c.speakers_format();
+    });
+    if (!ready) return refuse(errc::device_unavailable, "session " + session->id() + " has no speakers (yet)");
+    return std::make_unique<rdp_speakers>(text, std::move(session), format, settings);
+}
+
+} // namespace ae::pipeline

@@ -1,0 +1,157 @@
+// The RDP devices against a real client: openae's standalone server (rdp.h) on loopback, and
+// xfreerdp under Xvfb playing into a private PulseAudio whose null sink the test records
+// (tests/pipeline/rdp_rig.h). The signal is checked, not just "something was heard": Debian's
+// FreeRDP flips the sign bit of PCM it converts, which plays a wrapped, distorted tone.
+#include "peer_rig.h"
+#include "rdp_rig.h"
+#include "test_engine.h"
+
+#include <openae/pipeline/devices.h>
+#include <openae/pipeline/rdp.h>
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <condition_variable>
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+#include <numbers>
+#include <random>
+
+using namespace ae;
+using namespace ae::test;
+
+namespace {
+
+std::uint16_t free_tcp_port() {
+    static std::mt19937 random(std::random_device{}());
+    for (int attempt = 0; attempt < 256; ++attempt) {
+        const auto port = static_cast<std::uint16_t>(std::uniform_int_distribution<int>(20000, 32000)(random));
+        const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        address.sin_port = htons(port);
+        const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+        ::close(fd);
+        if (ok) return port;
+    }
+    return 0;
+}
+
+// Waits (bounded) for a session's speakers or microphone to come, told by the session watch.
+class device_waiter {
+public:
+    device_waiter()
+        : watch_([this](bool added, const std::string& spec, bool render) {
+              const std::lock_guard lock(mutex_);
+              (render ? speakers_ : microphone_) = added ? spec : std::string();
+              changed_.notify_all();
+          }) {}
+    std::string speakers(std::chrono::seconds within) { return wait(speakers_, within); }
+
+private:
+    std::string wait(const std::string& which, std::chrono::seconds within) {
+        std::unique_lock lock(mutex_);
+        changed_.wait_for(lock, within, [&] { return !which.empty(); });
+        return which;
+    }
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    std::string speakers_, microphone_;
+    pipeline::rdp_session_watch watch_;
+};
+
+struct tone_report {
+    std::size_t onset = 0;      // first loud frame of the recording
+    double frequency_hz = 0;    // from zero crossings over the window
+    double rms = 0;             // of the window
+    std::size_t quiet_runs = 0; // runs of 5 ms or more without a sample above 0.05 inside it
+};
+
+// The tone in `played` (s16 stereo, left channel) over `seconds` from its onset.
+tone_report analyse(const std::vector<std::int16_t>& played, std::uint32_t rate, double seconds) {
+    tone_report r;
+    const std::size_t frames = played.size() / 2;
+    while (r.onset < frames && std::abs(played[2 * r.onset]) < 3000) ++r.onset;
+    const auto window = static_cast<std::size_t>(seconds * rate);
+    if (r.onset + window > frames) return r;
+    std::size_t crossings = 0, quiet = 0;
+    double energy = 0;
+    for (std::size_t i = r.onset + 1; i < r.onset + window; ++i) {
+        const double x = played[2 * i] / 32768.0;
+        energy += x * x;
+        if ((played[2 * i - 2] < 0) != (played[2 * i] < 0)) ++crossings;
+        if (std::abs(x) < 0.05) {
+            if (++quiet == rate / 200) ++r.quiet_runs;
+        } else {
+            quiet = 0;
+        }
+    }
+    r.frequency_hz = static_cast<double>(crossings) / 2 / seconds;
+    r.rms = std::sqrt(energy / static_cast<double>(window));
+    return r;
+}
+
+} // namespace
+
+TEST_CASE("rdp device: with no client connected it is unavailable - bad options are refused by name") {
+    const auto none = pipeline::make_device("rdp:77", endpoint_direction::render);
+    REQUIRE_FALSE(none);
+    CHECK(none.error().code == errc::device_unavailable);
+    CHECK(none.error().message.find("no RDP session 77") != std::string::npos);
+    auto server = pipeline::rdp_server::start({.address = "0.0.0.0", .port = 0});
+    REQUIRE_FALSE(server);
+    CHECK(server.error().code == errc::bad_argument);
+    CHECK(server.error().message.find("needs a user and a password") != std::string::npos);
+}
+
+TEST_CASE("rdp peers: xfreerdp hears a 1 kHz tone played through rdp - its frequency - level and continuity") {
+    const std::string state = (std::filesystem::temp_directory_path() / ("openae-rdp-state-" + std::to_string(::getpid()))).string();
+    auto server = pipeline::rdp_server::start({.address = "127.0.0.1", .port = free_tcp_port(), .state_dir = state});
+    REQUIRE(server);
+    CHECK(std::filesystem::exists(state + "/rdp-certificate.pem")); // made at first start
+    device_waiter waiter;
+    rdp_client_rig client((*server)->port());
+    REQUIRE(client.ready());
+    const std::string speakers = waiter.speakers(std::chrono::seconds(30));
+    if (speakers.empty()) MESSAGE("xfreerdp's log:\n", client.log("xfreerdp.log"));
+    REQUIRE_FALSE(speakers.empty());
+    const auto sessions = pipeline::rdp_sessions();
+    REQUIRE(sessions.size() == 1);
+    MESSAGE("session ", sessions[0].id, " from '", sessions[0].client, "': speakers at ", sessions[0].speakers_rate, " Hz, ",
+            sessions[0].speakers_channels, " channels");
+    {
+        device_rig<render_endpoint_core> out(pipeline::make_device(speakers, endpoint_direction::render), 1, 4);
+        const std::uint32_t rate = out.thread->dev().format().sample_rate;
+        const std::uint32_t endpoint_rate = 48000;
+        const auto tone_frames = static_cast<std::uint64_t>(3 * endpoint_rate);
+        std::uint64_t written = 0;
+        rt_guard engine_guard;
+        REQUIRE(render_pass(out.endpoint.rt(), written, ~std::uint64_t{0}, [](std::uint64_t, float* f) { f[0] = f[1] = 0; }));
+        REQUIRE_FALSE(out.endpoint.start());
+        {
+            auto armed = engine_guard.arm();
+            // 3 s of the tone, then 1.5 s of silence: the client's delay is a few hundred ms.
+            while (written < tone_frames + endpoint_rate * 3 / 2) {
+                (void)render_pass(out.endpoint.rt(), written, ~std::uint64_t{0}, [&](std::uint64_t n, float* f) {
+                    f[0] = f[1] = n < tone_frames ? static_cast<float>(0.5 * std::sin(2 * std::numbers::pi * 1000 * static_cast<double>(n) / endpoint_rate)) : 0.0f;
+                });
+                (void)out.wake.wait(200);
+            }
+        }
+        CHECK(engine_guard.violations() == 0);
+        out.check_device_rt();
+        MESSAGE("device at ", rate, " Hz; latency ", static_cast<double>(out.thread->dev().latency().count()) / 1e4, " ms");
+        out.thread->stop();
+    }
+    const auto played = client.played();
+    const tone_report r = analyse(played, rdp_client_rig::played_rate, 2.5);
+    MESSAGE("recorded ", played.size() / 2, " frames; onset at ", r.onset, ", ", r.frequency_hz, " Hz, rms ", r.rms, ", quiet runs ", r.quiet_runs);
+    CHECK(r.frequency_hz == doctest::Approx(1000).epsilon(0.01));
+    CHECK(r.rms == doctest::Approx(0.5 / std::sqrt(2.0)).epsilon(0.1));
+    CHECK(r.quiet_runs == 0);
+    std::filesystem::remove_all(state);
+}
