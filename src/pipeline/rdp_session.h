@@ -7,6 +7,7 @@
 #include <openae/pipeline/rdp.h>
 
 #include <atomic>
+#include <expected>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -75,6 +76,12 @@ private:
     rdp_speakers_listener* speakers_ = nullptr;
     rdp_microphone_listener* microphone_ = nullptr;
 };
+
+class device;
+class device_spec;
+// The microphone device of `session` (rdp_microphone.cpp); `spec`'s options not taken yet.
+[[nodiscard]] std::expected<std::unique_ptr<device>, device_error> make_rdp_microphone(const std::string& text, std::shared_ptr<rdp_session> session,
+                                                                                       device_spec& spec);
 
 // The session `id` names ("" or "latest": the last connected), or null.
 [[nodiscard]] std::shared_ptr<rdp_session> find_rdp_session(std::string_view id);

@@ -245,7 +245,7 @@ std::expected<std::unique_ptr<device>, device_error> make_rdp_device(device_spec
     };
     auto session = find_rdp_session(spec.target());
     if (!session) return refuse(errc::device_unavailable, spec.target().empty() ? "no RDP client is connected" : "no RDP session " + spec.target());
-    if (direction == endpoint_direction::capture) return refuse(errc::device_unavailable, "the microphone is not supported yet");
+    if (direction == endpoint_direction::capture) return make_rdp_microphone(text, std::move(session), spec);
     rdp_speakers_settings settings;
     const auto period = spec.take_number("period", 10, 1, 100);
     if (!period) return std::unexpected(period.error());

@@ -51,6 +51,7 @@ public:
               changed_.notify_all();
           }) {}
     std::string speakers(std::chrono::seconds within) { return wait(speakers_, within); }
+    std::string microphone(std::chrono::seconds within) { return wait(microphone_, within); }
 
 private:
     std::string wait(const std::string& which, std::chrono::seconds within) {
@@ -153,5 +154,102 @@ TEST_CASE("rdp peers: xfreerdp hears a 1 kHz tone played through rdp - its frequ
     CHECK(r.frequency_hz == doctest::Approx(1000).epsilon(0.01));
     CHECK(r.rms == doctest::Approx(0.5 / std::sqrt(2.0)).epsilon(0.1));
     CHECK(r.quiet_runs == 0);
+    std::filesystem::remove_all(state);
+}
+
+TEST_CASE("rdp peers: the client's microphone is captured at its frequency - a stalled client costs counted frames - a killed one is a lost device") {
+    const std::string state = (std::filesystem::temp_directory_path() / ("openae-rdp-state-mic-" + std::to_string(::getpid()))).string();
+    auto server = pipeline::rdp_server::start({.address = "127.0.0.1", .port = free_tcp_port(), .state_dir = state});
+    REQUIRE(server);
+    device_waiter waiter;
+    rdp_client_rig client((*server)->port());
+    REQUIRE(client.ready());
+    const std::string microphone = waiter.microphone(std::chrono::seconds(30));
+    const std::string speakers = waiter.speakers(std::chrono::seconds(5));
+    if (microphone.empty()) MESSAGE("xfreerdp's log:\n", client.log("xfreerdp.log"));
+    REQUIRE_FALSE(microphone.empty());
+    REQUIRE_FALSE(speakers.empty());
+    device_rig<capture_endpoint_core> in(pipeline::make_device(microphone, endpoint_direction::capture), 2, 32);
+    device_rig<render_endpoint_core> out(pipeline::make_device(speakers, endpoint_direction::render), 1, 4);
+    const std::uint32_t mic_rate = in.thread->dev().format().sample_rate;
+    REQUIRE_FALSE(in.endpoint.start());
+    REQUIRE_FALSE(out.endpoint.start());
+    std::vector<float> captured;
+    captured.reserve(std::size_t{mic_rate} * 30); // no allocation under the engine's guard
+    std::uint64_t read = 0, written = 0;
+    device_events in_events, out_events;
+    rt_guard engine_guard;
+    // Runs both endpoints (the speakers get a quiet tone) for `seconds` of wall time, bounded.
+    const auto run_for = [&](double seconds) {
+        auto armed = engine_guard.arm();
+        const hns until = monotonic_now() + hns{static_cast<std::int64_t>(seconds * 1e7)};
+        while (monotonic_now() < until) {
+            (void)render_pass(out.endpoint.rt(), written, ~std::uint64_t{0}, [](std::uint64_t n, float* f) {
+                f[0] = f[1] = static_cast<float>(0.1 * std::sin(2 * std::numbers::pi * 500 * static_cast<double>(n) / 48000));
+            });
+            (void)capture_pass(in.endpoint.rt(), read, [&](std::uint64_t, const float* f) {
+                if (captured.size() < captured.capacity()) captured.push_back(f[0]);
+            });
+            (void)in.wake.wait(20);
+            in_events.take(*in.thread);
+            out_events.take(*out.thread);
+        }
+    };
+    run_for(5);
+    // The microphone: PulseAudio's 440 Hz sine source through the client, which reads it in
+    // bursts: judged by its frequency over the frames that carry it (the silence an underrun
+    // put in is not the signal's) and by how many there are.
+    std::size_t onset = 0;
+    while (onset < captured.size() && std::abs(captured[onset]) < 0.01f) ++onset;
+    std::size_t crossings = 0, signal_frames = 0;
+    for (std::size_t i = onset + 1; i < captured.size(); ++i) {
+        if (captured[i] == 0.0f) continue; // padding: counted in the glitch frames
+        ++signal_frames;
+        crossings += captured[i - 1] != 0.0f && (captured[i - 1] < 0) != (captured[i] < 0);
+    }
+    const double seconds_heard = static_cast<double>(signal_frames) / mic_rate;
+    const double frequency = seconds_heard > 0 ? static_cast<double>(crossings) / 2 / seconds_heard : 0;
+    MESSAGE("microphone at ", mic_rate, " Hz: ", captured.size(), " frames read, signal from frame ", onset, ": ", frequency, " Hz over ",
+            seconds_heard, " s of signal; glitch frames ", in_events.dropped);
+    REQUIRE(seconds_heard > 1.0);
+    CHECK(frequency == doctest::Approx(440).epsilon(0.01));
+    // Every frame after the onset is signal or counted padding.
+    CHECK(captured.size() - onset - 1 - signal_frames <= in_events.dropped + 16);
+
+    // Stalled for 2 s: the speakers' window fills, later blocks are dropped and counted; memory
+    // stays bounded; after SIGCONT the client plays again.
+    out_events.take(*out.thread);
+    const std::uint64_t dropped_before = out_events.dropped;
+    client.pause_client(true);
+    run_for(2);
+    client.pause_client(false);
+    out_events.take(*out.thread);
+    const std::uint64_t dropped_in_stall = out_events.dropped - dropped_before;
+    const std::size_t played_before_resume = client.played().size() / 2;
+    run_for(2);
+    const std::size_t played_after_resume = client.played().size() / 2;
+    MESSAGE("stall: ", dropped_in_stall, " frames dropped by the speakers' window; the client played ", played_after_resume - played_before_resume,
+            " frames in the 2 s after it resumed");
+    CHECK(dropped_in_stall > 48000); // most of the 2 s (the window held 200 ms)
+    CHECK(dropped_in_stall < 2 * 48000 + 4800);
+    CHECK(played_after_resume - played_before_resume > rdp_client_rig::played_rate); // it plays again
+
+    // Killed: both devices are lost.
+    client.stop_client();
+    bool in_lost = false, out_lost = false;
+    for (int i = 0; i < 100 && !(in_lost && out_lost); ++i) {
+        run_for(0.05);
+        in_events.take(*in.thread);
+        out_events.take(*out.thread);
+        in_lost = in_events.lost;
+        out_lost = out_events.lost;
+    }
+    CHECK(in_lost);
+    CHECK(out_lost);
+    CHECK(engine_guard.violations() == 0);
+    in.check_device_rt();
+    out.check_device_rt();
+    out.thread->stop();
+    in.thread->stop();
     std::filesystem::remove_all(state);
 }
