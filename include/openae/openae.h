@@ -238,6 +238,15 @@ int ae_rt_release_output_data_pointer(ae_endpoint* endpoint, const ae_connection
 int ae_rt_input_data_pointer(ae_endpoint* endpoint, ae_connection_property* property, ae_position* timestamp) AE_RT_NOEXCEPT;
 int ae_rt_release_input_data_pointer(ae_endpoint* endpoint, uint32_t frames_consumed, const void* buffer) AE_RT_NOEXCEPT;
 
+/* Remote Desktop sessions (FreeRDP 2 server; docs/API.md, "RDP sessions"). A host running its own
+ * FreeRDP server attaches each connected session: `vcm` is the session's virtual channel manager
+ * (WTSOpenServerA), `rdp_context` its rdpContext*, both valid until ae_rdp_detach_session().
+ * Writes the session's id ("1", "2", ...) into `id` (`id_size` bytes with the NUL): its devices
+ * are "rdp:ID". AE_ERR_BAD_ARGUMENT for a null handle or no room for the id. */
+int ae_rdp_attach_session(void* vcm, void* rdp_context, const char* client, char* id, size_t id_size);
+/* The client left: the session's devices are lost, its channels closed. */
+void ae_rdp_detach_session(const char* id);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,6 +1,7 @@
 // Discovery per backend: ALSA's PCM hints, the default JACK server's physical ports, and the
 // `null` device that is always there. PipeWire's registry walk is in pipewire_discovery.cpp.
 #include <openae/pipeline/device_discovery.h>
+#include <openae/pipeline/rdp.h>
 
 #include <openae/rt/types.h>
 
@@ -134,6 +135,24 @@ std::vector<available_device> discover_devices(const discovery_options& options)
     if (options.pipewire) append(discover_pipewire_devices(options.timeout));
     if (options.jack) append(discover_jack_devices());
     if (options.alsa) append(discover_alsa_devices());
+    append(discover_rdp_devices());
+    return found;
+}
+
+std::vector<available_device> discover_rdp_devices() {
+    std::vector<available_device> found;
+    for (const auto& s : rdp_sessions()) {
+        if (!s.speakers && !s.microphone) continue;
+        available_device d;
+        d.spec = "rdp:" + s.id;
+        d.kind = "rdp";
+        d.description = "RDP client " + s.client + " (session " + s.id + ")";
+        d.render = s.speakers;
+        d.capture = s.microphone;
+        d.sample_rate = s.speakers ? s.speakers_rate : s.microphone_rate;
+        d.channels = s.speakers ? s.speakers_channels : s.microphone_channels;
+        found.push_back(std::move(d));
+    }
     return found;
 }
 

@@ -267,6 +267,12 @@ int main(void) {
     CHECK(ae_endpoint_destroy(render) == AE_OK);
     ae_context_destroy(ctx);
     close(efd);
+
+    /* RDP: a session is attached by a host with its FreeRDP handles; none here. */
+    char session[16];
+    CHECK(ae_rdp_attach_session(NULL, NULL, "client", session, sizeof session) == AE_ERR_BAD_ARGUMENT);
+    ae_rdp_detach_session("no such session");
+    ae_rdp_detach_session(NULL);
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
         return 1;

@@ -6,6 +6,7 @@
 #include "rdp_rig.h"
 #include "test_engine.h"
 
+#include <openae/pipeline/device_discovery.h>
 #include <openae/pipeline/devices.h>
 #include <openae/pipeline/rdp.h>
 
@@ -169,6 +170,13 @@ TEST_CASE("rdp peers: the client's microphone is captured at its frequency - a s
     if (microphone.empty()) MESSAGE("xfreerdp's log:\n", client.log("xfreerdp.log"));
     REQUIRE_FALSE(microphone.empty());
     REQUIRE_FALSE(speakers.empty());
+    CHECK(microphone == speakers); // one session: rdp:ID for both directions
+    // Listed for `aectl devices` (discovery) with both directions.
+    const auto listed = pipeline::discover_rdp_devices();
+    REQUIRE(listed.size() == 1);
+    CHECK(listed[0].spec == speakers);
+    CHECK(listed[0].render);
+    CHECK(listed[0].capture);
     device_rig<capture_endpoint_core> in(pipeline::make_device(microphone, endpoint_direction::capture), 2, 32);
     device_rig<render_endpoint_core> out(pipeline::make_device(speakers, endpoint_direction::render), 1, 4);
     const std::uint32_t mic_rate = in.thread->dev().format().sample_rate;

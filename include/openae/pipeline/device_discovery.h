@@ -18,7 +18,7 @@ namespace ae::pipeline {
 
 struct available_device {
     std::string spec;        // a device spec that opens it ("alsa:default", "pipewire:NODE", "jack?server=default&connect=auto")
-    std::string kind;        // null, alsa, jack, pipewire
+    std::string kind;        // null, alsa, jack, pipewire, rdp
     std::string description; // for people ("Built-in Audio Analog Stereo", "Monitor of openae_test_sink")
     bool render = false;     // it plays (a render endpoint can be created on it)
     bool capture = false;    // it records
@@ -34,7 +34,7 @@ struct discovery_options {
     bool pipewire = true;
 };
 
-// `null` first, then what each backend has now. Never fails: a backend that is absent or does
+// `null` first, then what each backend has now (RDP sessions last). Never fails: a backend that is absent or does
 // not answer in time adds nothing.
 [[nodiscard]] std::vector<available_device> discover_devices(const discovery_options& options = {});
 
@@ -63,6 +63,8 @@ public:
 [[nodiscard]] std::vector<available_device> discover_alsa_devices();
 [[nodiscard]] std::vector<available_device> discover_jack_devices();
 [[nodiscard]] std::vector<available_device> discover_pipewire_devices(std::chrono::milliseconds timeout);
+// The RDP sessions' speakers and microphones (rdp.h), `rdp:ID` each.
+[[nodiscard]] std::vector<available_device> discover_rdp_devices();
 
 } // namespace ae::pipeline
 
