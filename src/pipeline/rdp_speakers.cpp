@@ -7,9 +7,11 @@
 // its frames counted (a stalled client costs frames, not memory).
 //
 // Wave Confirms are the timing truth: the client echoes each block's timestamp plus its delay
-// (the FreeRDP client confirms twice: on arrival, then once played — the later one counts). The
-// position record says which frame the client has played, extrapolated from the last played
-// confirm (1 ms resolution: time_error); the latency is the block plus the client's delay.
+// (the FreeRDP client confirms twice: on arrival — the network's round trip — then once the
+// block is queued for playing, adding the time until its last frame is heard; the later one
+// counts). The position record says which frame the client has played, extrapolated from the
+// last played confirm (1 ms resolution: time_error); the latency is the block, half the round
+// trip and the client's delay.
 #include "rdp_session.h"
 
 #include <openae/pipeline/devices.h>
@@ -91,10 +93,13 @@ public:
         timing_ = clock_.wait_next();
         played_mark mark;
         if (played_.try_read(mark) && mark.time != 0) {
-            // Extrapolated from the last played confirm at the nominal rate, never past what was sent.
+            // Extrapolated from the last played confirm at the nominal rate, either way: the
+            // confirm names a frame and when it will be heard, usually a few hundred ms from now
+            // (the client's queue), so the frame heard now is that many frames before it.
             const double since = static_cast<double>(timing_.time.count() - mark.time) * 1e-7;
-            const auto more = static_cast<std::uint64_t>(std::max(0.0, since) * format_.sample_rate);
-            timing_.position = std::min(mark.frames + more, sent_frames_.load(std::memory_order_relaxed));
+            const double heard = static_cast<double>(mark.frames) + since * format_.sample_rate;
+            const auto sent = static_cast<double>(sent_frames_.load(std::memory_order_relaxed));
+            timing_.position = static_cast<std::uint64_t>(std::clamp(heard, 0.0, sent));
         } else {
             timing_.position = 0; // nothing played yet
         }
@@ -135,15 +140,23 @@ public:
             if (sequence > highest) unconfirmed_.store(true, std::memory_order_relaxed); // blocks between were never confirmed
             confirmed_sequence_.store(sequence + 1, std::memory_order_relaxed);
         }
-        // A second confirm of a block: this client confirms once played (the later one counts).
+        // A second confirm of a block: this client confirms on arrival and once played (the later
+        // one counts); the first one's delay is the network's round trip.
         const std::uint8_t seen = ++sent.confirms;
+        if (seen == 1) {
+            const std::int64_t round_trip = monotonic_now().count() - sent.send_time;
+            // Smoothed over ~8 blocks (the network's jitter, not its clock).
+            round_trip_hns_ = round_trip_hns_ < 0 ? round_trip : round_trip_hns_ + (round_trip - round_trip_hns_) / 8;
+        }
         if (seen >= 2) twice_ = true;
         if (twice_ && seen < 2) return; // the arrival confirm of a client that confirms twice
-        played_mark mark{sent.end_frame, sent.send_time + std::int64_t{delay_ms} * 10'000};
+        const std::int64_t one_way = std::max<std::int64_t>(round_trip_hns_, 0) / 2;
+        played_mark mark{sent.end_frame, sent.send_time + one_way + std::int64_t{delay_ms} * 10'000};
         played_.publish(mark);
-        client_delay_ms_.store(delay_ms, std::memory_order_relaxed);
-        if (std::abs(static_cast<int>(delay_ms) - static_cast<int>(published_delay_ms_.load(std::memory_order_relaxed))) >= 5) {
-            published_delay_ms_.store(delay_ms, std::memory_order_relaxed);
+        const auto heard_after_ms = static_cast<std::uint16_t>(std::min<std::int64_t>(delay_ms + one_way / 10'000, 65535));
+        client_delay_ms_.store(heard_after_ms, std::memory_order_relaxed);
+        if (std::abs(static_cast<int>(heard_after_ms) - static_cast<int>(published_delay_ms_.load(std::memory_order_relaxed))) >= 5) {
+            published_delay_ms_.store(heard_after_ms, std::memory_order_relaxed);
             latency_generation_.fetch_add(1, std::memory_order_relaxed);
         }
     }
@@ -223,6 +236,7 @@ private:
     std::array<sent_block, 256> blocks_{}; // by block number
     std::uint64_t sequence_ = 0;            // blocks sent (the sender's)
     bool twice_ = false;                    // rdpsnd thread's: the client confirms each block twice
+    std::int64_t round_trip_hns_ = -1;      // rdpsnd thread's: smoothed from arrival confirms
     seqlock<played_mark> played_;
     // order: release/acquire — stop.
     std::atomic<bool> stopping_{false};

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -26,7 +27,9 @@ public:
     static constexpr std::uint32_t played_rate = 44100; // the null sink's, and parec's
     static constexpr std::uint32_t played_channels = 2;
 
-    explicit rdp_client_rig(std::uint16_t port) {
+    // `live`: parec writes into a pipe (live_fd()) read as it comes, with 5 ms of latency, instead
+    // of a file (the latency bench times what the client plays).
+    explicit rdp_client_rig(std::uint16_t port, bool live = false, const std::string& user = "openae", const std::string& password = "openae") {
         dir_ = std::filesystem::temp_directory_path() / ("openae-rdp-rig-" + std::to_string(::getpid()) + "-" + std::to_string(port));
         std::filesystem::remove_all(dir_);
         std::filesystem::create_directories(dir_ / "run");
@@ -41,9 +44,18 @@ public:
         if (!wait_for_pulse()) return;
         (void)run({"pactl", "set-default-sink", "out"});
         (void)run({"pactl", "set-default-source", "mic"});
-        parec_ = spawn({"sh", "-c", "exec parec -d out.monitor --format=s16le --rate=44100 --channels=2 --raw > " + (dir_ / "played.raw").string()},
-                       "parec.log");
-        client_ = spawn({"stdbuf", "-oL", "xfreerdp", "/v:127.0.0.1:" + std::to_string(port), "/u:openae", "/p:openae", "/cert:ignore", "/sec:tls",
+        if (live) {
+            int ends[2];
+            if (::pipe2(ends, O_CLOEXEC) != 0) return;
+            parec_ = spawn({"parec", "-d", "out.monitor", "--format=s16le", "--rate=44100", "--channels=2", "--raw", "--latency-msec=5"}, "parec.log", -1,
+                           ends[1]);
+            ::close(ends[1]);
+            live_fd_ = ends[0];
+        } else {
+            parec_ = spawn({"sh", "-c", "exec parec -d out.monitor --format=s16le --rate=44100 --channels=2 --raw > " + (dir_ / "played.raw").string()},
+                           "parec.log");
+        }
+        client_ = spawn({"stdbuf", "-oL", "xfreerdp", "/v:127.0.0.1:" + std::to_string(port), "/u:" + user, "/p:" + password, "/cert:ignore", "/sec:tls",
                          "/sound:sys:pulse", "/microphone:sys:pulse", "/size:640x480", "-grab-keyboard"},
                         "xfreerdp.log");
         ready_ = client_ > 0;
@@ -54,6 +66,7 @@ public:
         stop(parec_);
         stop(pulse_);
         stop(xvfb_);
+        if (live_fd_ >= 0) ::close(live_fd_);
         std::error_code ec;
         std::filesystem::remove_all(dir_, ec);
     }
@@ -61,11 +74,25 @@ public:
     rdp_client_rig& operator=(const rdp_client_rig&) = delete;
 
     [[nodiscard]] bool ready() const { return ready_; }
+    // live: what the client plays, s16 stereo at played_rate, as parec delivers it.
+    [[nodiscard]] int live_fd() const { return live_fd_; }
     [[nodiscard]] std::string log(const std::string& name) const {
         std::ifstream in(dir_ / name);
         return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
     }
     void stop_client() { stop(client_); }
+    // Waits (bounded, 30 s) for the client to end by itself; its exit status, or -1.
+    int wait_client_exit() {
+        for (int i = 0; i < 3000 && client_ > 0; ++i) {
+            int status = 0;
+            if (::waitpid(client_, &status, WNOHANG) == client_) {
+                client_ = -1;
+                return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(10)); // a child's exit, polled (bounded)
+        }
+        return -1;
+    }
     void pause_client(bool paused) {
         if (client_ > 0) ::kill(client_, paused ? SIGSTOP : SIGCONT);
     }
@@ -80,7 +107,7 @@ public:
 
 private:
     // The child's environment: the rig's runtime dir, home and display.
-    pid_t spawn(std::vector<std::string> args, const std::string& log_name, int display_fd = -1) {
+    pid_t spawn(std::vector<std::string> args, const std::string& log_name, int display_fd = -1, int stdout_fd = -1) {
         std::vector<std::string> env_args = {"env", "XDG_RUNTIME_DIR=" + (dir_ / "run").string(), "HOME=" + (dir_ / "home").string(),
                                              "DISPLAY=:" + std::to_string(display_), "PULSE_SERVER=" + (dir_ / "run" / "pulse" / "native").string()};
         env_args.insert(env_args.end(), args.begin(), args.end());
@@ -97,8 +124,9 @@ private:
         const int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (log >= 0) {
             ::dup2(log, 2);
-            if (display_fd < 0) ::dup2(log, 1);
+            if (display_fd < 0 && stdout_fd < 0) ::dup2(log, 1);
         }
+        if (stdout_fd >= 0) ::dup2(stdout_fd, 1);
         if (display_fd >= 0) ::dup2(display_fd, 3);
         const int null = ::open("/dev/null", O_RDONLY);
         ::dup2(null, 0);
@@ -157,6 +185,7 @@ private:
     std::filesystem::path dir_;
     int display_ = -1;
     pid_t xvfb_ = -1, pulse_ = -1, parec_ = -1, client_ = -1;
+    int live_fd_ = -1;
     bool ready_ = false;
 };
 

@@ -261,3 +261,24 @@ TEST_CASE("rdp peers: the client's microphone is captured at its frequency - a s
     in.thread->stop();
     std::filesystem::remove_all(state);
 }
+
+TEST_CASE("rdp peers: with a user and password set - a client with the wrong password gets no session - the right one does") {
+    const std::string state = (std::filesystem::temp_directory_path() / ("openae-rdp-state-logon-" + std::to_string(::getpid()))).string();
+    auto server = pipeline::rdp_server::start({.address = "127.0.0.1", .port = free_tcp_port(), .state_dir = state, .user = "openae", .password = "s3cret"});
+    REQUIRE(server);
+    device_waiter waiter;
+    {
+        rdp_client_rig wrong((*server)->port(), false, "openae", "guess");
+        REQUIRE(wrong.ready());
+        const int status = wrong.wait_client_exit(); // refused at logon: the client gives up
+        MESSAGE("the client with the wrong password exited with ", status);
+        CHECK(status != -1);
+        CHECK(pipeline::rdp_sessions().empty());
+    }
+    rdp_client_rig right((*server)->port(), false, "openae", "s3cret");
+    REQUIRE(right.ready());
+    const std::string speakers = waiter.speakers(std::chrono::seconds(30));
+    CHECK_FALSE(speakers.empty());
+    CHECK(pipeline::rdp_sessions().size() == 1);
+    std::filesystem::remove_all(state);
+}
