@@ -13,6 +13,8 @@
 #include <openae/pipeline/rdp.h>
 #include <openae/rt/monotonic_clock.h>
 
+#include <sys/resource.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -38,6 +40,12 @@ constexpr std::uint64_t marker_every = rate / 2;  // 500 ms
 constexpr std::uint64_t marker_frames = rate / 200; // 5 ms
 
 double now_s() { return static_cast<double>(monotonic_now().count()) * 1e-7; }
+
+double process_cpu_s() {
+    rusage u{};
+    ::getrusage(RUSAGE_SELF, &u);
+    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+}
 
 float marker(std::uint64_t n) {
     const std::uint64_t in = n % marker_every;
@@ -132,6 +140,7 @@ int main(int argc, char** argv) {
     };
     std::vector<written_marker> markers;
     double device_latency_ms = 0;
+    double cpu_share = 0; // of one core, this process: the session's server side, the engine and the listener
     {
         auto dev = pipeline::make_device(spec, endpoint_direction::render);
         if (!dev) {
@@ -150,6 +159,8 @@ int main(int argc, char** argv) {
         (void)thread->start();
         std::uint64_t written = 0;
         (void)out.endpoint.start();
+        const double started = now_s();
+        const double cpu_before = process_cpu_s();
         const double end = now_s() + seconds;
         std::vector<std::uint64_t> pending; // markers written whose prediction waits for a valid record
         while (now_s() < end) {
@@ -171,6 +182,7 @@ int main(int argc, char** argv) {
             }
             (void)out.wake.wait(50);
         }
+        cpu_share = (process_cpu_s() - cpu_before) / (now_s() - started);
         device_latency_ms = static_cast<double>(thread->dev().latency().count()) / 1e4;
         thread->stop();
     }
@@ -198,6 +210,9 @@ int main(int argc, char** argv) {
     std::printf("  heard - predicted (ms): min %.2f median %.2f p95 %.2f max %.2f\n", error.at(0), error.at(0.5), error.at(0.95), error.at(1));
     std::printf("  engine pass -> heard (ms): min %.2f median %.2f p95 %.2f max %.2f; the device's latency says %.1f ms\n", mouth_to_ear.at(0),
                 mouth_to_ear.at(0.5), mouth_to_ear.at(0.95), mouth_to_ear.at(1), device_latency_ms);
+    std::printf("  CPU of this process (the session's server side: FreeRDP's threads and openae's, plus the bench's engine and\n"
+                "  its parec reader): %.2f %% of a core -> at most %.0f sessions per core (render only, PCM, %.0f ms blocks)\n",
+                cpu_share * 100, cpu_share > 0 ? 1 / cpu_share : 0.0, block_ms);
     std::error_code ec;
     std::filesystem::remove_all(state, ec);
     return n > 0 ? 0 : 1;

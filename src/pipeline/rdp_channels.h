@@ -53,6 +53,8 @@ public:
     // The PCM format the speakers play (valid once speakers_changed(true)).
     [[nodiscard]] virtual rdp_pcm_format speakers_format() const = 0;
     [[nodiscard]] virtual bool speakers_ready() const = 0;
+    // The block number the next send_block() will carry (the sender's thread: nobody else sends).
+    [[nodiscard]] virtual std::uint8_t next_block() const = 0;
     // Sends `frames` frames as one Wave (or Wave2, version 8 clients) PDU stamped `timestamp_ms`;
     // `block` is the block number it carries. False if the channel refused it.
     [[nodiscard]] virtual bool send_block(const std::int16_t* frames, std::uint32_t count, std::uint16_t timestamp_ms,

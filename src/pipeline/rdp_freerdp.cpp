@@ -121,6 +121,7 @@ public:
         return speakers_format_;
     }
     bool speakers_ready() const override { return speakers_ready_.load(std::memory_order_acquire); }
+    std::uint8_t next_block() const override { return rdpsnd_ ? rdpsnd_->block_no : 0; }
 
     bool send_block(const std::int16_t* frames, std::uint32_t count, std::uint16_t timestamp_ms, std::uint8_t& block) override {
         if (!rdpsnd_ || !speakers_ready()) return false;

@@ -1,11 +1,13 @@
 // rdp[:SESSION] as a capture device: the RDP client's microphone (audin).
 //
 // FreeRDP's audin thread hands over 16-bit frames as the client sends them (in bursts: the
-// FreeRDP client reads its microphone in large pieces); they go into a ring as f32. The device
-// thread reads a period per tick of its virtual clock. A stream starts once the ring holds
-// `latency` ms (the bursts need room); a period the ring cannot fill after that is padded with
-// silence and counted (a glitch), and as many frames are skipped when they come, so the gap does
-// not become latency. Audin carries no timestamps: the position is the local clock's.
+// FreeRDP client reads its microphone in large pieces — 1.7 s every 2 s from PulseAudio's sine
+// source in the tests); they go into a ring as f32. The device thread reads a period per tick of
+// its virtual clock. A stream starts once the ring holds `latency` ms; a period the ring cannot
+// fill is padded with silence and counted (a glitch), and the stream waits for `latency` ms
+// again: nothing the client sent is thrown away, and a client whose bursts are longer than the
+// latency costs a gap per burst, not a gap per period. Audin carries no timestamps: the position
+// is the local clock's.
 #include "rdp_session.h"
 
 #include <openae/pipeline/devices.h>
@@ -57,7 +59,7 @@ public:
 
     device_status record(std::byte* data, std::uint32_t frames) noexcept override { // rt-safe: bounded
         const std::uint64_t ready = reader_.available_frames();
-        if (!playing_ && ready >= latency_frames_) playing_ = true;
+        if (!playing_ && ready >= latency_frames_) playing_ = started_ = true;
         const auto got = playing_ ? static_cast<std::uint32_t>(std::min<std::uint64_t>(ready, frames)) : 0u;
         const std::size_t bytes_per_frame = format_.bytes_per_frame();
         if (got > 0) {
@@ -66,7 +68,9 @@ public:
         }
         if (got < frames) {
             std::memset(data + std::size_t{got} * bytes_per_frame, 0, std::size_t{frames - got} * bytes_per_frame);
-            if (playing_) short_.fetch_add(frames - got, std::memory_order_relaxed); // silence in the stream's place
+            // Once the stream has started, every frame of silence stands in for the stream's.
+            if (started_) short_.fetch_add(frames - got, std::memory_order_relaxed);
+            playing_ = false; // until the ring holds `latency` again
         }
         last_record_frames_ = frames;
         return device_status::ok;
@@ -80,21 +84,11 @@ public:
 
     // FreeRDP's audin thread.
     void recorded(const std::int16_t* frames, std::size_t count) noexcept override {
-        // Frames the device thread already played silence for are skipped, not queued late.
-        const std::uint64_t short_now = short_.load(std::memory_order_relaxed);
-        skip_ += short_now - short_seen_;
-        short_seen_ = short_now;
         const std::uint32_t channels = format_.channels;
         received_.fetch_add(count, std::memory_order_relaxed);
         while (count > 0) {
-            const std::size_t piece = std::min(count, converted_.size() / channels);
-            std::size_t from = 0;
-            if (skip_ > 0) {
-                from = static_cast<std::size_t>(std::min<std::uint64_t>(skip_, piece));
-                skip_ -= from;
-            }
-            const std::size_t take = piece - from;
-            for (std::size_t i = 0; i < take * channels; ++i) converted_[i] = static_cast<float>(frames[from * channels + i]) / 32768.0f;
+            const std::size_t take = std::min(count, converted_.size() / channels);
+            for (std::size_t i = 0; i < take * channels; ++i) converted_[i] = static_cast<float>(frames[i]) / 32768.0f;
             const std::uint64_t room = writer_.free_frames();
             const auto fitting = static_cast<std::uint32_t>(std::min<std::uint64_t>(room, take));
             if (fitting > 0) {
@@ -102,8 +96,8 @@ public:
                 writer_.commit(fitting);
             }
             if (fitting < take) overflow_.fetch_add(take - fitting, std::memory_order_relaxed);
-            frames += piece * channels;
-            count -= piece;
+            frames += take * channels;
+            count -= take;
         }
     }
 
@@ -120,9 +114,8 @@ private:
     frame_ring_writer writer_;
     frame_ring_reader reader_;
     std::vector<float> converted_; // audin thread's
-    std::uint64_t skip_ = 0;       // audin thread's
-    std::uint64_t short_seen_ = 0; // audin thread's
     bool playing_ = false;         // device thread's
+    bool started_ = false;         // device thread's: the stream played once
     // order: relaxed — counts, each read on its own.
     std::atomic<std::uint64_t> short_{0};
     std::atomic<std::uint64_t> overflow_{0};

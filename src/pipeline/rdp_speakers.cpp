@@ -133,8 +133,9 @@ public:
     void confirmed(std::uint8_t block, std::uint16_t timestamp_ms) noexcept override {
         sent_block& sent = blocks_[block];
         if (!sent.valid.load(std::memory_order_acquire)) return;
-        const std::uint64_t sequence = sent.sequence;
-        const auto delay_ms = static_cast<std::uint16_t>(timestamp_ms - sent.timestamp_ms);
+        const std::uint64_t sequence = sent.sequence.load(std::memory_order_relaxed);
+        const std::int64_t send_time = sent.send_time.load(std::memory_order_relaxed);
+        const auto delay_ms = static_cast<std::uint16_t>(timestamp_ms - sent.timestamp_ms.load(std::memory_order_relaxed));
         const std::uint64_t highest = confirmed_sequence_.load(std::memory_order_relaxed);
         if (sequence + 1 > highest) {
             if (sequence > highest) unconfirmed_.store(true, std::memory_order_relaxed); // blocks between were never confirmed
@@ -142,16 +143,16 @@ public:
         }
         // A second confirm of a block: this client confirms on arrival and once played (the later
         // one counts); the first one's delay is the network's round trip.
-        const std::uint8_t seen = ++sent.confirms;
+        const std::uint8_t seen = static_cast<std::uint8_t>(sent.confirms.fetch_add(1, std::memory_order_relaxed) + 1);
         if (seen == 1) {
-            const std::int64_t round_trip = monotonic_now().count() - sent.send_time;
+            const std::int64_t round_trip = monotonic_now().count() - send_time;
             // Smoothed over ~8 blocks (the network's jitter, not its clock).
             round_trip_hns_ = round_trip_hns_ < 0 ? round_trip : round_trip_hns_ + (round_trip - round_trip_hns_) / 8;
         }
         if (seen >= 2) twice_ = true;
         if (twice_ && seen < 2) return; // the arrival confirm of a client that confirms twice
         const std::int64_t one_way = std::max<std::int64_t>(round_trip_hns_, 0) / 2;
-        played_mark mark{sent.end_frame, sent.send_time + one_way + std::int64_t{delay_ms} * 10'000};
+        played_mark mark{sent.end_frame.load(std::memory_order_relaxed), send_time + one_way + std::int64_t{delay_ms} * 10'000};
         played_.publish(mark);
         const auto heard_after_ms = static_cast<std::uint16_t>(std::min<std::int64_t>(delay_ms + one_way / 10'000, 65535));
         client_delay_ms_.store(heard_after_ms, std::memory_order_relaxed);
@@ -162,14 +163,18 @@ public:
     }
 
 private:
+    // A block's record, written by the sender before the block goes (the client may confirm it
+    // before SendSamples2 returns) and read by FreeRDP's rdpsnd thread; a slot is reused 256
+    // blocks later, so a late confirm may read it while it is rewritten: every field is atomic.
     struct sent_block {
         // order: release/acquire — the block's fields are written before it is marked valid.
         std::atomic<bool> valid{false};
-        std::uint64_t sequence = 0;
-        std::uint64_t end_frame = 0;
-        std::int64_t send_time = 0;
-        std::uint16_t timestamp_ms = 0;
-        std::uint8_t confirms = 0;
+        // order: relaxed — published by `valid`.
+        std::atomic<std::uint64_t> sequence{0};
+        std::atomic<std::uint64_t> end_frame{0};
+        std::atomic<std::int64_t> send_time{0};
+        std::atomic<std::uint16_t> timestamp_ms{0};
+        std::atomic<std::uint8_t> confirms{0};
     };
 
     std::unexpected<device_error> fail(errc code, const std::string& why) const {
@@ -204,21 +209,24 @@ private:
         }
         const hns now = monotonic_now();
         const auto timestamp_ms = static_cast<std::uint16_t>(now.count() / 10'000);
-        std::uint8_t block = 0;
         bool sent = false;
-        (void)session_->with_channels([&](rdp_channels& c) { sent = c.send_block(pcm.data(), block_frames_, timestamp_ms, block); });
+        (void)session_->with_channels([&](rdp_channels& c) {
+            sent_block& record = blocks_[c.next_block()];
+            record.valid.store(false, std::memory_order_relaxed);
+            record.sequence.store(sequence_, std::memory_order_relaxed);
+            record.end_frame.store(sent_frames_.load(std::memory_order_relaxed) + block_frames_, std::memory_order_relaxed);
+            record.send_time.store(now.count(), std::memory_order_relaxed);
+            record.timestamp_ms.store(timestamp_ms, std::memory_order_relaxed);
+            record.confirms.store(0, std::memory_order_relaxed);
+            record.valid.store(true, std::memory_order_release);
+            std::uint8_t block = 0;
+            sent = c.send_block(pcm.data(), block_frames_, timestamp_ms, block);
+            if (!sent) record.valid.store(false, std::memory_order_relaxed);
+        });
         if (!sent) {
             dropped_.fetch_add(block_frames_, std::memory_order_relaxed);
             return;
         }
-        sent_block& record = blocks_[block];
-        record.valid.store(false, std::memory_order_relaxed);
-        record.sequence = sequence_;
-        record.end_frame = sent_frames_.load(std::memory_order_relaxed) + block_frames_;
-        record.send_time = now.count();
-        record.timestamp_ms = timestamp_ms;
-        record.confirms = 0;
-        record.valid.store(true, std::memory_order_release);
         ++sequence_;
         sent_frames_.fetch_add(block_frames_, std::memory_order_relaxed);
     }
