@@ -15,9 +15,6 @@
 
 #include <sys/resource.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
@@ -52,20 +49,6 @@ float marker(std::uint64_t n) {
     return in < marker_frames ? static_cast<float>(0.8 * std::sin(2 * std::numbers::pi * 1000 * static_cast<double>(in) / rate)) : 0.0f;
 }
 
-std::uint16_t free_tcp_port() {
-    for (std::uint16_t port = 23000; port < 24000; ++port) {
-        const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        a.sin_port = htons(port);
-        const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-        ::close(fd);
-        if (ok) return port;
-    }
-    return 0;
-}
-
 struct sample_set {
     std::vector<double> values;
     void add(double v) { values.push_back(v); }
@@ -88,7 +71,7 @@ int main(int argc, char** argv) {
     }
     const std::string state = "/tmp/openae-bench-rdp-" + std::to_string(::getpid());
     pipeline::rdp_server_options options;
-    options.port = free_tcp_port();
+    options.port = 0; // any free port: the server says which
     options.state_dir = state;
     auto server = pipeline::rdp_server::start(options);
     if (!server) {

@@ -1,7 +1,7 @@
 // An RDP client for the tests, started and stopped by them: Xvfb (a free display), a private
 // PulseAudio (its own XDG_RUNTIME_DIR and HOME) with a null sink `out` and a 440 Hz sine source
 // `mic`, parec recording `out.monitor` to a raw file, and xfreerdp connecting to 127.0.0.1:PORT
-// with its speakers and microphone on that PulseAudio. ../shared/ENVIRONMENT.md has the recipe.
+// with its speakers and microphone on that PulseAudio.
 #pragma once
 
 #include <fcntl.h>

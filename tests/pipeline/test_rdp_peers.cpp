@@ -19,28 +19,11 @@
 #include <filesystem>
 #include <mutex>
 #include <numbers>
-#include <random>
 
 using namespace ae;
 using namespace ae::test;
 
 namespace {
-
-std::uint16_t free_tcp_port() {
-    static std::mt19937 random(std::random_device{}());
-    for (int attempt = 0; attempt < 256; ++attempt) {
-        const auto port = static_cast<std::uint16_t>(std::uniform_int_distribution<int>(20000, 32000)(random));
-        const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in address{};
-        address.sin_family = AF_INET;
-        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        address.sin_port = htons(port);
-        const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
-        ::close(fd);
-        if (ok) return port;
-    }
-    return 0;
-}
 
 // Waits (bounded) for a session's speakers or microphone to come, told by the session watch.
 class device_waiter {
@@ -112,7 +95,7 @@ TEST_CASE("rdp device: with no client connected it is unavailable - bad options 
 
 TEST_CASE("rdp peers: xfreerdp hears a 1 kHz tone played through rdp - its frequency - level and continuity") {
     const std::string state = (std::filesystem::temp_directory_path() / ("openae-rdp-state-" + std::to_string(::getpid()))).string();
-    auto server = pipeline::rdp_server::start({.address = "127.0.0.1", .port = free_tcp_port(), .state_dir = state});
+    auto server = pipeline::rdp_server::start({.address = "127.0.0.1", .port = 0, .state_dir = state});
     REQUIRE(server);
     CHECK(std::filesystem::exists(state + "/rdp-certificate.pem")); // made at first start
     device_waiter waiter;
@@ -160,7 +143,7 @@ TEST_CASE("rdp peers: xfreerdp hears a 1 kHz tone played through rdp - its frequ
 
 TEST_CASE("rdp peers: the client's microphone is captured at its frequency - a stalled client costs counted frames - a killed one is a lost device") {
     const std::string state = (std::filesystem::temp_directory_path() / ("openae-rdp-state-mic-" + std::to_string(::getpid()))).string();
-    auto server = pipeline::rdp_server::start({.address = "127.0.0.1", .port = free_tcp_port(), .state_dir = state});
+    auto server = pipeline::rdp_server::start({.address = "127.0.0.1", .port = 0, .state_dir = state});
     REQUIRE(server);
     device_waiter waiter;
     rdp_client_rig client((*server)->port());
@@ -264,7 +247,7 @@ TEST_CASE("rdp peers: the client's microphone is captured at its frequency - a s
 
 TEST_CASE("rdp peers: with a user and password set - a client with the wrong password gets no session - the right one does") {
     const std::string state = (std::filesystem::temp_directory_path() / ("openae-rdp-state-logon-" + std::to_string(::getpid()))).string();
-    auto server = pipeline::rdp_server::start({.address = "127.0.0.1", .port = free_tcp_port(), .state_dir = state, .user = "openae", .password = "s3cret"});
+    auto server = pipeline::rdp_server::start({.address = "127.0.0.1", .port = 0, .state_dir = state, .user = "openae", .password = "s3cret"});
     REQUIRE(server);
     device_waiter waiter;
     {
