@@ -60,24 +60,31 @@ void control_actor::watch_devices() {
     // The watch's thread posts each change to ae-ctl; a change that arrives once the actor is
     // gone is dropped (the weak pointers: no handler keeps the actor alive from its own queue).
     std::weak_ptr<control_actor> weak = shared_from_this();
-    const auto post_change = [weak](bool added, const std::string& spec) {
+    // `directions`: "render", "capture" or "render capture" — what an endpoint can be made for.
+    const auto post_change = [weak](bool added, const std::string& spec, std::string directions) {
         const auto self = weak.lock();
         if (!self) return;
-        asio::post(self->impl_->io, [weak, added, spec] {
+        asio::post(self->impl_->io, [weak, added, spec, directions = std::move(directions)] {
             const auto me = weak.lock();
             if (!me || me->impl_->stopping) return;
             event ev;
             ev.kind = added ? event_kind::device_added : event_kind::device_removed;
             ev.device = spec;
+            ev.message = directions;
             ev.time = monotonic_now();
             me->emit(std::move(ev));
         });
     };
     impl_->device_watch = pipeline::device_watch::watch_pipewire(
-        [post_change](bool added, const pipeline::available_device& device) { post_change(added, device.spec); }, std::chrono::milliseconds(2000));
+        [post_change](bool added, const pipeline::available_device& device) {
+            std::string directions = device.render ? "render" : "";
+            if (device.capture) directions += directions.empty() ? "capture" : " capture";
+            post_change(added, device.spec, std::move(directions));
+        },
+        std::chrono::milliseconds(2000));
     // RDP sessions (rdp.h): their speakers and microphone come and go with their clients.
     impl_->rdp_watch = std::make_unique<pipeline::rdp_session_watch>(
-        [post_change](bool added, const std::string& spec, bool) { post_change(added, spec); });
+        [post_change](bool added, const std::string& spec, bool render) { post_change(added, spec, render ? "render" : "capture"); });
     control_detail::log_json(impl_->log.logger(), spdlog::level::info,
                              {{"component", "context"}, {"event", "device_watch"},
                               {"watching", impl_->device_watch ? "pipewire" : "nothing (no PipeWire server answers)"}});

@@ -7,7 +7,7 @@
 // fill is padded with silence and counted (a glitch), and the stream waits for `latency` ms
 // again: nothing the client sent is thrown away, and a client whose bursts are longer than the
 // latency costs a gap per burst, not a gap per period. Audin carries no timestamps: the position
-// is the local clock's.
+// is the local clock's. When the client leaves, what it sent is delivered before the loss.
 #include "rdp_session.h"
 
 #include <openae/pipeline/devices.h>
@@ -52,14 +52,16 @@ public:
     void stop() noexcept override { session_->detach_microphone(this); }
 
     device_status wait_period() noexcept override { // rt-safe: waits for the device only
-        if (!session_->connected()) return device_status::lost;
+        // A client that has gone leaves what it sent in the ring: delivered first, then the loss.
+        if (!session_->connected() && reader_.available_frames() == 0) return device_status::lost;
         timing_ = clock_.wait_next();
         return device_status::ok;
     }
 
     device_status record(std::byte* data, std::uint32_t frames) noexcept override { // rt-safe: bounded
         const std::uint64_t ready = reader_.available_frames();
-        if (!playing_ && ready >= latency_frames_) playing_ = started_ = true;
+        // Nothing more will come once the client has gone: the rest plays without its latency.
+        if (!playing_ && ready > 0 && (ready >= latency_frames_ || !session_->connected())) playing_ = started_ = true;
         const auto got = playing_ ? static_cast<std::uint32_t>(std::min<std::uint64_t>(ready, frames)) : 0u;
         const std::size_t bytes_per_frame = format_.bytes_per_frame();
         if (got > 0) {
