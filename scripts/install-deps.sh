@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages openae needs that are missing (as root; apt-get update only when
-# something is missing). `--test` adds what the full test suite needs (clang-19 for the clang
-# build, the peers' packages).
+# something is missing). `--test` adds what the full test suite needs (clang-19 and its
+# sanitizers' symbolizer for the asan and clang builds, the peers' packages).
 set -euo pipefail
 
 packages=(g++ cmake ninja-build pkg-config
@@ -10,7 +10,7 @@ packages=(g++ cmake ninja-build pkg-config
           libasound2-dev libjack-jackd2-dev libbenchmark-dev libpipewire-0.3-dev libsrtp2-dev help2man
           freerdp2-dev libssl-dev)
 if [[ "${1:-}" == "--test" ]]; then
-    packages+=(clang-19 libclang-rt-19-dev lld-19 jackd2 libasound2-plugins sox libsox-fmt-base pipewire wireplumber dbus ffmpeg
+    packages+=(clang-19 libclang-rt-19-dev lld-19 llvm-19 jackd2 libasound2-plugins sox libsox-fmt-base pipewire wireplumber dbus ffmpeg
                freerdp2-x11 xvfb pulseaudio pulseaudio-utils)
 fi
 
