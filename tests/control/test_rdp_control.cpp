@@ -56,7 +56,7 @@ TEST_CASE("rdp through a context: announced on connect - endpoints on rdp - late
     REQUIRE(server);
     ae::test::event_recorder rec;
     device_announcements announced;
-    ae::test::event_fd wake; // outlives the context: its device threads signal it
+    ae::test::event_fd wake, capture_wake; // outlive the context: its device threads signal them
     ae::context_options options;
     options.default_device = "null";
     options.watch_devices = true;
@@ -91,7 +91,6 @@ TEST_CASE("rdp through a context: announced on connect - endpoints on rdp - late
     config.name = "microphone";
     auto microphone = ctx.create_capture_endpoint(config);
     REQUIRE(microphone);
-    ae::test::event_fd capture_wake;
     REQUIRE_FALSE(speakers->set_event_handle(wake.get()));
     REQUIRE_FALSE(microphone->set_event_handle(capture_wake.get()));
     REQUIRE_FALSE(speakers->start());
