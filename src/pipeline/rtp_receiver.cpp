@@ -1,6 +1,7 @@
 // The jitter buffer, concealment and drift control of an RTP receiver (see rtp_receiver.h).
 #include <openae/pipeline/rtp_receiver.h>
 
+#include "rtp_queue_control.h"
 #include "rtp_reception.h"
 
 #include <openae/pipeline/resampler.h>
@@ -24,21 +25,6 @@ constexpr double margin_ms = 2;                 // a missing packet is concealed
 constexpr double max_gap_s = 1;                 // a timestamp step beyond this is a discontinuity
 constexpr double source_silence_ms = 200;       // a new SSRC takes over after the old one was silent this long
 constexpr double max_conceal_ms = 200;          // then a stream without packets has ended
-// Drift control (stream time): the queue is averaged over ~2 s; the PI loop's natural period is
-// ~60 s (critically damped), far below anything audible, far above the averaging.
-constexpr double average_s = 2;
-constexpr double settle_s = 1;     // the set point: the average over the first second
-constexpr double kp_ppm_per_ms = 200;
-constexpr double ki_ppm_per_ms_s = 10;
-constexpr double max_correction_ppm = 1000;
-// A queue grown by late packets comes back down to where it settled once none came late for a
-// while: at 0.5 ms a second (drift control resamples ~500 ppm faster meanwhile, 0.9 cents).
-// If packets come late again after it came down, the path needs the longer queue: the next wait
-// doubles (5 s, 10 s, ... 5 min).
-constexpr double relax_first_wait_s = 5;
-constexpr double relax_longest_wait_s = 300;
-constexpr double relax_ms_per_s = 0.5;
-
 struct slot {
     std::array<std::byte, max_payload_bytes> bytes{};
     std::uint16_t size = 0;
@@ -53,7 +39,7 @@ double seconds(hns t) noexcept { return static_cast<double>(t.count()) * 1e-7; }
 
 struct rtp_receiver::state {
     state(const rtp_receiver_options& o, frame_ring_writer r, rtp_decoder d) noexcept
-        : options(o), ring(std::move(r)), decoder(std::move(d)) {}
+        : options(o), ring(std::move(r)), decoder(std::move(d)), level(o.rate) {}
 
     rtp_receiver_options options;
     frame_ring_writer ring;
@@ -93,22 +79,8 @@ struct rtp_receiver::state {
     std::size_t buffered = 0;
     std::uint64_t pending_skip = 0; // frames the reader already played silence for
 
-    // Drift control.
-    bool setpoint_known = false;
-    double setpoint = 0;
-    double average = 0;
-    bool average_known = false;
-    double settle_sum = 0;
-    double settle_seconds = 0;
-    double previous_queued = 0;
-    hns settle_from{0};
-    hns last_sample{0};
-    double integral = 0;
-    double settled_setpoint = 0;      // the level the queue settled at: where relaxing stops
-    hns last_refill{0};
+    rtp_queue_control level;          // drift control
     std::uint16_t refilled_until = 0; // late packets before this were covered by a refill
-    double relax_wait_s = relax_first_wait_s;
-    bool relaxed_since_refill = false;
 
     rtp_reception reception; // what RTCP reports of the source
 
@@ -179,15 +151,8 @@ struct rtp_receiver::state {
         playing = true;
         const double queued = queue_frames();
         if (queued < options.latency_frames) emit_silence(static_cast<std::uint32_t>(options.latency_frames - queued));
-        setpoint_known = false;
-        average_known = false;
-        settle_sum = settle_seconds = 0;
-        settle_from = now;
-        integral = 0;
-        last_refill = now;
+        level.restart(now);
         refilled_until = first.header.sequence;
-        relax_wait_s = relax_first_wait_s;
-        relaxed_since_refill = false;
         if (drift) (void)drift->set_ratio_adjust(0);
         counters.queue_target_frames.store(0, std::memory_order_relaxed);
     }
@@ -248,14 +213,8 @@ struct rtp_receiver::state {
                     emit_silence(refill);
                     counters.concealed_frames.fetch_add(refill, std::memory_order_relaxed);
                     counters.refills.fetch_add(1, std::memory_order_relaxed);
-                    if (setpoint_known) {
-                        setpoint += refill;
-                        average += refill;
-                        counters.queue_target_frames.store(std::llround(setpoint), std::memory_order_relaxed);
-                    }
-                    if (relaxed_since_refill) relax_wait_s = std::min(relax_wait_s * 2, relax_longest_wait_s);
-                    relaxed_since_refill = false;
-                    last_refill = now;
+                    level.grew(refill, now);
+                    if (level.target_known()) counters.queue_target_frames.store(std::llround(level.target()), std::memory_order_relaxed);
                 }
                 return;
             }
@@ -361,45 +320,12 @@ struct rtp_receiver::state {
     }
 
     void control_drift(hns now) noexcept {
-        const double queued = queue_frames();
-        const double dt = average_known ? std::max(0.0, seconds(now - last_sample)) : 0.0;
-        last_sample = now;
-        // Samples come unevenly (after every packet, and between them on a timer), so both the
-        // set point and the average weigh the queue by the time it held (the interval's mean):
-        // a plain mean of samples counts the moments after a packet's arrival more often and
-        // sat 0.3 ms above the average, which drift control then chased.
-        const double held = average_known ? 0.5 * (previous_queued + queued) : queued;
-        previous_queued = queued;
-        if (!average_known) {
-            average = queued;
-            average_known = true;
-        } else {
-            average += (held - average) * std::min(1.0, dt / average_s);
-        }
-        counters.queue_frames.store(std::llround(average), std::memory_order_relaxed);
-        if (!setpoint_known) {
-            settle_sum += held * dt;
-            settle_seconds += dt;
-            if (seconds(now - settle_from) >= settle_s) {
-                setpoint = settle_seconds > 0 ? settle_sum / settle_seconds : queued;
-                settled_setpoint = setpoint;
-                setpoint_known = true;
-                average = setpoint;
-                counters.queue_target_frames.store(std::llround(setpoint), std::memory_order_relaxed);
-            }
-            return;
-        }
-        if (!drift) return;
-        if (setpoint > settled_setpoint && seconds(now - last_refill) >= relax_wait_s) {
-            setpoint = std::max(settled_setpoint, setpoint - relax_ms_per_s * dt * options.rate / 1000.0);
-            relaxed_since_refill = true;
-            counters.queue_target_frames.store(std::llround(setpoint), std::memory_order_relaxed);
-        }
-        const double error_ms = (average - setpoint) * 1000.0 / options.rate;
-        integral = std::clamp(integral + error_ms * dt, -max_correction_ppm / ki_ppm_per_ms_s, max_correction_ppm / ki_ppm_per_ms_s);
-        const double ppm = std::clamp(kp_ppm_per_ms * error_ms + ki_ppm_per_ms_s * integral, -max_correction_ppm, max_correction_ppm);
-        (void)drift->set_ratio_adjust(ppm);
-        counters.drift_ppb.store(std::llround(ppm * 1000), std::memory_order_relaxed);
+        const auto ppm = level.sample(queue_frames(), now, drift.has_value());
+        counters.queue_frames.store(std::llround(level.average()), std::memory_order_relaxed);
+        if (level.target_known()) counters.queue_target_frames.store(std::llround(level.target()), std::memory_order_relaxed);
+        if (!ppm) return;
+        (void)drift->set_ratio_adjust(*ppm);
+        counters.drift_ppb.store(std::llround(*ppm * 1000), std::memory_order_relaxed);
     }
 
     void service(hns now) noexcept {

@@ -1,0 +1,46 @@
+// Drift control of an RTP receiver's queue: the queue's level, averaged by time, held on the level
+// it settled at by a PI loop that steers the drift resampler's ratio; the set point raised when
+// late packets grew the queue, and brought back down once they stop (rtp_receiver.cpp).
+#pragma once
+
+#include <openae/rt/types.h>
+
+#include <optional>
+
+namespace ae::pipeline {
+
+class rtp_queue_control {
+public:
+    explicit rtp_queue_control(double rate) noexcept : rate_(rate) {}
+
+    // A fresh stream at `now`: the level settles again.
+    void restart(hns now) noexcept; // rt-safe: bounded
+    // Late packets made the receiver add `frames` to the queue at `now`: the set point follows.
+    void grew(double frames, hns now) noexcept; // rt-safe: bounded
+    // The queue holds `queued` frames at `now`. With `steer`, the correction for the drift
+    // resampler (ppm), once the set point is known.
+    [[nodiscard]] std::optional<double> sample(double queued, hns now, bool steer) noexcept; // rt-safe: bounded
+
+    [[nodiscard]] double average() const noexcept { return average_; }
+    [[nodiscard]] bool target_known() const noexcept { return setpoint_known_; }
+    [[nodiscard]] double target() const noexcept { return setpoint_; }
+
+private:
+    double rate_;
+    bool setpoint_known_ = false;
+    double setpoint_ = 0;
+    double settled_setpoint_ = 0; // the level the queue settled at: where relaxing stops
+    double average_ = 0;
+    bool average_known_ = false;
+    double settle_sum_ = 0;
+    double settle_seconds_ = 0;
+    double previous_queued_ = 0;
+    hns settle_from_{0};
+    hns last_sample_{0};
+    double integral_ = 0;
+    hns last_refill_{0};
+    double relax_wait_s_ = 0;
+    bool relaxed_since_refill_ = false;
+};
+
+} // namespace ae::pipeline
