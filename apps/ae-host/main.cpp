@@ -15,9 +15,9 @@
 #include <openae/control/server.h>
 #include <openae/openae.h>
 #include <openae/openae.hpp>
-#include <openae/pipeline/rdp.h>
 
 #include "metrics.h"
+#include "rdp_listen.h"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -202,30 +202,13 @@ Device specs: null, wav:PATH, alsa:PCM, jack[:CLIENT], pipewire[:TARGET], rtp:HO
     std::string log_format = "auto";
     app.add_option("--log-format", log_format, "text (a readable line per record), json (JSON lines), auto: text on a terminal, JSON into a file or pipe")
         ->check(CLI::IsMember({"auto", "text", "json"}))->capture_default_str();
-    std::string rdp_listen;
-    ae::pipeline::rdp_server_options rdp_options;
-    app.add_option("--rdp-listen", rdp_listen, "ADDR:PORT: run an RDP server there; each client's speakers become device rdp:N (loopback unless --rdp-user/--rdp-password)");
-    app.add_option("--rdp-cert", rdp_options.certificate, "The RDP server's TLS certificate (PEM; default: a self-signed one made at first start)");
-    app.add_option("--rdp-key", rdp_options.key, "Its private key (PEM)");
-    app.add_option("--rdp-user", rdp_options.user, "The user name an RDP client must log on with");
-    app.add_option("--rdp-password", rdp_options.password, "Its password");
+    ae_host::rdp_listen_options rdp_options;
+    ae_host::add_rdp_options(app, rdp_options);
     CLI11_PARSE(app, argc, argv);
-    std::unique_ptr<ae::pipeline::rdp_server> rdp_server;
-    if (!rdp_listen.empty()) {
-        const auto colon = rdp_listen.rfind(':');
-        const long port = colon == std::string::npos ? -1 : std::strtol(rdp_listen.c_str() + colon + 1, nullptr, 10);
-        if (colon == std::string::npos || port < 0 || port > 65535) {
-            std::fprintf(stderr, "ae-host: --rdp-listen %s: give ADDR:PORT\n", rdp_listen.c_str());
-            return 2;
-        }
-        rdp_options.address = rdp_listen.substr(0, colon);
-        rdp_options.port = static_cast<std::uint16_t>(port);
-        auto started = ae::pipeline::rdp_server::start(rdp_options);
-        if (!started) {
-            std::fprintf(stderr, "ae-host: --rdp-listen %s: %s\n", rdp_listen.c_str(), started.error().message.c_str());
-            return 2;
-        }
-        rdp_server = std::move(*started);
+    auto rdp_server = ae_host::start_rdp(rdp_options);
+    if (!rdp_server) {
+        std::fprintf(stderr, "ae-host: %s\n", rdp_server.error().c_str());
+        return 2;
     }
 
     host_config config;
@@ -409,6 +392,6 @@ Device specs: null, wav:PATH, alsa:PCM, jack[:CLIENT], pipewire[:TARGET], rtp:HO
         return 0;
     }();
     std::fputs(summary.c_str(), stdout);
-    rdp_server.reset(); // clients go after the endpoints on their devices
+    rdp_server->reset(); // clients go after the endpoints on their devices
     return status;
 }
