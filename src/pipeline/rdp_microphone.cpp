@@ -103,6 +103,11 @@ public:
         }
     }
 
+    void report(rdp_session_info& info) const noexcept override {
+        info.microphone_frames = received_.load(std::memory_order_relaxed);
+        info.microphone_short_frames = short_.load(std::memory_order_relaxed);
+    }
+
 private:
     std::unexpected<device_error> fail(const std::string& why) const {
         return std::unexpected(device_error{make_error_code(errc::device_unavailable), "rdp device '" + spec_ + "': " + why});

@@ -54,6 +54,9 @@ rdp_session_info rdp_session::info() const {
         i.microphone_rate = microphone.rate;
         i.microphone_channels = microphone.channels;
     });
+    const std::lock_guard lock(listeners_mutex_);
+    if (speakers_) speakers_->report(i);
+    if (microphone_) microphone_->report(i);
     return i;
 }
 

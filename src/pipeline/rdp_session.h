@@ -21,12 +21,16 @@ class rdp_speakers_listener {
 public:
     virtual ~rdp_speakers_listener() = default;
     virtual void confirmed(std::uint8_t block, std::uint16_t timestamp_ms) noexcept = 0;
+    // Fills the speakers' part of the session's figures.
+    virtual void report(rdp_session_info& info) const noexcept = 0;
 };
 // What a microphone device hears.
 class rdp_microphone_listener {
 public:
     virtual ~rdp_microphone_listener() = default;
     virtual void recorded(const std::int16_t* frames, std::size_t count) noexcept = 0;
+    // Fills the microphone's part of the session's figures.
+    virtual void report(rdp_session_info& info) const noexcept = 0;
 };
 
 class rdp_session final : public rdp_channel_events {
@@ -72,7 +76,7 @@ private:
     std::atomic<bool> connected_{true};
     std::mutex channels_mutex_;
     std::unique_ptr<rdp_channels> channels_;
-    std::mutex listeners_mutex_;
+    mutable std::mutex listeners_mutex_;
     rdp_speakers_listener* speakers_ = nullptr;
     rdp_microphone_listener* microphone_ = nullptr;
 };

@@ -115,6 +115,10 @@ public:
         if (fitting > 0) {
             std::memcpy(writer_.try_acquire(fitting), data, std::size_t{fitting} * format_.bytes_per_frame());
             writer_.commit(fitting);
+            ring_written_ += fitting;
+            handed_mark& mark = handed_[handed_periods_++ % handed_.size()];
+            mark.end_frame.store(ring_written_, std::memory_order_relaxed);
+            mark.time.store(timing_.time.count(), std::memory_order_relaxed);
             signal_eventfd(wake_.get());
         }
         if (fitting < frames) dropped_.fetch_add(frames - fitting, std::memory_order_relaxed);
@@ -127,6 +131,16 @@ public:
     hns latency() const noexcept override {
         const std::int64_t delay_ms = published_delay_ms_.load(std::memory_order_relaxed);
         return hns{static_cast<std::int64_t>(settings_.block_ms * 1e4) + std::max<std::int64_t>(delay_ms, 0) * 10'000};
+    }
+
+    void report(rdp_session_info& info) const noexcept override {
+        info.blocks_sent = sequence_count_.load(std::memory_order_relaxed);
+        info.blocks_dropped = blocks_dropped_.load(std::memory_order_relaxed);
+        info.round_trip_ms = static_cast<double>(round_trip_published_.load(std::memory_order_relaxed)) / 1e4;
+        info.client_delay_ms = client_delay_ms_.load(std::memory_order_relaxed);
+        const std::uint64_t held = held_blocks_.load(std::memory_order_relaxed);
+        info.hold_ms_mean = held ? static_cast<double>(hold_sum_.load(std::memory_order_relaxed)) / 1e4 / static_cast<double>(held) : 0;
+        info.hold_ms_max = static_cast<double>(hold_max_.load(std::memory_order_relaxed)) / 1e4;
     }
 
     // FreeRDP's rdpsnd thread.
@@ -148,6 +162,7 @@ public:
             const std::int64_t round_trip = monotonic_now().count() - send_time;
             // Smoothed over ~8 blocks (the network's jitter, not its clock).
             round_trip_hns_ = round_trip_hns_ < 0 ? round_trip : round_trip_hns_ + (round_trip - round_trip_hns_) / 8;
+            round_trip_published_.store(round_trip_hns_, std::memory_order_relaxed);
         }
         if (seen >= 2) twice_ = true;
         if (twice_ && seen < 2) return; // the arrival confirm of a client that confirms twice
@@ -195,6 +210,8 @@ private:
     }
 
     void send_block(std::vector<std::int16_t>& pcm) noexcept {
+        const std::uint64_t first_frame = ring_read_;
+        ring_read_ += block_frames_;
         const auto* frames = reinterpret_cast<const float*>(reader_.try_acquire(block_frames_));
         const std::size_t samples = std::size_t{block_frames_} * format_.channels;
         for (std::size_t i = 0; i < samples; ++i) {
@@ -205,6 +222,7 @@ private:
         const std::uint64_t outstanding = sequence_ - confirmed_sequence_.load(std::memory_order_relaxed);
         if (outstanding >= settings_.window_blocks || !session_->connected()) {
             dropped_.fetch_add(block_frames_, std::memory_order_relaxed); // the client is not taking them
+            blocks_dropped_.fetch_add(1, std::memory_order_relaxed);
             return;
         }
         const hns now = monotonic_now();
@@ -225,10 +243,32 @@ private:
         });
         if (!sent) {
             dropped_.fetch_add(block_frames_, std::memory_order_relaxed);
+            blocks_dropped_.fetch_add(1, std::memory_order_relaxed);
             return;
         }
         ++sequence_;
+        sequence_count_.store(sequence_, std::memory_order_relaxed);
         sent_frames_.fetch_add(block_frames_, std::memory_order_relaxed);
+        note_hold(first_frame, now);
+    }
+
+    // How long the block's first frame waited in openae since the device loop handed it over:
+    // the period that wrote it is the first whose end lies past it.
+    void note_hold(std::uint64_t first_frame, hns sent) noexcept {
+        std::uint64_t best_end = ~std::uint64_t{0};
+        std::int64_t handed_at = 0;
+        for (const handed_mark& mark : handed_) {
+            const std::uint64_t end = mark.end_frame.load(std::memory_order_relaxed);
+            if (end > first_frame && end < best_end) {
+                best_end = end;
+                handed_at = mark.time.load(std::memory_order_relaxed);
+            }
+        }
+        if (handed_at == 0 || sent.count() < handed_at) return;
+        const std::int64_t hold = sent.count() - handed_at;
+        hold_sum_.fetch_add(static_cast<std::uint64_t>(hold), std::memory_order_relaxed);
+        held_blocks_.fetch_add(1, std::memory_order_relaxed);
+        if (hold > hold_max_.load(std::memory_order_relaxed)) hold_max_.store(hold, std::memory_order_relaxed);
     }
 
     std::shared_ptr<rdp_session> session_;
@@ -241,6 +281,17 @@ private:
     frame_ring_reader reader_;
     unique_fd wake_;
     std::thread sender_;
+    // When the device loop handed frames over: the ring's write count after each period and the
+    // period's time, the last 64 periods (the sender reads one at most a block old).
+    struct handed_mark {
+        // order: relaxed — a figure; a mark overwritten while read costs one sample of it.
+        std::atomic<std::uint64_t> end_frame{0};
+        std::atomic<std::int64_t> time{0};
+    };
+    std::array<handed_mark, 64> handed_{};
+    std::uint64_t handed_periods_ = 0; // device thread's
+    std::uint64_t ring_written_ = 0;   // device thread's: frames into the ring
+    std::uint64_t ring_read_ = 0;      // the sender's: frames out of it
     std::array<sent_block, 256> blocks_{}; // by block number
     std::uint64_t sequence_ = 0;            // blocks sent (the sender's)
     bool twice_ = false;                    // rdpsnd thread's: the client confirms each block twice
@@ -256,6 +307,12 @@ private:
     std::atomic<std::uint16_t> client_delay_ms_{0};
     std::atomic<std::uint16_t> published_delay_ms_{0};
     std::atomic<std::uint64_t> latency_generation_{0};
+    std::atomic<std::uint64_t> sequence_count_{0};
+    std::atomic<std::uint64_t> blocks_dropped_{0};
+    std::atomic<std::int64_t> round_trip_published_{0};
+    std::atomic<std::uint64_t> hold_sum_{0}; // hns
+    std::atomic<std::uint64_t> held_blocks_{0};
+    std::atomic<std::int64_t> hold_max_{0};  // hns
 };
 
 } // namespace

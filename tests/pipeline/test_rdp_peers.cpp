@@ -130,6 +130,18 @@ TEST_CASE("rdp peers: xfreerdp hears a 1 kHz tone played through rdp - its frequ
         CHECK(engine_guard.violations() == 0);
         out.check_device_rt();
         MESSAGE("device at ", rate, " Hz; latency ", static_cast<double>(out.thread->dev().latency().count()) / 1e4, " ms");
+        // The session's figures: every block went out, and openae held each no longer than a
+        // block (its first frame waits for the rest of the block, then it is sent).
+        const auto figures = pipeline::rdp_sessions();
+        REQUIRE(figures.size() == 1);
+        MESSAGE(figures[0].blocks_sent, " blocks sent, ", figures[0].blocks_dropped, " dropped; round trip ", figures[0].round_trip_ms,
+                " ms; client delay ", figures[0].client_delay_ms, " ms; hold mean ", figures[0].hold_ms_mean, " ms, max ", figures[0].hold_ms_max, " ms");
+        CHECK(figures[0].blocks_sent >= tone_frames / 960);
+        CHECK(figures[0].blocks_dropped == 0);
+        CHECK(figures[0].round_trip_ms > 0);
+        CHECK(figures[0].client_delay_ms > 0);
+        CHECK(figures[0].hold_ms_mean > 0);
+        CHECK(figures[0].hold_ms_mean <= 20.0);
         out.thread->stop();
     }
     const auto played = client.played();
@@ -203,6 +215,11 @@ TEST_CASE("rdp peers: the client's microphone is captured at its frequency - a s
     MESSAGE("microphone at ", mic_rate, " Hz: ", captured.size(), " frames read, signal from frame ", onset, ": ", frequency, " Hz over ",
             seconds_heard, " s of signal; glitch frames ", in_events.dropped);
     REQUIRE(seconds_heard > 1.0);
+    const auto figures = pipeline::rdp_sessions();
+    REQUIRE(figures.size() == 1);
+    REQUIRE(figures[0].microphone_rate > 0);
+    // Received: what was read, and what is still queued.
+    CHECK(static_cast<double>(figures[0].microphone_frames) / figures[0].microphone_rate >= seconds_heard - 0.01);
     CHECK(frequency == doctest::Approx(440).epsilon(0.01));
     // Every frame after the onset is signal or counted padding.
     CHECK(captured.size() - onset - 1 - signal_frames <= in_events.dropped + 16);

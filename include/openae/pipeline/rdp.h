@@ -32,6 +32,16 @@ struct rdp_session_info {
     std::uint16_t speakers_channels = 0;
     std::uint32_t microphone_rate = 0;
     std::uint16_t microphone_channels = 0;
+    // The speakers' flow while a render device plays to them (zero before).
+    std::uint64_t blocks_sent = 0;
+    std::uint64_t blocks_dropped = 0;   // past the window of unconfirmed blocks, or refused by FreeRDP
+    double round_trip_ms = 0;           // smoothed, from the client's arrival confirms
+    double client_delay_ms = 0;         // the client's last: from a block's send until it is heard
+    double hold_ms_mean = 0;            // what openae adds: from the device loop handing a block's
+    double hold_ms_max = 0;             //   first frame to the device until the block is sent
+    // The microphone's while a capture device records it.
+    std::uint64_t microphone_frames = 0;       // received from the client
+    std::uint64_t microphone_short_frames = 0; // periods padded with silence (the client sent too little)
 };
 
 // Embedded: opens rdpsnd (and audin, once the client's dynamic channel is ready) on a connected
