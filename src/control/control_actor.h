@@ -156,6 +156,9 @@ private:
     void check_detached();
     // The control inbox: every endpoint's glitch records, into stats and events.
     void drain_inbox();
+    void note_glitch(endpoint_block& e, const glitch_record& r);
+    // Frames a device dropped itself: a `dropped` glitch for each endpoint on it, and a log line.
+    void on_device_dropped(device_entry& entry, std::uint64_t device_frames, hns time);
     void watch_inbox();
     void publish(endpoint_block& e);
     void state_changed(endpoint_block& e, endpoint_state state);

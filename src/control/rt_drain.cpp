@@ -76,24 +76,45 @@ void control_actor::watch_inbox() {
     });
 }
 
+void control_actor::note_glitch(endpoint_block& e, const glitch_record& r) {
+    ++e.stats.glitch_count[static_cast<int>(r.kind)];
+    e.stats.glitch_frames[static_cast<int>(r.kind)] += r.frames;
+    e.stats.last_glitch = r.time;
+    event ev;
+    ev.kind = event_kind::glitch;
+    ev.endpoint = e.name;
+    ev.epoch = r.epoch;
+    ev.time = r.time;
+    ev.glitch = r.kind;
+    ev.stream_position = r.stream_position;
+    ev.frames = r.frames;
+    emit(std::move(ev));
+}
+
 void control_actor::drain_inbox() {
     impl_->inbox.drain([&](const glitch_record& r) {
         const auto found = impl_->by_id.find(r.endpoint_id);
         if (found == impl_->by_id.end()) return; // its endpoint is gone: nobody to tell
-        endpoint_block& e = *found->second;
-        ++e.stats.glitch_count[static_cast<int>(r.kind)];
-        e.stats.glitch_frames[static_cast<int>(r.kind)] += r.frames;
-        e.stats.last_glitch = r.time;
-        event ev;
-        ev.kind = event_kind::glitch;
-        ev.endpoint = e.name;
-        ev.epoch = r.epoch;
-        ev.time = r.time;
-        ev.glitch = r.kind;
-        ev.stream_position = r.stream_position;
-        ev.frames = r.frames;
-        emit(std::move(ev));
+        note_glitch(*found->second, r);
     });
+}
+
+void control_actor::on_device_dropped(device_entry& entry, std::uint64_t device_frames, hns time) {
+    control_detail::log_json(impl_->log.logger(), spdlog::level::warn,
+                             {{"component", "device"}, {"event", "device_dropped"}, {"device", entry.spec}, {"frames", device_frames}});
+    // Frames the device itself dropped (an xrun, a window past which a client took nothing, a
+    // period it padded) are missing from every stream on it: a `dropped` glitch for each, in its
+    // own frames, at no one stream position (0).
+    const std::uint32_t device_rate = entry.thread->dev().format().sample_rate;
+    for (auto& [name, e] : impl_->endpoints) {
+        if (e->entry != &entry || device_rate == 0) continue;
+        glitch_record r{};
+        r.kind = glitch_kind::dropped;
+        r.frames = device_frames * e->format.sample_rate / device_rate;
+        r.time = time;
+        r.epoch = e->core().requested_epoch();
+        note_glitch(*e, r);
+    }
 }
 
 void control_actor::drain() {
@@ -133,9 +154,7 @@ void control_actor::drain() {
                                          {{"component", "device"}, {"event", "realtime_refused"}, {"device", entry->spec},
                                           {"message", "device thread runs without SCHED_FIFO"}});
             } else if (de.kind == pipeline::device_event_kind::device_dropped) {
-                control_detail::log_json(impl_->log.logger(), spdlog::level::warn,
-                                         {{"component", "device"}, {"event", "device_dropped"}, {"device", entry->spec},
-                                          {"frames", de.frames}});
+                on_device_dropped(*entry, de.frames, de.time);
             }
         }
     }

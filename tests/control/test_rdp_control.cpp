@@ -122,6 +122,17 @@ TEST_CASE("rdp through a context: announced on connect - endpoints on rdp - late
     CHECK(written > 0);
     CHECK(read > 0);
 
+    // The microphone's periods the client left short (it sends in bursts: 1.7 s every 2 s here)
+    // reach the endpoint as `dropped` glitches.
+    auto figures = ae::pipeline::rdp_sessions();
+    for (int passes = 0; passes < 800 && figures.size() == 1 && figures[0].microphone_short_frames == 0; ++passes) {
+        pass();
+        figures = ae::pipeline::rdp_sessions();
+    }
+    REQUIRE(figures.size() == 1);
+    const std::uint64_t short_before_kill = figures[0].microphone_short_frames;
+    CHECK(short_before_kill > 0);
+
     // The client killed: both devices lost, both endpoints follow the default (null).
     client.stop_client();
     const auto both_rerouted = [&] {
@@ -159,5 +170,8 @@ TEST_CASE("rdp through a context: announced on connect - endpoints on rdp - late
     CHECK(speakers_stats->glitch_frames[lost] < 48000);
     CHECK(microphone_stats->glitch_frames[lost] < 48000);
     CHECK(speakers_stats->glitch_overflows == 0);
+    const auto dropped = static_cast<std::size_t>(ae::glitch_kind::dropped);
+    MESSAGE("microphone: ", short_before_kill, " frames short before the kill; the endpoint counted ", microphone_stats->glitch_frames[dropped], " dropped");
+    CHECK(microphone_stats->glitch_frames[dropped] >= short_before_kill * 48000 / figures[0].microphone_rate);
     std::filesystem::remove_all(state);
 }
