@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
 
     ae::context_options context_options;
     context_options.default_device = "null";
-    context_options.log_level = "warn";
+    context_options.log_level = "error";
     test::event_fd wake; // every endpoint signals it: the engine's one wait point
     ae::context ctx(context_options);
     std::vector<render_endpoint> speakers;

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -30,7 +31,10 @@ public:
     // `live`: parec writes into a pipe (live_fd()) read as it comes, with 5 ms of latency, instead
     // of a file (the latency bench times what the client plays).
     explicit rdp_client_rig(std::uint16_t port, bool live = false, const std::string& user = "openae", const std::string& password = "openae") {
-        dir_ = std::filesystem::temp_directory_path() / ("openae-rdp-rig-" + std::to_string(::getpid()) + "-" + std::to_string(port));
+        // One directory per rig: several clients of one server may run at once.
+        static std::atomic<int> rigs{0};
+        dir_ = std::filesystem::temp_directory_path() /
+               ("openae-rdp-rig-" + std::to_string(::getpid()) + "-" + std::to_string(port) + "-" + std::to_string(rigs.fetch_add(1)));
         std::filesystem::remove_all(dir_);
         std::filesystem::create_directories(dir_ / "run");
         std::filesystem::create_directories(dir_ / "home");
