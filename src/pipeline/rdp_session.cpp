@@ -129,6 +129,10 @@ std::shared_ptr<rdp_session> find_rdp_session(std::string_view id) {
 }
 
 std::expected<std::string, device_error> rdp_attach_session(void* vcm, void* rdp_context, std::string_view client) {
+    return rdp_attach_channels(client, [&](rdp_channel_events& events) { return rdp_channels::open(vcm, rdp_context, events); });
+}
+
+std::expected<std::string, device_error> rdp_attach_channels(std::string_view client, const channels_factory& open) {
     registry& r = the_registry();
     std::shared_ptr<rdp_session> session;
     {
@@ -136,7 +140,7 @@ std::expected<std::string, device_error> rdp_attach_session(void* vcm, void* rdp
         session = std::make_shared<rdp_session>(std::to_string(r.next_session++), std::string(client));
     }
     // Opened before it is listed: its channels' first events may come at once.
-    auto channels = rdp_channels::open(vcm, rdp_context, *session);
+    auto channels = open(*session);
     if (!channels) return std::unexpected(channels.error());
     session->open(std::move(*channels));
     {

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <expected>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -86,6 +87,11 @@ class device_spec;
 // The microphone device of `session` (rdp_microphone.cpp); `spec`'s options not taken yet.
 [[nodiscard]] std::expected<std::unique_ptr<device>, device_error> make_rdp_microphone(const std::string& text, std::shared_ptr<rdp_session> session,
                                                                                        device_spec& spec);
+
+// rdp_attach_session with the channels `open` makes on the new session's events (tests give
+// channels of their own: a simulated client).
+using channels_factory = std::function<std::expected<std::unique_ptr<rdp_channels>, device_error>(rdp_channel_events&)>;
+[[nodiscard]] std::expected<std::string, device_error> rdp_attach_channels(std::string_view client, const channels_factory& open);
 
 // The session `id` names ("" or "latest": the last connected), or null.
 [[nodiscard]] std::shared_ptr<rdp_session> find_rdp_session(std::string_view id);

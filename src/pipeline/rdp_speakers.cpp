@@ -12,6 +12,7 @@
 // counts). The position record says which frame the client has played, extrapolated from the
 // last played confirm (1 ms resolution: time_error); the latency is the block, half the round
 // trip and the client's delay.
+#include "queue_level_control.h"
 #include "rdp_session.h"
 
 #include <openae/pipeline/devices.h>
@@ -42,7 +43,12 @@ struct rdp_speakers_settings {
     double period_ms = 10;
     double block_ms = 20;
     std::uint32_t window_blocks = 10;
+    bool drift_control = true;
 };
+
+// The client's queue is left alone this long after its first played confirm: its player fills
+// its buffer meanwhile, and the level it settles at after that is the one drift control holds.
+constexpr double drift_warm_up_s = 2;
 
 // What the last played confirm says, published by FreeRDP's thread to the device thread.
 struct played_mark {
@@ -57,7 +63,7 @@ public:
                  static_cast<std::uint32_t>(std::lround(settings.period_ms * format.rate / 1000.0)), true),
           session_(std::move(session)), settings_(settings),
           block_frames_(static_cast<std::uint32_t>(std::lround(settings.block_ms * format.rate / 1000.0))),
-          clock_({.rate = static_cast<double>(format.rate), .period_frames = period_frames_}) {}
+          clock_({.rate = static_cast<double>(format.rate), .period_frames = period_frames_}), level_(format.rate) {}
 
     ~rdp_speakers() override {
         stop();
@@ -90,6 +96,12 @@ public:
 
     device_status wait_period() noexcept override { // rt-safe: waits for the device only
         if (!session_->connected()) return device_status::lost;
+        // Drift control: the pace the client's queue asks for (its clock against ours).
+        const std::int64_t pace_ppb = pace_ppb_.load(std::memory_order_relaxed);
+        if (pace_ppb != applied_pace_ppb_) {
+            clock_.set_drift_ppm(static_cast<double>(pace_ppb) * 1e-3);
+            applied_pace_ppb_ = pace_ppb;
+        }
         timing_ = clock_.wait_next();
         played_mark mark;
         if (played_.try_read(mark) && mark.time != 0) {
@@ -97,7 +109,7 @@ public:
             // confirm names a frame and when it will be heard, usually a few hundred ms from now
             // (the client's queue), so the frame heard now is that many frames before it.
             const double since = static_cast<double>(timing_.time.count() - mark.time) * 1e-7;
-            const double heard = static_cast<double>(mark.frames) + since * format_.sample_rate;
+            const double heard = static_cast<double>(mark.frames) + since * clock_.true_rate();
             const auto sent = static_cast<double>(sent_frames_.load(std::memory_order_relaxed));
             timing_.position = static_cast<std::uint64_t>(std::clamp(heard, 0.0, sent));
         } else {
@@ -141,6 +153,8 @@ public:
         const std::uint64_t held = held_blocks_.load(std::memory_order_relaxed);
         info.hold_ms_mean = held ? static_cast<double>(hold_sum_.load(std::memory_order_relaxed)) / 1e4 / static_cast<double>(held) : 0;
         info.hold_ms_max = static_cast<double>(hold_max_.load(std::memory_order_relaxed)) / 1e4;
+        info.speakers_pace_ppm = static_cast<double>(pace_ppb_.load(std::memory_order_relaxed)) * 1e-3;
+        info.client_queue_target_ms = static_cast<double>(target_us_.load(std::memory_order_relaxed)) * 1e-3;
     }
 
     // FreeRDP's rdpsnd thread.
@@ -171,6 +185,7 @@ public:
         played_.publish(mark);
         const auto heard_after_ms = static_cast<std::uint16_t>(std::min<std::int64_t>(delay_ms + one_way / 10'000, 65535));
         client_delay_ms_.store(heard_after_ms, std::memory_order_relaxed);
+        if (settings_.drift_control) steer(heard_after_ms);
         if (std::abs(static_cast<int>(heard_after_ms) - static_cast<int>(published_delay_ms_.load(std::memory_order_relaxed))) >= 5) {
             published_delay_ms_.store(heard_after_ms, std::memory_order_relaxed);
             latency_generation_.fetch_add(1, std::memory_order_relaxed);
@@ -178,6 +193,25 @@ public:
     }
 
 private:
+    // The client's queue (from the block's send until its end is heard) against the level it
+    // settled at: a client whose clock is slower than ours lets it grow (its latency with it,
+    // until the window drops blocks); openae's pace follows the client's clock instead.
+    void steer(std::uint16_t heard_after_ms) noexcept {
+        const hns now = monotonic_now();
+        if (warm_up_from_ == hns{0}) warm_up_from_ = now;
+        if (now - warm_up_from_ < hns{static_cast<std::int64_t>(drift_warm_up_s * 1e7)}) return;
+        if (!level_started_) {
+            level_.restart(now);
+            level_started_ = true;
+        }
+        const auto ppm = level_.sample(static_cast<double>(heard_after_ms) * format_.sample_rate / 1000.0, now, true);
+        if (level_.target_known()) {
+            target_us_.store(std::llround(level_.target() * 1e6 / format_.sample_rate), std::memory_order_relaxed);
+        }
+        // A queue above its level: the client plays slower than openae sends — send slower.
+        if (ppm) pace_ppb_.store(-std::llround(*ppm * 1000), std::memory_order_relaxed);
+    }
+
     // A block's record, written by the sender before the block goes (the client may confirm it
     // before SendSamples2 returns) and read by FreeRDP's rdpsnd thread; a slot is reused 256
     // blocks later, so a late confirm may read it while it is rewritten: every field is atomic.
@@ -296,6 +330,10 @@ private:
     std::uint64_t sequence_ = 0;            // blocks sent (the sender's)
     bool twice_ = false;                    // rdpsnd thread's: the client confirms each block twice
     std::int64_t round_trip_hns_ = -1;      // rdpsnd thread's: smoothed from arrival confirms
+    queue_level_control level_;             // rdpsnd thread's: drift control
+    hns warm_up_from_{0};                   // rdpsnd thread's
+    bool level_started_ = false;            // rdpsnd thread's
+    std::int64_t applied_pace_ppb_ = 0;     // device thread's
     seqlock<played_mark> played_;
     // order: release/acquire — stop.
     std::atomic<bool> stopping_{false};
@@ -313,6 +351,8 @@ private:
     std::atomic<std::uint64_t> hold_sum_{0}; // hns
     std::atomic<std::uint64_t> held_blocks_{0};
     std::atomic<std::int64_t> hold_max_{0};  // hns
+    std::atomic<std::int64_t> pace_ppb_{0};  // the device clock's pace against nominal, from drift control
+    std::atomic<std::int64_t> target_us_{0}; // the client queue's level drift control holds
 };
 
 } // namespace
@@ -332,10 +372,13 @@ std::expected<std::unique_ptr<device>, device_error> make_rdp_device(device_spec
     if (!block) return std::unexpected(block.error());
     const auto window = spec.take_count("window", 10, 2, 200);
     if (!window) return std::unexpected(window.error());
+    const auto drift = spec.take_count("drift", 1, 0, 1);
+    if (!drift) return std::unexpected(drift.error());
     if (auto done = spec.finish(); !done) return std::unexpected(done.error());
     settings.period_ms = *period;
     settings.block_ms = *block;
     settings.window_blocks = *window;
+    settings.drift_control = *drift == 1;
     rdp_pcm_format format{};
     bool ready = false;
     (void)session->with_channels([&](rdp_channels& c) {

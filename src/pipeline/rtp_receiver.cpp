@@ -1,7 +1,7 @@
 // The jitter buffer, concealment and drift control of an RTP receiver (see rtp_receiver.h).
 #include <openae/pipeline/rtp_receiver.h>
 
-#include "rtp_queue_control.h"
+#include "queue_level_control.h"
 #include "rtp_reception.h"
 
 #include <openae/pipeline/resampler.h>
@@ -79,7 +79,7 @@ struct rtp_receiver::state {
     std::size_t buffered = 0;
     std::uint64_t pending_skip = 0; // frames the reader already played silence for
 
-    rtp_queue_control level;          // drift control
+    queue_level_control level;          // drift control
     std::uint16_t refilled_until = 0; // late packets before this were covered by a refill
 
     rtp_reception reception; // what RTCP reports of the source

@@ -20,6 +20,16 @@ void virtual_clock::start(hns now) noexcept { // rt-safe: bounded
     random_state_ = options_.seed == 0 ? 1u : options_.seed;
 }
 
+void virtual_clock::set_drift_ppm(double drift_ppm) noexcept { // rt-safe: wait-free
+    // Re-anchored on the last wake: position periods × period_frames at that time either way.
+    const auto since_origin = [&] {
+        return hns{std::llround(static_cast<double>(periods_) * options_.period_frames / true_rate() * 1e7)};
+    };
+    const hns last_wake = origin_ + since_origin();
+    options_.drift_ppm = drift_ppm;
+    origin_ = last_wake - since_origin();
+}
+
 std::uint32_t virtual_clock::next_random() noexcept { // rt-safe: wait-free (xorshift32)
     random_state_ ^= random_state_ << 13;
     random_state_ ^= random_state_ >> 17;

@@ -39,6 +39,8 @@ struct rdp_session_info {
     double client_delay_ms = 0;         // the client's last: from a block's send until it is heard
     double hold_ms_mean = 0;            // what openae adds: from the device loop handing a block's
     double hold_ms_max = 0;             //   first frame to the device until the block is sent
+    double speakers_pace_ppm = 0;       // drift control: openae's pace against its own clock
+    double client_queue_target_ms = 0;  //   to hold the client's queue at this level (0: not settled yet)
     // The microphone's while a capture device records it.
     std::uint64_t microphone_frames = 0;       // received from the client
     std::uint64_t microphone_short_frames = 0; // periods padded with silence (the client sent too little)

@@ -42,6 +42,10 @@ public:
     }
     // Delays every later wake-up by `delay` without moving the clock (a stall of the thread).
     void add_lateness(hns delay) noexcept { extra_lateness_ = extra_lateness_ + delay; }
+    // Runs the clock at `drift_ppm` from its last wake on, with no step in time or position (a
+    // device whose pace is steered against a far clock: drift control).
+    // rt-safe: wait-free
+    void set_drift_ppm(double drift_ppm) noexcept;
     // Shifts the times reported from now on by `jump` (a clock that jumped).
     void jump(hns offset) noexcept { time_offset_ = time_offset_ + offset; }
 

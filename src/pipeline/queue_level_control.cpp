@@ -1,5 +1,5 @@
-// Drift control of an RTP receiver's queue (rtp_queue_control.h).
-#include "rtp_queue_control.h"
+// Drift control of a queue between two clocks (queue_level_control.h).
+#include "queue_level_control.h"
 
 #include <algorithm>
 #include <cmath>
@@ -26,7 +26,7 @@ double seconds(hns t) noexcept { return static_cast<double>(t.count()) * 1e-7; }
 
 } // namespace
 
-void rtp_queue_control::restart(hns now) noexcept { // rt-safe: bounded
+void queue_level_control::restart(hns now) noexcept { // rt-safe: bounded
     setpoint_known_ = false;
     average_known_ = false;
     settle_sum_ = settle_seconds_ = 0;
@@ -37,7 +37,7 @@ void rtp_queue_control::restart(hns now) noexcept { // rt-safe: bounded
     relaxed_since_refill_ = false;
 }
 
-void rtp_queue_control::grew(double frames, hns now) noexcept { // rt-safe: bounded
+void queue_level_control::grew(double frames, hns now) noexcept { // rt-safe: bounded
     if (setpoint_known_) {
         setpoint_ += frames;
         average_ += frames;
@@ -47,7 +47,7 @@ void rtp_queue_control::grew(double frames, hns now) noexcept { // rt-safe: boun
     last_refill_ = now;
 }
 
-std::optional<double> rtp_queue_control::sample(double queued, hns now, bool steer) noexcept { // rt-safe: bounded
+std::optional<double> queue_level_control::sample(double queued, hns now, bool steer) noexcept { // rt-safe: bounded
     const double dt = average_known_ ? std::max(0.0, seconds(now - last_sample_)) : 0.0;
     last_sample_ = now;
     // Samples come unevenly (after every packet, and between them on a timer), so both the set

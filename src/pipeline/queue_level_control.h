@@ -1,6 +1,7 @@
-// Drift control of an RTP receiver's queue: the queue's level, averaged by time, held on the level
-// it settled at by a PI loop that steers the drift resampler's ratio; the set point raised when
-// late packets grew the queue, and brought back down once they stop (rtp_receiver.cpp).
+// Drift control of a queue between two clocks: the queue's level, averaged by time, held on the
+// level it settled at by a PI loop whose correction (ppm) steers one clock against the other — an
+// RTP receiver's drift resampler (rtp_receiver.cpp), an RDP client's pacing (rdp_speakers.cpp).
+// The set point rises when late packets grow the queue, and comes back down once they stop.
 #pragma once
 
 #include <openae/rt/types.h>
@@ -9,9 +10,9 @@
 
 namespace ae::pipeline {
 
-class rtp_queue_control {
+class queue_level_control {
 public:
-    explicit rtp_queue_control(double rate) noexcept : rate_(rate) {}
+    explicit queue_level_control(double rate) noexcept : rate_(rate) {}
 
     // A fresh stream at `now`: the level settles again.
     void restart(hns now) noexcept; // rt-safe: bounded
