@@ -54,7 +54,9 @@ device_timing virtual_clock::wait_next() noexcept { // rt-safe: bounded
         now = monotonic_now();
     }
     const double elapsed = static_cast<double>((now - origin_).count()) / 1e7;
-    const auto position = static_cast<std::uint64_t>(std::floor(elapsed * true_rate()));
+    // The wake time is rounded to 100 ns (0.005 frame at 48 kHz): a hundredth of a frame of slack
+    // keeps a wake at a period's end from reading as the frame before it.
+    const auto position = static_cast<std::uint64_t>(std::floor(elapsed * true_rate() + 0.01));
     return {position, now + time_offset_, false};
 }
 

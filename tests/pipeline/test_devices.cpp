@@ -1,6 +1,8 @@
 // Device specs and device construction errors.
 #include <openae/pipeline/devices.h>
+#include <openae/pipeline/virtual_clock.h>
 #include <openae/rt/errc.h>
+#include <openae/rt/virtual_time.h>
 
 #include <doctest/doctest.h>
 
@@ -141,4 +143,27 @@ TEST_CASE("wav device: a render file is complete when stop() returns, before the
     CHECK(data_size == 10 * period.size());
     dev->reset();
     std::remove(path.c_str());
+}
+
+TEST_CASE("virtual_clock: a pace changed between periods takes effect from the last wake - no step in position or time") {
+    ae::virtual_time time(ae::hns{1'000'000'000});
+    ae::pipeline::virtual_clock clock({.rate = 48000, .period_frames = 480});
+    clock.start(time.now());
+    ae::pipeline::device_timing last{};
+    for (int i = 1; i <= 10; ++i) {
+        last = clock.wait_next();
+        CHECK(last.position == 480u * static_cast<unsigned>(i));
+    }
+    clock.set_drift_ppm(1000); // 48,048 frames a second from here on
+    for (int i = 11; i <= 20; ++i) {
+        const auto t = clock.wait_next();
+        CHECK(t.position == 480u * static_cast<unsigned>(i));
+        // 480 frames at 48,048/s: 99,900.1 hns apart (not 100,000).
+        CHECK(std::llabs((t.time - last.time).count() - 99'900) <= 1);
+        last = t;
+    }
+    clock.set_drift_ppm(0);
+    const auto t = clock.wait_next();
+    CHECK(t.position == 480u * 21);
+    CHECK((t.time - last.time).count() == 100'000);
 }
