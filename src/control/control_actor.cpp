@@ -82,12 +82,15 @@ void control_actor::watch_devices() {
             post_change(added, device.spec, std::move(directions));
         },
         std::chrono::milliseconds(2000));
+    impl_->jack_watch = pipeline::device_watch::watch_jack(
+        [post_change](bool added, const pipeline::available_device& device) { post_change(added, device.spec, device.render ? "render" : "capture"); },
+        std::chrono::milliseconds(500));
     // RDP sessions (rdp.h): their speakers and microphone come and go with their clients.
     impl_->rdp_watch = std::make_unique<pipeline::rdp_session_watch>(
         [post_change](bool added, const std::string& spec, bool render) { post_change(added, spec, render ? "render" : "capture"); });
     control_detail::log_json(impl_->log.logger(), spdlog::level::info,
                              {{"component", "context"}, {"event", "device_watch"},
-                              {"watching", impl_->device_watch ? "pipewire" : "nothing (no PipeWire server answers)"}});
+                              {"watching", impl_->device_watch ? "pipewire, jack, rdp" : "jack, rdp (no PipeWire server answers)"}});
 }
 
 void control_actor::start_thread() {
@@ -156,6 +159,7 @@ void control_actor::stop_thread() {
     if (!impl_->thread.joinable()) return;
     if (on_control_thread()) return; // the destructor of the last handle ran on ae-ctl: let run() end
     impl_->device_watch.reset(); // no change is posted after this
+    impl_->jack_watch.reset();
     impl_->rdp_watch.reset();
     std::promise<void> done;
     asio::post(impl_->io, [this, &done] {

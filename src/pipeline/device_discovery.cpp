@@ -1,12 +1,14 @@
-// Discovery per backend: ALSA's PCM hints, the default JACK server's physical ports, and the
-// `null` device that is always there. PipeWire's registry walk is in pipewire_discovery.cpp.
+// Discovery per backend: ALSA's PCM hints and the `null` device that is always there; the choice
+// of the default device. PipeWire's registry walk is in pipewire_discovery.cpp, JACK's servers in
+// jack_discovery.cpp.
 #include <openae/pipeline/device_discovery.h>
 #include <openae/pipeline/rdp.h>
+
+#include "jack_discovery.h"
 
 #include <openae/rt/types.h>
 
 #include <alsa/asoundlib.h>
-#include <jack/jack.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -55,53 +57,6 @@ std::vector<available_device> discover_alsa_devices() {
     return found;
 }
 
-namespace {
-// The server a JACK client reaches when it names none.
-std::string default_jack_server() {
-    const char* named = std::getenv("JACK_DEFAULT_SERVER");
-    return named != nullptr && *named != '\0' ? named : "default";
-}
-} // namespace
-
-std::vector<available_device> discover_jack_devices() {
-    std::vector<available_device> found;
-    const std::string server = default_jack_server();
-    // A server that is not running is not an error here: JACK's complaint is kept off stderr.
-    jack_set_error_function([](const char*) {});
-    jack_set_info_function([](const char*) {});
-    jack_status_t status{};
-    jack_client_t* client = jack_client_open("openae-probe", static_cast<jack_options_t>(JackNoStartServer | JackServerName), &status,
-                                             server.c_str());
-    if (client != nullptr) {
-        const std::uint32_t rate = jack_get_sample_rate(client);
-        auto add = [&](unsigned long flags, bool render) {
-            const char** ports = jack_get_ports(client, nullptr, JACK_DEFAULT_AUDIO_TYPE, JackPortIsPhysical | flags);
-            std::size_t count = 0;
-            std::string names;
-            for (; ports != nullptr && ports[count] != nullptr; ++count) names += (count == 0 ? "" : ", ") + std::string(ports[count]);
-            jack_free(ports);
-            if (count == 0) return;
-            available_device d;
-            d.kind = "jack";
-            const auto channels = static_cast<std::uint16_t>(std::min<std::size_t>(count, max_channels));
-            d.spec = "jack?server=" + server + "&connect=auto&channels=" + std::to_string(channels);
-            d.description = "JACK server '" + server + "': " + names;
-            d.render = render;
-            d.capture = !render;
-            d.sample_rate = rate;
-            d.channels = channels;
-            d.backend_default = true;
-            found.push_back(std::move(d));
-        };
-        add(JackPortIsInput, true);  // the server's playback ports take input
-        add(JackPortIsOutput, false); // its capture ports give output
-        jack_client_close(client);
-    }
-    jack_set_error_function(nullptr);
-    jack_set_info_function(nullptr);
-    return found;
-}
-
 default_choice choose_default_device(const discovery_options& options) {
     if (const char* pinned = std::getenv("OPENAE_DEFAULT_DEVICE"); pinned != nullptr && *pinned != '\0') {
         return {pinned, "OPENAE_DEFAULT_DEVICE"};
@@ -113,7 +68,7 @@ default_choice choose_default_device(const discovery_options& options) {
         }
     }
     if (options.jack) {
-        if (!discover_jack_devices().empty()) return {"jack?server=" + default_jack_server() + "&connect=auto", "a JACK server runs"};
+        if (!discover_jack_server(default_jack_server()).empty()) return {"jack?server=" + default_jack_server() + "&connect=auto", "a JACK server runs"};
     }
     if (options.alsa) {
         const alsa_quiet_scope quiet;

@@ -25,7 +25,9 @@ namespace {
 class device_announcements {
 public:
     void operator()(const ae::event& e) {
+        // Only RDP's: the context's other watches (JACK servers, PipeWire) may tell of others'.
         if (e.kind != ae::event_kind::device_added && e.kind != ae::event_kind::device_removed) return;
+        if (!e.device.starts_with("rdp:")) return;
         const std::lock_guard lock(mutex_);
         (e.kind == ae::event_kind::device_added ? added_ : removed_).push_back(e);
         changed_.notify_all();

@@ -2,6 +2,8 @@
 // no other test uses, started when jack_wait says it answers and stopped with the object.
 #pragma once
 
+#include "fork_exec.h"
+
 #include <doctest/doctest.h>
 
 #include <fcntl.h>
@@ -37,23 +39,13 @@ inline pid_t spawn(std::vector<std::string> args) {
 // A server: as spawn(), and it dies with the test (a crashed test leaves no jackd behind) and
 // writes to `log_path`, not to the test's output (which ctest waits on until every holder is gone).
 inline pid_t spawn_server(std::vector<std::string> args, const std::string& log_path) {
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const pid_t parent = ::getpid();
-    const pid_t pid = ::fork();
-    if (pid != 0) return pid;
-    // The child of a threaded process: async-signal-safe calls only, up to exec.
-    ::setpgid(0, 0);
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (::getppid() != parent) ::_exit(127);
-    const int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (log >= 0) {
-        ::dup2(log, 1);
-        ::dup2(log, 2);
-    }
-    ::execvp(argv[0], argv.data());
-    ::_exit(127);
+    return fork_exec(std::move(args), [&] {
+        const int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (log >= 0) {
+            ::dup2(log, 1);
+            ::dup2(log, 2);
+        }
+    });
 }
 inline int wait_exit(pid_t pid) {
     int status = 0;

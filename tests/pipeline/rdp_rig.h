@@ -4,8 +4,11 @@
 // with its speakers and microphone on that PulseAudio.
 #pragma once
 
+#include "fork_exec.h"
+
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -84,12 +87,17 @@ public:
         std::ifstream in(dir_ / name);
         return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
     }
-    void stop_client() { stop(client_); }
+    void stop_client() {
+        const pid_t pid = client_;
+        stop(client_);
+        forget_client(pid);
+    }
     // Waits (bounded, 30 s) for the client to end by itself; its exit status, or -1.
     int wait_client_exit() {
         for (int i = 0; i < 3000 && client_ > 0; ++i) {
             int status = 0;
             if (::waitpid(client_, &status, WNOHANG) == client_) {
+                forget_client(client_);
                 client_ = -1;
                 return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
             }
@@ -110,32 +118,31 @@ public:
     }
 
 private:
+    // xfreerdp leaves a shared-memory file named after its pid behind when it is killed.
+    static void forget_client(pid_t pid) {
+        if (pid <= 0) return;
+        char name[64];
+        std::snprintf(name, sizeof name, "/com.freerdp.xfreerdp.tsmf_%016X", static_cast<unsigned>(pid));
+        ::shm_unlink(name);
+    }
+
     // The child's environment: the rig's runtime dir, home and display.
     pid_t spawn(std::vector<std::string> args, const std::string& log_name, int display_fd = -1, int stdout_fd = -1) {
         std::vector<std::string> env_args = {"env", "XDG_RUNTIME_DIR=" + (dir_ / "run").string(), "HOME=" + (dir_ / "home").string(),
                                              "DISPLAY=:" + std::to_string(display_), "PULSE_SERVER=" + (dir_ / "run" / "pulse" / "native").string()};
         env_args.insert(env_args.end(), args.begin(), args.end());
-        std::vector<char*> argv;
-        for (auto& a : env_args) argv.push_back(a.data());
-        argv.push_back(nullptr);
         const std::string log_path = (dir_ / log_name).string();
-        const pid_t parent = ::getpid();
-        const pid_t pid = ::fork();
-        if (pid != 0) return pid;
-        ::setpgid(0, 0);
-        ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-        if (::getppid() != parent) ::_exit(127);
-        const int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (log >= 0) {
-            ::dup2(log, 2);
-            if (display_fd < 0 && stdout_fd < 0) ::dup2(log, 1);
-        }
-        if (stdout_fd >= 0) ::dup2(stdout_fd, 1);
-        if (display_fd >= 0) ::dup2(display_fd, 3);
-        const int null = ::open("/dev/null", O_RDONLY);
-        ::dup2(null, 0);
-        ::execvp(argv[0], argv.data());
-        ::_exit(127);
+        return fork_exec(std::move(env_args), [&] {
+            const int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+            if (log >= 0) {
+                ::dup2(log, 2);
+                if (display_fd < 0 && stdout_fd < 0) ::dup2(log, 1);
+            }
+            if (stdout_fd >= 0) ::dup2(stdout_fd, 1);
+            if (display_fd >= 0) ::dup2(display_fd, 3);
+            const int null = ::open("/dev/null", O_RDONLY);
+            ::dup2(null, 0);
+        });
     }
 
     int run(std::vector<std::string> args) {

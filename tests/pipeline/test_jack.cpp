@@ -16,6 +16,8 @@
 #include <algorithm>
 #include <filesystem>
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -188,12 +190,19 @@ TEST_CASE("jack: connect=auto connects the device's ports to the server's physic
     (*thread)->stop();
 }
 
+// The devices of `server` among `all` (other tests' servers may run meanwhile).
+static std::vector<ae::pipeline::available_device> of_server(const std::vector<ae::pipeline::available_device>& all, const std::string& server) {
+    std::vector<ae::pipeline::available_device> mine;
+    std::copy_if(all.begin(), all.end(), std::back_inserter(mine), [&](const auto& d) { return d.spec.find("server=" + server + "&") != std::string::npos; });
+    return mine;
+}
+
 TEST_CASE("jack: discovery lists the default server's physical ports as a render and a capture device, specs that open") {
     ::unsetenv("JACK_DEFAULT_SERVER");
     const auto none = ae::pipeline::discover_jack_devices();
     jack_server server("jack-discover"); // the default server from here (JACK_DEFAULT_SERVER)
     CHECK(std::none_of(none.begin(), none.end(), [&](const auto& d) { return d.spec.find(server.name) != std::string::npos; }));
-    const auto found = ae::pipeline::discover_jack_devices();
+    const auto found = of_server(ae::pipeline::discover_jack_devices(), server.name);
     REQUIRE(found.size() == 2);
     const auto& render = found[0];
     CHECK(render.spec == "jack?server=" + server.name + "&connect=auto&channels=2");
@@ -207,6 +216,51 @@ TEST_CASE("jack: discovery lists the default server's physical ports as a render
     CHECK(found[1].description.find("system:capture_1") != std::string::npos);
     auto dev = make_device(render.spec, endpoint_direction::render);
     CHECK(dev);
+}
+
+TEST_CASE("jack: hotplug — a server that starts and stops is told as device_added and device_removed, render and capture") {
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::vector<std::pair<bool, ae::pipeline::available_device>> told;
+    auto watch = ae::pipeline::device_watch::watch_jack(
+        [&](bool added, const ae::pipeline::available_device& d) {
+            const std::lock_guard lock(mutex);
+            told.emplace_back(added, d);
+            changed.notify_all();
+        },
+        std::chrono::milliseconds(100));
+    REQUIRE(watch);
+    std::string name;
+    const auto count = [&](bool added) {
+        return std::count_if(told.begin(), told.end(), [&](const auto& t) { return t.first == added && t.second.spec.find("server=" + name + "&") != std::string::npos; });
+    };
+    {
+        jack_server server("jack-hotplug");
+        name = server.name;
+        {
+            std::unique_lock lock(mutex);
+            changed.wait_for(lock, std::chrono::seconds(10), [&] { return count(true) == 2; });
+        }
+        std::vector<ae::pipeline::available_device> added;
+        {
+            const std::lock_guard lock(mutex);
+            for (const auto& [was_added, d] : told) {
+                if (was_added && d.spec.find("server=" + name + "&") != std::string::npos) added.push_back(d);
+            }
+        }
+        REQUIRE(added.size() == 2);
+        CHECK(added[0].render);
+        CHECK(added[1].capture);
+        CHECK(added[0].spec == "jack?server=" + name + "&connect=auto&channels=2");
+        // What the watch tells matches what discovery lists.
+        const auto listed = of_server(ae::pipeline::discover_jack_devices(), name);
+        REQUIRE(listed.size() == 2);
+        CHECK(listed[0].spec == added[0].spec);
+    }
+    std::unique_lock lock(mutex);
+    changed.wait_for(lock, std::chrono::seconds(10), [&] { return count(false) == 2; });
+    CHECK(count(false) == 2);
+    CHECK(count(true) == 2); // each told once
 }
 
 TEST_CASE("jack: auto chooses the running JACK server when no PipeWire answers") {

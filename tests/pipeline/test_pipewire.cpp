@@ -317,6 +317,7 @@ TEST_CASE("pipewire: hotplug — a sink that comes and goes is told as device_ad
     ae::context ctx(options);
     ctx.subscribe([&](const ae::event& e) {
         if (e.kind != ae::event_kind::device_added && e.kind != ae::event_kind::device_removed) return;
+        if (!e.device.starts_with("pipewire:")) return; // the JACK watch tells of other tests' servers
         const std::lock_guard lock(mutex);
         told.push_back((e.kind == ae::event_kind::device_added ? "added " : "removed ") + e.device);
         ae::signal_eventfd(news.get());
@@ -351,6 +352,7 @@ TEST_CASE("pipewire: hotplug through the C API — watch_devices, then AE_EVENT_
         ae_event e;
         std::uint64_t missed = 0;
         if (ae_context_poll_event(ctx, &e, 100, &missed) != 1) continue;
+        if (!std::string_view(e.device).starts_with("pipewire:")) continue; // the JACK watch tells of other tests' servers
         if (e.kind == AE_EVENT_DEVICE_ADDED) told.push_back(std::string("added ") + e.device);
         if (e.kind == AE_EVENT_DEVICE_REMOVED) told.push_back(std::string("removed ") + e.device);
     }

@@ -57,11 +57,14 @@ public:
     virtual ~device_watch() = default;
     // A PipeWire server's audio nodes; null when no server answers within `timeout`.
     [[nodiscard]] static std::unique_ptr<device_watch> watch_pipewire(callback changed, std::chrono::milliseconds timeout);
+    // JACK servers of this user starting and stopping (polled every `interval`): each one's
+    // physical playback and capture ports, as discover_jack_devices() lists them.
+    [[nodiscard]] static std::unique_ptr<device_watch> watch_jack(callback changed, std::chrono::milliseconds interval);
 };
 
 // Per backend (discover_devices() calls them in this order).
 [[nodiscard]] std::vector<available_device> discover_alsa_devices();
-[[nodiscard]] std::vector<available_device> discover_jack_devices();
+[[nodiscard]] std::vector<available_device> discover_jack_devices(); // every JACK server of this user that runs
 [[nodiscard]] std::vector<available_device> discover_pipewire_devices(std::chrono::milliseconds timeout);
 // The RDP sessions' speakers and microphones (rdp.h), `rdp:ID` each.
 [[nodiscard]] std::vector<available_device> discover_rdp_devices();
