@@ -19,8 +19,10 @@ context_options resolve_default(context_options options, std::string& reason) {
 
 control_actor::control_actor(context_options options) {
     std::string reason;
+    const bool default_auto = options.default_device == "auto";
     impl_ = std::make_unique<impl>(resolve_default(std::move(options), reason));
     impl_->default_device_reason = std::move(reason);
+    impl_->default_auto = default_auto;
 }
 
 control_actor::~control_actor() { stop_thread(); }
@@ -83,7 +85,15 @@ void control_actor::watch_devices() {
         },
         std::chrono::milliseconds(2000));
     impl_->jack_watch = pipeline::device_watch::watch_jack(
-        [post_change](bool added, const pipeline::available_device& device) { post_change(added, device.spec, device.render ? "render" : "capture"); },
+        [post_change, weak](bool added, const pipeline::available_device& device) {
+            post_change(added, device.spec, device.render ? "render" : "capture");
+            if (const auto self = weak.lock()) {
+                asio::post(self->impl_->io, [weak, added, device] {
+                    const auto me = weak.lock();
+                    if (me && !me->impl_->stopping) me->on_jack_server(added, device);
+                });
+            }
+        },
         std::chrono::milliseconds(500));
     // RDP sessions (rdp.h): their speakers and microphone come and go with their clients.
     impl_->rdp_watch = std::make_unique<pipeline::rdp_session_watch>(
@@ -91,6 +101,36 @@ void control_actor::watch_devices() {
     control_detail::log_json(impl_->log.logger(), spdlog::level::info,
                              {{"component", "context"}, {"event", "device_watch"},
                               {"watching", impl_->device_watch ? "pipewire, jack, rdp" : "jack, rdp (no PipeWire server answers)"}});
+}
+
+void control_actor::on_jack_server(bool added, const pipeline::available_device& device) {
+    if (!impl_->default_auto || !device.backend_default) return;
+    // As `auto` names a JACK server (choose_default_device): its physical ports, any channel count.
+    const std::string spec = device.spec.substr(0, device.spec.find("&channels="));
+    if (added && impl_->options.default_device == "null") change_default(spec, "the default JACK server started");
+    if (!added && impl_->options.default_device == spec) change_default("null", "the default JACK server stopped");
+}
+
+void control_actor::change_default(const std::string& device, const std::string& why) {
+    std::string before;
+    {
+        const std::lock_guard lock(impl_->default_mutex);
+        before = std::exchange(impl_->options.default_device, device);
+    }
+    impl_->default_device_reason = why;
+    control_detail::log_json(impl_->log.logger(), spdlog::level::info,
+                             {{"component", "context"}, {"event", "default_changed"}, {"from", before}, {"to", device}, {"message", why}});
+    for (auto& [name, e] : impl_->endpoints) {
+        // A lost one takes the new default at its next reroute; a moving one is on its way.
+        if (e->destroyed || e->moving || !e->config.device.empty() || e->config.routing != routing_policy::follow_default) continue;
+        if (e->device != before || !e->entry || e->entry->lost) continue;
+        move_to(*e, device, [this, name = e->name, device](std::error_code ec) {
+            if (!ec) return;
+            control_detail::log_json(impl_->log.logger(), spdlog::level::warn,
+                                     {{"component", "endpoint"}, {"endpoint", name}, {"event", "follow_default_failed"}, {"device", device},
+                                      {"code", to_string(static_cast<errc>(ec.value()))}});
+        });
+    }
 }
 
 void control_actor::start_thread() {

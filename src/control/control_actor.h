@@ -7,6 +7,7 @@
 #include <openae/control/config.h>
 #include <openae/control/context.h>
 #include <openae/control/event.h>
+#include <openae/pipeline/device_discovery.h>
 #include <openae/pipeline/device_thread.h>
 #include <openae/rt/capture_endpoint_rt.h>
 #include <openae/rt/errc.h>
@@ -111,7 +112,7 @@ public:
     [[nodiscard]] std::vector<std::shared_ptr<endpoint_block>> endpoints() const;
     [[nodiscard]] std::vector<device_info> devices() const;
     // The device an endpoint gets when its config names none (context_options::default_device).
-    [[nodiscard]] const std::string& default_device() const;
+    [[nodiscard]] std::string default_device() const;
     // A fault for the endpoint's device (faulty devices only). `message` says why on failure.
     std::error_code inject(endpoint_block& e, const std::string& fault, std::string& message);
     [[nodiscard]] std::expected<endpoint_stats, std::error_code> stats(const endpoint_block& e) const;
@@ -182,6 +183,12 @@ private:
     std::expected<void, pipeline::device_error> attach_prepared(endpoint_block& e, device_entry& entry,
                                                                 const std::shared_ptr<prepared_chain>& chain);
     void on_device_lost(device_entry& entry, const char* why, hns when);
+    // `auto` and JACK: the default JACK server starting becomes the default device when `auto`
+    // found nothing but null; it stopping makes null the default again.
+    void on_jack_server(bool added, const pipeline::available_device& device);
+    // A new default device: follow_default endpoints on the old one (that asked for the default)
+    // move to it.
+    void change_default(const std::string& device, const std::string& why);
     // Enters `stage` (attempt: reopening's count; device: the one concerned): published for the
     // getters and status, and told as a route_stage event.
     void enter_stage(endpoint_block& e, route_stage stage, std::uint32_t attempt, const std::string& device);

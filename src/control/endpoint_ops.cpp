@@ -48,7 +48,10 @@ std::vector<std::shared_ptr<endpoint_block>> control_actor::endpoints() const {
     return out;
 }
 
-const std::string& control_actor::default_device() const { return impl_->options.default_device; }
+std::string control_actor::default_device() const {
+    const std::lock_guard lock(impl_->default_mutex); // a host's thread may ask while ae-ctl changes it
+    return impl_->options.default_device;
+}
 
 std::vector<device_info> control_actor::devices() const {
     std::vector<device_info> out;

@@ -114,6 +114,11 @@ void control_actor::move_to(endpoint_block& block, const std::string& device, st
 
 void control_actor::on_device_lost(device_entry& entry, const char* why, hns when) {
     entry.lost = true; // a new open of this spec makes a new device thread
+    // A JACK server `auto` made the default is gone: null is the default again before anything
+    // reroutes (a client opened on a server that is shutting down crashed libjack when closed).
+    if (impl_->default_auto && entry.spec.starts_with("jack") && entry.spec == default_device()) {
+        change_default("null", "the default JACK server was lost");
+    }
     control_detail::log_json(impl_->log.logger(), spdlog::level::warn,
                              {{"component", "device"}, {"event", "device_lost"}, {"device", entry.spec}, {"message", why}});
     std::vector<std::shared_ptr<endpoint_block>> affected;

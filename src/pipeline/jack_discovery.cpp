@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -40,11 +41,33 @@ std::vector<std::string> running_jack_servers() {
     return names;
 }
 
+namespace {
+// JACK's messages go where libjack's own handlers put them (stderr), except a probe's: a server
+// that is not running is not an error here. The handlers are process-wide and set once — JACK
+// may report from any client's thread at any time (a null handler crashed jack_client_close of a
+// client whose server had died).
+thread_local bool probing = false;
+void jack_message(const char* message) {
+    if (!probing) std::fprintf(stderr, "%s\n", message);
+}
+struct probe_scope {
+    probe_scope() {
+        static std::once_flag once;
+        std::call_once(once, [] {
+            jack_set_error_function(jack_message);
+            jack_set_info_function(jack_message);
+        });
+        probing = true;
+    }
+    ~probe_scope() { probing = false; }
+    probe_scope(const probe_scope&) = delete;
+    probe_scope& operator=(const probe_scope&) = delete;
+};
+} // namespace
+
 std::vector<available_device> discover_jack_server(const std::string& server) {
     std::vector<available_device> found;
-    // A server that is not running is not an error here: JACK's complaint is kept off stderr.
-    jack_set_error_function([](const char*) {});
-    jack_set_info_function([](const char*) {});
+    const probe_scope quiet;
     jack_status_t status{};
     jack_client_t* client = jack_client_open("openae-probe", static_cast<jack_options_t>(JackNoStartServer | JackServerName), &status,
                                              server.c_str());
@@ -73,8 +96,6 @@ std::vector<available_device> discover_jack_server(const std::string& server) {
         add(JackPortIsOutput, false); // its capture ports give output
         jack_client_close(client);
     }
-    jack_set_error_function(nullptr);
-    jack_set_info_function(nullptr);
     return found;
 }
 

@@ -9,6 +9,7 @@
 
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <string>
 
 namespace {
@@ -121,4 +122,60 @@ TEST_CASE("jack via the control API: the server's buffer size grows live (256 ->
     // The first longer cycles come before the buffer has grown (the control side learns of the
     // change from them): they may find less than a cycle queued — at most a cycle's shortfall each.
     CHECK(rec.glitch_frames(ae::glitch_kind::underrun) <= 2 * 1024);
+}
+
+TEST_CASE("jack via the control API: auto found only null - the default JACK server starts and follow_default endpoints move to it - it stops and they come back to null") {
+    const std::string empty = "/tmp/openae-no-pw-follow-" + std::to_string(::getpid());
+    std::filesystem::create_directories(empty);
+    ::setenv("PIPEWIRE_RUNTIME_DIR", empty.c_str(), 1);
+    ::unsetenv("OPENAE_DEFAULT_DEVICE");
+    // The name the server will have (jack_server's), the default one from before the context.
+    const std::string name = "openae-jack-follow-" + std::to_string(::getpid());
+    ::setenv("JACK_DEFAULT_SERVER", name.c_str(), 1);
+    ::setenv("JACK_NO_START_SERVER", "1", 1);
+    ae::test::event_recorder rec;
+    ae::test::event_fd wake;
+    ae::context_options options;
+    options.default_device = "auto";
+    options.watch_devices = true;
+    options.log_level = "warn";
+    ae::context ctx(options);
+    ctx.subscribe(std::ref(rec));
+    // No PipeWire, no JACK, no sound card here: auto chose null.
+    REQUIRE(ctx.default_device() == "null");
+    ae::endpoint_config config;
+    config.name = "follows";
+    config.period = ae::hns{100'000};
+    config.routing = ae::routing_policy::follow_default;
+    auto ep = ctx.create_render_endpoint(config);
+    REQUIRE(ep);
+    REQUIRE_FALSE(ep->set_event_handle(wake.get()));
+    REQUIRE_FALSE(ep->start());
+    CHECK(ep->device() == "null");
+    std::uint64_t written = 0;
+    auto pass = [&] { return engine_pass(*ep, written, wake); };
+    const std::string jack_spec = "jack?server=" + name + "&connect=auto";
+    {
+        ae::test::jack_server server("jack-follow");
+        REQUIRE(server.name == name);
+        // The watch sees the server within 500 ms; the move follows.
+        for (int passes = 0; passes < 500 && ep->device() != jack_spec; ++passes) (void)pass();
+        REQUIRE(ep->device() == jack_spec);
+        CHECK(ctx.default_device() == jack_spec);
+        int woken = 0;
+        for (int passes = 0; passes < 200 && woken < 20; ++passes) woken += pass() ? 1 : 0;
+        CHECK(woken == 20); // JACK's callback consumes it
+        CHECK(rec.of(ae::event_kind::device_lost).empty());
+    }
+    // Stopped: lost, and rerouted to the default, null again.
+    for (int passes = 0; passes < 500 && ep->device() != "null"; ++passes) (void)pass();
+    CHECK(ep->device() == "null");
+    CHECK(ctx.default_device() == "null");
+    const std::uint64_t written_on_null = written;
+    for (int passes = 0; passes < 10; ++passes) (void)pass();
+    CHECK(written > written_on_null);
+    MESSAGE("stages ", rec.stages());
+    ::setenv("OPENAE_DEFAULT_DEVICE", "null", 1);
+    ::unsetenv("JACK_DEFAULT_SERVER");
+    std::filesystem::remove_all(empty);
 }
