@@ -18,6 +18,8 @@ struct ae_context {
     std::deque<ae_event> events;
     std::uint64_t missed = 0;
     static constexpr std::size_t max_events = 4096;
+    // The context (its control thread, which pushes events) goes before the queue it pushes into.
+    ~ae_context() { ctx.reset(); }
 };
 
 struct ae_endpoint {
