@@ -57,7 +57,11 @@ struct jack_server {
     std::string name;
     pid_t pid = -1;
     explicit jack_server(const std::string& tag, unsigned period_frames = 256)
-        : name("openae-" + tag + "-" + std::to_string(::getpid())),
+        // One name per test, the same on every run: JACK's registry of servers (/dev/shm/
+        // jack-shm-registry, 8 entries) reclaims the entry a dead server left only when a server
+        // of the same name starts; with a name per process, servers that died without
+        // unregistering filled it ("Too many servers already active").
+        : name("openae-" + tag),
           pid(spawn_server({"jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", "48000", "-p", std::to_string(period_frames)},
                            "/tmp/" + name + ".log")) {
         REQUIRE(pid > 0);
