@@ -6,6 +6,7 @@
 // (record.time + (frame - record.device_position) / rate); the onset parec delivers is when it was.
 //
 //   ./build/release/bench/bench_rdp_latency [--seconds S] [--block MS] [--period MS]
+#include "process_clock.h"
 #include "rdp_rig.h"
 #include "test_engine.h"
 
@@ -13,7 +14,6 @@
 #include <openae/pipeline/rdp.h>
 #include <openae/rt/monotonic_clock.h>
 
-#include <sys/resource.h>
 
 
 #include <algorithm>
@@ -36,13 +36,8 @@ constexpr std::uint32_t rate = 48000;
 constexpr std::uint64_t marker_every = rate / 2;  // 500 ms
 constexpr std::uint64_t marker_frames = rate / 200; // 5 ms
 
-double now_s() { return static_cast<double>(monotonic_now().count()) * 1e-7; }
-
-double process_cpu_s() {
-    rusage u{};
-    ::getrusage(RUSAGE_SELF, &u);
-    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
-}
+using ae::bench::now_s;
+using ae::bench::process_cpu_s;
 
 float marker(std::uint64_t n) {
     const std::uint64_t in = n % marker_every;

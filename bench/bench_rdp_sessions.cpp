@@ -6,6 +6,7 @@
 // device loop handing a block's first frame over until the block is sent (rdp_session_info).
 //
 //   ./build/release/bench/bench_rdp_sessions [--sessions N] [--seconds S] [--block MS]
+#include "process_clock.h"
 #include "rdp_rig.h"
 #include "test_engine.h"
 
@@ -13,7 +14,6 @@
 #include <openae/pipeline/rdp.h>
 #include <openae/rt/monotonic_clock.h>
 
-#include <sys/resource.h>
 
 #include <cmath>
 #include <condition_variable>
@@ -28,17 +28,8 @@
 
 using namespace ae;
 
-namespace {
-
-double now_s() { return static_cast<double>(monotonic_now().count()) * 1e-7; }
-
-double process_cpu_s() {
-    rusage u{};
-    ::getrusage(RUSAGE_SELF, &u);
-    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
-}
-
-} // namespace
+using ae::bench::now_s;
+using ae::bench::process_cpu_s;
 
 int main(int argc, char** argv) {
     int sessions = 4;

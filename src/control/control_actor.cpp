@@ -23,6 +23,7 @@ control_actor::control_actor(context_options options) {
     impl_ = std::make_unique<impl>(resolve_default(std::move(options), reason));
     impl_->default_device_reason = std::move(reason);
     impl_->default_auto = default_auto;
+    impl_->auto_choice = impl_->options.default_device;
 }
 
 control_actor::~control_actor() { stop_thread(); }
@@ -108,7 +109,7 @@ void control_actor::on_jack_server(bool added, const pipeline::available_device&
     // As `auto` names a JACK server (choose_default_device): its physical ports, any channel count.
     const std::string spec = device.spec.substr(0, device.spec.find("&channels="));
     if (added && impl_->options.default_device == "null") change_default(spec, "the default JACK server started");
-    if (!added && impl_->options.default_device == spec) change_default("null", "the default JACK server stopped");
+    if (!added && impl_->options.default_device == spec) change_default(impl_->auto_choice, "the default JACK server stopped");
 }
 
 void control_actor::change_default(const std::string& device, const std::string& why) {

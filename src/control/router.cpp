@@ -114,10 +114,11 @@ void control_actor::move_to(endpoint_block& block, const std::string& device, st
 
 void control_actor::on_device_lost(device_entry& entry, const char* why, hns when) {
     entry.lost = true; // a new open of this spec makes a new device thread
-    // A JACK server `auto` made the default is gone: null is the default again before anything
-    // reroutes (a client opened on a server that is shutting down crashed libjack when closed).
-    if (impl_->default_auto && entry.spec.starts_with("jack") && entry.spec == default_device()) {
-        change_default("null", "the default JACK server was lost");
+    // A default that a device appearing gave `auto` is gone: what `auto` chose at the start is the
+    // default again before anything reroutes (retrying a JACK server that is shutting down opened
+    // a client that crashed libjack when it was closed).
+    if (impl_->default_auto && entry.spec == default_device() && entry.spec != impl_->auto_choice) {
+        change_default(impl_->auto_choice, "the default device that appeared was lost");
     }
     control_detail::log_json(impl_->log.logger(), spdlog::level::warn,
                              {{"component", "device"}, {"event", "device_lost"}, {"device", entry.spec}, {"message", why}});
