@@ -364,6 +364,9 @@ device_loop::step_result device_loop::step(const device_period& period) noexcept
         render_period(frames);
     } else {
         capture_period(frames);
+        // Bridges drain their capture endpoint here, on this thread (lost or not: a lost
+        // device's silence keeps the other side fed).
+        for (auto& chain : capture_chains_) chain->port().run_consumer();
     }
     hand_over_successors();
     for (auto& chain : render_chains_) chain->observe(last_timing_);

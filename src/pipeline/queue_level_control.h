@@ -18,6 +18,10 @@ public:
     void restart(hns now) noexcept; // rt-safe: bounded
     // Late packets made the receiver add `frames` to the queue at `now`: the set point follows.
     void grew(double frames, hns now) noexcept; // rt-safe: bounded
+    // The level to hold moves by `frames` (a bridge that learned its devices need more, or less,
+    // than what the queue settled at); the average does not, so drift control moves the queue
+    // there. Only once the set point is known.
+    void shift_target(double frames) noexcept; // rt-safe: wait-free
     // The queue holds `queued` frames at `now`. With `steer`, the correction for the drift
     // resampler (ppm), once the set point is known.
     [[nodiscard]] std::optional<double> sample(double queued, hns now, bool steer) noexcept; // rt-safe: bounded

@@ -78,6 +78,15 @@ std::expected<resampler, std::error_code> resampler::create(double input_rate, d
         primed_out += result.produced;
     };
     for (int block = 0; block < 2; ++block) prime(large_frames);
+    if (how == mode::variable) {
+        // soxr's variable-rate engine grows its buffers again the first time the ratio goes
+        // below 1 (more output than input: 4 reallocations at -1000 ppm, none after): both ends
+        // of the range, slewed to and held, here.
+        for (const double ppm : {-max_adjust_ppm, max_adjust_ppm, 0.0}) {
+            (void)r.set_ratio_adjust(ppm);
+            for (int block = 0; block < 64; ++block) prime(block_frames);
+        }
+    }
     for (int block = 0; block < 64; ++block) prime(block_frames);
     // The primed silence still inside the filter comes out first: the pipeline's latency.
     r.leading_delay_ = static_cast<double>(primed_in) * output_rate / input_rate - static_cast<double>(primed_out);

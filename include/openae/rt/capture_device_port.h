@@ -59,6 +59,13 @@ public:
     // rt-safe: wait-free
     [[nodiscard]] std::uint64_t free_frames() noexcept { return attach() ? segment_->writer.free_frames() : 0; }
 
+    // Runs the endpoint's inline consumer (a bridge), if it has one, after the period's frames
+    // are written. rt-safe: bounded (the consumer's contract)
+    void run_consumer() noexcept {
+        // acquire: the consumer was built before it was published.
+        if (inline_consumer* consumer = link_->consumer.load(std::memory_order_acquire)) consumer->after_device_period();
+    }
+
     // Frames written into the stream so far.
     [[nodiscard]] std::uint64_t stream_position() const noexcept {
         return segment_ ? segment_->writer.write_position() : 0;

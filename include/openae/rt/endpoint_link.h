@@ -56,6 +56,18 @@ struct retired_object {
     std::unique_ptr<ring_segment> segment;
 };
 
+// A consumer that runs on a capture endpoint's device thread itself, right after each period the
+// device wrote, instead of on an engine's thread (a bridge: no thread hop between two devices).
+// Everything it does must keep the device thread's rules.
+class inline_consumer {
+public:
+    // rt-safe: bounded (the implementation's contract)
+    virtual void after_device_period() noexcept = 0;
+
+protected:
+    ~inline_consumer() = default;
+};
+
 // The queue ends one side of an endpoint holds; endpoint_link hands each bundle out once.
 //
 // Every side that runs (the engine's RT view, the device port) reports glitches and retires the
@@ -143,6 +155,10 @@ public:
     // order: release/acquire — ordered with the segment switch it accompanies (the padding
     // across a seam reads it before consumer_position).
     std::atomic<std::uint64_t> read_ahead{0};
+    // control → device (capture): runs after every device period that wrote this endpoint.
+    // Set before the endpoint starts; it must outlive the endpoint's last device period.
+    // order: release/acquire — the consumer is built before the device thread calls it.
+    std::atomic<inline_consumer*> consumer{nullptr};
     // RT → control: the padding the engine's last current_padding() saw (sampled for statistics).
     // order: relaxed — a sample: nothing is read because of it.
     std::atomic<std::uint64_t> last_padding{0};
