@@ -8,6 +8,7 @@
 #include "event_json.h"
 #include "json_log.h"
 
+#include <openae/pipeline/bridge_pump.h>
 #include <openae/pipeline/device_discovery.h>
 #include <openae/pipeline/device_thread.h>
 #include <openae/pipeline/devices.h>
@@ -90,6 +91,13 @@ struct control_actor::prepared_chain {
     std::expected<std::unique_ptr<pipeline::capture_chain>, pipeline::device_error> capture{nullptr};
 };
 
+struct control_actor::bridge_entry {
+    bridge_config config;
+    std::shared_ptr<endpoint_block> capture;
+    std::shared_ptr<endpoint_block> render;
+    std::shared_ptr<pipeline::bridge_pump> pump;
+};
+
 // An endpoint waiting for a device thread to detach it (applied() reaching `target`).
 struct pending_detach {
     std::shared_ptr<endpoint_block> endpoint; // kept alive: the device thread may still touch it
@@ -136,6 +144,7 @@ struct __attribute__((visibility("hidden"))) control_actor::impl {
     std::atomic<std::thread::id> control_thread_id{};
     event_log log; // subscribers and the JSON-lines log
     std::map<std::string, std::shared_ptr<endpoint_block>> endpoints;
+    std::map<std::string, bridge_entry> bridges;
     std::vector<std::unique_ptr<device_entry>> devices; // lost ones stay until their endpoints left
     std::uint32_t next_endpoint_id = 1;
     control_timer drain_timer;

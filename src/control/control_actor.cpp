@@ -179,6 +179,7 @@ void control_actor::tear_down() {
     // The context tears everything down itself; what waited for a detach is freed only
     // now that no device thread runs (it holds endpoints a device thread may still touch).
     impl_->detaches.clear();
+    impl_->bridges.clear();
     drain();
     impl_->log.flush_repeats(true);
     control_detail::log_json(impl_->log.logger(), spdlog::level::info, {{"component", "context"}, {"event", "stopped"}});

@@ -51,6 +51,7 @@ struct endpoint_summary {
 class control_actor : public std::enable_shared_from_this<control_actor> {
 public:
     struct prepared_chain; // a chain built off ae-ctl
+    struct bridge_entry;   // a bridge's endpoints and pump
     explicit control_actor(context_options options);
     ~control_actor();
     control_actor(const control_actor&) = delete;
@@ -90,6 +91,12 @@ public:
     // device's own words. The device is opened off ae-ctl, bounded by open_timeout.
     using create_done = std::function<void(std::expected<std::shared_ptr<endpoint_block>, std::error_code>, const std::string& why)>;
     void create(endpoint_direction direction, const endpoint_config& config, create_done done);
+    // Bridges (bridge.h, bridges.cpp): both endpoints made, joined and started, then `done`.
+    using bridge_done = std::function<void(std::expected<bridge_status, std::error_code>, const std::string& why)>;
+    void create_bridge(const bridge_config& config, bridge_done done);
+    // Destroys the bridge of that name and its two endpoints; false when there is none.
+    bool destroy_bridge(const std::string& name);
+    [[nodiscard]] std::vector<bridge_status> bridges() const;
     std::error_code destroy(const std::string& name);
     // Completes `done` once the endpoint's ring is made and its chain (built off ae-ctl) is on the
     // device thread. `busy` while a chain for it is being built.
@@ -191,6 +198,7 @@ private:
     void change_default(const std::string& device, const std::string& why);
     // Enters `stage` (attempt: reopening's count; device: the one concerned): published for the
     // getters and status, and told as a route_stage event.
+    [[nodiscard]] bridge_status bridge_status_of(const bridge_entry& bridge) const;
     void enter_stage(endpoint_block& e, route_stage stage, std::uint32_t attempt, const std::string& device);
     [[nodiscard]] static std::uint64_t minimum_buffer(const frame_format& format, const device_entry& device);
     // A device's buffer grown to what `entry`'s period needs, through the barrier (a new epoch the

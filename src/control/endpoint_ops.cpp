@@ -174,8 +174,13 @@ void control_actor::create(endpoint_direction direction, const endpoint_config& 
 }
 
 std::error_code control_actor::destroy(const std::string& name) {
+    if (destroy_bridge(name)) return {};
     auto e = find(name);
     if (!e) return make_error_code(errc::unknown_endpoint);
+    // A bridge's endpoints go with their bridge.
+    for (const auto& [bridge_name, bridge] : impl_->bridges) {
+        if (bridge.capture == e || bridge.render == e) return make_error_code(errc::busy);
+    }
     if (e->state == endpoint_state::running || e->state == endpoint_state::error) (void)e->core().stop();
     if (e->attached && e->entry) {
         (void)e->entry->thread->control().detach(e->id);

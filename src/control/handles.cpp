@@ -144,6 +144,25 @@ std::error_code context::destroy(const std::string& name) {
     return actor_->call_ec([&] { return actor_->destroy(name); });
 }
 
+std::expected<bridge_status, std::error_code> context::create_bridge(const bridge_config& config) {
+    using made = std::expected<bridge_status, std::error_code>;
+    if (actor_->on_control_thread()) return std::unexpected(make_error_code(errc::wrong_thread));
+    std::promise<made> done;
+    auto future = done.get_future();
+    asio::post(actor_->executor(), [this, &config, &done] {
+        actor_->create_bridge(config, [&done](made m, const std::string&) { done.set_value(std::move(m)); });
+    });
+    return future.get();
+}
+
+std::vector<bridge_status> context::bridges() const {
+    if (actor_->on_control_thread()) return actor_->bridges();
+    std::promise<std::vector<bridge_status>> done;
+    auto future = done.get_future();
+    asio::post(actor_->executor(), [&] { done.set_value(actor_->bridges()); });
+    return future.get();
+}
+
 std::size_t context::poll() { return actor_->poll(); }
 std::size_t context::step_devices() { return actor_->step_devices(); }
 

@@ -120,8 +120,16 @@ void bridge_pump::guard_level() noexcept { // rt-safe: wait-free
     }
     if (!target_placed_) {
         target_placed_ = true;
-        control_->shift_target(safe - settle_lowest_);
         last_raise_ = now;
+        const double excess = settle_lowest_ - safe;
+        if (excess > 0) {
+            // The first level was more than the devices need (it covers both periods however
+            // late the capture side starts): the set point glides down (0.5 ms/s, inaudible)
+            // rather than cutting audio or swinging the resampler to its limit.
+            control_->lower_floor(excess);
+        } else {
+            control_->shift_target(-excess);
+        }
         return;
     }
     if (lowest >= options_.rate * guard_ms / 1000.0 || now - last_raise_ < raise_interval) return;

@@ -53,6 +53,10 @@ void queue_level_control::shift_target(double frames) noexcept { // rt-safe: wai
     settled_setpoint_ += frames;
 }
 
+void queue_level_control::lower_floor(double frames) noexcept { // rt-safe: wait-free
+    if (setpoint_known_) settled_setpoint_ -= frames;
+}
+
 std::optional<double> queue_level_control::sample(double queued, hns now, bool steer) noexcept { // rt-safe: bounded
     const double dt = average_known_ ? std::max(0.0, seconds(now - last_sample_)) : 0.0;
     last_sample_ = now;

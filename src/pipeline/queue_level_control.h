@@ -22,6 +22,10 @@ public:
     // than what the queue settled at); the average does not, so drift control moves the queue
     // there. Only once the set point is known.
     void shift_target(double frames) noexcept; // rt-safe: wait-free
+    // The queue needs `frames` less than it settled at: the set point comes down to it at the
+    // pace a grown queue relaxes (0.5 ms a second, from 5 s after the start), which the drift
+    // resampler follows inaudibly. Only once the set point is known.
+    void lower_floor(double frames) noexcept; // rt-safe: wait-free
     // The queue holds `queued` frames at `now`. With `steer`, the correction for the drift
     // resampler (ppm), once the set point is known.
     [[nodiscard]] std::optional<double> sample(double queued, hns now, bool steer) noexcept; // rt-safe: bounded

@@ -36,7 +36,7 @@ struct run_result {
     std::vector<float> tail;           // the last render periods, for replay comparisons
 };
 
-run_result run(double capture_ppm, double seconds, bool drift_control) {
+run_result run(double capture_ppm, double seconds, bool drift_control, std::uint64_t extra_prefill = 0) {
     virtual_time time{hns{0}};
     const frame_format format{rate, 2, sample_type::f32};
     capture_endpoint_core capture{1};
@@ -46,7 +46,7 @@ run_result run(double capture_ppm, double seconds, bool drift_control) {
     auto pump = pipeline::bridge_pump::create(capture.rt(), render.rt(), {rate, 2, drift_control});
     REQUIRE(pump);
     // The first level: a period of each device, the resampler's delay and 2 ms.
-    const std::uint64_t prefill = render_period + capture_period + 100 + 96;
+    const std::uint64_t prefill = render_period + capture_period + 100 + 96 + extra_prefill;
     REQUIRE((*pump)->prefill(prefill) == prefill);
     capture.link().consumer.store(pump->get(), std::memory_order_release);
     REQUIRE_FALSE(render.start());
@@ -170,4 +170,16 @@ TEST_CASE("bridge pump: the same run twice gives the same samples") {
     const run_result b = run(120, 52, true);
     REQUIRE_FALSE(a.tail.empty());
     CHECK(a.tail == b.tail);
+}
+
+TEST_CASE("bridge pump: a first level 25 ms more than the devices need glides down to what they need") {
+    const run_result tight = run(0, 90, true);
+    const run_result generous = run(0, 90, true, 1200);
+    MESSAGE("at the end: " << tight.last_queue_ms << " ms from a tight start, " << generous.last_queue_ms << " ms from a generous one");
+    MESSAGE("40 to 50 s from the generous start: " << generous.first_queue_ms << " ms");
+    // 25 ms at 0.5 ms/s from 5 s on: down by the end, to no more than the tight start holds.
+    CHECK(generous.first_queue_ms > generous.last_queue_ms + 3);
+    CHECK(generous.last_queue_ms < tight.last_queue_ms + 1);
+    CHECK(generous.underrun_frames == 0);
+    CHECK(generous.largest_step < 0.068);
 }

@@ -7,6 +7,7 @@
 #pragma once
 #pragma GCC visibility push(default) // libopenae exports what its public headers declare
 
+#include <openae/control/bridge.h>
 #include <openae/control/config.h>
 #include <openae/control/endpoint.h>
 #include <openae/control/event.h>
@@ -50,8 +51,16 @@ public:
 
     [[nodiscard]] std::expected<render_endpoint, std::error_code> create_render_endpoint(const endpoint_config& config);
     [[nodiscard]] std::expected<capture_endpoint, std::error_code> create_capture_endpoint(const endpoint_config& config);
-    // Stops and removes an endpoint (its handles then answer `unknown_endpoint`).
+    // Stops and removes an endpoint (its handles then answer `unknown_endpoint`), or a bridge
+    // with its two endpoints. A bridge's own endpoint alone: `busy`.
     std::error_code destroy(const std::string& name);
+
+    // A capture device feeding a render device (bridge.h): both endpoints made, joined and
+    // started when it returns. Errors as for creating either endpoint; `already_initialized`
+    // for a name in use.
+    [[nodiscard]] std::expected<bridge_status, std::error_code> create_bridge(const bridge_config& config);
+    // Every bridge, with its queue, drift and glitch figures now.
+    [[nodiscard]] std::vector<bridge_status> bridges() const;
 
     template <typename Token>
     auto async_create_render_endpoint(endpoint_config config, Token&& token) {
