@@ -1,7 +1,7 @@
 // ae-host — the openae demo host.
 //
 //   ae-host [--config FILE.json] [--socket PATH|none] [--log FILE|-] [--seconds N]
-//           [--render SOURCE[@DEVICE]]... [--capture DEVICE@SINK]...
+//           [--render SOURCE[@DEVICE]]... [--capture DEVICE@SINK]... [--bridge [NAME=]FROM@TO]...
 //
 // With no endpoints from the command line or a config file it plays a 440 Hz tone on the default
 // device (`auto`: PipeWire, else JACK, else ALSA's default, else `null` — a virtual clock, so no
@@ -16,6 +16,7 @@
 #include <openae/openae.h>
 #include <openae/openae.hpp>
 
+#include "host_config.h"
 #include "metrics.h"
 #include "rdp_listen.h"
 
@@ -34,50 +35,12 @@
 namespace {
 
 using nlohmann::json;
+using ae_host::host_config;
+using ae_host::read_config;
+using ae_host::split_last_at;
 
 std::atomic<bool> g_stop{false};
 extern "C" void on_signal(int) { g_stop.store(true, std::memory_order_relaxed); }
-
-std::pair<std::string, std::string> split_last_at(const std::string& text) {
-    const auto at = text.rfind('@');
-    if (at == std::string::npos) return {text, ""};
-    return {text.substr(0, at), text.substr(at + 1)};
-}
-
-struct host_config {
-    std::string default_device = "auto";
-    std::string log_level = "info";
-    std::optional<std::string> socket;
-    std::vector<json> endpoints; // create requests (without "op")
-};
-
-// The config file: {"default_device": SPEC, "log_level": LEVEL, "socket": PATH|"none",
-// "endpoints": [{create fields}, ...]}. Unknown keys are errors.
-std::expected<host_config, std::string> read_config(const std::string& path) {
-    std::ifstream in(path);
-    if (!in) return std::unexpected("config " + path + ": cannot open it");
-    json doc = json::parse(in, nullptr, false);
-    if (doc.is_discarded()) return std::unexpected("config " + path + ": not valid JSON");
-    if (!doc.is_object()) return std::unexpected("config " + path + ": the top level must be an object");
-    host_config config;
-    for (const auto& [key, value] : doc.items()) {
-        if (key == "default_device" || key == "log_level" || key == "socket") {
-            if (!value.is_string()) return std::unexpected("config " + path + ": '" + key + "' must be a string");
-            if (key == "default_device") config.default_device = value.get<std::string>();
-            if (key == "log_level") config.log_level = value.get<std::string>();
-            if (key == "socket") config.socket = value.get<std::string>();
-        } else if (key == "endpoints") {
-            if (!value.is_array()) return std::unexpected("config " + path + ": 'endpoints' must be an array");
-            for (const auto& e : value) {
-                if (!e.is_object()) return std::unexpected("config " + path + ": each endpoint must be an object");
-                config.endpoints.push_back(e);
-            }
-        } else {
-            return std::unexpected("config " + path + ": unknown key '" + key + "'");
-        }
-    }
-    return config;
-}
 
 std::string error_of(const json& response) {
     return response.value("/error/message"_json_pointer, std::string{"unknown error"});
@@ -142,6 +105,14 @@ std::string summary_of(ae::control_service& service) {
         }
         appendf(out, "    glitches:%s\n", glitch_line(st["glitches"]).c_str());
     }
+    const json bridges = json::parse(service.request(R"({"op":"bridges"})"));
+    for (const auto& b : bridges["bridges"]) {
+        appendf(out, "  bridge %s (%s@%s)\n    queue %.2f ms (holds %.2f), drift %+.1f ppm, latency %.2f ms, %llu frames in, %llu out\n",
+                b["bridge"].get<std::string>().c_str(), b["from"].get<std::string>().c_str(), b["to"].get<std::string>().c_str(),
+                b["average_ms"].get<double>(), b["target_ms"].get<double>(), b["drift_ppm"].get<double>(), b["latency_ms"].get<double>(),
+                b["frames_in"].get<unsigned long long>(), b["frames_out"].get<unsigned long long>());
+        appendf(out, "    glitches: capture%s; render%s\n", glitch_line(b["capture_glitches"]).c_str(), glitch_line(b["render_glitches"]).c_str());
+    }
     for (const auto& d : list["devices"]) {
         appendf(out, "  device %s (%s): %llu frames%s%s\n", d["device"].get<std::string>().c_str(),
                     d["direction"].get<std::string>().c_str(), d["frames"].get<unsigned long long>(),
@@ -159,6 +130,7 @@ int main(int argc, char** argv) {
     app.footer(R"(Examples:
   ae-host --seconds 5                                  a 440 Hz tone on the default device (auto: PipeWire, JACK, ALSA, else null)
   ae-host --render tone:1000@null --render wav:music.wav@null      two endpoints mixed on one device
+  ae-host --bridge 'pipewire?monitor=1@rdp'                     a PipeWire sink's output into the latest RDP session, drift-controlled
   ae-host --seconds 300 --render 'tone:440@wav:out.wav?rate=44100' an offline render: 300 s of audio, as fast as it goes
   ae-host --capture 'alsa:default@wav:mic.wav' --seconds 10       record a device into a file
   ae-host --default-device pipewire                    the device of endpoints that name none (a spec, or auto)
@@ -176,6 +148,7 @@ Device specs: null, wav:PATH, alsa:PCM, jack[:CLIENT], pipewire[:TARGET], rtp:HO
     int buffer_periods = 2;
     std::vector<std::string> renders;
     std::vector<std::string> captures;
+    std::vector<std::string> bridges;
     std::string config_path;
     std::string socket_path;
     std::string log_target = "-";
@@ -187,11 +160,12 @@ Device specs: null, wav:PATH, alsa:PCM, jack[:CLIENT], pipewire[:TARGET], rtp:HO
     app.add_option("--default-device", default_device,
                    "The device of endpoints that name none, and where follow_default reroutes: a spec, or auto (PipeWire, else JACK, else ALSA default, else null)");
     app.add_option("--capture", captures, "DEVICE@SINK: a device recorded into wav:PATH or null");
+    app.add_option("--bridge", bridges, "[NAME=]FROM@TO: a capture device feeding a render device, with drift control");
     app.add_option("--period-ms", period_ms, "The endpoints' period in milliseconds")->check(CLI::Range(1.0, 100.0));
     app.add_option("--buffer-periods", buffer_periods, "The endpoints' buffer, in periods (more rides out a late engine)")
         ->check(CLI::Range(1, 64))
         ->capture_default_str();
-    app.add_option("--config", config_path, "A JSON file: default_device, log_level, socket, endpoints (create requests)");
+    app.add_option("--config", config_path, "A JSON file: default_device, log_level, socket, endpoints (create requests), bridges (bridge requests)");
     app.add_option("--socket", socket_path, "The control socket's path, or 'none' (default: $XDG_RUNTIME_DIR/openae/control.sock)");
     app.add_option("--log", log_target, "JSON-lines log: a file (rotating) or '-' for stderr")->capture_default_str();
     app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off (default info)");
@@ -224,7 +198,9 @@ Device specs: null, wav:PATH, alsa:PCM, jack[:CLIENT], pipewire[:TARGET], rtp:HO
     if (!socket_path.empty()) config.socket = socket_path;
     if (!default_device.empty()) config.default_device = default_device;
     // The demo: a tone on the default device (`auto`: null where no sound server or card answers).
-    if (renders.empty() && captures.empty() && config.endpoints.empty()) renders.push_back("tone:440");
+    if (renders.empty() && captures.empty() && bridges.empty() && config.endpoints.empty() && config.bridges.empty()) {
+        renders.push_back("tone:440");
+    }
 
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
@@ -280,6 +256,23 @@ Device specs: null, wav:PATH, alsa:PCM, jack[:CLIENT], pipewire[:TARGET], rtp:HO
             }
             names.push_back(response["endpoint"]["endpoint"].get<std::string>());
         }
+        // Bridges start as they are made.
+        std::vector<json> bridge_requests = config.bridges;
+        std::vector<std::string> bridge_origins(config.bridges.size());
+        for (std::size_t i = 0; i < bridge_origins.size(); ++i) bridge_origins[i] = "config " + config_path + ": bridges[" + std::to_string(i) + "]";
+        for (std::size_t i = 0; i < bridges.size(); ++i) {
+            bridge_requests.push_back(ae_host::bridge_request(bridges[i], i));
+            bridge_origins.push_back("--bridge " + bridges[i]);
+        }
+        for (std::size_t i = 0; i < bridge_requests.size(); ++i) {
+            json request = bridge_requests[i];
+            request["op"] = "bridge";
+            const json response = json::parse(service.request(request.dump()));
+            if (!response.value("ok", false)) {
+                std::fprintf(stderr, "ae-host: %s: %s\n", bridge_origins[i].c_str(), error_of(response).c_str());
+                return 2;
+            }
+        }
         // An offline render device has no clock: without --seconds it would render forever.
         const json devices = json::parse(service.request(R"({"op":"list"})"))["devices"];
         bool realtime = false;
@@ -318,7 +311,7 @@ Device specs: null, wav:PATH, alsa:PCM, jack[:CLIENT], pipewire[:TARGET], rtp:HO
         // The first snapshot before the ready line: whatever a client does once it reads that line
         // comes after it.
         if (metrics.is_open()) metrics.sample(service, 0.0);
-        std::printf("ae-host: %zu endpoint(s) running%s; control socket: %s\n", names.size(),
+        std::printf("ae-host: %zu endpoint(s) and %zu bridge(s) running%s; control socket: %s\n", names.size(), bridge_requests.size(),
                     seconds > 0 ? "" : " (SIGINT or SIGTERM stops)", server ? server->path().c_str() : "none");
         std::fflush(stdout);
 
@@ -384,7 +377,11 @@ Device specs: null, wav:PATH, alsa:PCM, jack[:CLIENT], pipewire[:TARGET], rtp:HO
         for (const auto& st : stats["endpoints"]) {
             if (st.contains("engine")) errors += st["engine"]["errors"].get<std::uint64_t>();
         }
-        for (const auto& e : all) (void)service.request(json{{"op", "destroy"}, {"endpoint", e["endpoint"]}}.dump());
+        const json bridges_now = json::parse(service.request(R"({"op":"bridges"})"));
+        for (const auto& b : bridges_now["bridges"]) (void)service.request(json{{"op", "destroy"}, {"bridge", b["bridge"]}}.dump());
+        // What is left once the bridges took their endpoints with them.
+        const json left = json::parse(service.request(R"({"op":"list"})"));
+        for (const auto& e : left["endpoints"]) (void)service.request(json{{"op", "destroy"}, {"endpoint", e["endpoint"]}}.dump());
         if (errors != 0) {
             std::fprintf(stderr, "ae-host: %llu RT calls failed\n", static_cast<unsigned long long>(errors));
             return 1;

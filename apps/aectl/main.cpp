@@ -58,6 +58,21 @@ std::string number(double value, int decimals) {
     return text;
 }
 
+void print_bridges(const json& answer) {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& b : answer["bridges"]) {
+        std::uint64_t glitches = 0;
+        for (const char* side : {"capture_glitches", "render_glitches"}) {
+            for (const auto& [kind, g] : b[side].items()) glitches += g.value("count", 0ull);
+        }
+        rows.push_back({b["bridge"], b["from"], b["to"], number(b["average_ms"].get<double>(), 2), number(b["target_ms"].get<double>(), 2),
+                        b["drift_control"].get<bool>() ? number(b["drift_ppm"].get<double>(), 1) : "off",
+                        number(b["latency_ms"].get<double>(), 2), std::to_string(b["frames_in"].get<std::uint64_t>()),
+                        std::to_string(b["frames_out"].get<std::uint64_t>()), std::to_string(glitches)});
+    }
+    print_table({"BRIDGE", "FROM", "TO", "QUEUE_MS", "HOLDS_MS", "DRIFT_PPM", "LATENCY_MS", "IN", "OUT", "GLITCHES"}, rows);
+}
+
 void print_list(const json& answer) {
     std::vector<std::vector<std::string>> rows;
     for (const auto& e : answer["endpoints"])
@@ -217,6 +232,20 @@ int main(int argc, char** argv) {
         sub->add_option("endpoint", endpoint)->required();
         simple.push_back(sub);
     }
+    auto* bridge = app.add_subcommand("bridge", "Join a capture device to a render device (NAME.capture, NAME.render), with drift control");
+    std::string from, to;
+    bool no_drift = false;
+    bridge->add_option("name", endpoint, "The bridge's name")->required();
+    bridge->add_option("from", from, "The capture device's spec")->required();
+    bridge->add_option("to", to, "The render device's spec")->required();
+    bridge->add_option("--rate", rate, "The queue's sample rate (default 48000)");
+    bridge->add_option("--channels", channels, "The queue's channels (default 2)");
+    bridge->add_option("--period-ms", period_ms, "The endpoints' period (default 10)");
+    bridge->add_flag("--no-drift", no_drift, "No drift control: the queue drifts with the clocks");
+    bridge->add_option("--routing", routing, "follow_default, pinned or fail");
+    auto* bridges = app.add_subcommand("bridges", "Every bridge: queue, the level it holds, drift, latency, frames, glitches");
+    auto* unbridge = app.add_subcommand("unbridge", "Destroy a bridge and its two endpoints");
+    unbridge->add_option("name", endpoint, "The bridge's name")->required();
     auto* set_format = app.add_subcommand("set-format", "Change an endpoint's format (a barrier: the next pass sees it)");
     set_format->add_option("endpoint", endpoint)->required();
     set_format->add_option("rate", rate)->required();
@@ -282,6 +311,15 @@ int main(int argc, char** argv) {
         request = {{"op", "set_format"}, {"endpoint", endpoint}, {"format", {{"sample_rate", rate}, {"channels", channels}, {"sample", sample}}}};
     if (set_period->parsed()) request = {{"op", "set_period"}, {"endpoint", endpoint}, {"period_ms", period_ms}};
     if (move->parsed()) request = {{"op", "move"}, {"endpoint", endpoint}, {"device", device}};
+    if (bridge->parsed()) {
+        request = {{"op", "bridge"}, {"bridge", endpoint}, {"from", from}, {"to", to}, {"drift", !no_drift}};
+        if (rate != 0) request["rate"] = rate;
+        if (channels != 0) request["channels"] = channels;
+        if (period_ms != 0) request["period_ms"] = period_ms;
+        if (!routing.empty()) request["routing"] = routing;
+    }
+    if (bridges->parsed()) request = {{"op", "bridges"}};
+    if (unbridge->parsed()) request = {{"op", "destroy"}, {"bridge", endpoint}};
     if (inject->parsed()) request = {{"op", "inject"}, {"endpoint", endpoint}, {"fault", fault}};
     if (watch->parsed()) {
         request = {{"op", "watch"}};
@@ -335,6 +373,10 @@ int main(int argc, char** argv) {
         print_devices(*answer);
     } else if (stats->parsed()) {
         print_stats(*answer);
+    } else if (bridges->parsed()) {
+        print_bridges(*answer);
+    } else if (bridge->parsed() || unbridge->parsed()) {
+        std::printf("%s: %s\n", endpoint.c_str(), bridge->parsed() ? "bridged" : "destroyed");
     } else if (inject->parsed()) {
         std::printf("injected '%s' into %s\n", fault.c_str(), (*answer)["device"].get<std::string>().c_str());
     } else if (answer->contains("endpoint") && (*answer)["endpoint"].is_string()) {

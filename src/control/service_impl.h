@@ -69,6 +69,10 @@ struct control_service::impl { // hidden (declared so in server.h), though neste
     op_result op_watch(op_call& c);
     op_result op_devices(op_call& c);
     op_result op_metrics(op_call& c);
+    op_result op_bridge(op_call& c);
+    op_result op_bridges(op_call& c);
+    op_result op_destroy_bridge(op_call& c);
+    static json bridge_json(const bridge_status& b);
     // metrics: each device loop's busy time and steps at the previous `metrics` request
     // (by "direction spec"), so that a load is the busy time per period since then.
     struct loop_sample {

@@ -82,6 +82,7 @@ control_service::impl::op_result control_service::impl::op_destroy_start_stop(op
     const json& id = c.id;
     const reply_fn& reply = c.reply;
     const std::weak_ptr<impl>& self = c.self;
+    if (op == "destroy" && req.contains("bridge")) return op_destroy_bridge(c);
     if (auto e = check_fields(req, {endpoint_required}, "request")) return std::unexpected(*e);
     auto e = endpoint_of(req);
     if (!e) return std::unexpected(e.error());
@@ -98,6 +99,9 @@ control_service::impl::op_result control_service::impl::op_destroy_start_stop(op
         }
     } else {
         ec = op == "start" ? actor.start(**e) : actor.stop(**e);
+    }
+    if (ec == errc::busy && op == "destroy") {
+        return std::unexpected(from_code(ec, "destroy '" + name + "': it belongs to a bridge; destroy the bridge"));
     }
     if (ec) return std::unexpected(from_code(ec, op + " '" + name + "': " + ec.message()));
     return json{{"endpoint", status_json(*e)}};
@@ -233,7 +237,8 @@ const std::map<std::string, control_service::impl::op_handler, std::less<>>& con
         {"create", &impl::op_create},   {"reset", &impl::op_reset},           {"destroy", &impl::op_destroy_start_stop},
         {"start", &impl::op_destroy_start_stop}, {"stop", &impl::op_destroy_start_stop}, {"set_format", &impl::op_set_format},
         {"set_period", &impl::op_set_period}, {"move", &impl::op_move},       {"inject", &impl::op_inject},
-        {"watch", &impl::op_watch},     {"devices", &impl::op_devices},       {"metrics", &impl::op_metrics}};
+        {"watch", &impl::op_watch},     {"devices", &impl::op_devices},       {"metrics", &impl::op_metrics},
+        {"bridge", &impl::op_bridge},   {"bridges", &impl::op_bridges}};
     return table;
 }
 

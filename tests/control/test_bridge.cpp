@@ -1,6 +1,8 @@
 // Bridges through the control API: a paced WAV source (1,024-frame periods) feeding a paced WAV
 // sink (20 ms periods) through the pump on the source's device thread, under the RT harness; and
 // a bridge's life: names, refusals, destruction with its endpoints.
+#include "served.h"
+#include "socket_client.h"
 #include "test_engine.h"
 
 #include <openae/control/context.h>
@@ -166,4 +168,39 @@ TEST_CASE("bridge: names, refusals, and destruction with both endpoints") {
     CHECK(ctx.destroy("b.render") == ae::make_error_code(ae::errc::unknown_endpoint));
     // The name is free again.
     CHECK(ctx.create_bridge(bridge("b", "null", "null")));
+}
+
+TEST_CASE("bridge: over the socket - bridge, bridges, destroy, and the error code of each way to get it wrong") {
+    using ae::test::code_of;
+    ae::test::served s;
+    ae::test::socket_client c(s.path());
+    REQUIRE(c.connected());
+    auto made = c.call({{"op", "bridge"}, {"bridge", "room"}, {"from", "null?period=5"}, {"to", "null"}, {"period_ms", 5}, {"drift", false}});
+    REQUIRE(code_of(made) == "ok");
+    CHECK(made["bridge"]["bridge"] == "room");
+    CHECK(made["bridge"]["from"] == "null?period=5");
+    CHECK(made["bridge"]["drift_control"] == false);
+    CHECK(made["bridge"]["format"]["sample_rate"] == 48000);
+    // Its endpoints are listed like any other, and belong to it.
+    const auto status = c.call({{"op", "status"}, {"endpoint", "room.render"}});
+    REQUIRE(code_of(status) == "ok");
+    CHECK(status["endpoints"][0]["state"] == "running");
+    CHECK(code_of(c.call({{"op", "destroy"}, {"endpoint", "room.capture"}})) == "busy");
+    auto list = c.call({{"op", "bridges"}});
+    REQUIRE(code_of(list) == "ok");
+    REQUIRE(list["bridges"].size() == 1);
+    CHECK(list["bridges"][0].contains("queue_ms"));
+    CHECK(list["bridges"][0].contains("latency_ms"));
+    CHECK(code_of(c.call({{"op", "bridge"}, {"bridge", "room"}})) == "already_initialized");
+    CHECK(code_of(c.call({{"op", "bridge"}})) == "bad_request");
+    CHECK(code_of(c.call({{"op", "bridge"}, {"bridge", "x"}, {"rate", 7}})) == "bad_request");
+    CHECK(code_of(c.call({{"op", "bridge"}, {"bridge", "x"}, {"channels", 0}})) == "bad_request");
+    CHECK(code_of(c.call({{"op", "bridge"}, {"bridge", "x"}, {"period_ms", 500}})) == "bad_request");
+    CHECK(code_of(c.call({{"op", "bridge"}, {"bridge", "x"}, {"speed", 2}})) == "bad_request");
+    CHECK(code_of(c.call({{"op", "bridge"}, {"bridge", "x"}, {"to", "nosuchkind"}})) != "ok");
+    CHECK(code_of(c.call({{"op", "bridges"}, {"extra", 1}})) == "bad_request");
+    CHECK(code_of(c.call({{"op", "destroy"}, {"bridge", "nobody"}})) == "unknown_endpoint");
+    CHECK(code_of(c.call({{"op", "destroy"}, {"bridge", "room"}})) == "ok");
+    CHECK(c.call({{"op", "bridges"}})["bridges"].empty());
+    CHECK(code_of(c.call({{"op", "status"}, {"endpoint", "room.render"}})) == "unknown_endpoint");
 }
