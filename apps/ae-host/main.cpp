@@ -130,7 +130,7 @@ int main(int argc, char** argv) {
     app.footer(R"(Examples:
   ae-host --seconds 5                                  a 440 Hz tone on the default device (auto: PipeWire, JACK, ALSA, else null)
   ae-host --render tone:1000@null --render wav:music.wav@null      two endpoints mixed on one device
-  ae-host --bridge 'pipewire?monitor=1@rdp'                     a PipeWire sink's output into the latest RDP session, drift-controlled
+  ae-host --bridge 'pipewire?node=sink&name=desk@rdp'          a virtual PipeWire sink into the latest RDP session, drift-controlled
   ae-host --seconds 300 --render 'tone:440@wav:out.wav?rate=44100' an offline render: 300 s of audio, as fast as it goes
   ae-host --capture 'alsa:default@wav:mic.wav' --seconds 10       record a device into a file
   ae-host --default-device pipewire                    the device of endpoints that name none (a spec, or auto)

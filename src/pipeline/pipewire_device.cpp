@@ -1,4 +1,5 @@
-// The PipeWire device: `pipewire[:TARGET]?latency=FRAMES[/RATE]&rate=R&channels=N&monitor=0|1&name=NODE&remote=NAME`.
+// The PipeWire device: `pipewire[:TARGET]?latency=FRAMES[/RATE]&rate=R&channels=N&monitor=0|1&name=NODE&remote=NAME
+// &node=sink|source&description=TEXT`.
 //
 // One pw_stream per device (playback for render, capture for capture), F32 interleaved at the
 // device's rate and channels. The stream runs with PW_STREAM_FLAG_RT_PROCESS: its process
@@ -12,7 +13,15 @@
 // graph's ticks, the delay to the device's edge, and what the stream still queues. TARGET (a node
 // name or serial) is linked to by the session manager (target.object); `monitor=1` records a
 // sink's output (stream.capture.sink).
+//
+// `node=sink` (capture) and `node=source` (render) make openae a node of the graph instead of a
+// stream into one: a virtual sink (media.class Audio/Sink) that applications play into — openae
+// records what they play — or a virtual source (Audio/Source) that applications record — openae
+// plays into it. Named NODE (`pactl`, `pw-cli` and a desktop's sound settings show it by its
+// description), it runs even when nothing is linked to it (node.always-process), so a bridge fed by
+// it keeps its clock.
 #include "callback_driver.h"
+#include "pipewire_settings.h"
 #include "pipewire_init.h"
 
 #include <openae/pipeline/device_loop.h>
@@ -37,23 +46,6 @@ namespace {
 
 // How long an open waits for the stream's first cycle (the session manager links it first).
 constexpr std::int64_t first_cycle_timeout_ns = 10'000'000'000;
-// PipeWire's own largest quantum (clock.max-quantum's ceiling): a longer first cycle is refused.
-constexpr std::uint32_t max_quantum_frames = 8192;
-
-device_error pw_error(const std::string& spec, errc code, const std::string& what) {
-    return device_error{make_error_code(code), "pipewire device '" + spec + "': " + what};
-}
-
-struct pw_settings {
-    std::string target;
-    std::string node_name;
-    std::string remote;
-    std::uint32_t latency_frames = 256;
-    std::uint32_t latency_rate = 0; // 0: the device's rate
-    std::uint32_t rate = 48000;
-    std::uint32_t channels = 2;
-    bool monitor = false;
-};
 
 void set_positions(spa_audio_info_raw& info) {
     static constexpr std::uint32_t surround[max_channels] = {SPA_AUDIO_CHANNEL_FL, SPA_AUDIO_CHANNEL_FR, SPA_AUDIO_CHANNEL_FC,
@@ -127,6 +119,12 @@ public:
                                                  PW_KEY_MEDIA_ROLE, "Music", PW_KEY_APP_NAME, "openae", PW_KEY_NODE_NAME,
                                                  settings_.node_name.c_str(), PW_KEY_NODE_LATENCY, latency.c_str(), nullptr);
         if (!settings_.target.empty()) pw_properties_set(props, PW_KEY_TARGET_OBJECT, settings_.target.c_str());
+        if (!settings_.node_class.empty()) {
+            pw_properties_set(props, PW_KEY_MEDIA_CLASS, settings_.node_class.c_str());
+            pw_properties_set(props, PW_KEY_NODE_DESCRIPTION, settings_.description.c_str());
+            pw_properties_set(props, PW_KEY_NODE_ALWAYS_PROCESS, "true");
+            pw_properties_set(props, PW_KEY_NODE_VIRTUAL, "true");
+        }
         if (settings_.monitor) pw_properties_set(props, PW_KEY_STREAM_CAPTURE_SINK, "true");
         stream_ = pw_stream_new(core_, settings_.node_name.c_str(), props);
         if (stream_ == nullptr) return std::unexpected(pw_error(spec_, errc::io_error, "cannot create a stream"));
@@ -341,52 +339,13 @@ private:
     std::atomic<std::uint64_t> latency_frames_{0};
 };
 
-std::expected<std::pair<std::uint32_t, std::uint32_t>, device_error> parse_latency(const device_spec& spec, const std::string& text) {
-    std::uint32_t frames = 0;
-    std::uint32_t rate = 0;
-    const char* end = text.data() + text.size();
-    auto [after_frames, frames_error] = std::from_chars(text.data(), end, frames);
-    bool ok = frames_error == std::errc{} && frames >= 16 && frames <= max_quantum_frames;
-    if (ok && after_frames != end) {
-        auto [after_rate, rate_error] = std::from_chars(after_frames + 1, end, rate);
-        ok = *after_frames == '/' && rate_error == std::errc{} && after_rate == end && rate >= min_sample_rate && rate <= max_sample_rate;
-    }
-    if (!ok) {
-        return std::unexpected(pw_error(spec.text(), errc::bad_argument,
-                                        "latency is FRAMES or FRAMES/RATE (16 to " + std::to_string(max_quantum_frames) + " frames), not '" + text + "'"));
-    }
-    return std::pair{frames, rate};
-}
-
 } // namespace
 
 std::expected<std::unique_ptr<device>, device_error> make_pipewire_device(device_spec spec, endpoint_direction direction) {
-    pw_settings settings;
-    settings.target = spec.target();
-    const bool render = direction == endpoint_direction::render;
-    settings.node_name = spec.take_text("name");
-    if (settings.node_name.empty()) settings.node_name = render ? "openae-render" : "openae-capture";
-    settings.remote = spec.take_text("remote");
-    if (const std::string latency = spec.take_text("latency"); !latency.empty()) {
-        const auto parsed = parse_latency(spec, latency);
-        if (!parsed) return std::unexpected(parsed.error());
-        settings.latency_frames = parsed->first;
-        settings.latency_rate = parsed->second;
-    }
-    const auto rate = spec.take_count("rate", 48000, min_sample_rate, max_sample_rate);
-    if (!rate) return std::unexpected(rate.error());
-    settings.rate = *rate;
-    const auto channels = spec.take_count("channels", 2, 1, max_channels);
-    if (!channels) return std::unexpected(channels.error());
-    settings.channels = *channels;
-    const auto monitor = spec.take_flag("monitor", false);
-    if (!monitor) return std::unexpected(monitor.error());
-    if (*monitor && render) return std::unexpected(pw_error(spec.text(), errc::bad_argument, "monitor=1 is for capture (a sink's output)"));
-    settings.monitor = *monitor;
-    if (auto done = spec.finish(); !done) return std::unexpected(done.error());
-
+    auto settings = parse_pipewire_spec(spec, direction);
+    if (!settings) return std::unexpected(settings.error());
     ensure_pipewire_initialised();
-    auto dev = std::make_unique<pipewire_device>(spec.text(), direction, std::move(settings));
+    auto dev = std::make_unique<pipewire_device>(spec.text(), direction, std::move(*settings));
     if (auto ok = dev->open(); !ok) return std::unexpected(ok.error());
     return dev;
 }
