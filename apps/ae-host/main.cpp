@@ -141,6 +141,7 @@ int main(int argc, char** argv) {
   ae-host --log-format text                            readable log lines (auto: text on a terminal, JSON otherwise)
   ae-host --metrics run.jsonl --metrics-ms 50          a snapshot of every endpoint each 50 ms (then: aectl plot run.jsonl -o run.svg)
   ae-host --rdp-listen 127.0.0.1:3390                  an RDP server: each client's speakers become device rdp:N (then: aectl create ... rdp:1)
+  ae-host --rdp-listen 127.0.0.1:3390 --rdp-desktop-audio   desktop audio per session: PipeWire sink openae-rdp-N and source openae-rdp-N-mic
   ae-host --rdp-listen 0.0.0.0:3389 --rdp-user u --rdp-password p --rdp-cert c.pem --rdp-key k.pem   beyond loopback: a logon is required
 Device specs: null, wav:PATH, alsa:PCM, jack[:CLIENT], pipewire[:TARGET], rtp:HOST:PORT, rdp[:SESSION], faulty:SPEC (docs/API.md lists their options).)");
     double seconds = 0;
@@ -198,7 +199,8 @@ Device specs: null, wav:PATH, alsa:PCM, jack[:CLIENT], pipewire[:TARGET], rtp:HO
     if (!socket_path.empty()) config.socket = socket_path;
     if (!default_device.empty()) config.default_device = default_device;
     // The demo: a tone on the default device (`auto`: null where no sound server or card answers).
-    if (renders.empty() && captures.empty() && bridges.empty() && config.endpoints.empty() && config.bridges.empty()) {
+    if (renders.empty() && captures.empty() && bridges.empty() && config.endpoints.empty() && config.bridges.empty() &&
+        !rdp_options.desktop_audio) {
         renders.push_back("tone:440");
     }
 
@@ -212,6 +214,8 @@ Device specs: null, wav:PATH, alsa:PCM, jack[:CLIENT], pipewire[:TARGET], rtp:HO
     options.log_format = log_format == "text" ? ae::log_format::text : log_format == "json" ? ae::log_format::json : ae::log_format::automatic;
     options.default_device = config.default_device;
     options.watch_devices = true; // device_added / device_removed on the socket's watch stream
+    options.rdp_desktop_audio.enabled = rdp_options.desktop_audio;
+    options.rdp_desktop_audio.make_default = rdp_options.desktop_default;
     options.offline_stop_after = ae::hns{static_cast<std::int64_t>(std::llround(seconds * 1e7))};
     // The context, its engine and service live in here; the summary is printed after they have
     // stopped (and logged their last lines).

@@ -12,6 +12,9 @@ void add_rdp_options(CLI::App& app, rdp_listen_options& options) {
     app.add_option("--rdp-key", options.server.key, "Its private key (PEM)");
     app.add_option("--rdp-user", options.server.user, "The user name an RDP client must log on with");
     app.add_option("--rdp-password", options.server.password, "Its password");
+    app.add_flag("--rdp-desktop-audio", options.desktop_audio,
+                 "For each RDP session: a PipeWire sink openae-rdp-N bridged to its speakers, a source openae-rdp-N-mic from its microphone");
+    app.add_flag("--rdp-desktop-default", options.desktop_default, "Make each session's sink and source the PipeWire server's defaults");
 }
 
 std::expected<std::unique_ptr<ae::pipeline::rdp_server>, std::string> start_rdp(rdp_listen_options options) {

@@ -14,6 +14,8 @@ namespace ae_host {
 struct rdp_listen_options {
     std::string listen; // ADDR:PORT; empty: no server
     ae::pipeline::rdp_server_options server;
+    bool desktop_audio = false;   // a virtual PipeWire sink and source per session, bridged
+    bool desktop_default = false; // ... made the desktop's defaults
 };
 
 void add_rdp_options(CLI::App& app, rdp_listen_options& options);

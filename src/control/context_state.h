@@ -137,6 +137,7 @@ struct __attribute__((visibility("hidden"))) control_actor::impl {
     std::unique_ptr<pipeline::device_watch> device_watch; // options.watch_devices: hotplug, posted to ae-ctl
     std::unique_ptr<pipeline::device_watch> jack_watch;   // the same for JACK servers
     std::unique_ptr<pipeline::rdp_session_watch> rdp_watch; // the same for RDP sessions' speakers and microphones
+    std::unique_ptr<pipeline::rdp_session_watch> rdp_desktop_watch; // options.rdp_desktop_audio: bridges per session
     asio::io_context io;
     asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
     std::thread thread;

@@ -136,6 +136,7 @@ void control_actor::change_default(const std::string& device, const std::string&
 
 void control_actor::start_thread() {
     if (impl_->options.watch_devices && !impl_->options.stepped) watch_devices();
+    if (impl_->options.rdp_desktop_audio.enabled && !impl_->options.stepped) watch_rdp_desktop_audio();
     auto started = [self = shared_from_this()] {
         nlohmann::json record{{"component", "context"}, {"event", "started"}, {"default_device", self->impl_->options.default_device}};
         if (!self->impl_->default_device_reason.empty()) record["default_device_chosen"] = self->impl_->default_device_reason;
@@ -203,6 +204,7 @@ void control_actor::stop_thread() {
     impl_->device_watch.reset(); // no change is posted after this
     impl_->jack_watch.reset();
     impl_->rdp_watch.reset();
+    impl_->rdp_desktop_watch.reset();
     std::promise<void> done;
     asio::post(impl_->io, [this, &done] {
         tear_down();

@@ -97,6 +97,9 @@ public:
     // Destroys the bridge of that name and its two endpoints; false when there is none.
     bool destroy_bridge(const std::string& name);
     [[nodiscard]] std::vector<bridge_status> bridges() const;
+    // RDP sessions' desktop audio (desktop_audio.cpp): a bridge per session's device, made and removed with it.
+    void watch_rdp_desktop_audio();
+    void on_rdp_desktop_device(bool added, const std::string& spec, bool render);
     std::error_code destroy(const std::string& name);
     // Completes `done` once the endpoint's ring is made and its chain (built off ae-ctl) is on the
     // device thread. `busy` while a chain for it is being built.

@@ -162,15 +162,13 @@ void bridge_pump::steer() noexcept { // rt-safe: bounded
     // The render ring's padding drops by a whole device period at each of the render device's
     // reads, so sampled at the capture device's instants it swings by up to that period with the
     // two devices' phase (a beat that can last minutes when the periods are nearly equal). The
-    // device's read taken as continuous instead: less what it has consumed, at its rate, since
-    // its last period (the position record's time). Sampled right after each write, that is
-    // smooth, and moves only with the drift.
-    position pos;
+    // device's read taken as continuous instead: less what it has consumed, at the queue's rate,
+    // since its last read. Sampled right after each write, that is smooth, and moves only with
+    // the drift.
     const hns now = monotonic_now();
-    double queued = static_cast<double>(to_->current_padding(&pos));
-    if (pos.flags != position_flags::invalid && pos.time.count() > 0 && now > pos.time) {
-        const double since_s = std::min(1.0, static_cast<double>((now - pos.time).count()) * 1e-7);
-        queued -= since_s * pos.frames_per_second;
+    double queued = static_cast<double>(to_->current_padding());
+    if (const hns read = to_->device_read_time(); read.count() > 0 && now > read) {
+        queued -= std::min(1.0, static_cast<double>((now - read).count()) * 1e-7) * options_.rate;
     }
     queued += static_cast<double>(staged_frames_) + resampler_.delay_frames();
     const auto ppm = control_->sample(queued, now, options_.drift_control);

@@ -361,6 +361,8 @@ device_loop::step_result device_loop::step(const device_period& period) noexcept
         frames = static_cast<std::uint32_t>(std::min<std::uint64_t>(frames, options_.stop_after_frames - done_frames_));
     }
     if (direction_ == endpoint_direction::render) {
+        const hns read_time = monotonic_now();
+        for (auto& chain : render_chains_) chain->port().publish_read_time(read_time);
         render_period(frames);
     } else {
         capture_period(frames);

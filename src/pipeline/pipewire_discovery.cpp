@@ -128,6 +128,20 @@ public:
         return found;
     }
 
+    // After run(): sets the "default" metadata's `key` to {"name":"NODE"} (what `pactl
+    // set-default-sink` does); true once the server has taken it.
+    bool set_default(const char* key, const std::string& node, std::chrono::milliseconds timeout) {
+        if (loop_ == nullptr) return false;
+        pw_thread_loop_lock(loop_);
+        bool done = false;
+        if (metadata_ != nullptr) {
+            const std::string value = "{\"name\":\"" + node + "\"}";
+            done = pw_metadata_set_property(metadata_, 0, key, "Spa:String:JSON", value.c_str()) >= 0 && round_trip(timeout);
+        }
+        pw_thread_loop_unlock(loop_);
+        return done;
+    }
+
 private:
     // With the loop locked: true once the server has answered everything asked before it.
     bool round_trip(std::chrono::milliseconds timeout) {
@@ -246,6 +260,14 @@ std::unique_ptr<device_watch> device_watch::watch_pipewire(callback changed, std
     auto watch = std::make_unique<pipewire_watch>(std::move(changed));
     if (!watch->start(timeout)) return nullptr;
     return watch;
+}
+
+bool set_pipewire_default(const std::string& node, bool sink, std::chrono::milliseconds timeout) {
+    ensure_pipewire_initialised();
+    registry_walk walk;
+    bool answered = false;
+    (void)walk.run(timeout, &answered);
+    return answered && walk.set_default(sink ? "default.configured.audio.sink" : "default.configured.audio.source", node, timeout);
 }
 
 std::vector<available_device> discover_pipewire_devices(std::chrono::milliseconds timeout) {

@@ -92,7 +92,7 @@ run_result run(double capture_ppm, double seconds, bool drift_control, std::uint
         }
         auto& port = render.device();
         (void)port.begin_period();
-        port.observe(consumed_total, time.now()); // a device without latency of its own
+        port.publish_read_time(time.now()); // as a device loop does at its period's start
         const double queue_ms = 1000.0 * static_cast<double>(port.available_frames()) / rate;
         if (now >= settle_s && now < settle_s + 10) {
             first_sum += queue_ms;

@@ -57,6 +57,18 @@ struct endpoint_config {
 // `automatic`: readable on a terminal (stderr is a tty and no log file), JSON everywhere else.
 enum class log_format : std::uint8_t { automatic, json, text };
 
+// Desktop audio for RDP sessions: for every session that connects (to ae-host's server or one
+// attached with rdp_attach_session), a virtual PipeWire sink `PREFIX-ID` bridged to the session's
+// speakers and a virtual source `PREFIX-ID-mic` bridged from its microphone (bridge.h; the bridges
+// have those names too), removed when the session ends. Desktop applications play into the sink
+// and record the source like any other.
+struct rdp_desktop_audio_options {
+    bool enabled = false;
+    std::string prefix = "openae-rdp";
+    bool make_default = false; // make them the PipeWire server's default sink and source
+    std::string pipewire_remote; // the PipeWire server's socket name (empty: the default one)
+};
+
 struct context_options {
     std::string log_level = "info";    // trace, debug, info, warn, error, critical, off
     std::string log_file;              // empty: stderr; otherwise a rotating file
@@ -109,6 +121,8 @@ struct context_options {
     // Hotplug: watch the PipeWire server (when one answers as the context starts) and emit
     // device_added / device_removed events as its sinks and sources come and go. Not with stepped.
     bool watch_devices = false;
+    // RDP sessions' desktop audio (above). Not with stepped.
+    rdp_desktop_audio_options rdp_desktop_audio{};
 };
 
 } // namespace ae

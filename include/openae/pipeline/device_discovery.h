@@ -66,6 +66,10 @@ public:
 [[nodiscard]] std::vector<available_device> discover_alsa_devices();
 [[nodiscard]] std::vector<available_device> discover_jack_devices(); // every JACK server of this user that runs
 [[nodiscard]] std::vector<available_device> discover_pipewire_devices(std::chrono::milliseconds timeout);
+// Makes node NODE the PipeWire server's configured default sink (or source), as `pactl
+// set-default-sink` does; the session manager then makes it the default. Blocks, bounded by
+// `timeout` per round trip: never on an RT thread or ae-ctl. False when no server took it.
+[[nodiscard]] bool set_pipewire_default(const std::string& node, bool sink, std::chrono::milliseconds timeout);
 // The RDP sessions' speakers and microphones (rdp.h), `rdp:ID` each.
 [[nodiscard]] std::vector<available_device> discover_rdp_devices();
 

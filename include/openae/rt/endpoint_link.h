@@ -159,6 +159,11 @@ public:
     // Set before the endpoint starts; it must outlive the endpoint's last device period.
     // order: release/acquire — the consumer is built before the device thread calls it.
     std::atomic<inline_consumer*> consumer{nullptr};
+    // device → RT (render): when the device last read the ring (monotonic_now at its period's
+    // start, in hns) — a bridge's pump takes the reads as continuous from it.
+    // order: relaxed — a time stamp; a read that pairs it with the padding of the period before
+    // is off by one period once, in a figure averaged over seconds.
+    std::atomic<std::int64_t> device_read_time{0};
     // RT → control: the padding the engine's last current_padding() saw (sampled for statistics).
     // order: relaxed — a sample: nothing is read because of it.
     std::atomic<std::uint64_t> last_padding{0};

@@ -33,6 +33,10 @@ public:
     // A reset was applied by the last begin_period() (the chain drops what its stages hold).
     [[nodiscard]] bool reset_applied_now() const noexcept { return reset_now_; }
 
+    // The device reads the ring for a period starting at `now` (one clock read per device period,
+    // shared by its endpoints). rt-safe: wait-free
+    void publish_read_time(hns now) noexcept { link_->device_read_time.store(now.count(), std::memory_order_relaxed); }
+
     // Up to `max_frames` contiguous frames of one format, at the read position.
     // rt-safe: wait-free
     [[nodiscard]] frames_view acquire(std::uint32_t max_frames) noexcept;

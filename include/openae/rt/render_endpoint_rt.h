@@ -51,6 +51,10 @@ public:
     // rt-safe: wait-free (bounded by the command queue's capacity)
     void processing_complete() noexcept;
 
+    // When the device last read the ring (monotonic_now at the start of its period; 0 before).
+    // rt-safe: wait-free
+    [[nodiscard]] hns device_read_time() const noexcept { return hns{link_->device_read_time.load(std::memory_order_relaxed)}; }
+
     // Total frames the buffer holds in the current epoch.
     // rt-safe: wait-free
     [[nodiscard]] std::uint64_t buffer_frames() const noexcept { return segment_ ? segment_->writer.capacity_frames() : 0; }
