@@ -247,6 +247,41 @@ int ae_rdp_attach_session(void* vcm, void* rdp_context, const char* client, char
 /* The client left: the session's devices are lost, its channels closed. */
 void ae_rdp_detach_session(const char* id);
 
+/* ---- Bridges (docs/API.md, "Bridges") ----
+ * A capture device feeding a render device on another clock: endpoints NAME.capture and
+ * NAME.render, joined on the capture device's thread, drift-controlled. Zero fields take the
+ * defaults. Destroy with ae_bridge_destroy (not ae_endpoint_destroy). */
+typedef struct ae_bridge_config {
+    const char* name;
+    const char* from;          /* the capture device's spec; NULL or "": the default device */
+    const char* to;            /* the render device's spec; NULL or "": the default device */
+    uint32_t sample_rate;      /* the queue's; 0: 48000 */
+    uint16_t channels;         /* 0: 2 */
+    ae_hns period;             /* the endpoints'; 0: 10 ms */
+    int no_drift_control;      /* non-zero: the ratio stays 1 and the queue drifts with the clocks */
+    int routing;               /* ae_routing_policy, both endpoints' */
+} ae_bridge_config;
+
+typedef struct ae_bridge_status {
+    double queue_ms;     /* at the last capture period */
+    double average_ms;   /* over ~2 s */
+    double target_ms;    /* the level held; 0 until settled */
+    double drift_ppm;    /* +: the capture clock runs fast */
+    ae_hns latency;      /* capture device + queue + render device */
+    uint64_t frames_in, frames_out, dropped_frames, raises;
+} ae_bridge_status;
+
+/* Both endpoints made, joined and started when it returns. */
+int ae_bridge_create(ae_context* context, const ae_bridge_config* config);
+/* AE_ERR_UNKNOWN_ENDPOINT when there is no bridge of that name. */
+int ae_bridge_status_of(ae_context* context, const char* name, ae_bridge_status* out);
+int ae_bridge_destroy(ae_context* context, const char* name);
+
+/* RDP sessions' desktop audio from now on: each session that connects gets a PipeWire sink
+ * `openae-rdp-ID` bridged to its speakers and a source `openae-rdp-ID-mic` from its microphone,
+ * made the server's defaults when `make_default` is non-zero; removed with the session. */
+int ae_rdp_desktop_audio(ae_context* context, int make_default);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,5 +1,7 @@
 // The C API's control and RT functions (include/openae/openae.h): thin wrappers over ae::context,
 // ae::render_endpoint / ae::capture_endpoint and their RT views. No exception crosses into C.
+#include "c_api_handles.h"
+
 #include <openae/control/context.h>
 #include <openae/openae.h>
 
@@ -10,34 +12,6 @@
 #include <deque>
 #include <mutex>
 #include <optional>
-
-struct ae_context {
-    std::optional<ae::context> ctx;
-    std::mutex mutex; // the event queue (control thread pushes, the host polls)
-    std::condition_variable ready;
-    std::deque<ae_event> events;
-    std::uint64_t missed = 0;
-    static constexpr std::size_t max_events = 4096;
-    // The context (its control thread, which pushes events) goes before the queue it pushes into.
-    ~ae_context() { ctx.reset(); }
-};
-
-struct ae_endpoint {
-    ae_context* owner = nullptr;
-    std::optional<ae::render_endpoint> render;
-    std::optional<ae::capture_endpoint> capture;
-    ae::render_endpoint_rt* render_rt = nullptr;   // the RT calls go straight here
-    ae::capture_endpoint_rt* capture_rt = nullptr;
-
-    template <typename Fn>
-    auto visit(Fn&& fn) const {
-        return render ? fn(*render) : fn(*capture);
-    }
-    template <typename Fn>
-    auto visit(Fn&& fn) {
-        return render ? fn(*render) : fn(*capture);
-    }
-};
 
 namespace {
 

@@ -99,6 +99,7 @@ public:
     [[nodiscard]] std::vector<bridge_status> bridges() const;
     // RDP sessions' desktop audio (desktop_audio.cpp): a bridge per session's device, made and removed with it.
     void watch_rdp_desktop_audio();
+    std::error_code enable_rdp_desktop_audio(const rdp_desktop_audio_options& options);
     void on_rdp_desktop_device(bool added, const std::string& spec, bool render);
     std::error_code destroy(const std::string& name);
     // Completes `done` once the endpoint's ring is made and its chain (built off ae-ctl) is on the

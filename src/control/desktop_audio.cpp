@@ -18,6 +18,13 @@ void control_actor::watch_rdp_desktop_audio() {
     });
 }
 
+std::error_code control_actor::enable_rdp_desktop_audio(const rdp_desktop_audio_options& options) {
+    if (!options.enabled || impl_->rdp_desktop_watch || impl_->options.stepped || impl_->stopping) return make_error_code(errc::bad_argument);
+    impl_->options.rdp_desktop_audio = options;
+    watch_rdp_desktop_audio();
+    return {};
+}
+
 void control_actor::on_rdp_desktop_device(bool added, const std::string& spec, bool render) {
     const rdp_desktop_audio_options& o = impl_->options.rdp_desktop_audio;
     const std::string session = spec.substr(spec.find(':') + 1);

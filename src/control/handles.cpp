@@ -155,6 +155,10 @@ std::expected<bridge_status, std::error_code> context::create_bridge(const bridg
     return future.get();
 }
 
+std::error_code context::enable_rdp_desktop_audio(const rdp_desktop_audio_options& options) {
+    return actor_->call_ec([&] { return actor_->enable_rdp_desktop_audio(options); });
+}
+
 std::vector<bridge_status> context::bridges() const {
     if (actor_->on_control_thread()) return actor_->bridges();
     std::promise<std::vector<bridge_status>> done;

@@ -92,14 +92,14 @@ public:
         if (!driver_.ok()) return std::unexpected(pw_error(spec_, errc::io_error, "cannot create an eventfd"));
         thread_loop_ = pw_thread_loop_new("ae-pw-loop", nullptr);
         if (thread_loop_ == nullptr) return std::unexpected(pw_error(spec_, errc::io_error, "cannot create a PipeWire loop"));
-        context_ = pw_context_new(pw_thread_loop_get_loop(thread_loop_), nullptr, 0);
+        context_ = new_pipewire_context(pw_thread_loop_get_loop(thread_loop_));
         if (context_ == nullptr) return std::unexpected(pw_error(spec_, errc::io_error, "cannot create a PipeWire context"));
         if (pw_thread_loop_start(thread_loop_) != 0) return std::unexpected(pw_error(spec_, errc::io_error, "cannot start the PipeWire loop"));
 
         const std::string server = settings_.remote.empty() ? "PipeWire server" : "PipeWire server '" + settings_.remote + "'";
         const loop_lock locked(thread_loop_);
         pw_properties* core_props = settings_.remote.empty() ? nullptr : pw_properties_new(PW_KEY_REMOTE_NAME, settings_.remote.c_str(), nullptr);
-        core_ = pw_context_connect(context_, core_props, 0);
+        core_ = connect_pipewire(context_, core_props);
         if (core_ == nullptr) return std::unexpected(pw_error(spec_, errc::device_unavailable, "no " + server + " answers"));
         static const pw_core_events core_events = [] {
             pw_core_events e{};

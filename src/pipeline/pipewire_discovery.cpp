@@ -66,10 +66,10 @@ public:
     std::vector<available_device> run(std::chrono::milliseconds timeout, bool* answered = nullptr) {
         loop_ = pw_thread_loop_new(changed_ ? "ae-pw-watch" : "ae-pw-probe", nullptr);
         if (loop_ == nullptr) return {};
-        context_ = pw_context_new(pw_thread_loop_get_loop(loop_), nullptr, 0);
+        context_ = new_pipewire_context(pw_thread_loop_get_loop(loop_));
         if (context_ == nullptr || pw_thread_loop_start(loop_) != 0) return {};
         pw_thread_loop_lock(loop_);
-        core_ = pw_context_connect(context_, nullptr, 0);
+        core_ = connect_pipewire(context_, nullptr);
         if (core_ == nullptr) {
             pw_thread_loop_unlock(loop_);
             return {};

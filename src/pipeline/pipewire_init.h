@@ -12,4 +12,20 @@ inline void ensure_pipewire_initialised() {
     std::call_once(initialised, [] { pw_init(nullptr, nullptr); });
 }
 
+// Making a context and connecting it: libpipewire fills the client's properties with getpwuid(),
+// which is not thread-safe (TSan caught two openae threads at it at once: discovery probing
+// while a helper set the default sink). One at a time, process-wide; control-side threads only.
+inline std::mutex& pipewire_setup_mutex() {
+    static std::mutex setting_up;
+    return setting_up;
+}
+[[nodiscard]] inline pw_context* new_pipewire_context(pw_loop* loop) {
+    const std::lock_guard lock(pipewire_setup_mutex());
+    return pw_context_new(loop, nullptr, 0);
+}
+[[nodiscard]] inline pw_core* connect_pipewire(pw_context* context, pw_properties* properties) {
+    const std::lock_guard lock(pipewire_setup_mutex());
+    return pw_context_connect(context, properties, 0);
+}
+
 } // namespace ae::pipeline

@@ -265,6 +265,26 @@ int main(void) {
     CHECK(ae_endpoint_inject(render, "unplug") == AE_ERR_BAD_ARGUMENT); /* not a faulty device */
     CHECK(ae_endpoint_destroy(capture) == AE_OK);
     CHECK(ae_endpoint_destroy(render) == AE_OK);
+
+    /* A bridge: a capture device feeding a render device, its figures, then gone. */
+    ae_bridge_config bc;
+    memset(&bc, 0, sizeof bc);
+    bc.name = "b";
+    bc.from = "null?period=5";
+    bc.to = "null";
+    CHECK(ae_bridge_create(ctx, &bc) == AE_OK);
+    CHECK(ae_bridge_create(ctx, &bc) == AE_ERR_ALREADY_INITIALIZED);
+    ae_bridge_status bs;
+    CHECK(ae_bridge_status_of(ctx, "b", &bs) == AE_OK);
+    CHECK(bs.latency >= 0 && bs.dropped_frames == 0);
+    CHECK(ae_bridge_status_of(ctx, "nobody", &bs) == AE_ERR_UNKNOWN_ENDPOINT);
+    bc.name = "c";
+    bc.to = "theremin";
+    CHECK(ae_bridge_create(ctx, &bc) == AE_ERR_DEVICE_UNAVAILABLE);
+    CHECK(ae_bridge_destroy(ctx, "b") == AE_OK);
+    CHECK(ae_bridge_destroy(ctx, "b") == AE_ERR_UNKNOWN_ENDPOINT);
+    CHECK(ae_rdp_desktop_audio(ctx, 0) == AE_OK);
+    CHECK(ae_rdp_desktop_audio(ctx, 0) == AE_ERR_BAD_ARGUMENT); /* already on */
     ae_context_destroy(ctx);
     close(efd);
 

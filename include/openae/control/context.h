@@ -61,6 +61,10 @@ public:
     [[nodiscard]] std::expected<bridge_status, std::error_code> create_bridge(const bridge_config& config);
     // Every bridge, with its queue, drift and glitch figures now.
     [[nodiscard]] std::vector<bridge_status> bridges() const;
+    // RDP sessions' desktop audio from now on (context_options::rdp_desktop_audio, for a context
+    // made without it): sessions that connect after this get their sink and source. `bad_argument`
+    // when already on or `enabled` is false; `wrong_thread` on ae-ctl.
+    std::error_code enable_rdp_desktop_audio(const rdp_desktop_audio_options& options);
 
     template <typename Token>
     auto async_create_render_endpoint(endpoint_config config, Token&& token) {
