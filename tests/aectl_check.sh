@@ -92,7 +92,7 @@ expect 1 'bad_argument' -- inject render1 unplug
 expect 2 '' -- set-format render1
 expect 2 '' -- frobnicate
 expect 0 'mic: destroy' -- destroy mic
-expect 0 'room: bridged' -- bridge room 'null?period=5' null --period-ms 5
+expect 0 'room: bridged' -- bridge room 'null?period=5' null --period-ms 5 --margin-ms 20
 expect 0 'BRIDGE +FROM +TO +QUEUE_MS +HOLDS_MS +DRIFT_PPM +LATENCY_MS +IN +OUT +GLITCHES.*room +null\?period=5 +null +[0-9.]+ +[0-9.]+ +-?[0-9.]+ +[0-9.]+ +[0-9]+ +[0-9]+ +0' -- bridges
 expect 1 'already_initialized: bridge .room.: a bridge or endpoint has that name' -- bridge room null null
 expect 1 'busy: destroy .room.capture.: it belongs to a bridge' -- destroy room.capture

@@ -242,6 +242,8 @@ int main(int argc, char** argv) {
     bridge->add_option("--channels", channels, "The queue's channels (default 2)");
     bridge->add_option("--period-ms", period_ms, "The endpoints' period (default 10)");
     bridge->add_flag("--no-drift", no_drift, "No drift control: the queue drifts with the clocks");
+    double margin_ms = -1;
+    bridge->add_option("--margin-ms", margin_ms, "How far above empty the queue's lowest point is held (default 4)")->check(CLI::Range(0.0, 500.0));
     bridge->add_option("--routing", routing, "follow_default, pinned or fail");
     auto* bridges = app.add_subcommand("bridges", "Every bridge: queue, the level it holds, drift, latency, frames, glitches");
     auto* unbridge = app.add_subcommand("unbridge", "Destroy a bridge and its two endpoints");
@@ -317,6 +319,7 @@ int main(int argc, char** argv) {
         if (channels != 0) request["channels"] = channels;
         if (period_ms != 0) request["period_ms"] = period_ms;
         if (!routing.empty()) request["routing"] = routing;
+        if (margin_ms >= 0) request["margin_ms"] = margin_ms;
     }
     if (bridges->parsed()) request = {{"op", "bridges"}};
     if (unbridge->parsed()) request = {{"op", "destroy"}, {"bridge", endpoint}};

@@ -96,6 +96,11 @@ struct control_actor::bridge_entry {
     std::shared_ptr<endpoint_block> capture;
     std::shared_ptr<endpoint_block> render;
     std::shared_ptr<pipeline::bridge_pump> pump;
+    // Until the pump's first pass: the render endpoint waits (so its device never finds the
+    // queue empty because the capture device was slow to begin), and so does `done`.
+    bool render_started = false;
+    control_actor::bridge_done done;
+    std::shared_ptr<control_timer> first_pass_deadline;
 };
 
 // An endpoint waiting for a device thread to detach it (applied() reaching `target`).

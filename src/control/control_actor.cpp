@@ -180,6 +180,10 @@ void control_actor::tear_down() {
     // The context tears everything down itself; what waited for a detach is freed only
     // now that no device thread runs (it holds endpoints a device thread may still touch).
     impl_->detaches.clear();
+    for (auto& [name, bridge] : impl_->bridges) {
+        if (bridge.first_pass_deadline) bridge.first_pass_deadline->cancel();
+        if (bridge.done) bridge.done(std::unexpected(make_error_code(errc::unknown_endpoint)), "the context stopped");
+    }
     impl_->bridges.clear();
     drain();
     impl_->log.flush_repeats(true);
@@ -230,6 +234,7 @@ std::size_t control_actor::poll() {
         drain();
         check_detached();
         check_resets();
+        check_bridge_starts();
         now += impl_->io.poll();
         ran += now;
         if (now == 0) break;

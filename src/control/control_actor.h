@@ -203,6 +203,9 @@ private:
     // Enters `stage` (attempt: reopening's count; device: the one concerned): published for the
     // getters and status, and told as a route_stage event.
     [[nodiscard]] bridge_status bridge_status_of(const bridge_entry& bridge) const;
+    // A bridge's render side starts after the pump's first pass (or the open timeout).
+    void check_bridge_starts();
+    void start_bridge_render(const std::string& name, bool timed_out);
     void enter_stage(endpoint_block& e, route_stage stage, std::uint32_t attempt, const std::string& device);
     [[nodiscard]] static std::uint64_t minimum_buffer(const frame_format& format, const device_entry& device);
     // A device's buffer grown to what `entry`'s period needs, through the barrier (a new epoch the

@@ -46,6 +46,7 @@ void control_actor::on_rdp_desktop_device(bool added, const std::string& spec, b
     config.from = render ? virtual_node : spec;
     config.to = render ? spec : virtual_node;
     config.routing = routing_policy::fail;
+    config.margin = o.margin;
     create_bridge(config, [this, session, node, render](std::expected<bridge_status, std::error_code> made, const std::string& why) {
         if (!made) {
             control_detail::log_json(impl_->log.logger(), spdlog::level::err,

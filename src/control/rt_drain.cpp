@@ -27,6 +27,7 @@ void control_actor::watch_wake() {
         self->drain();
         self->check_detached();
         self->check_resets();
+        self->check_bridge_starts();
         self->watch_wake();
     });
 }

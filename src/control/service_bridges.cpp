@@ -42,6 +42,7 @@ control_service::impl::op_result control_service::impl::op_bridge(op_call& c) {
                                     {"channels", json_type::integer},
                                     {"period_ms", json_type::number},
                                     {"drift", json_type::boolean},
+                                    {"margin_ms", json_type::number},
                                     {"routing", json_type::string}},
                               "request"))
         return std::unexpected(*e);
@@ -67,6 +68,11 @@ control_service::impl::op_result control_service::impl::op_bridge(op_call& c) {
         config.period = *period;
     }
     config.drift_control = req.value("drift", true);
+    if (req.contains("margin_ms")) {
+        const double margin = req["margin_ms"].get<double>();
+        if (!(margin >= 0 && margin <= 500)) return std::unexpected(bad("field 'margin_ms' must be within 0..500"));
+        config.margin = hns{std::llround(margin * 1e4)};
+    }
     if (req.contains("routing")) {
         auto routing = parse_routing_policy(req["routing"].get<std::string>());
         if (!routing) return std::unexpected(bad("field 'routing' must be follow_default, pinned or fail"));

@@ -4,6 +4,7 @@
 #include "queue_level_control.h"
 
 #include <openae/rt/errc.h>
+#include <openae/rt/event_signal.h>
 #include <openae/rt/monotonic_clock.h>
 
 #include <algorithm>
@@ -18,10 +19,9 @@ constexpr std::uint32_t block_ms = 5;
 constexpr std::size_t max_period_frames = 8192;
 // Reads per pass: the capture ring holds at most a few periods; a bound, not a budget.
 constexpr int max_reads_per_pass = 64;
-// The render ring's lowest level, just before a write, that is not yet a near miss.
-constexpr double guard_ms = 2;
-// Where the lowest level is placed: the guard and as much again for a device's jitter.
-constexpr double safe_ms = 4;
+// The render ring's lowest level, just before a write, that is not yet a near miss: half the
+// margin the lowest level is placed at (options::margin_ms).
+constexpr double guard_share = 0.5;
 // After the set point rose, the level needs a while to follow (drift control's averaging).
 constexpr hns raise_interval{20'000'000}; // 2 s
 
@@ -101,19 +101,19 @@ void bridge_pump::after_device_period() noexcept { // rt-safe: bounded
     from_->processing_complete();
     to_->processing_complete();
     steer();
-    passes_.fetch_add(1, std::memory_order_relaxed);
+    if (passes_.fetch_add(1, std::memory_order_relaxed) == 0) signal_eventfd(options_.first_pass_fd);
 }
 
 void bridge_pump::guard_level() noexcept { // rt-safe: wait-free
     // Just before the pump writes, the render ring is at its lowest since the last pass: how near
     // the render device came to finding it short. The level drift control holds is the one the
-    // queue settled at in its first second, moved so that this lowest point sits `safe_ms` above
+    // queue settled at in its first second, moved so that this lowest point sits `margin_ms` above
     // empty: as little latency as the two devices' periods and phase allow, and no more. Later,
-    // a lowest point under `guard_ms` (a device late, a phase the first second did not show)
+    // a lowest point under half of it (a device late, a phase the first second did not show)
     // raises it again — once per `raise_interval`, so one dip is not counted for every pass.
     const hns now = monotonic_now();
     const auto lowest = static_cast<double>(to_->current_padding());
-    const double safe = options_.rate * safe_ms / 1000.0;
+    const double safe = options_.rate * options_.margin_ms / 1000.0;
     if (!control_->target_known()) {
         settle_lowest_ = std::min(settle_lowest_, lowest);
         return;
@@ -132,7 +132,7 @@ void bridge_pump::guard_level() noexcept { // rt-safe: wait-free
         }
         return;
     }
-    if (lowest >= options_.rate * guard_ms / 1000.0 || now - last_raise_ < raise_interval) return;
+    if (lowest >= guard_share * safe || now - last_raise_ < raise_interval) return;
     control_->shift_target(safe - lowest);
     last_raise_ = now;
     raises_.fetch_add(1, std::memory_order_relaxed);

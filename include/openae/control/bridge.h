@@ -4,7 +4,7 @@
 // device, joined by a pump that runs on the capture device's own thread (no engine, no thread hop
 // that can block): each capture period goes straight through a variable-ratio resampler into
 // the render endpoint. The render ring is the queue between the two clocks; drift control holds
-// it where it settled — its lowest point 4 ms above empty — so the delay neither grows nor
+// it where it settled — its lowest point `margin` (4 ms) above empty — so the delay neither grows nor
 // shrinks when one device's clock runs fast (docs/DESIGN.md, "Bridges"). Both endpoints are
 // ordinary ones (status, glitches, routing on device loss); they belong to the bridge: destroy
 // the bridge, not them, and do not change their format.
@@ -28,6 +28,9 @@ struct bridge_config {
     std::uint16_t channels = 2;
     hns period{100'000};                 // the endpoints' period (10 ms)
     bool drift_control = true;           // false: the ratio stays 1 and the queue drifts with the clocks
+    // How far above empty the render ring's lowest point is held (4 ms): more rides out a device
+    // thread that is late (no SCHED_FIFO, a loaded machine) at the cost of as much latency.
+    hns margin{40'000};
     routing_policy routing = routing_policy::follow_default; // both endpoints', on device loss
 };
 

@@ -67,6 +67,7 @@ struct rdp_desktop_audio_options {
     std::string prefix = "openae-rdp";
     bool make_default = false; // make them the PipeWire server's default sink and source
     std::string pipewire_remote; // the PipeWire server's socket name (empty: the default one)
+    hns margin{40'000};          // the bridges' (bridge_config::margin)
 };
 
 struct context_options {

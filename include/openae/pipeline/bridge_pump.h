@@ -37,6 +37,13 @@ public:
         std::uint32_t rate = 48'000;
         std::uint32_t channels = 2;
         bool drift_control = true;
+        // Where the render ring's lowest point (just before the pump writes) is held: above empty
+        // by this much. More rides out a device thread that is late, at the cost of latency.
+        double margin_ms = 4;
+        // Signalled (a non-blocking eventfd write) after the first pass: the control side starts
+        // the render endpoint then, so its device never waits for a capture device that is slow
+        // to begin. -1: none.
+        int first_pass_fd = -1;
     };
     // What the pump measured last (any thread; each figure complete in itself).
     struct figures {

@@ -60,8 +60,11 @@ public:
     [[nodiscard]] std::uint64_t free_frames() noexcept { return attach() ? segment_->writer.free_frames() : 0; }
 
     // Runs the endpoint's inline consumer (a bridge), if it has one, after the period's frames
-    // are written. rt-safe: bounded (the consumer's contract)
+    // are written — only while the endpoint runs: what the control thread set up before start()
+    // (a bridge's pre-fill, through the same RT views) is then seen (running's acquire).
+    // rt-safe: bounded (the consumer's contract)
     void run_consumer() noexcept {
+        if (!running()) return;
         // acquire: the consumer was built before it was published.
         if (inline_consumer* consumer = link_->consumer.load(std::memory_order_acquire)) consumer->after_device_period();
     }
