@@ -65,7 +65,6 @@ inline run_result run(double capture_ppm, double seconds, bool drift_control, st
     run_result result;
     rt_guard guard;
     float previous = 0;
-    std::uint64_t consumed_total = 0;
     bool tone_heard = false;
     double first_sum = 0, last_sum = 0;
     int first_n = 0, last_n = 0;
@@ -132,7 +131,6 @@ inline run_result run(double capture_ppm, double seconds, bool drift_control, st
             got += view.frames;
         }
         if (tone_heard) result.underrun_frames += render_period - got;
-        consumed_total += got;
         next_render += render_step_s;
     }
     result.first_queue_ms = first_sum / std::max(first_n, 1);
