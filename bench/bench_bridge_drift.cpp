@@ -15,6 +15,13 @@
 #include <string>
 
 int main(int argc, char** argv) {
+    // The rigs' REQUIREs outside a test case: a failed one ends the bench with its message.
+    doctest::Context doctest_context;
+    doctest_context.setAsDefaultForAssertsOutOfTestCases();
+    doctest_context.setAssertHandler([](const doctest::AssertData& data) {
+        std::fprintf(stderr, "%s:%d: %s failed\n", data.m_file, data.m_line, data.m_expr);
+        std::exit(2);
+    });
     double seconds = 600, ppm = 100;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string a = argv[i];

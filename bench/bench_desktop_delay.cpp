@@ -126,6 +126,13 @@ double quantile(std::vector<double> values, double q) {
 } // namespace
 
 int main(int argc, char** argv) {
+    // The rigs' REQUIREs outside a test case: a failed one ends the bench with its message.
+    doctest::Context doctest_context;
+    doctest_context.setAsDefaultForAssertsOutOfTestCases();
+    doctest_context.setAssertHandler([](const doctest::AssertData& data) {
+        std::fprintf(stderr, "%s:%d: %s failed\n", data.m_file, data.m_line, data.m_expr);
+        std::exit(2);
+    });
     double seconds = 60;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (std::string(argv[i]) == "--seconds") seconds = std::atof(argv[i + 1]);
