@@ -134,8 +134,10 @@ int main(int argc, char** argv) {
         std::exit(2);
     });
     double seconds = 60;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (std::string(argv[i]) == "--seconds") seconds = std::atof(argv[i + 1]);
+    bool trace = false;
+    for (int i = 1; i < argc; ++i) {
+        if (std::string(argv[i]) == "--seconds" && i + 1 < argc) seconds = std::atof(argv[++i]);
+        if (std::string(argv[i]) == "--trace") trace = true;
     }
     seconds = std::max(seconds, 70.0);
     test::pipewire_server pipewire("bench");
@@ -198,6 +200,16 @@ int main(int argc, char** argv) {
         while (now_s() < started + seconds) {
             std::this_thread::sleep_for(std::chrono::seconds(1)); // the bench's own pace
             for (const auto& b : ctx.bridges()) {
+                if (trace && b.name == sink) {
+                    const auto figures = pipeline::rdp_sessions();
+                    std::printf("  t=%5.1f s  queue %6.2f avg %6.2f holds %6.2f ms  drift %+7.1f ppm  raises %llu  in %llu out %llu  render underruns %llu"
+                                "  rdp pace %+7.1f ppm, client queue %.1f ms (target %.1f)\n",
+                                now_s() - started, b.queue_ms, b.average_ms, b.target_ms, b.drift_ppm, static_cast<unsigned long long>(b.raises),
+                                static_cast<unsigned long long>(b.frames_in), static_cast<unsigned long long>(b.frames_out),
+                                static_cast<unsigned long long>(b.render.glitch_count[static_cast<std::size_t>(glitch_kind::underrun)]),
+                                figures.empty() ? 0.0 : figures[0].speakers_pace_ppm, figures.empty() ? 0.0 : figures[0].client_delay_ms,
+                                figures.empty() ? 0.0 : figures[0].client_queue_target_ms);
+                }
                 if (b.name != sink || b.target_ms == 0 || now_s() < started + 5) continue;
                 worst_queue_off = std::max(worst_queue_off, std::abs(b.queue_ms - b.target_ms));
                 worst_average_off = std::max(worst_average_off, std::abs(b.average_ms - b.target_ms));

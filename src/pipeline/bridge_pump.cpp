@@ -22,6 +22,8 @@ constexpr int max_reads_per_pass = 64;
 // The render ring's lowest level, just before a write, that is not yet a near miss: half the
 // margin the lowest level is placed at (options::margin_ms).
 constexpr double guard_share = 0.5;
+// The drift resampler's correction this close to its limit (±1000 ppm) is saturated.
+constexpr double saturated_ppm = 950;
 // After the set point rose, the level needs a while to follow (drift control's averaging).
 constexpr hns raise_interval{20'000'000}; // 2 s
 
@@ -133,7 +135,12 @@ void bridge_pump::guard_level() noexcept { // rt-safe: wait-free
         return;
     }
     if (lowest >= guard_share * safe || now - last_raise_ < raise_interval) return;
-    control_->shift_target(safe - lowest);
+    // Not while the correction is already at its limit the way that fills the queue (the render
+    // device running faster than the resampler can follow, an RDP client refilling its own
+    // queue): the level is low because of the limit, and a higher target would only wind up.
+    if (control_->correction() <= -saturated_ppm) return;
+    // Raised for a while, then back down (a device late once should not cost latency for good).
+    control_->raise_target(safe - lowest, now);
     last_raise_ = now;
     raises_.fetch_add(1, std::memory_order_relaxed);
 }

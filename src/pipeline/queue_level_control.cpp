@@ -53,6 +53,14 @@ void queue_level_control::shift_target(double frames) noexcept { // rt-safe: wai
     settled_setpoint_ += frames;
 }
 
+void queue_level_control::raise_target(double frames, hns now) noexcept { // rt-safe: wait-free
+    if (!setpoint_known_) return;
+    setpoint_ += frames;
+    if (relaxed_since_refill_) relax_wait_s_ = std::min(relax_wait_s_ * 2, relax_longest_wait_s);
+    relaxed_since_refill_ = false;
+    last_refill_ = now;
+}
+
 void queue_level_control::lower_floor(double frames) noexcept { // rt-safe: wait-free
     if (setpoint_known_) settled_setpoint_ -= frames;
 }
@@ -90,7 +98,8 @@ std::optional<double> queue_level_control::sample(double queued, hns now, bool s
     }
     const double error_ms = (average_ - setpoint_) * 1000.0 / rate_;
     integral_ = std::clamp(integral_ + error_ms * dt, -max_correction_ppm / ki_ppm_per_ms_s, max_correction_ppm / ki_ppm_per_ms_s);
-    return std::clamp(kp_ppm_per_ms * error_ms + ki_ppm_per_ms_s * integral_, -max_correction_ppm, max_correction_ppm);
+    correction_ = std::clamp(kp_ppm_per_ms * error_ms + ki_ppm_per_ms_s * integral_, -max_correction_ppm, max_correction_ppm);
+    return correction_;
 }
 
 } // namespace ae::pipeline

@@ -22,6 +22,12 @@ public:
     // than what the queue settled at); the average does not, so drift control moves the queue
     // there. Only once the set point is known.
     void shift_target(double frames) noexcept; // rt-safe: wait-free
+    // The queue came near empty at `now`: the level to hold rises by `frames` for a while, and
+    // comes back down as a grown one does (0.5 ms a second, after a wait that doubles when it
+    // has to rise again). The average does not move: drift control fills the queue up to it.
+    void raise_target(double frames, hns now) noexcept; // rt-safe: wait-free
+    // The correction last returned (ppm).
+    [[nodiscard]] double correction() const noexcept { return correction_; }
     // The queue needs `frames` less than it settled at: the set point comes down to it at the
     // pace a grown queue relaxes (0.5 ms a second, from 5 s after the start), which the drift
     // resampler follows inaudibly. Only once the set point is known.
@@ -50,6 +56,7 @@ private:
     hns last_refill_{0};
     double relax_wait_s_ = 0;
     bool relaxed_since_refill_ = false;
+    double correction_ = 0;
 };
 
 } // namespace ae::pipeline

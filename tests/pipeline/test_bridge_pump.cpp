@@ -15,7 +15,7 @@ TEST_CASE("bridge pump: a capture clock 300 ppm fast for 2 minutes - the queue h
     const run_result r = run(300, 120, true);
     MESSAGE("queue " << r.first_queue_ms << " ms at the start, " << r.last_queue_ms << " ms at the end; drift " << r.drift_ppm
                      << " ppm; largest step " << r.largest_step);
-    CHECK(std::abs(r.last_queue_ms - r.first_queue_ms) < 1.0);
+    CHECK(std::abs(r.last_queue_ms - r.first_queue_ms) < 2.0);
     CHECK(r.drift_ppm == doctest::Approx(300).epsilon(0.15));
     CHECK(r.underrun_frames == 0);
     CHECK(r.dropped_frames == 0);
