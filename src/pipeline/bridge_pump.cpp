@@ -22,8 +22,13 @@ constexpr int max_reads_per_pass = 64;
 // The render ring's lowest level, just before a write, that is not yet a near miss: half the
 // margin the lowest level is placed at (options::margin_ms).
 constexpr double guard_share = 0.5;
-// The drift resampler's correction this close to its limit (±1000 ppm) is saturated.
-constexpr double saturated_ppm = 950;
+// The drift resampler's range: three times an RDP client's pace range (±1000 ppm), so a bridge
+// into RDP speakers that run at their limit still has room (a 10-minute run against xfreerdp
+// with ±1000 here had both at their limits for minutes and the bridge's ring ran short 68 times).
+// 3000 ppm is 5 cents of pitch, reached only while a queue is far off its level.
+constexpr double max_correction_ppm = 3000;
+// The correction this close to its limit is saturated.
+constexpr double saturated_ppm = 0.95 * max_correction_ppm;
 // After the set point rose, the level needs a while to follow (drift control's averaging).
 constexpr hns raise_interval{20'000'000}; // 2 s
 
@@ -35,13 +40,13 @@ std::expected<std::unique_ptr<bridge_pump>, std::error_code> bridge_pump::create
         return std::unexpected(make_error_code(errc::unsupported_format));
     }
     const std::uint32_t block = std::max<std::uint32_t>(16, opts.rate * block_ms / 1000);
-    auto rs = resampler::create(opts.rate, opts.rate, opts.channels, resampler::mode::variable, block);
+    auto rs = resampler::create(opts.rate, opts.rate, opts.channels, resampler::mode::variable, block, resampler::latency::low, max_correction_ppm);
     if (!rs) return std::unexpected(rs.error());
     return std::unique_ptr<bridge_pump>(new bridge_pump(from, to, opts, std::move(*rs)));
 }
 
 bridge_pump::bridge_pump(capture_endpoint_rt& from, render_endpoint_rt& to, const options& opts, resampler rs)
-    : from_(&from), to_(&to), options_(opts), resampler_(std::move(rs)), control_(std::make_unique<queue_level_control>(opts.rate)),
+    : from_(&from), to_(&to), options_(opts), resampler_(std::move(rs)), control_(std::make_unique<queue_level_control>(opts.rate, max_correction_ppm)),
       staged_((resampler_.block_frames() + max_period_frames) * opts.channels),
       resampled_(resampler_.max_output_for(resampler_.block_frames()) * opts.channels) {
     control_->restart(monotonic_now());

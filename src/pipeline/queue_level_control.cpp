@@ -13,7 +13,6 @@ constexpr double average_s = 2;
 constexpr double settle_s = 1; // the set point: the average over the first second
 constexpr double kp_ppm_per_ms = 200;
 constexpr double ki_ppm_per_ms_s = 10;
-constexpr double max_correction_ppm = 1000;
 // A queue grown by late packets comes back down to where it settled once none came late for a
 // while: at 0.5 ms a second (drift control resamples ~500 ppm faster meanwhile, 0.9 cents).
 // If packets come late again after it came down, the path needs the longer queue: the next wait
@@ -97,8 +96,8 @@ std::optional<double> queue_level_control::sample(double queued, hns now, bool s
         relaxed_since_refill_ = true;
     }
     const double error_ms = (average_ - setpoint_) * 1000.0 / rate_;
-    integral_ = std::clamp(integral_ + error_ms * dt, -max_correction_ppm / ki_ppm_per_ms_s, max_correction_ppm / ki_ppm_per_ms_s);
-    correction_ = std::clamp(kp_ppm_per_ms * error_ms + ki_ppm_per_ms_s * integral_, -max_correction_ppm, max_correction_ppm);
+    integral_ = std::clamp(integral_ + error_ms * dt, -max_correction_ppm_ / ki_ppm_per_ms_s, max_correction_ppm_ / ki_ppm_per_ms_s);
+    correction_ = std::clamp(kp_ppm_per_ms * error_ms + ki_ppm_per_ms_s * integral_, -max_correction_ppm_, max_correction_ppm_);
     return correction_;
 }
 

@@ -12,7 +12,8 @@ namespace ae::pipeline {
 
 class queue_level_control {
 public:
-    explicit queue_level_control(double rate) noexcept : rate_(rate) {}
+    // `max_correction_ppm`: the correction's range (what the steered clock or resampler can do).
+    explicit queue_level_control(double rate, double max_correction_ppm = 1000) noexcept : rate_(rate), max_correction_ppm_(max_correction_ppm) {}
 
     // A fresh stream at `now`: the level settles again.
     void restart(hns now) noexcept; // rt-safe: bounded
@@ -42,6 +43,7 @@ public:
 
 private:
     double rate_;
+    double max_correction_ppm_;
     bool setpoint_known_ = false;
     double setpoint_ = 0;
     double settled_setpoint_ = 0; // the level the queue settled at: where relaxing stops

@@ -11,7 +11,6 @@
 namespace ae::pipeline {
 namespace {
 soxr_t as_soxr(void* handle) noexcept { return static_cast<soxr_t>(handle); }
-constexpr double max_adjust_ppm = 1000;
 constexpr std::size_t slew_frames = 4800; // a ratio change glides over 100 ms at 48 kHz
 } // namespace
 
@@ -24,7 +23,7 @@ resampler& resampler::operator=(resampler&&) noexcept = default;
 resampler::~resampler() = default;
 
 std::expected<resampler, std::error_code> resampler::create(double input_rate, double output_rate, std::uint32_t channels,
-                                                            mode how, std::uint32_t block_frames, latency for_what) {
+                                                            mode how, std::uint32_t block_frames, latency for_what, double max_adjust_ppm) {
     if (!(input_rate > 0) || !(output_rate > 0) || channels == 0 || block_frames == 0)
         return std::unexpected(make_error_code(errc::bad_argument));
     const soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
@@ -56,6 +55,7 @@ std::expected<resampler, std::error_code> resampler::create(double input_rate, d
     }
     resampler r(handle, input_rate, output_rate, channels, how);
     r.block_frames_ = block_frames;
+    r.max_adjust_ppm_ = max_adjust_ppm;
     // Prime: let soxr reserve its buffers for blocks this size now, off the RT thread (its fifos
     // grow with realloc on the first calls). Clearing would free them again, so the filter keeps
     // the silence: it comes out as the first `leading_silence_frames()` output frames, the same
@@ -103,7 +103,7 @@ resampler::result resampler::process(const float* in, std::size_t in_frames, flo
 
 bool resampler::set_ratio_adjust(double ppm) noexcept { // rt-safe: bounded
     if (mode_ != mode::variable) return false;
-    adjust_ppm_ = std::clamp(ppm, -max_adjust_ppm, max_adjust_ppm);
+    adjust_ppm_ = std::clamp(ppm, -max_adjust_ppm_, max_adjust_ppm_);
     soxr_set_io_ratio(as_soxr(handle_.get()), input_rate_ / output_rate_ * (1 + adjust_ppm_ * 1e-6), slew_frames);
     return true;
 }
@@ -111,7 +111,7 @@ bool resampler::set_ratio_adjust(double ppm) noexcept { // rt-safe: bounded
 double resampler::delay_frames() const noexcept { return soxr_delay(as_soxr(handle_.get())); }
 
 std::size_t resampler::max_output_for(std::size_t in_frames) const noexcept {
-    const double most = static_cast<double>(in_frames) * output_rate_ / input_rate_ * (1 + 2 * max_adjust_ppm * 1e-6);
+    const double most = static_cast<double>(in_frames) * output_rate_ / input_rate_ * (1 + 2 * max_adjust_ppm_ * 1e-6);
     return static_cast<std::size_t>(std::ceil(most)) + 64;
 }
 

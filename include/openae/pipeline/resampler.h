@@ -33,9 +33,11 @@ public:
     enum class latency { low, throughput };
 
     // `block_frames`: the input block `process` is given, always this size (see process()).
+    // `max_adjust_ppm`: variable mode's range (set_ratio_adjust clamps to it; the buffers and the
+    // priming cover it).
     [[nodiscard]] static std::expected<resampler, std::error_code>
     create(double input_rate, double output_rate, std::uint32_t channels, mode how = mode::fixed,
-           std::uint32_t block_frames = 480, latency for_what = latency::low);
+           std::uint32_t block_frames = 480, latency for_what = latency::low, double max_adjust_ppm = 1000);
 
     resampler(resampler&&) noexcept;
     resampler& operator=(resampler&&) noexcept;
@@ -55,7 +57,8 @@ public:
     [[nodiscard]] result process(const float* in, std::size_t in_frames, float* out, std::size_t out_capacity) noexcept;
 
     // Variable mode only: runs the conversion `ppm` parts per million faster (positive: consumes
-    // more input per output frame). Clamped to ±1000 ppm. Returns false in fixed mode.
+    // more input per output frame). Clamped to the range create() was given (±1000 ppm by
+    // default). Returns false in fixed mode.
     // rt-safe: wait-free
     [[nodiscard]] bool set_ratio_adjust(double ppm) noexcept;
 
@@ -89,6 +92,7 @@ private:
     std::uint32_t channels_ = 0;
     mode mode_ = mode::fixed;
     double adjust_ppm_ = 0;
+    double max_adjust_ppm_ = 1000;
     std::size_t leading_silence_ = 0;
     double leading_delay_ = 0;
     std::uint32_t block_frames_ = 0;
