@@ -5,8 +5,7 @@
 // level it holds. With and without drift control.
 //
 //   ./build/release/bench/bench_bridge_drift [--seconds S] [--ppm P]
-#define DOCTEST_CONFIG_IMPLEMENT // the simulation's REQUIREs: a failed one aborts the bench
-#include <doctest/doctest.h>
+#include "bench_asserts.h" // first: the rigs' REQUIREs, outside a test case
 
 #include "bridge_simulation.h"
 
@@ -15,13 +14,8 @@
 #include <string>
 
 int main(int argc, char** argv) {
-    // The rigs' REQUIREs outside a test case: a failed one ends the bench with its message.
     doctest::Context doctest_context;
-    doctest_context.setAsDefaultForAssertsOutOfTestCases();
-    doctest_context.setAssertHandler([](const doctest::AssertData& data) {
-        std::fprintf(stderr, "%s:%d: %s failed\n", data.m_file, data.m_line, data.m_expr);
-        std::exit(2);
-    });
+    ae::bench::report_failed_asserts(doctest_context);
     double seconds = 600, ppm = 100;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string a = argv[i];

@@ -9,12 +9,10 @@
 // PipeWire (tests/data/pipewire/peer.sh) and the client (tests/pipeline/rdp_rig.h) are the tests'.
 //
 //   ./build/release/bench/bench_desktop_delay [--seconds S]
-#define DOCTEST_CONFIG_IMPLEMENT // the rigs' REQUIREs: a failed one aborts the bench
-#include <doctest/doctest.h>
+#include "bench_asserts.h" // first: the rigs' REQUIREs, outside a test case
 
 #include "pipewire_server.h"
-#include "process_clock.h"
-#include "rdp_rig.h"
+#include "onset_listener.h"
 
 #include <openae/control/context.h>
 #include <openae/pipeline/rdp.h>
@@ -126,13 +124,8 @@ double quantile(std::vector<double> values, double q) {
 } // namespace
 
 int main(int argc, char** argv) {
-    // The rigs' REQUIREs outside a test case: a failed one ends the bench with its message.
     doctest::Context doctest_context;
-    doctest_context.setAsDefaultForAssertsOutOfTestCases();
-    doctest_context.setAssertHandler([](const doctest::AssertData& data) {
-        std::fprintf(stderr, "%s:%d: %s failed\n", data.m_file, data.m_line, data.m_expr);
-        std::exit(2);
-    });
+    ae::bench::report_failed_asserts(doctest_context);
     double seconds = 60;
     bool trace = false;
     for (int i = 1; i < argc; ++i) {
@@ -171,25 +164,7 @@ int main(int argc, char** argv) {
     }
     const std::string sink = "openae-rdp-" + sessions[0].id;
 
-    std::vector<double> onsets;
-    std::atomic<bool> stop{false};
-    std::thread listen([&] {
-        std::vector<std::int16_t> buffer(4096);
-        std::uint64_t quiet = 0;
-        while (!stop.load()) {
-            const ssize_t got = ::read(client.live_fd(), buffer.data(), buffer.size() * 2);
-            if (got <= 0) break;
-            const double at = now_s();
-            for (std::size_t f = 0; f < static_cast<std::size_t>(got) / 4; ++f) {
-                if (std::abs(buffer[2 * f]) > 6000 && quiet > test::rdp_client_rig::played_rate / 10) {
-                    const std::lock_guard lock(mutex);
-                    onsets.push_back(at - static_cast<double>(static_cast<std::size_t>(got) / 4 - f) / test::rdp_client_rig::played_rate);
-                    quiet = 0;
-                }
-                ++quiet;
-            }
-        }
-    });
+    bench::onset_listener listener(client.live_fd());
 
     // The bridge's queue against the level it holds, each second once it holds one.
     double worst_queue_off = 0, worst_average_off = 0, client_delay_ms = 0;
@@ -219,21 +194,18 @@ int main(int argc, char** argv) {
         for (const auto& s : pipeline::rdp_sessions()) client_delay_ms = s.client_delay_ms;
     }
     const auto final_status = ctx.bridges();
-    stop.store(true);
     client.stop_client();
-    listen.join();
+    listener.finish();
+    const std::vector<double> onsets = listener.onsets();
 
     std::vector<double> first, last;
     const double begin = written.empty() ? 0 : written.front();
     for (const double w : written) {
         double heard = -1;
-        {
-            const std::lock_guard lock(mutex);
-            for (const double o : onsets) {
-                if (o > w && o - w < 2.0) {
-                    heard = o;
-                    break;
-                }
+        for (const double o : onsets) {
+            if (o > w && o - w < 2.0) {
+                heard = o;
+                break;
             }
         }
         if (heard < 0) continue;

@@ -6,8 +6,7 @@
 // (record.time + (frame - record.device_position) / rate); the onset parec delivers is when it was.
 //
 //   ./build/release/bench/bench_rdp_latency [--seconds S] [--block MS] [--period MS]
-#include "process_clock.h"
-#include "rdp_rig.h"
+#include "onset_listener.h"
 #include "test_engine.h"
 
 #include <openae/pipeline/devices.h>
@@ -91,26 +90,7 @@ int main(int argc, char** argv) {
         return 1;
     }
     // What the client plays, onsets timed as parec delivers them.
-    std::vector<double> onsets;
-    std::atomic<bool> stop{false};
-    std::thread listen([&] {
-        std::vector<std::int16_t> buffer(4096);
-        std::uint64_t quiet = 0;
-        while (!stop.load()) {
-            const ssize_t got = ::read(client.live_fd(), buffer.data(), buffer.size() * 2);
-            if (got <= 0) break;
-            const double at = now_s();
-            for (std::size_t f = 0; f < static_cast<std::size_t>(got) / 4; ++f) {
-                if (std::abs(buffer[2 * f]) > 6000 && quiet > test::rdp_client_rig::played_rate / 10) {
-                    const std::lock_guard lock(mutex);
-                    // The frame's own time: the read's, less the frames after it in this read.
-                    onsets.push_back(at - static_cast<double>(static_cast<std::size_t>(got) / 4 - f) / test::rdp_client_rig::played_rate);
-                    quiet = 0;
-                }
-                ++quiet;
-            }
-        }
-    });
+    bench::onset_listener listener(client.live_fd());
     const std::string spec = speakers + "?block=" + std::to_string(block_ms) + "&period=" + std::to_string(period_ms);
     struct written_marker {
         double written;   // the pass that wrote it
@@ -164,9 +144,9 @@ int main(int argc, char** argv) {
         device_latency_ms = static_cast<double>(thread->dev().latency().count()) / 1e4;
         thread->stop();
     }
-    stop.store(true);
     client.stop_client();
-    listen.join();
+    listener.finish();
+    const std::vector<double> onsets = listener.onsets();
     sample_set error, mouth_to_ear;
     for (const auto& m : markers) {
         if (m.predicted == 0) continue;

@@ -72,7 +72,8 @@ void bridge_pump::after_device_period() noexcept { // rt-safe: bounded
     const std::size_t channels = options_.channels;
     const std::size_t capacity = staged_.size() / channels;
     const std::uint32_t block = resampler_.block_frames();
-    guard_level();
+    const hns now = monotonic_now(); // one clock read per pass
+    guard_level(now);
     std::size_t taken = 0; // staged frames already resampled this pass
     for (int read = 0; read < max_reads_per_pass; ++read) {
         const std::uint64_t ready = from_->current_padding();
@@ -107,18 +108,17 @@ void bridge_pump::after_device_period() noexcept { // rt-safe: bounded
     }
     from_->processing_complete();
     to_->processing_complete();
-    steer();
+    steer(now);
     if (passes_.fetch_add(1, std::memory_order_relaxed) == 0) signal_eventfd(options_.first_pass_fd);
 }
 
-void bridge_pump::guard_level() noexcept { // rt-safe: wait-free
+void bridge_pump::guard_level(hns now) noexcept { // rt-safe: wait-free
     // Just before the pump writes, the render ring is at its lowest since the last pass: how near
     // the render device came to finding it short. The level drift control holds is the one the
     // queue settled at in its first second, moved so that this lowest point sits `margin_ms` above
     // empty: as little latency as the two devices' periods and phase allow, and no more. Later,
     // a lowest point under half of it (a device late, a phase the first second did not show)
     // raises it again — once per `raise_interval`, so one dip is not counted for every pass.
-    const hns now = monotonic_now();
     const auto lowest = static_cast<double>(to_->current_padding());
     const double safe = options_.rate * options_.margin_ms / 1000.0;
     if (!control_->target_known()) {
@@ -170,14 +170,13 @@ void bridge_pump::write_render(const float* samples, std::size_t frames) noexcep
     }
 }
 
-void bridge_pump::steer() noexcept { // rt-safe: bounded
+void bridge_pump::steer(hns now) noexcept { // rt-safe: bounded
     // The render ring's padding drops by a whole device period at each of the render device's
     // reads, so sampled at the capture device's instants it swings by up to that period with the
     // two devices' phase (a beat that can last minutes when the periods are nearly equal). The
     // device's read taken as continuous instead: less what it has consumed, at the queue's rate,
     // since its last read. Sampled right after each write, that is smooth, and moves only with
     // the drift.
-    const hns now = monotonic_now();
     double queued = static_cast<double>(to_->current_padding());
     if (const hns read = to_->device_read_time(); read.count() > 0 && now > read) {
         queued -= std::min(1.0, static_cast<double>((now - read).count()) * 1e-7) * options_.rate;

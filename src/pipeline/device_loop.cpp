@@ -41,12 +41,11 @@ const char* to_string(device_event_kind kind) noexcept {
 device_loop::device_loop(device& dev, const device_thread_options& options, device_loop_ends ends)
     : device_(&dev), options_(options), direction_(dev.direction()), ends_(std::move(ends)),
       device_meter_(dev.format().channels, std::max<std::uint32_t>(dev.format().sample_rate / 10, 1)) {
-    // Sized for the longest period the device may switch to while it runs.
+    // Sized for the longest period and the widest format the device may switch to while it runs.
     const std::size_t period = dev.max_period_frames();
     cycle_frames_ = dev.period_frames();
     render_chains_.reserve(options.max_endpoints);
     capture_chains_.reserve(options.max_endpoints);
-    // Sized for the widest format a device may switch to.
     mix_.assign(period * max_channels, 0.0f);
     scratch_.assign(period * max_channels, 0.0f);
     device_buffer_.assign(period * max_channels * sizeof(std::int32_t), std::byte{0});
@@ -147,9 +146,8 @@ bool device_loop::endpoints_ready(std::uint32_t frames) noexcept { // rt-safe: b
 
 void device_loop::wait_for_engines() noexcept { // rt-safe: waits for the engines only
     const std::uint32_t frames = device_->period_frames();
-    // Engines are woken once, when the device has to wait for them, not every period: an
-    // offline render runs through what is queued, then the engines fill it again (a wake-up per
-    // period made it a ping-pong of two threads).
+    // Engines are woken once, when the device has to wait for them, not every period (a wake-up
+    // per period made an offline render a ping-pong of two threads).
     bool engines_woken = false;
     while (!stop_requested() && !endpoints_ready(frames)) {
         if (!engines_woken) {
@@ -300,8 +298,8 @@ void device_loop::capture_period(std::uint32_t frames) noexcept { // rt-safe: bo
 }
 
 void device_loop::signal_engines() noexcept { // rt-safe: bounded, non-blocking writes
-    // Event-driven engines wake once per period. Endpoints of one engine usually share its fd:
-    // signal each run of equal fds once (a write is a syscall; a thousand of them a period is not).
+    // Event-driven engines wake once per period; endpoints of one engine share its fd: signal each
+    // run of equal fds once (a write is a syscall; a thousand of them a period is not).
     int last = -1;
     auto signal = [&](int fd) {
         if (fd < 0 || fd == last) return;
@@ -361,20 +359,18 @@ device_loop::step_result device_loop::step(const device_period& period) noexcept
         frames = static_cast<std::uint32_t>(std::min<std::uint64_t>(frames, options_.stop_after_frames - done_frames_));
     }
     if (direction_ == endpoint_direction::render) {
-        const hns read_time = monotonic_now();
-        for (auto& chain : render_chains_) chain->port().publish_read_time(read_time);
+        for (const hns read_time = monotonic_now(); auto& chain : render_chains_) chain->port().publish_read_time(read_time);
         render_period(frames);
     } else {
         capture_period(frames);
-        // Bridges drain their capture endpoint here, on this thread (lost or not: a lost
-        // device's silence keeps the other side fed).
+        // Bridges drain their capture endpoint here, on this thread (a lost device's silence too).
         for (auto& chain : capture_chains_) chain->port().run_consumer();
     }
     hand_over_successors();
     for (auto& chain : render_chains_) chain->observe(last_timing_);
     for (auto& chain : capture_chains_) chain->observe(last_timing_);
-    // Offline: every few periods (the engines top up while the device goes on with what is
-    // queued: two cores at work) and when it has to wait for them (wait()).
+    // Offline: every few periods (the engines top up while the device goes on) and when it
+    // has to wait for them (wait()).
     if (device_->realtime() || lost_ || ++offline_periods_unsignalled_ >= offline_signal_periods) {
         signal_engines();
         offline_periods_unsignalled_ = 0;

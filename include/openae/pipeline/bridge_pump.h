@@ -81,9 +81,9 @@ private:
     // rt-safe: wait-free
     void write_render(const float* samples, std::size_t frames) noexcept;
     // rt-safe: bounded
-    void steer() noexcept;
+    void steer(hns now) noexcept;
     // rt-safe: wait-free
-    void guard_level() noexcept;
+    void guard_level(hns now) noexcept;
 
     capture_endpoint_rt* from_;
     render_endpoint_rt* to_;
