@@ -169,21 +169,31 @@ int main(int argc, char** argv) {
     // The bridge's queue against the level it holds, each second once it holds one.
     double worst_queue_off = 0, worst_average_off = 0, client_delay_ms = 0;
     std::vector<double> written;
+    // The RDP device's own pace against this machine's clock: the blocks it sent from 10 s on.
+    double sent_from_at = 0, sent_to_at = 0, sent_rate = 0;
+    std::uint64_t sent_from = 0, sent_to = 0;
     {
         marker_player player(sink);
         const double started = now_s();
         while (now_s() < started + seconds) {
             std::this_thread::sleep_for(std::chrono::seconds(1)); // the bench's own pace
+            for (const auto& s : pipeline::rdp_sessions()) {
+                if (s.speakers_rate == 0) continue;
+                sent_rate = s.speakers_rate;
+                if (sent_from_at == 0 && now_s() >= started + 10) sent_from_at = now_s(), sent_from = s.blocks_sent;
+                sent_to_at = now_s();
+                sent_to = s.blocks_sent;
+            }
             for (const auto& b : ctx.bridges()) {
                 if (trace && b.name == sink) {
                     const auto figures = pipeline::rdp_sessions();
                     std::printf("  t=%5.1f s  queue %6.2f avg %6.2f holds %6.2f ms  drift %+7.1f ppm  raises %llu  in %llu out %llu  render underruns %llu"
-                                "  rdp pace %+7.1f ppm, client queue %.1f ms (target %.1f)\n",
+                                "  rdp pace %+7.1f ppm, client queue %.1f ms (target %.1f)  client plays %+7.1f ppm\n",
                                 now_s() - started, b.queue_ms, b.average_ms, b.target_ms, b.drift_ppm, static_cast<unsigned long long>(b.raises),
                                 static_cast<unsigned long long>(b.frames_in), static_cast<unsigned long long>(b.frames_out),
                                 static_cast<unsigned long long>(b.render.glitch_count[static_cast<std::size_t>(glitch_kind::underrun)]),
                                 figures.empty() ? 0.0 : figures[0].speakers_pace_ppm, figures.empty() ? 0.0 : figures[0].client_delay_ms,
-                                figures.empty() ? 0.0 : figures[0].client_queue_target_ms);
+                                figures.empty() ? 0.0 : figures[0].client_queue_target_ms, listener.played_rate_ppm());
                 }
                 if (b.name != sink || b.target_ms == 0 || now_s() < started + 5) continue;
                 worst_queue_off = std::max(worst_queue_off, std::abs(b.queue_ms - b.target_ms));
@@ -222,6 +232,13 @@ int main(int argc, char** argv) {
                 quantile(last, 0.95), quantile(last, 1));
     std::printf("  growth of the median: %+.2f ms; the client's own reported delay (send -> heard): %.1f ms\n",
                 quantile(last, 0.5) - quantile(first, 0.5), client_delay_ms);
+    // Both against CLOCK_MONOTONIC: which side of the RDP link runs off nominal.
+    const double block_frames = std::round(sent_rate * 0.02);
+    std::printf("  from 10 s on: openae sent %+.1f ppm off nominal, the client played %+.1f ppm off (parec's frames at %u Hz)\n",
+                sent_to_at > sent_from_at && sent_rate > 0
+                    ? (static_cast<double>(sent_to - sent_from) * block_frames / ((sent_to_at - sent_from_at) * sent_rate) - 1) * 1e6
+                    : 0.0,
+                listener.played_rate_ppm(), test::rdp_client_rig::played_rate);
     for (const auto& b : final_status) {
         if (b.name != sink) continue;
         std::printf("  bridge: queue %.2f ms, holds %.2f, drift %+.1f ppm, latency %.1f ms, raises %llu; worst |queue - held| %.2f ms, |2 s average - held| %.2f ms\n",

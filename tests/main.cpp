@@ -1,8 +1,10 @@
-// The test runners' main: doctest's, plus two rules — the default device is null, and a run whose
-// filters match no test case fails. ctest runs each case by name; a name ctest mangled (a ';' splits it) must not pass by
-// running nothing.
+// The test runners' main: doctest's, plus three rules — the default device is null, a run whose
+// filters match no test case fails (ctest runs each case by name; a name ctest mangled, a ';'
+// splits it, must not pass by running nothing), and a passing run removes its scratch directories.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
+
+#include "support/scratch.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -40,5 +42,6 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "no test case matched the filters: nothing ran\n");
         return 1;
     }
+    if (result == 0) ae::test::remove_scratch_dirs();
     return result;
 }

@@ -136,7 +136,7 @@ struct __attribute__((visibility("hidden"))) control_actor::impl {
 
     context_options options;
     std::string default_device_reason; // why `auto` chose options.default_device ("" when not auto)
-    bool default_auto = false;         // options.default_device was `auto`: a JACK server starting may become it
+    bool default_auto = false;         // options.default_device was `auto`: a sound server starting may become it
     std::string auto_choice;           // what `auto` chose when the context was made
     mutable std::mutex default_mutex;  // options.default_device: written on ae-ctl, read by default_device() anywhere
     std::unique_ptr<pipeline::device_watch> device_watch; // options.watch_devices: hotplug, posted to ae-ctl

@@ -78,22 +78,28 @@ void control_actor::watch_devices() {
             me->emit(std::move(ev));
         });
     };
+    // A sound server's default coming or going: `auto` may follow it (on_server_default).
+    const auto post_default = [weak](bool added, const pipeline::available_device& device) {
+        if (!device.backend_default) return;
+        if (const auto self = weak.lock()) {
+            asio::post(self->impl_->io, [weak, added, device] {
+                const auto me = weak.lock();
+                if (me && !me->impl_->stopping) me->on_server_default(added, device);
+            });
+        }
+    };
     impl_->device_watch = pipeline::device_watch::watch_pipewire(
-        [post_change](bool added, const pipeline::available_device& device) {
+        [post_change, post_default](bool added, const pipeline::available_device& device) {
             std::string directions = device.render ? "render" : "";
             if (device.capture) directions += directions.empty() ? "capture" : " capture";
             post_change(added, device.spec, std::move(directions));
+            if (device.spec == "pipewire") post_default(added, device);
         },
         std::chrono::milliseconds(2000));
     impl_->jack_watch = pipeline::device_watch::watch_jack(
-        [post_change, weak](bool added, const pipeline::available_device& device) {
+        [post_change, post_default](bool added, const pipeline::available_device& device) {
             post_change(added, device.spec, device.render ? "render" : "capture");
-            if (const auto self = weak.lock()) {
-                asio::post(self->impl_->io, [weak, added, device] {
-                    const auto me = weak.lock();
-                    if (me && !me->impl_->stopping) me->on_jack_server(added, device);
-                });
-            }
+            post_default(added, device);
         },
         std::chrono::milliseconds(500));
     // RDP sessions (rdp.h): their speakers and microphone come and go with their clients.
@@ -101,15 +107,18 @@ void control_actor::watch_devices() {
         [post_change](bool added, const std::string& spec, bool render) { post_change(added, spec, render ? "render" : "capture"); });
     control_detail::log_json(impl_->log.logger(), spdlog::level::info,
                              {{"component", "context"}, {"event", "device_watch"},
-                              {"watching", impl_->device_watch ? "pipewire, jack, rdp" : "jack, rdp (no PipeWire server answers)"}});
+                              {"watching", "pipewire, jack, rdp"}});
 }
 
-void control_actor::on_jack_server(bool added, const pipeline::available_device& device) {
+void control_actor::on_server_default(bool added, const pipeline::available_device& device) {
     if (!impl_->default_auto || !device.backend_default) return;
-    // As `auto` names a JACK server (choose_default_device): its physical ports, any channel count.
-    const std::string spec = device.spec.substr(0, device.spec.find("&channels="));
-    if (added && impl_->options.default_device == "null") change_default(spec, "the default JACK server started");
-    if (!added && impl_->options.default_device == spec) change_default(impl_->auto_choice, "the default JACK server stopped");
+    // As `auto` names it (choose_default_device): a JACK server's physical ports, any channel
+    // count; a PipeWire server's default sink and source.
+    const bool jack = device.kind == "jack";
+    const std::string spec = jack ? device.spec.substr(0, device.spec.find("&channels=")) : device.spec;
+    const std::string server = jack ? "the default JACK server" : "the PipeWire server";
+    if (added && impl_->options.default_device == "null") change_default(spec, server + " started");
+    if (!added && impl_->options.default_device == spec && spec != impl_->auto_choice) change_default(impl_->auto_choice, server + " stopped");
 }
 
 void control_actor::change_default(const std::string& device, const std::string& why) {

@@ -194,9 +194,10 @@ private:
     std::expected<void, pipeline::device_error> attach_prepared(endpoint_block& e, device_entry& entry,
                                                                 const std::shared_ptr<prepared_chain>& chain);
     void on_device_lost(device_entry& entry, const char* why, hns when);
-    // `auto` and JACK: the default JACK server starting becomes the default device when `auto`
-    // found nothing but null; it stopping makes null the default again.
-    void on_jack_server(bool added, const pipeline::available_device& device);
+    // `auto` and sound servers: a PipeWire server (with a sink) or the default JACK server starting
+    // becomes the default device when `auto` found nothing but null; it stopping makes `auto`'s
+    // first choice the default again.
+    void on_server_default(bool added, const pipeline::available_device& device);
     // A new default device: follow_default endpoints on the old one (that asked for the default)
     // move to it.
     void change_default(const std::string& device, const std::string& why);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "jack_server.h" // spawn_server, wait_exit
+#include "scratch.h"
 
 #include <doctest/doctest.h>
 
@@ -57,6 +58,9 @@ struct pipewire_server {
         pid = -1;
         std::error_code ignored;
         std::filesystem::remove_all(dir, ignored);
+        // pipewire may make it again while it exits (the process group is not waited for: it
+        // costs seconds): again at the end of a passing run.
+        remove_on_success(dir);
     }
 };
 

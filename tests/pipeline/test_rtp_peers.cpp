@@ -3,6 +3,7 @@
 // the RT-safety harness. Bounded: ffmpeg runs under `timeout`, every loop has a pass limit.
 #include "jack_server.h" // spawn_server, wait_exit
 #include "peer_rig.h"
+#include "scratch.h"
 #include "udp_ports.h"
 #include "udp_relay.h"
 
@@ -46,6 +47,7 @@ float tones(std::uint64_t n) {
 std::filesystem::path scratch(const std::string& name) {
     const auto dir = std::filesystem::temp_directory_path() / ("openae-rtp-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
+    ae::test::remove_on_success(dir); // kept for reading when a test failed
     return dir / name;
 }
 

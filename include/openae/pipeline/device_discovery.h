@@ -48,14 +48,17 @@ struct default_choice {
 [[nodiscard]] default_choice choose_default_device(const discovery_options& options = {});
 
 // Hotplug: a watch on a sound server that says when a device comes or goes. `changed(added,
-// device)` runs on the watch's own thread (`ae-pw-watch`) for each spec a node brings or takes
-// away (a sink's monitor too); what was there when the watch started is not news. Destroying the
-// watch stops it: no callback runs after the destructor returns.
+// device)` runs on one of the watch's own threads for each spec a node brings or takes away (a
+// sink's monitor too); what was there when the watch started is not news. Destroying the watch
+// stops it: no callback runs after the destructor returns.
 class device_watch {
 public:
     using callback = std::function<void(bool added, const available_device& device)>;
     virtual ~device_watch() = default;
-    // A PipeWire server's audio nodes; null when no server answers within `timeout`.
+    // The PipeWire server's audio nodes, and the server itself: a server that starts later (its
+    // socket looked for every 500 ms) is news with all it has, one that stops takes all it had
+    // away. The spec `pipewire` (the server's default sink and source, as `auto` names it) comes
+    // with the server's first sink and goes with its last. Each connection bounded by `timeout`.
     [[nodiscard]] static std::unique_ptr<device_watch> watch_pipewire(callback changed, std::chrono::milliseconds timeout);
     // JACK servers of this user starting and stopping (polled every `interval`): each one's
     // physical playback and capture ports, as discover_jack_devices() lists them.
