@@ -171,7 +171,8 @@ int main(int argc, char** argv) {
     std::vector<double> written;
     // The RDP device's own pace against this machine's clock: the blocks it sent from 10 s on.
     double sent_from_at = 0, sent_to_at = 0, sent_rate = 0;
-    std::uint64_t sent_from = 0, sent_to = 0;
+    std::uint64_t sent_from = 0, sent_to = 0, refused_blocks = 0;
+    double final_pace_ppm = 0;
     {
         marker_player player(sink);
         const double started = now_s();
@@ -188,12 +189,13 @@ int main(int argc, char** argv) {
                 if (trace && b.name == sink) {
                     const auto figures = pipeline::rdp_sessions();
                     std::printf("  t=%5.1f s  queue %6.2f avg %6.2f holds %6.2f ms  drift %+7.1f ppm  raises %llu  in %llu out %llu  render underruns %llu"
-                                "  rdp pace %+7.1f ppm, client queue %.1f ms (target %.1f)  client plays %+7.1f ppm\n",
+                                "  rdp pace %+7.1f ppm, client queue %.1f ms (target %.1f)  client plays %+7.1f ppm, refused %llu\n",
                                 now_s() - started, b.queue_ms, b.average_ms, b.target_ms, b.drift_ppm, static_cast<unsigned long long>(b.raises),
                                 static_cast<unsigned long long>(b.frames_in), static_cast<unsigned long long>(b.frames_out),
                                 static_cast<unsigned long long>(b.render.glitch_count[static_cast<std::size_t>(glitch_kind::underrun)]),
                                 figures.empty() ? 0.0 : figures[0].speakers_pace_ppm, figures.empty() ? 0.0 : figures[0].client_delay_ms,
-                                figures.empty() ? 0.0 : figures[0].client_queue_target_ms, listener.played_rate_ppm());
+                                figures.empty() ? 0.0 : figures[0].client_queue_target_ms, listener.played_rate_ppm(),
+                                figures.empty() ? 0ull : static_cast<unsigned long long>(figures[0].client_refused_blocks));
                 }
                 if (b.name != sink || b.target_ms == 0 || now_s() < started + 5) continue;
                 worst_queue_off = std::max(worst_queue_off, std::abs(b.queue_ms - b.target_ms));
@@ -201,7 +203,11 @@ int main(int argc, char** argv) {
             }
         }
         written = player.written();
-        for (const auto& s : pipeline::rdp_sessions()) client_delay_ms = s.client_delay_ms;
+        for (const auto& s : pipeline::rdp_sessions()) {
+            client_delay_ms = s.client_delay_ms;
+            refused_blocks = s.client_refused_blocks;
+            final_pace_ppm = s.speakers_pace_ppm;
+        }
     }
     const auto final_status = ctx.bridges();
     client.stop_client();
@@ -239,6 +245,8 @@ int main(int argc, char** argv) {
                     ? (static_cast<double>(sent_to - sent_from) * block_frames / ((sent_to_at - sent_from_at) * sent_rate) - 1) * 1e6
                     : 0.0,
                 listener.played_rate_ppm(), test::rdp_client_rig::played_rate);
+    std::printf("  the RDP speakers at the end: pace %+.1f ppm; blocks the client refused (confirmed at once, never played): %llu\n", final_pace_ppm,
+                static_cast<unsigned long long>(refused_blocks));
     for (const auto& b : final_status) {
         if (b.name != sink) continue;
         std::printf("  bridge: queue %.2f ms, holds %.2f, drift %+.1f ppm, latency %.1f ms, raises %llu; worst |queue - held| %.2f ms, |2 s average - held| %.2f ms\n",

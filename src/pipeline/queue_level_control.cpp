@@ -96,8 +96,8 @@ std::optional<double> queue_level_control::sample(double queued, hns now, bool s
         relaxed_since_refill_ = true;
     }
     const double error_ms = (average_ - setpoint_) * 1000.0 / rate_;
-    integral_ = std::clamp(integral_ + error_ms * dt, -max_correction_ppm_ / ki_ppm_per_ms_s, max_correction_ppm_ / ki_ppm_per_ms_s);
-    correction_ = std::clamp(kp_ppm_per_ms * error_ms + ki_ppm_per_ms_s * integral_, -max_correction_ppm_, max_correction_ppm_);
+    integral_ = std::clamp(integral_ + error_ms * dt, lowest_ppm_ / ki_ppm_per_ms_s, max_correction_ppm_ / ki_ppm_per_ms_s);
+    correction_ = std::clamp(kp_ppm_per_ms * error_ms + ki_ppm_per_ms_s * integral_, lowest_ppm_, max_correction_ppm_);
     return correction_;
 }
 

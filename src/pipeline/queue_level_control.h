@@ -6,6 +6,7 @@
 
 #include <openae/rt/types.h>
 
+#include <algorithm>
 #include <optional>
 
 namespace ae::pipeline {
@@ -27,6 +28,10 @@ public:
     // comes back down as a grown one does (0.5 ms a second, after a wait that doubles when it
     // has to rise again). The average does not move: drift control fills the queue up to it.
     void raise_target(double frames, hns now) noexcept; // rt-safe: wait-free
+    // The correction is kept within [lowest_ppm, its range's top] from now on (and so is the
+    // loop's integral: nothing winds up beyond it) — what the steered side will take, when it
+    // says so (an RDP client that drops blocks sent faster than its own clock).
+    void limit_from_below(double lowest_ppm) noexcept { lowest_ppm_ = std::max(lowest_ppm, -max_correction_ppm_); } // rt-safe: wait-free
     // The correction last returned (ppm).
     [[nodiscard]] double correction() const noexcept { return correction_; }
     // The queue needs `frames` less than it settled at: the set point comes down to it at the
@@ -44,6 +49,7 @@ public:
 private:
     double rate_;
     double max_correction_ppm_;
+    double lowest_ppm_ = -max_correction_ppm_;
     bool setpoint_known_ = false;
     double setpoint_ = 0;
     double settled_setpoint_ = 0; // the level the queue settled at: where relaxing stops

@@ -12,7 +12,7 @@
 // counts). The position record says which frame the client has played, extrapolated from the
 // last played confirm (1 ms resolution: time_error); the latency is the block, half the round
 // trip and the client's delay.
-#include "queue_level_control.h"
+#include "rdp_speakers_pace.h"
 #include "rdp_session.h"
 
 #include <openae/pipeline/devices.h>
@@ -46,9 +46,6 @@ struct rdp_speakers_settings {
     bool drift_control = true;
 };
 
-// The client's queue is left alone this long after its first played confirm: its player fills
-// its buffer meanwhile, and the level it settles at after that is the one drift control holds.
-constexpr double drift_warm_up_s = 2;
 
 // What the last played confirm says, published by FreeRDP's thread to the device thread.
 struct played_mark {
@@ -63,7 +60,7 @@ public:
                  static_cast<std::uint32_t>(std::lround(settings.period_ms * format.rate / 1000.0)), true),
           session_(std::move(session)), settings_(settings),
           block_frames_(static_cast<std::uint32_t>(std::lround(settings.block_ms * format.rate / 1000.0))),
-          clock_({.rate = static_cast<double>(format.rate), .period_frames = period_frames_}), level_(format.rate) {}
+          clock_({.rate = static_cast<double>(format.rate), .period_frames = period_frames_}), pace_(format.rate) {}
 
     ~rdp_speakers() override {
         stop();
@@ -148,6 +145,7 @@ public:
     void report(rdp_session_info& info) const noexcept override {
         info.blocks_sent = sequence_count_.load(std::memory_order_relaxed);
         info.blocks_dropped = blocks_dropped_.load(std::memory_order_relaxed);
+        info.client_refused_blocks = refused_blocks_.load(std::memory_order_relaxed);
         info.round_trip_ms = static_cast<double>(round_trip_published_.load(std::memory_order_relaxed)) / 1e4;
         info.client_delay_ms = client_delay_ms_.load(std::memory_order_relaxed);
         const std::uint64_t held = held_blocks_.load(std::memory_order_relaxed);
@@ -181,11 +179,25 @@ public:
         if (seen >= 2) twice_ = true;
         if (twice_ && seen < 2) return; // the arrival confirm of a client that confirms twice
         const std::int64_t one_way = std::max<std::int64_t>(round_trip_hns_, 0) / 2;
+        const auto heard_after_ms = static_cast<std::uint16_t>(std::min<std::int64_t>(delay_ms + one_way / 10'000, 65535));
+        const hns now = monotonic_now();
+        const bool warm = pace_.warm(now);
+        // FreeRDP's client drops a block that takes its own count of what it was sent more than a
+        // block past its tick clock (rdpsnd_detect_overrun), and confirms it at once, with no
+        // device delay: a block confirmed sooner than its own length was never played.
+        if (warm && heard_after_ms < settings_.block_ms) {
+            refused_blocks_.fetch_add(1, std::memory_order_relaxed);
+            dropped_.fetch_add(block_frames_, std::memory_order_relaxed); // its frames were never heard
+            if (settings_.drift_control) pace_.refused(static_cast<double>(pace_ppb_.load(std::memory_order_relaxed)) * 1e-3, block_frames_);
+            return;
+        }
         played_mark mark{sent.end_frame.load(std::memory_order_relaxed), send_time + one_way + std::int64_t{delay_ms} * 10'000};
         played_.publish(mark);
-        const auto heard_after_ms = static_cast<std::uint16_t>(std::min<std::int64_t>(delay_ms + one_way / 10'000, 65535));
         client_delay_ms_.store(heard_after_ms, std::memory_order_relaxed);
-        if (settings_.drift_control) steer(heard_after_ms);
+        if (settings_.drift_control && warm) {
+            if (const auto pace = pace_.played(heard_after_ms, now)) pace_ppb_.store(std::llround(*pace * 1000), std::memory_order_relaxed);
+            target_us_.store(std::llround(pace_.target_ms() * 1000), std::memory_order_relaxed);
+        }
         if (std::abs(static_cast<int>(heard_after_ms) - static_cast<int>(published_delay_ms_.load(std::memory_order_relaxed))) >= 5) {
             published_delay_ms_.store(heard_after_ms, std::memory_order_relaxed);
             latency_generation_.fetch_add(1, std::memory_order_relaxed);
@@ -193,25 +205,6 @@ public:
     }
 
 private:
-    // The client's queue (from the block's send until its end is heard) against the level it
-    // settled at: a client whose clock is slower than ours lets it grow (its latency with it,
-    // until the window drops blocks); openae's pace follows the client's clock instead.
-    void steer(std::uint16_t heard_after_ms) noexcept {
-        const hns now = monotonic_now();
-        if (warm_up_from_ == hns{0}) warm_up_from_ = now;
-        if (now - warm_up_from_ < hns{static_cast<std::int64_t>(drift_warm_up_s * 1e7)}) return;
-        if (!level_started_) {
-            level_.restart(now);
-            level_started_ = true;
-        }
-        const auto ppm = level_.sample(static_cast<double>(heard_after_ms) * format_.sample_rate / 1000.0, now, true);
-        if (level_.target_known()) {
-            target_us_.store(std::llround(level_.target() * 1e6 / format_.sample_rate), std::memory_order_relaxed);
-        }
-        // A queue above its level: the client plays slower than openae sends — send slower.
-        if (ppm) pace_ppb_.store(-std::llround(*ppm * 1000), std::memory_order_relaxed);
-    }
-
     // A block's record, written by the sender before the block goes (the client may confirm it
     // before SendSamples2 returns) and read by FreeRDP's rdpsnd thread; a slot is reused 256
     // blocks later, so a late confirm may read it while it is rewritten: every field is atomic.
@@ -330,9 +323,7 @@ private:
     std::uint64_t sequence_ = 0;            // blocks sent (the sender's)
     bool twice_ = false;                    // rdpsnd thread's: the client confirms each block twice
     std::int64_t round_trip_hns_ = -1;      // rdpsnd thread's: smoothed from arrival confirms
-    queue_level_control level_;             // rdpsnd thread's: drift control
-    hns warm_up_from_{0};                   // rdpsnd thread's
-    bool level_started_ = false;            // rdpsnd thread's
+    rdp_speakers_pace pace_;                // rdpsnd thread's: drift control
     std::int64_t applied_pace_ppb_ = 0;     // device thread's
     seqlock<played_mark> played_;
     // order: release/acquire — stop.
@@ -347,6 +338,7 @@ private:
     std::atomic<std::uint64_t> latency_generation_{0};
     std::atomic<std::uint64_t> sequence_count_{0};
     std::atomic<std::uint64_t> blocks_dropped_{0};
+    std::atomic<std::uint64_t> refused_blocks_{0};
     std::atomic<std::int64_t> round_trip_published_{0};
     std::atomic<std::uint64_t> hold_sum_{0}; // hns
     std::atomic<std::uint64_t> held_blocks_{0};

@@ -35,6 +35,7 @@ struct rdp_session_info {
     // The speakers' flow while a render device plays to them (zero before).
     std::uint64_t blocks_sent = 0;
     std::uint64_t blocks_dropped = 0;   // past the window of unconfirmed blocks, or refused by FreeRDP
+    std::uint64_t client_refused_blocks = 0; // confirmed at once, never played: the client found them early
     double round_trip_ms = 0;           // smoothed, from the client's arrival confirms
     double client_delay_ms = 0;         // the client's last: from a block's send until it is heard
     double hold_ms_mean = 0;            // what openae adds: from the device loop handing a block's
