@@ -52,6 +52,14 @@ void queue_level_control::shift_target(double frames) noexcept { // rt-safe: wai
     settled_setpoint_ += frames;
 }
 
+void queue_level_control::lost(double frames) noexcept { // rt-safe: wait-free
+    if (!setpoint_known_) return;
+    setpoint_ -= frames;
+    settled_setpoint_ -= frames;
+    average_ -= frames;
+    previous_queued_ -= frames;
+}
+
 void queue_level_control::raise_target(double frames, hns now) noexcept { // rt-safe: wait-free
     if (!setpoint_known_) return;
     setpoint_ += frames;

@@ -24,6 +24,10 @@ public:
     // than what the queue settled at); the average does not, so drift control moves the queue
     // there. Only once the set point is known.
     void shift_target(double frames) noexcept; // rt-safe: wait-free
+    // The queue lost `frames` for good at its far end (an RDP client dropped a block): the level
+    // held and the average come down by them together, so drift control neither chases the loss
+    // nor swings. Only once the set point is known.
+    void lost(double frames) noexcept; // rt-safe: wait-free
     // The queue came near empty at `now`: the level to hold rises by `frames` for a while, and
     // comes back down as a grown one does (0.5 ms a second, after a wait that doubles when it
     // has to rise again). The average does not move: drift control fills the queue up to it.

@@ -54,7 +54,7 @@ public:
     // coming back up slowly.
     void refused(double pace_ppm, double block_frames) noexcept { // rt-safe: wait-free
         ceiling_ppm_ = std::max(-max_pace_ppm, std::min(ceiling_ppm_, pace_ppm - ceiling_step_ppm));
-        if (level_.target_known() && level_.target() - block_frames >= 0.5 * settled_frames_) level_.shift_target(-block_frames);
+        if (level_.target_known() && level_.target() - block_frames >= 0.5 * settled_frames_) level_.lost(block_frames);
     }
 
     // The level held (ms; 0 until known).

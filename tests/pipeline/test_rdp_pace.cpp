@@ -57,13 +57,15 @@ TEST_CASE("rdp speakers pace: a refused block - the level held comes down by the
     client.pace.refused(refused_at, block_ms * rate / 1000);
     client.queue_ms -= block_ms;
     CHECK(client.pace.target_ms() == doctest::Approx(held_before - block_ms));
-    double highest_10s = -1e9;
+    double highest_10s = -1e9, lowest_10s = 1e9;
     for (int s = 0; s < 10; ++s) {
         client.run(1);
         highest_10s = std::max(highest_10s, client.pace_ppm);
+        lowest_10s = std::min(lowest_10s, client.pace_ppm);
     }
-    MESSAGE("refused at ", refused_at, " ppm; the highest pace over the next 10 s ", highest_10s, " ppm");
+    MESSAGE("refused at ", refused_at, " ppm; the pace over the next 10 s ", lowest_10s, " to ", highest_10s, " ppm");
     CHECK(highest_10s <= refused_at - 50 + 20 + 0.1); // 50 ppm below, 2 ppm a second back up
+    CHECK(lowest_10s > refused_at - 100);             // no swing: the loss is not chased either way
     client.run(120);
     MESSAGE("after 130 s: pace ", client.pace_ppm, " ppm; queue ", client.queue_ms, " ms, held ", client.pace.target_ms());
     CHECK(std::abs(client.pace_ppm - 170) < 10);
