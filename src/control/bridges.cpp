@@ -49,8 +49,16 @@ void control_actor::create_bridge(const bridge_config& config, bridge_done done)
             };
             if (!render) return fail(render.error(), why);
             if (impl_->stopping || impl_->bridges.contains(config.name)) return fail(make_error_code(errc::already_initialized), {});
+            // The capture device's period in the bridge's frames (rounded down: a period that
+            // brings one frame more now and then still completes a block).
+            std::uint32_t capture_period = 0;
+            if (capture->entry) {
+                const frame_format device_format = capture->entry->thread->dev().format();
+                capture_period = static_cast<std::uint32_t>(std::uint64_t{capture->entry->period_frames} * config.sample_rate / device_format.sample_rate);
+            }
             auto made = pipeline::bridge_pump::create(capture->capture->rt(), (*render)->render->rt(),
-                                                      {config.sample_rate, config.channels, config.drift_control, static_cast<double>(config.margin.count()) / 1e4, impl_->wake_fd});
+                                                      {config.sample_rate, config.channels, config.drift_control, static_cast<double>(config.margin.count()) / 1e4,
+                                                       capture_period, impl_->wake_fd});
             if (!made) return fail(made.error(), "cannot make the bridge's resampler");
             std::shared_ptr<pipeline::bridge_pump> pump = std::move(*made);
             capture->capture->hold(std::make_shared<pump_hold>(pump_hold{pump, *render}));

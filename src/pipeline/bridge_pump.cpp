@@ -39,7 +39,8 @@ std::expected<std::unique_ptr<bridge_pump>, std::error_code> bridge_pump::create
     if (opts.rate < min_sample_rate || opts.rate > max_sample_rate || opts.channels == 0 || opts.channels > max_channels) {
         return std::unexpected(make_error_code(errc::unsupported_format));
     }
-    const std::uint32_t block = std::max<std::uint32_t>(16, opts.rate * block_ms / 1000);
+    const std::uint32_t five_ms = std::max<std::uint32_t>(16, opts.rate * block_ms / 1000);
+    const std::uint32_t block = opts.block_frames == 0 ? five_ms : std::clamp<std::uint32_t>(opts.block_frames, 16, five_ms);
     auto rs = resampler::create(opts.rate, opts.rate, opts.channels, resampler::mode::variable, block, resampler::latency::low, max_correction_ppm);
     if (!rs) return std::unexpected(rs.error());
     return std::unique_ptr<bridge_pump>(new bridge_pump(from, to, opts, std::move(*rs)));

@@ -58,3 +58,49 @@ TEST_CASE("bridge pump: a first level 25 ms more than the devices need glides do
     CHECK(generous.underrun_frames == 0);
     CHECK(generous.largest_step < 0.068);
 }
+
+TEST_CASE("bridge pump: a resampler block of the capture period - each pass passes on what it took - a 5 ms block holds 128-frame periods back") {
+    using namespace ae;
+    // Frames written into the render ring after each of 15 capture periods of 128 frames (2.67 ms
+    // at 48 kHz: a small JACK period), with the block given and with the default one.
+    auto written_after_each_pass = [](std::uint32_t block_frames) {
+        constexpr std::uint32_t period = 128;
+        virtual_time time{hns{0}};
+        const frame_format format{48'000, 2, sample_type::f32};
+        capture_endpoint_core capture{1};
+        render_endpoint_core render{2};
+        REQUIRE_FALSE(capture.set_buffer(format, 1024, 4096));
+        REQUIRE_FALSE(render.set_buffer(format, 960, 9600));
+        pipeline::bridge_pump::options opts;
+        opts.block_frames = block_frames;
+        auto pump = pipeline::bridge_pump::create(capture.rt(), render.rt(), opts);
+        REQUIRE(pump);
+        capture.link().consumer.store(pump->get(), std::memory_order_release);
+        REQUIRE_FALSE(render.start());
+        REQUIRE_FALSE(capture.start());
+        std::vector<float> frames(std::size_t{period} * 2, 0.25f);
+        std::vector<std::uint64_t> written;
+        for (int pass = 0; pass < 15; ++pass) {
+            time.advance(hns{26'667});
+            auto& port = capture.device();
+            (void)port.begin_period();
+            REQUIRE(port.write(reinterpret_cast<const std::byte*>(frames.data()), period) == period);
+            port.run_consumer();
+            written.push_back((*pump)->read_figures().frames_out);
+        }
+        return written;
+    };
+    const auto by_period = written_after_each_pass(128);
+    const auto by_5ms = written_after_each_pass(0);
+    int passes_writing_nothing_by_period = 0, passes_writing_nothing_by_5ms = 0;
+    for (std::size_t i = 0; i < by_period.size(); ++i) {
+        const std::uint64_t before_period = i == 0 ? 0 : by_period[i - 1];
+        const std::uint64_t before_5ms = i == 0 ? 0 : by_5ms[i - 1];
+        passes_writing_nothing_by_period += by_period[i] == before_period ? 1 : 0;
+        passes_writing_nothing_by_5ms += by_5ms[i] == before_5ms ? 1 : 0;
+    }
+    MESSAGE("passes that wrote nothing: ", passes_writing_nothing_by_period, " with a 128-frame block, ", passes_writing_nothing_by_5ms,
+            " with 5 ms; written after 15 passes: ", by_period.back(), " and ", by_5ms.back());
+    CHECK(passes_writing_nothing_by_period == 0);
+    CHECK(passes_writing_nothing_by_5ms >= 7); // 240-frame blocks out of 128-frame periods: every other pass, about
+}

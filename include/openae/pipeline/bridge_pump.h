@@ -40,6 +40,10 @@ public:
         // Where the render ring's lowest point (just before the pump writes) is held: above empty
         // by this much. More rides out a device thread that is late, at the cost of latency.
         double margin_ms = 4;
+        // The resampler's input block (frames): 0 is 5 ms. The capture device's period when it is
+        // shorter: nothing then waits in the pump for the rest of a block (at 128-frame JACK
+        // periods a 5 ms block held up to a period more, in a beat with the periods).
+        std::uint32_t block_frames = 0;
         // Signalled (a non-blocking eventfd write) after the first pass: the control side starts
         // the render endpoint then, so its device never waits for a capture device that is slow
         // to begin. -1: none.
