@@ -83,14 +83,13 @@ public:
         if (core_ != nullptr) pw_core_disconnect(core_);
         pw_thread_loop_unlock(thread_loop_);
         pw_thread_loop_stop(thread_loop_);
-        if (context_ != nullptr) pw_context_destroy(context_);
-        pw_thread_loop_destroy(thread_loop_);
+        destroy_pipewire(context_, thread_loop_);
     }
 
     // Control side: connects, links and waits for the first cycle, which says the quantum.
     std::expected<void, device_error> open() {
         if (!driver_.ok()) return std::unexpected(pw_error(spec_, errc::io_error, "cannot create an eventfd"));
-        thread_loop_ = pw_thread_loop_new("ae-pw-loop", nullptr);
+        thread_loop_ = new_pipewire_loop("ae-pw-loop");
         if (thread_loop_ == nullptr) return std::unexpected(pw_error(spec_, errc::io_error, "cannot create a PipeWire loop"));
         context_ = new_pipewire_context(pw_thread_loop_get_loop(thread_loop_));
         if (context_ == nullptr) return std::unexpected(pw_error(spec_, errc::io_error, "cannot create a PipeWire context"));

@@ -27,5 +27,18 @@ inline std::mutex& pipewire_setup_mutex() {
     const std::lock_guard lock(pipewire_setup_mutex());
     return pw_context_connect(context, properties, 0);
 }
+// Loops and contexts load and unload SPA plugins (dlopen, dlclose): one at a time too. ld.so's own
+// lock is invisible to TSan, which reported dlclose's frees on two openae threads as a race (the
+// hotplug watch's connection attempts against a discovery probe).
+[[nodiscard]] inline pw_thread_loop* new_pipewire_loop(const char* name) {
+    const std::lock_guard lock(pipewire_setup_mutex());
+    return pw_thread_loop_new(name, nullptr);
+}
+// After pw_thread_loop_stop(): the context (may be null), then the loop.
+inline void destroy_pipewire(pw_context* context, pw_thread_loop* loop) {
+    const std::lock_guard lock(pipewire_setup_mutex());
+    if (context != nullptr) pw_context_destroy(context);
+    if (loop != nullptr) pw_thread_loop_destroy(loop);
+}
 
 } // namespace ae::pipeline

@@ -67,15 +67,14 @@ public:
         if (core_ != nullptr) pw_core_disconnect(core_);
         pw_thread_loop_unlock(loop_);
         pw_thread_loop_stop(loop_);
-        if (context_ != nullptr) pw_context_destroy(context_);
-        pw_thread_loop_destroy(loop_);
+        destroy_pipewire(context_, loop_);
     }
 
     // The devices there now; empty when no server answers within `timeout` each round trip.
     // `answered` says whether one did. `announce`: a watch's server that came after the watch
     // began — what it has is news too, told before any change to it.
     std::vector<available_device> run(std::chrono::milliseconds timeout, bool* answered = nullptr, bool announce = false) {
-        loop_ = pw_thread_loop_new(changed_ ? "ae-pw-watch" : "ae-pw-probe", nullptr);
+        loop_ = new_pipewire_loop(changed_ ? "ae-pw-watch" : "ae-pw-probe");
         if (loop_ == nullptr) return {};
         context_ = new_pipewire_context(pw_thread_loop_get_loop(loop_));
         if (context_ == nullptr || pw_thread_loop_start(loop_) != 0) return {};

@@ -20,7 +20,7 @@ namespace {
 
 // Where libpipewire connects (its own search): PIPEWIRE_REMOTE when it is a path, else that name
 // (pipewire-0 by default) in PIPEWIRE_RUNTIME_DIR, XDG_RUNTIME_DIR or USERPROFILE. Empty: no
-// directory to look in.
+// directory to look in, and libpipewire (0.3.65, Debian 12's) cannot connect either.
 std::string pipewire_socket_path() {
     const char* remote = std::getenv("PIPEWIRE_REMOTE");
     const std::string name = remote != nullptr && *remote != '\0' ? remote : "pipewire-0";
@@ -35,7 +35,7 @@ std::string pipewire_socket_path() {
 bool socket_present() {
     const std::string path = pipewire_socket_path();
     struct stat seen{};
-    return path.empty() || ::stat(path.c_str(), &seen) == 0; // no directory: try the connection itself
+    return !path.empty() && ::stat(path.c_str(), &seen) == 0;
 }
 
 class pipewire_watch final : public device_watch {
