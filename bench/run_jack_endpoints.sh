@@ -5,7 +5,7 @@
 # For each: jackd's CPU and the other process's CPU over the measured window (from /proc), and
 # jackd's xrun lines (its log's `XRun` and `was not finished`).
 #
-#   bench/run_jack_endpoints.sh BUILD_DIR [SECONDS] [N...]
+#   [SETTLE=S] bench/run_jack_endpoints.sh BUILD_DIR [SECONDS] [N...]
 set -euo pipefail
 build=${1:?build dir}
 seconds=${2:-10}
@@ -13,16 +13,17 @@ shift 2 || true
 counts=("$@")
 ((${#counts[@]})) || counts=(1 8 32 64)
 ticks=$(getconf CLK_TCK)
+settle=${SETTLE:-2} # seconds each side runs before the measured window
 export JACK_NO_START_SERVER=1
 scratch=$(mktemp -d /tmp/openae-jack-endpoints.XXXXXX)
 trap 'rm -rf "$scratch"' EXIT
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-# PID of the process to measure, jackd's PID, LABEL, N: settles 2 s, then measures `seconds`.
+# PID of the process to measure, jackd's PID, LABEL, N: settles (SETTLE, 2 s), then measures `seconds`.
 measure() {
     local pid=$1 jackd_pid=$2 label=$3 n=$4 j0 p0 j1 p1 xruns
-    sleep 2
+    sleep "$settle"
     j0=$(cpu_ticks "$jackd_pid"); p0=$(cpu_ticks "$pid")
     local lines0; lines0=$(grep -c -E "XRun|was not finished" "$scratch/jackd.log" || true)
     sleep "$seconds"
@@ -39,13 +40,13 @@ for n in "${counts[@]}"; do
         jackd_pid=$!
         jack_wait -w -s "$name" -t 5 > /dev/null
         if [[ $way == plain ]]; then
-            "$build/bench/jack_clients" "$name" "$n" "$((seconds + 4))" > "$scratch/clients.log" 2>&1 &
+            "$build/bench/jack_clients" "$name" "$n" "$((seconds + settle + 2))" > "$scratch/clients.log" 2>&1 &
             pid=$!
             measure "$pid" "$jackd_pid" "plain JACK clients" "$n"
         else
             args=()
             for ((i = 0; i < n; ++i)); do args+=(--render "tone:440@jack?server=$name&connect=auto"); done
-            "$build/apps/ae-host/ae-host" --socket none --log-level warn --seconds "$((seconds + 4))" "${args[@]}" > "$scratch/ae-host.log" 2>&1 &
+            "$build/apps/ae-host/ae-host" --socket none --log-level warn --seconds "$((seconds + settle + 2))" "${args[@]}" > "$scratch/ae-host.log" 2>&1 &
             pid=$!
             measure "$pid" "$jackd_pid" "openae endpoints" "$n"
         fi
