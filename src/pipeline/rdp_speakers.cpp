@@ -188,7 +188,7 @@ public:
         if (warm && heard_after_ms < settings_.block_ms) {
             refused_blocks_.fetch_add(1, std::memory_order_relaxed);
             dropped_.fetch_add(block_frames_, std::memory_order_relaxed); // its frames were never heard
-            if (settings_.drift_control) pace_.refused(static_cast<double>(pace_ppb_.load(std::memory_order_relaxed)) * 1e-3, block_frames_);
+            if (settings_.drift_control) pace_.refused(block_frames_);
             return;
         }
         played_mark mark{sent.end_frame.load(std::memory_order_relaxed), send_time + one_way + std::int64_t{delay_ms} * 10'000};

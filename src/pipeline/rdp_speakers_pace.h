@@ -43,17 +43,18 @@ public:
         const auto correction = level_.sample(heard_after_ms * rate_ / 1000.0, now, true);
         if (settled_frames_ == 0 && level_.target_known()) settled_frames_ = level_.target();
         if (!correction) return std::nullopt;
-        return -*correction;
+        pace_ppm_ = -*correction;
+        return pace_ppm_;
     }
 
-    // The client refused a block of `block_frames` sent at `pace_ppm`: it takes no more than its
+    // The client refused a block of `block_frames` sent at the pace last set: it takes no more than its
     // own clock allows (or its count ran ahead after a late burst). Its queue lost the block for
     // good — a faster pace to refill it only costs more refused blocks, and if its device runs
     // faster than its count the queue shrinks whatever openae sends — so the level held comes down
     // by the block (to half the settled one at most), and the pace stays below the refused one,
     // coming back up slowly.
-    void refused(double pace_ppm, double block_frames) noexcept { // rt-safe: wait-free
-        ceiling_ppm_ = std::max(-max_pace_ppm, std::min(ceiling_ppm_, pace_ppm - ceiling_step_ppm));
+    void refused(double block_frames) noexcept { // rt-safe: wait-free
+        ceiling_ppm_ = std::max(-max_pace_ppm, std::min(ceiling_ppm_, pace_ppm_ - ceiling_step_ppm));
         if (level_.target_known() && level_.target() - block_frames >= 0.5 * settled_frames_) level_.lost(block_frames);
     }
 
@@ -72,6 +73,7 @@ private:
     hns last_{0};
     double ceiling_ppm_ = max_pace_ppm;
     double settled_frames_ = 0; // the level the queue first settled at
+    double pace_ppm_ = 0;       // the pace last set
 };
 
 } // namespace ae::pipeline

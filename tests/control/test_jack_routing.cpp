@@ -3,6 +3,7 @@
 // the server's buffer size changed under it (the endpoint stays; its buffer grows).
 #include <openae/control/context.h>
 
+#include "auto_follow_rig.h"
 #include "jack_server.h"
 #include "stepped_rig.h"
 #include "test_engine.h"
@@ -133,48 +134,26 @@ TEST_CASE("jack via the control API: auto found only null - the default JACK ser
     const std::string name = "openae-jack-follow";
     ::setenv("JACK_DEFAULT_SERVER", name.c_str(), 1);
     ::setenv("JACK_NO_START_SERVER", "1", 1);
-    ae::test::event_recorder rec;
-    ae::test::event_fd wake;
-    ae::context_options options;
-    options.default_device = "auto";
-    options.watch_devices = true;
-    options.log_level = "warn";
-    ae::context ctx(options);
-    ctx.subscribe(std::ref(rec));
+    ae::test::auto_follow_rig rig;
     // No PipeWire, no JACK, no sound card here: auto chose null.
-    REQUIRE(ctx.default_device() == "null");
-    ae::endpoint_config config;
-    config.name = "follows";
-    config.period = ae::hns{100'000};
-    config.routing = ae::routing_policy::follow_default;
-    auto ep = ctx.create_render_endpoint(config);
-    REQUIRE(ep);
-    REQUIRE_FALSE(ep->set_event_handle(wake.get()));
-    REQUIRE_FALSE(ep->start());
-    CHECK(ep->device() == "null");
-    std::uint64_t written = 0;
-    auto pass = [&] { return engine_pass(*ep, written, wake); };
+    REQUIRE(rig.ctx.default_device() == "null");
+    CHECK(rig.ep->device() == "null");
     const std::string jack_spec = "jack?server=" + name + "&connect=auto";
     {
         ae::test::jack_server server("jack-follow");
         REQUIRE(server.name == name);
-        // The watch sees the server within 500 ms; the move follows.
-        for (int passes = 0; passes < 500 && ep->device() != jack_spec; ++passes) (void)pass();
-        REQUIRE(ep->device() == jack_spec);
-        CHECK(ctx.default_device() == jack_spec);
-        int woken = 0;
-        for (int passes = 0; passes < 200 && woken < 20; ++passes) woken += pass() ? 1 : 0;
-        CHECK(woken == 20); // JACK's callback consumes it
-        CHECK(rec.of(ae::event_kind::device_lost).empty());
+        REQUIRE(rig.follows_to(jack_spec));
+        CHECK(rig.ctx.default_device() == jack_spec);
+        CHECK(rig.woken_passes(20) == 20); // JACK's callback consumes it
+        CHECK(rig.rec.of(ae::event_kind::device_lost).empty());
     }
     // Stopped: lost, and rerouted to the default, null again.
-    for (int passes = 0; passes < 500 && ep->device() != "null"; ++passes) (void)pass();
-    CHECK(ep->device() == "null");
-    CHECK(ctx.default_device() == "null");
-    const std::uint64_t written_on_null = written;
-    for (int passes = 0; passes < 10; ++passes) (void)pass();
-    CHECK(written > written_on_null);
-    MESSAGE("stages ", rec.stages());
+    CHECK(rig.follows_to("null"));
+    CHECK(rig.ctx.default_device() == "null");
+    const std::uint64_t written_on_null = rig.written;
+    for (int passes = 0; passes < 10; ++passes) (void)rig.pass();
+    CHECK(rig.written > written_on_null);
+    MESSAGE("stages ", rig.rec.stages());
     ::setenv("OPENAE_DEFAULT_DEVICE", "null", 1);
     ::unsetenv("JACK_DEFAULT_SERVER");
     std::filesystem::remove_all(empty);

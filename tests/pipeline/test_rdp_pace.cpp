@@ -54,7 +54,7 @@ TEST_CASE("rdp speakers pace: a refused block - the level held comes down by the
     const double held_before = client.pace.target_ms();
     const double refused_at = client.pace_ppm;
     // The client dropped a block: its queue lost it.
-    client.pace.refused(refused_at, block_ms * rate / 1000);
+    client.pace.refused(block_ms * rate / 1000);
     client.queue_ms -= block_ms;
     CHECK(client.pace.target_ms() == doctest::Approx(held_before - block_ms));
     double highest_10s = -1e9, lowest_10s = 1e9;
@@ -77,7 +77,7 @@ TEST_CASE("rdp speakers pace: refused blocks lower the level held to half the se
     client.run(10);
     const double settled = client.pace.target_ms();
     REQUIRE(settled > 0);
-    for (int i = 0; i < 20; ++i) client.pace.refused(client.pace_ppm, block_ms * rate / 1000);
+    for (int i = 0; i < 20; ++i) client.pace.refused(block_ms * rate / 1000);
     CHECK(client.pace.target_ms() >= 0.5 * settled);
     CHECK(client.pace.target_ms() < 0.5 * settled + block_ms);
 }
