@@ -153,10 +153,22 @@ void capture_chain::take(const float* in, std::uint32_t frames, const frame_form
         if (const std::uint32_t taken = resampler_->push(remixed_.data(), frames); taken < frames && active()) {
             port_->report(glitch_kind::dropped, port_->stream_position(), frames - taken);
         }
-        staged_frames = resampler_->pop(resampled_.data(), static_cast<std::uint32_t>(resampled_.size() / format.channels));
+        staged_frames = resampler_->pop(resampled_.data(), output_room(format));
     } else {
         std::memcpy(resampled_.data(), remixed_.data(), sizeof(float) * staged_frames * format.channels);
     }
+    pass_on(staged_frames, format);
+}
+
+std::uint32_t capture_chain::output_room(const frame_format& format) noexcept { // rt-safe: wait-free
+    const auto staging = static_cast<std::uint32_t>(resampled_.size() / format.channels);
+    // Offline: what the ring has no room for stays in the resampler's fifo (ready() counts it);
+    // frames still to skip are not written. Not while stopped: a stopped endpoint gets nothing.
+    if (!options_.offline || !active()) return staging;
+    return static_cast<std::uint32_t>(std::min<std::uint64_t>(staging, port_->free_frames() + skip_frames_));
+}
+
+void capture_chain::pass_on(std::uint32_t staged_frames, const frame_format& format) noexcept { // rt-safe: bounded
     delay_.process(resampled_.data(), staged_frames, format.channels);
     out_frames_ += staged_frames;
     if (skip_frames_ > 0) {
@@ -240,9 +252,20 @@ void capture_chain::deliver(std::uint32_t frames, const frame_format& format) no
 void capture_chain::finish_stream() noexcept {
     const ring_segment* segment = port_->segment();
     if (!resampler_ || !segment || resampler_->channels() != segment->format.channels) return;
-    resampler_->finish();
-    const auto capacity = static_cast<std::uint32_t>(resampled_.size() / segment->format.channels);
-    for (int i = 0; i < 16 && resampler_->output_frames() > 0; ++i) deliver(resampler_->pop(resampled_.data(), capacity), segment->format);
+    if (!stream_finished_) {
+        // The stream's last output frame is the one its last device frame makes: what the filter
+        // flushes after that is its ringing into the silence it was padded with, not the source.
+        stream_tail_frames_ = resampler_->owed_frames();
+        resampler_->finish();
+        stream_finished_ = true;
+    }
+    for (int i = 0; i < 16 && stream_tail_frames_ > 0; ++i) {
+        const auto wanted = static_cast<std::uint32_t>(std::min<std::uint64_t>(stream_tail_frames_, output_room(segment->format)));
+        const std::uint32_t got = resampler_->pop(resampled_.data(), wanted);
+        if (got == 0) break;
+        stream_tail_frames_ -= got;
+        pass_on(got, segment->format);
+    }
 }
 
 void capture_chain::fill_lost(std::uint32_t frames) noexcept { // rt-safe: bounded
@@ -255,11 +278,17 @@ void capture_chain::fill_lost(std::uint32_t frames) noexcept { // rt-safe: bound
 
 bool capture_chain::ready(std::uint32_t frames) noexcept { // rt-safe: bounded
     if (!active()) return true;
-    // A resampler delivers in blocks: leave room for what a period can bring, and a block more.
+    // soxr delivers in DFT blocks, not per period: offline (its default sizes) a 10 ms period
+    // at 44.1 -> 48 kHz brings out 0 or 892 frames. What can come is what the resampler still
+    // owes for the input it took (its fifo, the staged block, what its filter holds) and the
+    // period's own share — exact, whatever the point in soxr's cycle. A bound with a margin of
+    // a block or two overran the ring when a slow engine left it just that much room.
     const std::uint64_t needed =
-        resampler_ ? std::uint64_t{frames} * endpoint_rate_ / device_format_.sample_rate + 2 * block_resampler::default_block_frames
+        resampler_ ? resampler_->owed_frames() + static_cast<std::uint64_t>(std::ceil(frames * resampler_->stage().ratio())) + 1
                    : frames;
-    return port_->free_frames() >= needed;
+    // At most the whole ring: a smaller one waits until the engine has emptied it, and what does
+    // not fit then waits in the resampler (output_room()).
+    return port_->free_frames() >= std::min(needed, port_->capacity_frames());
 }
 
 } // namespace ae::pipeline

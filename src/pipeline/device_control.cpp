@@ -33,7 +33,10 @@ chain_plan device_control::plan() const {
 
 template <typename Chain, typename Endpoint>
 std::expected<std::unique_ptr<Chain>, device_error> device_control::build(Endpoint& endpoint, const chain_plan& plan, chain_options options) {
-    if (!plan.realtime) options.resampler_latency = resampler::latency::throughput;
+    if (!plan.realtime) {
+        options.resampler_latency = resampler::latency::throughput;
+        options.offline = true;
+    }
     auto chain = Chain::create(endpoint, plan.device_format, plan.max_device_frames, options);
     if (!chain) {
         return std::unexpected(device_error{chain.error(), "device '" + plan.device_spec + "': cannot build the chain: " + chain.error().message()});

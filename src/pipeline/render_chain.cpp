@@ -137,6 +137,11 @@ std::uint32_t render_chain::take_frames(float* out, std::uint32_t frames, std::u
         }
         return filled;
     }
+    fill_resampler(frames, seam_rate);
+    return resampler_->pop(out, frames);
+}
+
+void render_chain::fill_resampler(std::uint32_t frames, std::uint32_t& seam_rate) noexcept { // rt-safe: bounded
     // Bounded: each run is taken whole or ends the loop; the fifo fills within a few runs.
     for (int runs = 0; runs < 64 && resampler_->output_frames() < frames; ++runs) {
         // At least what completes the staged block: soxr produces nothing for less.
@@ -172,7 +177,6 @@ std::uint32_t render_chain::take_frames(float* out, std::uint32_t frames, std::u
         input_frames_ += taken;
         if (taken < run.frames) break; // the fifo is full
     }
-    return resampler_->pop(out, frames);
 }
 
 std::uint32_t render_chain::produce(float* out, std::uint32_t frames, std::uint32_t& seam_rate) noexcept { // rt-safe: bounded
@@ -299,7 +303,22 @@ bool render_chain::ready(std::uint32_t frames) noexcept { // rt-safe: bounded
         const std::int64_t seam = port_->next_segment_start(successor_->endpoint_rate_);
         if (seam >= 0) plan_seam(static_cast<std::uint64_t>(seam), 0);
     }
-    if (!seam_planned_) return port_->available_frames() >= input_needed(frames);
+    // At most a full ring: an engine's buffer smaller than what a period may take (a resampler's
+    // block and margin) would otherwise hold an offline device for ever.
+    if (!seam_planned_) {
+        if (resampler_ && options_.offline && !successor_ && skip_frames_ == 0) {
+            // soxr's default DFT blocks (offline) can need more input for a period's output than
+            // a small engine buffer holds: what the ring has goes into the resampler now, which
+            // gives the engine room for the rest. Ready once the period's output is there (or
+            // the ring moved on to another rate: render() deals with that).
+            std::uint32_t seam_rate = 0;
+            fill_resampler(frames, seam_rate);
+            return resampler_->output_frames() >= frames || seam_rate != 0;
+        }
+        // At most a full ring: a buffer smaller than a period's input and margin would
+        // otherwise hold an offline device for ever.
+        return port_->available_frames() >= std::min(input_needed(frames), port_->capacity_frames());
+    }
     // At a planned seam: this chain needs the old rate's frames up to the seam (or fewer, its
     // last ones), and the successor its share of the period once it joins.
     const bool old_ready = input_done_ || port_->available_frames() >= std::min<std::uint64_t>(

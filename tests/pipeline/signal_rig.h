@@ -99,10 +99,11 @@ inline render_result render_through(const std::string& device_text, std::uint64_
 
 // Captures everything `device_text` (an offline source) delivers into a 48 kHz f32 stereo
 // endpoint and returns the interleaved frames: up to its end of stream, or `stop_after_frames`
-// device frames when not 0.
-inline std::vector<float> capture_through(const std::string& device_text, std::uint64_t stop_after_frames = 0) {
+// device frames when not 0. `buffer_frames`: the endpoint's buffer.
+inline std::vector<float> capture_through(const std::string& device_text, std::uint64_t stop_after_frames = 0,
+                                          std::uint32_t buffer_frames = 1920) {
     ae::capture_endpoint_core endpoint{2};
-    REQUIRE_FALSE(endpoint.set_buffer({48000, 2, ae::sample_type::f32}, 480, 1920));
+    REQUIRE_FALSE(endpoint.set_buffer({48000, 2, ae::sample_type::f32}, 480, buffer_frames));
     ae::test::event_fd wake;
     REQUIRE_FALSE(endpoint.set_event_handle(wake.get()));
     auto dev = make_device(device_text, endpoint_direction::capture);

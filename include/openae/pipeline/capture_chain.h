@@ -29,12 +29,17 @@ public:
     // Takes `frames` device frames (device channels, f32) into the endpoint's ring.
     // rt-safe: wait-free
     void capture(const float* in, std::uint32_t frames) noexcept;
-    // The source ended: delivers what the resampler still holds (its tail). Once, at the end.
+    // The source ended: delivers what the resampler still owes for the source's frames (its
+    // tail; not the filter's ringing after the last one). Called again while holding_output():
+    // an offline chain delivers only what the ring has room for.
     void finish_stream() noexcept;
+    // The stream ended and some of its last frames wait for room in the ring (offline only).
+    [[nodiscard]] bool holding_output() noexcept { return stream_finished_ && stream_tail_frames_ > 0 && active(); }
     // The device is gone: writes silence for `frames` device frames and counts them as device_lost.
     // rt-safe: bounded
     void fill_lost(std::uint32_t frames) noexcept;
-    // Offline devices: the endpoint's ring has room for `frames` device frames (or it is not running).
+    // Offline devices: the endpoint's ring has room for what the next `frames` device frames
+    // can bring out of this chain (or it is not running).
     [[nodiscard]] bool ready(std::uint32_t frames) noexcept;
     void set_device_channels(std::uint16_t channels) noexcept;
     [[nodiscard]] capture_device_port& port() noexcept { return *port_; }
@@ -46,6 +51,10 @@ private:
                   const chain_options& options);
     // Gain, meter, encode and write `frames` endpoint-rate frames staged in resampled_.
     void deliver(std::uint32_t frames, const frame_format& format) noexcept;
+    // Output frames staged in resampled_ through the fractional delay and the skip, then deliver(). rt-safe: bounded
+    void pass_on(std::uint32_t frames, const frame_format& format) noexcept;
+    // How many output frames to take out of the resampler now. rt-safe: wait-free
+    [[nodiscard]] std::uint32_t output_room(const frame_format& format) noexcept;
     // Before the ring changes rate: what the resampler still holds, into the old ring. rt-safe: bounded
     void flush_tail() noexcept;
     // Keeps the period's device frames (the successor's filter starts on them at a seam). rt-safe: bounded
@@ -75,6 +84,8 @@ private:
     std::size_t history_at_ = 0;      // the next frame's slot
     std::size_t history_frames_ = 0;  // valid frames in it
     std::uint32_t max_device_frames_ = 0;
+    bool stream_finished_ = false;         // finish_stream() ran the filter's tail out
+    std::uint64_t stream_tail_frames_ = 0; // of the stream's last output frames, those not delivered yet
     static constexpr std::size_t history_capacity = 8192; // device frames: an 8 kHz filter's reach and more
     static constexpr std::uint32_t fractional_delay_block = 1024;
 };

@@ -33,6 +33,10 @@ struct chain_options {
     std::optional<frame_format> endpoint_format{};
     // Offline devices: the resampler works in soxr's large blocks (no period to meet).
     resampler::latency resampler_latency = resampler::latency::low;
+    // The device has no clock and waits for its engines (an offline device): a capture chain
+    // keeps what the ring has no room for in its resampler and delivers it when there is room,
+    // instead of dropping it as an overrun — nothing an offline source makes is lost.
+    bool offline = false;
 };
 
 // What both directions share: the endpoint's clock, seen through the device's timing.

@@ -42,7 +42,7 @@ public:
     // engine keeps going, and counts them as device_lost. rt-safe: bounded
     void drain_lost(std::uint32_t frames) noexcept;
     // Offline devices: the endpoint has the frames for `frames` device frames (or is not
-    // running). rt-safe: bounded
+    // running). Through a resampler, it may take them into it already. rt-safe: bounded
     [[nodiscard]] bool ready(std::uint32_t frames) noexcept;
     // Applies a reset the control side asked for (every period, and while an offline device
     // waits): the queued frames and what the stages hold of them are discarded. rt-safe: bounded
@@ -64,6 +64,9 @@ private:
     // Takes up to `frames` device frames at this chain's rate; `seam_rate` is set when a run at
     // another rate is next (left in the ring). rt-safe: bounded
     [[nodiscard]] std::uint32_t take_frames(float* out, std::uint32_t frames, std::uint32_t& seam_rate) noexcept;
+    // Pushes the ring's frames into the resampler until it holds `frames` output frames, the
+    // ring is empty or a run at another rate is next (`seam_rate`). rt-safe: bounded
+    void fill_resampler(std::uint32_t frames, std::uint32_t& seam_rate) noexcept;
     // take_frames, then the fractional delay, then the frames still to skip dropped: the chain's
     // output stream, counted in out_index_. rt-safe: bounded
     [[nodiscard]] std::uint32_t produce(float* out, std::uint32_t frames, std::uint32_t& seam_rate) noexcept;

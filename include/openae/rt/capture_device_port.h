@@ -58,6 +58,8 @@ public:
     // Room left in the current segment, in frames.
     // rt-safe: wait-free
     [[nodiscard]] std::uint64_t free_frames() noexcept { return attach() ? segment_->writer.free_frames() : 0; }
+    // The current segment's size, in frames. rt-safe: wait-free
+    [[nodiscard]] std::uint64_t capacity_frames() noexcept { return attach() ? segment_->writer.capacity_frames() : 0; }
 
     // Runs the endpoint's inline consumer (a bridge), if it has one, after the period's frames
     // are written — only while the endpoint runs: what the control thread set up before start()

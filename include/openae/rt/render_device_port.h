@@ -52,6 +52,8 @@ public:
     // Frames queued in the current segment (up to the seam).
     // rt-safe: wait-free
     [[nodiscard]] std::uint64_t available_frames() noexcept;
+    // The current segment's size, in frames (the engine's buffer). rt-safe: wait-free
+    [[nodiscard]] std::uint64_t capacity_frames() noexcept { return attach() ? segment_->reader.capacity_frames() : 0; }
     // Frames already in the next segment, once the engine has moved on to it (a reconfiguration
     // it applied) while this side still reads the current one; -1 before that.
     // rt-safe: wait-free
