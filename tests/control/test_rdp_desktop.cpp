@@ -80,6 +80,22 @@ TEST_CASE("rdp desktop audio: a session's PipeWire sink is heard by the client -
     CHECK(wait_until([&] { return pipewire_lists("pipewire:" + sink, &sink_default) && sink_default; }, std::chrono::seconds(10)));
     CHECK(wait_until([&] { return pipewire_lists("pipewire:" + source, &source_default) && source_default; }, std::chrono::seconds(10)));
 
+    // Losses the sink's bridge counted on either side (the sink's stream may miss a cycle as it
+    // starts, before anything plays: not counted against the tone).
+    auto sink_losses = [&] {
+        std::uint64_t counted = 0;
+        for (const auto& b : ctx.bridges()) {
+            if (b.name != sink) continue;
+            for (const ae::endpoint_stats* side : {&b.capture, &b.render}) {
+                for (const auto kind : {ae::glitch_kind::dropped, ae::glitch_kind::underrun, ae::glitch_kind::overrun, ae::glitch_kind::device_lost}) {
+                    counted += side->glitch_count[static_cast<std::size_t>(kind)];
+                }
+            }
+        }
+        return counted;
+    };
+    const std::uint64_t losses_before_playing = sink_losses();
+
     // A desktop application plays into the session's sink (left: a counting marker, right: a
     // 997 Hz sine at 0.8), and records the session's microphone from its source.
     {
@@ -143,10 +159,15 @@ TEST_CASE("rdp desktop audio: a session's PipeWire sink is heard by the client -
     }
     const double frequency = static_cast<double>(crossings) / 2 / 2.0;
     const double rms = std::sqrt(energy / static_cast<double>(window));
-    MESSAGE("the client heard ", frequency, " Hz at rms ", rms, ", ", quiet_runs, " gaps");
+    // A gap is openae's to count, not to prevent: the test's PipeWire graph runs on a loaded
+    // machine (sanitizers, two tests at once) and can go a cycle without the sink's stream (a CI
+    // run under ASan: 256 frames dropped, one 5 ms gap heard). Every gap heard must be a loss
+    // the sink's bridge counted while the tone played.
+    const std::uint64_t counted = sink_losses() - losses_before_playing;
+    MESSAGE("the client heard ", frequency, " Hz at rms ", rms, ", ", quiet_runs, " gaps; the sink's bridge counted ", counted, " losses");
     CHECK(frequency == doctest::Approx(997).epsilon(0.01));
     CHECK(rms == doctest::Approx(0.8 / std::sqrt(2.0)).epsilon(0.1));
-    CHECK(quiet_runs == 0);
+    CHECK(quiet_runs <= counted);
 
     // The client leaves: the bridges and their nodes go; nothing hangs.
     client.stop_client();
