@@ -19,6 +19,8 @@ trap 'kill $jackd_pid ${stress_pid:-} 2>/dev/null; rm -f "$log"' EXIT
 jack_wait -w -s "$name" -t 5 >/dev/null
 stress_pid=
 if [ "$load" = stress ]; then
+    # Without it the run is quiet and says nothing about load: refuse rather than mislead.
+    command -v stress-ng >/dev/null || { echo "stress-ng is not installed (apt-get install stress-ng)" >&2; exit 1; }
     stress-ng --cpu 2 --timeout $((2 * seconds + 30))s >/dev/null 2>&1 &
     stress_pid=$!
 fi

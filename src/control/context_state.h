@@ -141,6 +141,7 @@ struct __attribute__((visibility("hidden"))) control_actor::impl {
     mutable std::mutex default_mutex;  // options.default_device: written on ae-ctl, read by default_device() anywhere
     std::unique_ptr<pipeline::device_watch> device_watch; // options.watch_devices: hotplug, posted to ae-ctl
     std::unique_ptr<pipeline::device_watch> jack_watch;   // the same for JACK servers
+    std::unique_ptr<pipeline::device_watch> alsa_watch;   // and ALSA cards
     std::unique_ptr<pipeline::rdp_session_watch> rdp_watch; // the same for RDP sessions' speakers and microphones
     std::unique_ptr<pipeline::rdp_session_watch> rdp_desktop_watch; // options.rdp_desktop_audio: bridges per session
     asio::io_context io;

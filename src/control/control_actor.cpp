@@ -59,6 +59,15 @@ bool control_actor::on_control_thread() const noexcept {
     return impl_->control_thread_id.load(std::memory_order_acquire) == std::this_thread::get_id();
 }
 
+namespace {
+// What an endpoint can be made for on `device`: "render", "capture" or "render capture".
+std::string directions_of(const pipeline::available_device& device) {
+    std::string directions = device.render ? "render" : "";
+    if (device.capture) directions += directions.empty() ? "capture" : " capture";
+    return directions;
+}
+} // namespace
+
 void control_actor::watch_devices() {
     // The watch's thread posts each change to ae-ctl; a change that arrives once the actor is
     // gone is dropped (the weak pointers: no handler keeps the actor alive from its own queue).
@@ -90,9 +99,7 @@ void control_actor::watch_devices() {
     };
     impl_->device_watch = pipeline::device_watch::watch_pipewire(
         [post_change, post_default](bool added, const pipeline::available_device& device) {
-            std::string directions = device.render ? "render" : "";
-            if (device.capture) directions += directions.empty() ? "capture" : " capture";
-            post_change(added, device.spec, std::move(directions));
+            post_change(added, device.spec, directions_of(device));
             if (device.spec == "pipewire") post_default(added, device);
         },
         std::chrono::milliseconds(2000));
@@ -102,12 +109,14 @@ void control_actor::watch_devices() {
             post_default(added, device);
         },
         std::chrono::milliseconds(500));
+    impl_->alsa_watch = pipeline::device_watch::watch_alsa(
+        [post_change](bool added, const pipeline::available_device& device) { post_change(added, device.spec, directions_of(device)); });
     // RDP sessions (rdp.h): their speakers and microphone come and go with their clients.
     impl_->rdp_watch = std::make_unique<pipeline::rdp_session_watch>(
         [post_change](bool added, const std::string& spec, bool render) { post_change(added, spec, render ? "render" : "capture"); });
     control_detail::log_json(impl_->log.logger(), spdlog::level::info,
                              {{"component", "context"}, {"event", "device_watch"},
-                              {"watching", "pipewire, jack, rdp"}});
+                              {"watching", "pipewire, jack, alsa, rdp"}});
 }
 
 void control_actor::on_server_default(bool added, const pipeline::available_device& device) {
@@ -216,6 +225,7 @@ void control_actor::stop_thread() {
     if (on_control_thread()) return; // the destructor of the last handle ran on ae-ctl: let run() end
     impl_->device_watch.reset(); // no change is posted after this
     impl_->jack_watch.reset();
+    impl_->alsa_watch.reset();
     impl_->rdp_watch.reset();
     impl_->rdp_desktop_watch.reset();
     std::promise<void> done;

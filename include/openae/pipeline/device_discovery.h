@@ -63,6 +63,10 @@ public:
     // JACK servers of this user starting and stopping (polled every `interval`): each one's
     // physical playback and capture ports, as discover_jack_devices() lists them.
     [[nodiscard]] static std::unique_ptr<device_watch> watch_jack(callback changed, std::chrono::milliseconds interval);
+    // ALSA cards plugged in and out: their nodes appearing in and leaving `directory` (udev's
+    // /dev/snd; watched with inotify, or its parent until it exists), then ALSA's PCMs listed
+    // again as discover_alsa_devices() lists them — what a card brought or took away.
+    [[nodiscard]] static std::unique_ptr<device_watch> watch_alsa(callback changed, const std::string& directory = "/dev/snd");
 };
 
 // Per backend (discover_devices() calls them in this order).
