@@ -383,11 +383,8 @@ device_loop::step_result device_loop::step(const device_period& period) noexcept
     if (const std::uint64_t before = std::exchange(reported_device_drops_, drops); drops != before) emit(device_event_kind::device_dropped, drops - before);
     if (const std::uint64_t g = device_->latency_generation(); std::exchange(reported_latency_generation_, g) != g) emit(device_event_kind::latency_changed);
     if (last_status_ == device_status::end_of_stream) {
-        // The stream's last frames may still wait for room in a ring (offline): the device goes
-        // on — its source says end of stream again — until they are delivered.
-        for (auto& chain : capture_chains_) {
-            if (chain->holding_output()) return step_result::go_on;
-        }
+        // Its last frames may still wait for room in a ring (offline): on until they are out.
+        if (std::any_of(capture_chains_.begin(), capture_chains_.end(), [](auto& c) { return c->holding_output(); })) return step_result::go_on;
         emit(device_event_kind::end_of_stream);
         return step_result::done;
     }
