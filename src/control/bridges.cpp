@@ -21,7 +21,7 @@ constexpr std::uint32_t capture_buffer_periods = 8;
 // the pump keeps its lowest point at.
 constexpr double resampler_delay_ms = 2.1;
 
-std::uint64_t period_in(const control_actor::device_entry& entry, std::uint32_t rate) {
+std::uint64_t period_in(const device_entry& entry, std::uint32_t rate) {
     const frame_format device_format = entry.thread->dev().format();
     return (std::uint64_t{entry.period_frames} * rate + device_format.sample_rate - 1) / device_format.sample_rate;
 }

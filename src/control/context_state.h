@@ -4,6 +4,7 @@
 #include "control_actor.h"
 
 #include "control_inbox.h"
+#include "device_registry.h"
 #include "event_log.h"
 #include "event_json.h"
 #include "json_log.h"
@@ -36,15 +37,6 @@
 
 namespace ae::detail {
 
-struct control_actor::device_entry {
-    std::string spec;
-    endpoint_direction direction = endpoint_direction::render;
-    std::unique_ptr<pipeline::device_thread> thread;
-    std::size_t users = 0;
-    bool lost = false;
-    std::uint32_t period_frames = 0; // as the device thread last reported it (JACK and PipeWire change theirs)
-};
-
 struct endpoint_block {
     std::string name;
     endpoint_direction direction = endpoint_direction::render;
@@ -53,7 +45,7 @@ struct endpoint_block {
     std::unique_ptr<render_endpoint_core> render;
     std::unique_ptr<capture_endpoint_core> capture;
     std::string device;                           // the actual route (a device spec)
-    control_actor::device_entry* entry = nullptr;  // its device thread (registry-owned)
+    device_entry* entry = nullptr;  // its device thread (registry-owned)
     route_stage stage = route_stage::routed;
     std::uint32_t stage_attempt = 0;
     bool recovering = false; // lost and not yet on a device again: the next route ends in `rerouted`
@@ -106,7 +98,7 @@ struct control_actor::bridge_entry {
 // An endpoint waiting for a device thread to detach it (applied() reaching `target`).
 struct pending_detach {
     std::shared_ptr<endpoint_block> endpoint; // kept alive: the device thread may still touch it
-    control_actor::device_entry* entry = nullptr;
+    device_entry* entry = nullptr;
     std::uint64_t target = 0;
     std::function<void()> then;
 };
@@ -120,14 +112,12 @@ struct pending_reset {
 };
 
 struct __attribute__((visibility("hidden"))) control_actor::impl {
-    explicit impl(context_options opts)
-        : options(std::move(opts)), log(control_detail::make_logger(options), options.repeat_window), drain_timer(io), wake(io), inbox(options.glitch_inbox_records), inbox_watch(io) {
-        // Device threads and device ports signal it (non-blocking writes from RT threads).
-        const int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        if (fd >= 0) {
-            wake.assign(fd);
-            wake_fd = fd;
-        }
+    impl(context_options opts, device_registry::owner owner)
+        : options(std::move(opts)), log(control_detail::make_logger(options), options.repeat_window), drain_timer(io), wake(io),
+          // Device threads and device ports signal it (non-blocking writes from RT threads).
+          wake_fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)), inbox(options.glitch_inbox_records), inbox_watch(io),
+          registry(io, options, log, wake_fd, std::move(owner)) {
+        if (wake_fd >= 0) wake.assign(wake_fd);
         // A dup: the inbox's own descriptor lives as long as its producers (they may outlive us).
         if (inbox.wake_fd() >= 0) {
             if (const int watched = ::dup(inbox.wake_fd()); watched >= 0) inbox_watch.assign(watched);
@@ -152,7 +142,6 @@ struct __attribute__((visibility("hidden"))) control_actor::impl {
     event_log log; // subscribers and the JSON-lines log
     std::map<std::string, std::shared_ptr<endpoint_block>> endpoints;
     std::map<std::string, bridge_entry> bridges;
-    std::vector<std::unique_ptr<device_entry>> devices; // lost ones stay until their endpoints left
     std::uint32_t next_endpoint_id = 1;
     control_timer drain_timer;
     // The control wake eventfd: a device event or a reset acknowledgement is acted on at once;
@@ -167,6 +156,7 @@ struct __attribute__((visibility("hidden"))) control_actor::impl {
     control_inbox inbox;
     asio::posix::stream_descriptor inbox_watch;
     std::map<std::uint32_t, endpoint_block*> by_id;
+    device_registry registry; // the device threads; lost ones stay until their endpoints left
     bool stopping = false;
 };
 

@@ -20,7 +20,12 @@ context_options resolve_default(context_options options, std::string& reason) {
 control_actor::control_actor(context_options options) {
     std::string reason;
     const bool default_auto = options.default_device == "auto";
-    impl_ = std::make_unique<impl>(resolve_default(std::move(options), reason));
+    device_registry::owner owner{
+        .emit = [this](event e) { emit(std::move(e)); },
+        .off_thread = [this](const char* name, std::function<std::function<void()>()> work) { off_thread(name, std::move(work)); },
+        .keep_alive = [this] { return std::shared_ptr<void>(shared_from_this()); },
+    };
+    impl_ = std::make_unique<impl>(resolve_default(std::move(options), reason), std::move(owner));
     impl_->default_device_reason = std::move(reason);
     impl_->default_auto = default_auto;
     impl_->auto_choice = impl_->options.default_device;
@@ -183,6 +188,7 @@ void control_actor::start_thread() {
 
 void control_actor::tear_down() {
     impl_->stopping = true;
+    impl_->registry.begin_stopping();
     impl_->drain_timer.cancel();
     std::error_code ignored;
     impl_->wake.cancel(ignored);
@@ -194,7 +200,7 @@ void control_actor::tear_down() {
         if (e->hold_down) e->hold_down->cancel(); // or run() would wait for it
     }
     drain();
-    for (auto& entry : impl_->devices) entry->thread->stop();
+    impl_->registry.stop_threads();
     // The context tears everything down itself; what waited for a detach is freed only
     // now that no device thread runs (it holds endpoints a device thread may still touch).
     impl_->detaches.clear();
@@ -208,7 +214,7 @@ void control_actor::tear_down() {
     control_detail::log_json(impl_->log.logger(), spdlog::level::info, {{"component", "context"}, {"event", "stopped"}});
     impl_->by_id.clear();
     impl_->endpoints.clear();
-    impl_->devices.clear();
+    impl_->registry.clear();
     impl_->log.clear_subscribers(); // they may hold the core (async_wait_event does)
 }
 
@@ -264,7 +270,7 @@ std::size_t control_actor::poll() {
 std::size_t control_actor::step_devices() {
     if (!impl_->options.stepped || !on_control_thread() || impl_->stopping) return 0;
     std::size_t stepped = 0;
-    for (auto& entry : impl_->devices) {
+    for (const auto& entry : impl_->registry.entries()) {
         if (entry->thread->step_once()) ++stepped;
     }
     return stepped;

@@ -33,6 +33,7 @@ class logger;
 namespace ae::detail {
 
 struct endpoint_block; // one endpoint's control state (src/control)
+struct device_entry;   // an opened device (device_registry.h)
 
 // What the endpoint getters read: a copy kept up to date by the control thread.
 struct endpoint_summary {
@@ -154,7 +155,6 @@ public:
     void unsubscribe(std::uint64_t id);
 
     struct impl;
-    struct device_entry;
 
 private:
     void emit(event e);
@@ -176,16 +176,7 @@ private:
     void state_changed(endpoint_block& e, endpoint_state state);
     // Emits latency_changed when the published latency differs from `before`.
     void latency_changed_since(endpoint_block& e, hns before);
-    [[nodiscard]] device_entry* find_device(const std::string& spec, endpoint_direction direction) const;
-    device_entry* adopt_device(const std::string& spec, endpoint_direction direction,
-                               std::unique_ptr<pipeline::device_thread> thread);
-    std::error_code log_open_failure(const std::string& spec, const pipeline::device_error& error);
-    void release_device(device_entry* entry);
     void wait_detached(std::shared_ptr<endpoint_block> e, device_entry* entry, std::function<void()> then);
-    // Opens `spec` on a helper thread; `done` runs on ae-ctl with the entry, or an error —
-    // `timeout` (and a device_unresponsive event) when the open takes longer than open_timeout.
-    using open_done = std::function<void(std::expected<device_entry*, std::error_code>, const std::string& why)>;
-    void open_device_async(const std::string& spec, endpoint_direction direction, open_done done);
     // Moves `e` onto the opened `entry` (detach handshake with the old device thread first).
     void route_to(const std::shared_ptr<endpoint_block>& e, device_entry* entry, std::function<void(std::error_code)> done);
     // route_to's second half, once the new chain is built: the old device lets go, the new one takes over.

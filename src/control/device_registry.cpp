@@ -1,12 +1,19 @@
-// The device registry: one device thread per spec in use, opened off ae-ctl with a timeout.
-#include "context_state.h"
+// The device registry (device_registry.h): device threads opened off ae-ctl with a timeout,
+// shared by their users, closed by the last.
+#include "device_registry.h"
+
+#include "event_json.h"
+#include "json_log.h"
+
+#include <openae/pipeline/devices.h>
+#include <openae/rt/thread_name.h>
+
+#include <asio/post.hpp>
+
+#include <cmath>
+#include <thread>
 
 namespace ae::detail {
-
-std::shared_ptr<endpoint_block> control_actor::find(const std::string& name) const {
-    const auto it = impl_->endpoints.find(name);
-    return it == impl_->endpoints.end() ? nullptr : it->second;
-}
 
 namespace {
 // Makes and starts a device thread: blocking (files, servers, a device that hangs) — never on
@@ -37,16 +44,19 @@ std::expected<std::unique_ptr<pipeline::device_thread>, pipeline::device_error> 
 }
 } // namespace
 
-control_actor::device_entry* control_actor::find_device(const std::string& spec, endpoint_direction direction) const {
-    for (const auto& entry : impl_->devices) {
+device_registry::device_registry(asio::io_context& io, const context_options& options, event_log& log, int control_wake_fd, owner o)
+    : io_(io), options_(options), log_(log), control_wake_fd_(control_wake_fd), owner_(std::move(o)) {}
+
+device_entry* device_registry::find(const std::string& spec, endpoint_direction direction) const {
+    for (const auto& entry : devices_) {
         if (!entry->lost && entry->spec == spec && entry->direction == direction) return entry.get();
     }
     return nullptr;
 }
 
-control_actor::device_entry* control_actor::adopt_device(const std::string& spec, endpoint_direction direction,
-                                                       std::unique_ptr<pipeline::device_thread> thread) {
-    if (device_entry* existing = find_device(spec, direction)) {
+device_entry* device_registry::adopt(const std::string& spec, endpoint_direction direction,
+                                     std::unique_ptr<pipeline::device_thread> thread) {
+    if (device_entry* existing = find(spec, direction)) {
         // Opened twice at once (two reroutes): keep the first, let this one go.
         thread->stop();
         return existing;
@@ -56,23 +66,23 @@ control_actor::device_entry* control_actor::adopt_device(const std::string& spec
     entry->direction = direction;
     entry->thread = std::move(thread);
     entry->period_frames = entry->thread->dev().period_frames();
-    control_detail::log_json(impl_->log.logger(), spdlog::level::info,
+    control_detail::log_json(log_.logger(), spdlog::level::info,
                              {{"component", "device"}, {"event", "opened"}, {"device", spec},
                               {"format", control_detail::format_json(entry->thread->dev().format())},
                               {"period_frames", entry->thread->dev().period_frames()}});
-    impl_->devices.push_back(std::move(entry));
-    return impl_->devices.back().get();
+    devices_.push_back(std::move(entry));
+    return devices_.back().get();
 }
 
-std::error_code control_actor::log_open_failure(const std::string& spec, const pipeline::device_error& error) {
-    control_detail::log_json(impl_->log.logger(), spdlog::level::err,
+std::error_code device_registry::log_open_failure(const std::string& spec, const pipeline::device_error& error) {
+    control_detail::log_json(log_.logger(), spdlog::level::err,
                              {{"component", "device"}, {"event", "open_failed"}, {"device", spec},
                               {"code", to_string(static_cast<errc>(error.code.value()))}, {"message", error.message}});
     return error.code;
 }
 
-void control_actor::open_device_async(const std::string& spec, endpoint_direction direction, open_done done) {
-    if (device_entry* existing = find_device(spec, direction)) {
+void device_registry::open(const std::string& spec, endpoint_direction direction, open_done done) {
+    if (device_entry* existing = find(spec, direction)) {
         done(existing, {});
         return;
     }
@@ -82,79 +92,108 @@ void control_actor::open_device_async(const std::string& spec, endpoint_directio
         control_timer timer;
         explicit pending(asio::io_context& io) : timer(io) {}
     };
-    auto state = std::make_shared<pending>(impl_->io);
+    auto state = std::make_shared<pending>(io_);
     state->done = std::move(done);
-    auto self = shared_from_this();
+    // The owner (and this registry in it) lives until every open has landed.
+    auto alive = owner_.keep_alive();
     // The opened device (or why not) back on ae-ctl.
-    auto land = [self, state, spec, direction](auto result) {
-        asio::post(self->impl_->io, [self, state, spec, direction, result] {
-            if (state->finished || self->impl_->stopping) {
+    auto land = [this, alive, state, spec, direction](auto result) {
+        asio::post(io_, [this, alive, state, spec, direction, result] {
+            if (state->finished || stopping_) {
                 if (*result) (**result)->stop(); // too late: the caller was told `timeout`
                 return;
             }
             state->finished = true;
             state->timer.cancel();
             if (!*result) {
-                state->done(std::unexpected(self->log_open_failure(spec, result->error())), result->error().message);
+                state->done(std::unexpected(log_open_failure(spec, result->error())), result->error().message);
                 return;
             }
-            state->done(self->adopt_device(spec, direction, std::move(**result)), {});
+            state->done(adopt(spec, direction, std::move(**result)), {});
         });
     };
-    if (impl_->options.stepped) { // a simulation: inline, and no real-time timeout
-        land(std::make_shared<decltype(open_blocking(spec, direction, impl_->options, 0))>(
-            open_blocking(spec, direction, impl_->options, impl_->wake_fd)));
+    if (options_.stepped) { // a simulation: inline, and no real-time timeout
+        land(std::make_shared<decltype(open_blocking(spec, direction, options_, 0))>(
+            open_blocking(spec, direction, options_, control_wake_fd_)));
         return;
     }
-    state->timer.expires_after(std::chrono::microseconds(impl_->options.open_timeout.count() / 10));
-    state->timer.async_wait([self, state, spec](const std::error_code& ec) {
-        if (ec || state->finished || self->impl_->stopping) return;
+    state->timer.expires_after(std::chrono::microseconds(options_.open_timeout.count() / 10));
+    state->timer.async_wait([this, alive, state, spec](const std::error_code& ec) {
+        if (ec || state->finished || stopping_) return;
         state->finished = true;
         event ev;
         ev.kind = event_kind::device_unresponsive;
         ev.device = spec;
-        ev.message = "open did not finish within " + std::to_string(self->impl_->options.open_timeout.count() / 10'000) + " ms";
+        ev.message = "open did not finish within " + std::to_string(options_.open_timeout.count() / 10'000) + " ms";
         const std::string why = "device '" + spec + "': " + ev.message;
-        self->emit(std::move(ev));
+        owner_.emit(std::move(ev));
         state->done(std::unexpected(make_error_code(errc::timeout)), why);
     });
-    // A helper thread, not ae-ctl: an open may hang. It holds the core alive until it ends.
-    std::thread([self, spec, direction, land] {
+    // A helper thread, not ae-ctl: an open may hang. It holds the owner alive until it ends.
+    std::thread([this, alive, spec, direction, land] {
         set_current_thread_name("ae-open");
-        auto opened = open_blocking(spec, direction, self->impl_->options, self->impl_->wake_fd);
+        auto opened = open_blocking(spec, direction, options_, control_wake_fd_);
         land(std::make_shared<decltype(opened)>(std::move(opened)));
     }).detach();
 }
 
-void control_actor::release_device(device_entry* entry) {
+void device_registry::release(device_entry* entry) {
     if (!entry) return;
     if (entry->users > 0) --entry->users;
     if (entry->users != 0) return;
-    for (auto it = impl_->devices.begin(); it != impl_->devices.end(); ++it) {
+    for (auto it = devices_.begin(); it != devices_.end(); ++it) {
         if (it->get() != entry) continue;
-        if (entry->lost && !impl_->stopping) {
+        if (entry->lost && !stopping_) {
             // Joining a device thread waits for its wait point, up to a period (a reroute's old
             // device, on its virtual clock): on an "ae-stop" helper, not on ae-ctl. A lost device
             // has nothing left to flush; the registry forgets it now.
             std::shared_ptr<pipeline::device_thread> thread(std::move(entry->thread));
             std::string spec = entry->spec;
-            impl_->devices.erase(it);
-            off_thread("ae-stop", [this, thread = std::move(thread), spec = std::move(spec)]() mutable -> std::function<void()> {
+            devices_.erase(it);
+            owner_.off_thread("ae-stop", [this, thread = std::move(thread), spec = std::move(spec)]() mutable -> std::function<void()> {
                 thread->stop();
                 thread.reset(); // freed here, with the chains it retired
                 return [this, spec] {
-                    control_detail::log_json(impl_->log.logger(), spdlog::level::info, {{"component", "device"}, {"event", "closed"}, {"device", spec}});
+                    control_detail::log_json(log_.logger(), spdlog::level::info, {{"component", "device"}, {"event", "closed"}, {"device", spec}});
                 };
             });
             return;
         }
         entry->thread->stop();
         entry->thread->control().collect_retired();
-        control_detail::log_json(impl_->log.logger(), spdlog::level::info,
+        control_detail::log_json(log_.logger(), spdlog::level::info,
                                  {{"component", "device"}, {"event", "closed"}, {"device", entry->spec}});
-        impl_->devices.erase(it);
+        devices_.erase(it);
         return;
     }
+}
+
+void device_registry::stop_threads() {
+    for (auto& entry : devices_) entry->thread->stop();
+}
+
+std::vector<device_info> device_registry::infos() const {
+    std::vector<device_info> out;
+    for (const auto& entry : devices_) {
+        const auto& dev = entry->thread->dev();
+        device_info d;
+        d.spec = entry->spec;
+        d.direction = entry->direction;
+        d.format = dev.format();
+        d.period_frames = entry->period_frames;
+        d.latency = dev.latency();
+        d.realtime = dev.realtime();
+        d.lost = entry->lost || entry->thread->lost();
+        d.finished = entry->thread->finished();
+        d.users = entry->users;
+        d.frames = entry->thread->frames_processed();
+        d.periods = entry->thread->periods();
+        const auto load = entry->thread->load();
+        d.busy_ns = load.busy_ns;
+        d.busy_steps = load.steps;
+        out.push_back(std::move(d));
+    }
+    return out;
 }
 
 } // namespace ae::detail

@@ -53,28 +53,11 @@ std::string control_actor::default_device() const {
     return impl_->options.default_device;
 }
 
-std::vector<device_info> control_actor::devices() const {
-    std::vector<device_info> out;
-    for (const auto& entry : impl_->devices) {
-        const auto& dev = entry->thread->dev();
-        device_info d;
-        d.spec = entry->spec;
-        d.direction = entry->direction;
-        d.format = dev.format();
-        d.period_frames = entry->period_frames;
-        d.latency = dev.latency();
-        d.realtime = dev.realtime();
-        d.lost = entry->lost || entry->thread->lost();
-        d.finished = entry->thread->finished();
-        d.users = entry->users;
-        d.frames = entry->thread->frames_processed();
-        d.periods = entry->thread->periods();
-        const auto load = entry->thread->load();
-        d.busy_ns = load.busy_ns;
-        d.busy_steps = load.steps;
-        out.push_back(std::move(d));
-    }
-    return out;
+std::vector<device_info> control_actor::devices() const { return impl_->registry.infos(); }
+
+std::shared_ptr<endpoint_block> control_actor::find(const std::string& name) const {
+    const auto it = impl_->endpoints.find(name);
+    return it == impl_->endpoints.end() ? nullptr : it->second;
 }
 
 std::error_code control_actor::inject(endpoint_block& e, const std::string& fault, std::string& message) {
@@ -120,7 +103,7 @@ void control_actor::create(endpoint_direction direction, const endpoint_config& 
     const std::string device = config.device.empty() ? impl_->options.default_device : config.device;
     // The device is opened now (off ae-ctl, with the open timeout), so a bad spec fails the
     // creation, not a later set_buffer.
-    open_device_async(device, direction, [this, direction, config, device, done = std::move(done)](
+    impl_->registry.open(device, direction, [this, direction, config, device, done = std::move(done)](
                                              std::expected<device_entry*, std::error_code> opened, const std::string& why) {
         if (!opened) return done(std::unexpected(opened.error()), why);
         device_entry* const entry = *opened;
@@ -147,7 +130,7 @@ void control_actor::create(endpoint_direction direction, const endpoint_config& 
         auto finish = [this, e, config, done](const std::shared_ptr<prepared_chain>& chain) {
             // Another creation of the same name may have finished meanwhile; or the context stops.
             if (impl_->stopping || impl_->endpoints.contains(config.name)) {
-                release_device(e->entry);
+                impl_->registry.release(e->entry);
                 e->entry = nullptr;
                 return done(std::unexpected(make_error_code(impl_->stopping ? errc::unknown_endpoint : errc::already_initialized)), {});
             }
@@ -187,12 +170,12 @@ std::error_code control_actor::destroy(const std::string& name) {
         // The device thread lets go of the chain at its next period; the endpoint's memory
         // must outlive that, so the block stays alive until the thread confirms.
         wait_detached(e, e->entry, [this, e] {
-            release_device(e->entry);
+            impl_->registry.release(e->entry);
             e->entry = nullptr;
             e->attached = false;
         });
     } else if (!e->moving) {
-        release_device(e->entry);
+        impl_->registry.release(e->entry);
         e->entry = nullptr;
     }
     e->destroyed = true;

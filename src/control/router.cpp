@@ -43,7 +43,7 @@ void control_actor::switch_route(const std::shared_ptr<endpoint_block>& e, devic
     auto finish = [this, e, entry, from, chain, done = std::move(done)]() {
         e->moving = false;
         if (e->destroyed || impl_->stopping) {
-            release_device(entry);
+            impl_->registry.release(entry);
             done(make_error_code(errc::unknown_endpoint));
             return;
         }
@@ -60,7 +60,7 @@ void control_actor::switch_route(const std::shared_ptr<endpoint_block>& e, devic
         drain_inbox();
         e->entry = entry;
         e->device = entry->spec;
-        release_device(from);
+        impl_->registry.release(from);
         // A device with longer periods needs a bigger buffer.
         (void)grow_buffer_for(*e, *entry);
         publish(*e);
@@ -99,7 +99,7 @@ void control_actor::move_to(endpoint_block& block, const std::string& device, st
         timer->cancel();
     }
     block.moving = true; // until route_to finishes: no second move, no destroy of the route under it
-    open_device_async(device, e->direction, [this, e, done = std::move(done)](std::expected<device_entry*, std::error_code> opened,
+    impl_->registry.open(device, e->direction, [this, e, done = std::move(done)](std::expected<device_entry*, std::error_code> opened,
                                                                             const std::string&) mutable {
         if (!opened) {
             e->moving = false;
@@ -180,7 +180,7 @@ void control_actor::reroute(const std::shared_ptr<endpoint_block>& e, int attemp
     }
     e->moving = true;
     enter_stage(*e, route_stage::reopening, static_cast<std::uint32_t>(attempt) + 1, target);
-    open_device_async(target, e->direction, [this, e, target, attempt](std::expected<device_entry*, std::error_code> opened,
+    impl_->registry.open(target, e->direction, [this, e, target, attempt](std::expected<device_entry*, std::error_code> opened,
                                                                        const std::string&) {
         e->moving = false;
         if (opened) {

@@ -144,7 +144,7 @@ void control_actor::drain() {
         hns time; // when the device thread saw it
     };
     std::vector<loss> lost;
-    for (auto& entry : impl_->devices) {
+    for (const auto& entry : impl_->registry.entries()) {
         entry->thread->control().collect_retired();
         pipeline::device_event de;
         while (entry->thread->control().try_pop_event(de)) {
