@@ -5,6 +5,7 @@
 
 #include "control_inbox.h"
 #include "device_registry.h"
+#include "router.h"
 #include "event_log.h"
 #include "event_json.h"
 #include "json_log.h"
@@ -46,10 +47,7 @@ struct endpoint_block {
     std::unique_ptr<capture_endpoint_core> capture;
     std::string device;                           // the actual route (a device spec)
     device_entry* entry = nullptr;  // its device thread (registry-owned)
-    route_stage stage = route_stage::routed;
-    std::uint32_t stage_attempt = 0;
-    bool recovering = false; // lost and not yet on a device again: the next route ends in `rerouted`
-    std::vector<hns> recent_losses; // storm detection (monotonic_now: a simulation's virtual time)
+    route_state route; // written by the router only
     endpoint_state state = endpoint_state::created;
     frame_format format{};
     std::uint32_t frames_per_packet = 0;
@@ -58,9 +56,7 @@ struct endpoint_block {
     hns period{0};
     bool attached = false;
     bool destroyed = false;
-    bool moving = false;
     bool building = false; // a chain for it is being built off ae-ctl (set_buffer, a rate change)
-    std::shared_ptr<control_timer> hold_down; // storm debounce: the reroute waits for it
     // Its two sides' ends of the control inbox (the RT view's, the device port's): glitch records.
     std::unique_ptr<control_inbox::producer> rt_post;
     std::unique_ptr<control_inbox::producer> device_post;
@@ -78,7 +74,7 @@ struct endpoint_block {
 };
 
 // A successor chain built off ae-ctl for a rate change (one of the two, by direction).
-struct control_actor::prepared_chain {
+struct prepared_chain {
     std::expected<std::unique_ptr<pipeline::render_chain>, pipeline::device_error> render{nullptr};
     std::expected<std::unique_ptr<pipeline::capture_chain>, pipeline::device_error> capture{nullptr};
 };
@@ -112,11 +108,11 @@ struct pending_reset {
 };
 
 struct __attribute__((visibility("hidden"))) control_actor::impl {
-    impl(context_options opts, device_registry::owner owner)
+    impl(context_options opts, device_registry::owner owner, router_owner& route_owner)
         : options(std::move(opts)), log(control_detail::make_logger(options), options.repeat_window), drain_timer(io), wake(io),
           // Device threads and device ports signal it (non-blocking writes from RT threads).
           wake_fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)), inbox(options.glitch_inbox_records), inbox_watch(io),
-          registry(io, options, log, wake_fd, std::move(owner)) {
+          registry(io, options, log, wake_fd, std::move(owner)), routes(io, options, log, registry, route_owner) {
         if (wake_fd >= 0) wake.assign(wake_fd);
         // A dup: the inbox's own descriptor lives as long as its producers (they may outlive us).
         if (inbox.wake_fd() >= 0) {
@@ -157,6 +153,7 @@ struct __attribute__((visibility("hidden"))) control_actor::impl {
     asio::posix::stream_descriptor inbox_watch;
     std::map<std::uint32_t, endpoint_block*> by_id;
     device_registry registry; // the device threads; lost ones stay until their endpoints left
+    router routes;            // where each endpoint plays, and its route's stages
     bool stopping = false;
 };
 

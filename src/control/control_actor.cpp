@@ -25,7 +25,7 @@ control_actor::control_actor(context_options options) {
         .off_thread = [this](const char* name, std::function<std::function<void()>()> work) { off_thread(name, std::move(work)); },
         .keep_alive = [this] { return std::shared_ptr<void>(shared_from_this()); },
     };
-    impl_ = std::make_unique<impl>(resolve_default(std::move(options), reason), std::move(owner));
+    impl_ = std::make_unique<impl>(resolve_default(std::move(options), reason), std::move(owner), static_cast<router_owner&>(*this));
     impl_->default_device_reason = std::move(reason);
     impl_->default_auto = default_auto;
     impl_->auto_choice = impl_->options.default_device;
@@ -135,6 +135,30 @@ void control_actor::on_server_default(bool added, const pipeline::available_devi
     if (!added && impl_->options.default_device == spec && spec != impl_->auto_choice) change_default(impl_->auto_choice, server + " stopped");
 }
 
+void control_actor::on_device_lost(device_entry& entry, const char* why, hns when) {
+    entry.lost = true; // a new open of this spec makes a new device thread
+    // A default that a device appearing gave `auto` is gone: what `auto` chose at the start is the
+    // default again before anything reroutes (retrying a JACK server that is shutting down opened
+    // a client that crashed libjack when it was closed).
+    if (impl_->default_auto && entry.spec == default_device() && entry.spec != impl_->auto_choice) {
+        change_default(impl_->auto_choice, "the default device that appeared was lost");
+    }
+    control_detail::log_json(impl_->log.logger(), spdlog::level::warn,
+                             {{"component", "device"}, {"event", "device_lost"}, {"device", entry.spec}, {"message", why}});
+    std::vector<std::shared_ptr<endpoint_block>> affected;
+    for (auto& [name, e] : impl_->endpoints) {
+        if (e->entry == &entry) affected.push_back(e);
+    }
+    impl_->routes.on_device_lost(entry, affected, why, when);
+}
+
+void control_actor::move_to(endpoint_block& block, const std::string& device, std::function<void(std::error_code)> done) {
+    if (block.destroyed) return done(make_error_code(errc::unknown_endpoint));
+    impl_->routes.move_to(find(block.name), device, std::move(done));
+}
+
+std::shared_ptr<void> control_actor::keep_alive() { return shared_from_this(); }
+
 void control_actor::change_default(const std::string& device, const std::string& why) {
     std::string before;
     {
@@ -146,9 +170,9 @@ void control_actor::change_default(const std::string& device, const std::string&
                              {{"component", "context"}, {"event", "default_changed"}, {"from", before}, {"to", device}, {"message", why}});
     for (auto& [name, e] : impl_->endpoints) {
         // A lost one takes the new default at its next reroute; a moving one is on its way.
-        if (e->destroyed || e->moving || !e->config.device.empty() || e->config.routing != routing_policy::follow_default) continue;
+        if (e->destroyed || e->route.moving || !e->config.device.empty() || e->config.routing != routing_policy::follow_default) continue;
         if (e->device != before || !e->entry || e->entry->lost) continue;
-        move_to(*e, device, [this, name = e->name, device](std::error_code ec) {
+        impl_->routes.move_to(e, device, [this, name = e->name, device](std::error_code ec) {
             if (!ec) return;
             control_detail::log_json(impl_->log.logger(), spdlog::level::warn,
                                      {{"component", "endpoint"}, {"endpoint", name}, {"event", "follow_default_failed"}, {"device", device},
@@ -189,6 +213,7 @@ void control_actor::start_thread() {
 void control_actor::tear_down() {
     impl_->stopping = true;
     impl_->registry.begin_stopping();
+    impl_->routes.begin_stopping(endpoints());
     impl_->drain_timer.cancel();
     std::error_code ignored;
     impl_->wake.cancel(ignored);
@@ -197,7 +222,6 @@ void control_actor::tear_down() {
     impl_->resets.clear();
     for (auto& [name, e] : impl_->endpoints) {
         if (e->state == endpoint_state::running || e->state == endpoint_state::error) (void)e->core().stop();
-        if (e->hold_down) e->hold_down->cancel(); // or run() would wait for it
     }
     drain();
     impl_->registry.stop_threads();

@@ -13,6 +13,8 @@
 #include <openae/rt/errc.h>
 #include <openae/rt/render_endpoint_rt.h>
 
+#include "router.h"
+
 #include <asio/any_io_executor.hpp>
 #include <asio/post.hpp>
 
@@ -33,7 +35,7 @@ class logger;
 namespace ae::detail {
 
 struct endpoint_block; // one endpoint's control state (src/control)
-struct device_entry;   // an opened device (device_registry.h)
+struct prepared_chain; // a chain built off ae-ctl (context_state.h)
 
 // What the endpoint getters read: a copy kept up to date by the control thread.
 struct endpoint_summary {
@@ -49,9 +51,8 @@ struct endpoint_summary {
     std::uint32_t attempt = 0; // reopening: which attempt
 };
 
-class control_actor : public std::enable_shared_from_this<control_actor> {
+class control_actor : public std::enable_shared_from_this<control_actor>, private router_owner {
 public:
-    struct prepared_chain; // a chain built off ae-ctl
     struct bridge_entry;   // a bridge's endpoints and pump
     explicit control_actor(context_options options);
     ~control_actor();
@@ -157,7 +158,7 @@ public:
     struct impl;
 
 private:
-    void emit(event e);
+    void emit(event e) override;
     void schedule_drain();
     // Waits for the control wake eventfd (device events, reset acknowledgements) and acts at once.
     void watch_wake();
@@ -167,24 +168,21 @@ private:
     // Runs what waited for device threads to detach endpoints (detaches they applied).
     void check_detached();
     // The control inbox: every endpoint's glitch records, into stats and events.
-    void drain_inbox();
+    void drain_inbox() override;
     void note_glitch(endpoint_block& e, const glitch_record& r);
     // Frames a device dropped itself: a `dropped` glitch for each endpoint on it, and a log line.
     void on_device_dropped(device_entry& entry, std::uint64_t device_frames, hns time);
     void watch_inbox();
-    void publish(endpoint_block& e);
-    void state_changed(endpoint_block& e, endpoint_state state);
+    void publish(endpoint_block& e) override;
+    void state_changed(endpoint_block& e, endpoint_state state) override;
     // Emits latency_changed when the published latency differs from `before`.
-    void latency_changed_since(endpoint_block& e, hns before);
-    void wait_detached(std::shared_ptr<endpoint_block> e, device_entry* entry, std::function<void()> then);
-    // Moves `e` onto the opened `entry` (detach handshake with the old device thread first).
-    void route_to(const std::shared_ptr<endpoint_block>& e, device_entry* entry, std::function<void(std::error_code)> done);
-    // route_to's second half, once the new chain is built: the old device lets go, the new one takes over.
-    void switch_route(const std::shared_ptr<endpoint_block>& e, device_entry* entry, std::shared_ptr<prepared_chain> chain,
-                      std::function<void(std::error_code)> done);
+    void latency_changed_since(endpoint_block& e, hns before) override;
+    void wait_detached(std::shared_ptr<endpoint_block> e, device_entry* entry, std::function<void()> then) override;
     std::expected<void, pipeline::device_error> attach_prepared(endpoint_block& e, device_entry& entry,
-                                                                const std::shared_ptr<prepared_chain>& chain);
+                                                                const std::shared_ptr<prepared_chain>& chain) override;
+    // The device is lost: `auto`'s default falls back, the router takes its endpoints through the stages.
     void on_device_lost(device_entry& entry, const char* why, hns when);
+    [[nodiscard]] std::shared_ptr<void> keep_alive() override;
     // `auto` and sound servers: a PipeWire server (with a sink) or the default JACK server starting
     // becomes the default device when `auto` found nothing but null; it stopping makes `auto`'s
     // first choice the default again.
@@ -192,28 +190,24 @@ private:
     // A new default device: follow_default endpoints on the old one (that asked for the default)
     // move to it.
     void change_default(const std::string& device, const std::string& why);
-    // Enters `stage` (attempt: reopening's count; device: the one concerned): published for the
-    // getters and status, and told as a route_stage event.
     [[nodiscard]] bridge_status bridge_status_of(const bridge_entry& bridge) const;
     // A bridge's render side starts after the pump's first pass (or the open timeout).
     void check_bridge_starts();
     void start_bridge_render(const std::string& name, bool timed_out);
-    void enter_stage(endpoint_block& e, route_stage stage, std::uint32_t attempt, const std::string& device);
     [[nodiscard]] static std::uint64_t minimum_buffer(const frame_format& format, const device_entry& device);
     // A device's buffer grown to what `entry`'s period needs, through the barrier (a new epoch the
     // engine takes at its next pass); never shrunk. True when it grew.
-    bool grow_buffer_for(endpoint_block& e, const device_entry& entry);
+    bool grow_buffer_for(endpoint_block& e, const device_entry& entry) override;
     // A self-driven device's period changed while it runs (a JACK buffer size, a PipeWire quantum):
     // the loop took it as it came; its endpoints' buffers grow if they must.
     void on_device_period_changed(device_entry& entry, std::uint32_t frames);
     // The device's own latency moved: its endpoints' published latency follows, with events.
     void on_device_latency_changed(device_entry& entry);
-    void reroute(const std::shared_ptr<endpoint_block>& e, int attempt);
     std::error_code reconfigure(endpoint_block& e, const frame_format& format, const std::shared_ptr<prepared_chain>& successor);
     // Builds `e`'s chain for `format` and the device of `plan` on an "ae-build" helper; `then`
     // gets it on ae-ctl.
     void build_off_thread(const std::shared_ptr<endpoint_block>& e, const pipeline::chain_plan& plan,
-                          const frame_format& format, std::function<void(const std::shared_ptr<prepared_chain>&)> then);
+                          const frame_format& format, std::function<void(const std::shared_ptr<prepared_chain>&)> then) override;
     // set_buffer's work on ae-ctl. `chain`: one built off ae-ctl for the endpoint's format (null
     // or unusable now: built here).
     std::error_code apply_buffer(endpoint_block& e, hns max_period, std::uint32_t latency_coefficient,

@@ -13,8 +13,8 @@ void control_actor::publish(endpoint_block& e) {
     s.period = e.period;
     s.epoch = e.core().requested_epoch();
     s.device = e.device;
-    s.stage = e.stage;
-    s.attempt = e.stage_attempt;
+    s.stage = e.route.stage;
+    s.attempt = e.route.attempt;
     s.latency = hns{0};
     if (e.buffer_frames != 0) {
         s.latency = duration_of(e.buffer_frames, e.format.sample_rate);
@@ -174,7 +174,7 @@ std::error_code control_actor::destroy(const std::string& name) {
             e->entry = nullptr;
             e->attached = false;
         });
-    } else if (!e->moving) {
+    } else if (!e->route.moving) {
         impl_->registry.release(e->entry);
         e->entry = nullptr;
     }
@@ -184,6 +184,18 @@ std::error_code control_actor::destroy(const std::string& name) {
     impl_->endpoints.erase(name);
     control_detail::log_json(impl_->log.logger(), spdlog::level::info, {{"component", "endpoint"}, {"endpoint", name}, {"event", "destroyed"}});
     return {};
+}
+
+std::expected<void, pipeline::device_error> control_actor::attach_prepared(endpoint_block& e, device_entry& entry,
+                                                                          const std::shared_ptr<prepared_chain>& chain) {
+    // Built for the format the endpoint had then; a rate change since needs another (built here).
+    auto usable = [&](const auto& built) { return built && *built && (*built)->endpoint_rate() == e.format.sample_rate; };
+    if (e.render) {
+        if (chain && usable(chain->render)) return entry.thread->control().attach(*e.render, std::move(*chain->render));
+        return entry.thread->control().attach(*e.render, pipeline::chain_options{.endpoint_format = e.format});
+    }
+    if (chain && usable(chain->capture)) return entry.thread->control().attach(*e.capture, std::move(*chain->capture));
+    return entry.thread->control().attach(*e.capture, pipeline::chain_options{.endpoint_format = e.format});
 }
 
 std::uint64_t control_actor::minimum_buffer(const frame_format& format, const device_entry& device) {

@@ -47,7 +47,7 @@ void control_actor::check_resets() {
             result = {};
         } else if (e.destroyed) {
             result = make_error_code(errc::unknown_endpoint);
-        } else if (!e.moving && (!e.attached || !e.entry || e.entry->thread->finished())) {
+        } else if (!e.route.moving && (!e.attached || !e.entry || e.entry->thread->finished())) {
             // No device thread reads the endpoint now: the discard is made here.
             (void)e.render->device().begin_period();
         } else if (now >= r.deadline) {
