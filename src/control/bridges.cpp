@@ -63,7 +63,7 @@ void control_actor::create_bridge(const bridge_config& config, bridge_done done)
             std::shared_ptr<pipeline::bridge_pump> pump = std::move(*made);
             capture->capture->hold(std::make_shared<pump_hold>(pump_hold{pump, *render}));
             // release: the pump is built before the capture device thread (started below) calls it.
-            capture->capture->link().consumer.store(pump.get(), std::memory_order_release);
+            capture->capture->control_link().set_consumer(pump.get());
             // The first level covers a period of each device, so the render device does not find
             // the ring empty before the capture device's second period has come through.
             std::uint64_t prefill = std::llround((resampler_delay_ms + static_cast<double>(config.margin.count()) / 1e4) * config.sample_rate / 1000.0);

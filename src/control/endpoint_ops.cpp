@@ -27,7 +27,7 @@ void control_actor::publish(endpoint_block& e) {
 std::expected<endpoint_stats, std::error_code> control_actor::stats(const endpoint_block& e) const {
     if (e.destroyed) return std::unexpected(make_error_code(errc::unknown_endpoint));
     endpoint_stats st = e.stats;
-    st.discarded_frames = e.core().link().discarded_frames.load(std::memory_order_relaxed);
+    st.discarded_frames = e.core().control_link().discarded_frames();
     st.glitch_overflows = e.core().glitch_overflow_count();
     return st;
 }
@@ -118,7 +118,7 @@ void control_actor::create(endpoint_direction direction, const endpoint_config& 
         e->entry = entry;
         if (direction == endpoint_direction::render) {
             e->render = std::make_unique<render_endpoint_core>(e->id);
-            e->render->link().control_wake_fd.store(impl_->wake_fd, std::memory_order_release);
+            e->render->control_link().set_control_wake_fd(impl_->wake_fd);
         } else {
             e->capture = std::make_unique<capture_endpoint_core>(e->id);
         }
@@ -290,10 +290,10 @@ void control_actor::reset(endpoint_block& block, std::function<void(std::error_c
     // Capture: the engine's side reads the ring; its next call discards (before it returns any
     // padding), so the reset is complete now.
     if (!block.render) return done({});
-    endpoint_link& link = block.core().link();
-    const std::uint32_t generation = link.reset_generation.load(std::memory_order_relaxed);
+    auto& link = block.core().control_link();
+    const std::uint32_t generation = link.reset_generation();
     // An offline device holding for its endpoints wakes to acknowledge it at once.
-    signal_eventfd(link.device_wake_fd.load(std::memory_order_acquire));
+    link.wake_device();
     impl_->resets.push_back({find(block.name), generation, std::move(done), control_clock::now() + std::chrono::seconds(2)});
     check_resets();
 }

@@ -42,7 +42,7 @@ void control_actor::check_resets() {
         endpoint_block& e = *r.endpoint;
         std::error_code result;
         bool finished = true;
-        const std::uint32_t applied = e.core().link().reset_applied.load(std::memory_order_acquire);
+        const std::uint32_t applied = e.core().control_link().reset_applied();
         if (static_cast<std::int32_t>(applied - r.generation) >= 0) {
             result = {};
         } else if (e.destroyed) {
@@ -128,7 +128,7 @@ void control_actor::drain() {
     drain_inbox();
     for (auto& [name, e] : impl_->endpoints) {
         if (e->state == endpoint_state::running || e->state == endpoint_state::error) {
-            const std::uint64_t padding = e->core().link().last_padding.load(std::memory_order_relaxed);
+            const std::uint64_t padding = e->core().control_link().last_padding();
             const int bucket = padding == 0 ? 0 : std::min(endpoint_stats::padding_buckets - 1, static_cast<int>(std::bit_width(padding)));
             auto& st = e->stats;
             ++st.padding_histogram[static_cast<std::size_t>(bucket)];

@@ -13,7 +13,7 @@ namespace {
 constexpr std::uint32_t max_channels = remix::max_channels;
 
 const ring_segment* initial_segment(endpoint_core& endpoint) noexcept {
-    return endpoint.link().initial_segment.load(std::memory_order_acquire);
+    return endpoint.control_link().initial_segment();
 }
 } // namespace
 

@@ -16,7 +16,7 @@ constexpr std::uint32_t max_channels = remix::max_channels;
 constexpr int max_held_periods = 4;
 
 const ring_segment* initial_segment(endpoint_core& endpoint) noexcept {
-    return endpoint.link().initial_segment.load(std::memory_order_acquire);
+    return endpoint.control_link().initial_segment();
 }
 } // namespace
 

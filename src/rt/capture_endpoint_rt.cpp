@@ -16,7 +16,7 @@ void capture_endpoint_rt::apply_reset() noexcept { // rt-safe: bounded
         if (follower_.follow(segment_, reader_.handoffs, side_.retired)) epoch_ = segment_->epoch;
         if (segment_->reader.available_frames() == 0) break;
     }
-    link_->consumer_position.store(segment_->reader.read_position(), std::memory_order_release);
+    link_.publish_consumed(segment_->reader.read_position());
     acknowledge_reset(discarded);
 }
 
@@ -29,8 +29,7 @@ std::uint64_t capture_endpoint_rt::current_padding(position* pos) noexcept { // 
     if (!pair_open_) apply_reset();
     const std::uint64_t available = segment_->reader.available_frames();
     if (pos) fill_position(*pos, segment_->reader.read_position(), available);
-    // relaxed: a statistic the control thread samples.
-    link_->last_padding.store(available, std::memory_order_relaxed);
+    link_.sample_padding(available);
     return available;
 }
 
@@ -93,7 +92,7 @@ errc capture_endpoint_rt::try_release_input_data_pointer(std::uint32_t frames_co
     const std::uint32_t from_ring = frames_consumed < captured_frames_ ? frames_consumed : captured_frames_;
     if (from_ring != 0) {
         segment_->reader.commit(from_ring);
-        link_->consumer_position.store(segment_->reader.read_position(), std::memory_order_release);
+        link_.publish_consumed(segment_->reader.read_position());
     }
     return errc{};
 }
@@ -112,8 +111,7 @@ void capture_endpoint_rt::processing_complete() noexcept { // rt-safe: bounded
     // An offline device waits for the engine to make room.
     // (Only when it waits: see device_port_base::set_device_waiting. A seq_cst exchange after
     // this pass's frames were published: TSan does not take fences.)
-    if (link_->device_waiting.load(std::memory_order_relaxed) && link_->device_waiting.exchange(false, std::memory_order_seq_cst))
-        signal_eventfd(link_->device_wake_fd.load(std::memory_order_acquire));
+    link_.wake_waiting_device();
 }
 
 } // namespace ae

@@ -7,7 +7,7 @@
 namespace ae {
 
 endpoint_core::endpoint_core(std::uint32_t endpoint_id, std::size_t queue_capacity)
-    : link_(endpoint_id, queue_capacity), control_(link_.take_control()) {}
+    : link_(endpoint_id, queue_capacity), control_(link_.take_control()), shared_(link_.take_control_view()) {}
 
 std::error_code endpoint_core::set_buffer(const frame_format& format, std::uint32_t frames_per_packet,
                                           std::uint64_t buffer_frames, std::uint64_t start_position) {
@@ -18,32 +18,28 @@ std::error_code endpoint_core::set_buffer(const frame_format& format, std::uint3
     (*segment)->reader.sync_after_rebase();
     ++next_epoch_;
     initial_ = std::move(*segment);
-    // release: consumer position and the segment are set before any side sees the segment.
-    link_.consumer_position.store(start_position, std::memory_order_relaxed);
-    link_.initial_segment.store(initial_.get(), std::memory_order_release);
+    shared_.publish_initial(initial_.get(), start_position);
     return {};
 }
 
 std::error_code endpoint_core::start() {
     if (!initial_) return errc::not_initialized;
-    if (link_.running.load(std::memory_order_relaxed)) return errc::already_running;
-    // release: everything configured before start is visible to a side that sees running.
-    link_.running.store(true, std::memory_order_release);
+    if (shared_.running()) return errc::already_running;
+    shared_.set_running(true);
     return {};
 }
 
 std::error_code endpoint_core::stop() {
     if (!initial_) return errc::not_initialized;
-    if (!link_.running.load(std::memory_order_relaxed)) return errc::not_running;
-    link_.running.store(false, std::memory_order_release);
+    if (!shared_.running()) return errc::not_running;
+    shared_.set_running(false);
     return {};
 }
 
 std::error_code endpoint_core::reset() {
     if (!initial_) return errc::not_initialized;
-    if (link_.running.load(std::memory_order_relaxed)) return errc::already_running;
-    // release: the reading side discards everything written before this bump.
-    link_.reset_generation.fetch_add(1, std::memory_order_release);
+    if (shared_.running()) return errc::already_running;
+    shared_.request_reset();
     return {};
 }
 
@@ -57,7 +53,7 @@ std::error_code endpoint_core::set_event_handle(int eventfd) {
             return {errno, std::system_category()};
         }
     }
-    link_.event_fd.store(eventfd < 0 ? -1 : eventfd, std::memory_order_release);
+    shared_.set_event_fd(eventfd < 0 ? -1 : eventfd);
     return {};
 }
 

@@ -5,26 +5,24 @@
 namespace ae {
 
 void endpoint_rt_base::pulse() noexcept { // rt-safe: bounded
-    // acquire: the fd was set up before it was published.
-    signal_eventfd(link_->event_fd.load(std::memory_order_acquire));
+    signal_eventfd(link_.event_fd());
 }
 
 errc endpoint_rt_base::set_pin_inactive() noexcept { // rt-safe: bounded
     if (!attach()) return errc::not_initialized;
-    // release: what the engine did before going inactive is visible to the device side.
-    link_->pin_active.store(false, std::memory_order_release);
+    link_.set_pin_active(false);
     return errc{};
 }
 
 errc endpoint_rt_base::set_pin_active() noexcept { // rt-safe: bounded
     if (!attach()) return errc::not_initialized;
-    link_->pin_active.store(true, std::memory_order_release);
+    link_.set_pin_active(true);
     return errc{};
 }
 
 void endpoint_rt_base::fill_position(position& out, std::uint64_t stream_position,
                                      std::uint64_t padding_frames) noexcept { // rt-safe: bounded
-    if (link_->clock.try_read(snapshot_)) has_snapshot_ = true;
+    if (link_.read_clock(snapshot_)) has_snapshot_ = true;
     out.stream_position = stream_position;
     out.padding_frames = padding_frames;
     out.epoch = epoch_;
@@ -51,24 +49,19 @@ void endpoint_rt_base::fill_position(position& out, std::uint64_t stream_positio
 }
 
 void endpoint_rt_base::report(glitch_kind kind, std::uint64_t stream_position, std::uint64_t frames) noexcept { // rt-safe: bounded
-    side_.glitches.report(glitch_record{kind, link_->id, epoch_, stream_position, frames, monotonic_now()});
+    side_.glitches.report(glitch_record{kind, link_.id(), epoch_, stream_position, frames, monotonic_now()});
 }
 
 bool endpoint_rt_base::reset_requested() const noexcept { // rt-safe: wait-free
-    // relaxed: a hint; acknowledge_reset's caller re-reads with acquire.
-    return link_->reset_generation.load(std::memory_order_relaxed) != seen_reset_generation_;
+    return link_.reset_pending(seen_reset_generation_);
 }
 
 void endpoint_rt_base::acknowledge_reset(std::uint64_t discarded) noexcept { // rt-safe: bounded
-    // acquire: pairs with the control thread's bump (made after it stopped the endpoint).
-    const std::uint32_t generation = link_->reset_generation.load(std::memory_order_acquire);
+    const std::uint32_t generation = link_.reset_generation();
     seen_reset_generation_ = generation;
-    // What the host asked to discard is not a glitch: counted apart. relaxed: a statistic,
-    // ordered by the acknowledgement below.
-    link_->discarded_frames.fetch_add(discarded, std::memory_order_relaxed);
+    // What the host asked to discard is not a glitch: counted apart.
     if (discarded != 0) discontinuity_pending_ = true;
-    // release: the discard is done before the control side sees it acknowledged.
-    link_->reset_applied.store(generation, std::memory_order_release);
+    link_.acknowledge_reset(generation, discarded);
 }
 
 } // namespace ae

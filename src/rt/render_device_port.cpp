@@ -9,13 +9,13 @@ void render_device_port::advance_segment() noexcept { // rt-safe: bounded
     if (follower_.follow(segment_, reader_.handoffs, side_.retired) && read_ahead_ != 0) {
         publish_consumed();
         read_ahead_ = 0;
-        link_->read_ahead.store(0, std::memory_order_release);
+        link_.publish_read_ahead(0);
     }
 }
 
 void render_device_port::publish_consumed() noexcept { // rt-safe: wait-free
-    // release: the engine's padding drops only after we are done with those frames.
-    link_->consumer_position.store(segment_->reader.read_position(), std::memory_order_release);
+    // A release: the engine's padding drops only after we are done with those frames.
+    link_.publish_consumed(segment_->reader.read_position());
 }
 
 std::int64_t render_device_port::next_segment_start(std::uint32_t rate) noexcept { // rt-safe: bounded
@@ -51,16 +51,15 @@ void render_device_port::release_at(const frames_view& run, std::uint32_t frames
     if (run.segment == segment_) return release(frames);
     const_cast<ring_segment*>(run.segment)->reader.commit(frames);
     read_ahead_ += frames;
-    link_->read_ahead.store(read_ahead_, std::memory_order_release);
+    link_.publish_read_ahead(read_ahead_);
 }
 
 std::uint64_t render_device_port::begin_period() noexcept { // rt-safe: bounded
     reset_now_ = false;
     if (!attach()) return 0;
-    // relaxed first: the common case (no reset) costs one plain load.
-    if (link_->reset_generation.load(std::memory_order_relaxed) == seen_reset_generation_) return 0;
-    // acquire: pairs with the control thread's bump.
-    const std::uint32_t generation = link_->reset_generation.load(std::memory_order_acquire);
+    // A relaxed read first: the common case (no reset) costs one plain load.
+    if (link_.requested_reset() == seen_reset_generation_) return 0;
+    const std::uint32_t generation = link_.reset_generation();
     seen_reset_generation_ = generation;
     std::uint64_t discarded = 0;
     for (std::size_t i = 0; i <= reader_.handoffs.capacity(); ++i) {
@@ -68,13 +67,9 @@ std::uint64_t render_device_port::begin_period() noexcept { // rt-safe: bounded
         advance_segment();
         if (segment_->reader.available_frames() == 0) break;
     }
-    link_->consumer_position.store(segment_->reader.read_position(), std::memory_order_release);
-    // What the host asked to discard is not a glitch: counted apart. relaxed: ordered by the
-    // acknowledgement's release.
-    link_->discarded_frames.fetch_add(discarded, std::memory_order_relaxed);
-    // release: the discard (and the consumer position) before the acknowledgement.
-    link_->reset_applied.store(generation, std::memory_order_release);
-    signal_eventfd(link_->control_wake_fd.load(std::memory_order_acquire));
+    link_.publish_consumed(segment_->reader.read_position());
+    // What the host asked to discard is not a glitch: counted apart; ae-ctl is woken to see it.
+    link_.acknowledge_reset(generation, discarded);
     reset_now_ = true;
     return discarded;
 }

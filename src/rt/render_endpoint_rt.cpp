@@ -18,9 +18,9 @@ std::uint64_t render_endpoint_rt::current_padding(position* pos) noexcept { // r
     const std::uint64_t written = segment_->writer.write_position();
     // acquire, read before the consumer position: the device side publishes a switch to the new
     // segment (its position then including what it read ahead) before it clears this count.
-    const std::uint64_t read_ahead = link_->read_ahead.load(std::memory_order_acquire);
-    // acquire: the device's consumption is published after it finished reading.
-    const std::uint64_t consumed = link_->consumer_position.load(std::memory_order_acquire);
+    const std::uint64_t read_ahead = link_.read_ahead();
+    // An acquire: the device's consumption is published after it finished reading.
+    const std::uint64_t consumed = link_.consumed();
     std::uint64_t padding = written - consumed;
     const std::uint32_t rate = segment_->format.sample_rate;
     // At the seam itself too (every old frame read, the reader not yet switched): what the
@@ -36,8 +36,7 @@ std::uint64_t render_endpoint_rt::current_padding(position* pos) noexcept { // r
         padding = new_frames - ahead + (old_frames * rate + rate_before_seam_ - 1) / rate_before_seam_;
     }
     if (pos) fill_position(*pos, written, padding);
-    // relaxed: a statistic the control thread samples.
-    link_->last_padding.store(padding, std::memory_order_relaxed);
+    link_.sample_padding(padding);
     return padding;
 }
 
@@ -98,8 +97,7 @@ void render_endpoint_rt::processing_complete() noexcept { // rt-safe: bounded
     // An offline device waits for the engine's frames.
     // (Only when it waits: see device_port_base::set_device_waiting. A seq_cst exchange after
     // this pass's frames were published: TSan does not take fences.)
-    if (link_->device_waiting.load(std::memory_order_relaxed) && link_->device_waiting.exchange(false, std::memory_order_seq_cst))
-        signal_eventfd(link_->device_wake_fd.load(std::memory_order_acquire));
+    link_.wake_waiting_device();
 }
 
 void render_endpoint_rt::apply(reconfigure_command& command) noexcept { // rt-safe: bounded

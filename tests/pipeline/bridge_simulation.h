@@ -51,7 +51,7 @@ inline run_result run(double capture_ppm, double seconds, bool drift_control, st
     // The first level: a period of each device, the resampler's delay and 2 ms.
     const std::uint64_t prefill = render_period + capture_period + 100 + 96 + extra_prefill;
     REQUIRE((*pump)->prefill(prefill) == prefill);
-    capture.link().consumer.store(pump->get(), std::memory_order_release);
+    capture.control_link().set_consumer(pump->get());
     REQUIRE_FALSE(render.start());
     REQUIRE_FALSE(capture.start());
 
@@ -138,7 +138,7 @@ inline run_result run(double capture_ppm, double seconds, bool drift_control, st
     result.drift_ppm = (*pump)->read_figures().drift_ppm;
     result.dropped_frames = (*pump)->read_figures().dropped_frames;
     result.violations = guard.violations();
-    capture.link().consumer.store(nullptr, std::memory_order_release);
+    capture.control_link().set_consumer(nullptr);
     return result;
 }
 

@@ -75,7 +75,7 @@ TEST_CASE("bridge pump: a resampler block of the capture period - each pass pass
         opts.block_frames = block_frames;
         auto pump = pipeline::bridge_pump::create(capture.rt(), render.rt(), opts);
         REQUIRE(pump);
-        capture.link().consumer.store(pump->get(), std::memory_order_release);
+        capture.control_link().set_consumer(pump->get());
         REQUIRE_FALSE(render.start());
         REQUIRE_FALSE(capture.start());
         std::vector<float> frames(std::size_t{period} * 2, 0.25f);

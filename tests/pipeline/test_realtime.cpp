@@ -81,7 +81,7 @@ TEST_CASE("null device with drift_ppm: the endpoint's measured rate is within 2 
                 frame[0] = frame[1] = 0.0f;
             });
             ae::clock_snapshot snapshot;
-            if (endpoints[i]->link().clock.try_read(snapshot) && !snapshot.uncertain && snapshot.device_position >= 48000 &&
+            if (endpoints[i]->control_link().read_clock(snapshot) && !snapshot.uncertain && snapshot.device_position >= 48000 &&
                 (published[i].empty() || published[i].back().first != snapshot.device_position)) {
                 published[i].emplace_back(snapshot.device_position, snapshot.time.count());
             }
@@ -93,7 +93,7 @@ TEST_CASE("null device with drift_ppm: the endpoint's measured rate is within 2 
         threads[i]->stop();
         const double truth = 48000.0 * (1 + drifts[i] * 1e-6);
         ae::clock_snapshot snapshot;
-        REQUIRE(endpoints[i]->link().clock.try_read(snapshot));
+        REQUIRE(endpoints[i]->control_link().read_clock(snapshot));
         const double error_ppm = (snapshot.frames_per_second - truth) / truth * 1e6;
         CAPTURE(drifts[i]);
         MESSAGE("null drift ", drifts[i], " ppm: measured ", snapshot.frames_per_second, " Hz, error ", error_ppm, " ppm");
@@ -200,7 +200,7 @@ TEST_CASE("RT-safety harness armed on device threads and the engine for 10 s") {
     // Every endpoint's position advanced with the device, in its own rate.
     for (std::size_t i = 0; i < renders.size(); ++i) {
         ae::clock_snapshot snapshot;
-        REQUIRE(renders[i]->link().clock.try_read(snapshot));
+        REQUIRE(renders[i]->control_link().read_clock(snapshot));
         CHECK(snapshot.device_position >= 9 * render_formats[i].sample_rate);
         CHECK(written[i] >= 9ull * render_formats[i].sample_rate);
     }
@@ -351,7 +351,7 @@ faulty_run run_render(const std::string& spec, double seconds, std::uint32_t buf
     device_event event;
     while (thread->control().try_pop_event(event)) result.events.push_back(event);
     endpoint.drain_glitches([&](const ae::glitch_record& r) { result.glitches.add(r); });
-    REQUIRE(endpoint.link().clock.try_read(result.last));
+    REQUIRE(endpoint.control_link().read_clock(result.last));
     return result;
 }
 double ppm_off(double rate) { return (rate - 48000.0) / 48000.0 * 1e6; }

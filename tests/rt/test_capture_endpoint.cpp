@@ -173,8 +173,8 @@ TEST_CASE("ae::capture_endpoint_rt") {
         ae::position pos;
         CHECK(f.rt.current_padding(&pos) == 0);
         CHECK(pos.stream_position == 400); // skipped, not replayed: positions do not go backwards
-        CHECK(f.core.link().discarded_frames.load() == 400);
-        CHECK(f.core.link().reset_applied.load() == f.core.link().reset_generation.load());
+        CHECK(f.core.control_link().discarded_frames() == 400);
+        CHECK(f.core.control_link().reset_applied() == f.core.control_link().reset_generation());
         CHECK(f.glitches().empty());
         f.rt.processing_complete();
         CHECK(f.rt.current_padding() == 0);

@@ -327,10 +327,10 @@ TEST_CASE("ae::render_endpoint_rt") {
         f.pass(480, 0.5f);
         REQUIRE_FALSE(f.core.stop());
         REQUIRE_FALSE(f.core.reset());
-        CHECK(f.core.link().reset_applied.load() != f.core.link().reset_generation.load());
+        CHECK(f.core.control_link().reset_applied() != f.core.control_link().reset_generation());
         CHECK(f.device.begin_period() == 480);
-        CHECK(f.core.link().reset_applied.load() == f.core.link().reset_generation.load());
-        CHECK(f.core.link().discarded_frames.load() == 480);
+        CHECK(f.core.control_link().reset_applied() == f.core.control_link().reset_generation());
+        CHECK(f.core.control_link().discarded_frames() == 480);
         CHECK(f.rt.current_padding() == 0);
         CHECK(f.glitches().empty());
         CHECK(f.device.begin_period() == 0); // once per reset

@@ -35,8 +35,8 @@ public:
     // True once per reset the control side asked for (the engine's side discards the ring; the
     // device side drops what its stages still hold of the old capture). rt-safe: wait-free
     [[nodiscard]] bool take_reset() noexcept {
-        // relaxed: frames captured before the reset are the device thread's own; nothing to order.
-        const std::uint32_t generation = link_->reset_generation.load(std::memory_order_relaxed);
+        // A relaxed read: frames captured before the reset are the device thread's own.
+        const std::uint32_t generation = link_.requested_reset();
         if (generation == seen_reset_generation_) return false;
         seen_reset_generation_ = generation;
         return true;
@@ -68,7 +68,7 @@ public:
     void run_consumer() noexcept {
         if (!running()) return;
         // acquire: the consumer was built before it was published.
-        if (inline_consumer* consumer = link_->consumer.load(std::memory_order_acquire)) consumer->after_device_period();
+        if (inline_consumer* consumer = link_.consumer()) consumer->after_device_period();
     }
 
     // Frames written into the stream so far.

@@ -41,7 +41,7 @@ public:
     // Discards unprocessed data (applied by the reading side at its next period or pass).
     // Only while stopped (`already_running` otherwise).
     std::error_code reset();
-    [[nodiscard]] bool running() const noexcept { return link_.running.load(std::memory_order_relaxed); }
+    [[nodiscard]] bool running() const noexcept { return shared_.running(); }
 
     // Registers an eventfd for pulse(); -1 removes it. The fd is made non-blocking.
     // `not_initialized` before set_buffer, `bad_argument` for a closed fd.
@@ -77,18 +77,23 @@ public:
     [[nodiscard]] std::size_t segments_in_flight() const noexcept { return in_flight_; }
     // The epoch of the newest configuration requested (the RT side may still be on an older one).
     [[nodiscard]] std::uint32_t requested_epoch() const noexcept { return next_epoch_ - 1; }
-    // The shared atomics and clock (the queues are not in it: each side holds its own ends).
-    [[nodiscard]] endpoint_link& link() noexcept { return link_; }
-    [[nodiscard]] const endpoint_link& link() const noexcept { return link_; }
+    // The shared state, as the control side may use it (resets, fds, statistics, the clock).
+    [[nodiscard]] endpoint_link::control_view& control_link() noexcept { return shared_; }
+    [[nodiscard]] const endpoint_link::control_view& control_link() const noexcept { return shared_; }
     [[nodiscard]] std::uint32_t id() const noexcept { return link_.id; }
 
     // Keeps `resource` alive as long as this endpoint: something its RT side may still touch
     // after its device detached it (a device thread's wake eventfd). Control side only.
     void hold(std::shared_ptr<const void> resource);
 
+protected:
+    // The block the RT view and the device port take their ends and views from (once each).
+    [[nodiscard]] endpoint_link& link() noexcept { return link_; }
+
 private:
     endpoint_link link_;
     control_ends control_;
+    endpoint_link::control_view shared_;
     std::vector<std::shared_ptr<const void>> held_;
     std::unique_ptr<ring_segment> initial_;
     std::uint32_t next_epoch_ = 1;

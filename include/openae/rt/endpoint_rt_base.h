@@ -40,23 +40,21 @@ public:
     [[nodiscard]] std::uint64_t misuse_count() const noexcept { return misuse_count_; }
 
 protected:
-    explicit endpoint_rt_base(endpoint_link& link) noexcept : link_(&link), side_(link.take_rt_side()) {}
+    explicit endpoint_rt_base(endpoint_link& link) noexcept : link_(link.take_engine_view()), side_(link.take_rt_side()) {}
     ~endpoint_rt_base() = default;
 
     // Picks up the first segment once the control side has published it. False until then.
     // rt-safe: wait-free
     [[nodiscard]] bool attach() noexcept {
         if (segment_) return true;
-        // acquire: the segment was fully built before the control thread published it.
-        segment_ = link_->initial_segment.load(std::memory_order_acquire);
+        segment_ = link_.initial_segment();
         if (!segment_) return false;
         epoch_ = segment_->epoch;
         return true;
     }
     // rt-safe: wait-free
     [[nodiscard]] bool running() const noexcept {
-        // acquire: start() happens after everything the control thread prepared for it.
-        return link_->running.load(std::memory_order_acquire);
+        return link_.running();
     }
 
     // Fills `out` from the device's latest clock snapshot and the given stream figures; reports a
@@ -72,7 +70,7 @@ protected:
     // rt-safe: wait-free
     void acknowledge_reset(std::uint64_t discarded) noexcept;
 
-    endpoint_link* link_;
+    endpoint_link::engine_view link_; // this side's operations on the shared state
     side_ends side_;
     ring_segment* segment_ = nullptr;
     std::uint32_t epoch_ = 0;

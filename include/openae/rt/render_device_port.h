@@ -35,7 +35,7 @@ public:
 
     // The device reads the ring for a period starting at `now` (one clock read per device period,
     // shared by its endpoints). rt-safe: wait-free
-    void publish_read_time(hns now) noexcept { link_->device_read_time.store(now.count(), std::memory_order_relaxed); }
+    void publish_read_time(hns now) noexcept { link_.publish_read_time(now); }
 
     // Up to `max_frames` contiguous frames of one format, at the read position.
     // rt-safe: wait-free

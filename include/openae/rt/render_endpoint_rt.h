@@ -53,7 +53,7 @@ public:
 
     // When the device last read the ring (monotonic_now at the start of its period; 0 before).
     // rt-safe: wait-free
-    [[nodiscard]] hns device_read_time() const noexcept { return hns{link_->device_read_time.load(std::memory_order_relaxed)}; }
+    [[nodiscard]] hns device_read_time() const noexcept { return link_.device_read_time(); }
 
     // Total frames the buffer holds in the current epoch.
     // rt-safe: wait-free
