@@ -51,7 +51,7 @@ struct endpoint_summary {
     std::uint32_t attempt = 0; // reopening: which attempt
 };
 
-class control_actor : public std::enable_shared_from_this<control_actor>, private router_owner {
+class control_actor final : public std::enable_shared_from_this<control_actor>, private router_owner {
 public:
     struct bridge_entry;   // a bridge's endpoints and pump
     explicit control_actor(context_options options);
