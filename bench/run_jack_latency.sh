@@ -2,8 +2,10 @@
 # What openae adds to a JACK graph's latency, measured with jack_iodelay (it plays a tone on
 # jack_delay:out and reads its phase back on jack_delay:in, printing the loop's latency in
 # frames): the loop closed through one plain pass-through client (bench/jack_clients, the
-# reference) and through openae (ae-host --bridge: a capture endpoint on jack_delay:out feeding a
-# render endpoint on jack_delay:in), one after the other on one `jackd -d dummy`.
+# reference), through an openae bridge (ae-host --bridge: a capture endpoint on jack_delay:out
+# feeding a render endpoint on jack_delay:in), and through an engine of the host's own
+# (bench/loop_engine: the same two endpoints, copied by an event-driven RT thread, buffers of two
+# periods), one after the other on one `jackd -d dummy`.
 #
 #   bench/run_jack_latency.sh BUILD_DIR [PERIOD] [SECONDS] [MARGIN_MS]
 set -euo pipefail
@@ -38,7 +40,7 @@ wait_port() { # PORT: bounded, 5 s
 # control has settled by then): lowest, median, highest.
 report() { # LABEL LOG
     local total
-    grep -o '^ *[0-9.]* frames' "$2" | awk '{print $1}' > "$2.frames"
+    { grep -o '^ *[0-9.]* frames' "$2" || true; } | awk '{print $1}' > "$2.frames"
     total=$(wc -l < "$2.frames")
     tail -n "$((total / 2))" "$2.frames" | sort -n | awk -v l="$1" -v p="$period" '{ w[NR] = $1 } END {
         if (NR == 0) { printf "%-26s no reading\n", l; exit }
@@ -80,7 +82,19 @@ EOF
 kill "$delay_pid" 2> /dev/null || true
 wait "$delay_pid" 2> /dev/null || true
 
+# openae with the host's engine: jack_iodelay -> capture endpoint -> loop_engine -> render endpoint.
+jack_iodelay -s "$name" > "$scratch/engine.log" 2>&1 &
+delay_pid=$!
+wait_port jack_delay:out
+"$build/bench/loop_engine" "jack:openae-in?server=$name&ports=jack_delay:out&channels=1" \
+    "jack:openae-out?server=$name&ports=jack_delay:in&channels=1" "$seconds" "$period" 2 > "$scratch/loop.log" 2>&1 ||
+    { cat "$scratch/loop.log" >&2; exit 1; }
+kill "$delay_pid" 2> /dev/null || true
+wait "$delay_pid" 2> /dev/null || true
+
 echo "jackd -d dummy -r 48000 -p $period; jack_iodelay's loop, ${seconds} s each; the bridge's margin ${margin} ms:"
 report "through a plain client" "$scratch/reference.log"
 report "through an openae bridge" "$scratch/openae.log"
+report "through an openae engine" "$scratch/engine.log"
+grep "^loop" "$scratch/loop.log" || cat "$scratch/loop.log"
 grep -i "bridge" "$scratch/ae-host.log" | tail -3

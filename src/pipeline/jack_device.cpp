@@ -130,6 +130,10 @@ public:
             const char* ours = jack_port_name(ports_[ch]);
             const int err = render ? jack_connect(client_, ours, targets[ch].c_str()) : jack_connect(client_, targets[ch].c_str(), ours);
             if (err != 0 && err != EEXIST) {
+                // The client is active: JACK would go on calling it with a loop that is about to
+                // be freed. Deactivated, it is called no more (jack_deactivate waits for the cycle).
+                (void)jack_deactivate(client_);
+                active_ = false;
                 return std::unexpected(jack_error(spec_, errc::device_unavailable, std::string("cannot connect ") + ours + " and " + targets[ch]));
             }
         }

@@ -19,6 +19,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace ae::test::signal;
@@ -119,6 +120,25 @@ TEST_CASE("jack: no server, a bad option: typed errors naming the device") {
     auto both = make_device("jack:ae?ports=a:b&connect=auto", endpoint_direction::render);
     REQUIRE_FALSE(both);
     CHECK(both.error().code == ae::errc::bad_argument);
+}
+
+TEST_CASE("jack: a port that does not exist - start fails naming it - and JACK's later cycles reach nothing of openae's") {
+    jack_server server("jack-noport");
+    jack_peer recorder(server.name, "rec", true, 48000);
+    auto dev = make_device("jack:ae_noport?server=" + server.name + "&ports=nobody:in_1,rec:in_2", endpoint_direction::render);
+    REQUIRE(dev);
+    {
+        auto thread = device_thread::create(std::move(*dev), {.realtime_priority = 0});
+        REQUIRE(thread);
+        const auto started = (*thread)->start();
+        REQUIRE_FALSE(started);
+        CHECK(started.error().code == ae::errc::device_unavailable);
+        CHECK(started.error().message.find("nobody:in_1") != std::string::npos);
+    } // the device thread and its loop are gone; the client, active for the connect, must be too
+    // Ten more cycles of the graph (the recorder's own): a callback left on freed state crashed here.
+    const std::size_t before = recorder.count();
+    for (int turn = 0; turn < 2'000'000 && recorder.count() < before + 10 * 256; ++turn) std::this_thread::yield();
+    CHECK(recorder.count() >= before + 10 * 256);
 }
 
 TEST_CASE("jack: render into a JACK recorder, sample-exact, JACK's process callback under the RT harness") {
