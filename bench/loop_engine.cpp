@@ -12,6 +12,7 @@
 // frames it had no room for, and both endpoints' glitch counts.
 #include <openae/openae.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -39,9 +40,12 @@ void engine(ae::capture_endpoint_rt& in, ae::render_endpoint_rt& out, int wake, 
         std::uint64_t ticks = 0;
         if (poll(&p, 1, 100) <= 0 || read(wake, &ticks, sizeof ticks) < 0) continue;
         // Bounded: at most the capture buffer's packets.
-        for (int packet = 0; packet < 64 && in.current_padding() > 0; ++packet) {
-            ae::connection_property got;
-            if (in.input_data_pointer(got) != ae::errc{} || got.valid_frames == 0) break;
+        for (int packet = 0; packet < 64; ++packet) {
+            const std::uint64_t captured = in.current_padding();
+            if (captured == 0) break;
+            ae::connection_property got; // in: the frames asked for (at most a packet)
+            got.valid_frames = static_cast<std::uint32_t>(std::min<std::uint64_t>(captured, in.frames_per_packet()));
+            if (in.input_data_pointer(got) != ae::errc{}) break;
             const std::size_t bytes = std::size_t{got.valid_frames} * sizeof(float);
             const std::uint64_t room = out.buffer_frames() - out.current_padding();
             if (room >= got.valid_frames) {

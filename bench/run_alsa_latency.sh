@@ -5,7 +5,8 @@
 # on a machine without a sound card — first by alsaloop (alsa-utils: a plain ALSA client copying
 # capture to playback, the reference), then by openae (bench/loop_engine: a capture endpoint on
 # `alsa:aeloop_in`, an RT engine thread copying into a render endpoint on `alsa:aeloop_out`). Both
-# with the same period and buffer: PERIOD frames, 2 periods.
+# asked for two periods: openae's endpoints with PERIOD-frame periods and two-period buffers (its ALSA
+# PCMs the same), alsaloop with a two-period latency target (-t; it picks its own buffers).
 #
 #   bench/run_alsa_latency.sh BUILD_DIR [PERIOD] [SECONDS]
 set -euo pipefail
@@ -33,33 +34,16 @@ pcm.aeloop_out { type jack playback_ports { 0 jack_delay:in } }
 EOF
 export ALSA_CONFIG_PATH="/usr/share/alsa/alsa.conf:$scratch/asound.conf"
 
-wait_port() { # PORT: bounded, 5 s
-    for _ in $(seq 50); do
-        jack_lsp -s "$name" 2>/dev/null | grep -qx "$1" && return 0
-        sleep 0.1
-    done
-    echo "no port $1" >&2
-    return 1
-}
+. "$(dirname "$0")/iodelay_report.sh"
 
-# The loop's latency as jack_iodelay printed it (frames) over the run's second half.
-report() { # LABEL LOG
-    local total
-XX '{print $1}' > "$2.frames"
-    total=$(wc -l < "$2.frames")
-    tail -n "$((total / 2))" "$2.frames" | sort -n | awk -v l="$1" -v p="$period" '{ w[NR] = $1 } END {
-        if (NR == 0) { printf "%-26s no reading\n", l; exit }
-        m = w[int((NR + 1) / 2)]
-        printf "%-26s median %7.1f frames %7.3f ms (%.2f periods), lowest %.1f, highest %.1f; %d readings\n", l, m, m / 48, m / p, w[1], w[NR], NR
-    }'
-}
-
-period_us=$((period * 1000000 / 48000))
+# alsaloop keeps its loop at this latency (two periods, rounded up: 10666 us at 256 frames
+# leaves the jack plugin no period size it takes).
+loop_us=$(((2 * period * 1000000 + 47999) / 48000))
 # The reference: jack_iodelay -> aeloop_in -> alsaloop -> aeloop_out -> jack_iodelay.
 jack_iodelay -s "$name" > "$scratch/reference.log" 2>&1 &
 delay_pid=$!
 wait_port jack_delay:out
-timeout "$((seconds + 5))" alsaloop -C aeloop_in -P aeloop_out -f FLOAT_LE -c 1 -r 48000 -t "$((2 * period_us))" \
+timeout "$((seconds + 5))" alsaloop -C aeloop_in -P aeloop_out -f FLOAT_LE -c 1 -r 48000 -S 1 -t "$loop_us" \
     -s "$seconds" > "$scratch/alsaloop.log" 2>&1 || true
 kill "$delay_pid" 2> /dev/null || true
 wait "$delay_pid" 2> /dev/null || true
