@@ -58,7 +58,7 @@ void control_actor::create_bridge(const bridge_config& config, bridge_done done)
             }
             auto made = pipeline::bridge_pump::create(capture->capture->rt(), (*render)->render->rt(),
                                                       {config.sample_rate, config.channels, config.drift_control, static_cast<double>(config.margin.count()) / 1e4,
-                                                       capture_period, impl_->wake_fd});
+                                                       capture_period, impl_->drain.wake_fd()});
             if (!made) return fail(made.error(), "cannot make the bridge's resampler");
             std::shared_ptr<pipeline::bridge_pump> pump = std::move(*made);
             capture->capture->hold(std::make_shared<pump_hold>(pump_hold{pump, *render}));

@@ -6,6 +6,7 @@
 #include "control_inbox.h"
 #include "device_registry.h"
 #include "router.h"
+#include "rt_drain.h"
 #include "event_log.h"
 #include "event_json.h"
 #include "json_log.h"
@@ -91,34 +92,10 @@ struct control_actor::bridge_entry {
     std::shared_ptr<control_timer> first_pass_deadline;
 };
 
-// An endpoint waiting for a device thread to detach it (applied() reaching `target`).
-struct pending_detach {
-    std::shared_ptr<endpoint_block> endpoint; // kept alive: the device thread may still touch it
-    device_entry* entry = nullptr;
-    std::uint64_t target = 0;
-    std::function<void()> then;
-};
-
-// A reset waiting for the device thread to say its queue is discarded.
-struct pending_reset {
-    std::shared_ptr<endpoint_block> endpoint;
-    std::uint32_t generation = 0;
-    std::function<void(std::error_code)> done;
-    control_clock::time_point deadline;
-};
-
 struct __attribute__((visibility("hidden"))) control_actor::impl {
-    impl(context_options opts, device_registry::owner owner, router_owner& route_owner)
-        : options(std::move(opts)), log(control_detail::make_logger(options), options.repeat_window), drain_timer(io), wake(io),
-          // Device threads and device ports signal it (non-blocking writes from RT threads).
-          wake_fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)), inbox(options.glitch_inbox_records), inbox_watch(io),
-          registry(io, options, log, wake_fd, std::move(owner)), routes(io, options, log, registry, route_owner) {
-        if (wake_fd >= 0) wake.assign(wake_fd);
-        // A dup: the inbox's own descriptor lives as long as its producers (they may outlive us).
-        if (inbox.wake_fd() >= 0) {
-            if (const int watched = ::dup(inbox.wake_fd()); watched >= 0) inbox_watch.assign(watched);
-        }
-    }
+    impl(context_options opts, device_registry::owner owner, router_owner& route_owner, rt_drain_owner& drain_owner)
+        : options(std::move(opts)), log(control_detail::make_logger(options), options.repeat_window), drain(io, options, log, drain_owner),
+          registry(io, options, log, drain.wake_fd(), std::move(owner)), routes(io, options, log, registry, route_owner) {}
 
     context_options options;
     std::string default_device_reason; // why `auto` chose options.default_device ("" when not auto)
@@ -139,19 +116,7 @@ struct __attribute__((visibility("hidden"))) control_actor::impl {
     std::map<std::string, std::shared_ptr<endpoint_block>> endpoints;
     std::map<std::string, bridge_entry> bridges;
     std::uint32_t next_endpoint_id = 1;
-    control_timer drain_timer;
-    // The control wake eventfd: a device event or a reset acknowledgement is acted on at once;
-    // the drain timer is left for statistics. -1 when no eventfd could be made (then the
-    // drain timer does it all, later).
-    asio::posix::stream_descriptor wake;
-    int wake_fd = -1;
-    std::vector<pending_reset> resets;
-    std::vector<pending_detach> detaches;
-    // Every endpoint's glitch records, from every RT thread, in one queue; and which endpoint an
-    // id names (the records carry ids).
-    control_inbox inbox;
-    asio::posix::stream_descriptor inbox_watch;
-    std::map<std::uint32_t, endpoint_block*> by_id;
+    rt_drain drain;           // what comes back from the RT side: the inbox, the wake eventfd, resets and detaches
     device_registry registry; // the device threads; lost ones stay until their endpoints left
     router routes;            // where each endpoint plays, and its route's stages
     bool stopping = false;

@@ -25,7 +25,8 @@ control_actor::control_actor(context_options options) {
         .off_thread = [this](const char* name, std::function<std::function<void()>()> work) { off_thread(name, std::move(work)); },
         .keep_alive = [this] { return std::shared_ptr<void>(shared_from_this()); },
     };
-    impl_ = std::make_unique<impl>(resolve_default(std::move(options), reason), std::move(owner), static_cast<router_owner&>(*this));
+    impl_ = std::make_unique<impl>(resolve_default(std::move(options), reason), std::move(owner), static_cast<router_owner&>(*this),
+                                   static_cast<rt_drain_owner&>(*this));
     impl_->default_device_reason = std::move(reason);
     impl_->default_auto = default_auto;
     impl_->auto_choice = impl_->options.default_device;
@@ -189,9 +190,7 @@ void control_actor::start_thread() {
         if (!self->impl_->default_device_reason.empty()) record["default_device_chosen"] = self->impl_->default_device_reason;
         control_detail::log_json(self->impl_->log.logger(), spdlog::level::info, record);
         if (self->impl_->options.stepped) return; // poll() drains
-        self->schedule_drain();
-        self->watch_wake();
-        self->watch_inbox();
+        self->impl_->drain.start();
     };
     if (impl_->options.stepped) {
         impl_->control_thread_id.store(std::this_thread::get_id(), std::memory_order_release);
@@ -214,12 +213,7 @@ void control_actor::tear_down() {
     impl_->stopping = true;
     impl_->registry.begin_stopping();
     impl_->routes.begin_stopping(endpoints());
-    impl_->drain_timer.cancel();
-    std::error_code ignored;
-    impl_->wake.cancel(ignored);
-    impl_->inbox_watch.cancel(ignored);
-    for (auto& r : impl_->resets) r.done(make_error_code(errc::unknown_endpoint));
-    impl_->resets.clear();
+    impl_->drain.stop();
     for (auto& [name, e] : impl_->endpoints) {
         if (e->state == endpoint_state::running || e->state == endpoint_state::error) (void)e->core().stop();
     }
@@ -227,7 +221,7 @@ void control_actor::tear_down() {
     impl_->registry.stop_threads();
     // The context tears everything down itself; what waited for a detach is freed only
     // now that no device thread runs (it holds endpoints a device thread may still touch).
-    impl_->detaches.clear();
+    impl_->drain.forget_detaches();
     for (auto& [name, bridge] : impl_->bridges) {
         if (bridge.first_pass_deadline) bridge.first_pass_deadline->cancel();
         if (bridge.done) bridge.done(std::unexpected(make_error_code(errc::unknown_endpoint)), "the context stopped");
@@ -236,7 +230,7 @@ void control_actor::tear_down() {
     drain();
     impl_->log.flush_repeats(true);
     control_detail::log_json(impl_->log.logger(), spdlog::level::info, {{"component", "context"}, {"event", "stopped"}});
-    impl_->by_id.clear();
+    impl_->drain.clear_endpoints();
     impl_->endpoints.clear();
     impl_->registry.clear();
     impl_->log.clear_subscribers(); // they may hold the core (async_wait_event does)
@@ -281,8 +275,8 @@ std::size_t control_actor::poll() {
         std::size_t now = asio::use_service<virtual_timers>(impl_->io).fire_due(control_clock::now());
         now += impl_->io.poll();
         drain();
-        check_detached();
-        check_resets();
+        impl_->drain.check_detached();
+        impl_->drain.check_resets();
         check_bridge_starts();
         now += impl_->io.poll();
         ran += now;

@@ -14,6 +14,7 @@
 #include <openae/rt/render_endpoint_rt.h>
 
 #include "router.h"
+#include "rt_drain.h"
 
 #include <asio/any_io_executor.hpp>
 #include <asio/post.hpp>
@@ -51,7 +52,7 @@ struct endpoint_summary {
     std::uint32_t attempt = 0; // reopening: which attempt
 };
 
-class control_actor final : public std::enable_shared_from_this<control_actor>, private router_owner {
+class control_actor final : public std::enable_shared_from_this<control_actor>, private router_owner, private rt_drain_owner {
 public:
     struct bridge_entry;   // a bridge's endpoints and pump
     explicit control_actor(context_options options);
@@ -159,20 +160,13 @@ public:
 
 private:
     void emit(event e) override;
-    void schedule_drain();
-    // Waits for the control wake eventfd (device events, reset acknowledgements) and acts at once.
-    void watch_wake();
-    void drain();
-    // Completes the resets whose discard the device threads acknowledged.
-    void check_resets();
-    // Runs what waited for device threads to detach endpoints (detaches they applied).
-    void check_detached();
+    // A pass over the endpoints (statistics, retired segments) and the device loops' events.
+    void drain() override;
     // The control inbox: every endpoint's glitch records, into stats and events.
     void drain_inbox() override;
-    void note_glitch(endpoint_block& e, const glitch_record& r);
+    void note_glitch(endpoint_block& e, const glitch_record& r) override;
     // Frames a device dropped itself: a `dropped` glitch for each endpoint on it, and a log line.
     void on_device_dropped(device_entry& entry, std::uint64_t device_frames, hns time);
-    void watch_inbox();
     void publish(endpoint_block& e) override;
     void state_changed(endpoint_block& e, endpoint_state state) override;
     // Emits latency_changed when the published latency differs from `before`.
@@ -192,7 +186,7 @@ private:
     void change_default(const std::string& device, const std::string& why);
     [[nodiscard]] bridge_status bridge_status_of(const bridge_entry& bridge) const;
     // A bridge's render side starts after the pump's first pass (or the open timeout).
-    void check_bridge_starts();
+    void check_bridge_starts() override;
     void start_bridge_render(const std::string& name, bool timed_out);
     [[nodiscard]] static std::uint64_t minimum_buffer(const frame_format& format, const device_entry& device);
     // A device's buffer grown to what `entry`'s period needs, through the barrier (a new epoch the

@@ -118,14 +118,14 @@ void control_actor::create(endpoint_direction direction, const endpoint_config& 
         e->entry = entry;
         if (direction == endpoint_direction::render) {
             e->render = std::make_unique<render_endpoint_core>(e->id);
-            e->render->control_link().set_control_wake_fd(impl_->wake_fd);
+            e->render->control_link().set_control_wake_fd(impl_->drain.wake_fd());
         } else {
             e->capture = std::make_unique<capture_endpoint_core>(e->id);
         }
         // Its glitch records go to the inbox, through a token of each side's own (made here, off
         // the RT threads, before either side runs).
-        e->rt_post = impl_->inbox.make_producer();
-        e->device_post = impl_->inbox.make_producer();
+        e->rt_post = impl_->drain.make_producer();
+        e->device_post = impl_->drain.make_producer();
         e->core().route_glitches_to(e->rt_post.get(), e->device_post.get());
         auto finish = [this, e, config, done](const std::shared_ptr<prepared_chain>& chain) {
             // Another creation of the same name may have finished meanwhile; or the context stops.
@@ -135,7 +135,7 @@ void control_actor::create(endpoint_direction direction, const endpoint_config& 
                 return done(std::unexpected(make_error_code(impl_->stopping ? errc::unknown_endpoint : errc::already_initialized)), {});
             }
             impl_->endpoints.emplace(e->name, e);
-            impl_->by_id.emplace(e->id, e.get());
+            impl_->drain.add_endpoint(e->id, *e);
             publish(*e);
             control_detail::log_json(impl_->log.logger(), spdlog::level::info,
                                      {{"component", "endpoint"}, {"endpoint", e->name}, {"event", "created"},
@@ -180,7 +180,7 @@ std::error_code control_actor::destroy(const std::string& name) {
     }
     e->destroyed = true;
     drain_inbox(); // what it reported before it went is counted
-    impl_->by_id.erase(e->id);
+    impl_->drain.remove_endpoint(e->id);
     impl_->endpoints.erase(name);
     control_detail::log_json(impl_->log.logger(), spdlog::level::info, {{"component", "endpoint"}, {"endpoint", name}, {"event", "destroyed"}});
     return {};
@@ -294,8 +294,7 @@ void control_actor::reset(endpoint_block& block, std::function<void(std::error_c
     const std::uint32_t generation = link.reset_generation();
     // An offline device holding for its endpoints wakes to acknowledge it at once.
     link.wake_device();
-    impl_->resets.push_back({find(block.name), generation, std::move(done), control_clock::now() + std::chrono::seconds(2)});
-    check_resets();
+    impl_->drain.wait_reset(find(block.name), generation, std::move(done));
 }
 
 } // namespace ae::detail
