@@ -10,7 +10,7 @@
 namespace ae::detail {
 
 rt_drain::rt_drain(asio::io_context& io, const context_options& options, event_log& log, rt_drain_owner& owner)
-    : io_(io), options_(options), log_(log), owner_(owner), timer_(io), wake_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)), wake_(io),
+    : options_(options), log_(log), owner_(owner), timer_(io), wake_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)), wake_(io),
       inbox_(options.glitch_inbox_records), inbox_watch_(io) {
     if (wake_fd_ >= 0) wake_.assign(wake_fd_); // closed with the descriptor
     // A dup: the inbox's own descriptor lives as long as its producers (they may outlive us).

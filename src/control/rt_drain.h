@@ -96,7 +96,6 @@ private:
     void watch_wake();
     void watch_inbox();
 
-    asio::io_context& io_;
     const context_options& options_;
     event_log& log_;
     rt_drain_owner& owner_;
