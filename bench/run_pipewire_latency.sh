@@ -22,7 +22,14 @@ export XDG_RUNTIME_DIR="$dir" PIPEWIRE_RUNTIME_DIR="$dir"
 setsid dbus-run-session -- sh "$here/tests/data/pipewire/peer.sh" "$dir/ready" > "$dir/peer.log" 2>&1 &
 peer_pid=$!
 delay_pid=
-trap 'kill ${delay_pid:-} 2>/dev/null; kill -- -$peer_pid 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
+# (set -e holds inside the trap too: every step may fail without cutting the rest short.)
+cleanup() {
+    [ -z "${delay_pid:-}" ] || kill "$delay_pid" 2> /dev/null || true
+    kill -- "-$peer_pid" 2> /dev/null || true
+    wait 2> /dev/null || true
+    rm -rf "$dir"
+}
+trap cleanup EXIT
 read -r -t 20 _ < "$dir/ready"
 pw-metadata -n settings 0 clock.force-quantum "$period" > /dev/null
 pw-cli create-node adapter '{ factory.name=support.null-audio-sink node.name=loop_sink media.class=Audio/Sink object.linger=true

@@ -93,9 +93,9 @@ struct control_actor::bridge_entry {
 };
 
 struct __attribute__((visibility("hidden"))) control_actor::impl {
-    impl(context_options opts, device_registry::owner owner, router_owner& route_owner, rt_drain_owner& drain_owner)
+    impl(context_options opts, device_registry_owner& registry_owner, router_owner& route_owner, rt_drain_owner& drain_owner)
         : options(std::move(opts)), log(control_detail::make_logger(options), options.repeat_window), drain(io, options, log, drain_owner),
-          registry(io, options, log, drain.wake_fd(), std::move(owner)), routes(io, options, log, registry, route_owner) {}
+          registry(io, options, log, drain.wake_fd(), registry_owner), routes(io, options, log, registry, route_owner) {}
 
     context_options options;
     std::string default_device_reason; // why `auto` chose options.default_device ("" when not auto)

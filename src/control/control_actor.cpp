@@ -20,12 +20,7 @@ context_options resolve_default(context_options options, std::string& reason) {
 control_actor::control_actor(context_options options) {
     std::string reason;
     const bool default_auto = options.default_device == "auto";
-    device_registry::owner owner{
-        .emit = [this](event e) { emit(std::move(e)); },
-        .off_thread = [this](const char* name, std::function<std::function<void()>()> work) { off_thread(name, std::move(work)); },
-        .keep_alive = [this] { return std::shared_ptr<void>(shared_from_this()); },
-    };
-    impl_ = std::make_unique<impl>(resolve_default(std::move(options), reason), std::move(owner), static_cast<router_owner&>(*this),
+    impl_ = std::make_unique<impl>(resolve_default(std::move(options), reason), static_cast<device_registry_owner&>(*this), static_cast<router_owner&>(*this),
                                    static_cast<rt_drain_owner&>(*this));
     impl_->default_device_reason = std::move(reason);
     impl_->default_auto = default_auto;

@@ -52,7 +52,10 @@ struct endpoint_summary {
     std::uint32_t attempt = 0; // reopening: which attempt
 };
 
-class control_actor final : public std::enable_shared_from_this<control_actor>, private router_owner, private rt_drain_owner {
+class control_actor final : public std::enable_shared_from_this<control_actor>,
+                            private device_registry_owner,
+                            private router_owner,
+                            private rt_drain_owner {
 public:
     struct bridge_entry;   // a bridge's endpoints and pump
     explicit control_actor(context_options options);
@@ -140,7 +143,7 @@ public:
     // Runs `work` on a helper thread named `name`; the function it returns runs on ae-ctl (always,
     // also while the context stops). For bounded work (a file read, a resampler's priming): the
     // context's shutdown waits for it.
-    void off_thread(const char* name, std::function<std::function<void()>()> work);
+    void off_thread(const char* name, std::function<std::function<void()>()> work) override;
     // options.watch_devices: starts the hotplug watch (the caller's thread, bounded).
     void watch_devices();
 

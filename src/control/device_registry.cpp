@@ -44,8 +44,9 @@ std::expected<std::unique_ptr<pipeline::device_thread>, pipeline::device_error> 
 }
 } // namespace
 
-device_registry::device_registry(asio::io_context& io, const context_options& options, event_log& log, int control_wake_fd, owner o)
-    : io_(io), options_(options), log_(log), control_wake_fd_(control_wake_fd), owner_(std::move(o)) {}
+device_registry::device_registry(asio::io_context& io, const context_options& options, event_log& log, int control_wake_fd,
+                                 device_registry_owner& owner)
+    : io_(io), options_(options), log_(log), control_wake_fd_(control_wake_fd), owner_(owner) {}
 
 device_entry* device_registry::find(const std::string& spec, endpoint_direction direction) const {
     for (const auto& entry : devices_) {

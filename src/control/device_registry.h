@@ -35,17 +35,22 @@ struct device_entry {
     std::uint32_t period_frames = 0; // as the device thread last reported it (JACK and PipeWire change theirs)
 };
 
+// What the registry asks of the actor that owns it.
+class device_registry_owner {
+public:
+    virtual void emit(event e) = 0; // device_unresponsive
+    // Bounded work on a helper thread named `name`, its continuation back on ae-ctl.
+    virtual void off_thread(const char* name, std::function<std::function<void()>()> work) = 0;
+    // Keeps the owner (and so the registry) alive while an open runs on its helper thread.
+    virtual std::shared_ptr<void> keep_alive() = 0;
+
+protected:
+    ~device_registry_owner() = default;
+};
+
 class device_registry {
 public:
-    // What the registry needs from the actor that owns it.
-    struct owner {
-        std::function<void(event)> emit; // device_unresponsive
-        // Bounded work on a helper thread named `name`, its continuation back on ae-ctl.
-        std::function<void(const char* name, std::function<std::function<void()>()> work)> off_thread;
-        // Keeps the owner (and so the registry) alive while an open runs on its helper thread.
-        std::function<std::shared_ptr<void>()> keep_alive;
-    };
-    device_registry(asio::io_context& io, const context_options& options, event_log& log, int control_wake_fd, owner o);
+    device_registry(asio::io_context& io, const context_options& options, event_log& log, int control_wake_fd, device_registry_owner& owner);
     device_registry(const device_registry&) = delete;
     device_registry& operator=(const device_registry&) = delete;
 
@@ -76,7 +81,7 @@ private:
     const context_options& options_;
     event_log& log_;
     int control_wake_fd_;
-    owner owner_;
+    device_registry_owner& owner_;
     std::vector<std::unique_ptr<device_entry>> devices_;
     bool stopping_ = false;
 };
