@@ -28,6 +28,11 @@ for preset in $presets; do
         continue
     fi
     failed=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/' <<<"$summary")
+    if [[ $failed -gt 0 ]]; then
+        # Which case failed and on what check, so a CI log that keeps only this much still says why.
+        echo "--- $preset: what the failing tests said"
+        grep -E "^[^ ].*(ERROR|FATAL ERROR): |^  values: |^TEST CASE: |^  logged: |WARNING: ThreadSanitizer|ERROR: AddressSanitizer|runtime error: |^SUMMARY: " "ctest-$preset.log" | head -n 60 || true
+    fi
     count=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\2/' <<<"$summary")
     total_passed=$((total_passed + count - failed))
     total_failed=$((total_failed + failed))

@@ -4,11 +4,11 @@
 // thread sleeps in poll() on the inotify descriptor and a stop eventfd. A machine without the
 // directory yet (no card so far) has its parent watched for it.
 #include <openae/pipeline/device_discovery.h>
-#include <openae/rt/thread_name.h>
 
 #include "unique_fd.h"
 
 #include <poll.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <unistd.h>
@@ -37,6 +37,8 @@ public:
         // in right after the watch was made is news however late the thread starts.
         if (inotify_.get() >= 0) watch_directory();
         thread_ = std::thread([this] { run(); });
+        // Named from here, not from the thread: it has its name however late it starts.
+        ::pthread_setname_np(thread_.native_handle(), "ae-alsa-watch");
     }
     ~alsa_watch() override {
         const std::uint64_t one = 1;
@@ -48,7 +50,6 @@ public:
 
 private:
     void run() {
-        set_current_thread_name("ae-alsa-watch");
         if (stop_.get() < 0 || inotify_.get() < 0) return; // no descriptors: nothing to watch with
         for (;;) {
             if (!wait_change()) return;
@@ -63,11 +64,20 @@ private:
         }
     }
 
-    // Watches the directory, or (while it is not there) its parent for it.
+    // Watches the directory, or (while it is not there) its parent for it. Called again when the
+    // directory came or went; a watch already in place is kept (removing and adding the parent's
+    // watch on every event made an event of its own, IN_IGNORED: the thread spun on it).
     void watch_directory() {
-        directory_wd_ = ::inotify_add_watch(inotify_.get(), directory_.c_str(),
-                                            IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_ONLYDIR);
-        if (directory_wd_ >= 0 || parent_wd_ >= 0) return;
+        if (directory_wd_ < 0) {
+            directory_wd_ = ::inotify_add_watch(inotify_.get(), directory_.c_str(),
+                                                IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_ONLYDIR);
+        }
+        if (directory_wd_ >= 0) {
+            if (parent_wd_ >= 0) (void)::inotify_rm_watch(inotify_.get(), parent_wd_);
+            parent_wd_ = -1;
+            return;
+        }
+        if (parent_wd_ >= 0) return;
         const auto slash = directory_.find_last_of('/');
         const std::string parent = slash == std::string::npos ? "." : slash == 0 ? "/" : directory_.substr(0, slash);
         parent_wd_ = ::inotify_add_watch(inotify_.get(), parent.c_str(), IN_CREATE | IN_MOVED_TO | IN_ONLYDIR);
@@ -93,32 +103,31 @@ private:
     }
 
     // Reads what inotify has; true when it concerns the card nodes (the directory came, went, or
-    // something in it did).
+    // something in it did). Events of a watch already removed (its IN_IGNORED) and of the parent's
+    // other entries are not news.
     bool read_events() {
         alignas(inotify_event) std::array<char, 4096> buffer;
         bool relevant = false;
+        bool came_or_went = false;
         for (;;) {
             const ssize_t got = ::read(inotify_.get(), buffer.data(), buffer.size());
             if (got <= 0) break;
             for (ssize_t at = 0; at < got;) {
                 const auto* e = reinterpret_cast<const inotify_event*>(buffer.data() + at);
                 at += static_cast<ssize_t>(sizeof(inotify_event) + e->len);
-                if (e->wd == directory_wd_) {
+                if (e->wd == directory_wd_ && directory_wd_ >= 0) {
                     relevant = true;
-                    if ((e->mask & (IN_DELETE_SELF | IN_IGNORED)) != 0) directory_wd_ = -1;
-                } else if (e->wd == parent_wd_ && e->len > 0 && directory_.ends_with("/" + std::string(e->name))) {
+                    if ((e->mask & (IN_DELETE_SELF | IN_IGNORED)) != 0) {
+                        directory_wd_ = -1; // the kernel dropped the watch with the directory
+                        came_or_went = true;
+                    }
+                } else if (e->wd == parent_wd_ && parent_wd_ >= 0 && e->len > 0 && directory_.ends_with("/" + std::string(e->name))) {
                     relevant = true;
+                    came_or_went = true;
                 }
             }
         }
-        if (directory_wd_ < 0) {
-            // The directory went (its cards with it) or has just come: watch it, or its parent.
-            if (parent_wd_ >= 0) {
-                (void)::inotify_rm_watch(inotify_.get(), parent_wd_);
-                parent_wd_ = -1;
-            }
-            watch_directory();
-        }
+        if (came_or_went) watch_directory();
         return relevant;
     }
 

@@ -73,6 +73,8 @@ device_thread::~device_thread() { stop(); }
 
 std::expected<void, device_error> device_thread::start() {
     if (started_) return std::unexpected(device_error{make_error_code(errc::already_running), "device '" + dev().spec() + "' already started"});
+    // Its helpers one step below the device thread: they serve it.
+    dev().set_helper_priority(options_.realtime_priority > 5 ? options_.realtime_priority - 5 : 0);
     if (auto ok = dev().start(); !ok) return ok;
     started_ = true;
     if (options_.stepped) {

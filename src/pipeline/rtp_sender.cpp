@@ -147,6 +147,8 @@ private:
 
     void run_io() noexcept {
         set_current_thread_name("ae-io-rtp");
+        // Refused: it runs at normal priority, as the device thread then does too.
+        if (helper_priority() > 0) (void)try_set_realtime_priority(helper_priority());
         std::vector<std::byte> packet(max_datagram);
         hns next_report = monotonic_now();
         const hns report_interval{static_cast<std::int64_t>(settings_.rtcp_interval_ms * 1e4)};

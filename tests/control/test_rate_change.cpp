@@ -4,6 +4,7 @@
 // wav file at 48 kHz — read back, it must be one unbroken sine.
 #include <openae/control/context.h>
 
+#include "realtime_scope.h"
 #include "test_engine.h"
 
 #include <asio/use_future.hpp>
@@ -101,6 +102,7 @@ TEST_CASE("rate change: 48k -> 44.1k -> 96k -> 48k at the barrier, the rendered 
     std::atomic<int> last_error{0};
     std::atomic<std::uint64_t> mixed_passes{0};
     std::atomic<bool> stop{false};
+    std::atomic<std::int64_t> longest_gap_us{0};
     std::vector<std::uint32_t> epochs_seen; // engine thread only until joined
     epochs_seen.reserve(4096);
     {
@@ -131,12 +133,17 @@ TEST_CASE("rate change: 48k -> 44.1k -> 96k -> 48k at the barrier, the rendered 
         REQUIRE_FALSE(ep->set_event_handle(wake.get()));
         std::atomic<bool> prefilled{false};
         std::thread engine([&] {
+            const ae::test::realtime_scope priority; // a host's engine runs at RT priority
             auto armed = engine_guard.arm();
             ae::render_endpoint_rt& rt = ep->rt();
             double phase = 0;
+            auto last_pass = std::chrono::steady_clock::now();
             // The first pass pre-fills the stopped endpoint (the test starts it once that is
             // done): the stream's first device period plays the tone, however late this thread began.
             for (bool first = true; !stop.load(); first = false) {
+                const auto now = std::chrono::steady_clock::now();
+                if (!first) longest_gap_us = std::max<std::int64_t>(longest_gap_us, std::chrono::duration_cast<std::chrono::microseconds>(now - last_pass).count());
+                last_pass = now;
                 ae::position pos;
                 const std::uint64_t padding = rt.current_padding(&pos);
                 const ae::frame_format format = rt.format();
@@ -198,6 +205,7 @@ TEST_CASE("rate change: 48k -> 44.1k -> 96k -> 48k at the barrier, the rendered 
         REQUIRE(wait_frames(43'200));
         {
             const std::lock_guard lock(glitch_mutex);
+            MESSAGE("longest time between engine passes so far: ", longest_gap_us.load(), " us");
             for (const auto& g : glitches)
                 MESSAGE("glitch ", std::string(ae::to_string(g.glitch)), " at ", g.stream_position, " frames ", g.frames, " epoch ", g.epoch);
         }
@@ -295,6 +303,7 @@ TEST_CASE("rate change on an offline device: 48k -> 44.1k -> 96k -> 48k, nothing
             }
         } reporter{glitch_mutex, glitches};
         std::thread engine([&] {
+            const ae::test::realtime_scope priority; // a host's engine runs at RT priority
             auto armed = engine_guard.arm();
             ae::render_endpoint_rt& rt = ep->rt();
             double phase = 0, seconds = 0;

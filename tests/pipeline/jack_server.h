@@ -13,9 +13,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -65,8 +69,25 @@ struct jack_server {
           pid(spawn_server({"jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", "48000", "-p", std::to_string(period_frames)},
                            "/tmp/" + name + ".log")) {
         REQUIRE(pid > 0);
-        // Started when jack_wait says so (bounded by its own timeout), not after a sleep.
-        REQUIRE(wait_exit(spawn({"jack_wait", "-s", name, "-w", "-t", "20"})) == 0);
+        // Started when jack_wait says so (bounded by its own timeout), not after a sleep. A
+        // jack_wait that connects while the server is still starting can fail at once (exit 1,
+        // the server logging "Cannot read socket"; once in a CI-like run): asked again while
+        // jackd lives, up to 20 s in all.
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        bool up = false;
+        while (!up && std::chrono::steady_clock::now() < deadline) {
+            const auto left = std::chrono::duration_cast<std::chrono::seconds>(deadline - std::chrono::steady_clock::now()).count();
+            up = wait_exit(spawn({"jack_wait", "-s", name, "-w", "-t", std::to_string(std::max<long long>(1, left))})) == 0;
+            int status = 0;
+            if (!up && ::waitpid(pid, &status, WNOHANG) == pid) {
+                pid = -1;
+                break; // jackd itself failed: its log says why
+            }
+        }
+        const std::string log = up ? std::string{} : read_log();
+        if (!up) stop();
+        CAPTURE(log);
+        REQUIRE(up);
         // For clients that take no server name (the ALSA jack plugin, jack_bufsize).
         ::setenv("JACK_DEFAULT_SERVER", name.c_str(), 1);
         ::setenv("JACK_NO_START_SERVER", "1", 1);
@@ -74,6 +95,10 @@ struct jack_server {
     ~jack_server() { stop(); }
     jack_server(const jack_server&) = delete;
     jack_server& operator=(const jack_server&) = delete;
+    std::string read_log() const {
+        std::ifstream in("/tmp/" + name + ".log");
+        return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
     void stop() {
         if (pid <= 0) return;
         ::kill(pid, SIGTERM);

@@ -44,7 +44,9 @@ struct device_rig {
         CAPTURE(why);
         REQUIRE(dev);
         period = (*dev)->period_frames();
-        auto made = pipeline::device_thread::create(std::move(*dev), {.realtime_priority = 0, .hooks = armed_hooks(device_guard)});
+        // At the priority openae's device threads take by default (SCHED_FIFO where allowed), as
+        // in a host: the tests' engines and relays run at RT priority too (realtime_scope.h).
+        auto made = pipeline::device_thread::create(std::move(*dev), {.hooks = armed_hooks(device_guard)});
         REQUIRE(made);
         thread = std::move(*made);
         const auto buffer = static_cast<std::uint64_t>(buffer_periods * period);
@@ -113,6 +115,7 @@ render_report render_to_recorder(device_result dev, const Recorder& recorder, st
     int timeouts = 0;
     bool changed = !midway;
     {
+        const realtime_scope priority; // a host's engine runs at RT priority
         auto armed = engine_guard.arm();
         while (recorder.count() < recorded_at_start + total + 24000 && timeouts < 50) {
             (void)render_pass(endpoint.rt(), written, ~std::uint64_t{0}, signal);
@@ -180,6 +183,7 @@ inline capture_report capture_from_player(device_result dev, std::uint64_t buffe
     std::uint64_t read = 0;
     int timeouts = 0;
     {
+        const realtime_scope priority;
         auto armed = engine_guard.arm();
         while (received.size() < 2 * 48000 && timeouts < 50) {
             (void)capture_pass(endpoint.rt(), read, [&](std::uint64_t, const float* frame) {

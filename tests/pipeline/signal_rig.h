@@ -7,6 +7,7 @@
 #include <openae/pipeline/device_thread.h>
 #include <openae/pipeline/devices.h>
 
+#include "realtime_scope.h"
 #include "rt_guard.h"
 #include "test_engine.h"
 
@@ -71,6 +72,7 @@ inline render_result render_through(const std::string& device_text, std::uint64_
     bool ok = true;
     int timeouts = 0;
     {
+        const ae::test::realtime_scope priority; // a host's engine runs at RT priority
         auto armed = guard.arm();
         // The engine: a pass per device period until the device has taken everything it needs.
         while (!(*thread)->finished() && timeouts < 50) {
@@ -121,6 +123,7 @@ inline std::vector<float> capture_through(const std::string& device_text, std::u
     bool ok = true;
     int timeouts = 0;
     {
+        const ae::test::realtime_scope priority;
         auto armed = guard.arm();
         for (;;) {
             const bool finished = (*thread)->finished(); // read before draining: nothing comes after

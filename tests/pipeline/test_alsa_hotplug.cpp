@@ -11,11 +11,13 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -59,7 +61,59 @@ const char* hotplug_pcm = R"(pcm.ae_hotplug {
 }
 )";
 
+// Nanoseconds the thread named `name` has run on a CPU (its schedstat), or -1 when not found.
+std::int64_t thread_cpu_ns(const std::string& name) {
+    for (const auto& task : fs::directory_iterator("/proc/self/task")) {
+        std::string comm;
+        std::getline(std::ifstream(task.path() / "comm"), comm);
+        if (comm != name) continue;
+        std::int64_t ns = -1;
+        std::ifstream(task.path() / "schedstat") >> ns;
+        return ns;
+    }
+    return -1;
+}
+
 } // namespace
+
+TEST_CASE("alsa hotplug: before the card's directory exists - its parent's other entries changing - the watch sleeps and still sees the card come") {
+    // The directory a machine without a card lacks (/dev/snd) is waited for in its parent (/dev),
+    // whose other entries change all the time. Each such event once made the watch remove and add
+    // its parent's watch, which queued an event of its own: the thread spun on a CPU for ever, and
+    // could miss the directory's arrival in between (a CI run did).
+    const fs::path dir = fs::temp_directory_path() / ("openae-alsa-busy-parent-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    ae::test::remove_on_success(dir);
+    const fs::path conf = dir / "card.conf";
+    replace_file(conf, "# no card yet\n");
+    const char* before = std::getenv("ALSA_CONFIG_PATH");
+    const std::string original = before != nullptr ? before : "/usr/share/alsa/alsa.conf";
+    REQUIRE(::setenv("ALSA_CONFIG_PATH", (original + ":" + conf.string()).c_str(), 1) == 0);
+    told t;
+    {
+        auto watch = ae::pipeline::device_watch::watch_alsa([&](bool added, const ae::pipeline::available_device& d) { t.note(added, d); },
+                                                            (dir / "snd").string());
+        REQUIRE(watch);
+        for (int i = 0; i < 20; ++i) fs::create_directories(dir / ("other" + std::to_string(i)));
+        // What the thread does with them: half a second of its CPU time, measured (a spinning
+        // thread takes most of it, even on a loaded machine; a sleeping one none).
+        const std::int64_t cpu_before = thread_cpu_ns("ae-alsa-watch");
+        REQUIRE(cpu_before >= 0);
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        const std::int64_t cpu_ms = (thread_cpu_ns("ae-alsa-watch") - cpu_before) / 1'000'000;
+        CAPTURE(cpu_ms);
+        CHECK(cpu_ms < 50);
+        // The card still comes through.
+        replace_file(conf, hotplug_pcm);
+        fs::create_directories(dir / "snd");
+        std::ofstream(dir / "snd" / "controlC9") << "";
+        REQUIRE(t.wait(t.added, 1));
+    }
+    const std::lock_guard lock(t.mutex);
+    CHECK(t.added == std::vector<std::string>{"alsa:ae_hotplug"});
+    CHECK(t.removed.empty());
+    REQUIRE(::setenv("ALSA_CONFIG_PATH", original.c_str(), 1) == 0);
+}
 
 TEST_CASE("alsa hotplug: a card's node appearing and going - the PCM it brings is told as added then removed") {
     const fs::path dir = fs::temp_directory_path() / ("openae-alsa-hotplug-" + std::to_string(::getpid()));

@@ -73,6 +73,12 @@ public:
     // The device's own latency (frames it holds between play() and the listener).
     [[nodiscard]] virtual hns latency() const noexcept;
 
+    // Control side, before start(): the SCHED_FIFO priority for the device's own helper threads
+    // (a network device's socket thread), which feed or drain what the device thread plays or
+    // records and so must not wait behind the machine's ordinary work. 0: they do not ask.
+    void set_helper_priority(int priority) noexcept { helper_priority_ = priority; }
+    [[nodiscard]] int helper_priority() const noexcept { return helper_priority_; }
+
     // Control side, before the device thread starts: opens files, starts clocks.
     [[nodiscard]] virtual std::expected<void, device_error> start() { return {}; }
     // Control side, after the device thread ended: flushes and closes.
@@ -139,6 +145,7 @@ protected:
     std::uint32_t period_frames_;
     bool realtime_;
     std::uint32_t last_record_frames_ = 0; // set by record()
+    int helper_priority_ = 0;
 };
 
 } // namespace ae::pipeline
