@@ -74,7 +74,7 @@ device_thread::~device_thread() { stop(); }
 std::expected<void, device_error> device_thread::start() {
     if (started_) return std::unexpected(device_error{make_error_code(errc::already_running), "device '" + dev().spec() + "' already started"});
     // Its helpers one step below the device thread: they serve it.
-    dev().set_helper_priority(options_.realtime_priority > 5 ? options_.realtime_priority - 5 : 0);
+    dev().set_helper_priority(options_.realtime_priority > 5 && dev().realtime() ? options_.realtime_priority - 5 : 0);
     if (auto ok = dev().start(); !ok) return ok;
     started_ = true;
     if (options_.stepped) {
@@ -117,7 +117,11 @@ void device_thread::run() noexcept {
     const std::string name = "ae-rt-dev-" + spec.substr(0, spec.find_first_of(":?"));
     set_current_thread_name(name.c_str());
     device_loop& loop = driven_->loop();
-    if (options_.realtime_priority > 0 && !try_set_realtime_priority(options_.realtime_priority)) loop.report_realtime_refused();
+    // An offline device runs flat out: at SCHED_FIFO it would hold a CPU from everything else on
+    // the machine for as long as it renders. It has no deadline to keep, so it does not ask.
+    if (options_.realtime_priority > 0 && dev().realtime() && !try_set_realtime_priority(options_.realtime_priority)) {
+        loop.report_realtime_refused();
+    }
     if (options_.hooks.started) options_.hooks.started(options_.hooks.context);
     if (dev().self_driven()) {
         // The device's own thread runs the periods; this one takes the loop over when it stops.

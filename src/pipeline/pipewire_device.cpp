@@ -91,7 +91,7 @@ public:
         if (!driver_.ok()) return std::unexpected(pw_error(spec_, errc::io_error, "cannot create an eventfd"));
         thread_loop_ = new_pipewire_loop("ae-pw-loop");
         if (thread_loop_ == nullptr) return std::unexpected(pw_error(spec_, errc::io_error, "cannot create a PipeWire loop"));
-        context_ = new_pipewire_context(pw_thread_loop_get_loop(thread_loop_));
+        context_ = new_pipewire_context(pw_thread_loop_get_loop(thread_loop_), true);
         if (context_ == nullptr) return std::unexpected(pw_error(spec_, errc::io_error, "cannot create a PipeWire context"));
         if (pw_thread_loop_start(thread_loop_) != 0) return std::unexpected(pw_error(spec_, errc::io_error, "cannot start the PipeWire loop"));
 

@@ -19,9 +19,12 @@ inline std::mutex& pipewire_setup_mutex() {
     static std::mutex setting_up;
     return setting_up;
 }
-[[nodiscard]] inline pw_context* new_pipewire_context(pw_loop* loop) {
+// `realtime`: PipeWire's client-rt.conf, whose module-rt gives the data thread SCHED_FIFO where
+// allowed. With the default client.conf a stream's data thread — where openae's device loop runs —
+// stayed at normal priority, and any busier thread could make it miss the graph's cycle.
+[[nodiscard]] inline pw_context* new_pipewire_context(pw_loop* loop, bool realtime = false) {
     const std::lock_guard lock(pipewire_setup_mutex());
-    return pw_context_new(loop, nullptr, 0);
+    return pw_context_new(loop, realtime ? pw_properties_new(PW_KEY_CONFIG_NAME, "client-rt.conf", nullptr) : nullptr, 0);
 }
 [[nodiscard]] inline pw_core* connect_pipewire(pw_context* context, pw_properties* properties) {
     const std::lock_guard lock(pipewire_setup_mutex());

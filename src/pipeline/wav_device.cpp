@@ -186,9 +186,9 @@ private:
     // The I/O thread: moves frames between the ring and the file until stopped.
     void run_io() noexcept {
         set_current_thread_name("ae-io-wav");
-        // Paced, it feeds or drains a device thread that will not wait for it: at its priority's
-        // step below where allowed. (Offline, the device thread waits for it anyway.)
-        if (realtime_ && helper_priority() > 0) (void)try_set_realtime_priority(helper_priority());
+        // It feeds or drains a device thread that will not wait for it (paced; offline devices
+        // get no helper priority): a step below that thread's priority where allowed.
+        if (helper_priority() > 0) (void)try_set_realtime_priority(helper_priority());
         const bool render = direction_ == endpoint_direction::render;
         for (;;) {
             const bool stopping = stopping_.load(std::memory_order_acquire);

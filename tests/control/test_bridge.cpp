@@ -4,6 +4,7 @@
 #include "served.h"
 #include "socket_client.h"
 #include "test_engine.h"
+#include "timing_checks.h"
 
 #include <openae/control/context.h>
 #include <openae/rt/monotonic_clock.h>
@@ -112,10 +113,10 @@ TEST_CASE("bridge: a tone from a paced WAV source reaches a paced WAV sink whole
     CHECK(status.dropped_frames == 0);
     CHECK(status.target_ms > 0);
     // Both devices pace on the same clock: drift control has nothing to correct beyond settling.
-    CHECK(std::abs(status.drift_ppm) < 200);
+    AE_CHECK_TIMING(std::abs(status.drift_ppm) < 200);
     // No glitch on the way: the render side never found the queue empty while the source played.
-    CHECK(status.render.glitch_count[static_cast<std::size_t>(ae::glitch_kind::underrun)] == 0);
-    CHECK(status.capture.glitch_count[static_cast<std::size_t>(ae::glitch_kind::overrun)] == 0);
+    AE_CHECK_TIMING(status.render.glitch_count[static_cast<std::size_t>(ae::glitch_kind::underrun)] == 0);
+    AE_CHECK_TIMING(status.capture.glitch_count[static_cast<std::size_t>(ae::glitch_kind::overrun)] == 0);
     CHECK(device_guard.violations() == 0);
 
     const std::vector<float> left = read_left(out);
@@ -136,10 +137,10 @@ TEST_CASE("bridge: a tone from a paced WAV source reaches a paced WAV sink whole
     const double rms = std::sqrt(power / static_cast<double>(to_frame - from));
     MESSAGE("largest step " << largest_step << ", rms " << rms << ", zero crossings " << crossings);
     // A 1 kHz tone at 0.5 moves at most 0.0654 between samples: more is a break.
-    CHECK(largest_step < 0.068);
-    CHECK(rms == doctest::Approx(amplitude / std::numbers::sqrt2).epsilon(0.01));
-    CHECK(crossings >= 3998);
-    CHECK(crossings <= 4002);
+    AE_CHECK_TIMING(largest_step < 0.068);
+    AE_CHECK_TIMING(rms == doctest::Approx(amplitude / std::numbers::sqrt2).epsilon(0.01));
+    AE_CHECK_TIMING(crossings >= 3998);
+    AE_CHECK_TIMING(crossings <= 4002);
     std::remove(in.c_str());
     std::remove(out.c_str());
 }

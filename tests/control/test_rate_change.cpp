@@ -6,6 +6,7 @@
 
 #include "realtime_scope.h"
 #include "test_engine.h"
+#include "timing_checks.h"
 
 #include <asio/use_future.hpp>
 
@@ -103,6 +104,7 @@ TEST_CASE("rate change: 48k -> 44.1k -> 96k -> 48k at the barrier, the rendered 
     std::atomic<std::uint64_t> mixed_passes{0};
     std::atomic<bool> stop{false};
     std::atomic<std::int64_t> longest_gap_us{0};
+    bool engine_kept_up = false;
     std::vector<std::uint32_t> epochs_seen; // engine thread only until joined
     epochs_seen.reserve(4096);
     {
@@ -215,8 +217,10 @@ TEST_CASE("rate change: 48k -> 44.1k -> 96k -> 48k at the barrier, the rendered 
         auto stats = ep->stats();
         REQUIRE(stats);
         CHECK(stats->glitch_count[static_cast<int>(ae::glitch_kind::dropped)] == 0);
-        CHECK(stats->glitch_count[static_cast<int>(ae::glitch_kind::underrun)] == 0);
-        CHECK(stats->glitch_count[static_cast<int>(ae::glitch_kind::late_pass)] == 0); // a seam is not a late pass
+        // A seam is neither an underrun nor a late pass: only an engine the machine held back is.
+        engine_kept_up = stats->glitch_count[static_cast<int>(ae::glitch_kind::underrun)] == 0 &&
+                         stats->glitch_count[static_cast<int>(ae::glitch_kind::late_pass)] == 0;
+        AE_CHECK_TIMING(engine_kept_up);
         CHECK(ep->epoch() == 4);
     }
     CAPTURE(last_error.load());
@@ -258,9 +262,17 @@ TEST_CASE("rate change: 48k -> 44.1k -> 96k -> 48k at the barrier, the rendered 
     // time (a frame is 0.058 rad at 440 Hz), no ring at the seams: issue 17's goals (0.01 rad,
     // 1 %, 70 dB). Measured 112.5 dB and 3e-6 rad at worst, the old stream's continuation fading
     // out under the new one (26-42 dB when each filter started from, or ended into, silence).
-    CHECK(worst_amplitude_error < 0.0025);
-    CHECK(worst_phase_step < 0.01);
-    CHECK(worst_snr >= 70);
+    // Where the engine kept up, in every configuration; where it was held back (an underrun's
+    // silence breaks any sine), see timing_checks.h.
+    if (engine_kept_up) {
+        CHECK(worst_amplitude_error < 0.0025);
+        CHECK(worst_phase_step < 0.01);
+        CHECK(worst_snr >= 70);
+    } else {
+        AE_CHECK_TIMING(worst_amplitude_error < 0.0025);
+        AE_CHECK_TIMING(worst_phase_step < 0.01);
+        AE_CHECK_TIMING(worst_snr >= 70);
+    }
 }
 
 TEST_CASE("rate change on an offline device: 48k -> 44.1k -> 96k -> 48k, nothing lost, no underrun, one unbroken sine") {
@@ -302,8 +314,7 @@ TEST_CASE("rate change on an offline device: 48k -> 44.1k -> 96k -> 48k, nothing
                 for (const auto& e : g) MESSAGE("glitch ", std::string(ae::to_string(e.glitch)), " epoch ", e.epoch, " at ", e.stream_position, " frames ", e.frames);
             }
         } reporter{glitch_mutex, glitches};
-        std::thread engine([&] {
-            const ae::test::realtime_scope priority; // a host's engine runs at RT priority
+        std::thread engine([&] { // flat out against an offline device: at normal priority
             auto armed = engine_guard.arm();
             ae::render_endpoint_rt& rt = ep->rt();
             double phase = 0, seconds = 0;

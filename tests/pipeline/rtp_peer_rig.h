@@ -152,14 +152,14 @@ inline void check_ffmpeg_capture(const std::vector<float>& got, const pipeline::
     MESSAGE("walk: matched ", w.matched, ", skipped ", w.skipped, ", gaps ", w.gap_frames, ", wrong ", w.wrong, ", repeated ", w.repeated,
             "; receiver: concealed ", stats.concealed_frames, ", underrun ", stats.underrun_frames, ", fresh starts ", stats.discontinuities,
             ", late ", stats.late);
-    CHECK(w.next == total);
+    AE_CHECK_TIMING(w.next == total);
     CHECK(w.wrong == 0);
     CHECK(w.repeated == 0);
-    CHECK(w.matched + w.skipped == total);
-    CHECK(w.skipped <= stats.concealed_frames);
-    CHECK(w.gap_frames <= stats.concealed_frames + stats.underrun_frames + stats.discontinuities * latency_frames);
+    AE_CHECK_TIMING(w.matched + w.skipped == total);
+    AE_CHECK_TIMING(w.skipped <= stats.concealed_frames);
+    AE_CHECK_TIMING(w.gap_frames <= stats.concealed_frames + stats.underrun_frames + stats.discontinuities * latency_frames);
     // Without a stall (the usual run), it is sample-exact end to end.
-    if (stats.concealed_frames == 0 && stats.underrun_frames == 0 && stats.discontinuities == 0) CHECK(w.matched == total);
+    if (stats.concealed_frames == 0 && stats.underrun_frames == 0 && stats.discontinuities == 0) AE_CHECK_TIMING(w.matched == total);
 }
 
 // The lag of `got` (channel 0 of stereo frames) against tones(), and the SNR there, over `count`

@@ -38,6 +38,8 @@ glitch_totals drain(Endpoint& endpoint) {
 struct signal_walk {
     std::uint64_t next = 0;
     std::uint64_t matched = 0, gap_frames = 0, skipped = 0, repeated = 0, mismatches = 0;
+    // Where the first gap began and the first skip landed, as the signal's frame (for the report).
+    std::uint64_t first_gap = ~std::uint64_t{0}, first_skip = ~std::uint64_t{0};
 };
 inline signal_walk follow_signal(const float* frames, std::size_t count, std::uint64_t next, std::uint64_t end) {
     signal_walk w;
@@ -50,11 +52,13 @@ inline signal_walk follow_signal(const float* frames, std::size_t count, std::ui
         if (step > 32768) step -= 65536;
         const auto n = static_cast<std::uint64_t>(static_cast<std::int64_t>(w.next) + step);
         if (static_cast<std::int64_t>(w.next) + step >= 0 && left == signal::marker(n) && right == signal::sine(n % 65536, 48000)) {
+            if (step > 0 && w.skipped == 0) w.first_skip = n;
             if (step > 0) w.skipped += static_cast<std::uint64_t>(step);
             if (step < 0) w.repeated += static_cast<std::uint64_t>(-step);
             w.next = n + 1;
             ++w.matched;
         } else if (left == 0.0f && right == 0.0f) {
+            if (w.gap_frames == 0) w.first_gap = w.next;
             ++w.gap_frames;
         } else {
             ++w.mismatches;

@@ -41,7 +41,7 @@ TEST_CASE("rtp peers: openae sends L16 to ffmpeg through its SDP - ffmpeg's WAV 
     REQUIRE(channels == 2);
     const std::size_t start = exact_start(got);
     REQUIRE(start != std::string::npos);
-    CHECK(exact_mismatches(got, start, total) == 0);
+    AE_CHECK_TIMING(exact_mismatches(got, start, total) == 0);
     MESSAGE("ffmpeg's WAV: ", got.size() / 2, " frames, the signal from frame ", start, ", sent ", stats_of(out).packets_sent, " packets");
 }
 
@@ -98,7 +98,7 @@ TEST_CASE("rtp peers: Opus both ways with ffmpeg - the tones come through aligne
         REQUIRE(channels == 2);
         const match m = match_tones(got, compared);
         MESSAGE("openae -> ffmpeg, opus: lag ", m.lag, " frames, SNR ", m.snr_db, " dB");
-        CHECK(m.snr_db > 30);
+        AE_CHECK_TIMING(m.snr_db > 30);
     }
     SUBCASE("ffmpeg sends") {
         const std::uint16_t port = free_port_pair();
@@ -115,7 +115,7 @@ TEST_CASE("rtp peers: Opus both ways with ffmpeg - the tones come through aligne
         const match m = match_tones(got, compared);
         MESSAGE("ffmpeg -> openae, opus: lag ", m.lag, " frames, SNR ", m.snr_db, " dB; packets ", stats.packets, ", lost ", stats.lost_packets,
                 ", concealed ", stats.concealed_frames, ", fresh starts ", stats.discontinuities);
-        CHECK(m.snr_db > 30);
+        AE_CHECK_TIMING(m.snr_db > 30);
         CHECK(stats.malformed == 0);
         in.thread->stop();
     }
@@ -159,7 +159,7 @@ TEST_CASE("rtp peers: SRTP with ffmpeg both ways - L16 sample-exact") {
         const auto got = read_wav(wav, channels);
         const std::size_t start = exact_start(got);
         REQUIRE(start != std::string::npos);
-        CHECK(exact_mismatches(got, start, total) == 0);
+        AE_CHECK_TIMING(exact_mismatches(got, start, total) == 0);
     }
     SUBCASE("ffmpeg sends srtp://") {
         const std::uint16_t port = free_port_pair();

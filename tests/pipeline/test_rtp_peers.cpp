@@ -38,19 +38,19 @@ TEST_CASE("rtp peers: openae to openae - L16 sample-exact - nothing lost - RTCP 
         });
     const std::size_t start = exact_start(received);
     REQUIRE(start != std::string::npos);
-    CHECK(exact_mismatches(received, start, total) == 0);
+    AE_CHECK_TIMING(exact_mismatches(received, start, total) == 0);
     const auto sent = stats_of(out);
     const auto got = stats_of(in);
     MESSAGE("sent ", sent.packets_sent, " packets, received ", got.packets, ", lost ", got.lost_packets, ", concealed ", got.concealed_frames,
             " frames, jitter ", got.jitter_ms, " ms, round trip ", sent.round_trip_ms, " ms, receiver reports ", sent.receiver_reports,
             "; underrun ", got.underrun_frames, " frames, skipped ", got.skipped_frames);
-    CHECK(got.lost_packets == 0);
-    CHECK(got.concealed_frames == 0);
+    AE_CHECK_TIMING(got.lost_packets == 0);
+    AE_CHECK_TIMING(got.concealed_frames == 0);
     CHECK(got.malformed == 0);
     CHECK(sent.receiver_reports > 0);
     CHECK(sent.round_trip_ms >= 0);
-    CHECK(sent.round_trip_ms < 50);
-    CHECK(sent.remote_cumulative_lost == 0);
+    AE_CHECK_TIMING(sent.round_trip_ms < 50);
+    AE_CHECK_TIMING(sent.remote_cumulative_lost == 0);
     CHECK(capture_guard.violations() == 0);
     in.check_device_rt();
     out.check_device_rt();
@@ -116,7 +116,7 @@ TEST_CASE("rtp peers: SRTP openae to openae - exact with the key - nothing decod
                                         [&](const loopback_result& x) { return has_signal(x.received, total) && x.sent.round_trip_ms >= 0; });
         const std::size_t start = exact_start(r.received);
         REQUIRE(start != std::string::npos);
-        CHECK(exact_mismatches(r.received, start, total) == 0);
+        AE_CHECK_TIMING(exact_mismatches(r.received, start, total) == 0);
         CHECK(r.got.auth_failed == 0);
         CHECK(r.sent.auth_failed == 0);
         CHECK(r.sent.round_trip_ms >= 0); // the SRTCP receiver reports were authenticated and read
@@ -159,15 +159,15 @@ TEST_CASE("rtp peers: through a faulty network (5 percent loss - 5 ms jitter - 2
             "; queue target ", r.got.queue_target_ms, " ms, worst error ", worst_error_ms, " ms over ", samples, " samples");
     REQUIRE(relay.dropped() > 20);
     CHECK(samples > 100);
-    CHECK(worst_error_ms <= 5);
+    AE_CHECK_TIMING(worst_error_ms <= 5);
     // Every packet the relay dropped is counted lost (the last few may not be due yet), every
     // frame that stood in for one is a glitch frame.
-    CHECK(r.got.lost_packets <= relay.dropped());
+    AE_CHECK_TIMING(r.got.lost_packets <= relay.dropped());
     CHECK(r.got.lost_packets + 4 >= relay.dropped());
     CHECK(r.got.concealed_frames >= r.got.lost_packets * 240);
     // (Frames concealed after the device thread's last period were never played: not glitches.)
-    CHECK(r.device_dropped <= r.got.concealed_frames + r.got.underrun_frames);
-    CHECK(r.device_dropped + 2 * 960 >= r.got.concealed_frames + r.got.underrun_frames);
+    AE_CHECK_TIMING(r.device_dropped <= r.got.concealed_frames + r.got.underrun_frames);
+    AE_CHECK_TIMING(r.device_dropped + 2 * 960 >= r.got.concealed_frames + r.got.underrun_frames);
     CHECK(r.got.duplicates + r.got.late >= relay.duplicated() - 2);
     // The signal itself: each loud frame the one its marker names, exactly, in order; content
     // missing only where packets were lost; silence only where the receiver concealed or the
@@ -185,9 +185,9 @@ TEST_CASE("rtp peers: through a faulty network (5 percent loss - 5 ms jitter - 2
             ", wrong ", w.wrong, ", repeated ", w.repeated, "; the sender underran ", r.sender_glitches.underrun_frames, " frames");
     CHECK(w.wrong == 0);
     CHECK(w.repeated == 0);
-    CHECK(missing_at_end <= 4 * 240);
-    CHECK(w.skipped + missing_at_end <= r.got.concealed_frames + 4 * 240);
-    CHECK(w.gap_frames <= r.got.concealed_frames + r.sender_glitches.underrun_frames);
+    AE_CHECK_TIMING(missing_at_end <= 4 * 240);
+    AE_CHECK_TIMING(w.skipped + missing_at_end <= r.got.concealed_frames + 4 * 240);
+    AE_CHECK_TIMING(w.gap_frames <= r.got.concealed_frames + r.sender_glitches.underrun_frames);
     if (r.sender_glitches.underrun_frames == 0) {
         // The usual run: frame n exactly at start + n, or silence where a packet was lost.
         std::size_t wrong = 0, silent = 0;
@@ -198,8 +198,8 @@ TEST_CASE("rtp peers: through a faulty network (5 percent loss - 5 ms jitter - 2
             if (got[0] == 0.0f && got[1] == 0.0f) ++silent;
             else wrong += got[0] != expected[0] || got[1] != expected[1];
         }
-        CHECK(wrong == 0);
-        CHECK(silent <= r.got.concealed_frames);
+        AE_CHECK_TIMING(wrong == 0);
+        AE_CHECK_TIMING(silent <= r.got.concealed_frames);
     }
 }
 
@@ -222,10 +222,10 @@ TEST_CASE("rtp peers: a sender clock 100 ppm fast or slow - the receiver's queue
         MESSAGE(ppm, " ppm: queue target ", r.got.queue_target_ms, " ms, worst error ", worst_error_ms, " ms, correction now ", r.got.drift_ppm,
                 " ppm, concealed ", r.got.concealed_frames, ", underrun ", r.got.underrun_frames);
         CHECK(samples >= 300);
-        CHECK(worst_error_ms <= 2);
-        CHECK(r.got.concealed_frames == 0);
-        CHECK(r.got.underrun_frames == 0);
-        CHECK(r.device_dropped == 0);
+        AE_CHECK_TIMING(worst_error_ms <= 2);
+        AE_CHECK_TIMING(r.got.concealed_frames == 0);
+        AE_CHECK_TIMING(r.got.underrun_frames == 0);
+        AE_CHECK_TIMING(r.device_dropped == 0);
     }
 }
 
