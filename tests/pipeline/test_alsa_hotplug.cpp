@@ -61,6 +61,27 @@ const char* hotplug_pcm = R"(pcm.ae_hotplug {
 }
 )";
 
+// A directory of the test's own with a card configuration file ALSA reads (on ALSA_CONFIG_PATH,
+// "no card yet" at first); ALSA_CONFIG_PATH is put back when the scene goes.
+struct card_scene {
+    fs::path dir;
+    fs::path conf;
+    std::string original_config_path;
+
+    explicit card_scene(const std::string& tag)
+        : dir(fs::temp_directory_path() / ("openae-alsa-" + tag + "-" + std::to_string(::getpid()))), conf(dir / "card.conf") {
+        fs::create_directories(dir);
+        ae::test::remove_on_success(dir);
+        replace_file(conf, "# no card yet\n");
+        const char* before = std::getenv("ALSA_CONFIG_PATH");
+        original_config_path = before != nullptr ? before : "/usr/share/alsa/alsa.conf";
+        REQUIRE(::setenv("ALSA_CONFIG_PATH", (original_config_path + ":" + conf.string()).c_str(), 1) == 0);
+    }
+    ~card_scene() { ::setenv("ALSA_CONFIG_PATH", original_config_path.c_str(), 1); }
+    card_scene(const card_scene&) = delete;
+    card_scene& operator=(const card_scene&) = delete;
+};
+
 // Nanoseconds the thread named `name` has run on a CPU (its schedstat), or -1 when not found.
 std::int64_t thread_cpu_ns(const std::string& name) {
     for (const auto& task : fs::directory_iterator("/proc/self/task")) {
@@ -81,14 +102,9 @@ TEST_CASE("alsa hotplug: before the card's directory exists - its parent's other
     // whose other entries change all the time. Each such event once made the watch remove and add
     // its parent's watch, which queued an event of its own: the thread spun on a CPU for ever, and
     // could miss the directory's arrival in between (a CI run did).
-    const fs::path dir = fs::temp_directory_path() / ("openae-alsa-busy-parent-" + std::to_string(::getpid()));
-    fs::create_directories(dir);
-    ae::test::remove_on_success(dir);
-    const fs::path conf = dir / "card.conf";
-    replace_file(conf, "# no card yet\n");
-    const char* before = std::getenv("ALSA_CONFIG_PATH");
-    const std::string original = before != nullptr ? before : "/usr/share/alsa/alsa.conf";
-    REQUIRE(::setenv("ALSA_CONFIG_PATH", (original + ":" + conf.string()).c_str(), 1) == 0);
+    const card_scene scene("busy-parent");
+    const fs::path& dir = scene.dir;
+    const fs::path& conf = scene.conf;
     told t;
     {
         auto watch = ae::pipeline::device_watch::watch_alsa([&](bool added, const ae::pipeline::available_device& d) { t.note(added, d); },
@@ -112,19 +128,12 @@ TEST_CASE("alsa hotplug: before the card's directory exists - its parent's other
     const std::lock_guard lock(t.mutex);
     CHECK(t.added == std::vector<std::string>{"alsa:ae_hotplug"});
     CHECK(t.removed.empty());
-    REQUIRE(::setenv("ALSA_CONFIG_PATH", original.c_str(), 1) == 0);
 }
 
 TEST_CASE("alsa hotplug: a card's node appearing and going - the PCM it brings is told as added then removed") {
-    const fs::path dir = fs::temp_directory_path() / ("openae-alsa-hotplug-" + std::to_string(::getpid()));
-    fs::create_directories(dir);
-    ae::test::remove_on_success(dir);
-    const fs::path conf = dir / "card.conf";
-    const fs::path nodes = dir / "snd"; // not there yet: the watch waits for it in its parent
-    replace_file(conf, "# no card yet\n");
-    const char* before = std::getenv("ALSA_CONFIG_PATH");
-    const std::string original = before != nullptr ? before : "/usr/share/alsa/alsa.conf";
-    REQUIRE(::setenv("ALSA_CONFIG_PATH", (original + ":" + conf.string()).c_str(), 1) == 0);
+    const card_scene scene("hotplug");
+    const fs::path& conf = scene.conf;
+    const fs::path nodes = scene.dir / "snd"; // not there yet: the watch waits for it in its parent
 
     told t;
     {
@@ -145,5 +154,4 @@ TEST_CASE("alsa hotplug: a card's node appearing and going - the PCM it brings i
     const std::lock_guard lock(t.mutex);
     CHECK(t.added == std::vector<std::string>{"alsa:ae_hotplug"});
     CHECK(t.removed == std::vector<std::string>{"alsa:ae_hotplug"});
-    REQUIRE(::setenv("ALSA_CONFIG_PATH", original.c_str(), 1) == 0);
 }
