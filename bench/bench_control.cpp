@@ -83,10 +83,14 @@ int main(int argc, char** argv) {
                                                                                 : "rate changes: 44.1 kHz <-> 48 kHz");
         std::atomic<std::uint64_t> underruns{0};
         std::array<std::atomic<std::uint64_t>, ae::glitch_kind_count + 1> by_kind{};
+        std::mutex records_mutex;
+        std::vector<ae::event> records; // where the glitches fall: epoch, position
         const auto id = ctx.subscribe([&](const ae::event& e) {
             if (e.kind != ae::event_kind::glitch) return;
             underruns.fetch_add(1);
             by_kind[static_cast<std::size_t>(e.glitch)].fetch_add(e.frames);
+            const std::lock_guard lock(records_mutex);
+            records.push_back(e);
         });
         auto ep = ctx.create_render_endpoint({.name = "fmt", .device = "null?period=2.6667", .period = ae::hns{26'667}});
         (void)ep->set_event_handle(wake);
@@ -94,7 +98,20 @@ int main(int argc, char** argv) {
         for (int i = 0; i < 8; ++i) { pass(ep->rt()); wait_fd(wake, 100); }
         std::vector<double> call_ms, live_ms;
         std::uint64_t busy = 0;
-        std::uint32_t epoch = pass(ep->rt());
+        // Is an underrun here the seam's or this engine's? This thread is the engine and blocks in
+        // set_format on ae-ctl: for each change, the longest time between the end of one of its
+        // passes and the start of the next (its buffer holds two periods, 5.33 ms).
+        std::vector<double> engine_away_ms;
+        ae::hns last_pass_end = ae::monotonic_now();
+        double away_this_change = 0;
+        auto pass = [&](ae::render_endpoint_rt& rt) {
+            away_this_change = std::max(away_this_change, ms_between(last_pass_end, ae::monotonic_now()));
+            const std::uint32_t e = ::pass(rt);
+            last_pass_end = ae::monotonic_now();
+            return e;
+        };
+        const std::uint32_t first_epoch = pass(ep->rt());
+        std::uint32_t epoch = first_epoch;
         for (int change = 0; change < count; ++change) {
             const ae::hns asked = ae::monotonic_now();
             std::error_code ec = ep->set_format(formats[static_cast<std::size_t>(change) % 2]);
@@ -128,6 +145,8 @@ int main(int argc, char** argv) {
                 wait_fd(wake, 100);
                 pass(ep->rt());
             }
+            engine_away_ms.push_back(away_this_change);
+            away_this_change = 0;
         }
         for (int i = 0; i < 8; ++i) { pass(ep->rt()); wait_fd(wake, 100); }
         (void)ep->stop();
@@ -135,6 +154,17 @@ int main(int argc, char** argv) {
         ctx.unsubscribe(id);
         print_stats("set_format call (blocking, request -> queued)", call_ms);
         print_stats("format change request -> live in the engine", live_ms);
+        print_stats("the engine's longest time between passes, per change", engine_away_ms);
+        const auto away_longer = std::count_if(engine_away_ms.begin(), engine_away_ms.end(), [](double ms) { return ms > 2.6667; });
+        std::printf("changes where the engine was away longer than one period (its buffer holds two): %td\n", away_longer);
+        for (const auto& g : records) {
+            // The epoch names the change it fell in (one epoch per change).
+            const auto change = static_cast<std::size_t>(g.epoch - first_epoch);
+            double away = 0;
+            for (std::size_t c = change > 0 ? change - 1 : 0; c <= change && c < engine_away_ms.size(); ++c) away = std::max(away, engine_away_ms[c]);
+            std::printf("  glitch %s frames %llu epoch %u (change %zu): the engine was away up to %.3f ms around it\n", ae::to_string(g.glitch),
+                        static_cast<unsigned long long>(g.frames), g.epoch, change, away);
+        }
         std::printf("busy answers (retried after a pass): %llu\n", static_cast<unsigned long long>(busy));
         std::printf("glitches during %d changes: %llu (%.4f per change); frames:", count,
                     static_cast<unsigned long long>(underruns.load()), static_cast<double>(underruns.load()) / count);

@@ -118,8 +118,8 @@ struct context_options {
     // timer is off. With an ae::virtual_time installed, every timestamp is the test's and a run
     // from the same seed replays exactly. The blocking forms of the API answer `wrong_thread`
     // (nothing would run the control side while they wait): use the async_* forms and poll().
-    // Timers (pinned retries, storm hold-downs, open timeouts, reset deadlines) still run on the
-    // real clock, so a scenario that waits on one is not deterministic.
+    // Timers (pinned retries, storm hold-downs, open timeouts, reset deadlines) run on the
+    // installed virtual time too: poll() fires those whose time the test has passed.
     bool stepped = false;
     // Hotplug: watch the PipeWire server (when one answers as the context starts) and emit
     // device_added / device_removed events as its sinks and sources come and go. Not with stepped.

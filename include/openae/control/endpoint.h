@@ -204,6 +204,12 @@ public:
             ops::move_to(e, device, std::move(done));
         });
     }
+    template <typename Token>
+    auto async_inject(std::string fault, Token&& token) {
+        return detail::initiate(ref_, std::forward<Token>(token), [fault = std::move(fault)](const detail::endpoint_ref& e, detail::completion done) {
+            ops::inject(e, fault, std::move(done));
+        });
+    }
 
     explicit basic_endpoint(detail::endpoint_ref ref) noexcept : ref_(std::move(ref)) {}
 
