@@ -133,15 +133,13 @@ void device_loop::set_waiting(bool waiting) noexcept { // rt-safe: bounded
 // and holds while none runs (a file records what endpoints played, not the time before them).
 bool device_loop::endpoints_ready(std::uint32_t frames) noexcept { // rt-safe: bounded
     bool any_active = false;
-    for (auto& chain : render_chains_) {
-        any_active = any_active || chain->active();
-        if (!chain->ready(frames)) return false;
-    }
-    for (auto& chain : capture_chains_) {
-        any_active = any_active || chain->active();
-        if (!chain->ready(frames)) return false;
-    }
-    return any_active;
+    auto all_ready = [&](auto& chains) {
+        return std::ranges::all_of(chains, [&](auto& chain) {
+            any_active = any_active || chain->active();
+            return chain->ready(frames);
+        });
+    };
+    return all_ready(render_chains_) && all_ready(capture_chains_) && any_active;
 }
 
 void device_loop::wait_for_engines() noexcept { // rt-safe: waits for the engines only
@@ -320,20 +318,16 @@ device_loop::step_result device_loop::step(const device_period& period) noexcept
         enter_lost(device_event_kind::lost);
         return step_result::go_on; // the next wait paces on the virtual clock
     }
-    if (period.status == device_status::period_changed) {
-        // Chains and buffers are built for the old period: until the control plane rebuilds
-        // them, the endpoints run on the virtual clock and their frames count as device_lost.
+    const frame_format& format = device_->format();
+    const bool format_changed = period.status == device_status::format_changed;
+    if (period.status == device_status::period_changed ||
+        (format_changed && (format.sample_rate != lost_clock_.settings().rate || format.channels > max_channels))) {
+        // Chains and buffers are built for the old period or rate: until the control plane
+        // rebuilds them, the endpoints run on the virtual clock and their frames count as device_lost.
         enter_lost(device_event_kind::format_changed);
         return step_result::go_on;
     }
-    if (period.status == device_status::format_changed) {
-        const frame_format& format = device_->format();
-        if (format.sample_rate != lost_clock_.settings().rate || format.channels > max_channels) {
-            // A new rate needs rebuilt chains (the control plane's job): until then the
-            // endpoints run on the virtual clock and their frames count as device_lost.
-            enter_lost(device_event_kind::format_changed);
-            return step_result::go_on;
-        }
+    if (format_changed) { // the same rate, other channels: the chains follow
         for (auto& chain : render_chains_) chain->set_device_channels(format.channels);
         for (auto& chain : capture_chains_) chain->set_device_channels(format.channels);
         emit(device_event_kind::format_changed);

@@ -19,6 +19,16 @@ namespace {
 
 constexpr ae::hns period_2667us{26'667};
 
+ae::context_options rig_options() {
+    ae::context_options options;
+    options.default_device = "null?period=2.6667";
+    return options;
+}
+
+ae::endpoint_config endpoint(std::string name) {
+    return {.name = std::move(name), .device = "null?period=2.6667", .format = {48000, 2, ae::sample_type::f32}, .period = period_2667us};
+}
+
 // One engine pass in whatever encoding the endpoint has now: tops the buffer up with a ramp
 // converted to that encoding (each pass writes real samples of its own format).
 // `unaccounted`: passes where the frames written so far were not the stream position.
@@ -52,15 +62,9 @@ std::uint64_t pass(ae::render_endpoint_rt& rt, std::uint64_t& written, ae::posit
 } // namespace
 
 TEST_CASE("format change: 1000 same-rate changes (s16 and f32 at 48 kHz) with an engine on time, no underrun at a two-period buffer") {
-    ae::context_options options;
-    options.default_device = "null?period=2.6667";
-    ae::test::stepped_rig rig(options);
-    ae::endpoint_config config;
-    config.name = "same_rate";
-    config.device = "null?period=2.6667";
-    config.period = period_2667us; // the buffer: two periods (latency_coefficient 2), 256 frames
-    config.format = {48000, 2, ae::sample_type::f32};
-    ae::render_endpoint& ep = rig.start_render(config);
+    ae::test::stepped_rig rig(rig_options());
+    // The buffer: two periods (latency_coefficient 2), 256 frames.
+    ae::render_endpoint& ep = rig.start_render(endpoint("same_rate"));
     auto& rt = ep.rt();
 
     std::uint64_t written = 0, failed = 0, busy = 0, late_changes = 0, unaccounted = 0;
@@ -115,15 +119,8 @@ TEST_CASE("format change: 1000 same-rate changes (s16 and f32 at 48 kHz) with an
 // same, record for record. The underrun is the engine's lateness, not the seam's.
 TEST_CASE("format change: an engine that misses its passes underruns the same with or without a same-rate change in flight") {
     auto glitches = [](bool change_in_flight) {
-        ae::context_options options;
-        options.default_device = "null?period=2.6667";
-        ae::test::stepped_rig rig(options);
-        ae::endpoint_config config;
-        config.name = "late_engine";
-        config.device = "null?period=2.6667";
-        config.period = period_2667us;
-        config.format = {48000, 2, ae::sample_type::f32};
-        ae::render_endpoint& ep = rig.start_render(config);
+        ae::test::stepped_rig rig(rig_options());
+        ae::render_endpoint& ep = rig.start_render(endpoint("late_engine"));
         std::uint64_t written = 0, unaccounted = 0, failed = 0;
         ae::position at;
         auto step = [&](bool engine_passes) {

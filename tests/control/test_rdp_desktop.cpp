@@ -116,20 +116,28 @@ TEST_CASE("rdp desktop audio: a session's PipeWire sink is heard by the client -
         // judged by its frequency over the 5 ms blocks inside a burst (a block and both its
         // neighbours carry it: the edges, where the resampler's tail decays through tiny values
         // of either sign, are left out).
-        const std::vector<float>& got = recorder.frames();
-        const std::size_t frames = std::min(recorder.count(), got.size() / 2);
-        std::vector<bool> loud(frames / 240);
-        for (std::size_t b = 0; b < loud.size(); ++b) {
-            float peak = 0;
-            for (std::size_t i = 240 * b; i < 240 * (b + 1); ++i) peak = std::max(peak, std::abs(got[2 * i]));
-            loud[b] = peak > 0.3f;
-        }
-        std::size_t crossings = 0, signal_frames = 0;
-        for (std::size_t b = 1; b + 1 < loud.size(); ++b) {
-            if (!loud[b - 1] || !loud[b] || !loud[b + 1]) continue;
-            signal_frames += 240;
-            for (std::size_t i = 240 * b; i < 240 * (b + 1); ++i) crossings += (got[2 * i - 2] < 0) != (got[2 * i] < 0);
-        }
+        std::size_t frames = 0, crossings = 0, signal_frames = 0;
+        auto judge = [&] {
+            const std::vector<float>& got = recorder.frames();
+            frames = std::min(recorder.count(), got.size() / 2);
+            std::vector<bool> loud(frames / 240);
+            for (std::size_t b = 0; b < loud.size(); ++b) {
+                float peak = 0;
+                for (std::size_t i = 240 * b; i < 240 * (b + 1); ++i) peak = std::max(peak, std::abs(got[2 * i]));
+                loud[b] = peak > 0.3f;
+            }
+            crossings = signal_frames = 0;
+            for (std::size_t b = 1; b + 1 < loud.size(); ++b) {
+                if (!loud[b - 1] || !loud[b] || !loud[b + 1]) continue;
+                signal_frames += 240;
+                for (std::size_t i = 240 * b; i < 240 * (b + 1); ++i) crossings += (got[2 * i - 2] < 0) != (got[2 * i] < 0);
+            }
+        };
+        judge();
+        // How much of its microphone the client sends depends on how it is scheduled: 1.81-2.56 s
+        // in 4 s alone, 0.525 s once beside other tests (while the bridge moved every frame it
+        // got). Short of a second, the recorder takes its whole 8 s.
+        if (signal_frames < 48000 && recorder.wait_for(8 * 48000)) judge();
         const double seconds_heard = static_cast<double>(signal_frames) / 48000;
         const double frequency = seconds_heard > 0 ? static_cast<double>(crossings) / 2 / seconds_heard : 0;
         MESSAGE("microphone recorded from ", source, ": ", frequency, " Hz over ", seconds_heard, " s of signal in ", frames, " frames");

@@ -221,11 +221,7 @@ TEST_CASE("device loss: a storm of 50 unplugs in one second is held down into a 
         options.retry_first = ae::hns{200'000};       // 20 ms
         options.storm_hold_down = ae::hns{1'000'000}; // 100 ms, doubling
         ae::test::stepped_rig rig(options);
-        ae::endpoint_config config;
-        config.name = "flappy";
-        config.device = "faulty:null?period=5";
-        config.period = five_ms;
-        config.routing = ae::routing_policy::pinned;
+        const ae::endpoint_config config{.name = "flappy", .device = "faulty:null?period=5", .period = five_ms, .routing = ae::routing_policy::pinned};
         ae::render_endpoint& ep = rig.start_render(config);
         int injected = 0, busy = 0;
         for (int unplug = 0; unplug < 50; ++unplug) {

@@ -104,6 +104,7 @@ struct control_ends {
 // operation that uses it. A second take gives empty ends and an empty view.
 class endpoint_link {
 public:
+    class view_base;
     class engine_view;
     class device_view;
     class control_view;
@@ -210,18 +211,28 @@ private:
     bool control_view_taken_ = false;
 };
 
-// The engine's RT view's operations on the shared state.
-class endpoint_link::engine_view {
+// What the three views share: the link, held by one owner at a time (moved, never copied; a view
+// moved from, or taken a second time, is empty).
+class endpoint_link::view_base {
 public:
-    engine_view(engine_view&& other) noexcept : link_(std::exchange(other.link_, nullptr)) {}
-    engine_view& operator=(engine_view&& other) noexcept {
+    view_base(view_base&& other) noexcept : link_(std::exchange(other.link_, nullptr)) {}
+    view_base& operator=(view_base&& other) noexcept {
         link_ = std::exchange(other.link_, nullptr);
         return *this;
     }
     [[nodiscard]] explicit operator bool() const noexcept { return link_ != nullptr; }
+    [[nodiscard]] std::uint32_t id() const noexcept { return link_->id; } // rt-safe: wait-free
 
+protected:
+    explicit view_base(endpoint_link* link) noexcept : link_(link) {}
+    ~view_base() = default;
+    endpoint_link* link_;
+};
+
+// The engine's RT view's operations on the shared state.
+class endpoint_link::engine_view : public endpoint_link::view_base {
+public:
     // rt-safe: wait-free (all of them)
-    [[nodiscard]] std::uint32_t id() const noexcept { return link_->id; }
     // The first segment, once the control side published it (acquire: it was built first).
     [[nodiscard]] ring_segment* initial_segment() const noexcept { return link_->initial_segment_.load(std::memory_order_acquire); }
     // acquire: start() happens after everything the control thread prepared for it.
@@ -256,22 +267,13 @@ public:
 
 private:
     friend class endpoint_link;
-    explicit engine_view(endpoint_link* link) noexcept : link_(link) {}
-    endpoint_link* link_;
+    explicit engine_view(endpoint_link* link) noexcept : view_base(link) {}
 };
 
 // The device port's operations on the shared state.
-class endpoint_link::device_view {
+class endpoint_link::device_view : public endpoint_link::view_base {
 public:
-    device_view(device_view&& other) noexcept : link_(std::exchange(other.link_, nullptr)) {}
-    device_view& operator=(device_view&& other) noexcept {
-        link_ = std::exchange(other.link_, nullptr);
-        return *this;
-    }
-    [[nodiscard]] explicit operator bool() const noexcept { return link_ != nullptr; }
-
     // rt-safe: wait-free (all of them)
-    [[nodiscard]] std::uint32_t id() const noexcept { return link_->id; }
     [[nodiscard]] ring_segment* initial_segment() const noexcept { return link_->initial_segment_.load(std::memory_order_acquire); }
     [[nodiscard]] bool running() const noexcept { return link_->running_.load(std::memory_order_acquire); }
     [[nodiscard]] bool pin_active() const noexcept { return link_->pin_active_.load(std::memory_order_acquire); }
@@ -301,21 +303,12 @@ public:
 
 private:
     friend class endpoint_link;
-    explicit device_view(endpoint_link* link) noexcept : link_(link) {}
-    endpoint_link* link_;
+    explicit device_view(endpoint_link* link) noexcept : view_base(link) {}
 };
 
 // The control thread's operations on the shared state.
-class endpoint_link::control_view {
+class endpoint_link::control_view : public endpoint_link::view_base {
 public:
-    control_view(control_view&& other) noexcept : link_(std::exchange(other.link_, nullptr)) {}
-    control_view& operator=(control_view&& other) noexcept {
-        link_ = std::exchange(other.link_, nullptr);
-        return *this;
-    }
-    [[nodiscard]] explicit operator bool() const noexcept { return link_ != nullptr; }
-
-    [[nodiscard]] std::uint32_t id() const noexcept { return link_->id; }
     // The first segment published: consumer position first (relaxed: the segment's release orders it).
     void publish_initial(ring_segment* segment, std::uint64_t start_position) noexcept {
         link_->consumer_position_.store(start_position, std::memory_order_relaxed);
@@ -342,8 +335,7 @@ public:
 
 private:
     friend class endpoint_link;
-    explicit control_view(endpoint_link* link) noexcept : link_(link) {}
-    endpoint_link* link_;
+    explicit control_view(endpoint_link* link) noexcept : view_base(link) {}
 };
 
 inline endpoint_link::engine_view endpoint_link::take_engine_view() noexcept {
