@@ -39,7 +39,9 @@ double seconds(hns t) noexcept { return static_cast<double>(t.count()) * 1e-7; }
 
 struct rtp_receiver::state {
     state(const rtp_receiver_options& o, frame_ring_writer r, rtp_decoder d) noexcept
-        : options(o), ring(std::move(r)), decoder(std::move(d)), level(o.rate) {}
+        : options(o), ring(std::move(r)), decoder(std::move(d)), level(o.rate) {
+        concealed_sequence_of.fill(-1);
+    }
 
     rtp_receiver_options options;
     frame_ring_writer ring;
@@ -63,12 +65,8 @@ struct rtp_receiver::state {
     std::uint64_t unconfirmed_concealed = 0; // their frames
     // Which recent sequence numbers were concealed (not played): a packet coming after its turn is
     // late if so, a duplicate if not.
-    std::array<std::uint16_t, slot_count> concealed_sequence_of{};
-    std::array<bool, slot_count> concealed_flag{};
-    [[nodiscard]] bool was_concealed(std::uint16_t sequence) const noexcept {
-        const std::size_t at = sequence % slot_count;
-        return concealed_flag[at] && concealed_sequence_of[at] == sequence;
-    }
+    std::array<std::int32_t, slot_count> concealed_sequence_of{}; // -1: none there (from the constructor on)
+    [[nodiscard]] bool was_concealed(std::uint16_t sequence) const noexcept { return concealed_sequence_of[sequence % slot_count] == sequence; }
 
     // A later packet showed the stream went on: what was concealed blind was a glitch.
     void confirm_blind_concealment() noexcept {
@@ -146,7 +144,7 @@ struct rtp_receiver::state {
         next_timestamp = first.header.timestamp;
         concealed_run = 0;
         unconfirmed_lost = unconfirmed_concealed = 0;
-        concealed_flag.fill(false);
+        concealed_sequence_of.fill(-1);
         pending_skip = 0; // the fresh queue is primed to the target anyway
         playing = true;
         const double queued = queue_frames();
@@ -193,7 +191,7 @@ struct rtp_receiver::state {
                     return;
                 }
                 counters.late.fetch_add(1, std::memory_order_relaxed);
-                concealed_sequence_of[h.sequence % slot_count] = static_cast<std::uint16_t>(h.sequence + 1); // a second copy is a duplicate
+                concealed_sequence_of[h.sequence % slot_count] = -1; // a second copy is a duplicate
                 if (unconfirmed_lost > 0) --unconfirmed_lost; // it came: late, not lost
                 confirm_blind_concealment();                   // but its frames were concealed
                 // A packet concealed for coming late while the queue is this short says the queue
@@ -268,7 +266,7 @@ struct rtp_receiver::state {
         }
         s.used = false;
         --buffered;
-        concealed_flag[s.sequence % slot_count] = false;
+        concealed_sequence_of[s.sequence % slot_count] = -1;
         confirm_blind_concealment();
         next_timestamp = s.timestamp + std::max(frames, decoder.frames_in(payload));
         ++next_sequence;
@@ -290,7 +288,6 @@ struct rtp_receiver::state {
                 counters.lost_packets.fetch_add(missing, std::memory_order_relaxed);
                 for (std::uint16_t k = next_sequence; k != next->sequence; ++k) {
                     concealed_sequence_of[k % slot_count] = k;
-                    concealed_flag[k % slot_count] = true;
                 }
                 next_sequence = next->sequence;
                 return;
@@ -306,7 +303,6 @@ struct rtp_receiver::state {
         next_timestamp += frames;
         concealed_run += frames;
         concealed_sequence_of[next_sequence % slot_count] = next_sequence;
-        concealed_flag[next_sequence % slot_count] = true;
         ++next_sequence;
         if (next) {
             counters.concealed_frames.fetch_add(frames, std::memory_order_relaxed);
