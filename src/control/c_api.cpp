@@ -15,10 +15,7 @@
 
 namespace {
 
-int code(std::error_code ec) noexcept {
-    if (!ec) return AE_OK;
-    return ec.category() == ae::error_category() ? ec.value() : AE_ERR_IO_ERROR;
-}
+int code(std::error_code ec) noexcept { return c_api_code(ec); }
 
 int code(ae::errc e) noexcept { return static_cast<int>(e); }
 

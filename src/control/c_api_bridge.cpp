@@ -4,15 +4,6 @@
 #include <algorithm>
 #include <string>
 
-namespace {
-
-int code(std::error_code ec) noexcept {
-    if (!ec) return AE_OK;
-    return ec.category() == ae::error_category() ? ec.value() : AE_ERR_IO_ERROR;
-}
-
-} // namespace
-
 extern "C" {
 
 int ae_bridge_create(ae_context* context, const ae_bridge_config* config) {
@@ -29,7 +20,7 @@ int ae_bridge_create(ae_context* context, const ae_bridge_config* config) {
         if (config->routing < 0 || config->routing > static_cast<int>(ae::routing_policy::fail)) return AE_ERR_BAD_ARGUMENT;
         c.routing = static_cast<ae::routing_policy>(config->routing);
         auto made = context->ctx->create_bridge(c);
-        return made ? AE_OK : code(made.error());
+        return made ? AE_OK : c_api_code(made.error());
     } catch (...) {
         return AE_ERR_IO_ERROR;
     }
@@ -54,7 +45,7 @@ int ae_bridge_destroy(ae_context* context, const char* name) {
     try {
         const auto list = context->ctx->bridges();
         if (std::ranges::none_of(list, [&](const ae::bridge_status& b) { return b.name == name; })) return AE_ERR_UNKNOWN_ENDPOINT;
-        return code(context->ctx->destroy(name));
+        return c_api_code(context->ctx->destroy(name));
     } catch (...) {
         return AE_ERR_IO_ERROR;
     }
@@ -66,7 +57,7 @@ int ae_rdp_desktop_audio(ae_context* context, int make_default) {
         ae::rdp_desktop_audio_options options;
         options.enabled = true;
         options.make_default = make_default != 0;
-        return code(context->ctx->enable_rdp_desktop_audio(options));
+        return c_api_code(context->ctx->enable_rdp_desktop_audio(options));
     } catch (...) {
         return AE_ERR_IO_ERROR;
     }

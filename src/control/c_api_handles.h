@@ -37,3 +37,9 @@ struct ae_endpoint {
         return render ? fn(*render) : fn(*capture);
     }
 };
+
+// An error code as the C API returns it: openae's own codes as they are, any other as AE_ERR_IO_ERROR.
+inline int c_api_code(std::error_code ec) noexcept {
+    if (!ec) return AE_OK;
+    return ec.category() == ae::error_category() ? ec.value() : AE_ERR_IO_ERROR;
+}
