@@ -60,8 +60,8 @@ void control_actor::drain() {
     }
     struct loss {
         device_entry* entry;
-        const char* why;
-        hns time; // when the device thread saw it
+        const char* why; // nullptr: not lost, reshaped (a rate its chains cannot take)
+        hns time;        // when the device thread saw it
     };
     std::vector<loss> lost;
     for (const auto& entry : impl_->registry.entries()) {
@@ -71,7 +71,7 @@ void control_actor::drain() {
             if (de.kind == pipeline::device_event_kind::lost && !entry->lost) {
                 lost.push_back({entry.get(), "device went away; its endpoints run on the virtual clock", de.time});
             } else if (de.kind == pipeline::device_event_kind::format_changed && entry->thread->lost() && !entry->lost) {
-                lost.push_back({entry.get(), "device changed its rate or period; its endpoints run on the virtual clock", de.time});
+                lost.push_back({entry.get(), nullptr, de.time});
             } else if (de.kind == pipeline::device_event_kind::latency_changed) {
                 on_device_latency_changed(*entry);
             } else if (de.kind == pipeline::device_event_kind::period_changed) {
@@ -86,7 +86,13 @@ void control_actor::drain() {
         }
     }
     // Handled after the loop: rerouting opens devices (the registry grows).
-    for (const auto& l : lost) on_device_lost(*l.entry, l.why, l.time);
+    for (const auto& l : lost) {
+        if (l.why != nullptr) {
+            on_device_lost(*l.entry, l.why, l.time);
+        } else {
+            on_device_reshaped(*l.entry, l.time);
+        }
+    }
 }
 
 void control_actor::drain_inbox() { impl_->drain.drain_inbox(); }

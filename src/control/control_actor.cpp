@@ -148,6 +148,18 @@ void control_actor::on_device_lost(device_entry& entry, const char* why, hns whe
     impl_->routes.on_device_lost(entry, affected, why, when);
 }
 
+void control_actor::on_device_reshaped(device_entry& entry, hns when) {
+    entry.lost = true; // the open that follows makes a new device thread, at the device's new rate
+    control_detail::log_json(impl_->log.logger(), spdlog::level::info,
+                             {{"component", "device"}, {"event", "reshaped"}, {"device", entry.spec},
+                              {"message", "device changed its rate under its chains; its endpoints move to it opened again"}});
+    std::vector<std::shared_ptr<endpoint_block>> affected;
+    for (auto& [name, e] : impl_->endpoints) {
+        if (e->entry == &entry) affected.push_back(e);
+    }
+    impl_->routes.on_device_reshaped(entry, affected, when);
+}
+
 void control_actor::move_to(endpoint_block& block, const std::string& device, std::function<void(std::error_code)> done) {
     if (block.destroyed) return done(make_error_code(errc::unknown_endpoint));
     impl_->routes.move_to(find(block.name), device, std::move(done));

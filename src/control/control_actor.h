@@ -179,6 +179,8 @@ private:
                                                                 const std::shared_ptr<prepared_chain>& chain) override;
     // The device is lost: `auto`'s default falls back, the router takes its endpoints through the stages.
     void on_device_lost(device_entry& entry, const char* why, hns when);
+    // The device changed its rate under its chains and is still there: its endpoints move to it opened again.
+    void on_device_reshaped(device_entry& entry, hns when);
     [[nodiscard]] std::shared_ptr<void> keep_alive() override;
     // `auto` and sound servers: a PipeWire server (with a sink) or the default JACK server starting
     // becomes the default device when `auto` found nothing but null; it stopping makes `auto`'s

@@ -160,6 +160,26 @@ void router::on_device_lost(const device_entry& entry, const std::vector<std::sh
     }
 }
 
+void router::on_device_reshaped(const device_entry& entry, const std::vector<std::shared_ptr<endpoint_block>>& affected, hns when) {
+    for (const auto& e : affected) {
+        if (e->destroyed || stopping_ || e->route.moving || e->route.hold_down) continue;
+        e->route.moving = true;
+        enter_stage(*e, route_stage::reopening, 1, entry.spec);
+        registry_.open(entry.spec, e->direction, [this, e, spec = entry.spec, when](std::expected<device_entry*, std::error_code> opened,
+                                                                                   const std::string&) {
+            e->route.moving = false;
+            if (opened) {
+                route_to(e, *opened, [](std::error_code) {});
+                return;
+            }
+            // Gone while it changed (a server stopping): a loss, by the endpoint's policy.
+            if (!e->destroyed && e->entry != nullptr && e->entry->spec == spec) {
+                on_device_lost(*e->entry, {e}, "device changed its rate and did not open again", when);
+            }
+        });
+    }
+}
+
 void router::reroute(const std::shared_ptr<endpoint_block>& e, int attempt) {
     if (e->destroyed || stopping_ || !e->entry || !e->entry->lost || e->route.moving || e->route.hold_down) return;
     const routing_policy policy = e->config.routing;

@@ -6,6 +6,9 @@
 //   lost → held_down (a storm: losses within storm_window) → reopening(n) → switching → rerouted
 //                                                                                     ↘ failed
 //
+// A device that changed its rate under its chains (JACK's sample rate) is not lost: its endpoints
+// go reopening(1) → switching → routed onto a new instance of the same device.
+//
 // `routed` is a move the host asked for (switching → routed). Reopening retries with exponential
 // backoff (retry_first, doubled, capped at retry_max); routing=fail stops at `failed`. The router
 // owns each endpoint's route_state — nothing else writes it — and runs on ae-ctl only. What it needs
@@ -83,6 +86,10 @@ public:
     // `entry` was lost: each of `affected` (the endpoints on it) goes through the stages.
     void on_device_lost(const device_entry& entry, const std::vector<std::shared_ptr<endpoint_block>>& affected, const char* why,
                         hns when);
+    // `entry` changed its rate (or a period its chains cannot take) and is still there: each of
+    // `affected` moves to a new instance of the same device, whatever its policy (reopening(1) →
+    // switching → routed); one that cannot goes through on_device_lost.
+    void on_device_reshaped(const device_entry& entry, const std::vector<std::shared_ptr<endpoint_block>>& affected, hns when);
     // The context stops: no reroute from now on; hold-downs are cancelled.
     void begin_stopping(const std::vector<std::shared_ptr<endpoint_block>>& endpoints);
 

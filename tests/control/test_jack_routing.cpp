@@ -4,13 +4,17 @@
 #include <openae/control/context.h>
 
 #include "auto_follow_rig.h"
+#include "jack_peer.h"
 #include "jack_server.h"
+#include "sine_fit.h"
 #include "stepped_rig.h"
 #include "test_engine.h"
 
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <filesystem>
+#include <numbers>
 #include <string>
 
 namespace {
@@ -157,4 +161,81 @@ TEST_CASE("jack via the control API: auto found only null - the default JACK ser
     ::setenv("OPENAE_DEFAULT_DEVICE", "null", 1);
     ::unsetenv("JACK_DEFAULT_SERVER");
     std::filesystem::remove_all(empty);
+}
+
+TEST_CASE("jack via the control API: the server's sample rate changes live (48 -> 44.1 kHz, jackdbus): the endpoint moves to the device at its new rate and plays on") {
+    ae::test::jack_dbus_server server("jack-rate", 48000, 256);
+    ae::test::jack_peer recorder(server.name, "rec", true, 12 * 48000);
+    ae::test::event_recorder rec;
+    ae::test::event_fd wake;
+    ae::context_options options;
+    options.default_device = "null";
+    ae::context ctx(options);
+    ctx.subscribe(std::ref(rec));
+    ae::endpoint_config config;
+    config.name = "on-jack";
+    config.device = "jack:ae_rate?server=" + server.name + "&ports=rec:in_1,rec:in_2";
+    config.period = ae::hns{100'000};
+    config.routing = ae::routing_policy::follow_default; // and yet it stays: the device was not lost
+    auto ep = ctx.create_render_endpoint(config);
+    REQUIRE(ep);
+    REQUIRE_FALSE(ep->set_event_handle(wake.get()));
+    REQUIRE_FALSE(ep->start());
+    // A 1 kHz sine of amplitude 0.25 at the endpoint's 48 kHz, the same before and after.
+    std::uint64_t written = 0;
+    auto pass = [&] {
+        (void)ae::test::render_pass(ep->rt(), written, ~std::uint64_t{0}, [](std::uint64_t n, float* f) {
+            f[0] = f[1] = static_cast<float>(0.25 * std::sin(2 * std::numbers::pi * 1000.0 * static_cast<double>(n) / 48000.0));
+        });
+        return wake.wait(100);
+    };
+    auto device_rate = [&] {
+        const auto devices = ctx.devices();
+        return devices.size() == 1 ? devices[0].format.sample_rate : 0u;
+    };
+    int woken = 0;
+    for (int passes = 0; passes < 200 && woken < 40; ++passes) woken += pass() ? 1 : 0;
+    REQUIRE(woken == 40);
+    REQUIRE(device_rate() == 48000);
+    const std::size_t recorded_at_48k = recorder.count();
+    const pid_t switcher = server.set_rate(44100); // the engine goes on meanwhile
+    REQUIRE(switcher > 0);
+    int after = 0;
+    for (int passes = 0; passes < 600 && after < 100; ++passes) {
+        const bool was = pass();
+        if (device_rate() == 44100 && rec.stages().ends_with("routed") && was) ++after;
+    }
+    CHECK(ae::test::wait_exit(switcher) == 0);
+    REQUIRE(after == 100);
+    const std::size_t recorded = recorder.count();
+
+    // Not a loss: the same device, opened again at its new rate, whatever the routing policy.
+    CHECK(ep->device() == config.device);
+    CHECK(rec.stages() == "reopening:1 switching routed");
+    CHECK(rec.of(ae::event_kind::device_lost).empty());
+    const auto devices = ctx.devices();
+    REQUIRE(devices.size() == 1);
+    CHECK(devices[0].format.sample_rate == 44100);
+    CHECK_FALSE(devices[0].lost);
+    // What the endpoint's frames take to be heard is told again (the device's periods are longer in time).
+    CHECK_FALSE(rec.of(ae::event_kind::latency_changed).empty());
+    // The frames the endpoint played on the virtual clock while the device opened again: counted.
+    const std::uint64_t lost_frames = rec.glitch_frames(ae::glitch_kind::device_lost);
+    CHECK(lost_frames > 0);
+    CHECK(lost_frames < 48000); // a sanity bound, not a speed goal (a reopen: a few JACK cycles here)
+    CHECK(rec.glitch_frames(ae::glitch_kind::underrun) == 0);
+
+    // The recording: the sine at 48 kHz before, at 44.1 kHz after — the same 1 kHz, amplitude and purity.
+    auto figures = [&](std::size_t begin, std::size_t end, double rate) {
+        const auto f = ae::test::fit(recorder.frames(), 2, begin, end, 2 * std::numbers::pi * 1000.0 / rate);
+        return std::pair{f.amplitude, 20 * std::log10(f.amplitude / std::sqrt(2.0) / std::max(f.residual_rms, 1e-12))};
+    };
+    const auto [amplitude_48k, snr_48k] = figures(recorded_at_48k - 4800, recorded_at_48k, 48000);
+    const auto [amplitude_44k, snr_44k] = figures(recorded - 11025, recorded, 44100);
+    MESSAGE("48 kHz: amplitude ", amplitude_48k, ", SNR ", snr_48k, " dB; 44.1 kHz: amplitude ", amplitude_44k, ", SNR ", snr_44k,
+            " dB; device_lost frames ", lost_frames, "; recorder missed ", recorder.missed(), " frames");
+    CHECK(std::abs(amplitude_48k - 0.25) < 0.0025);
+    CHECK(std::abs(amplitude_44k - 0.25) < 0.0025);
+    CHECK(snr_48k > 70);
+    CHECK(snr_44k > 70);
 }

@@ -268,3 +268,36 @@ TEST_CASE("device loss: a storm of 50 unplugs in one second is held down into a 
                    " lost held_down reopening:1 switching rerouted lost held_down reopening:1 switching rerouted");
     CHECK(storm() == first);
 }
+
+TEST_CASE("device rate change: not a loss - the endpoint moves to its device opened again, whatever its policy, no frame lost") {
+    ae::test::stepped_rig rig({});
+    ae::endpoint_config config;
+    config.name = "reshaped";
+    // At 200 ms the device says its rate is 44.1 kHz now: the chains, built for 48 kHz, no longer fit.
+    config.device = "faulty:null?period=5&format_at_ms=200&format_rate=44100";
+    config.period = ae::hns{100'000};
+    config.routing = ae::routing_policy::fail; // a loss would stop here: this is not one
+    ae::render_endpoint& ep = rig.start_render(config);
+    auto& rec = rig.events;
+    const int to_change = rig.periods_until(five_ms, [&] { return !rec.stages().empty(); }, 400);
+    const int to_routed = rig.periods_until(five_ms, [&] { return rec.stages().ends_with("routed"); }, 400);
+    rig.periods_until(five_ms, [] { return false; }, 20); // and on, on the device opened again
+    MESSAGE("change seen after ", to_change, " periods, routed ", to_routed, " periods later; stages ", rec.stages());
+    CHECK(to_change == 41); // 200 ms of 5 ms periods; the 41st reports the new rate
+    CHECK(to_routed == 1);
+    CHECK(rec.stages() == "reopening:1 switching routed");
+    CHECK(rec.of(ae::event_kind::device_lost).empty());
+    const auto rerouted = rec.of(ae::event_kind::rerouted);
+    REQUIRE(rerouted.size() == 1);
+    CHECK(rerouted[0].device == config.device);
+    CHECK(rerouted[0].to == config.device);
+    CHECK(ep.device() == config.device);
+    CHECK(ep.state() == ae::endpoint_state::running);
+    CHECK(ep.route_stage() == ae::route_stage::routed);
+    // Moved within the period after the change: the frames waited in the ring and played on.
+    CHECK(rec.glitch_frames(ae::glitch_kind::device_lost) == 0);
+    CHECK(rec.glitch_frames(ae::glitch_kind::underrun) == 0);
+    const auto devices = rig.ctx.devices();
+    REQUIRE(devices.size() == 1); // the old instance closed once the endpoint left it
+    CHECK_FALSE(devices[0].lost);
+}

@@ -7,6 +7,8 @@
 #include <doctest/doctest.h>
 
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/prctl.h>
@@ -118,5 +120,75 @@ struct jack_server {
         }
     }
 };
+
+// A JACK server whose sample rate a test can change while it runs: jackdbus with the dummy
+// driver under a session bus of its own (tests/data/jack/dbus-peer.sh). Stopped — server, bus
+// and all — with the object. Needs OPENAE_TEST_DATA.
+#ifdef OPENAE_TEST_DATA
+struct jack_dbus_server {
+    std::string name;
+    std::string dir;
+    std::string bus; // the session bus's address: how set_rate reaches jackdbus
+    pid_t pid = -1;
+    jack_dbus_server(const std::string& tag, unsigned rate, unsigned period_frames)
+        : name("openae-" + tag), dir("/tmp/openae-jackdbus-" + tag + "-" + std::to_string(::getpid())) {
+        std::error_code ignored;
+        std::filesystem::remove_all(dir, ignored);
+        std::filesystem::create_directories(dir);
+        const std::string fifo = dir + "/ready";
+        REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+        // jackdbus keeps its settings (and its log) under HOME: the test's directory, not root's.
+        pid = spawn_server({"env", "HOME=" + dir, "dbus-run-session", "--", "sh", OPENAE_TEST_DATA "/jack/dbus-peer.sh", fifo, name, std::to_string(rate),
+                            std::to_string(period_frames)},
+                           dir + "/peer.log");
+        REQUIRE(pid > 0);
+        // Ready when the peer writes the bus's address (bounded: 20 s); an early exit closes the FIFO empty.
+        const int fd = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        REQUIRE(fd >= 0);
+        char text[512]{};
+        ssize_t got = 0;
+        for (int turns = 0; turns < 200 && got <= 0; ++turns) {
+            pollfd p{fd, POLLIN, 0};
+            if (::poll(&p, 1, 100) > 0) got = ::read(fd, text, sizeof text - 1);
+        }
+        ::close(fd);
+        bus = std::string(text, got > 0 ? static_cast<std::size_t>(got) : 0);
+        while (!bus.empty() && bus.back() == '\n') bus.pop_back();
+        CAPTURE(read_log());
+        REQUIRE_FALSE(bus.empty());
+        ::setenv("JACK_DEFAULT_SERVER", name.c_str(), 1);
+        ::setenv("JACK_NO_START_SERVER", "1", 1);
+    }
+    ~jack_dbus_server() { stop(); }
+    jack_dbus_server(const jack_dbus_server&) = delete;
+    jack_dbus_server& operator=(const jack_dbus_server&) = delete;
+
+    // Starts restarting the server's driver at `rate` with every client kept ("switch master");
+    // the process ends (exit 0) once jackdbus has done it. -1 when it could not be started.
+    [[nodiscard]] pid_t set_rate(unsigned rate) const {
+        const std::string call = "dbus-send --session --print-reply --dest=org.jackaudio.service /org/jackaudio/Controller ";
+        const std::string script = call + "org.jackaudio.Configure.SetParameterValue array:string:driver,rate variant:uint32:" +
+                                   std::to_string(rate) + " >/dev/null && " + call + "org.jackaudio.JackControl.SwitchMaster >/dev/null";
+        return spawn({"env", "DBUS_SESSION_BUS_ADDRESS=" + bus, "sh", "-c", script});
+    }
+    std::string read_log() const {
+        std::ifstream in(dir + "/peer.log");
+        return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    void stop() {
+        if (pid <= 0) return;
+        // The server stopped by jackdbus itself: killed, it leaves its entry in JACK's registry
+        // of servers, and the next server of this name fails to open.
+        if (!bus.empty()) (void)wait_exit(spawn({"env", "DBUS_SESSION_BUS_ADDRESS=" + bus, "timeout", "10", "dbus-send", "--session", "--print-reply",
+                                                 "--dest=org.jackaudio.service", "/org/jackaudio/Controller", "org.jackaudio.JackControl.StopServer"}));
+        ::kill(-pid, SIGTERM); // the session bus, jackdbus and the peer's shell
+        wait_exit(pid);
+        pid = -1;
+        std::error_code ignored;
+        std::filesystem::remove_all(dir, ignored);
+        jack_server::remove_shared_memory(name);
+    }
+};
+#endif
 
 } // namespace ae::test
