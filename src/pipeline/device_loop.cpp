@@ -12,11 +12,13 @@
 
 namespace ae::pipeline {
 namespace {
-constexpr std::size_t max_commands_per_period = 64;
 constexpr int offline_poll_ms = 20;
 // An offline device wakes its engines every this many periods (and whenever it waits for them).
 constexpr int offline_signal_periods = 16;
 constexpr std::uint32_t max_channels = remix::max_channels;
+// How long render rings are held for a device opened again after a rate change: far more than a
+// JACK client's open (tens of ms), little enough that an engine is not stalled for long if it fails.
+constexpr double reshape_hold_seconds = 0.5;
 
 void drain_eventfd(int fd) noexcept { // rt-safe: wait-free (the fd is non-blocking)
     std::uint64_t count = 0;
@@ -61,67 +63,6 @@ void device_loop::emit(device_event_kind kind, std::uint64_t frames) noexcept { 
     event.format = device_->format();
     (void)ends_.events.try_push(event); // full: the control side is far behind; the state is still readable
     signal_eventfd(options_.control_wake_fd);
-}
-
-void device_loop::apply_commands() noexcept { // rt-safe: bounded (max_commands_per_period)
-    device_command c;
-    std::size_t i = 0;
-    for (; i < max_commands_per_period && ends_.commands.try_pop(c); ++i) {
-        switch (c.what) {
-        case device_command::kind::attach_render:
-            // Within the reserved capacity: never reallocates.
-            if (render_chains_.size() < render_chains_.capacity()) render_chains_.push_back(std::move(c.render));
-            break;
-        case device_command::kind::attach_capture:
-            if (capture_chains_.size() < capture_chains_.capacity()) capture_chains_.push_back(std::move(c.capture));
-            break;
-        case device_command::kind::successor: {
-            bool placed = false;
-            for (auto& chain : render_chains_) {
-                if (c.render && chain->endpoint_id() == c.endpoint_id) {
-                    chain->set_successor(std::move(c.render));
-                    placed = true;
-                }
-            }
-            for (auto& chain : capture_chains_) {
-                if (c.capture && chain->endpoint_id() == c.endpoint_id) {
-                    chain->set_successor(std::move(c.capture));
-                    placed = true;
-                }
-            }
-            if (!placed) {
-                retired_chain r; // the endpoint left first: the successor goes back unused
-                r.render = std::move(c.render);
-                r.capture = std::move(c.capture);
-                (void)ends_.retired.try_push(std::move(r));
-            }
-            break;
-        }
-        case device_command::kind::detach: {
-            auto leave = [&](auto& chains, auto member) {
-                for (std::size_t k = 0; k < chains.size(); ++k) {
-                    if (chains[k]->endpoint_id() != c.endpoint_id) continue;
-                    chains[k]->flush_reports();
-                    retired_chain r;
-                    r.*member = std::move(chains[k]);
-                    chains[k] = std::move(chains.back());
-                    chains.pop_back();
-                    // Sized for every chain there can be: cannot fail.
-                    (void)ends_.retired.try_push(std::move(r));
-                    return;
-                }
-            };
-            leave(render_chains_, &retired_chain::render);
-            leave(capture_chains_, &retired_chain::capture);
-            break;
-        }
-        }
-        c = device_command{};
-        // release: whatever the command changed is done before the control side sees it applied.
-        applied_.fetch_add(1, std::memory_order_release);
-    }
-    // The control side may be waiting for it (a detach before a reroute or a destroy).
-    if (i != 0) signal_eventfd(options_.control_wake_fd);
 }
 
 void device_loop::set_waiting(bool waiting) noexcept { // rt-safe: bounded
@@ -202,25 +143,12 @@ device_period device_loop::wait() noexcept { // rt-safe: waits for the device on
     return period;
 }
 
-void device_loop::hand_over_successors() noexcept { // rt-safe: bounded
-    auto take_over = [&](auto& chains, auto member) {
-        for (auto& chain : chains) {
-            if (!chain->handed_over()) continue;
-            auto next = chain->take_successor();
-            retired_chain r;
-            r.*member = std::move(chain);
-            chain = std::move(next);
-            // Sized for every chain there can be, successors included: cannot fail.
-            (void)ends_.retired.try_push(std::move(r));
-        }
-    };
-    take_over(render_chains_, &retired_chain::render);
-    take_over(capture_chains_, &retired_chain::capture);
-}
-
 void device_loop::enter_lost(device_event_kind why) noexcept { // rt-safe: bounded
     if (lost_) return;
     lost_ = true;
+    if (why == device_event_kind::format_changed) { // see hold_periods_left_
+        hold_periods_left_ = static_cast<std::uint32_t>(reshape_hold_seconds * lost_clock_.settings().rate / lost_clock_.settings().period_frames) + 1;
+    }
     // release: the chains' state is the lost one before the control side acts on the flag.
     lost_flag_.store(true, std::memory_order_release);
     // The virtual clock takes over from now: positions go on from the device's last one plus
@@ -239,6 +167,10 @@ void device_loop::enter_lost(device_event_kind why) noexcept { // rt-safe: bound
 
 void device_loop::render_period(std::uint32_t frames) noexcept { // rt-safe: bounded
     if (lost_) {
+        if (hold_periods_left_ > 0) {
+            --hold_periods_left_;
+            return;
+        }
         for (auto& chain : render_chains_) chain->drain_lost(frames);
         return;
     }

@@ -219,11 +219,20 @@ TEST_CASE("jack via the control API: the server's sample rate changes live (48 -
     CHECK_FALSE(devices[0].lost);
     // What the endpoint's frames take to be heard is told again (the device's periods are longer in time).
     CHECK_FALSE(rec.of(ae::event_kind::latency_changed).empty());
-    // The frames the endpoint played on the virtual clock while the device opened again: counted.
+    // While the device opened again the endpoint's frames were held, not drained (for up to 0.5 s:
+    // past that they would be drained and counted): none lost, none short.
+    const auto stage_events = rec.of(ae::event_kind::route_stage);
+    const auto rerouted = rec.of(ae::event_kind::rerouted);
+    REQUIRE_FALSE(stage_events.empty());
+    REQUIRE(rerouted.size() == 1);
+    const double reopen_ms = static_cast<double>((rerouted[0].time - stage_events[0].time).count()) / 1e4;
     const std::uint64_t lost_frames = rec.glitch_frames(ae::glitch_kind::device_lost);
-    CHECK(lost_frames > 0);
-    CHECK(lost_frames < 48000); // a sanity bound, not a speed goal (a reopen: a few JACK cycles here)
-    CHECK(rec.glitch_frames(ae::glitch_kind::underrun) == 0);
+    if (reopen_ms < 450) {
+        CHECK(lost_frames == 0);
+        CHECK(rec.glitch_frames(ae::glitch_kind::underrun) == 0);
+    } else {
+        CHECK(lost_frames > 0); // a slow open: the hold ran out and what was drained is counted
+    }
 
     // The recording: the sine at 48 kHz before, at 44.1 kHz after — the same 1 kHz, amplitude and purity.
     auto figures = [&](std::size_t begin, std::size_t end, double rate) {
@@ -233,7 +242,7 @@ TEST_CASE("jack via the control API: the server's sample rate changes live (48 -
     const auto [amplitude_48k, snr_48k] = figures(recorded_at_48k - 4800, recorded_at_48k, 48000);
     const auto [amplitude_44k, snr_44k] = figures(recorded - 11025, recorded, 44100);
     MESSAGE("48 kHz: amplitude ", amplitude_48k, ", SNR ", snr_48k, " dB; 44.1 kHz: amplitude ", amplitude_44k, ", SNR ", snr_44k,
-            " dB; device_lost frames ", lost_frames, "; recorder missed ", recorder.missed(), " frames");
+            " dB; opened again in ", reopen_ms, " ms; device_lost frames ", lost_frames, "; recorder missed ", recorder.missed(), " frames");
     CHECK(std::abs(amplitude_48k - 0.25) < 0.0025);
     CHECK(std::abs(amplitude_44k - 0.25) < 0.0025);
     CHECK(snr_48k > 70);

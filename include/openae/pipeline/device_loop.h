@@ -176,6 +176,10 @@ private:
     virtual_clock lost_clock_;
     bool lost_ = false;
     std::uint64_t lost_base_position_ = 0;
+    // Lost by a rate change, the device is opened again at once: for this many more periods the
+    // render rings are held, not drained — their frames wait to play there, as a sound server's
+    // clients wait while it restarts its driver. Then (the open failed, or is slow: after 0.5 s) drained.
+    std::uint32_t hold_periods_left_ = 0;
     device_timing last_timing_{};
     device_status last_status_ = device_status::ok;
     std::uint64_t reported_device_drops_ = 0;
