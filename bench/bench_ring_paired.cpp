@@ -64,14 +64,15 @@ trial_result trial(std::uint32_t chunk, std::uint64_t frames) {
     return {elapsed / static_cast<double>(frames / chunk), bad};
 }
 
-constexpr std::array<const char*, 4> ring_names{"frame_ring", "jack_ringbuffer", "spa_ringbuffer", "spa_ringbuffer_memfd"};
+constexpr std::array<const char*, 5> ring_names{"frame_ring", "jack_ringbuffer", "spa_ringbuffer", "spa_ringbuffer_memfd", "spa_on_frame_ring_memory"};
 
 trial_result run(std::size_t ring, std::uint32_t chunk, std::uint64_t frames) {
     switch (ring) {
     case 0: return trial<ae_ring>(chunk, frames);
     case 1: return trial<jack_ring>(chunk, frames);
     case 2: return trial<spa_ring<heap_bytes>>(chunk, frames);
-    default: return trial<spa_ring<shared_bytes>>(chunk, frames);
+    case 3: return trial<spa_ring<shared_bytes>>(chunk, frames);
+    default: return trial<spa_ring<mirrored_bytes>>(chunk, frames);
     }
 }
 
@@ -98,17 +99,17 @@ int main(int argc, char** argv) {
         const auto chunk = static_cast<std::uint32_t>(std::atoi(argv[4]));
         for (int round = 0; round < rounds; ++round) {
             const trial_result r = run(ring, chunk, frames - frames % chunk);
-            std::printf("%s %u: %.1f ns per chunk, %llu bad\n", ring_names[ring % 4], chunk, r.ns_per_chunk, static_cast<unsigned long long>(r.bad));
+            std::printf("%s %u: %.1f ns per chunk, %llu bad\n", ring_names[ring % ring_names.size()], chunk, r.ns_per_chunk, static_cast<unsigned long long>(r.bad));
         }
         return 0;
     }
     // ns[chunk][ring][round]
-    std::array<std::array<std::vector<double>, 4>, 3> ns;
+    std::array<std::array<std::vector<double>, 5>, 3> ns;
     std::uint64_t bad = 0;
     std::mt19937 shuffle_rng(20261207);
     for (int round = 0; round < rounds; ++round) {
         for (std::size_t c = 0; c < chunks.size(); ++c) {
-            std::array<std::size_t, 4> order{0, 1, 2, 3};
+            std::array<std::size_t, 5> order{0, 1, 2, 3, 4};
             std::shuffle(order.begin(), order.end(), shuffle_rng);
             for (const std::size_t ring : order) {
                 const trial_result r = run(ring, chunks[c], frames - frames % chunks[c]);
@@ -121,7 +122,7 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(bad));
     for (std::size_t c = 0; c < chunks.size(); ++c) {
         std::printf("chunk %u frames, ns per chunk, median [quartiles] over the rounds:\n", chunks[c]);
-        for (std::size_t ring = 0; ring < 4; ++ring) {
+        for (std::size_t ring = 0; ring < ring_names.size(); ++ring) {
             std::printf("  %-22s %8.1f [%.1f, %.1f]\n", ring_names[ring], quantile(ns[c][ring], 0.5), quantile(ns[c][ring], 0.25),
                         quantile(ns[c][ring], 0.75));
         }

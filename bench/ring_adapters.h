@@ -121,6 +121,18 @@ struct shared_bytes {
     std::byte* get() const noexcept { return bytes; }
 };
 
+// frame_ring's own memory (mirrored, locked): spa_ringbuffer's code over it tells frame_ring's
+// memory from its code.
+struct mirrored_bytes {
+    ae::frame_ring ring;
+    std::byte* bytes = nullptr;
+    explicit mirrored_bytes(std::size_t size) : ring(*ae::frame_ring::create(size / frame_bytes, frame_bytes)) {
+        auto handles = ring.split();
+        bytes = handles.first.try_acquire(0); // position 0: the first view's start
+    }
+    std::byte* get() const noexcept { return bytes; }
+};
+
 template <typename Bytes>
 struct spa_ring {
     static constexpr std::uint32_t size = capacity_frames * frame_bytes; // power of two
