@@ -14,6 +14,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <optional>
 #include <numbers>
 #include <string>
 
@@ -24,25 +25,41 @@ bool engine_pass(ae::render_endpoint& ep, std::uint64_t& written, ae::test::even
     (void)ae::test::render_pass(ep.rt(), written, ~std::uint64_t{0}, [](std::uint64_t, float* f) { f[0] = f[1] = 0.25f; });
     return wake.wait(100);
 }
+// A context (default device null) with a recorder of its events, and one started render endpoint
+// on `device`: 10 ms packets, follow_default, woken through `wake`.
+struct jack_scene {
+    ae::test::event_recorder rec;
+    ae::test::event_fd wake; // outlives the context: its device threads signal it
+    ae::context ctx{null_default()};
+    ae::endpoint_config config;
+    std::optional<ae::render_endpoint> ep;
+    explicit jack_scene(const std::string& device) {
+        ctx.subscribe(std::ref(rec));
+        config.name = "on-jack";
+        config.device = device;
+        config.period = ae::hns{100'000};
+        config.routing = ae::routing_policy::follow_default;
+        auto made = ctx.create_render_endpoint(config);
+        REQUIRE(made);
+        ep.emplace(std::move(*made));
+        REQUIRE_FALSE(ep->set_event_handle(wake.get()));
+        REQUIRE_FALSE(ep->start());
+    }
+    static ae::context_options null_default() {
+        ae::context_options options;
+        options.default_device = "null";
+        return options;
+    }
+};
 } // namespace
 
 TEST_CASE("jack via the control API: jackd killed, the endpoint follows the default device and plays on") {
     ae::test::jack_server server("jack-route");
-    ae::test::event_recorder rec;
-    ae::test::event_fd wake; // outlives the context: its device threads signal it
-    ae::context_options options;
-    options.default_device = "null";
-    ae::context ctx(options);
-    ctx.subscribe(std::ref(rec));
-    ae::endpoint_config config;
-    config.name = "on-jack";
-    config.device = "jack:ae_route?server=" + server.name;
-    config.period = ae::hns{100'000}; // 10 ms packets
-    config.routing = ae::routing_policy::follow_default;
-    auto ep = ctx.create_render_endpoint(config);
-    REQUIRE(ep);
-    REQUIRE_FALSE(ep->set_event_handle(wake.get()));
-    REQUIRE_FALSE(ep->start());
+    jack_scene scene("jack:ae_route?server=" + server.name);
+    auto& rec = scene.rec;
+    auto& wake = scene.wake;
+    auto& config = scene.config;
+    auto& ep = scene.ep;
     CHECK(ep->device() == config.device);
 
     std::uint64_t written = 0;
@@ -79,20 +96,12 @@ TEST_CASE("jack via the control API: jackd killed, the endpoint follows the defa
 
 TEST_CASE("jack via the control API: the server's buffer size grows live (256 -> 1024): the endpoint stays, its buffer grows through the barrier") {
     ae::test::jack_server server("jack-grow");
-    ae::test::event_recorder rec;
-    ae::test::event_fd wake;
-    ae::context_options options;
-    options.default_device = "null";
-    ae::context ctx(options);
-    ctx.subscribe(std::ref(rec));
-    ae::endpoint_config config;
-    config.name = "on-jack";
-    config.device = "jack:ae_grow?server=" + server.name;
-    config.period = ae::hns{100'000}; // 10 ms packets, a 960-frame buffer: too small for 1024-frame cycles
-    auto ep = ctx.create_render_endpoint(config);
-    REQUIRE(ep);
-    REQUIRE_FALSE(ep->set_event_handle(wake.get()));
-    REQUIRE_FALSE(ep->start());
+    jack_scene scene("jack:ae_grow?server=" + server.name); // a 960-frame buffer: too small for 1024-frame cycles
+    auto& rec = scene.rec;
+    auto& wake = scene.wake;
+    auto& ctx = scene.ctx;
+    auto& config = scene.config;
+    auto& ep = scene.ep;
     const std::uint32_t epoch_before = ep->epoch();
     const ae::hns latency_before = ep->latency();
 
@@ -166,21 +175,12 @@ TEST_CASE("jack via the control API: auto found only null - the default JACK ser
 TEST_CASE("jack via the control API: the server's sample rate changes live (48 -> 44.1 kHz, jackdbus): the endpoint moves to the device at its new rate and plays on") {
     ae::test::jack_dbus_server server("jack-rate", 48000, 256);
     ae::test::jack_peer recorder(server.name, "rec", true, 12 * 48000);
-    ae::test::event_recorder rec;
-    ae::test::event_fd wake;
-    ae::context_options options;
-    options.default_device = "null";
-    ae::context ctx(options);
-    ctx.subscribe(std::ref(rec));
-    ae::endpoint_config config;
-    config.name = "on-jack";
-    config.device = "jack:ae_rate?server=" + server.name + "&ports=rec:in_1,rec:in_2";
-    config.period = ae::hns{100'000};
-    config.routing = ae::routing_policy::follow_default; // and yet it stays: the device was not lost
-    auto ep = ctx.create_render_endpoint(config);
-    REQUIRE(ep);
-    REQUIRE_FALSE(ep->set_event_handle(wake.get()));
-    REQUIRE_FALSE(ep->start());
+    jack_scene scene("jack:ae_rate?server=" + server.name + "&ports=rec:in_1,rec:in_2"); // follow_default, and yet it stays: the device was not lost
+    auto& rec = scene.rec;
+    auto& wake = scene.wake;
+    auto& ctx = scene.ctx;
+    auto& config = scene.config;
+    auto& ep = scene.ep;
     // A 1 kHz sine of amplitude 0.25 at the endpoint's 48 kHz, the same before and after.
     std::uint64_t written = 0;
     auto pass = [&] {

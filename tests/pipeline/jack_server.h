@@ -58,6 +58,20 @@ inline int wait_exit(pid_t pid) {
     ::waitpid(pid, &status, 0);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
+// What a peer writes into `fifo` once it is ready, read within 20 s; empty when it exited first
+// (its end of the FIFO closes) or said nothing in time.
+inline std::string read_ready_fifo(const std::string& fifo) {
+    const int fd = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return {};
+    char text[512]{};
+    ssize_t got = 0;
+    for (int turns = 0; turns < 200 && got <= 0; ++turns) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 100) > 0) got = ::read(fd, text, sizeof text - 1);
+    }
+    ::close(fd);
+    return std::string(text, got > 0 ? static_cast<std::size_t>(got) : 0);
+}
 
 struct jack_server {
     std::string name;
@@ -142,17 +156,7 @@ struct jack_dbus_server {
                             std::to_string(period_frames)},
                            dir + "/peer.log");
         REQUIRE(pid > 0);
-        // Ready when the peer writes the bus's address (bounded: 20 s); an early exit closes the FIFO empty.
-        const int fd = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-        REQUIRE(fd >= 0);
-        char text[512]{};
-        ssize_t got = 0;
-        for (int turns = 0; turns < 200 && got <= 0; ++turns) {
-            pollfd p{fd, POLLIN, 0};
-            if (::poll(&p, 1, 100) > 0) got = ::read(fd, text, sizeof text - 1);
-        }
-        ::close(fd);
-        bus = std::string(text, got > 0 ? static_cast<std::size_t>(got) : 0);
+        bus = read_ready_fifo(fifo); // the session bus's address
         while (!bus.empty() && bus.back() == '\n') bus.pop_back();
         CAPTURE(read_log());
         REQUIRE_FALSE(bus.empty());

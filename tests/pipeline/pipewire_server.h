@@ -35,17 +35,7 @@ struct pipewire_server {
         ::setenv("PIPEWIRE_RUNTIME_DIR", dir.c_str(), 1);
         pid = spawn_server({"dbus-run-session", "--", "sh", OPENAE_TEST_DATA "/pipewire/peer.sh", fifo}, dir + "/peer.log");
         REQUIRE(pid > 0);
-        // Ready when the peer writes into the FIFO (bounded: 20 s); an early exit closes it empty.
-        const int fd = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-        REQUIRE(fd >= 0);
-        char word[8]{};
-        ssize_t got = 0;
-        for (int turns = 0; turns < 200 && got <= 0; ++turns) {
-            pollfd p{fd, POLLIN, 0};
-            if (::poll(&p, 1, 100) > 0) got = ::read(fd, word, sizeof word - 1);
-        }
-        ::close(fd);
-        REQUIRE(std::string(word).starts_with("ready"));
+        REQUIRE(read_ready_fifo(fifo).starts_with("ready")); // an early exit: empty
     }
     ~pipewire_server() { stop(); }
     pipewire_server(const pipewire_server&) = delete;
