@@ -1,6 +1,6 @@
 // The PipeWire side of the small-quantum comparison (issue 12): one plain playback stream, what
 // pw-play would be without a file — `PW_STREAM_FLAG_RT_PROCESS`, silence written in `process` on
-// PipeWire's data thread, connected to TARGET at LATENCY frames. Counts the graph's cycles that
+// PipeWire's data thread (SCHED_FIFO through client-rt.conf, as openae's), connected to TARGET at LATENCY frames. Counts the graph's cycles that
 // ran without it the way openae's PipeWire device does (the graph's ticks moving past the stream,
 // from `pw_stream_get_time_n`), so the two figures compare.
 //
@@ -75,6 +75,9 @@ int main(int argc, char** argv) {
     const std::string latency = std::string(argv[2]) + "/48000";
     const double seconds = std::atof(argv[3]);
     const bool locked = ::mlockall(MCL_CURRENT | MCL_FUTURE) == 0;
+    // PipeWire's client-rt.conf, as openae's device loads it (pipewire_init.h): its module-rt gives
+    // the data thread SCHED_FIFO. Without it (client.conf) the reference ran at normal priority.
+    ::setenv("PIPEWIRE_CONFIG_NAME", "client-rt.conf", 0);
     pw_init(&argc, &argv);
     pw_thread_loop* loop = pw_thread_loop_new("pw-client", nullptr);
     client c;
