@@ -4,6 +4,7 @@
 
 #include <openae/pipeline/device_thread.h>
 #include <openae/pipeline/devices.h>
+#include <openae/rt/endpoint_core.h>
 #include <openae/rt/glitch.h>
 
 #include <doctest/doctest.h>
@@ -12,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <type_traits>
 
 namespace ae::test {
 
@@ -22,6 +24,19 @@ inline std::unique_ptr<pipeline::device_thread> open_thread(const std::string& s
     auto thread = pipeline::device_thread::create(std::move(*dev), options);
     REQUIRE(thread);
     return std::move(*thread);
+}
+
+// `endpoint` (48 kHz stereo f32, 240-frame packets, `buffer_frames` of buffer, woken through
+// `wake_fd`) attached to a new device thread on `spec`, in the endpoint's direction; neither started.
+template <typename EndpointCore>
+std::unique_ptr<pipeline::device_thread> attach_on_thread(EndpointCore& endpoint, int wake_fd, const std::string& spec,
+                                                          std::uint32_t buffer_frames) {
+    REQUIRE_FALSE(endpoint.set_buffer({48000, 2, sample_type::f32}, 240, buffer_frames));
+    REQUIRE_FALSE(endpoint.set_event_handle(wake_fd));
+    constexpr bool render = std::is_same_v<EndpointCore, render_endpoint_core>;
+    auto thread = open_thread(spec, render ? endpoint_direction::render : endpoint_direction::capture);
+    REQUIRE(thread->control().attach(endpoint));
+    return thread;
 }
 
 // Records and frames by glitch kind.

@@ -21,16 +21,13 @@ using namespace ae::pipeline;
 using ae::endpoint_direction;
 using ae::test::event_fd;
 using ae::test::glitch_tally;
-using ae::test::open_thread;
+
 TEST_CASE("faulty unplug: the endpoint keeps answering, positions advance, lost frames are counted") {
     SUBCASE("render") {
         ae::render_endpoint_core endpoint{1};
         // 200 ms buffered: the engine (this thread) may be late by tens of ms on a loaded machine.
-        REQUIRE_FALSE(endpoint.set_buffer({48000, 2, ae::sample_type::f32}, 240, 9600));
         event_fd wake;
-        REQUIRE_FALSE(endpoint.set_event_handle(wake.get()));
-        auto thread = open_thread("faulty:null?period=5&unplug_at_ms=300", endpoint_direction::render);
-        REQUIRE(thread->control().attach(endpoint));
+        auto thread = ae::test::attach_on_thread(endpoint, wake.get(), "faulty:null?period=5&unplug_at_ms=300", 9600);
         REQUIRE_FALSE(endpoint.start());
         REQUIRE(thread->start());
         std::uint64_t written = 0;
@@ -89,11 +86,8 @@ TEST_CASE("faulty unplug: the endpoint keeps answering, positions advance, lost 
     }
     SUBCASE("capture") {
         ae::capture_endpoint_core endpoint{2};
-        REQUIRE_FALSE(endpoint.set_buffer({48000, 2, ae::sample_type::f32}, 240, 9600));
         event_fd wake;
-        REQUIRE_FALSE(endpoint.set_event_handle(wake.get()));
-        auto thread = open_thread("faulty:null?period=5&unplug_at_ms=300", endpoint_direction::capture);
-        REQUIRE(thread->control().attach(endpoint));
+        auto thread = ae::test::attach_on_thread(endpoint, wake.get(), "faulty:null?period=5&unplug_at_ms=300", 9600);
         REQUIRE_FALSE(endpoint.start());
         REQUIRE(thread->start());
         std::uint64_t read = 0;
@@ -136,11 +130,8 @@ struct faulty_run {
 faulty_run run_render(const std::string& spec, double seconds, std::uint32_t buffer_frames = 960) {
     faulty_run result;
     ae::render_endpoint_core endpoint{1};
-    REQUIRE_FALSE(endpoint.set_buffer({48000, 2, ae::sample_type::f32}, 240, buffer_frames));
     event_fd wake;
-    REQUIRE_FALSE(endpoint.set_event_handle(wake.get()));
-    auto thread = open_thread(spec, endpoint_direction::render);
-    REQUIRE(thread->control().attach(endpoint));
+    auto thread = ae::test::attach_on_thread(endpoint, wake.get(), spec, buffer_frames);
     std::uint64_t written = 0;
     REQUIRE(ae::test::render_pass(endpoint.rt(), written, ~std::uint64_t{0}, [](std::uint64_t, float* f) { f[0] = f[1] = 0.1f; }));
     REQUIRE_FALSE(endpoint.start());
