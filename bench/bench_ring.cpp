@@ -20,17 +20,18 @@ using namespace ae::bench::rings;
 template <typename Ring>
 void ring(benchmark::State& state) {
     const auto chunk = static_cast<std::uint32_t>(state.range(0));
-    Ring ring;
-    std::atomic<bool> stop{false};
-    std::uint64_t bad = 0;
-    std::vector<std::uint64_t> consumer_samples;
+    alignas(own_lines) Ring ring;
+    alignas(own_lines) std::atomic<bool> stop{false};
+    alignas(own_lines) std::uint64_t bad = 0;
+    alignas(own_lines) std::vector<std::uint64_t> consumer_samples; // its end pointer moves on the consumer
     consumer_samples.reserve(1 << 22);
     std::thread consumer([&] {
         pin_to_cpu(1);
         std::uint64_t next = 0;
+        std::uint64_t consumer_bad = 0; // on the consumer's own stack until the run ends
         while (!stop.load(std::memory_order_relaxed)) {
             const auto t0 = ae::bench::tsc_begin();
-            const std::uint32_t frames = ring.try_read(chunk, next, bad);
+            const std::uint32_t frames = ring.try_read(chunk, next, consumer_bad);
             const auto t1 = ae::bench::tsc_end();
             if (frames == 0) {
                 _mm_pause();
@@ -39,6 +40,7 @@ void ring(benchmark::State& state) {
             if (frames == chunk && consumer_samples.size() < consumer_samples.capacity()) consumer_samples.push_back(t1 - t0);
             next += frames;
         }
+        bad = consumer_bad;
     });
     pin_to_cpu(0);
     std::vector<std::uint64_t> samples;

@@ -25,6 +25,11 @@ namespace ae::bench::rings {
 
 constexpr std::uint32_t frame_bytes = 8; // stereo f32
 constexpr std::uint32_t capacity_frames = 8192;
+// Each ring object, and each variable a thread writes while the other runs, gets cache lines of
+// its own in both benchmarks: with plain stack placement, spa_ring's indices could share a line
+// with the consumer's error count (written every chunk), or not, depending on where ASLR put the
+// stack — a cost a run charged to one ring and the next run did not.
+constexpr std::size_t own_lines = ae::detail::no_false_sharing;
 
 // Not inlined: every ring calls the same machine code. Inlined, g++ compiled the verify loop
 // differently for each ring's call site (indexed loads for frame_ring's, pointer steps for spa's),
