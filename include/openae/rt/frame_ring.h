@@ -65,7 +65,8 @@ inline constexpr std::size_t write_prefetch_bytes = 4096;
 // Asks for the cache lines of a span about to be written, for writing, all at once. The reader
 // holds copies of those lines from its last lap, and the writer's stores must take them back
 // first; asked up front, the ownership requests overlap instead of waiting on the stores.
-// bench_ring_paired: the writer's chunk 2-5 % faster at 128 and 512 frames, 0.5-1 % at 2048.
+// bench_ring_paired, same process, with and without: a chunk 1-5 % faster at 128 and 512
+// frames, about 1 % at 2048 (BENCHMARKS.md).
 // A hint only: no fault, no wait, no effect on what is read or written.
 // rt-safe: bounded (write_prefetch_bytes / cache_line hints), no syscall
 inline void prefetch_for_write(const std::byte* at, std::size_t bytes) noexcept {
