@@ -3,9 +3,14 @@
 // thread (SCHED_FIFO) refilling every endpoint on each period event, memory locked. Runs for
 // SECONDS and counts what went wrong: the server's cycles that ran without openae (xruns and
 // late cycles, the device's dropped frames), the endpoints' underruns and late passes, losses.
+// A second line gives how long the server's callbacks into openae took (bench/callback_timer.h).
 //
-//   bench_device_period SPEC SECONDS [ENDPOINTS]
+//   bench_device_period SPEC SECONDS [ENDPOINTS] [event|timer]
+// `timer`: the engine wakes on its own timer every quarter period instead of on the endpoints'
+// event, so the device's callback does not wake it (what that wake-up costs the callback).
 //   e.g. bench_device_period 'jack:openae?server=bench&connect=auto' 600 1
+#include "callback_timer.h"
+
 #include <openae/openae.hpp>
 #include <openae/pipeline/device_thread.h>
 #include <openae/pipeline/devices.h>
@@ -27,12 +32,13 @@
 
 int main(int argc, char** argv) {
     if (argc < 3) {
-        std::fprintf(stderr, "usage: bench_device_period SPEC SECONDS [ENDPOINTS]\n");
+        std::fprintf(stderr, "usage: bench_device_period SPEC SECONDS [ENDPOINTS] [event|timer]\n");
         return 2;
     }
     const std::string spec = argv[1];
     const double seconds = std::atof(argv[2]);
     const std::size_t endpoints = argc > 3 ? static_cast<std::size_t>(std::atol(argv[3])) : 1;
+    const bool timer_engine = argc > 4 && std::string(argv[4]) == "timer";
     const bool locked = ::mlockall(MCL_CURRENT | MCL_FUTURE) == 0;
 
     auto dev = ae::pipeline::make_device(spec, ae::endpoint_direction::render);
@@ -45,6 +51,12 @@ int main(int argc, char** argv) {
     ae::pipeline::device_thread_options options;
     options.max_endpoints = static_cast<std::uint32_t>(endpoints);
     options.realtime_priority = 70;
+    // How long each of the server's callbacks into openae takes (JACK's process, PipeWire's
+    // on_process): the device loop's step, the engine's wake-up, the buffers.
+    ae::bench::callback_timer callback_time;
+    options.hooks.context = &callback_time;
+    options.hooks.callback_begin = [](void* t) { static_cast<ae::bench::callback_timer*>(t)->begin(); };
+    options.hooks.callback_end = [](void* t) { static_cast<ae::bench::callback_timer*>(t)->end(); };
     auto thread = ae::pipeline::device_thread::create(std::move(*dev), options);
     if (!thread) {
         std::fprintf(stderr, "%s\n", thread.error().message.c_str());
@@ -56,7 +68,7 @@ int main(int argc, char** argv) {
         auto core = std::make_unique<ae::render_endpoint_core>(static_cast<std::uint32_t>(i + 1));
         // Two periods of buffer: the usual low-latency setting.
         (void)core->set_buffer({rate, 2, ae::sample_type::f32}, period, 2 * period);
-        (void)core->set_event_handle(wake);
+        if (!timer_engine) (void)core->set_event_handle(wake);
         if (auto ok = (*thread)->control().attach(*core); !ok) {
             std::fprintf(stderr, "%s\n", ok.error().message.c_str());
             return 1;
@@ -86,7 +98,9 @@ int main(int argc, char** argv) {
                 rt.processing_complete();
             }
             pollfd p{wake, POLLIN, 0};
-            if (::poll(&p, 1, 100) > 0) {
+            const timespec quarter{0, static_cast<long>(250'000'000.0 * period / rate)};
+            const timespec hundred_ms{0, 100'000'000};
+            if (::ppoll(&p, 1, timer_engine ? &quarter : &hundred_ms, nullptr) > 0) {
                 std::uint64_t n = 0;
                 [[maybe_unused]] auto got = ::read(wake, &n, sizeof n);
             }
@@ -144,6 +158,7 @@ int main(int argc, char** argv) {
                 locked ? "yes" : "no", engine_rt.load() ? "yes" : "no", static_cast<unsigned long long>(dropped),
                 static_cast<unsigned long long>(underruns), static_cast<unsigned long long>(underrun_frames), static_cast<unsigned long long>(late),
                 static_cast<unsigned long long>(other), static_cast<unsigned long long>(period_changes), lost ? "yes" : "no");
+    callback_time.print("openae");
     ::close(wake);
     return 0;
 }

@@ -1,9 +1,12 @@
 // The JACK side of the endpoint-count comparison: N jack_simple_client-style clients (stereo
 // pass-through, system:capture → client → system:playback, mixed by JACK at the playback ports)
 // on a running jackd. Counts xruns over the run and reports this process's CPU; the jackd
-// process's CPU is read from /proc by the caller (bench/run_jack_compare.sh).
+// process's CPU is read from /proc by the caller (bench/run_jack_compare.sh). A second line gives
+// how long the first client's process callbacks took (bench/callback_timer.h).
 //
 //   jack_clients SERVER N SECONDS
+#include "callback_timer.h"
+
 #include <jack/jack.h>
 
 #include <sys/resource.h>
@@ -19,6 +22,7 @@
 namespace {
 
 struct client {
+    ae::bench::callback_timer callback_time;
     jack_client_t* handle = nullptr;
     jack_port_t* in[2] = {};
     jack_port_t* out[2] = {};
@@ -28,11 +32,13 @@ std::atomic<int> g_xruns{0};
 
 int process(jack_nframes_t frames, void* arg) {
     auto* c = static_cast<client*>(arg);
+    c->callback_time.begin();
     for (int ch = 0; ch < 2; ++ch) {
         const auto* in = static_cast<const jack_default_audio_sample_t*>(jack_port_get_buffer(c->in[ch], frames));
         auto* out = static_cast<jack_default_audio_sample_t*>(jack_port_get_buffer(c->out[ch], frames));
         std::memcpy(out, in, sizeof(jack_default_audio_sample_t) * frames);
     }
+    c->callback_time.end();
     return 0;
 }
 
@@ -96,5 +102,6 @@ int main(int argc, char** argv) {
     const int xruns = g_xruns.load() - xruns_before;
     std::printf("clients %d xruns %d client_cpu %.1f%%\n", count, xruns, 100 * cpu / seconds);
     for (auto& c : clients) jack_client_close(c.handle);
+    clients.front().callback_time.print("pass0");
     return 0;
 }

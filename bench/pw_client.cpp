@@ -2,9 +2,12 @@
 // pw-play would be without a file — `PW_STREAM_FLAG_RT_PROCESS`, silence written in `process` on
 // PipeWire's data thread (SCHED_FIFO through client-rt.conf, as openae's), connected to TARGET at LATENCY frames. Counts the graph's cycles that
 // ran without it the way openae's PipeWire device does (the graph's ticks moving past the stream,
-// from `pw_stream_get_time_n`), so the two figures compare.
+// from `pw_stream_get_time_n`), so the two figures compare. A second line gives how long its
+// process callbacks took (bench/callback_timer.h).
 //
 //   pw_client TARGET PERIOD SECONDS
+#include "callback_timer.h"
+
 #include <pipewire/pipewire.h>
 #include <spa/param/audio/format-utils.h>
 
@@ -19,6 +22,7 @@
 namespace {
 
 struct client {
+    ae::bench::callback_timer callback_time;
     pw_stream* stream = nullptr;
     std::uint64_t next_ticks = 0;
     bool have_ticks = false;
@@ -30,6 +34,7 @@ struct client {
 
 void on_process(void* data) {
     auto* c = static_cast<client*>(data);
+    c->callback_time.begin();
     pw_buffer* buffer = pw_stream_dequeue_buffer(c->stream);
     std::uint32_t frames = 0;
     if (buffer == nullptr || buffer->buffer->datas[0].data == nullptr) {
@@ -55,6 +60,7 @@ void on_process(void* data) {
     }
     c->cycles.fetch_add(1, std::memory_order_relaxed);
     if (buffer != nullptr) pw_stream_queue_buffer(c->stream, buffer);
+    c->callback_time.end();
 }
 
 const pw_stream_events stream_events = [] {
@@ -117,6 +123,7 @@ int main(int argc, char** argv) {
                 target.c_str(), latency.c_str(), seconds, locked ? "yes" : "no", static_cast<unsigned long long>(c.cycles.load()),
                 static_cast<unsigned long long>(c.missed_frames.load()), static_cast<unsigned long long>(c.missed_runs.load()),
                 static_cast<unsigned long long>(c.no_buffer.load()));
+    c.callback_time.print("reference");
     pw_deinit();
     return 0;
 }
