@@ -298,7 +298,11 @@ device_loop::step_result device_loop::step(const device_period& period) noexcept
     // Offline: every few periods (the engines top up while the device goes on) and when it
     // has to wait for them (wait()).
     if (device_->realtime() || lost_ || ++offline_periods_unsignalled_ >= offline_signal_periods) {
-        signal_engines();
+        if (period.defer_engine_wake) {
+            engine_wake_pending_ = true;
+        } else {
+            signal_engines();
+        }
         offline_periods_unsignalled_ = 0;
     }
     done_frames_ += frames;

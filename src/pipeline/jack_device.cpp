@@ -2,7 +2,8 @@
 //
 // openae is one JACK client per device, with one port per channel; every endpoint on the device
 // is mixed by the device loop into those ports (N endpoints, one client). JACK owns the period:
-// its process callback runs the loop's step() on JACK's real-time thread, the same step openae's
+// its process thread runs the loop's step() once a cycle, in a cycle loop of openae's own
+// (jack_cycle_wait, the step, jack_cycle_signal, then the engines woken), the same step openae's
 // own device threads run, under the same rules. openae's device thread only stands by
 // (wait_driven) and carries the loop on when JACK stops calling — the server shut down, or the
 // period changed under the chains — on its virtual clock, so the endpoints never stall.
@@ -21,6 +22,8 @@
 #include <openae/rt/thread_name.h>
 
 #include <jack/jack.h>
+
+#include <pthread.h>
 
 #include <algorithm>
 #include <atomic>
@@ -104,7 +107,7 @@ public:
             ports_.push_back(port);
         }
         jack_set_thread_init_callback(client_, [](void*) { set_current_thread_name("ae-rt-dev-jack"); }, nullptr);
-        jack_set_process_callback(client_, [](jack_nframes_t n, void* self) { return static_cast<jack_device*>(self)->process(n); }, this);
+        jack_set_process_thread(client_, [](void* self) -> void* { static_cast<jack_device*>(self)->run_cycles(); }, this);
         jack_on_info_shutdown(client_, [](jack_status_t, const char*, void* self) { static_cast<jack_device*>(self)->on_shutdown(); }, this);
         jack_set_xrun_callback(client_, [](void* self) { return static_cast<jack_device*>(self)->on_xrun(); }, this);
         jack_set_buffer_size_callback(client_, [](jack_nframes_t n, void* self) { return static_cast<jack_device*>(self)->on_buffer_size(n); }, this);
@@ -178,7 +181,25 @@ public:
     std::uint64_t device_dropped_frames() const noexcept override { return dropped_.load(std::memory_order_relaxed); }
 
 private:
-    int process(jack_nframes_t frames) noexcept { // rt-safe: bounded
+    // JACK's process thread, running openae's own cycle loop (jack_set_process_thread) rather than
+    // a process callback, so that each cycle is handed back to the server (jack_cycle_signal)
+    // before the engines are woken: the wake-up is a write that wakes a thread on another CPU
+    // (about 10 of the 12 us a callback took on a VM, BENCHMARKS.md), and the graph's cycle need
+    // not wait for it.
+    // Not noexcept, and cancellation held off inside a cycle: JACK ends this thread by cancelling
+    // it (asynchronously) when the client deactivates, which unwinds through this frame; through
+    // a noexcept one it would terminate the process. Between cycles it waits in jack_cycle_wait.
+    [[noreturn]] void run_cycles() {
+        for (;;) {
+            const jack_nframes_t frames = jack_cycle_wait(client_);
+            int cancel_state = 0;
+            (void)::pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
+            cycle(frames);
+            (void)::pthread_setcancelstate(cancel_state, &cancel_state);
+        }
+    }
+
+    void cycle(jack_nframes_t frames) noexcept { // rt-safe: bounded
         if (hooks_.callback_begin) hooks_.callback_begin(hooks_.context);
         cycle_frames_ = frames;
         for (std::size_t ch = 0; ch < ports_.size(); ++ch) {
@@ -189,11 +210,14 @@ private:
         if (direction_ == endpoint_direction::render) {
             for (float* out : buffers_) std::fill_n(out, frames, 0.0f);
         }
-        if (driver_.begin_cycle() && loop_ != nullptr) run_period(frames);
-        driver_.end_cycle();
+        const bool stepping = driver_.begin_cycle() && loop_ != nullptr;
+        if (stepping) run_period(frames);
         for (float* buffer : buffers_) hand_on_buffer(buffer);
         if (hooks_.callback_end) hooks_.callback_end(hooks_.context);
-        return 0;
+        jack_cycle_signal(client_, 0);
+        // Still this thread's loop (end_cycle() has not handed it to the standby thread).
+        if (stepping) loop_->wake_deferred_engines();
+        driver_.end_cycle();
     }
 
     void run_period(jack_nframes_t frames) noexcept { // rt-safe: bounded
@@ -206,6 +230,7 @@ private:
             period.timing = timing_;
             period.frames = frames;
         }
+        period.defer_engine_wake = true; // woken once the cycle is JACK's again (cycle())
         driver_.step(*loop_, period);
     }
 
@@ -245,7 +270,7 @@ private:
         return 0;
     }
     int on_buffer_size(jack_nframes_t frames) noexcept {
-        // The next process() sees the new size and reports it (its frames, not this call, decide).
+        // The next cycle() sees the new size and reports it (its frames, not this call, decide).
         (void)frames;
         return 0;
     }

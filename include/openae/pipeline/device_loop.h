@@ -87,6 +87,10 @@ struct device_period {
     device_status status = device_status::ok;
     device_timing timing{};
     std::uint32_t frames = 0; // a self-driven device's cycle, in frames; 0: its period_frames()
+    // The step leaves the engines' wake-up to wake_deferred_engines(), which the backend calls once
+    // it has handed the period back to its server (JACK: after jack_cycle_signal), so the wake-up
+    // (a cross-CPU one: ~10 us of a cycle on a VM) is not inside the server's graph cycle.
+    bool defer_engine_wake = false;
 };
 
 // The loop's queue ends, and the eventfds it waits on.
@@ -119,6 +123,16 @@ public:
     // loop has ended (stop_after_frames reached, end of stream); call finish().
     // rt-safe: bounded
     [[nodiscard]] step_result step(const device_period& period) noexcept;
+
+    // Wakes the engines a step with `defer_engine_wake` did not wake (nothing otherwise). On the
+    // thread that stepped, before it may hand the loop over.
+    // rt-safe: bounded, non-blocking writes
+    void wake_deferred_engines() noexcept {
+        if (engine_wake_pending_) {
+            engine_wake_pending_ = false;
+            signal_engines();
+        }
+    }
 
     // Last call on the loop's thread: flushes every chain's pending glitch reports, says
     // `finished` (unless stopped) and publishes finished().
@@ -187,6 +201,7 @@ private:
     std::uint64_t done_frames_ = 0;
     std::uint32_t cycle_frames_ = 0; // a self-driven device's cycle length as last reported (its period at first)
     int offline_periods_unsignalled_ = 0; // offline: periods since the engines were last woken
+    bool engine_wake_pending_ = false;    // a step deferred the engines' wake-up (defer_engine_wake)
     meter device_meter_;
 
     // order: release/acquire — a stop asked for after the control side's last command is seen with it.
